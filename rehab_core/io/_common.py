@@ -1,0 +1,86 @@
+"""Internals shared by the signal readers: duration check and finishing a Raw."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rehab_core.io.channels import guess_channel_type, standard_1005_montage_name
+from rehab_core.io.errors import EmptyFileError, TooShortError
+
+if TYPE_CHECKING:
+    import mne
+
+__all__ = ["MIN_SIGNAL_SECONDS", "check_duration", "check_not_empty", "finish_raw", "short_reason"]
+
+MIN_SIGNAL_SECONDS = 10.0
+"""Shortest accepted recording: one 10-s analysis window (paper, Methods 2.4)."""
+
+
+def short_reason(err: BaseException, path: Path) -> str:
+    """First line of a library's exception message, without directory names, for a message."""
+    message = str(err).strip()
+    text = message.splitlines()[0] if message else type(err).__name__
+    for folder in {str(path.parent), str(path.resolve().parent)}:
+        text = text.replace(folder + os.sep, "")
+    return text[:200].rstrip(" .")
+
+
+def check_not_empty(path: Path) -> None:
+    """Raise :class:`EmptyFileError` if ``path`` holds no bytes."""
+    if path.stat().st_size == 0:
+        raise EmptyFileError(f"{path.name} is empty (0 bytes); expected a recording.")
+
+
+def check_duration(name: str, n_times: int, sfreq: float) -> None:
+    """Raise :class:`TooShortError` if ``n_times`` samples at ``sfreq`` Hz are under one window."""
+    needed = int(round(MIN_SIGNAL_SECONDS * sfreq))
+    if n_times < needed:
+        raise TooShortError(
+            f"{name} holds {n_times / sfreq:.3g} s of signal ({n_times} samples at {sfreq:g} Hz) "
+            f"but at least one {MIN_SIGNAL_SECONDS:g}-s window ({needed} samples) is needed."
+        )
+
+
+def _has_eeg_positions(raw: mne.io.BaseRaw) -> bool:
+    """Whether any EEG channel already carries a real (finite, non-zero) position."""
+    import numpy as np
+
+    for ch in raw.info["chs"]:
+        pos = ch["loc"][:3]
+        if ch["kind"] == _eeg_kind() and np.all(np.isfinite(pos)) and np.any(pos != 0):
+            return True
+    return False
+
+
+def _eeg_kind() -> int:
+    from mne.io.constants import FIFF
+
+    return FIFF.FIFFV_EEG_CH
+
+
+def finish_raw(raw: mne.io.BaseRaw, path: Path, description: str) -> mne.io.BaseRaw:
+    """Type EMG channels by name, set the standard_1005 montage on EEG, record the source.
+
+    Channels whose name starts with ``EMG`` (any case) become ``emg``; EEG
+    channels get positions from ``standard_1005`` where their names match
+    (case-insensitive; others keep no position), unless the file already gave
+    EEG positions, which are kept. ``raw.info["description"]``
+    is set to ``description``. Works in place on a Raw the caller created.
+    """
+    to_emg = {
+        name: "emg"
+        for name, kind in zip(raw.ch_names, raw.get_channel_types(), strict=True)
+        if kind != "emg" and guess_channel_type(name) == "emg"
+    }
+    if to_emg:
+        raw.set_channel_types(to_emg, on_unit_change="ignore", verbose="error")
+    if "eeg" in raw.get_channel_types() and not _has_eeg_positions(raw):
+        raw.set_montage(
+            standard_1005_montage_name(), match_case=False, on_missing="ignore", verbose="error"
+        )
+    raw.info["description"] = description
+    if not any(f is not None for f in raw.filenames):
+        raw.filenames = (path,)
+    return raw
