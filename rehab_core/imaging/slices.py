@@ -1,0 +1,215 @@
+"""Slice screening and 3-channel 224x224 slice images for ImageNet backbones."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from rehab_core._validation import check_range
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "axial_slice_images",
+    "imagenet_denormalize",
+    "imagenet_normalize",
+    "scale_robust",
+    "screen_slices",
+]
+
+#: Per-channel mean and standard deviation of ImageNet RGB in [0, 1], the input
+#: statistics every pretrained timm/torchvision backbone expects.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def screen_slices(
+    mask: np.ndarray,
+    tsnr: np.ndarray | None = None,
+    *,
+    min_brain_fraction: float = 0.3,
+    min_slice_tsnr_fraction: float = 0.5,
+) -> tuple[np.ndarray, dict[int, str]]:
+    """Keep the informative axial slices (last axis) of a brain volume.
+
+    A slice is dropped when its brain area is below ``min_brain_fraction``
+    of the largest slice's area, or (given ``tsnr``) when its median tSNR
+    within the mask is below ``min_slice_tsnr_fraction`` of the whole-brain
+    median.
+
+    Parameters
+    ----------
+    mask : ndarray, shape (x, y, z), bool
+        Brain mask; axis 2 indexes axial slices.
+    tsnr : ndarray, shape (x, y, z), or None
+        Temporal SNR map.
+    min_brain_fraction, min_slice_tsnr_fraction : float
+        Thresholds in [0, 1].
+
+    Returns
+    -------
+    kept : ndarray, shape (n_kept,), int
+        Axial indices of the kept slices, ascending.
+    screened_out : dict of int to str
+        Index and reason of every dropped slice.
+    """
+    if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.ndim != 3:
+        raise TypeError("mask must be a 3D boolean numpy array.")
+    check_range("min_brain_fraction", min_brain_fraction, 0.0, 1.0)
+    check_range("min_slice_tsnr_fraction", min_slice_tsnr_fraction, 0.0, 1.0)
+    if tsnr is not None and tsnr.shape != mask.shape:
+        raise ValueError(f"tsnr has shape {tsnr.shape} but mask has {mask.shape}.")
+    area = mask.sum(axis=(0, 1))
+    largest = int(area.max())
+    if largest == 0:
+        raise ValueError("the brain mask is empty; no slice can be kept.")
+    brain_median = float(np.median(tsnr[mask])) if tsnr is not None else 0.0
+    kept: list[int] = []
+    screened_out: dict[int, str] = {}
+    for k in range(mask.shape[2]):
+        if area[k] == 0:
+            screened_out[k] = "no brain in the slice"
+        elif area[k] < min_brain_fraction * largest:
+            screened_out[k] = (
+                f"brain area {area[k]} voxels < {min_brain_fraction:.0%} of the largest "
+                f"slice ({largest} voxels)"
+            )
+        elif (
+            tsnr is not None
+            and (slice_median := float(np.median(tsnr[:, :, k][mask[:, :, k]])))
+            < min_slice_tsnr_fraction * brain_median
+        ):
+            screened_out[k] = (
+                f"median tSNR {slice_median:.1f} < {min_slice_tsnr_fraction:.0%} of the "
+                f"whole-brain median ({brain_median:.1f})"
+            )
+        else:
+            kept.append(k)
+    return np.array(kept, dtype=int), screened_out
+
+
+def scale_robust(
+    volume: np.ndarray, mask: np.ndarray, percentiles: tuple[float, float] = (1.0, 99.0)
+) -> np.ndarray:
+    """Map ``volume`` to [0, 1] by its within-mask percentiles; 0 outside the mask.
+
+    Values at or below the low percentile become 0, at or above the high one
+    1, linearly in between; a map that is constant within the mask becomes 0.
+
+    Parameters
+    ----------
+    volume : ndarray, shape (x, y, z), float
+    mask : ndarray, shape (x, y, z), bool
+    percentiles : tuple of float
+
+    Returns
+    -------
+    ndarray, shape (x, y, z), float32
+    """
+    if volume.shape != mask.shape:
+        raise ValueError(f"volume has shape {volume.shape} but mask has {mask.shape}.")
+    if not mask.any():
+        raise ValueError("the mask is empty; nothing to scale.")
+    low, high = np.percentile(volume[mask], percentiles)
+    span = high - low
+    scaled = np.clip((volume - low) / span, 0.0, 1.0) if span > 0 else np.zeros_like(volume)
+    return np.where(mask, scaled, 0.0).astype(np.float32)
+
+
+def axial_slice_images(
+    volumes: Sequence[np.ndarray], indices: Sequence[int], size: int = 224
+) -> np.ndarray:
+    """Square images of axial slices, one channel per volume, by bilinear resizing.
+
+    Each slice ``volume[:, :, k]`` of an RAS+ grid is shown in the
+    neurological convention: rows run anterior (top) to posterior, columns
+    the patient's left (left) to right. A non-square slice is first padded
+    with zeros to a square, centred, so that the brain keeps its aspect
+    ratio; then it is resized to ``size`` x ``size`` by bilinear interpolation
+    with pixel-area alignment and edge replication, the same as
+    ``torch.nn.functional.interpolate(mode="bilinear", align_corners=False)``,
+    computed as two small matrix products.
+
+    Parameters
+    ----------
+    volumes : sequence of ndarray, each shape (x, y, z)
+        Channel volumes, for example scaled to [0, 1].
+    indices : sequence of int
+        Axial indices to render.
+    size : int
+        Side of the output images in pixels.
+
+    Returns
+    -------
+    ndarray, shape (len(indices), len(volumes), size, size), float32
+    """
+    shape = volumes[0].shape
+    if any(v.shape != shape for v in volumes) or len(shape) != 3:
+        raise ValueError("volumes must all be 3D with the same shape.")
+    indices = [int(k) for k in indices]
+    for k in indices:
+        if not 0 <= k < shape[2]:
+            raise ValueError(f"slice index {k} is out of range for {shape[2]} axial slices.")
+    n_x, n_y = shape[0], shape[1]
+    side = max(n_x, n_y)
+    if not indices:
+        return np.zeros((0, len(volumes), size, size), dtype=np.float32)
+    stack = np.zeros((len(indices), len(volumes), side, side), dtype=np.float32)
+    row0, col0 = (side - n_y) // 2, (side - n_x) // 2
+    for c, volume in enumerate(volumes):
+        # (x, y, k) -> (k, y reversed = anterior first, x)
+        picked = np.transpose(volume[:, ::-1, indices], (2, 1, 0))
+        stack[:, c, row0 : row0 + n_y, col0 : col0 + n_x] = picked
+    resize = _linear_resize_matrix(side, size)
+    out = np.einsum("ij,ncjk,lk->ncil", resize, stack, resize, optimize=True)
+    return out.astype(np.float32, copy=False)
+
+
+def _linear_resize_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) weights of 1D linear resizing, half-pixel aligned, edges replicated."""
+    source = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
+    source = np.clip(source, 0.0, n_in - 1.0)
+    low = np.minimum(np.floor(source).astype(int), max(n_in - 2, 0))
+    frac = source - low
+    matrix = np.zeros((n_out, n_in))
+    rows = np.arange(n_out)
+    matrix[rows, low] += 1.0 - frac
+    matrix[rows, np.minimum(low + 1, n_in - 1)] += frac
+    return matrix
+
+
+def imagenet_normalize(images: np.ndarray) -> np.ndarray:
+    """Standardise 3-channel images in [0, 1] with the ImageNet mean and std.
+
+    Parameters
+    ----------
+    images : ndarray, shape (n, 3, h, w), float
+
+    Returns
+    -------
+    ndarray, shape (n, 3, h, w), float32
+    """
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"images must have shape (n, 3, h, w), got {images.shape}.")
+    mean = np.array(IMAGENET_MEAN, dtype=np.float32)[:, None, None]
+    std = np.array(IMAGENET_STD, dtype=np.float32)[:, None, None]
+    return ((images - mean) / std).astype(np.float32)
+
+
+def imagenet_denormalize(images: np.ndarray) -> np.ndarray:
+    """Undo :func:`imagenet_normalize` (for display and overlays): values back in [0, 1].
+
+    Parameters
+    ----------
+    images : ndarray, shape (n, 3, h, w), float
+
+    Returns
+    -------
+    ndarray, shape (n, 3, h, w), float32
+    """
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"images must have shape (n, 3, h, w), got {images.shape}.")
+    mean = np.array(IMAGENET_MEAN, dtype=np.float32)[:, None, None]
+    std = np.array(IMAGENET_STD, dtype=np.float32)[:, None, None]
+    return (images * std + mean).astype(np.float32)
