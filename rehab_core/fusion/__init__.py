@@ -1,0 +1,14 @@
+"""Late fusion of the EEG-EMG and fMRI scores, and what is built on the fused score.
+
+LateFusion          p_good = w * signal + (1 - w) * image, w by stratified CV (scikit-learn API)
+FMARegressor        continuous 3-month FMA-LE with a conformal-style interval (beyond the paper)
+ensemble_interval   per-patient mean and percentile interval over fold/bootstrap/MC-dropout members
+"""
+
+from __future__ import annotations
+
+from rehab_core.fusion._ensemble import EnsembleInterval, ensemble_interval
+from rehab_core.fusion._late import LateFusion
+from rehab_core.fusion._regressor import FMA_MAX, FMARegressor
+
+__all__ = ["FMA_MAX", "EnsembleInterval", "FMARegressor", "LateFusion", "ensemble_interval"]
