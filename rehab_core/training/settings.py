@@ -1,0 +1,225 @@
+"""Training settings (Shi et al. 2025, section 2.7) and device selection."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from rehab_core._config import Settings
+from rehab_core._validation import check_option, check_positive
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["AMP_MODES", "OPTIMIZERS", "TrainSettings", "resolve_amp", "select_device"]
+
+OPTIMIZERS = ("adam", "adamw")
+AMP_MODES = ("auto", "off", "bf16", "fp16")
+
+
+def _check_optional_count(name: str, value: int | None) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}={value!r} must be a positive integer or None.")
+
+
+def _check_count(name: str, value: int, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name}={value!r} must be an integer of at least {minimum}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings(Settings):
+    """How :func:`~rehab_core.training.fit_model` trains a model.
+
+    Defaults follow Shi et al. (2025), section 2.7 and 2.6.1: 50 epochs, Adam
+    at a learning rate of 1e-3 adjusted after every epoch from the
+    validation loss, early stopping.  The paper gives no schedule factor or
+    patience; ours are stated here.
+
+    Parameters
+    ----------
+    epochs : int
+        Maximum number of epochs.
+    lr : float
+        Initial learning rate.
+    optimizer : {"adam", "adamw"}
+        Optimiser; the paper used Adam.
+    weight_decay : float
+        L2 (Adam) or decoupled (AdamW) weight decay.
+    batch_size : int
+        Items per batch per process: 32 for signal windows and 16 for image
+        slices in the paper (see :meth:`for_signals`, :meth:`for_images`).
+    lr_factor : float
+        ``ReduceLROnPlateau`` multiplies the learning rate by this factor ...
+    lr_patience : int
+        ... after this many epochs without a lower validation loss.
+    min_lr : float
+        The learning rate is never reduced below this.
+    early_stopping_patience : int
+        Stop after this many epochs without a validation loss lower than the
+        best by more than ``min_delta``; the best weights are restored.
+    min_delta : float
+        Smallest decrease of the validation loss that counts as better.
+    grad_clip_norm : float or None
+        Clip the global gradient norm to this value (None: no clipping).
+    seed : int
+        Seed of weights, shuffling, dropout and augmentation.
+    deterministic : bool
+        Ask PyTorch for deterministic algorithms (see :func:`seed_everything`).
+    num_workers : int
+        DataLoader worker processes (0: load in the training process).
+    amp : {"auto", "off", "bf16", "fp16"}
+        Mixed precision. ``"auto"`` is fp16 autocast with gradient scaling
+        on CUDA and full precision on CPU and MPS.  fp16 rather than bf16:
+        under CUDA autocast PyTorch runs cuDNN LSTMs in fp16 whatever the
+        autocast dtype, so only fp16 with a ``GradScaler`` protects the
+        LSTM's gradients from underflow.  ``"fp16"`` needs CUDA; ``"bf16"``
+        (no scaling) also runs on CPU.
+    device : str
+        ``"auto"`` (CUDA, then MPS, then CPU), or a torch device string such
+        as ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
+    max_train_batches, max_val_batches : int or None
+        Stop each epoch's training / validation after this many batches
+        (quick smoke runs); None: the whole set.
+    """
+
+    epochs: int = 50
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    batch_size: int = 32
+    lr_factor: float = 0.5
+    lr_patience: int = 3
+    min_lr: float = 1e-6
+    early_stopping_patience: int = 8
+    min_delta: float = 0.0
+    grad_clip_norm: float | None = None
+    seed: int = 0
+    deterministic: bool = True
+    num_workers: int = 0
+    amp: str = "auto"
+    device: str = "auto"
+    max_train_batches: int | None = None
+    max_val_batches: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_count("epochs", self.epochs, minimum=1)
+        check_positive("lr", self.lr)
+        check_option("optimizer", self.optimizer, OPTIMIZERS)
+        check_positive("weight_decay", self.weight_decay, strict=False)
+        _check_count("batch_size", self.batch_size, minimum=1)
+        check_positive("lr_factor", self.lr_factor)
+        if self.lr_factor >= 1:
+            raise ValueError(
+                f"lr_factor={self.lr_factor!r} must be below 1 so the learning rate goes down."
+            )
+        _check_count("lr_patience", self.lr_patience, minimum=0)
+        check_positive("min_lr", self.min_lr, strict=False)
+        _check_count("early_stopping_patience", self.early_stopping_patience, minimum=1)
+        check_positive("min_delta", self.min_delta, strict=False)
+        if self.grad_clip_norm is not None:
+            check_positive("grad_clip_norm", self.grad_clip_norm)
+        _check_count("seed", self.seed, minimum=0)
+        if not isinstance(self.deterministic, bool):
+            raise TypeError(f"deterministic must be True or False, got {self.deterministic!r}.")
+        _check_count("num_workers", self.num_workers, minimum=0)
+        check_option("amp", self.amp, AMP_MODES)
+        if not isinstance(self.device, str) or not self.device:
+            raise ValueError(
+                f"device={self.device!r} must be 'auto' or a device name such as 'cpu' or 'cuda:0'."
+            )
+        _check_optional_count("max_train_batches", self.max_train_batches)
+        _check_optional_count("max_val_batches", self.max_val_batches)
+
+    @classmethod
+    def for_signals(cls, **changes: Any) -> TrainSettings:
+        """Settings for EEG-EMG windows (batch size 32, as in the paper)."""
+        return cls(**{"batch_size": 32, **changes})
+
+    @classmethod
+    def for_images(cls, **changes: Any) -> TrainSettings:
+        """Settings for fMRI slices (batch size 16, as in the paper)."""
+        return cls(**{"batch_size": 16, **changes})
+
+
+def select_device(preference: str = "auto") -> torch.device:
+    """Return the torch device to compute on.
+
+    Parameters
+    ----------
+    preference : str
+        ``"auto"``: the first CUDA device if there is one, else Apple MPS if
+        available, else the CPU.  Anything else is a torch device string
+        (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``) that must be
+        available on this machine; it is never silently replaced.
+
+    Returns
+    -------
+    torch.device
+    """
+    import torch
+
+    if preference == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(preference)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(
+            f"device={preference!r} is not a device name; "
+            f"use 'auto', 'cpu', 'cuda', 'cuda:0' or 'mps'."
+        ) from err
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={preference!r} but no CUDA GPU is available; use 'auto' or 'cpu'."
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={preference!r} but only {torch.cuda.device_count()} CUDA device(s) exist."
+            )
+    elif device.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(
+                f"device={preference!r} but Apple MPS is not available; use 'auto' or 'cpu'."
+            )
+    elif device.type != "cpu":
+        raise ValueError(
+            f"device={preference!r} is not supported; use 'auto', 'cpu', 'cuda' or 'mps'."
+        )
+    return device
+
+
+def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
+    """Return the autocast dtype for ``amp`` on ``device``, or None for full precision.
+
+    ``"auto"`` means fp16 on CUDA (trained with a ``GradScaler``) and full
+    precision elsewhere; ``"bf16"`` also runs under CPU autocast; ``"fp16"``
+    needs CUDA.
+    """
+    import torch
+
+    check_option("amp", amp, AMP_MODES)
+    if amp == "off":
+        return None
+    if amp == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.float16
+    if amp == "fp16":
+        if device.type != "cuda":
+            raise ValueError(
+                f"amp='fp16' needs a CUDA device, but training runs on {device}; "
+                f"use 'auto' or 'off'."
+            )
+        return torch.float16
+    if device.type == "mps":
+        raise ValueError("amp='bf16' is not supported on MPS; use 'auto' or 'off'.")
+    return torch.bfloat16

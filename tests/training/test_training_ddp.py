@@ -1,0 +1,84 @@
+"""DistributedDataParallel on the CPU: two processes under torchrun, Gloo backend."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from rehab_core.training.ddp_smoke import run_smoke
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _without_seconds(history):
+    return [{k: v for k, v in h.items() if k != "seconds"} for h in history]
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_two_cpu_processes_train_to_identical_weights(tmp_path):
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+    }
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(name, None)
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--standalone",
+        "-m",
+        "rehab_core.training.ddp_smoke",
+        "--out",
+        str(tmp_path),
+        "--epochs",
+        "3",
+    ]
+    done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.stdout.count("(ranks agree)") == 2
+    summaries = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [s["world_size"] for s in summaries] == [2, 2]
+    assert summaries[0]["sha256"] == summaries[1]["sha256"]
+    assert _without_seconds(summaries[0]["history"]) == _without_seconds(summaries[1]["history"])
+    assert len(summaries[0]["history"]) == 3
+    w0, w1 = (load_file(str(tmp_path / f"rank{r}.safetensors")) for r in (0, 1))
+    assert w0.keys() == w1.keys() and all((w0[k] == w1[k]).all() for k in w0)
+    # rank 0 alone wrote the checkpoint of the last epoch
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "epoch-0003.json",
+        "epoch-0003.safetensors",
+    ]
+
+
+def test_smoke_runs_as_a_single_process(tmp_path, monkeypatch):
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    summary = run_smoke(tmp_path, epochs=2)
+    assert summary["world_size"] == 1 and summary["rank"] == 0
+    assert len(summary["history"]) == 2
+    assert (tmp_path / "rank0.safetensors").is_file()
+
+
+def test_half_set_torchrun_environment_is_refused(monkeypatch):
+    from rehab_core.training.distributed import distributed_env
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    with pytest.raises(
+        RuntimeError,
+        match="WORLD_SIZE=2 is set but RANK is not; start distributed training with torchrun",
+    ):
+        distributed_env()
