@@ -1,0 +1,369 @@
+"""Synthetic synchronised EEG + leg EMG of the hip/knee flexion-extension task.
+
+One trial has four phases, preparation, flexion, rest and extension, each
+2 s nominal (jittered by up to +/- 0.25 s), so a trial lasts about 8 s. The
+corticospinal integrity percentile ``g = Phi(c)`` sets:
+
+* beta (13-30 Hz) event-related desynchronisation (ERD) depth over the
+  lesioned hemisphere, its onset delay and the post-movement rebound;
+* the beta modulation of the EMG drive (corticomuscular coherence);
+* EMG burst-to-tone ratio, burst onset delay and muscle selectivity
+  (co-contraction).
+
+Everything else (background, alpha, amplitudes, nuisances) is independent of
+the latents. See ``docs/synthetic_cohort.md`` for the equations.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rehab_core.io.channels import PAPER_CHANNELS, PAPER_EEG_CHANNELS, PAPER_EMG_CHANNELS
+
+__all__ = [
+    "EEG_CHANNELS",
+    "EMG_CHANNELS",
+    "CHANNELS",
+    "PHASES",
+    "simulate_eeg_emg",
+    "hemisphere_motor_channels",
+]
+
+EEG_CHANNELS: tuple[str, ...] = PAPER_EEG_CHANNELS
+"""The paper's 16 EEG sites, in the model's order (from :mod:`rehab_core.io`)."""
+EMG_CHANNELS: tuple[str, ...] = PAPER_EMG_CHANNELS
+"""The six EMG channels of the paretic leg, in the model's order."""
+CHANNELS: tuple[str, ...] = PAPER_CHANNELS
+PHASES: tuple[str, ...] = ("preparation", "flexion", "rest", "extension")
+
+# Approximate flat scalp positions (x: left -> right, y: posterior -> anterior).
+_POS: dict[str, tuple[float, float]] = {
+    "F3": (-0.4, 0.5),
+    "F4": (0.4, 0.5),
+    "FC5": (-0.6, 0.25),
+    "FC1": (-0.2, 0.25),
+    "FC2": (0.2, 0.25),
+    "FC6": (0.6, 0.25),
+    "C3": (-0.4, 0.0),
+    "C1": (-0.2, 0.0),
+    "C2": (0.2, 0.0),
+    "C4": (0.4, 0.0),
+    "CP5": (-0.6, -0.25),
+    "CP1": (-0.2, -0.25),
+    "CP2": (0.2, -0.25),
+    "CP6": (0.6, -0.25),
+    "P3": (-0.4, -0.5),
+    "P4": (0.4, -0.5),
+}
+_MOTOR = {"left": ("C1", "C3", "CP1", "FC1"), "right": ("C2", "C4", "CP2", "FC2")}
+
+# Muscle activation per movement phase (flexion, extension), 0-1, from the
+# muscles' roles in a supine hip/knee flexion-extension (heel slide).
+_MUSCLE_ROLE: dict[str, tuple[float, float]] = {
+    "EMG_RF": (0.8, 0.5),  # hip flexor and knee extensor
+    "EMG_VM": (0.15, 1.0),  # knee extensor
+    "EMG_BFL": (0.7, 0.6),  # knee flexor, hip extensor
+    "EMG_GMAX": (0.1, 1.0),  # hip extensor
+    "EMG_ST": (0.7, 0.5),  # knee flexor, hip extensor
+    "EMG_RFP": (1.0, 0.3),  # proximal rectus femoris: hip flexion
+}
+_PHASE_S = 2.0
+_PHASE_JITTER_S = 0.25
+_FIRST_TRIAL_S = 1.0
+_ENV_RATE = 100.0  # Hz; slow profiles (ERD, bursts) are built at this rate, then interpolated
+
+
+def hemisphere_motor_channels(hemisphere: str) -> tuple[str, ...]:
+    """EEG channels over the leg/trunk motor area of one hemisphere.
+
+    Parameters
+    ----------
+    hemisphere : {"left", "right"}
+
+    Returns
+    -------
+    tuple of str
+        ``("C1", "C3", "CP1", "FC1")`` for left, ``("C2", "C4", "CP2", "FC2")``
+        for right.
+    """
+    from rehab_core._validation import check_option
+
+    check_option("hemisphere", hemisphere, ("left", "right"))
+    return _MOTOR[hemisphere]
+
+
+def _shaped_noise(
+    rng: np.random.Generator, n_rows: int, n_times: int, sfreq: float, gain
+) -> np.ndarray:
+    """Gaussian noise with amplitude spectrum ``gain(f)``, unit RMS per row."""
+    white = rng.standard_normal((n_rows, n_times))
+    spec = np.fft.rfft(white, axis=-1)
+    freqs = np.fft.rfftfreq(n_times, 1.0 / sfreq)
+    spec *= gain(freqs)
+    out = np.fft.irfft(spec, n=n_times, axis=-1)
+    out /= out.std(axis=-1, keepdims=True) + 1e-12
+    return out
+
+
+def _band(center: float, width: float):
+    return lambda f: np.exp(-0.5 * ((f - center) / width) ** 2)
+
+
+def _schedule(rng: np.random.Generator, duration_s: float) -> list[tuple[float, float, str]]:
+    """Phase onsets/durations (s) covering the recording."""
+    events = []
+    t = _FIRST_TRIAL_S
+    while True:
+        for phase in PHASES:
+            d = _PHASE_S + rng.uniform(-_PHASE_JITTER_S, _PHASE_JITTER_S)
+            if t + d > duration_s:
+                return events
+            events.append((t, d, phase))
+            t += d
+
+
+def _phase_codes(events, n_times: int, sfreq: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample phase code (-1 outside trials) and time since phase onset (s)."""
+    code = np.full(n_times, -1, dtype=np.int8)
+    since = np.zeros(n_times)
+    for onset, dur, phase in events:
+        i0, i1 = int(round(onset * sfreq)), int(round((onset + dur) * sfreq))
+        code[i0:i1] = PHASES.index(phase)
+        since[i0:i1] = np.arange(i1 - i0) / sfreq
+    return code, since
+
+
+def _beta_envelope(code, since, rate, depth, rebound, delay_s):
+    """Relative beta amplitude on a coarse grid: 1 at baseline, ``1 - depth`` while moving.
+
+    Pre-movement ERD ramps in over the last second of preparation; the
+    post-movement rebound peaks 0.8 s into rest. The profile is shifted by
+    ``delay_s`` (later ERD onset and recovery with damage) and smoothed
+    (Gaussian, 0.15 s). ``code``/``since`` are sampled at ``rate`` Hz.
+    """
+    from scipy.ndimage import gaussian_filter1d
+
+    level = np.ones(code.size)
+    moving = (code == 1) | (code == 3)
+    level[moving] = 1.0 - depth
+    prep = code == 0
+    ramp = np.clip(since[prep] - 1.0, 0.0, 1.0)
+    level[prep] = 1.0 - 0.5 * depth * ramp
+    rest = code == 2
+    level[rest] = 1.0 + rebound * np.exp(-0.5 * ((since[rest] - 0.8) / 0.35) ** 2)
+    return gaussian_filter1d(_delay(level, delay_s * rate, 1.0), 0.15 * rate, mode="nearest")
+
+
+def _delay(x: np.ndarray, shift: float, fill: float) -> np.ndarray:
+    """``x`` delayed by ``round(shift)`` samples, padded with ``fill``."""
+    k = int(round(shift))
+    return np.concatenate([np.full(k, fill), x[: x.size - k]]) if k > 0 else x
+
+
+def _burst_profile(code, phase_code, rate, delay_s):
+    """Smoothed 0-1 indicator of one movement phase, delayed by ``delay_s`` (coarse grid)."""
+    from scipy.ndimage import gaussian_filter1d
+
+    on = (code == phase_code).astype(float)
+    return gaussian_filter1d(_delay(on, delay_s * rate, 0.0), 0.08 * rate, mode="nearest")
+
+
+def _upsample(x: np.ndarray, rate: float, n_times: int, sfreq: float) -> np.ndarray:
+    """Linear interpolation of a ``rate``-Hz profile onto ``n_times`` samples at ``sfreq``."""
+    return np.interp(np.arange(n_times) / sfreq, np.arange(x.size) / rate, x)
+
+
+def simulate_eeg_emg(
+    rng: np.random.Generator,
+    *,
+    c: float,
+    affected_side: str,
+    minutes: float,
+    sfreq: float = 1000.0,
+    p_flat_channel: float = 0.05,
+    p_noisy_channel: float = 0.08,
+) -> tuple[np.ndarray, list[tuple[float, float, str]], dict[str, Any]]:
+    """Simulate one EEG-EMG recording of the flexion-extension task.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Source of randomness.
+    c : float
+        Corticospinal integrity (standard normal units; higher is better).
+    affected_side : {"left", "right"}
+        Paretic body side; the lesion (and weaker ERD) is in the opposite
+        hemisphere and the EMG is of this leg.
+    minutes : float
+        Recording length (min).
+    sfreq : float
+        Sampling rate (Hz).
+    p_flat_channel, p_noisy_channel : float
+        Probability that one EEG channel is flat / noisy in this recording.
+
+    Returns
+    -------
+    data : ndarray, shape (22, n_times), float64
+        Signals in µV, channels in :data:`CHANNELS` order.
+    events : list of (onset_s, duration_s, phase)
+        The task phases.
+    truth : dict
+        Physiological parameters and nuisances (for ``ground_truth.tsv``):
+        ``erd_depth_lesioned``, ``erd_depth_contralesional``,
+        ``erd_delay_s``, ``cmc_coupling``, ``emg_burst_ratio``,
+        ``emg_selectivity``, ``emg_onset_delay_s``, ``bad_channels``,
+        ``n_blinks``, ``n_pops``, ``mains_uV``.
+    """
+    from scipy.special import ndtr
+
+    from rehab_core._validation import check_option, check_positive, check_range
+
+    check_option("affected_side", affected_side, ("left", "right"))
+    check_positive("minutes", minutes)
+    check_range("sfreq", sfreq, 500.0, 20_000.0)  # EMG content and 150-Hz mains need >= 500 Hz
+    check_range("p_flat_channel", p_flat_channel, 0.0, 1.0)
+    check_range("p_noisy_channel", p_noisy_channel, 0.0, 1.0)
+    n_times = int(round(minutes * 60.0 * sfreq))
+    if n_times < 2 * sfreq:
+        raise ValueError(
+            f"minutes={minutes!r} is too short; simulate at least 2 s (one trial phase)."
+        )
+    lesion_hemi = "left" if affected_side == "right" else "right"
+    contra_hemi = "right" if lesion_hemi == "left" else "left"
+    g = float(ndtr(c))  # integrity percentile, 0-1
+    t = np.arange(n_times) / sfreq
+    events = _schedule(rng, n_times / sfreq)
+    rate = _ENV_RATE
+    code, since = _phase_codes(events, int(np.ceil(n_times * rate / sfreq)) + 1, rate)
+
+    n_eeg, n_emg = len(EEG_CHANNELS), len(EMG_CHANNELS)
+    xy = np.array([_POS[ch] for ch in EEG_CHANNELS])
+
+    # --- EEG background: 1/f^alpha noise, spatially mixed (volume conduction).
+    exponent = rng.uniform(1.2, 1.8)
+    bg = _shaped_noise(
+        rng, n_eeg, n_times, sfreq, lambda f: 1.0 / np.maximum(f, 0.5) ** (exponent / 2)
+    )
+    dist = np.linalg.norm(xy[:, None, :] - xy[None, :, :], axis=-1)
+    mix = np.exp(-dist / 0.35)
+    mix /= np.linalg.norm(mix, axis=1, keepdims=True)
+    eeg = rng.uniform(7.0, 12.0) * (mix @ bg)
+
+    # --- Alpha (posterior) and mu (central) rhythms with waxing/waning.
+    f_alpha = rng.uniform(8.5, 11.5)
+    slow = _shaped_noise(rng, 2, n_times, sfreq, lambda f: (f < 0.3).astype(float))
+    alpha = _shaped_noise(rng, 1, n_times, sfreq, _band(f_alpha, 1.0))[0] * np.exp(0.4 * slow[0])
+    w_alpha = np.exp(-((xy[:, 1] + 0.6) ** 2) / (2 * 0.3**2))
+    eeg += rng.uniform(4.0, 9.0) * w_alpha[:, None] * alpha
+
+    # --- Sensorimotor beta, one source per hemisphere near the leg area.
+    f_beta = rng.uniform(17.0, 23.0)
+    depth0 = 0.6
+    depth = {lesion_hemi: depth0 * (0.15 + 0.85 * g), contra_hemi: depth0 * (0.6 + 0.3 * (1.0 - g))}
+    rebound = {lesion_hemi: 0.4 * g, contra_hemi: 0.25}
+    delay = {lesion_hemi: 0.4 * (1.0 - g), contra_hemi: 0.0}
+    carriers = _shaped_noise(rng, 2, n_times, sfreq, _band(f_beta, 2.5))
+    a_beta = rng.uniform(4.0, 6.5)
+    beta_src = {}
+    for k, hemi in enumerate(("left", "right")):
+        env = _upsample(
+            _beta_envelope(code, since, rate, depth[hemi], rebound[hemi], delay[hemi]),
+            rate,
+            n_times,
+            sfreq,
+        )
+        beta_src[hemi] = carriers[k] * env
+        x0 = -0.25 if hemi == "left" else 0.25
+        w = np.exp(-((xy[:, 0] - x0) ** 2 + xy[:, 1] ** 2) / (2 * 0.22**2))
+        eeg += a_beta * w[:, None] * beta_src[hemi][None, :]
+
+    # --- EMG of the paretic leg.
+    selectivity = g
+    onset_delay = 0.08 + 0.35 * (1.0 - g)
+    tone = 2.0 + 4.0 * (1.0 - g)
+    burst_amp = 15.0 + 120.0 * g
+    cmc = 0.6 * g
+    conduction = 0.03 * sfreq  # cortex -> thigh, ~30 ms
+    drive = _delay(beta_src[lesion_hemi], conduction, 0.0)
+    drive_mod = np.clip(1.0 + cmc * drive, 0.0, None)
+    flex = _upsample(_burst_profile(code, 1, rate, onset_delay), rate, n_times, sfreq)
+    ext = _upsample(_burst_profile(code, 3, rate, onset_delay), rate, n_times, sfreq)
+    emg_carrier = _shaped_noise(
+        rng,
+        n_emg,
+        n_times,
+        sfreq,
+        lambda f: (f / 30.0) ** 2 / (1 + (f / 30.0) ** 2) / (1 + (f / 200.0) ** 2),
+    )
+    emg = np.empty((n_emg, n_times))
+    gains = np.exp(rng.normal(0.0, 0.25, n_emg))  # skin/adipose per muscle
+    for j, ch in enumerate(EMG_CHANNELS):
+        w_f, w_e = _MUSCLE_ROLE[ch]
+        w_f = selectivity * w_f + (1.0 - selectivity) * 0.6
+        w_e = selectivity * w_e + (1.0 - selectivity) * 0.6
+        envelope = tone + burst_amp * (w_f * flex + w_e * ext)
+        emg[j] = gains[j] * envelope * drive_mod * emg_carrier[j]
+    emg += 1.5 * rng.standard_normal((n_emg, n_times))  # amplifier floor
+    peak = burst_amp * 1.0 + tone
+    burst_ratio = peak / np.hypot(tone, 1.5)
+
+    data = np.concatenate([eeg, emg], axis=0)
+
+    # --- Nuisances.
+    drift = _shaped_noise(
+        rng, n_eeg + n_emg, n_times, sfreq, lambda f: 1.0 / np.maximum(f, 0.01) * (f < 0.2)
+    )
+    data[:n_eeg] += rng.uniform(8.0, 20.0) * drift[:n_eeg]
+    data[n_eeg:] += 2.0 * drift[n_eeg:]
+    mains = np.exp(rng.normal(np.log(2.0), 0.5, n_eeg + n_emg))
+    phase = rng.uniform(0, 2 * np.pi)
+    hum = np.sin(2 * np.pi * 50.0 * t + phase) + 0.3 * np.sin(2 * np.pi * 150.0 * t + 3 * phase)
+    data += mains[:, None] * hum[None, :]
+
+    n_blinks = int(rng.poisson(12.0 * minutes))
+    blink_w = np.exp(-((xy[:, 1] - 0.6) ** 2) / (2 * 0.3**2))
+    kernel_t = np.arange(int(0.5 * sfreq)) / sfreq
+    blink_shape = (kernel_t / 0.1) ** 2 * np.exp(-kernel_t / 0.05)
+    blink_shape /= blink_shape.max()
+    for onset in rng.uniform(0, max(n_times - kernel_t.size, 1), n_blinks).astype(int):
+        seg = slice(onset, onset + kernel_t.size)
+        data[:n_eeg, seg] += (
+            rng.uniform(60, 150) * blink_w[:, None] * blink_shape[None, : n_times - onset]
+        )
+
+    n_pops = int(rng.poisson(0.4 * minutes))
+    for _ in range(n_pops):
+        ch = int(rng.integers(n_eeg))
+        i0 = int(rng.integers(n_times))
+        tau = rng.uniform(0.3, 1.0) * sfreq
+        data[ch, i0:] += (
+            rng.choice([-1, 1]) * rng.uniform(40, 150) * np.exp(-np.arange(n_times - i0) / tau)
+        )
+
+    bad = []
+    if rng.random() < p_flat_channel:
+        ch = int(rng.integers(n_eeg))
+        data[ch] = 0.05 * rng.standard_normal(n_times)
+        bad.append(f"{EEG_CHANNELS[ch]}:flat")
+    if rng.random() < p_noisy_channel:
+        ch = int(rng.integers(n_eeg))
+        if f"{EEG_CHANNELS[ch]}:flat" not in bad:
+            data[ch] += 60.0 * rng.standard_normal(n_times) + 25.0 * hum
+            bad.append(f"{EEG_CHANNELS[ch]}:noisy")
+
+    truth = {
+        "erd_depth_lesioned": depth[lesion_hemi],
+        "erd_depth_contralesional": depth[contra_hemi],
+        "erd_delay_s": delay[lesion_hemi],
+        "cmc_coupling": cmc,
+        "emg_burst_ratio": float(burst_ratio),
+        "emg_selectivity": selectivity,
+        "emg_onset_delay_s": onset_delay,
+        "bad_channels": ";".join(bad),
+        "n_blinks": n_blinks,
+        "n_pops": n_pops,
+        "mains_uV": float(np.median(mains)),
+    }
+    return data, events, truth
