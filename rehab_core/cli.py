@@ -1,0 +1,327 @@
+"""The ``rehab`` command line.
+
+Every sub-command is a thin shell over :mod:`rehab_core`; heavy packages are
+imported only by the sub-command that needs them, so ``rehab --help`` is fast.
+A refused input ends the command with one plain sentence on stderr and exit
+status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+__all__ = ["main", "build_parser"]
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+def _command(name: str):
+    def register(func):
+        _COMMANDS[name] = func
+        return func
+
+    return register
+
+
+def _progress_bar(total: int, desc: str):
+    """A tqdm bar on stderr (silent when stderr is not a terminal and CI is set)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="patient", file=sys.stderr, leave=False)
+
+
+@_command("demo-cohort")
+def _demo_cohort(args: argparse.Namespace) -> int:
+    from rehab_core.demo import generate_cohort
+
+    kwargs = {
+        "n_patients": args.n_patients,
+        "n_with_signals": args.n_with_signals,
+        "seed": args.seed,
+        "n_jobs": args.jobs,
+    }
+    if args.minutes is not None:
+        kwargs["minutes"] = args.minutes
+    if args.volumes is not None:
+        kwargs["volumes"] = args.volumes
+    with _progress_bar(args.n_patients, "generating patients") as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        info = generate_cohort(args.out, progress=progress, **kwargs)
+    print(f"wrote the synthetic cohort to {Path(args.out).resolve()}")
+    summary = getattr(info, "summary", None)
+    if callable(summary):
+        print(summary())
+    return 0
+
+
+@_command("preprocess")
+def _preprocess(args: argparse.Namespace) -> int:
+    from rehab_core.pipeline import preprocess_patient
+
+    report = preprocess_patient(signals=args.signals, fmri=args.fmri)
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        from rehab_core.pipeline import format_preprocess_report
+
+        print(format_preprocess_report(report))
+    return 0
+
+
+class _TrainProgress:
+    """Turns training events into one tqdm bar per ensemble member."""
+
+    def __init__(self) -> None:
+        self.bar = None
+        self.member = None
+
+    def __call__(self, event: dict) -> None:
+        from tqdm.auto import tqdm
+
+        stage = event.get("stage")
+        if stage == "preprocess" and "total" in event:
+            if self.member != "preprocess":
+                self._close()
+                self.member = "preprocess"
+                self.bar = tqdm(total=event["total"], desc="preprocessing", unit="patient",
+                                file=sys.stderr, leave=False)
+            self.bar.n = event["done"]
+            self.bar.refresh()
+            return
+        member = event.get("member")
+        if member is None or event.get("event") not in ("batch", "epoch"):
+            return
+        if member != self.member:
+            self._close()
+            self.member = member
+            self.bar = tqdm(desc=f"training {member}", unit="epoch", total=event.get("n_epochs"),
+                            file=sys.stderr, leave=False)
+        if event["event"] == "epoch":
+            self.bar.n = event["epoch"]
+            self.bar.set_postfix(
+                val_loss=f"{event.get('val_loss', float('nan')):.3f}",
+                val_auc=f"{event.get('val_auc', float('nan')):.2f}",
+            )
+            self.bar.refresh()
+
+    def _close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def close(self) -> None:
+        self._close()
+
+
+@_command("train")
+def _train(args: argparse.Namespace) -> int:
+    from rehab_core.models import list_models
+    from rehab_core.signals import SignalSettings
+    from rehab_core.training.experiment import ExperimentSettings, train_experiment
+
+    backbones = tuple(list_models("image")) if args.backbone == "all" else (args.backbone,)
+    settings = ExperimentSettings(
+        backbones=backbones,
+        n_folds=args.folds,
+        test_fraction=args.test_fraction,
+        seed=args.seed,
+        pretrained=not args.no_pretrained,
+        epochs=args.epochs,
+        patience=args.patience,
+        device=args.device,
+        max_train_batches=args.max_train_batches,
+    )
+    signal_settings = SignalSettings(resample_sfreq=args.signal_rate)
+    progress = _TrainProgress()
+    try:
+        report = train_experiment(
+            args.cohort, args.out, settings, signal_settings=signal_settings,
+            n_jobs=args.jobs, progress=progress, data_description=args.description,
+        )
+    finally:
+        progress.close()
+    if args.json:
+        print(json.dumps(report["tables"], indent=2))
+    else:
+        print((Path(args.out) / "tables.md").read_text())
+        print(f"bundles and evaluation.json written to {Path(args.out).resolve()}"
+              f" in {report['seconds']:.0f} s")
+    return 0
+
+
+@_command("evaluate")
+def _evaluate(args: argparse.Namespace) -> int:
+    from rehab_core.evaluation.cohort import evaluate_cohort
+
+    report = evaluate_cohort(args.cohort, args.weights, n_jobs=args.jobs)
+    if args.json:
+        print(json.dumps({k: v for k, v in report.items() if k != "markdown"}, indent=2))
+    else:
+        print(report["markdown"])
+        for model_id, entry in report["models"].items():
+            print(f"{model_id}: {entry['n_patients']} patients ({entry['evaluated_on']}), "
+                  f"fusion weight {entry['fusion_weight']:.2f}, "
+                  f"FMA-LE MAE {entry['fma']['mae']:.1f} points")
+    return 0
+
+
+@_command("predict")
+def _predict(args: argparse.Namespace) -> int:
+    from rehab_core.prediction import FusionPredictor, default_weights_dir
+
+    weights = Path(args.weights) if args.weights else default_weights_dir()
+    bundle = weights / args.model if (weights / args.model).is_dir() else weights
+    predictor = FusionPredictor.load(bundle)
+    if args.cohort is not None:
+        return _predict_cohort(predictor, args)
+    if args.fmri is None:
+        raise SystemExit("rehab predict: give --fmri FILE (and --signals FILE), or --cohort DIR.")
+    prepared = predictor.prepare(args.signals, args.fmri)
+    pred = predictor.predict(prepared, baseline_fma=args.baseline_fma)
+    out = pred.to_dict()
+    if args.json:
+        keys = ("probability_good", "interval", "label", "signal_score", "image_score",
+                "fusion_weight", "fma_3m", "model_id", "inputs", "modality", "notes",
+                "fma_interval", "threshold", "weights_sha256")
+        print(json.dumps({k: out[k] for k in keys}, indent=2, allow_nan=True))
+        return 0
+    lo, hi = pred.interval
+    print(f"P(good outcome) = {pred.probability_good:.2f}  (model spread {lo:.2f}-{hi:.2f})"
+          f"  ->  {pred.label.upper()} (threshold {pred.threshold:.2f})")
+    sig = "n/a" if pred.signal_score is None else f"{pred.signal_score:.2f}"
+    print(f"EEG-EMG score {sig}, fMRI score {pred.image_score:.2f}, "
+          f"fusion weight on EEG-EMG {pred.fusion_weight:.2f}")
+    if pred.fma_3m == pred.fma_3m:
+        print(f"predicted 3-month FMA-LE {pred.fma_3m:.1f} of 34 "
+              f"(95% interval {pred.fma_interval[0]:.0f}-{pred.fma_interval[1]:.0f})")
+    for note in pred.notes:
+        print(note)
+    print(f"model {pred.model_id} (weights {pred.weights_sha256[:12]})")
+    for path, sha in pred.inputs.items():
+        print(f"  {sha[:12]}  {path}")
+    return 0
+
+
+def _predict_cohort(predictor, args: argparse.Namespace) -> int:
+    import csv
+
+    from rehab_core.io import InputError
+    from rehab_core.io.cohort import read_cohort
+
+    cohort = read_cohort(args.cohort, require_labels=False)
+    out = Path(args.out or "predictions.csv")
+    fields = ["participant_id", "probability_good", "interval_low", "interval_high", "label",
+              "signal_score", "image_score", "fusion_weight", "modality", "fma_3m", "error"]
+    rows = []
+    from tqdm.auto import tqdm
+
+    for p in tqdm(cohort.patients, desc="predicting", unit="patient", file=sys.stderr,
+                  leave=False):
+        row = {"participant_id": p.participant_id}
+        try:
+            if p.fmri_path is None:
+                raise InputError(f"{p.participant_id} has no fMRI; the model needs one.")
+            prepared = predictor.prepare(p.signals_path, p.fmri_path)
+            base = p.clinical.get("fma_le_baseline")
+            pred = predictor.predict(prepared, baseline_fma=float(base) if base else None)
+            row.update(
+                probability_good=f"{pred.probability_good:.4f}",
+                interval_low=f"{pred.interval[0]:.4f}", interval_high=f"{pred.interval[1]:.4f}",
+                label=pred.label,
+                signal_score="" if pred.signal_score is None else f"{pred.signal_score:.4f}",
+                image_score=f"{pred.image_score:.4f}", fusion_weight=f"{pred.fusion_weight:.3f}",
+                modality=pred.modality, fma_3m=f"{pred.fma_3m:.1f}",
+            )
+        except InputError as err:
+            row["error"] = str(err)
+        rows.append(row)
+    with open(out, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote {len(rows)} predictions to {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rehab",
+        description="Stroke lower-limb recovery prediction from EEG-EMG and rs-fMRI.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo-cohort", help="write the documented synthetic cohort")
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--n-patients", type=int, default=102)
+    p.add_argument("--n-with-signals", type=int, default=86)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--minutes", type=float, default=None, help="EEG-EMG length per patient")
+    p.add_argument("--volumes", type=int, default=None, help="fMRI volumes per patient")
+    p.add_argument("--jobs", type=int, default=2, help="worker processes")
+
+    p = sub.add_parser("preprocess", help="preprocess one patient and print shapes and QC")
+    p.add_argument("--signals", type=Path, default=None, help="EEG-EMG recording")
+    p.add_argument("--fmri", type=Path, default=None, help="resting-state fMRI (NIfTI)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("train", help="train the LSTM, image backbones and their fusion")
+    p.add_argument("--cohort", required=True, type=Path)
+    p.add_argument("--backbone", default="shufflenet",
+                   help="an image backbone (shufflenet, fbnet, ghostnet, regnet, resnet50) or all")
+    p.add_argument("--out", required=True, type=Path, help="folder for the weights bundles")
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds (ensemble size)")
+    p.add_argument("--test-fraction", type=float, default=0.15)
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--patience", type=int, default=8, help="early-stopping patience (epochs)")
+    p.add_argument("--signal-rate", type=float, default=250.0,
+                   help="rate (Hz) the EEG-EMG windows are resampled to for the LSTM")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    p.add_argument("--no-pretrained", action="store_true", help="skip ImageNet weights")
+    p.add_argument("--max-train-batches", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--jobs", type=int, default=2, help="preprocessing processes")
+    p.add_argument("--description", default=None, help="training data description for manifests")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("evaluate", help="paper-style tables of trained models on a cohort")
+    p.add_argument("--cohort", required=True, type=Path)
+    p.add_argument("--weights", required=True, type=Path, help="a bundle or a folder of bundles")
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("predict", help="predict one patient (or a cohort to CSV)")
+    p.add_argument("--signals", type=Path, default=None, help="EEG-EMG (optional)")
+    p.add_argument("--fmri", type=Path, default=None)
+    p.add_argument("--model", default="shufflenet_lstm", help="fusion model id")
+    p.add_argument("--weights", type=Path, default=None, help="weights folder (default: shipped)")
+    p.add_argument("--baseline-fma", type=float, default=None, help="baseline FMA-LE (0-34)")
+    p.add_argument("--cohort", type=Path, default=None, help="predict every patient of a cohort")
+    p.add_argument("--out", type=Path, default=None, help="CSV for --cohort")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from rehab_core.io import InputError
+    from rehab_core.storage import WeightsError
+
+    try:
+        return _COMMANDS[args.command](args)
+    except (InputError, WeightsError, FileNotFoundError) as err:
+        print(f"rehab {args.command}: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,276 @@
+"""One patient, end to end: read the files, run the paper's preprocessing, report.
+
+This is the single place where readers and preprocessing meet, so that the
+CLI, the dashboard and the benchmarks prepare a patient identically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "PreparedPatient",
+    "prepare_patient",
+    "preprocess_patient",
+    "format_preprocess_report",
+    "sha256_file",
+    "CohortArrays",
+    "prepare_cohort",
+]
+
+
+def sha256_file(path: str | Path, *, chunk_size: int = 1 << 20) -> str:
+    """Return the SHA-256 hex digest of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk_size):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class PreparedPatient:
+    """The preprocessed inputs of one patient, with their provenance.
+
+    Attributes
+    ----------
+    signals, fmri : SignalResult | ImagingResult | None
+        Outputs of :func:`rehab_core.signals.preprocess_raw` and
+        :func:`rehab_core.imaging.preprocess_fmri`; ``None`` for a missing modality.
+    inputs : dict
+        File path → SHA-256 of every file read.
+    """
+
+    signals: Any = None
+    fmri: Any = None
+    inputs: dict[str, str] = field(default_factory=dict)
+    raw: Any = None
+    img: Any = None
+
+
+def prepare_patient(
+    signals: str | Path | None = None,
+    fmri: str | Path | None = None,
+    *,
+    signal_settings: Any = None,
+    imaging_settings: Any = None,
+    paper_channels: bool = False,
+) -> PreparedPatient:
+    """Read and preprocess one patient's recordings.
+
+    Parameters
+    ----------
+    signals, fmri : path | None
+        The EEG-EMG recording and the resting-state fMRI; at least one.
+    signal_settings, imaging_settings : Settings | None
+        Preprocessing settings; the package defaults when ``None``.
+    paper_channels : bool
+        Pick the paper's 22 channels in model order first (needed for the
+        LSTM); a recording that lacks them is refused with a plain message.
+    """
+    if signals is None and fmri is None:
+        raise ValueError("Give at least one recording: an EEG-EMG file, an fMRI file or both.")
+    out = PreparedPatient()
+    if signals is not None:
+        from rehab_core.io import pick_paper_channels, read_signals
+        from rehab_core.signals import SignalSettings, preprocess_raw
+
+        raw = read_signals(signals)
+        if paper_channels:
+            raw = pick_paper_channels(raw)
+        out.raw = raw
+        out.signals = preprocess_raw(raw, signal_settings or SignalSettings())
+        out.inputs[str(signals)] = sha256_file(signals)
+    if fmri is not None:
+        from rehab_core.imaging import ImagingSettings, preprocess_fmri
+        from rehab_core.io import read_fmri
+
+        img = read_fmri(fmri)
+        out.img = img
+        out.fmri = preprocess_fmri(img, imaging_settings or ImagingSettings())
+        out.inputs[str(fmri)] = sha256_file(fmri)
+    return out
+
+
+def preprocess_patient(
+    signals: str | Path | None = None,
+    fmri: str | Path | None = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Preprocess one patient and return a JSON-ready report of shapes, QC and settings."""
+    prepared = prepare_patient(signals, fmri, **kwargs)
+    report: dict[str, Any] = {"inputs": prepared.inputs}
+    if prepared.signals is not None:
+        res, raw = prepared.signals, prepared.raw
+        report["signals"] = {
+            "file": str(signals),
+            "n_chans": len(raw.ch_names),
+            "sfreq_in": float(raw.info["sfreq"]),
+            "duration_s": round(raw.n_times / raw.info["sfreq"], 3),
+            "windows_shape": list(res.windows.shape),
+            **res.to_dict(),
+        }
+    if prepared.fmri is not None:
+        res, img = prepared.fmri, prepared.img
+        report["fmri"] = {
+            "file": str(fmri),
+            "shape_in": list(img.shape),
+            "zooms_in": [round(float(z), 4) for z in img.header.get_zooms()],
+            "slices_shape": list(res.slices.shape),
+            **res.to_dict(),
+        }
+    return report
+
+
+def format_preprocess_report(report: dict[str, Any]) -> str:
+    """Human-readable summary of :func:`preprocess_patient` output."""
+    lines: list[str] = []
+    sig = report.get("signals")
+    if sig is not None:
+        qc = sig.get("qc", {})
+        bad = qc.get("bad_channels") or {}
+        lines += [
+            f"EEG-EMG  {sig['file']}",
+            f"  {sig['n_chans']} channels, {sig['sfreq_in']:g} Hz, {sig['duration_s']:.1f} s",
+            f"  windows {tuple(sig['windows_shape'])} (n_windows, n_chans, n_times)"
+            f" at {sig.get('sfreq', '?')} Hz",
+            f"  rejected windows: {qc.get('n_rejected', '?')}"
+            f" of {sig.get('n_windows_total', '?')}",
+            f"  bad channels: {', '.join(bad) if bad else 'none'}",
+        ]
+    img = report.get("fmri")
+    if img is not None:
+        qc = img.get("qc", {})
+        lines += [
+            f"fMRI     {img['file']}",
+            f"  input {tuple(img['shape_in'])}, voxel/TR {tuple(img['zooms_in'])}",
+            f"  slices {tuple(img['slices_shape'])} (n_slices, channels, height, width)",
+            f"  screened out: {len(img.get('screened_out', {}))} slices",
+            "  QC: " + ", ".join(
+                f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                for k, v in qc.items()
+                if not isinstance(v, (list, dict))
+            ),
+        ]
+    return "\n".join(lines)
+
+
+@dataclass
+class CohortArrays:
+    """Model inputs of a whole cohort, stacked per modality.
+
+    Attributes
+    ----------
+    windows : ndarray, shape (n_windows, n_chans, n_times), float32
+        Every kept EEG-EMG window of every patient with signals.
+    window_patients : ndarray of str, shape (n_windows,)
+    slices : ndarray, shape (n_slices, 3, 224, 224), float32
+    slice_patients : ndarray of str, shape (n_slices,)
+    inputs : dict
+        Participant id → {file path: SHA-256}.
+    failures : dict
+        Participant id → {modality: the plain reason the file was refused}.
+    signal_sfreq : float | None
+        Output rate of the windows (Hz).
+    """
+
+    windows: Any
+    window_patients: Any
+    slices: Any
+    slice_patients: Any
+    inputs: dict[str, dict[str, str]]
+    failures: dict[str, dict[str, str]]
+    signal_sfreq: float | None
+
+
+def _prepare_one(task: tuple) -> tuple:
+    """Worker: preprocess one cohort patient; refused files become a reason, not an exception."""
+    from rehab_core.io import InputError
+
+    pid, signals, fmri, signal_settings, imaging_settings = task
+    out: dict[str, Any] = {"windows": None, "slices": None, "sfreq": None}
+    failures: dict[str, str] = {}
+    inputs: dict[str, str] = {}
+    if signals is not None:
+        try:
+            prep = prepare_patient(
+                signals, None, signal_settings=signal_settings, paper_channels=True
+            )
+            out["windows"] = np.asarray(prep.signals.windows, dtype=np.float32)
+            out["sfreq"] = float(prep.signals.sfreq)
+            inputs.update(prep.inputs)
+        except InputError as err:
+            failures["signals"] = str(err)
+    if fmri is not None:
+        try:
+            prep = prepare_patient(None, fmri, imaging_settings=imaging_settings)
+            out["slices"] = np.asarray(prep.fmri.slices, dtype=np.float32)
+            inputs.update(prep.inputs)
+        except InputError as err:
+            failures["fmri"] = str(err)
+    return pid, out, inputs, failures
+
+
+def prepare_cohort(
+    cohort: Any,
+    *,
+    signal_settings: Any = None,
+    imaging_settings: Any = None,
+    n_jobs: int = 1,
+    progress: Any = None,
+) -> CohortArrays:
+    """Preprocess every patient of a :class:`~rehab_core.io.cohort.Cohort`.
+
+    A file that a reader refuses does not stop the run: the patient loses
+    that modality and the reason is kept in ``failures`` (the researcher
+    sees it in the summary and the manifest).  Patients are processed in
+    ``n_jobs`` worker processes; the result does not depend on ``n_jobs``.
+    """
+    tasks = [
+        (p.participant_id, p.signals_path, p.fmri_path, signal_settings, imaging_settings)
+        for p in cohort.patients
+    ]
+    results: list[tuple] = []
+    if n_jobs > 1:
+        import concurrent.futures as cf
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        with cf.ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx) as pool:
+            for i, res in enumerate(pool.map(_prepare_one, tasks)):
+                results.append(res)
+                if progress is not None:
+                    progress(i + 1, len(tasks))
+    else:
+        for i, task in enumerate(tasks):
+            results.append(_prepare_one(task))
+            if progress is not None:
+                progress(i + 1, len(tasks))
+    windows, wpat, slices, spat = [], [], [], []
+    inputs, failures = {}, {}
+    sfreq = None
+    for pid, out, ins, fails in results:
+        inputs[pid] = ins
+        if fails:
+            failures[pid] = fails
+        if out["windows"] is not None and len(out["windows"]):
+            windows.append(out["windows"])
+            wpat += [pid] * len(out["windows"])
+            sfreq = out["sfreq"]
+        if out["slices"] is not None and len(out["slices"]):
+            slices.append(out["slices"])
+            spat += [pid] * len(out["slices"])
+    return CohortArrays(
+        windows=np.concatenate(windows) if windows else None,
+        window_patients=np.asarray(wpat, dtype=str),
+        slices=np.concatenate(slices) if slices else None,
+        slice_patients=np.asarray(spat, dtype=str),
+        inputs=inputs,
+        failures=failures,
+        signal_sfreq=sfreq,
+    )

@@ -1,0 +1,72 @@
+"""One patient end to end through the readers and the paper's preprocessing (and `rehab preprocess`)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rehab_core.cli import main
+from rehab_core.io import MissingChannelsError
+from rehab_core.pipeline import format_preprocess_report, prepare_patient, preprocess_patient
+
+REAL_FIF = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "real-stroke-eeg-emg"
+    / "subj2_iMC_s01_srg_raw.fif"
+)
+
+
+@pytest.fixture(scope="module")
+def demo_patient(tmp_path_factory):
+    from rehab_core.demo import generate_patient
+
+    return generate_patient(tmp_path_factory.mktemp("patient"), seed=3, minutes=0.5, volumes=50)
+
+
+def test_report_has_shapes_qc_and_settings(demo_patient):
+    report = preprocess_patient(demo_patient.signals_path, demo_patient.fmri_path)
+    sig, img = report["signals"], report["fmri"]
+    assert sig["n_chans"] == 22 and sig["sfreq_in"] == 1000
+    assert sig["windows_shape"] == [3, 22, 2500]  # 30 s -> three 10-s windows at 250 Hz
+    assert sig["settings"]["resample_sfreq"] == 250
+    assert "bad_channels" in sig["qc"]
+    assert img["shape_in"] == [64, 64, 35, 50]
+    n, c, h, w = img["slices_shape"]
+    assert (c, h, w) == (3, 224, 224) and 0 < n <= 35
+    assert {"mean_fd_mm", "median_tsnr"} <= set(img["qc"])
+    assert set(report["inputs"]) == {str(demo_patient.signals_path), str(demo_patient.fmri_path)}
+    json.dumps(report)  # JSON-ready throughout
+    text = format_preprocess_report(report)
+    assert "windows (3, 22, 2500)" in text and "slices (" in text
+
+
+def test_cli_preprocess_json_and_text(demo_patient, capsys):
+    assert main(["preprocess", "--signals", str(demo_patient.signals_path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["signals"]["windows_shape"] == [3, 22, 2500]
+    assert main(["preprocess", "--fmri", str(demo_patient.fmri_path)]) == 0
+    assert "screened out" in capsys.readouterr().out
+
+
+def test_cli_refuses_bad_file_with_one_sentence(tmp_path, capsys):
+    bad = tmp_path / "rec.txt"
+    bad.write_text("")
+    assert main(["preprocess", "--signals", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("rehab preprocess: ") and "rec.txt" in err
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_real_recording_preprocesses_and_lacks_paper_channels():
+    prepared = prepare_patient(REAL_FIF)
+    res = prepared.signals
+    assert res.sfreq == 250 and res.windows.shape[1] == 40
+    assert res.qc["input_sfreq"] == 500
+    # 500 Hz recording: the 150 Hz edge fits below Nyquist; the result records the band used
+    assert res.qc["band_hz"][1] <= 150
+    with pytest.raises(MissingChannelsError, match=r"subj2_iMC_s01_srg_raw.fif lacks"):
+        prepare_patient(REAL_FIF, paper_channels=True)
+
+
+def test_needs_at_least_one_recording():
+    with pytest.raises(ValueError, match=r"Give at least one recording"):
+        prepare_patient()
