@@ -26,3 +26,40 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+# --- shared end-to-end fixtures -------------------------------------------------------------
+# A 20-patient synthetic cohort (seed 5 gives 10 good and 10 poor outcomes), 12 s of EEG-EMG
+# (one 10-s window) and 50 fMRI volumes (the shortest series the reader accepts): the smallest
+# cohort on which the whole train -> bundle -> predict -> evaluate path runs.
+TINY_COHORT = dict(n_patients=20, n_with_signals=18, seed=5, minutes=0.2, volumes=50)
+
+
+@pytest.fixture(scope="session")
+def tiny_cohort(tmp_path_factory):
+    from rehab_core.demo import generate_cohort
+
+    return generate_cohort(tmp_path_factory.mktemp("tiny_cohort"), n_jobs=1, **TINY_COHORT).root
+
+
+@pytest.fixture(scope="session")
+def tiny_training(tiny_cohort, tmp_path_factory):
+    """Train the default fusion model for one epoch of one batch on the tiny cohort."""
+    import warnings
+
+    from rehab_core.signals import SignalSettings
+    from rehab_core.training.experiment import ExperimentSettings, train_experiment
+
+    out = tmp_path_factory.mktemp("tiny_weights")
+    settings = ExperimentSettings(
+        n_folds=2, epochs=1, patience=1, test_fraction=0.25, max_train_batches=1,
+        pretrained=False, device="cpu",
+    )
+    events = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # metrics on 4 test patients warn about ill-defined ratios
+        report = train_experiment(
+            tiny_cohort, out, settings, signal_settings=SignalSettings(resample_sfreq=100),
+            progress=events.append, data_description="tiny synthetic cohort for tests",
+        )
+    return {"out": out, "report": report, "events": events, "cohort": tiny_cohort}

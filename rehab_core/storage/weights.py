@@ -76,6 +76,21 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def _json_ready(value: Any) -> Any:
+    """Builtins only, with NaN and infinities as ``null`` (JSON has no NaN)."""
+    import math
+
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if hasattr(value, "tolist") and callable(value.tolist):  # numpy scalars and arrays
+        return _json_ready(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def save_bundle(
     out_dir: str | Path,
     state_dicts: dict[str, dict[str, Any]],
@@ -85,7 +100,8 @@ def save_bundle(
 
     Tensors are stored as ``"<part>.<key>"``; the manifest gains
     ``manifest_version``, ``created`` (UTC, ISO 8601), ``files`` and
-    ``sha256`` of the tensors file.  Both files are written atomically
+    ``sha256`` of the tensors file; NaN (an AUC undefined on one outcome, say)
+    is stored as ``null``.  Both files are written atomically
     (temporary file, fsync, rename), the manifest last, so a reader never
     sees a manifest whose tensors are not complete.
     """
@@ -102,7 +118,7 @@ def save_bundle(
     blob = save(flat, metadata={"format": "pt"})
     _atomic_write_bytes(out / TENSORS_FILE, blob)
     full = {
-        **manifest,
+        **_json_ready(manifest),
         "manifest_version": MANIFEST_VERSION,
         "created": manifest.get("created")
         or _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),

@@ -1,0 +1,619 @@
+"""Train and evaluate the paper's models on a cohort, end to end.
+
+Design (paper §2.5–2.8, with the choices it leaves open made explicit):
+
+1. Every patient is read and preprocessed once (:func:`rehab_core.pipeline.prepare_cohort`).
+2. A stratified patient-level hold-out test set (15 %, paper) is put aside;
+   no window or slice of a test patient is ever seen in training.
+3. The remaining *development* patients are split into ``n_folds``
+   stratified folds.  For each fold an LSTM and each image backbone are
+   trained on the other folds, with 15 % of those patients held back for
+   early stopping and the learning-rate schedule, and they score the
+   held-out fold.  This gives *out-of-fold* signal and image scores for
+   every development patient.
+4. The fusion weight of ``p = w * signal + (1 - w) * image`` is chosen by
+   k-fold cross-validation over these out-of-fold scores (paper: "weight
+   coefficients are optimized through cross-validation"), and the FMA-LE
+   regressor is fitted on the same out-of-fold fused probabilities.
+5. The ``n_folds`` models of each kind form the shipped ensemble: the
+   prediction is the mean of the members and the members' spread is the
+   uncertainty shown with every prediction.
+6. The test patients are scored by the ensembles: paper-style Tables 1–3 with
+   bootstrap intervals, next to the cross-validated (out-of-fold) AUC and,
+   for the synthetic cohort, the Bayes-optimal ceiling on the same patients.
+
+With ``test_fraction=0`` there is no hold-out set and the out-of-fold
+scores over the whole cohort are the evaluation (cross-validated AUC).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rehab_core._config import Settings
+from rehab_core._validation import check_option, check_range
+
+__all__ = [
+    "ExperimentSettings",
+    "train_experiment",
+    "FUSION_MODEL_IDS",
+    "fusion_model_id",
+    "cohort_fingerprint",
+]
+
+ProgressFn = Callable[[dict[str, Any]], None]
+
+
+def fusion_model_id(backbone: str) -> str:
+    """The id of the fusion model of one backbone, e.g. ``shufflenet_lstm``."""
+    return f"{backbone}_lstm"
+
+
+FUSION_MODEL_IDS = tuple(
+    fusion_model_id(b) for b in ("shufflenet", "fbnet", "ghostnet", "regnet", "resnet50")
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentSettings(Settings):
+    """How :func:`train_experiment` trains.
+
+    Parameters
+    ----------
+    backbones : tuple of str
+        Image backbones to train (each gives one fusion model with the LSTM).
+    n_folds : int
+        Folds over the development patients (see the module docstring).
+    test_fraction : float
+        Fraction of patients held out for the final test (paper: 0.15); 0
+        evaluates by cross-validation over the whole cohort instead.
+    inner_val_fraction : float
+        Fraction of each fold's training patients used for early stopping.
+    seed : int
+        Seed of the splits, initialisations, shuffling and augmentation.
+    pretrained : bool
+        Start image backbones from ImageNet weights (paper: transfer learning).
+    epochs, patience : int
+        Maximum epochs and early-stopping patience (paper: 50 epochs).
+    signal_batch_size, image_batch_size : int
+        Paper: 32 windows and 16 slices.
+    lr : float
+        Adam's initial learning rate (paper: 1e-3).
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"``...
+    max_train_batches : int | None
+        Cap on batches per epoch (smoke runs only).
+    """
+
+    backbones: tuple[str, ...] = ("shufflenet",)
+    n_folds: int = 5
+    test_fraction: float = 0.15
+    inner_val_fraction: float = 0.15
+    seed: int = 0
+    pretrained: bool = True
+    epochs: int = 50
+    patience: int = 8
+    signal_batch_size: int = 32
+    image_batch_size: int = 16
+    lr: float = 1e-3
+    device: str = "auto"
+    max_train_batches: int | None = None
+
+    def __post_init__(self) -> None:
+        from rehab_core.models import list_models
+
+        for b in self.backbones:
+            check_option("backbones", b, list_models("image"))
+        if not self.backbones:
+            raise ValueError("backbones is empty; name at least one image backbone.")
+        if self.n_folds < 2:
+            raise ValueError(f"n_folds={self.n_folds!r} must be at least 2.")
+        check_range("test_fraction", self.test_fraction, 0.0, 0.5)
+        check_range("inner_val_fraction", self.inner_val_fraction, 0.05, 0.5)
+
+
+def cohort_fingerprint(inputs: dict[str, dict[str, str]], labels: dict[str, int]) -> str:
+    """SHA-256 over every input file's hash and every label: identifies the training data."""
+    digest = hashlib.sha256()
+    for pid in sorted(inputs):
+        digest.update(pid.encode())
+        digest.update(str(labels.get(pid)).encode())
+        for _, sha in sorted(inputs[pid].items(), key=lambda kv: kv[1]):
+            digest.update(sha.encode())
+    return digest.hexdigest()
+
+
+def _train_settings(settings: ExperimentSettings, kind: str, seed: int):
+    from rehab_core.training import TrainSettings
+
+    common = {
+        "epochs": settings.epochs,
+        "early_stopping_patience": settings.patience,
+        "lr": settings.lr,
+        "seed": seed,
+        "device": settings.device,
+        "max_train_batches": settings.max_train_batches,
+    }
+    if kind == "signal":
+        return TrainSettings.for_signals(batch_size=settings.signal_batch_size, **common)
+    return TrainSettings.for_images(batch_size=settings.image_batch_size, **common)
+
+
+def _fold_plan(dev_ids, dev_labels, settings: ExperimentSettings) -> list[dict[str, np.ndarray]]:
+    """Per fold: the development patients to train on and those to score out of fold."""
+    from rehab_core.training import patient_kfold
+
+    folds = patient_kfold(dev_ids, dev_labels, n_splits=settings.n_folds, seed=settings.seed)
+    return [{"train": fold.train, "score": fold.test, "fold": fold.fold} for fold in folds]
+
+
+def _early_stopping_split(train_ids, labels, settings: ExperimentSettings, fold: int):
+    """Split a fold's training patients (those with this modality) into fit and early-stop sets.
+
+    The early-stopping set holds ``inner_val_fraction`` of them, at least two
+    so both outcomes can appear.
+    """
+    from rehab_core.training import patient_split
+
+    y = np.asarray([labels[p] for p in train_ids])
+    frac = max(settings.inner_val_fraction, 2.0 / len(train_ids))
+    inner = patient_split(
+        train_ids, y, fractions=(1 - frac, frac, 0.0), seed=settings.seed + 1000 + fold
+    )
+    return inner.train, inner.val
+
+
+def _subset(item_patients: np.ndarray, patients: np.ndarray) -> np.ndarray:
+    return np.flatnonzero(np.isin(item_patients, patients))
+
+
+def _train_member(
+    kind: str,
+    name: str,
+    data: np.ndarray,
+    item_patients: np.ndarray,
+    labels: dict[str, int],
+    fold: dict[str, np.ndarray],
+    settings: ExperimentSettings,
+    seed: int,
+    model_kwargs: dict[str, Any],
+    progress: ProgressFn | None,
+    tag: str,
+):
+    """Train one ensemble member; return (model, TrainResult)."""
+    from rehab_core.models import create_model
+    from rehab_core.training import (
+        SliceAugmentation,
+        SliceDataset,
+        WindowDataset,
+        fit_model,
+        seed_everything,
+    )
+
+    seed_everything(seed)
+    with_data = np.intersect1d(fold["train"], np.unique(item_patients))
+    fit_ids, stop_ids = _early_stopping_split(with_data, labels, settings, fold["fold"])
+    fit_idx = _subset(item_patients, fit_ids)
+    stop_idx = _subset(item_patients, stop_ids)
+    if kind == "signal":
+        train_ds = WindowDataset(data, item_patients, labels, indices=fit_idx)
+        val_ds = WindowDataset(data, item_patients, labels, indices=stop_idx)
+    else:
+        train_ds = SliceDataset(
+            data,
+            item_patients,
+            labels,
+            indices=fit_idx,
+            augmentation=SliceAugmentation(),
+            seed=seed,
+        )
+        val_ds = SliceDataset(data, item_patients, labels, indices=stop_idx)
+    model = create_model(name, **model_kwargs)
+
+    def relay(event: dict[str, Any]) -> None:
+        if progress is not None:
+            progress({**event, "member": tag})
+
+    result = fit_model(
+        model, train_ds, val_ds, _train_settings(settings, kind, seed), progress=relay
+    )
+    return model, result
+
+
+def _scores(model, data, item_patients, patients, batch_size, device) -> dict[str, float]:
+    from rehab_core.training import predict_patient_scores
+
+    idx = _subset(item_patients, patients)
+    if len(idx) == 0:
+        return {}
+    out = predict_patient_scores(
+        model,
+        np.ascontiguousarray(data[idx]),
+        item_patients[idx],
+        batch_size=batch_size,
+        device=device,
+    )
+    return {str(k): float(v) for k, v in out.scores.items()}
+
+
+def train_experiment(
+    cohort_dir: str | Path,
+    out_dir: str | Path,
+    settings: ExperimentSettings | None = None,
+    *,
+    signal_settings: Any = None,
+    imaging_settings: Any = None,
+    n_jobs: int = 1,
+    progress: ProgressFn | None = None,
+    data_description: str | None = None,
+) -> dict[str, Any]:
+    """Train the LSTM, the image backbones and their fusion on a cohort; write bundles.
+
+    Parameters
+    ----------
+    cohort_dir : path
+        A cohort folder (:func:`rehab_core.io.cohort.read_cohort`).
+    out_dir : path
+        Receives one weights bundle per fusion model (``<backbone>_lstm/``)
+        plus ``evaluation.json`` and ``tables.md``.
+    settings : ExperimentSettings
+    signal_settings, imaging_settings : Settings | None
+        Preprocessing; package defaults when ``None``.
+    n_jobs : int
+        Processes for preprocessing.
+    progress : callable | None
+        Receives event dicts (``stage``, and the training loop's batch/epoch
+        events with ``member``).
+    data_description : str | None
+        Free text stored in each manifest ("synthetic demo cohort, seed 1").
+
+    Returns
+    -------
+    dict
+        The evaluation report written to ``evaluation.json``.
+    """
+    from rehab_core import __version__
+    from rehab_core.evaluation import ModelResult, paper_tables, to_json, to_markdown
+    from rehab_core.fusion import FMARegressor, LateFusion
+    from rehab_core.imaging import ImagingSettings
+    from rehab_core.io.cohort import read_cohort
+    from rehab_core.models import get_model_info
+    from rehab_core.pipeline import prepare_cohort
+    from rehab_core.signals import SignalSettings
+    from rehab_core.storage import save_bundle
+    from rehab_core.training import patient_split, select_device
+
+    settings = settings or ExperimentSettings()
+    signal_settings = signal_settings or SignalSettings()
+    imaging_settings = imaging_settings or ImagingSettings()
+    emit = progress or (lambda event: None)
+    started = time.time()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    cohort = read_cohort(cohort_dir)
+    emit({"stage": "preprocess", "n_patients": len(cohort)})
+    arrays = prepare_cohort(
+        cohort,
+        signal_settings=signal_settings,
+        imaging_settings=imaging_settings,
+        n_jobs=n_jobs,
+        progress=lambda done, total: emit({"stage": "preprocess", "done": done, "total": total}),
+    )
+    labels = {p.participant_id: int(p.label) for p in cohort.patients}
+    baseline = {
+        p.participant_id: _float_or_nan(p.clinical.get("fma_le_baseline")) for p in cohort.patients
+    }
+    fingerprint = cohort_fingerprint(arrays.inputs, labels)
+    if arrays.slices is None:
+        raise ValueError(
+            "No patient of the cohort has a usable fMRI; the image models cannot train."
+        )
+    if arrays.windows is None:
+        raise ValueError("No patient of the cohort has usable EEG-EMG; the LSTM cannot train.")
+
+    ids = np.asarray(sorted(set(arrays.slice_patients) | set(arrays.window_patients)))
+    y_all = np.asarray([labels[p] for p in ids])
+    if settings.test_fraction > 0:
+        split = patient_split(
+            ids,
+            y_all,
+            fractions=(1 - settings.test_fraction - 0.0, 0.0, settings.test_fraction),
+            seed=settings.seed,
+        )
+        dev_ids, test_ids = split.train, split.test
+    else:
+        dev_ids, test_ids = ids, np.asarray([], dtype=ids.dtype)
+    dev_labels = [labels[p] for p in dev_ids]
+    try:
+        plan = _fold_plan(dev_ids, dev_labels, settings)
+        for fold in plan:  # refuse a cohort too small for early stopping before any training
+            for items in (arrays.window_patients, arrays.slice_patients):
+                _early_stopping_split(
+                    np.intersect1d(fold["train"], np.unique(items)), labels, settings, fold["fold"]
+                )
+    except ValueError as err:
+        from rehab_core.io.cohort import CohortError
+
+        n_good = int(sum(dev_labels))
+        raise CohortError(
+            f"{Path(cohort_dir).name} is too small for {settings.n_folds}-fold training: its "
+            f"{len(dev_ids)} development patients hold {n_good} good and "
+            f"{len(dev_ids) - n_good} poor outcomes ({err})"
+        ) from err
+    device = str(select_device(settings.device))
+
+    n_chans, n_times = arrays.windows.shape[1:]
+    lstm_kwargs = {"n_chans": int(n_chans), "n_times": int(n_times), "sfreq": arrays.signal_sfreq}
+    members: dict[str, list[dict[str, Any]]] = {"lstm": []}
+    oof: dict[str, dict[str, float]] = {"lstm": {}}
+    test_scores: dict[str, list[dict[str, float]]] = {"lstm": []}
+    histories: dict[str, list[Any]] = {"lstm": []}
+
+    def run(kind, name, data, item_patients, batch_size, kwargs):
+        for f, fold in enumerate(plan):
+            seed = settings.seed * 100 + f
+            emit({"stage": "train", "model": name, "fold": f, "n_folds": len(plan)})
+            model, result = _train_member(
+                kind,
+                name,
+                data,
+                item_patients,
+                labels,
+                fold,
+                settings,
+                seed,
+                kwargs,
+                progress,
+                f"{name}/fold{f}",
+            )
+            members[name].append({k: v.detach().cpu() for k, v in model.state_dict().items()})
+            histories[name].append(
+                {
+                    "best_epoch": result.best_epoch,
+                    "stopped_early": result.stopped_early,
+                    "history": result.history,
+                }
+            )
+            oof[name].update(_scores(model, data, item_patients, fold["score"], batch_size, device))
+            test_scores[name].append(
+                _scores(model, data, item_patients, test_ids, batch_size, device)
+            )
+            pretrained_source = getattr(model, "pretrained_source", None)
+            if kind == "image":
+                sources.setdefault(name, pretrained_source)
+
+    sources: dict[str, Any] = {}
+    run(
+        "signal",
+        "lstm",
+        arrays.windows,
+        arrays.window_patients,
+        settings.signal_batch_size,
+        lstm_kwargs,
+    )
+    for backbone in settings.backbones:
+        members[backbone], oof[backbone], test_scores[backbone], histories[backbone] = (
+            [],
+            {},
+            [],
+            [],
+        )
+        run(
+            "image",
+            backbone,
+            arrays.slices,
+            arrays.slice_patients,
+            settings.image_batch_size,
+            {"pretrained": settings.pretrained},
+        )
+
+    def ensemble(name: str, patients) -> np.ndarray:
+        return np.asarray(
+            [
+                np.mean([s[p] for s in test_scores[name]]) if p in test_scores[name][0] else np.nan
+                for p in patients
+            ]
+        )
+
+    def oof_vec(name: str, patients) -> np.ndarray:
+        return np.asarray([oof[name].get(p, np.nan) for p in patients])
+
+    eval_ids = test_ids if len(test_ids) else dev_ids
+    y_eval = np.asarray([labels[p] for p in eval_ids])
+    y_dev = np.asarray(dev_labels)
+    truth = cohort.ground_truth
+    ceiling = _ceiling(truth, eval_ids, y_eval)
+    ceiling_cv = _ceiling(truth, dev_ids, y_dev)
+
+    results = []
+    sig_eval = ensemble("lstm", eval_ids) if len(test_ids) else oof_vec("lstm", eval_ids)
+    has_sig = ~np.isnan(sig_eval)
+    results.append(
+        ModelResult(
+            name="LSTM",
+            group="signal",
+            y_true=y_eval[has_sig],
+            p_good=sig_eval[has_sig],
+            cv_auc=_auc(y_dev, oof_vec("lstm", dev_ids)),
+        )
+    )
+    report_models: dict[str, Any] = {}
+    for backbone in settings.backbones:
+        info = get_model_info(backbone)
+        img_eval = ensemble(backbone, eval_ids) if len(test_ids) else oof_vec(backbone, eval_ids)
+        results.append(
+            ModelResult(
+                name=info.display_name,
+                group="image",
+                y_true=y_eval,
+                p_good=img_eval,
+                cv_auc=_auc(y_dev, oof_vec(backbone, dev_ids)),
+            )
+        )
+        fusion = LateFusion(random_state=settings.seed)
+        s_dev, i_dev = oof_vec("lstm", dev_ids), oof_vec(backbone, dev_ids)
+        fusion.fit(s_dev, i_dev, y_dev)
+        fused_dev = fusion.predict_proba(s_dev, i_dev)
+        fused_eval = fusion.predict_proba(sig_eval, img_eval)
+        b_dev = np.asarray([baseline[p] for p in dev_ids])
+        use_baseline = bool(np.all(np.isfinite(b_dev)))
+        fma = FMARegressor(random_state=settings.seed)
+        fma.fit(
+            fused_dev, [cohort_fma(cohort, p) for p in dev_ids], b_dev if use_baseline else None
+        )
+        fma_eval = fma.predict(
+            fused_eval, np.asarray([baseline[p] for p in eval_ids]) if use_baseline else None
+        )
+        results.append(
+            ModelResult(
+                name=f"{info.display_name}_LSTM",
+                group="fusion",
+                y_true=y_eval,
+                p_good=fused_eval,
+                cv_auc=_auc(y_dev, fused_dev),
+            )
+        )
+        from rehab_core.evaluation import regression_metrics
+
+        fma_true = np.asarray([cohort_fma(cohort, p) for p in eval_ids])
+        model_id = fusion_model_id(backbone)
+        report_models[model_id] = {
+            "fusion": fusion.to_dict(),
+            "fusion_weight": float(fusion.weight_),
+            "fma": regression_metrics(fma_true, fma_eval),
+            "image_pretrained_source": sources.get(backbone),
+        }
+        manifest = {
+            "model_id": model_id,
+            "display_name": f"{info.display_name}_LSTM",
+            "version": __version__,
+            "task": "P(3-month lower-limb FMA > 17/34) after ischaemic stroke",
+            "parts": {
+                "signal": {"model": "lstm", "kwargs": lstm_kwargs, "n_members": len(plan)},
+                "image": {
+                    "model": backbone,
+                    "architecture": info.architecture,
+                    "n_members": len(plan),
+                    "imagenet_pretrained": sources.get(backbone) is not None,
+                    "pretrained_source": sources.get(backbone),
+                },
+            },
+            "fusion": fusion.to_dict(),
+            "fma_regressor": fma.to_dict(),
+            "fma_uses_baseline": use_baseline,
+            "preprocessing": {
+                "signals": signal_settings.to_dict(),
+                "imaging": imaging_settings.to_dict(),
+            },
+            "training": {
+                "settings": settings.to_dict(),
+                "device": device,
+                "histories": {"signal": histories["lstm"], "image": histories[backbone]},
+            },
+            "data": {
+                "description": data_description or f"cohort at {Path(cohort_dir).name}",
+                "synthetic": bool(truth),
+                "fingerprint_sha256": fingerprint,
+                "n_patients": int(len(ids)),
+                "split": {
+                    "development": [str(p) for p in dev_ids],
+                    "test": [str(p) for p in test_ids],
+                    "n_folds": len(plan),
+                },
+            },
+            "metrics": None,  # filled below with the tables' entries
+        }
+        state = {}
+        for f, sd in enumerate(members["lstm"]):
+            state[f"signal{f}"] = sd
+        for f, sd in enumerate(members[backbone]):
+            state[f"image{f}"] = sd
+        report_models[model_id]["manifest"] = manifest
+        report_models[model_id]["state"] = state
+
+    tables = paper_tables(
+        results,
+        ceiling_auc={"fusion": ceiling, "signal": ceiling, "image": ceiling}
+        if ceiling is not None
+        else None,
+    )
+    tables_json = json.loads(to_json(tables))
+    report = {
+        "cohort": str(cohort_dir),
+        "fingerprint_sha256": fingerprint,
+        "evaluated_on": "held-out test patients"
+        if len(test_ids)
+        else "out-of-fold (cross-validation)",
+        "n_eval_patients": int(len(eval_ids)),
+        "n_dev_patients": int(len(dev_ids)),
+        "bayes_ceiling_auc": ceiling,
+        "bayes_ceiling_auc_cv": ceiling_cv,
+        "tables": tables_json,
+        "failures": arrays.failures,
+        "models": {},
+        "seconds": round(time.time() - started, 1),
+        "settings": settings.to_dict(),
+    }
+    for model_id, entry in report_models.items():
+        manifest = entry.pop("manifest")
+        state = entry.pop("state")
+        manifest["metrics"] = {
+            "evaluated_on": report["evaluated_on"],
+            "tables": tables_json,
+            "fma": entry["fma"],
+            "bayes_ceiling_auc": ceiling,
+        }
+        save_bundle(out_dir / model_id, state, manifest)
+        report["models"][model_id] = entry
+    (out_dir / "evaluation.json").write_text(json.dumps(report, indent=2, default=_json_default))
+    (out_dir / "tables.md").write_text(to_markdown(tables))
+    emit({"stage": "done", "seconds": report["seconds"]})
+    return report
+
+
+def cohort_fma(cohort, pid: str) -> float:
+    for p in cohort.patients:
+        if p.participant_id == pid:
+            return float(p.fma_le_3m)
+    raise KeyError(pid)
+
+
+def _float_or_nan(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _auc(y: np.ndarray, p: np.ndarray) -> float | None:
+    from sklearn.metrics import roc_auc_score
+
+    ok = ~np.isnan(p)
+    if ok.sum() < 2 or len(np.unique(y[ok])) < 2:
+        return None
+    return float(roc_auc_score(y[ok], p[ok]))
+
+
+def _ceiling(truth: dict[str, dict[str, Any]], ids, y) -> float | None:
+    """AUC of the generator's Bayes-optimal probability on the same patients (synthetic only)."""
+    if not truth or not len(ids):
+        return None
+    p = np.asarray([_float_or_nan(truth.get(str(i), {}).get("p_good_bayes")) for i in ids])
+    return _auc(np.asarray(y), p)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")

@@ -1,0 +1,64 @@
+"""The whole training path on a tiny synthetic cohort: bundles, manifest, tables, splits."""
+
+import json
+
+import pytest
+
+from rehab_core.io.cohort import CohortError
+from rehab_core.storage import load_bundle
+from rehab_core.training.experiment import ExperimentSettings, train_experiment
+
+
+def test_bundle_and_manifest(tiny_training):
+    bundle = load_bundle(tiny_training["out"] / "shufflenet_lstm")
+    m = bundle.manifest
+    assert m["model_id"] == "shufflenet_lstm"
+    assert m["parts"]["signal"]["n_members"] == 2 and m["parts"]["image"]["n_members"] == 2
+    assert m["parts"]["image"]["imagenet_pretrained"] is False
+    assert m["data"]["synthetic"] is True
+    assert len(m["data"]["fingerprint_sha256"]) == 64
+    assert m["preprocessing"]["signals"]["resample_sfreq"] == 100
+    assert 0.0 <= m["fusion"]["weight"] <= 1.0
+    assert {"tables", "fma", "bayes_ceiling_auc"} <= set(m["metrics"])
+    # every ensemble member of both parts is stored
+    for part in ("signal0", "signal1", "image0", "image1"):
+        assert bundle.part(part)
+
+
+def test_no_patient_in_both_development_and_test(tiny_training):
+    m = load_bundle(tiny_training["out"] / "shufflenet_lstm").manifest
+    dev, test = set(m["data"]["split"]["development"]), set(m["data"]["split"]["test"])
+    assert dev and test and not dev & test
+    assert len(dev | test) == 20
+
+
+def test_tables_and_report(tiny_training):
+    report = json.loads((tiny_training["out"] / "evaluation.json").read_text())
+    assert report["evaluated_on"] == "held-out test patients"
+    rows = {t: [r["Method"] for r in report["tables"][t]["rows"]] for t in ("table1", "table2", "table3")}
+    assert "ShuffleNet" in rows["table1"][0]
+    assert rows["table2"][0] == "LSTM"
+    assert "ShuffleNet_LSTM" in rows["table3"][0]
+    assert report["bayes_ceiling_auc"] is None or 0 <= report["bayes_ceiling_auc"] <= 1
+    md = (tiny_training["out"] / "tables.md").read_text()
+    assert "ShuffleNet_LSTM" in md
+
+
+def test_progress_events(tiny_training):
+    stages = {e.get("stage") for e in tiny_training["events"]}
+    assert {"preprocess", "train", "done"} <= stages
+    members = {e["member"] for e in tiny_training["events"] if "member" in e}
+    assert members == {"lstm/fold0", "lstm/fold1", "shufflenet/fold0", "shufflenet/fold1"}
+
+
+def test_too_small_cohort_is_refused_plainly(tiny_cohort, tmp_path):
+    settings = ExperimentSettings(n_folds=12, epochs=1, pretrained=False)
+    with pytest.raises(CohortError, match=r"too small for 12-fold training: its 17 development"):
+        train_experiment(tiny_cohort, tmp_path, settings)
+
+
+def test_settings_are_checked():
+    with pytest.raises(ValueError, match=r"backbones='shufflenett' is not allowed.*shufflenet"):
+        ExperimentSettings(backbones=("shufflenett",))
+    with pytest.raises(ValueError, match=r"n_folds=1 must be at least 2"):
+        ExperimentSettings(n_folds=1)
