@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from rehab_core._files import write_atomic
 
 __all__ = [
     "Bundle",
@@ -61,19 +61,6 @@ class Bundle:
         if not out:
             raise WeightsError(f"The bundle {self.path.name} holds no weights for {prefix!r}.")
         return out
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _json_ready(value: Any) -> Any:
@@ -116,7 +103,7 @@ def save_bundle(
         for key, tensor in sd.items():
             flat[f"{part}.{key}"] = tensor.detach().to("cpu").contiguous()
     blob = save(flat, metadata={"format": "pt"})
-    _atomic_write_bytes(out / TENSORS_FILE, blob)
+    write_atomic(out / TENSORS_FILE, blob)
     full = {
         **_json_ready(manifest),
         "manifest_version": MANIFEST_VERSION,
@@ -126,7 +113,7 @@ def save_bundle(
         "sha256": hashlib.sha256(blob).hexdigest(),
     }
     text = json.dumps(full, indent=2, sort_keys=True, allow_nan=False) + "\n"
-    _atomic_write_bytes(out / MANIFEST_FILE, text.encode())
+    write_atomic(out / MANIFEST_FILE, text.encode())
     return out
 
 

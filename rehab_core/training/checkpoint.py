@@ -18,10 +18,11 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from rehab_core._files import fsync_dir, write_atomic
 
 if TYPE_CHECKING:
     import torch
@@ -51,29 +52,6 @@ class Checkpoint:
     tensors: dict[str, torch.Tensor]
     meta: dict[str, Any]
     path: Path
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _fsync_dir(directory: Path) -> None:
-    if os.name != "posix":  # directories cannot be opened for fsync on Windows
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_checkpoint(
@@ -116,7 +94,7 @@ def write_checkpoint(
     blob = save_tensors(cpu, metadata={"format": FORMAT, "epoch": str(epoch)})
     stem = f"epoch-{epoch:04d}"
     tensor_path = folder / f"{stem}.safetensors"
-    _write_atomic(tensor_path, blob)
+    write_atomic(tensor_path, blob)
     record = {
         "format": FORMAT,
         "epoch": epoch,
@@ -125,8 +103,8 @@ def write_checkpoint(
         "meta": meta,
     }
     json_path = folder / f"{stem}.json"
-    _write_atomic(json_path, json.dumps(record, indent=1, sort_keys=True).encode("utf-8"))
-    _fsync_dir(folder)
+    write_atomic(json_path, json.dumps(record, indent=1, sort_keys=True).encode("utf-8"))
+    fsync_dir(folder)
     for _, old_json in _list_checkpoints(folder)[:-keep_last]:
         old_json.unlink(missing_ok=True)
         old_json.with_suffix(".safetensors").unlink(missing_ok=True)
