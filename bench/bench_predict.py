@@ -62,6 +62,47 @@ def _random_bundle(backbone: str, out: Path, n_members: int, template: dict) -> 
     return save_bundle(out / f"{backbone}_lstm", state, manifest)
 
 
+def _time_bundle(bundle: Path, patient, repeats: int) -> tuple:
+    """Time every stage of one patient's prediction with one bundle (medians)."""
+    from rehab_core.imaging import preprocess_fmri
+    from rehab_core.io import pick_paper_channels, read_fmri, read_signals
+    from rehab_core.prediction import FusionPredictor, member_probabilities
+    from rehab_core.signals import preprocess_raw
+
+    predictor = FusionPredictor.load(bundle)
+    sig_s, img_s = predictor.signal_settings(), predictor.imaging_settings()
+    t_read_sig = _median_time(lambda: read_signals(patient.signals_path), repeats)
+    t_read_img = _median_time(lambda: read_fmri(patient.fmri_path), repeats)
+    raw = pick_paper_channels(read_signals(patient.signals_path))
+    img = read_fmri(patient.fmri_path)
+    t_pre_sig = _median_time(lambda: preprocess_raw(raw, sig_s), repeats)
+    t_pre_img = _median_time(lambda: preprocess_fmri(img, img_s), repeats)
+    prepared = predictor.prepare(patient.signals_path, patient.fmri_path)
+    windows, slices = prepared.signals.windows, prepared.fmri.slices
+    t_lstm = _median_time(
+        lambda: member_probabilities(predictor.signal_models, windows, 32), repeats
+    )
+    t_cnn = _median_time(lambda: member_probabilities(predictor.image_models, slices, 16), repeats)
+    t_predict = _median_time(lambda: predictor.predict(prepared), repeats)
+    t_total = _median_time(
+        lambda: predictor.predict(predictor.prepare(patient.signals_path, patient.fmri_path)), 1
+    )
+    return (
+        predictor.model_id,
+        len(predictor.image_models),
+        windows.shape,
+        slices.shape,
+        t_read_sig,
+        t_read_img,
+        t_pre_sig,
+        t_pre_img,
+        t_lstm,
+        t_cnn,
+        t_predict,
+        t_total,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path, default=Path("weights/shufflenet_lstm"))
@@ -72,8 +113,6 @@ def main() -> None:
     args = parser.parse_args()
 
     from rehab_core.demo import generate_patient
-    from rehab_core.io import pick_paper_channels, read_fmri, read_signals
-    from rehab_core.prediction import FusionPredictor, member_probabilities
     from rehab_core.storage import read_manifest
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
@@ -81,49 +120,36 @@ def main() -> None:
         tmp = Path(tmp)
         t = time.perf_counter()
         patient = generate_patient(tmp, seed=11, minutes=args.minutes, volumes=args.volumes)
-        print(f"generated a {args.minutes:g}-min, {args.volumes}-volume patient in "
-              f"{time.perf_counter() - t:.1f} s")
+        print(
+            f"generated a {args.minutes:g}-min, {args.volumes}-volume patient in "
+            f"{time.perf_counter() - t:.1f} s"
+        )
         template = read_manifest(args.weights)
         bundles = [args.weights]
         if args.all:
             for backbone in ("fbnet", "ghostnet", "regnet", "resnet50", "shufflenet"):
-                bundles.append(_random_bundle(
-                    backbone, tmp / "bundles", template["parts"]["image"]["n_members"], template))
-        rows = []
-        for bundle in bundles:
-            predictor = FusionPredictor.load(bundle)
-            sig_s, img_s = predictor.signal_settings(), predictor.imaging_settings()
-            from rehab_core.imaging import preprocess_fmri
-            from rehab_core.signals import preprocess_raw
-
-            t_read_sig = _median_time(lambda: read_signals(patient.signals_path), args.repeats)
-            t_read_img = _median_time(lambda: read_fmri(patient.fmri_path), args.repeats)
-            raw = pick_paper_channels(read_signals(patient.signals_path))
-            img = read_fmri(patient.fmri_path)
-            t_pre_sig = _median_time(lambda: preprocess_raw(raw, sig_s), args.repeats)
-            t_pre_img = _median_time(lambda: preprocess_fmri(img, img_s), args.repeats)
-            prepared = predictor.prepare(patient.signals_path, patient.fmri_path)
-            windows, slices = prepared.signals.windows, prepared.fmri.slices
-            t_lstm = _median_time(
-                lambda: member_probabilities(predictor.signal_models, windows, 32), args.repeats)
-            t_cnn = _median_time(
-                lambda: member_probabilities(predictor.image_models, slices, 16), args.repeats)
-            t_predict = _median_time(lambda: predictor.predict(prepared), args.repeats)
-            t_total = _median_time(
-                lambda: predictor.predict(
-                    predictor.prepare(patient.signals_path, patient.fmri_path)), 1)
-            rows.append((predictor.model_id, len(predictor.image_models), windows.shape,
-                         slices.shape, t_read_sig, t_read_img, t_pre_sig, t_pre_img, t_lstm,
-                         t_cnn, t_predict, t_total))
+                bundles.append(
+                    _random_bundle(
+                        backbone, tmp / "bundles", template["parts"]["image"]["n_members"], template
+                    )
+                )
+        rows = [_time_bundle(bundle, patient, args.repeats) for bundle in bundles]
         print()
-        print("| model | members | windows | slices | read EEG-EMG | read fMRI | preprocess "
-              "EEG-EMG | preprocess fMRI | bare LSTMs | bare CNNs | predict() | end to end |")
+        print(
+            "| model | members | windows | slices | read EEG-EMG | read fMRI | preprocess "
+            "EEG-EMG | preprocess fMRI | bare LSTMs | bare CNNs | predict() | end to end |"
+        )
         print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in rows:
-            print(f"| {r[0]} | {r[1]} | {tuple(r[2])} | {tuple(r[3])} | "
-                  + " | ".join(f"{v:.2f} s" for v in r[4:]) + " |")
-        print("\npredict() minus the bare forward passes is what the pipeline adds to the models "
-              "(fusion, regressor, bookkeeping).")
+            print(
+                f"| {r[0]} | {r[1]} | {tuple(r[2])} | {tuple(r[3])} | "
+                + " | ".join(f"{v:.2f} s" for v in r[4:])
+                + " |"
+            )
+        print(
+            "\npredict() minus the bare forward passes is what the pipeline adds to the models "
+            "(fusion, regressor, bookkeeping)."
+        )
         for r in rows:
             overhead = r[10] - r[8] - r[9]
             print(f"{r[0]}: predict() {r[10]:.2f} s = bare {r[8] + r[9]:.2f} s + {overhead:.3f} s")

@@ -50,7 +50,8 @@ class Settings:
             raise ValueError(f"{cls.__name__} has no setting(s) {', '.join(unknown)}.")
         kwargs = {}
         for key, value in data.items():
-            default = getattr(cls, key, None) if names[key].default is not dataclasses.MISSING else None
+            has_default = names[key].default is not dataclasses.MISSING
+            default = getattr(cls, key, None) if has_default else None
             if isinstance(value, list) and isinstance(default, tuple):
                 value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
             kwargs[key] = value

@@ -92,8 +92,13 @@ class _TrainProgress:
             if self.member != "preprocess":
                 self._close()
                 self.member = "preprocess"
-                self.bar = tqdm(total=event["total"], desc="preprocessing", unit="patient",
-                                file=sys.stderr, leave=False)
+                self.bar = tqdm(
+                    total=event["total"],
+                    desc="preprocessing",
+                    unit="patient",
+                    file=sys.stderr,
+                    leave=False,
+                )
             self.bar.n = event["done"]
             self.bar.refresh()
             return
@@ -103,8 +108,13 @@ class _TrainProgress:
         if member != self.member:
             self._close()
             self.member = member
-            self.bar = tqdm(desc=f"training {member}", unit="epoch", total=event.get("n_epochs"),
-                            file=sys.stderr, leave=False)
+            self.bar = tqdm(
+                desc=f"training {member}",
+                unit="epoch",
+                total=event.get("n_epochs"),
+                file=sys.stderr,
+                leave=False,
+            )
         if event["event"] == "epoch":
             self.bar.n = event["epoch"]
             self.bar.set_postfix(
@@ -144,8 +154,13 @@ def _train(args: argparse.Namespace) -> int:
     progress = _TrainProgress()
     try:
         report = train_experiment(
-            args.cohort, args.out, settings, signal_settings=signal_settings,
-            n_jobs=args.jobs, progress=progress, data_description=args.description,
+            args.cohort,
+            args.out,
+            settings,
+            signal_settings=signal_settings,
+            n_jobs=args.jobs,
+            progress=progress,
+            data_description=args.description,
         )
     finally:
         progress.close()
@@ -153,8 +168,10 @@ def _train(args: argparse.Namespace) -> int:
         print(json.dumps(report["tables"], indent=2))
     else:
         print((Path(args.out) / "tables.md").read_text())
-        print(f"bundles and evaluation.json written to {Path(args.out).resolve()}"
-              f" in {report['seconds']:.0f} s")
+        print(
+            f"bundles and evaluation.json written to {Path(args.out).resolve()}"
+            f" in {report['seconds']:.0f} s"
+        )
     return 0
 
 
@@ -168,9 +185,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     else:
         print(report["markdown"])
         for model_id, entry in report["models"].items():
-            print(f"{model_id}: {entry['n_patients']} patients ({entry['evaluated_on']}), "
-                  f"fusion weight {entry['fusion_weight']:.2f}, "
-                  f"FMA-LE MAE {entry['fma']['mae']:.1f} points")
+            print(
+                f"{model_id}: {entry['n_patients']} patients ({entry['evaluated_on']}), "
+                f"fusion weight {entry['fusion_weight']:.2f}, "
+                f"FMA-LE MAE {entry['fma']['mae']:.1f} points"
+            )
     return 0
 
 
@@ -189,20 +208,39 @@ def _predict(args: argparse.Namespace) -> int:
     pred = predictor.predict(prepared, baseline_fma=args.baseline_fma)
     out = pred.to_dict()
     if args.json:
-        keys = ("probability_good", "interval", "label", "signal_score", "image_score",
-                "fusion_weight", "fma_3m", "model_id", "inputs", "modality", "notes",
-                "fma_interval", "threshold", "weights_sha256")
+        keys = (
+            "probability_good",
+            "interval",
+            "label",
+            "signal_score",
+            "image_score",
+            "fusion_weight",
+            "fma_3m",
+            "model_id",
+            "inputs",
+            "modality",
+            "notes",
+            "fma_interval",
+            "threshold",
+            "weights_sha256",
+        )
         print(json.dumps({k: out[k] for k in keys}, indent=2, allow_nan=True))
         return 0
     lo, hi = pred.interval
-    print(f"P(good outcome) = {pred.probability_good:.2f}  (model spread {lo:.2f}-{hi:.2f})"
-          f"  ->  {pred.label.upper()} (threshold {pred.threshold:.2f})")
+    print(
+        f"P(good outcome) = {pred.probability_good:.2f}  (model spread {lo:.2f}-{hi:.2f})"
+        f"  ->  {pred.label.upper()} (threshold {pred.threshold:.2f})"
+    )
     sig = "n/a" if pred.signal_score is None else f"{pred.signal_score:.2f}"
-    print(f"EEG-EMG score {sig}, fMRI score {pred.image_score:.2f}, "
-          f"fusion weight on EEG-EMG {pred.fusion_weight:.2f}")
+    print(
+        f"EEG-EMG score {sig}, fMRI score {pred.image_score:.2f}, "
+        f"fusion weight on EEG-EMG {pred.fusion_weight:.2f}"
+    )
     if pred.fma_3m == pred.fma_3m:
-        print(f"predicted 3-month FMA-LE {pred.fma_3m:.1f} of 34 "
-              f"(95% interval {pred.fma_interval[0]:.0f}-{pred.fma_interval[1]:.0f})")
+        print(
+            f"predicted 3-month FMA-LE {pred.fma_3m:.1f} of 34 "
+            f"(95% interval {pred.fma_interval[0]:.0f}-{pred.fma_interval[1]:.0f})"
+        )
     for note in pred.notes:
         print(note)
     print(f"model {pred.model_id} (weights {pred.weights_sha256[:12]})")
@@ -219,13 +257,23 @@ def _predict_cohort(predictor, args: argparse.Namespace) -> int:
 
     cohort = read_cohort(args.cohort, require_labels=False)
     out = Path(args.out or "predictions.csv")
-    fields = ["participant_id", "probability_good", "interval_low", "interval_high", "label",
-              "signal_score", "image_score", "fusion_weight", "modality", "fma_3m", "error"]
+    fields = [
+        "participant_id",
+        "probability_good",
+        "interval_low",
+        "interval_high",
+        "label",
+        "signal_score",
+        "image_score",
+        "fusion_weight",
+        "modality",
+        "fma_3m",
+        "error",
+    ]
     rows = []
     from tqdm.auto import tqdm
 
-    for p in tqdm(cohort.patients, desc="predicting", unit="patient", file=sys.stderr,
-                  leave=False):
+    for p in tqdm(cohort.patients, desc="predicting", unit="patient", file=sys.stderr, leave=False):
         row = {"participant_id": p.participant_id}
         try:
             if p.fmri_path is None:
@@ -235,11 +283,14 @@ def _predict_cohort(predictor, args: argparse.Namespace) -> int:
             pred = predictor.predict(prepared, baseline_fma=float(base) if base else None)
             row.update(
                 probability_good=f"{pred.probability_good:.4f}",
-                interval_low=f"{pred.interval[0]:.4f}", interval_high=f"{pred.interval[1]:.4f}",
+                interval_low=f"{pred.interval[0]:.4f}",
+                interval_high=f"{pred.interval[1]:.4f}",
                 label=pred.label,
                 signal_score="" if pred.signal_score is None else f"{pred.signal_score:.4f}",
-                image_score=f"{pred.image_score:.4f}", fusion_weight=f"{pred.fusion_weight:.3f}",
-                modality=pred.modality, fma_3m=f"{pred.fma_3m:.1f}",
+                image_score=f"{pred.image_score:.4f}",
+                fusion_weight=f"{pred.fusion_weight:.3f}",
+                modality=pred.modality,
+                fma_3m=f"{pred.fma_3m:.1f}",
             )
         except InputError as err:
             row["error"] = str(err)
@@ -275,15 +326,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train the LSTM, image backbones and their fusion")
     p.add_argument("--cohort", required=True, type=Path)
-    p.add_argument("--backbone", default="shufflenet",
-                   help="an image backbone (shufflenet, fbnet, ghostnet, regnet, resnet50) or all")
+    p.add_argument(
+        "--backbone",
+        default="shufflenet",
+        help="an image backbone (shufflenet, fbnet, ghostnet, regnet, resnet50) or all",
+    )
     p.add_argument("--out", required=True, type=Path, help="folder for the weights bundles")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds (ensemble size)")
     p.add_argument("--test-fraction", type=float, default=0.15)
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--patience", type=int, default=8, help="early-stopping patience (epochs)")
-    p.add_argument("--signal-rate", type=float, default=250.0,
-                   help="rate (Hz) the EEG-EMG windows are resampled to for the LSTM")
+    p.add_argument(
+        "--signal-rate",
+        type=float,
+        default=250.0,
+        help="rate (Hz) the EEG-EMG windows are resampled to for the LSTM",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.add_argument("--no-pretrained", action="store_true", help="skip ImageNet weights")

@@ -139,8 +139,7 @@ def format_preprocess_report(report: dict[str, Any]) -> str:
             f"  {sig['n_chans']} channels, {sig['sfreq_in']:g} Hz, {sig['duration_s']:.1f} s",
             f"  windows {tuple(sig['windows_shape'])} (n_windows, n_chans, n_times)"
             f" at {sig.get('sfreq', '?')} Hz",
-            f"  rejected windows: {qc.get('n_rejected', '?')}"
-            f" of {sig.get('n_windows_total', '?')}",
+            f"  rejected windows: {qc.get('n_rejected', '?')} of {sig.get('n_windows_total', '?')}",
             f"  bad channels: {', '.join(bad) if bad else 'none'}",
         ]
     img = report.get("fmri")
@@ -151,7 +150,8 @@ def format_preprocess_report(report: dict[str, Any]) -> str:
             f"  input {tuple(img['shape_in'])}, voxel/TR {tuple(img['zooms_in'])}",
             f"  slices {tuple(img['slices_shape'])} (n_slices, channels, height, width)",
             f"  screened out: {len(img.get('screened_out', {}))} slices",
-            "  QC: " + ", ".join(
+            "  QC: "
+            + ", ".join(
                 f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
                 for k, v in qc.items()
                 if not isinstance(v, (list, dict))

@@ -112,8 +112,9 @@ def member_probabilities(models: list, data: np.ndarray, batch_size: int) -> np.
 class FusionPredictor:
     """A loaded fusion model: ``FusionPredictor.load(path).predict(prepared)``."""
 
-    def __init__(self, manifest: dict[str, Any], signal_models: list, image_models: list,
-                 path: Path) -> None:
+    def __init__(
+        self, manifest: dict[str, Any], signal_models: list, image_models: list, path: Path
+    ) -> None:
         from rehab_core.fusion import FMARegressor, LateFusion
 
         self.manifest = manifest
@@ -166,7 +167,8 @@ class FusionPredictor:
         from rehab_core.pipeline import prepare_patient
 
         return prepare_patient(
-            signals, fmri,
+            signals,
+            fmri,
             signal_settings=self.signal_settings(),
             imaging_settings=self.imaging_settings(),
             paper_channels=True,
@@ -205,7 +207,8 @@ class FusionPredictor:
         else:
             signal_members = np.full(len(self.image_models), np.nan)
             reason = (
-                "every EEG-EMG window was rejected" if prepared.signals is not None
+                "every EEG-EMG window was rejected"
+                if prepared.signals is not None
                 else "no EEG-EMG recording was given"
             )
             notes.append(f"Image-only prediction: {reason}, so the fMRI model alone decides.")
@@ -247,7 +250,8 @@ class FusionPredictor:
             window_probabilities=window_probs.mean(axis=0).tolist() if window_probs.size else [],
             window_starts_s=(
                 [float(s) for s in prepared.signals.window_starts_s]
-                if prepared.signals is not None else []
+                if prepared.signals is not None
+                else []
             ),
             slice_probabilities=slice_probs.mean(axis=0).tolist(),
             slice_index=[int(i) for i in prepared.fmri.slice_index],

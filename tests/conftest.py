@@ -52,14 +52,23 @@ def tiny_training(tiny_cohort, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("tiny_weights")
     settings = ExperimentSettings(
-        n_folds=2, epochs=1, patience=1, test_fraction=0.25, max_train_batches=1,
-        pretrained=False, device="cpu",
+        n_folds=2,
+        epochs=1,
+        patience=1,
+        test_fraction=0.25,
+        max_train_batches=1,
+        pretrained=False,
+        device="cpu",
     )
     events = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # metrics on 4 test patients warn about ill-defined ratios
         report = train_experiment(
-            tiny_cohort, out, settings, signal_settings=SignalSettings(resample_sfreq=100),
-            progress=events.append, data_description="tiny synthetic cohort for tests",
+            tiny_cohort,
+            out,
+            settings,
+            signal_settings=SignalSettings(resample_sfreq=100),
+            progress=events.append,
+            data_description="tiny synthetic cohort for tests",
         )
     return {"out": out, "report": report, "events": events, "cohort": tiny_cohort}

@@ -1,4 +1,4 @@
-"""One patient end to end through the readers and the paper's preprocessing (and `rehab preprocess`)."""
+"""One patient through the readers and the paper's preprocessing, and `rehab preprocess`."""
 
 import json
 from pathlib import Path
@@ -10,7 +10,10 @@ from rehab_core.io import MissingChannelsError
 from rehab_core.pipeline import format_preprocess_report, prepare_patient, preprocess_patient
 
 REAL_FIF = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "real-stroke-eeg-emg"
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "data"
+    / "real-stroke-eeg-emg"
     / "subj2_iMC_s01_srg_raw.fif"
 )
 

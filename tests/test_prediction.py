@@ -12,8 +12,15 @@ from rehab_core.prediction import FusionPredictor
 from rehab_core.storage import WeightsIntegrityError
 
 PREDICT_KEYS = {
-    "probability_good", "interval", "label", "signal_score", "image_score",
-    "fusion_weight", "fma_3m", "model_id", "inputs",
+    "probability_good",
+    "interval",
+    "label",
+    "signal_score",
+    "image_score",
+    "fusion_weight",
+    "fma_3m",
+    "model_id",
+    "inputs",
 }
 
 
@@ -27,14 +34,18 @@ def _patient(cohort, with_signals=True):
 def test_predict_one_patient(tiny_training):
     predictor = FusionPredictor.load(tiny_training["out"] / "shufflenet_lstm")
     p = _patient(tiny_training["cohort"])
-    pred = predictor.predict(predictor.prepare(p.signals_path, p.fmri_path),
-                             baseline_fma=float(p.clinical["fma_le_baseline"]))
+    pred = predictor.predict(
+        predictor.prepare(p.signals_path, p.fmri_path),
+        baseline_fma=float(p.clinical["fma_le_baseline"]),
+    )
     assert 0 <= pred.probability_good <= 1
     lo, hi = pred.interval
     assert lo <= pred.probability_good <= hi
     assert pred.label in ("good", "poor") and pred.modality == "fusion"
     w = pred.fusion_weight
-    assert pred.probability_good == pytest.approx(w * pred.signal_score + (1 - w) * pred.image_score)
+    assert pred.probability_good == pytest.approx(
+        w * pred.signal_score + (1 - w) * pred.image_score
+    )
     assert 0 <= pred.fma_3m <= 34
     assert len(pred.slice_probabilities) == len(pred.slice_index) > 0
     assert len(pred.window_probabilities) == len(pred.window_starts_s)
@@ -53,9 +64,22 @@ def test_image_only_prediction_is_said(tiny_training):
 
 def test_predict_json_schema(tiny_training, capsys):
     p = _patient(tiny_training["cohort"])
-    code = main(["predict", "--signals", str(p.signals_path), "--fmri", str(p.fmri_path),
-                 "--weights", str(tiny_training["out"]), "--model", "shufflenet_lstm",
-                 "--baseline-fma", p.clinical["fma_le_baseline"], "--json"])
+    code = main(
+        [
+            "predict",
+            "--signals",
+            str(p.signals_path),
+            "--fmri",
+            str(p.fmri_path),
+            "--weights",
+            str(tiny_training["out"]),
+            "--model",
+            "shufflenet_lstm",
+            "--baseline-fma",
+            p.clinical["fma_le_baseline"],
+            "--json",
+        ]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert PREDICT_KEYS <= set(out)
@@ -78,22 +102,40 @@ def test_tampered_weights_are_refused(tiny_training, tmp_path, capsys):
 
 
 def test_evaluate_on_training_cohort_uses_only_test_patients(tiny_training, capsys):
-    code = main(["evaluate", "--cohort", str(tiny_training["cohort"]),
-                 "--weights", str(tiny_training["out"]), "--json"])
+    code = main(
+        [
+            "evaluate",
+            "--cohort",
+            str(tiny_training["cohort"]),
+            "--weights",
+            str(tiny_training["out"]),
+            "--json",
+        ]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     entry = out["models"]["shufflenet_lstm"]
     assert entry["evaluated_on"].startswith("held-out test patients")
     assert entry["n_patients"] == len(
-        json.loads((tiny_training["out"] / "shufflenet_lstm" / "manifest.json").read_text())
-        ["data"]["split"]["test"]
+        json.loads((tiny_training["out"] / "shufflenet_lstm" / "manifest.json").read_text())[
+            "data"
+        ]["split"]["test"]
     )
 
 
 def test_batch_prediction_writes_csv(tiny_training, tmp_path):
     out = tmp_path / "pred.csv"
-    code = main(["predict", "--cohort", str(tiny_training["cohort"]),
-                 "--weights", str(tiny_training["out"]), "--out", str(out)])
+    code = main(
+        [
+            "predict",
+            "--cohort",
+            str(tiny_training["cohort"]),
+            "--weights",
+            str(tiny_training["out"]),
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     lines = out.read_text().strip().splitlines()
     assert lines[0].startswith("participant_id,probability_good")

@@ -25,7 +25,9 @@ def find_bundles(weights: str | Path) -> list[Path]:
     root = Path(weights)
     if (root / MANIFEST_FILE).is_file():
         return [root]
-    found = sorted(p for p in root.glob("*") if (p / MANIFEST_FILE).is_file()) if root.is_dir() else []
+    found = (
+        sorted(p for p in root.glob("*") if (p / MANIFEST_FILE).is_file()) if root.is_dir() else []
+    )
     if not found:
         raise WeightsError(f"{root} holds no weights bundle (a folder with {MANIFEST_FILE}).")
     return found
@@ -47,7 +49,13 @@ def evaluate_cohort(
         ``models`` (per bundle: patients scored, fusion weight, FMA metrics),
         and the cohort's Bayes ceiling when it is synthetic.
     """
-    from rehab_core.evaluation import ModelResult, paper_tables, regression_metrics, to_json, to_markdown
+    from rehab_core.evaluation import (
+        ModelResult,
+        paper_tables,
+        regression_metrics,
+        to_json,
+        to_markdown,
+    )
     from rehab_core.io.cohort import read_cohort
     from rehab_core.pipeline import prepare_cohort
     from rehab_core.prediction import FusionPredictor
@@ -80,11 +88,13 @@ def evaluate_cohort(
                 n_jobs=n_jobs,
             )
         arrays = prepared_by_settings[key]
-        same = cohort_fingerprint(arrays.inputs, labels) == predictor.manifest["data"][
-            "fingerprint_sha256"
-        ]
+        same = (
+            cohort_fingerprint(arrays.inputs, labels)
+            == predictor.manifest["data"]["fingerprint_sha256"]
+        )
         ids = (
-            list(predictor.manifest["data"]["split"]["test"]) if same
+            list(predictor.manifest["data"]["split"]["test"])
+            if same
             else sorted(set(arrays.slice_patients))
         )
         if not ids:
@@ -92,7 +102,9 @@ def evaluate_cohort(
                 f"{predictor.model_id} was trained on every patient of this cohort; "
                 "evaluate it on another cohort."
             )
-        image = _ensemble_scores(predictor.image_models, arrays.slices, arrays.slice_patients, ids, 16)
+        image = _ensemble_scores(
+            predictor.image_models, arrays.slices, arrays.slice_patients, ids, 16
+        )
         signal = _ensemble_scores(
             predictor.signal_models, arrays.windows, arrays.window_patients, ids, 32
         )
@@ -112,7 +124,8 @@ def evaluate_cohort(
             )
             signal_done = True
         models[predictor.model_id] = {
-            "evaluated_on": "held-out test patients of its training cohort" if same
+            "evaluated_on": "held-out test patients of its training cohort"
+            if same
             else "every patient of this cohort (external)",
             "n_patients": len(ids),
             "fusion_weight": float(predictor.fusion.weight_),

@@ -57,7 +57,7 @@ class Bundle:
     def part(self, prefix: str) -> dict[str, Any]:
         """Return the state dict of one part (e.g. ``"signal"``), prefix removed."""
         head = prefix + "."
-        out = {k[len(head):]: v for k, v in self.tensors.items() if k.startswith(head)}
+        out = {k[len(head) :]: v for k, v in self.tensors.items() if k.startswith(head)}
         if not out:
             raise WeightsError(f"The bundle {self.path.name} holds no weights for {prefix!r}.")
         return out

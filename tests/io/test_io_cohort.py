@@ -20,8 +20,11 @@ def test_reads_patients_labels_and_files(tmp_path):
     root = _cohort(
         tmp_path,
         [("sub-001", "12", "20", "good"), ("sub-002", "8", "17", "poor")],
-        ["sub-001/eeg/sub-001_task-flexext_eegemg.txt", "sub-001/func/sub-001_task-rest_bold.nii.gz",
-         "sub-002/func/sub-002_task-rest_bold.nii.gz"],
+        [
+            "sub-001/eeg/sub-001_task-flexext_eegemg.txt",
+            "sub-001/func/sub-001_task-rest_bold.nii.gz",
+            "sub-002/func/sub-002_task-rest_bold.nii.gz",
+        ],
     )
     cohort = read_cohort(root)
     assert cohort.ids == ["sub-001", "sub-002"]
@@ -39,13 +42,28 @@ def test_threshold_is_above_17():
 @pytest.mark.parametrize(
     ("rows", "files", "match"),
     [
-        ([("sub-001", "1", "", "")], ["sub-001/func/a_bold.nii"], r"gives no 3-month FMA-LE for sub-001"),
+        (
+            [("sub-001", "1", "", "")],
+            ["sub-001/func/a_bold.nii"],
+            r"gives no 3-month FMA-LE for sub-001",
+        ),
         ([("sub-001", "1", "40", "")], ["sub-001/func/a_bold.nii"], r"scale runs from 0 to 34"),
-        ([("sub-001", "1", "ten", "")], ["sub-001/func/a_bold.nii"], r"expected a number from 0 to 34"),
-        ([("sub-001", "1", "10", "good")], ["sub-001/func/a_bold.nii"], r"disagrees with fma_le_3m"),
+        (
+            [("sub-001", "1", "ten", "")],
+            ["sub-001/func/a_bold.nii"],
+            r"expected a number from 0 to 34",
+        ),
+        (
+            [("sub-001", "1", "10", "good")],
+            ["sub-001/func/a_bold.nii"],
+            r"disagrees with fma_le_3m",
+        ),
         ([("sub-001", "1", "10", "poor")], [], r"has no EEG-EMG or fMRI file for sub-001"),
-        ([("sub-001", "1", "10", ""), ("sub-001", "1", "10", "")], ["sub-001/func/a_bold.nii"],
-         r"lists sub-001 twice"),
+        (
+            [("sub-001", "1", "10", ""), ("sub-001", "1", "10", "")],
+            ["sub-001/func/a_bold.nii"],
+            r"lists sub-001 twice",
+        ),
     ],
 )
 def test_refusals_are_plain_sentences(tmp_path, rows, files, match):
@@ -64,8 +82,11 @@ def test_missing_table_and_folder(tmp_path):
 
 
 def test_two_recordings_of_one_kind_are_refused(tmp_path):
-    root = _cohort(tmp_path, [("sub-001", "1", "10", "")],
-                   ["sub-001/func/a_bold.nii", "sub-001/func/b_bold.nii.gz"])
+    root = _cohort(
+        tmp_path,
+        [("sub-001", "1", "10", "")],
+        ["sub-001/func/a_bold.nii", "sub-001/func/b_bold.nii.gz"],
+    )
     with pytest.raises(CohortError, match=r"more than one fMRI recording"):
         read_cohort(root)
 

@@ -35,7 +35,10 @@ def test_no_patient_in_both_development_and_test(tiny_training):
 def test_tables_and_report(tiny_training):
     report = json.loads((tiny_training["out"] / "evaluation.json").read_text())
     assert report["evaluated_on"] == "held-out test patients"
-    rows = {t: [r["Method"] for r in report["tables"][t]["rows"]] for t in ("table1", "table2", "table3")}
+    rows = {
+        t: [r["Method"] for r in report["tables"][t]["rows"]]
+        for t in ("table1", "table2", "table3")
+    }
     assert "ShuffleNet" in rows["table1"][0]
     assert rows["table2"][0] == "LSTM"
     assert "ShuffleNet_LSTM" in rows["table3"][0]
