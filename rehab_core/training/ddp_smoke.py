@@ -126,17 +126,18 @@ def run_smoke(
 
 
 def _agree(summary: dict[str, Any]) -> bool:
-    """True if every rank's weights hash equals the others' (compared over a fresh Gloo group)."""
+    """True if every rank's weights hash equals the others' (over the run's process group).
+
+    The group is the one :func:`main` opened before training, so no second
+    rendezvous is needed: re-initialising a group on the same ``env://`` store
+    after destroying one is racy (a rank can meet the previous group's keys).
+    """
     import torch.distributed as dist
 
     if summary["world_size"] == 1:
         return True
-    dist.init_process_group(backend="gloo", init_method="env://")
-    try:
-        digests: list[Any] = [None] * dist.get_world_size()
-        dist.all_gather_object(digests, summary["sha256"])
-    finally:
-        dist.destroy_process_group()
+    digests: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(digests, summary["sha256"])
     return len(set(digests)) == 1
 
 
@@ -150,8 +151,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    summary = run_smoke(args.out, epochs=args.epochs, device=args.device, seed=args.seed)
-    ok = _agree(summary)
+    from rehab_core.training.distributed import setup_distributed
+
+    # one process group for training and the final check; fit_model uses it, does not close it
+    ctx = setup_distributed(args.device)
+    try:
+        summary = run_smoke(args.out, epochs=args.epochs, device=args.device, seed=args.seed)
+        ok = _agree(summary)
+    finally:
+        ctx.close()
     print(
         f"rank {summary['rank']}/{summary['world_size']}: best epoch {summary['best_epoch']}, "
         f"weights {summary['sha256'][:16]} ({'ranks agree' if ok else 'RANKS DISAGREE'})",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from rehab_core.training.settings import select_device
@@ -148,7 +149,11 @@ def setup_distributed(device: str = "auto") -> DistributedContext:
     owns = False
     if not already:
         backend = "nccl" if chosen.type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend, init_method="env://")
+        # a lost peer must end the run with an error, not leave the others waiting forever
+        timeout_s = float(os.environ.get("REHAB_DDP_TIMEOUT_S", "900"))
+        dist.init_process_group(
+            backend=backend, init_method="env://", timeout=timedelta(seconds=timeout_s)
+        )
         owns = True
     backend = dist.get_backend()
     world_size = dist.get_world_size()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -45,7 +46,26 @@ def test_two_cpu_processes_train_to_identical_weights(tmp_path):
         "--epochs",
         "3",
     ]
-    done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    env["REHAB_DDP_TIMEOUT_S"] = "120"  # a hung collective fails with a message, not silence
+    # Output goes to files, not pipes: a worker left behind would hold a pipe open and
+    # keep the test waiting. On a time-out torchrun gets SIGTERM (it stops its workers),
+    # then SIGKILL.
+    with open(tmp_path / "stdout.txt", "w") as out, open(tmp_path / "stderr.txt", "w") as err:
+        proc = subprocess.Popen(
+            cmd, env=env, cwd=tmp_path, stdout=out, stderr=err, start_new_session=True
+        )
+        try:
+            proc.wait(timeout=300)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    stdout = (tmp_path / "stdout.txt").read_text()
+    stderr = (tmp_path / "stderr.txt").read_text()
+    done = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert done.stdout.count("(ranks agree)") == 2
     summaries = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
