@@ -22,6 +22,10 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
+            # mkstemp makes the file private (0600); give it the usual mode under the umask
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(handle.fileno(), 0o666 & ~umask)
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:

@@ -10,7 +10,8 @@ The manifest records what a reader needs to trust and reproduce a
 prediction: model names and version, the training data (description and
 hash), preprocessing settings, split, seed, metrics with intervals, the date,
 and whether ImageNet weights were used.  :func:`load_bundle` recomputes the
-SHA-256 of ``model.safetensors`` and refuses a file that does not match.
+SHA-256 of ``model.safetensors`` and refuses a file that does not match; the
+manifest carries a hash of itself (``manifest_sha256``), checked too.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = [
     "load_bundle",
     "list_bundles",
     "read_manifest",
+    "manifest_digest",
 ]
 
 TENSORS_FILE = "model.safetensors"
@@ -112,9 +114,23 @@ def save_bundle(
         "files": {TENSORS_FILE: {"bytes": len(blob)}},
         "sha256": hashlib.sha256(blob).hexdigest(),
     }
+    full["manifest_sha256"] = manifest_digest(full)
     text = json.dumps(full, indent=2, sort_keys=True, allow_nan=False) + "\n"
     write_atomic(out / MANIFEST_FILE, text.encode())
     return out
+
+
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """SHA-256 of the manifest's canonical JSON, its own ``manifest_sha256`` left out.
+
+    Protects what the tensors' hash does not cover: the fusion weight, the
+    FMA regressor, the preprocessing settings a prediction depends on.
+    """
+    import hashlib
+
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:
@@ -141,6 +157,11 @@ def load_bundle(path: str | Path) -> Bundle:
     file = folder / TENSORS_FILE
     if not file.is_file():
         raise WeightsError(f"The bundle {folder.name} has a manifest but no {TENSORS_FILE}.")
+    if manifest.get("manifest_sha256") != manifest_digest(manifest):
+        raise WeightsIntegrityError(
+            f"The manifest of {folder.name} was changed after it was written "
+            "(its SHA-256 does not match), so the bundle is not loaded."
+        )
     blob = file.read_bytes()
     digest = hashlib.sha256(blob).hexdigest()
     expected = manifest.get("sha256")

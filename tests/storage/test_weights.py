@@ -55,3 +55,18 @@ def test_no_pickle_is_written(tmp_path):
         "manifest.json",
         "model.safetensors",
     ]
+
+
+def test_refuses_edited_manifest(tmp_path):
+    save_bundle(tmp_path / "m", {"signal": _state()}, {"model_id": "m", "fusion": {"weight": 0.4}})
+    path = tmp_path / "m" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["fusion"]["weight"] = 0.9
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(WeightsIntegrityError, match=r"manifest of m was changed"):
+        load_bundle(tmp_path / "m")
+
+
+def test_nan_in_manifest_is_stored_as_null(tmp_path):
+    save_bundle(tmp_path / "m", {"signal": _state()}, {"model_id": "m", "auc": float("nan")})
+    assert load_bundle(tmp_path / "m").manifest["auc"] is None
