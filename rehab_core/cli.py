@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -196,14 +197,24 @@ def _evaluate(args: argparse.Namespace) -> int:
 @_command("predict")
 def _predict(args: argparse.Namespace) -> int:
     from rehab_core.prediction import FusionPredictor, default_weights_dir
+    from rehab_core.storage import WeightsError
 
     weights = Path(args.weights) if args.weights else default_weights_dir()
     bundle = weights / args.model if (weights / args.model).is_dir() else weights
     predictor = FusionPredictor.load(bundle)
+    if predictor.model_id != args.model:
+        raise WeightsError(
+            f"{bundle} holds the model {predictor.model_id}, not {args.model}; "
+            f"choose --model {predictor.model_id} or another weights folder."
+        )
     if args.cohort is not None:
         return _predict_cohort(predictor, args)
     if args.fmri is None:
-        raise SystemExit("rehab predict: give --fmri FILE (and --signals FILE), or --cohort DIR.")
+        print(
+            "rehab predict: give --fmri FILE (and --signals FILE), or --cohort DIR.",
+            file=sys.stderr,
+        )
+        return 2
     prepared = predictor.prepare(args.signals, args.fmri)
     pred = predictor.predict(prepared, baseline_fma=args.baseline_fma)
     out = pred.to_dict()
@@ -223,8 +234,11 @@ def _predict(args: argparse.Namespace) -> int:
             "fma_interval",
             "threshold",
             "weights_sha256",
+            "manifest_sha256",
+            "package_version",
         )
-        print(json.dumps({k: out[k] for k in keys}, indent=2, allow_nan=True))
+        # strict JSON: a value that cannot be computed (FMA without a baseline) is null
+        print(json.dumps(_json_null_nan({k: out[k] for k in keys}), indent=2, allow_nan=False))
         return 0
     lo, hi = pred.interval
     print(
@@ -247,6 +261,16 @@ def _predict(args: argparse.Namespace) -> int:
     for path, sha in pred.inputs.items():
         print(f"  {sha[:12]}  {path}")
     return 0
+
+
+def _json_null_nan(value):
+    if isinstance(value, dict):
+        return {k: _json_null_nan(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_null_nan(v) for v in value]
+    if isinstance(value, float) and value != value:
+        return None
+    return value
 
 
 def _predict_cohort(predictor, args: argparse.Namespace) -> int:
@@ -279,8 +303,8 @@ def _predict_cohort(predictor, args: argparse.Namespace) -> int:
             if p.fmri_path is None:
                 raise InputError(f"{p.participant_id} has no fMRI; the model needs one.")
             prepared = predictor.prepare(p.signals_path, p.fmri_path)
-            base = p.clinical.get("fma_le_baseline")
-            pred = predictor.predict(prepared, baseline_fma=float(base) if base else None)
+            base = p.baseline_fma
+            pred = predictor.predict(prepared, baseline_fma=None if base != base else base)
             row.update(
                 probability_good=f"{pred.probability_good:.4f}",
                 interval_low=f"{pred.interval[0]:.4f}",
@@ -376,7 +400,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return _COMMANDS[args.command](args)
-    except (InputError, WeightsError, FileNotFoundError) as err:
+    except (InputError, WeightsError, FileNotFoundError, ValueError) as err:
+        # a wrong input or option gets one sentence; REHAB_DEBUG=1 shows the traceback
+        if os.environ.get("REHAB_DEBUG"):
+            raise
         print(f"rehab {args.command}: {err}", file=sys.stderr)
         return 2
 

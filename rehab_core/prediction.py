@@ -59,6 +59,8 @@ class Prediction:
     fma_interval: tuple[float, float]
     model_id: str
     weights_sha256: str
+    manifest_sha256: str
+    package_version: str
     inputs: dict[str, str]
     window_probabilities: list[float] = field(default_factory=list)
     window_starts_s: list[float] = field(default_factory=list)
@@ -83,6 +85,8 @@ class Prediction:
             "fma_interval": list(self.fma_interval),
             "model_id": self.model_id,
             "weights_sha256": self.weights_sha256,
+            "manifest_sha256": self.manifest_sha256,
+            "package_version": self.package_version,
             "inputs": self.inputs,
             "window_probabilities": self.window_probabilities,
             "window_starts_s": self.window_starts_s,
@@ -174,6 +178,40 @@ class FusionPredictor:
             paper_channels=True,
         )
 
+    def score_patients(
+        self,
+        ids: list[str],
+        slices: np.ndarray,
+        slice_patients: np.ndarray,
+        windows: np.ndarray | None,
+        window_patients: np.ndarray,
+        baseline_fma: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Scores of many patients from stacked arrays (cohort evaluation).
+
+        Returns ``signal`` (NaN without windows), ``image``, ``p_good`` (fused;
+        image alone without windows) and ``fma_3m`` (NaN where a needed
+        baseline is missing), each of shape ``(len(ids),)``.
+        """
+        from rehab_core.training.experiment import predict_fma
+
+        image = np.full(len(ids), np.nan)
+        signal = np.full(len(ids), np.nan)
+        for i, pid in enumerate(ids):
+            idx = np.flatnonzero(slice_patients == pid)
+            if len(idx):
+                image[i] = member_probabilities(self.image_models, slices[idx], 16).mean()
+            if windows is not None:
+                idx = np.flatnonzero(window_patients == pid)
+                if len(idx):
+                    signal[i] = member_probabilities(self.signal_models, windows[idx], 32).mean()
+        p_good = self.fusion.predict_proba(signal, image)
+        uses_baseline = bool(self.manifest.get("fma_uses_baseline"))
+        if uses_baseline and baseline_fma is None:
+            baseline_fma = np.full(len(ids), np.nan)
+        fma = predict_fma(self.fma, p_good, baseline_fma if uses_baseline else None)
+        return {"signal": signal, "image": image, "p_good": p_good, "fma_3m": fma}
+
     def predict(self, prepared, *, baseline_fma: float | None = None) -> Prediction:
         """Predict from a :class:`~rehab_core.pipeline.PreparedPatient`.
 
@@ -185,6 +223,8 @@ class FusionPredictor:
             The patient's baseline lower-limb FMA, used by the FMA-LE
             regressor when the bundle was trained with it.
         """
+        from rehab_core import __version__
+
         if prepared.fmri is None:
             raise ValueError("This model needs the patient's resting-state fMRI.")
         notes: list[str] = []
@@ -246,6 +286,8 @@ class FusionPredictor:
             fma_interval=(fma_lo, fma_hi),
             model_id=self.model_id,
             weights_sha256=self.manifest["sha256"],
+            manifest_sha256=self.manifest["manifest_sha256"],
+            package_version=__version__,
             inputs=dict(prepared.inputs),
             window_probabilities=window_probs.mean(axis=0).tolist() if window_probs.size else [],
             window_starts_s=(

@@ -60,15 +60,40 @@ def tiny_training(tiny_cohort, tmp_path_factory):
         pretrained=False,
         device="cpu",
     )
-    events = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # metrics on 4 test patients warn about ill-defined ratios
-        report = train_experiment(
-            tiny_cohort,
-            out,
-            settings,
-            signal_settings=SignalSettings(resample_sfreq=100),
-            progress=events.append,
-            data_description="tiny synthetic cohort for tests",
+    import rehab_core.training as training
+
+    # record which patients every fit_model call trains and early-stops on (leakage test)
+    seen = []
+    real_fit = training.fit_model
+
+    def spy(model, train_ds, val_ds, *args, **kwargs):
+        seen.append(
+            (set(map(str, train_ds.item_patient_ids)), set(map(str, val_ds.item_patient_ids)))
         )
-    return {"out": out, "report": report, "events": events, "cohort": tiny_cohort}
+        return real_fit(model, train_ds, val_ds, *args, **kwargs)
+
+    events = []
+    mp = pytest.MonkeyPatch()
+    mp.setattr(training, "fit_model", spy)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter(
+                "ignore"
+            )  # metrics on 5 test patients warn about ill-defined ratios
+            report = train_experiment(
+                tiny_cohort,
+                out,
+                settings,
+                signal_settings=SignalSettings(resample_sfreq=100),
+                progress=events.append,
+                data_description="tiny synthetic cohort for tests",
+            )
+    finally:
+        mp.undo()
+    return {
+        "out": out,
+        "report": report,
+        "events": events,
+        "cohort": tiny_cohort,
+        "fit_calls": seen,
+    }

@@ -115,7 +115,11 @@ def test_evaluate_on_training_cohort_uses_only_test_patients(tiny_training, caps
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     entry = out["models"]["shufflenet_lstm"]
-    assert entry["evaluated_on"].startswith("held-out test patients")
+    assert entry["n_left_out_as_training_patients"] == len(
+        json.loads((tiny_training["out"] / "shufflenet_lstm" / "manifest.json").read_text())[
+            "data"
+        ]["split"]["development"]
+    )
     assert entry["n_patients"] == len(
         json.loads((tiny_training["out"] / "shufflenet_lstm" / "manifest.json").read_text())[
             "data"
@@ -142,3 +146,60 @@ def test_batch_prediction_writes_csv(tiny_training, tmp_path):
     assert len(lines) == 21
     probs = [float(line.split(",")[1]) for line in lines[1:]]
     assert np.all((np.asarray(probs) >= 0) & (np.asarray(probs) <= 1))
+
+
+def test_cli_refuses_wrong_model_and_missing_fmri(tiny_training, capsys):
+    code = main(
+        [
+            "predict",
+            "--fmri",
+            "x.nii.gz",
+            "--weights",
+            str(tiny_training["out"] / "shufflenet_lstm"),
+            "--model",
+            "fbnet_lstm",
+        ]
+    )
+    assert code == 2
+    assert "holds the model shufflenet_lstm, not fbnet_lstm" in capsys.readouterr().err
+    code = main(["predict", "--weights", str(tiny_training["out"])])
+    assert code == 2
+    assert "give --fmri FILE" in capsys.readouterr().err
+
+
+def test_cli_bad_option_is_one_sentence(tiny_cohort, tmp_path, capsys):
+    code = main(
+        ["train", "--cohort", str(tiny_cohort), "--out", str(tmp_path), "--backbone", "shufflenett"]
+    )
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert "Did you mean 'shufflenet'?" in err and len(err.splitlines()) == 1
+
+
+def test_evaluate_leaves_out_patients_a_bundle_learnt_from(tiny_training, tmp_path, capsys):
+    """A cohort that mixes training patients with new ones scores only the new ones."""
+    import csv
+
+    manifest = json.loads((tiny_training["out"] / "shufflenet_lstm" / "manifest.json").read_text())
+    dev = set(manifest["data"]["split"]["development"])
+    mixed = tmp_path / "mixed"
+    shutil.copytree(tiny_training["cohort"], mixed)
+    # change one development patient's files: it becomes a patient the bundle never saw
+    rows = list(csv.DictReader(open(mixed / "participants.tsv"), delimiter="\t"))
+    changed = sorted(dev)[0]
+    bold = next((mixed / changed / "func").glob("*.nii.gz"))
+    import nibabel as nib
+
+    img = nib.load(bold)
+    data = np.asarray(img.dataobj).astype(np.float32) * 1.01
+    nib.save(nib.Nifti1Image(data, img.affine, img.header), bold)
+    for rec in (mixed / changed / "eeg").glob("*_eegemg.txt"):  # and its EEG-EMG, if any
+        with open(rec, "a") as fh:
+            fh.write("\n")  # a trailing blank line: same samples, other bytes
+    assert (
+        main(["evaluate", "--cohort", str(mixed), "--weights", str(tiny_training["out"]), "--json"])
+        == 0
+    )
+    entry = json.loads(capsys.readouterr().out)["models"]["shufflenet_lstm"]
+    assert entry["n_left_out_as_training_patients"] == len(dev) - 1
+    assert entry["n_patients"] == len(rows) - len(dev) + 1

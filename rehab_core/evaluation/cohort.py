@@ -42,12 +42,18 @@ def evaluate_cohort(
 ) -> dict[str, Any]:
     """Score every bundle under ``weights`` on a cohort and build the paper's tables.
 
+    A patient any of whose input files a bundle learnt from (the manifest
+    lists the SHA-256 of every development file) is left out for that
+    bundle, so no trained-on patient is ever counted: on the training
+    cohort this leaves exactly the held-out test patients; on another
+    cohort, everyone (an external test).
+
     Returns
     -------
     dict
         ``tables`` (JSON form of :func:`paper_tables`), ``markdown``,
-        ``models`` (per bundle: patients scored, fusion weight, FMA metrics),
-        and the cohort's Bayes ceiling when it is synthetic.
+        ``models`` (per bundle: patients scored and left out, fusion weight,
+        FMA metrics), and the cohort's Bayes ceiling when it is synthetic.
     """
     from rehab_core.evaluation import (
         ModelResult,
@@ -59,18 +65,13 @@ def evaluate_cohort(
     from rehab_core.io.cohort import read_cohort
     from rehab_core.pipeline import prepare_cohort
     from rehab_core.prediction import FusionPredictor
-    from rehab_core.training.experiment import cohort_fingerprint
+    from rehab_core.training.experiment import bayes_ceiling_auc
 
     emit = progress or (lambda event: None)
     cohort = read_cohort(cohort_dir)
     labels = {p.participant_id: int(p.label) for p in cohort.patients}
     fma_true = {p.participant_id: float(p.fma_le_3m) for p in cohort.patients}
-    baseline = {}
-    for p in cohort.patients:
-        try:
-            baseline[p.participant_id] = float(p.clinical.get("fma_le_baseline"))
-        except (TypeError, ValueError):
-            baseline[p.participant_id] = float("nan")
+    baseline = {p.participant_id: p.baseline_fma for p in cohort.patients}
     prepared_by_settings: dict[str, Any] = {}
     results: list[ModelResult] = []
     signal_done = False
@@ -88,52 +89,53 @@ def evaluate_cohort(
                 n_jobs=n_jobs,
             )
         arrays = prepared_by_settings[key]
-        same = (
-            cohort_fingerprint(arrays.inputs, labels)
-            == predictor.manifest["data"]["fingerprint_sha256"]
-        )
-        ids = (
-            list(predictor.manifest["data"]["split"]["test"])
-            if same
-            else sorted(set(arrays.slice_patients))
-        )
+        trained = set(predictor.manifest["data"].get("development_inputs_sha256", []))
+        candidates = sorted(set(arrays.slice_patients))
+        ids = [p for p in candidates if not set(arrays.inputs[p].values()) & trained]
         if not ids:
             raise ValueError(
-                f"{predictor.model_id} was trained on every patient of this cohort; "
-                "evaluate it on another cohort."
+                f"{predictor.model_id} learnt from every patient of this cohort; "
+                "evaluate it on patients it has not seen."
             )
-        image = _ensemble_scores(
-            predictor.image_models, arrays.slices, arrays.slice_patients, ids, 16
-        )
-        signal = _ensemble_scores(
-            predictor.signal_models, arrays.windows, arrays.window_patients, ids, 32
+        scores = predictor.score_patients(
+            ids,
+            arrays.slices,
+            arrays.slice_patients,
+            arrays.windows,
+            arrays.window_patients,
+            np.asarray([baseline[p] for p in ids]),
         )
         y = np.asarray([labels[p] for p in ids])
-        fused = predictor.fusion.predict_proba(signal, image)
-        b = np.asarray([baseline[p] for p in ids])
-        uses_b = predictor.manifest.get("fma_uses_baseline") and np.all(np.isfinite(b))
-        fma_pred = predictor.fma.predict(fused, b if uses_b else None)
-        info_name = predictor.manifest["display_name"]
-        backbone_name = info_name.removesuffix("_LSTM")
-        results.append(ModelResult(name=backbone_name, group="image", y_true=y, p_good=image))
-        results.append(ModelResult(name=info_name, group="fusion", y_true=y, p_good=fused))
-        has_sig = ~np.isnan(signal)
+        name = predictor.manifest["display_name"]
+        results.append(
+            ModelResult(
+                name=name.removesuffix("_LSTM"), group="image", y_true=y, p_good=scores["image"]
+            )
+        )
+        results.append(ModelResult(name=name, group="fusion", y_true=y, p_good=scores["p_good"]))
+        has_sig = ~np.isnan(scores["signal"])
         if not signal_done and has_sig.sum() >= 2:
             results.append(
-                ModelResult(name="LSTM", group="signal", y_true=y[has_sig], p_good=signal[has_sig])
+                ModelResult(
+                    name="LSTM", group="signal", y_true=y[has_sig], p_good=scores["signal"][has_sig]
+                )
             )
             signal_done = True
+        fma_ok = np.isfinite(scores["fma_3m"])
         models[predictor.model_id] = {
-            "evaluated_on": "held-out test patients of its training cohort"
-            if same
-            else "every patient of this cohort (external)",
             "n_patients": len(ids),
+            "n_left_out_as_training_patients": len(candidates) - len(ids),
             "fusion_weight": float(predictor.fusion.weight_),
-            "fma": regression_metrics(np.asarray([fma_true[p] for p in ids]), fma_pred),
+            "fma": regression_metrics(
+                np.asarray([fma_true[p] for p in ids])[fma_ok], scores["fma_3m"][fma_ok]
+            )
+            if fma_ok.sum() >= 2
+            else None,
             "weights_sha256": predictor.manifest["sha256"],
         }
         ceiling_ids = ids
-    ceiling = _bayes_auc(cohort.ground_truth, ceiling_ids, labels)
+    y_ceiling = [labels[p] for p in ceiling_ids]
+    ceiling = bayes_ceiling_auc(cohort.ground_truth, ceiling_ids, y_ceiling)
     tables = paper_tables(
         results, ceiling_auc={"fusion": ceiling, "image": ceiling} if ceiling is not None else None
     )
@@ -144,30 +146,3 @@ def evaluate_cohort(
         "markdown": to_markdown(tables),
         "models": models,
     }
-
-
-def _ensemble_scores(models, data, item_patients, ids, batch_size) -> np.ndarray:
-    """Mean over members of each patient's mean item probability; NaN without items."""
-    from rehab_core.prediction import member_probabilities
-
-    out = np.full(len(ids), np.nan)
-    if data is None:
-        return out
-    for i, pid in enumerate(ids):
-        idx = np.flatnonzero(item_patients == pid)
-        if len(idx):
-            probs = member_probabilities(models, data[idx], batch_size)
-            out[i] = float(probs.mean(axis=1).mean())
-    return out
-
-
-def _bayes_auc(truth, ids, labels) -> float | None:
-    if not truth or not ids:
-        return None
-    from sklearn.metrics import roc_auc_score
-
-    y = np.asarray([labels[p] for p in ids])
-    p = np.asarray([float(truth[p]["p_good_bayes"]) for p in ids])
-    if len(np.unique(y)) < 2:
-        return None
-    return float(roc_auc_score(y, p))

@@ -60,6 +60,15 @@ class CohortPatient:
     def label(self) -> int | None:
         return None if self.fma_le_3m is None else outcome_from_fma(self.fma_le_3m)
 
+    @property
+    def baseline_fma(self) -> float:
+        """Baseline lower-limb FMA from ``fma_le_baseline``; NaN when absent or ``n/a``."""
+        try:
+            value = float(self.clinical.get("fma_le_baseline"))
+        except (TypeError, ValueError):
+            return float("nan")
+        return value if 0 <= value <= 34 else float("nan")
+
 
 @dataclass(frozen=True)
 class Cohort:

@@ -47,6 +47,8 @@ __all__ = [
     "FUSION_MODEL_IDS",
     "fusion_model_id",
     "cohort_fingerprint",
+    "bayes_ceiling_auc",
+    "predict_fma",
 ]
 
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -309,9 +311,8 @@ def train_experiment(
         progress=lambda done, total: emit({"stage": "preprocess", "done": done, "total": total}),
     )
     labels = {p.participant_id: int(p.label) for p in cohort.patients}
-    baseline = {
-        p.participant_id: _float_or_nan(p.clinical.get("fma_le_baseline")) for p in cohort.patients
-    }
+    baseline = {p.participant_id: p.baseline_fma for p in cohort.patients}
+    fma_3m = {p.participant_id: float(p.fma_le_3m) for p in cohort.patients}
     fingerprint = cohort_fingerprint(arrays.inputs, labels)
     if arrays.slices is None:
         raise ValueError(
@@ -320,7 +321,8 @@ def train_experiment(
     if arrays.windows is None:
         raise ValueError("No patient of the cohort has usable EEG-EMG; the LSTM cannot train.")
 
-    ids = np.asarray(sorted(set(arrays.slice_patients) | set(arrays.window_patients)))
+    # every fusion model needs the fMRI: patients without a usable one take no part
+    ids = np.unique(arrays.slice_patients)
     y_all = np.asarray([labels[p] for p in ids])
     if settings.test_fraction > 0:
         split = patient_split(
@@ -340,6 +342,15 @@ def train_experiment(
                 _early_stopping_split(
                     np.intersect1d(fold["train"], np.unique(items)), labels, settings, fold["fold"]
                 )
+        # the fusion weight and the FMA regressor are cross-validated on the development
+        # patients with both modalities: check now, not after hours of training
+        both = [p for p in dev_ids if p in set(arrays.window_patients)]
+        n_min = min(sum(labels[p] for p in both), len(both) - sum(labels[p] for p in both))
+        if n_min < 2 or len(both) < 4:
+            raise ValueError(
+                f"only {len(both)} development patients have both EEG-EMG and fMRI "
+                f"({n_min} of the rarer outcome); the fusion weight needs at least 2 of each"
+            )
     except ValueError as err:
         from rehab_core.io.cohort import CohortError
 
@@ -431,8 +442,8 @@ def train_experiment(
     y_eval = np.asarray([labels[p] for p in eval_ids])
     y_dev = np.asarray(dev_labels)
     truth = cohort.ground_truth
-    ceiling = _ceiling(truth, eval_ids, y_eval)
-    ceiling_cv = _ceiling(truth, dev_ids, y_dev)
+    ceiling = bayes_ceiling_auc(truth, eval_ids, y_eval)
+    ceiling_cv = bayes_ceiling_auc(truth, dev_ids, y_dev)
 
     results = []
     sig_eval = ensemble("lstm", eval_ids) if len(test_ids) else oof_vec("lstm", eval_ids)
@@ -459,19 +470,22 @@ def train_experiment(
                 cv_auc=_auc(y_dev, oof_vec(backbone, dev_ids)),
             )
         )
-        fusion = LateFusion(random_state=settings.seed)
+        fusion = LateFusion(cv=min(5, n_min), random_state=settings.seed)
         s_dev, i_dev = oof_vec("lstm", dev_ids), oof_vec(backbone, dev_ids)
         fusion.fit(s_dev, i_dev, y_dev)
         fused_dev = fusion.predict_proba(s_dev, i_dev)
         fused_eval = fusion.predict_proba(sig_eval, img_eval)
         b_dev = np.asarray([baseline[p] for p in dev_ids])
-        use_baseline = bool(np.all(np.isfinite(b_dev)))
-        fma = FMARegressor(random_state=settings.seed)
+        use_baseline = bool(np.isfinite(b_dev).mean() >= 0.9)
+        fma = FMARegressor(cv=max(2, min(5, len(dev_ids) // 2)), random_state=settings.seed)
+        ok = np.isfinite(b_dev) if use_baseline else np.ones(len(dev_ids), bool)
         fma.fit(
-            fused_dev, [cohort_fma(cohort, p) for p in dev_ids], b_dev if use_baseline else None
+            fused_dev[ok],
+            np.asarray([fma_3m[p] for p in dev_ids])[ok],
+            b_dev[ok] if use_baseline else None,
         )
-        fma_eval = fma.predict(
-            fused_eval, np.asarray([baseline[p] for p in eval_ids]) if use_baseline else None
+        fma_eval = predict_fma(
+            fma, fused_eval, np.asarray([baseline[p] for p in eval_ids]) if use_baseline else None
         )
         results.append(
             ModelResult(
@@ -484,7 +498,7 @@ def train_experiment(
         )
         from rehab_core.evaluation import regression_metrics
 
-        fma_true = np.asarray([cohort_fma(cohort, p) for p in eval_ids])
+        fma_true = np.asarray([fma_3m[p] for p in eval_ids])
         model_id = fusion_model_id(backbone)
         report_models[model_id] = {
             "fusion": fusion.to_dict(),
@@ -523,6 +537,11 @@ def train_experiment(
                 "description": data_description or f"cohort at {Path(cohort_dir).name}",
                 "synthetic": bool(truth),
                 "fingerprint_sha256": fingerprint,
+                # every input file a model of this bundle learnt from (or early-stopped on):
+                # evaluation never counts a patient whose file is in this list
+                "development_inputs_sha256": sorted(
+                    {sha for p in dev_ids for sha in arrays.inputs.get(str(p), {}).values()}
+                ),
                 "n_patients": int(len(ids)),
                 "split": {
                     "development": [str(p) for p in dev_ids],
@@ -542,9 +561,17 @@ def train_experiment(
 
     tables = paper_tables(
         results,
-        ceiling_auc={"fusion": ceiling, "signal": ceiling, "image": ceiling}
-        if ceiling is not None
-        else None,
+        ceiling_auc={
+            group: value
+            for group, value in {
+                "fusion": ceiling,
+                "image": ceiling,
+                # the LSTM is scored only on the patients with EEG-EMG
+                "signal": bayes_ceiling_auc(truth, eval_ids[has_sig], y_eval[has_sig]),
+            }.items()
+            if value is not None
+        }
+        or None,
     )
     tables_json = json.loads(to_json(tables))
     report = {
@@ -580,11 +607,13 @@ def train_experiment(
     return report
 
 
-def cohort_fma(cohort, pid: str) -> float:
-    for p in cohort.patients:
-        if p.participant_id == pid:
-            return float(p.fma_le_3m)
-    raise KeyError(pid)
+def predict_fma(fma, p_good: np.ndarray, baseline: np.ndarray | None) -> np.ndarray:
+    """The regressor's 3-month FMA-LE; NaN for a patient whose needed baseline is missing."""
+    out = np.full(len(p_good), np.nan)
+    ok = np.isfinite(p_good) if baseline is None else np.isfinite(p_good) & np.isfinite(baseline)
+    if ok.any():
+        out[ok] = fma.predict(p_good[ok], None if baseline is None else baseline[ok])
+    return out
 
 
 def _float_or_nan(value: Any) -> float:
@@ -603,7 +632,7 @@ def _auc(y: np.ndarray, p: np.ndarray) -> float | None:
     return float(roc_auc_score(y[ok], p[ok]))
 
 
-def _ceiling(truth: dict[str, dict[str, Any]], ids, y) -> float | None:
+def bayes_ceiling_auc(truth: dict[str, dict[str, Any]], ids, y) -> float | None:
     """AUC of the generator's Bayes-optimal probability on the same patients (synthetic only)."""
     if not truth or not len(ids):
         return None

@@ -65,3 +65,19 @@ def test_settings_are_checked():
         ExperimentSettings(backbones=("shufflenett",))
     with pytest.raises(ValueError, match=r"n_folds=1 must be at least 2"):
         ExperimentSettings(n_folds=1)
+
+
+def test_no_model_ever_sees_a_test_or_held_out_patient(tiny_training):
+    """Every fit_model call: its training and early-stopping patients are development
+    patients outside the fold it scores, and the two sets are disjoint."""
+    m = load_bundle(tiny_training["out"] / "shufflenet_lstm").manifest
+    test = set(m["data"]["split"]["test"])
+    calls = tiny_training["fit_calls"]
+    assert len(calls) == 4  # LSTM and ShuffleNet, two folds each
+    held_out = []
+    for train, stop in calls:
+        assert train and stop and not train & stop
+        assert not (train | stop) & test
+        held_out.append(set(m["data"]["split"]["development"]) - train - stop)
+    # each fold leaves out a different, non-empty part of the development patients
+    assert all(held_out) and held_out[0] != held_out[1]
