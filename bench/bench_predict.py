@@ -113,7 +113,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from rehab_core.demo import generate_patient
-    from rehab_core.storage import read_manifest
+    from rehab_core.storage.weights import read_manifest
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
     with tempfile.TemporaryDirectory() as tmp:
