@@ -186,10 +186,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     else:
         print(report["markdown"])
         for model_id, entry in report["models"].items():
+            fma = entry["fma"]
+            mae = "n/a" if fma is None else f"{fma['mae']:.1f} points"
             print(
-                f"{model_id}: {entry['n_patients']} patients ({entry['evaluated_on']}), "
-                f"fusion weight {entry['fusion_weight']:.2f}, "
-                f"FMA-LE MAE {entry['fma']['mae']:.1f} points"
+                f"{model_id}: {entry['n_patients']} patients scored, "
+                f"{entry['n_left_out_as_training_patients']} left out as patients it learnt from; "
+                f"fusion weight {entry['fusion_weight']:.2f}, FMA-LE MAE {mae}"
             )
     return 0
 

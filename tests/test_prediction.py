@@ -127,6 +127,22 @@ def test_evaluate_on_training_cohort_uses_only_test_patients(tiny_training, caps
     )
 
 
+def test_evaluate_text_output(tiny_training, capsys):
+    code = main(
+        [
+            "evaluate",
+            "--cohort",
+            str(tiny_training["cohort"]),
+            "--weights",
+            str(tiny_training["out"]),
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "Table 3. Multimodal fusion prediction model evaluation" in out
+    assert "shufflenet_lstm: " in out and "left out as patients it learnt from" in out
+
+
 def test_batch_prediction_writes_csv(tiny_training, tmp_path):
     out = tmp_path / "pred.csv"
     code = main(
