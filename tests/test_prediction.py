@@ -24,6 +24,11 @@ PREDICT_KEYS = {
 }
 
 
+def _split(tiny_training):
+    manifest = tiny_training["out"] / "shufflenet_lstm" / "manifest.json"
+    return json.loads(manifest.read_text())["data"]["split"]
+
+
 def _patient(cohort, with_signals=True):
     for p in read_cohort(cohort).patients:
         if (p.signals_path is not None) == with_signals:
@@ -115,16 +120,9 @@ def test_evaluate_on_training_cohort_uses_only_test_patients(tiny_training, caps
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     entry = out["models"]["shufflenet_lstm"]
-    assert entry["n_left_out_as_training_patients"] == len(
-        json.loads((tiny_training["out"] / "shufflenet_lstm" / "manifest.json").read_text())[
-            "data"
-        ]["split"]["development"]
-    )
-    assert entry["n_patients"] == len(
-        json.loads((tiny_training["out"] / "shufflenet_lstm" / "manifest.json").read_text())[
-            "data"
-        ]["split"]["test"]
-    )
+    split = _split(tiny_training)
+    assert entry["n_left_out_as_training_patients"] == len(split["development"])
+    assert entry["n_patients"] == len(split["test"])
 
 
 def test_evaluate_text_output(tiny_training, capsys):
@@ -196,8 +194,7 @@ def test_evaluate_leaves_out_patients_a_bundle_learnt_from(tiny_training, tmp_pa
     """A cohort that mixes training patients with new ones scores only the new ones."""
     import csv
 
-    manifest = json.loads((tiny_training["out"] / "shufflenet_lstm" / "manifest.json").read_text())
-    dev = set(manifest["data"]["split"]["development"])
+    dev = set(_split(tiny_training)["development"])
     mixed = tmp_path / "mixed"
     shutil.copytree(tiny_training["cohort"], mixed)
     # change one development patient's files: it becomes a patient the bundle never saw

@@ -173,10 +173,6 @@ def _early_stopping_split(train_ids, labels, settings: ExperimentSettings, fold:
     return inner.train, inner.val
 
 
-def _subset(item_patients: np.ndarray, patients: np.ndarray) -> np.ndarray:
-    return np.flatnonzero(np.isin(item_patients, patients))
-
-
 def _train_member(
     kind: str,
     name: str,
@@ -197,14 +193,15 @@ def _train_member(
         SliceDataset,
         WindowDataset,
         fit_model,
+        item_indices,
         seed_everything,
     )
 
     seed_everything(seed)
     with_data = np.intersect1d(fold["train"], np.unique(item_patients))
     fit_ids, stop_ids = _early_stopping_split(with_data, labels, settings, fold["fold"])
-    fit_idx = _subset(item_patients, fit_ids)
-    stop_idx = _subset(item_patients, stop_ids)
+    fit_idx = item_indices(item_patients, fit_ids)
+    stop_idx = item_indices(item_patients, stop_ids)
     if kind == "signal":
         train_ds = WindowDataset(data, item_patients, labels, indices=fit_idx)
         val_ds = WindowDataset(data, item_patients, labels, indices=stop_idx)
@@ -231,9 +228,9 @@ def _train_member(
 
 
 def _scores(model, data, item_patients, patients, batch_size, device) -> dict[str, float]:
-    from rehab_core.training import predict_patient_scores
+    from rehab_core.training import item_indices, predict_patient_scores
 
-    idx = _subset(item_patients, patients)
+    idx = item_indices(item_patients, patients)
     if len(idx) == 0:
         return {}
     out = predict_patient_scores(
