@@ -1,0 +1,187 @@
+"""Database tables for patient records, uploads and predictions (SQLAlchemy 2.0 ORM).
+
+Three tables:
+
+``patients``
+    A pseudonym (unique) and the clinical fields the model and the report use.
+``uploads``
+    One row per recording stored for a patient: kind (``signals`` or
+    ``fmri``), the name it was uploaded under (metadata only, never a path),
+    where the content-addressed file lies relative to the data folder, size,
+    SHA-256, format and a QC summary (JSON).
+``predictions``
+    One row per prediction: the model and weights it came from, the
+    preprocessing settings and input hashes it used, the uploads it read, and
+    the full output (``Prediction.to_dict()``, JSON).
+
+The schema is created with ``Base.metadata.create_all`` when a store is
+opened; there is no migrations framework (Alembic) yet, so a change to these
+tables needs one, or a fresh database.
+
+:func:`create_db_engine` works for any SQLAlchemy URL. For SQLite it turns on,
+per connection, write-ahead logging (readers never block the writer),
+foreign-key enforcement (off by default in SQLite) and a busy timeout, so two
+Streamlit sessions writing at once wait for each other instead of failing.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "Base",
+    "Patient",
+    "Upload",
+    "Prediction",
+    "create_db_engine",
+    "utc_now",
+    "SQLITE_BUSY_TIMEOUT_MS",
+]
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+"""How long an SQLite connection waits for another writer's lock before failing."""
+
+# JSON everywhere; JSONB on PostgreSQL (indexable, compact).
+_JSON = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utc_now() -> _dt.datetime:
+    """The current time, timezone-aware UTC."""
+    return _dt.datetime.now(_dt.UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timestamps stored as naive UTC, returned timezone-aware (UTC) on every backend.
+
+    SQLite has no timezone type and would hand back naive datetimes; storing
+    UTC and re-attaching the zone on load keeps every ``created_at`` comparable.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: _dt.datetime | None, dialect: Any) -> _dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"created_at={value!r} has no timezone; expected an aware datetime.")
+        return value.astimezone(_dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: _dt.datetime | None, dialect: Any) -> _dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=_dt.UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the dashboard's tables."""
+
+
+class Patient(Base):
+    """A patient, known by a pseudonym only."""
+
+    __tablename__ = "patients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pseudonym: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    age: Mapped[int | None] = mapped_column(Integer)
+    sex: Mapped[str | None] = mapped_column(String(8))
+    affected_side: Mapped[str | None] = mapped_column(String(8))
+    days_since_stroke: Mapped[int | None] = mapped_column(Integer)
+    fma_le_baseline: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[_dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utc_now)
+
+
+class Upload(Base):
+    """A stored recording; the file lies at ``data_dir / path`` (content-addressed)."""
+
+    __tablename__ = "uploads"
+    __table_args__ = (UniqueConstraint("patient_id", "kind", "sha256", name="uq_upload_content"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    original_name: Mapped[str] = mapped_column(String(255), nullable=False)
+    path: Mapped[str] = mapped_column(String(255), nullable=False)
+    size: Mapped[int] = mapped_column(Integer, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    format: Mapped[str] = mapped_column(String(32), nullable=False)
+    qc: Mapped[dict[str, Any]] = mapped_column(_JSON, nullable=False, default=dict)
+    created_at: Mapped[_dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utc_now)
+
+
+class Prediction(Base):
+    """A stored prediction with its provenance."""
+
+    __tablename__ = "predictions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    model_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    weights_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    preprocessing: Mapped[dict[str, Any]] = mapped_column(_JSON, nullable=False, default=dict)
+    inputs: Mapped[dict[str, Any]] = mapped_column(_JSON, nullable=False, default=dict)
+    upload_ids: Mapped[list[int]] = mapped_column(_JSON, nullable=False, default=list)
+    outputs: Mapped[dict[str, Any]] = mapped_column(_JSON, nullable=False)
+    created_at: Mapped[_dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utc_now)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    """Per-connection SQLite settings; pysqlite's legacy mode runs PRAGMAs outside transactions."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        # WAL makes NORMAL durable across application crashes; only a power cut may
+        # lose the last commits, never corrupt the database.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def create_db_engine(url: str, *, create_tables: bool = True, **kwargs: Any) -> Engine:
+    """Create an engine for ``url`` and (by default) the tables that are missing.
+
+    Parameters
+    ----------
+    url : str
+        Any SQLAlchemy URL, e.g. ``sqlite:////data/rehab.db`` or
+        ``postgresql+psycopg://user@host/rehab``.
+    create_tables : bool
+        Run ``Base.metadata.create_all`` (creates missing tables, never alters).
+    **kwargs
+        Passed to :func:`sqlalchemy.create_engine`.
+
+    Returns
+    -------
+    sqlalchemy.Engine
+        For SQLite, every new connection is in WAL mode with foreign keys
+        enforced and a busy timeout of :data:`SQLITE_BUSY_TIMEOUT_MS`.
+    """
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    if create_tables:
+        Base.metadata.create_all(engine)
+    return engine
