@@ -1,0 +1,519 @@
+"""Resting-state fMRI figures for the dashboard and the reductions behind them.
+
+The volumes shown are the preprocessing's own maps on its resampled grid
+(:class:`~rehab_core.imaging.ImagingResult`), so axial slice ``k`` here is
+the slice ``k`` that was kept or screened out for the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rehab_core.viz._plotly import MARGIN, add_limit, plotly
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+    from rehab_core.imaging.pipeline import ImagingResult
+
+__all__ = [
+    "fmri_qc_table",
+    "motion_figure",
+    "orthogonal_views_figure",
+    "screened_slices",
+    "slice_profile",
+    "tsnr_figure",
+]
+
+_SCREENED_FILL = "rgba(198, 40, 40, 0.22)"
+_KEPT_COLOUR = "#1f4e79"
+_SCREENED_COLOUR = "#b0b0b0"
+_AXIS_NAMES = ("x", "y", "z")
+_VIEW_NAMES = ("sagittal", "coronal", "axial")
+
+
+def _check_volume(volume: object, name: str = "volume") -> np.ndarray:
+    if not isinstance(volume, np.ndarray):
+        raise TypeError(f"The {name} must be a numpy array, got {type(volume).__name__}.")
+    if volume.ndim != 3:
+        raise ValueError(
+            f"The {name} must be 3D (x, y, z), but it has shape {volume.shape}; for a 4D run "
+            "show its mean over time."
+        )
+    if min(volume.shape) == 0:
+        raise ValueError(f"The {name} is empty: shape {volume.shape}.")
+    return volume
+
+
+def _voxel_sizes(affine_or_zooms: np.ndarray | Sequence[float]) -> np.ndarray:
+    """Voxel sizes in mm from a (4, 4) affine (column norms) or three zooms."""
+    arr = np.asarray(affine_or_zooms, dtype=np.float64)
+    if arr.shape == (4, 4):
+        sizes = np.linalg.norm(arr[:3, :3], axis=0)
+    elif arr.shape in ((3,), (4,)):
+        sizes = arr[:3]
+    else:
+        raise ValueError(
+            f"Give the voxel geometry as a 4x4 affine or three voxel sizes in mm, got an array "
+            f"of shape {arr.shape}."
+        )
+    if not np.all(np.isfinite(sizes)) or np.any(sizes <= 0):
+        raise ValueError(f"The voxel sizes must be positive millimetres, got {sizes.tolist()}.")
+    return sizes
+
+
+def _check_index(axis: int, value: object, size: int) -> int:
+    name = _AXIS_NAMES[axis]
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be a whole voxel index, got {value!r}.")
+    if not 0 <= value < size:
+        raise ValueError(
+            f"{name}={value} is outside the volume, which has {size} {_VIEW_NAMES[axis]} "
+            f"slices (0-{size - 1})."
+        )
+    return int(value)
+
+
+def _runs(indices: Sequence[int]) -> list[tuple[int, int]]:
+    """Consecutive runs of sorted integers as (first, last) pairs."""
+    runs: list[tuple[int, int]] = []
+    for k in sorted(indices):
+        if runs and k == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], k)
+        else:
+            runs.append((k, k))
+    return runs
+
+
+def orthogonal_views_figure(
+    volume: np.ndarray,
+    affine_or_zooms: np.ndarray | Sequence[float],
+    x: int,
+    y: int,
+    z: int,
+    *,
+    screened_out: Mapping[int, str] | None = None,
+    value_range: tuple[float, float] | None = None,
+    colorscale: str = "Gray",
+    value_label: str = "",
+    title: str | None = None,
+) -> go.Figure:
+    """Axial, coronal and sagittal slices through one voxel, with crosshairs.
+
+    Axial slice ``z`` (``volume[:, :, z]``), coronal ``y`` and sagittal ``x``,
+    side by side, in voxel indices with the true voxel aspect ratio; the
+    crosshairs mark the other two planes. Screened-out axial slices (not
+    given to the model) are shaded red on the coronal and sagittal views and
+    named in the axial title. Neurological convention on a RAS+ grid: the
+    patient's left is on the left.
+
+    Parameters
+    ----------
+    volume : ndarray, shape (x, y, z)
+        The map to show (e.g. ``ImagingResult.maps["mean"]``).
+    affine_or_zooms : ndarray (4, 4) or sequence of 3 float
+        The grid's affine or voxel sizes in mm (only the sizes are used).
+    x, y, z : int
+        Voxel indices of the sagittal, coronal and axial planes.
+    screened_out : mapping of int to str or None
+        Axial index -> reason (``ImagingResult.screened_out``).
+    value_range : (float, float) or None
+        Colour range; the 1st-99th percentile of the non-zero voxels when ``None``.
+    colorscale : str
+        Plotly colour scale name.
+    value_label : str
+        Colour bar title (unit of the map).
+    title : str or None
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Three heatmap traces sharing one colour axis; crosshair and
+        screened-slice shapes.
+    """
+    go, make_subplots = plotly()
+    volume = _check_volume(volume)
+    sizes = _voxel_sizes(affine_or_zooms)
+    x, y, z = (_check_index(a, v, volume.shape[a]) for a, v in enumerate((x, y, z)))
+    screened = dict(screened_out or {})
+    outside = [k for k in screened if not 0 <= int(k) < volume.shape[2]]
+    if outside:
+        raise ValueError(
+            f"Screened-out slices {outside} are outside the volume's {volume.shape[2]} axial "
+            "slices; give the map and the screening of the same grid."
+        )
+    if value_range is None:
+        finite = volume[np.isfinite(volume) & (volume != 0)]
+        if finite.size:
+            low, high = np.percentile(finite, [1.0, 99.0])
+        else:
+            low, high = 0.0, 1.0
+        value_range = (float(low), float(high) if high > low else float(low) + 1.0)
+
+    axial_note = f" - screened out: {screened[z]}" if z in screened else " - kept for the model"
+    fig = make_subplots(
+        rows=1,
+        cols=3,
+        subplot_titles=(
+            f"axial z={z}{axial_note}",
+            f"coronal y={y}",
+            f"sagittal x={x}",
+        ),
+        horizontal_spacing=0.06,
+    )
+    # (image rows x cols, horizontal axis, vertical axis) for each view
+    views = (
+        (volume[:, :, z].T, 0, 1),
+        (volume[:, y, :].T, 0, 2),
+        (volume[x, :, :].T, 1, 2),
+    )
+    for col, (image, h_axis, v_axis) in enumerate(views, start=1):
+        fig.add_trace(
+            go.Heatmap(
+                z=np.asarray(image, dtype=np.float32),
+                coloraxis="coloraxis",
+                hovertemplate=(
+                    f"{_AXIS_NAMES[h_axis]}=%{{x}}, {_AXIS_NAMES[v_axis]}=%{{y}}: "
+                    "%{z:.3g}<extra></extra>"
+                ),
+            ),
+            row=1,
+            col=col,
+        )
+        fig.update_xaxes(
+            title_text=_AXIS_NAMES[h_axis],
+            range=[-0.5, volume.shape[h_axis] - 0.5],
+            showgrid=False,
+            zeroline=False,
+            row=1,
+            col=col,
+        )
+        fig.update_yaxes(
+            title_text=_AXIS_NAMES[v_axis],
+            range=[-0.5, volume.shape[v_axis] - 0.5],
+            scaleanchor="x" if col == 1 else f"x{col}",
+            scaleratio=float(sizes[v_axis] / sizes[h_axis]),
+            showgrid=False,
+            zeroline=False,
+            row=1,
+            col=col,
+        )
+    cross = dict(color="rgba(255, 215, 0, 0.8)", width=1)
+    for col, (h_value, v_value) in enumerate(((x, y), (x, z), (y, z)), start=1):
+        fig.add_vline(x=h_value, line=cross, row=1, col=col)
+        fig.add_hline(y=v_value, line=cross, row=1, col=col)
+    for first, last in _runs(int(k) for k in screened):
+        for col, h_axis in ((2, 0), (3, 1)):
+            fig.add_shape(
+                type="rect",
+                x0=-0.5,
+                x1=volume.shape[h_axis] - 0.5,
+                y0=first - 0.5,
+                y1=last + 0.5,
+                fillcolor=_SCREENED_FILL,
+                line=dict(width=0),
+                row=1,
+                col=col,
+                name="screened out",
+            )
+    fig.update_layout(
+        title=title,
+        coloraxis=dict(
+            colorscale=colorscale,
+            cmin=value_range[0],
+            cmax=value_range[1],
+            colorbar=dict(title=value_label),
+        ),
+        height=380,
+        margin=MARGIN,
+    )
+    return fig
+
+
+def screened_slices(
+    slice_index: Sequence[int] | np.ndarray,
+    screened_out: Mapping[int, str],
+    *,
+    affine: np.ndarray | None = None,
+) -> list[dict[str, Any]]:
+    """Every axial slice of the grid: kept for the model or screened out, and why.
+
+    Parameters
+    ----------
+    slice_index : sequence of int
+        Kept axial indices (``ImagingResult.slice_index``).
+    screened_out : mapping of int to str
+        Dropped axial index -> reason (``ImagingResult.screened_out``).
+    affine : ndarray, shape (4, 4), or None
+        The grid's affine, to add each slice's height ``z_mm`` (world z of the
+        slice centre).
+
+    Returns
+    -------
+    list of dict
+        One row per axial slice in order: ``slice``, ``kept`` (bool),
+        ``reason`` ("" when kept) and, with ``affine``, ``z_mm``.
+    """
+    kept = {int(k) for k in np.asarray(slice_index).ravel()}
+    dropped = {int(k): str(v) for k, v in screened_out.items()}
+    both = kept & set(dropped)
+    if both:
+        raise ValueError(f"Slices {sorted(both)} are listed as both kept and screened out.")
+    rows = []
+    for k in sorted(kept | set(dropped)):
+        row: dict[str, Any] = {"slice": k, "kept": k in kept, "reason": dropped.get(k, "")}
+        if affine is not None:
+            world = np.asarray(affine, dtype=np.float64) @ np.array([0.0, 0.0, k, 1.0])
+            row["z_mm"] = round(float(world[2]), 1)
+        rows.append(row)
+    return rows
+
+
+def slice_profile(tsnr: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per axial slice: brain area (voxels) and median tSNR within the brain.
+
+    The two numbers slice screening judges (:func:`rehab_core.imaging.screen_slices`).
+
+    Returns
+    -------
+    area : ndarray, shape (n_z,), int
+    median_tsnr : ndarray, shape (n_z,), float64
+        NaN for a slice without brain.
+    """
+    tsnr = _check_volume(tsnr, "tSNR map")
+    if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != tsnr.shape:
+        raise ValueError(
+            f"The brain mask must be a boolean volume of the tSNR map's shape {tsnr.shape}."
+        )
+    area = mask.sum(axis=(0, 1)).astype(int)
+    median = np.full(mask.shape[2], np.nan)
+    for k in np.flatnonzero(area):
+        median[k] = float(np.median(tsnr[:, :, k][mask[:, :, k]]))
+    return area, median
+
+
+def tsnr_figure(
+    tsnr: np.ndarray,
+    mask: np.ndarray,
+    slice_index: Sequence[int] | np.ndarray,
+    screened_out: Mapping[int, str],
+    *,
+    min_slice_tsnr_fraction: float | None = None,
+    min_brain_fraction: float | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """Per-slice median tSNR and brain area, kept and screened-out slices coloured.
+
+    Top: the median temporal SNR within the brain of each axial slice, with
+    the whole-brain median and (given ``min_slice_tsnr_fraction``) the
+    screening limit. Bottom: the brain area of each slice and (given
+    ``min_brain_fraction``) its limit. Kept slices are blue, screened-out
+    ones grey with the reason on hover.
+
+    Parameters
+    ----------
+    tsnr : ndarray, shape (x, y, z)
+        ``ImagingResult.maps["tsnr"]``.
+    mask : ndarray, shape (x, y, z), bool
+        ``ImagingResult.mask``.
+    slice_index, screened_out
+        As :func:`screened_slices`.
+    min_slice_tsnr_fraction, min_brain_fraction : float or None
+        The screening settings (``ImagingSettings``), drawn as limits.
+    title : str or None
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Four bar traces: (kept, screened out) x (tSNR, area).
+    """
+    go, make_subplots = plotly()
+    area, median = slice_profile(tsnr, mask)
+    rows = screened_slices(slice_index, screened_out)
+    n_z = mask.shape[2]
+    if rows and rows[-1]["slice"] >= n_z:
+        raise ValueError(
+            f"Slice {rows[-1]['slice']} is outside the map's {n_z} axial slices; give the map "
+            "and the screening of the same grid."
+        )
+    kept = np.zeros(n_z, dtype=bool)
+    kept[[r["slice"] for r in rows if r["kept"]]] = True
+    reasons = np.array([str(screened_out.get(k, "")) for k in range(n_z)], dtype=object)
+    brain_median = float(np.median(tsnr[mask])) if mask.any() else float("nan")
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.1,
+        subplot_titles=("median tSNR within the brain", "brain area"),
+    )
+    ks = np.arange(n_z)
+    for row, values, unit in ((1, np.nan_to_num(median), ""), (2, area, " voxels")):
+        for is_kept, name, colour in (
+            (True, "kept", _KEPT_COLOUR),
+            (False, "screened out", _SCREENED_COLOUR),
+        ):
+            sel = kept == is_kept
+            fig.add_trace(
+                go.Bar(
+                    x=ks[sel],
+                    y=values[sel],
+                    name=name,
+                    marker_color=colour,
+                    customdata=reasons[sel],
+                    legendgroup=name,
+                    showlegend=row == 1,
+                    hovertemplate=f"slice %{{x}}: %{{y:.3g}}{unit}"
+                    + ("" if is_kept else "<br>%{customdata}")
+                    + "<extra></extra>",
+                ),
+                row=row,
+                col=1,
+            )
+    if np.isfinite(brain_median):
+        median_text = f"whole-brain median {brain_median:.1f}"
+        add_limit(fig, brain_median, median_text, row=1, col=1, dash="solid")
+        if min_slice_tsnr_fraction is not None:
+            limit_text = f"screening limit ({min_slice_tsnr_fraction:.0%})"
+            add_limit(
+                fig,
+                min_slice_tsnr_fraction * brain_median,
+                limit_text,
+                row=1,
+                col=1,
+                position="bottom left",
+            )
+    if min_brain_fraction is not None and area.max() > 0:
+        limit_text = f"screening limit ({min_brain_fraction:.0%} of the largest)"
+        add_limit(fig, min_brain_fraction * area.max(), limit_text, row=2, col=1)
+    fig.update_xaxes(title_text="axial slice", row=2, col=1)
+    fig.update_yaxes(title_text="tSNR", row=1, col=1)
+    fig.update_yaxes(title_text="voxels", row=2, col=1)
+    fig.update_layout(title=title, barmode="overlay", height=460, margin=MARGIN)
+    return fig
+
+
+def motion_figure(
+    motion_params: np.ndarray | Sequence[Sequence[float]],
+    fd_mm: np.ndarray | Sequence[float],
+    *,
+    tr_s: float | None = None,
+    fd_threshold_mm: float | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """Head motion over the run: translations, rotations and framewise displacement.
+
+    Parameters
+    ----------
+    motion_params : array, shape (n_volumes, 6)
+        Rigid-body parameters per volume (``ImagingResult.qc["motion_params"]``):
+        translations x, y, z in mm, then rotations in radians (shown in degrees).
+    fd_mm : array, shape (n_volumes,)
+        Framewise displacement in mm (``qc["fd_mm"]``).
+    tr_s : float or None
+        Repetition time; the x axis is in seconds when given, volumes otherwise.
+    fd_threshold_mm : float or None
+        High-motion limit (``ImagingSettings.fd_threshold_mm``), drawn as a line.
+    title : str or None
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Three panels; seven line traces (3 translations, 3 rotations, FD).
+    """
+    go, make_subplots = plotly()
+    params = np.asarray(motion_params, dtype=np.float64)
+    fd = np.asarray(fd_mm, dtype=np.float64)
+    if params.ndim != 2 or params.shape[1] != 6:
+        raise ValueError(
+            f"The motion parameters must be one row of six numbers per volume, got shape "
+            f"{params.shape}."
+        )
+    if fd.shape != (params.shape[0],):
+        raise ValueError(
+            f"There are {fd.size} framewise displacements for {params.shape[0]} volumes; give "
+            "both from the same run."
+        )
+    t = np.arange(params.shape[0], dtype=np.float64)
+    x_title = "volume"
+    if tr_s is not None:
+        if not tr_s > 0:
+            raise ValueError(f"The repetition time must be positive, got {tr_s} s.")
+        t = t * tr_s
+        x_title = "time (s)"
+    fig = make_subplots(
+        rows=3,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.07,
+        subplot_titles=("translation", "rotation", "framewise displacement"),
+    )
+    for j, axis in enumerate("xyz"):
+        fig.add_trace(
+            go.Scatter(x=t, y=params[:, j], mode="lines", name=f"{axis} (mm)"), row=1, col=1
+        )
+    for j, axis in enumerate(("pitch (x)", "roll (y)", "yaw (z)")):
+        fig.add_trace(
+            go.Scatter(x=t, y=np.degrees(params[:, 3 + j]), mode="lines", name=f"{axis} (°)"),
+            row=2,
+            col=1,
+        )
+    fig.add_trace(
+        go.Scatter(x=t, y=fd, mode="lines+markers", marker=dict(size=3), name="FD (mm)"),
+        row=3,
+        col=1,
+    )
+    if fd_threshold_mm is not None:
+        n_high = int(np.count_nonzero(fd > fd_threshold_mm))
+        limit_text = f"{fd_threshold_mm:g} mm ({n_high} frames above)"
+        add_limit(fig, fd_threshold_mm, limit_text, row=3, col=1, colour="#c62828")
+    fig.update_yaxes(title_text="mm", row=1, col=1)
+    fig.update_yaxes(title_text="degrees", row=2, col=1)
+    fig.update_yaxes(title_text="mm", rangemode="tozero", row=3, col=1)
+    fig.update_xaxes(title_text=x_title, row=3, col=1)
+    fig.update_layout(title=title, height=560, margin=MARGIN)
+    return fig
+
+
+def fmri_qc_table(result: ImagingResult) -> list[dict[str, str]]:
+    """The fMRI quality record as ``{"item", "value"}`` rows a table can show."""
+    qc = result.qc
+    s = result.settings
+    n_total = int(result.mask.shape[2])
+    rows = [
+        {"item": "repetition time", "value": f"{qc['tr_s']:g} s"},
+        {
+            "item": "volumes used",
+            "value": f"{qc['n_volumes']} ({qc['n_dummy_dropped']} dummy dropped)",
+        },
+        {
+            "item": "input grid",
+            "value": " x ".join(str(v) for v in qc["input_shape"][:3])
+            + " voxels of "
+            + " x ".join(f"{v:.3g}" for v in qc["input_zooms_mm"])
+            + " mm",
+        },
+        {
+            "item": "analysis grid",
+            "value": " x ".join(str(v) for v in qc["grid_shape"])
+            + f" voxels of {qc['voxel_size_mm']:g} mm"
+            + (", realigned" if qc.get("realigned") else ", not realigned"),
+        },
+        {"item": "mean framewise displacement", "value": f"{qc['mean_fd_mm']:.3f} mm"},
+        {"item": "max framewise displacement", "value": f"{qc['max_fd_mm']:.3f} mm"},
+        {
+            "item": "high-motion frames",
+            "value": f"{qc['n_high_motion_frames']} above {s.fd_threshold_mm:g} mm",
+        },
+        {
+            "item": "median tSNR",
+            "value": f"{qc['median_tsnr']:.1f} (flagged below {s.min_median_tsnr:g})",
+        },
+        {"item": "brain voxels", "value": str(qc["n_mask_voxels"])},
+        {"item": "axial slices kept", "value": f"{qc['n_slices_kept']} of {n_total}"},
+        {"item": "flags", "value": "; ".join(qc["flags"]) if qc["flags"] else "none"},
+    ]
+    return rows

@@ -1,0 +1,378 @@
+"""Min-max decimation and the EEG-EMG figures (rehab_core.viz.decimate / .signals)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rehab_core.signals import filter_signals, power_spectra
+from rehab_core.viz import (
+    coherence_confidence_limit,
+    coherence_figure,
+    decimate_minmax,
+    kept_window_data,
+    motor_coherence,
+    psd_figure,
+    rejected_intervals,
+    signal_qc_table,
+    signal_traces_figure,
+    unused_tail,
+    view_slice,
+)
+
+# --- decimate_minmax ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("n_times", "n_pixels"),
+    [(10_000, 100), (10_007, 100), (201, 100), (540_000, 1500), (999, 7)],
+)
+def test_decimate_keeps_every_bucket_min_and_max_and_bounds_points(n_times, n_pixels):
+    rng = np.random.default_rng(n_times)
+    data = rng.standard_normal((3, n_times))
+    times, values = decimate_minmax(data, n_pixels, sfreq=1000.0, t0=2.0)
+
+    assert times.shape == values.shape
+    assert values.shape[1] <= 2 * n_pixels
+    bucket = -(-n_times // n_pixels)
+    edges = np.arange(0, n_times, bucket)
+    np.testing.assert_array_equal(values.min(axis=1), data.min(axis=1))
+    np.testing.assert_array_equal(values.max(axis=1), data.max(axis=1))
+    # every bucket's extremes are there, exactly, at their own sample times
+    bucket_min = np.minimum.reduceat(data, edges, axis=1)
+    bucket_max = np.maximum.reduceat(data, edges, axis=1)
+    pairs = values.reshape(3, -1, 2)
+    np.testing.assert_array_equal(pairs.min(axis=2), bucket_min)
+    np.testing.assert_array_equal(pairs.max(axis=2), bucket_max)
+    index = np.rint((times - 2.0) * 1000.0).astype(int)
+    np.testing.assert_array_equal(np.take_along_axis(data, index, axis=1), values)
+    assert np.all(np.diff(index, axis=1) >= 0), "points must stay in time order"
+
+
+def test_decimate_keeps_a_single_spike_and_the_dtype():
+    data = np.zeros((2, 100_000), dtype=np.float32)
+    data[1, 54_321] = 300.0
+    data[0, 7] = -80.0
+    times, values = decimate_minmax(data, 500, sfreq=1000.0)
+    assert values.dtype == np.float32
+    assert values[1].max() == 300.0
+    assert times[1, values[1].argmax()] == pytest.approx(54.321)
+    assert values[0].min() == -80.0
+
+
+def test_decimate_returns_short_data_unchanged_as_a_copy():
+    data = np.arange(20.0).reshape(2, 10)
+    times, values = decimate_minmax(data, 5, sfreq=10.0, t0=1.0)
+    np.testing.assert_array_equal(values, data)
+    np.testing.assert_allclose(times[0], 1.0 + np.arange(10) / 10.0)
+    values[0, 0] = 99.0
+    assert data[0, 0] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("n_pixels", "error", "match"),
+    [(0, ValueError, "n_pixels=0 must be at least 1"), (2.5, TypeError, "whole number")],
+)
+def test_decimate_refuses_bad_pixel_counts(n_pixels, error, match):
+    with pytest.raises(error, match=match):
+        decimate_minmax(np.zeros((1, 10)), n_pixels)
+
+
+def test_decimate_refuses_integer_data_in_plain_words():
+    with pytest.raises(TypeError, match="float32 or float64"):
+        decimate_minmax(np.zeros((1, 10), dtype=int), 4)
+
+
+# --- view_slice ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("t0", "t1"), [(0.0, 10.0), (100.0, 160.0), (0.0, 540.0)])
+def test_view_slice_covers_the_view_with_at_most_two_points_a_pixel(t0, t1):
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal((2, 540_000)).astype(np.float32)
+    times, values = view_slice(data, 1000.0, t0, t1, 800)
+    assert values.shape[1] <= 1600
+    assert times.min() >= t0 and times.max() < t1
+    i0, i1 = int(t0 * 1000), int(t1 * 1000)
+    np.testing.assert_array_equal(values.max(axis=1), data[:, i0:i1].max(axis=1))
+    np.testing.assert_array_equal(values.min(axis=1), data[:, i0:i1].min(axis=1))
+
+
+def test_view_slice_clips_a_view_running_past_the_end():
+    data = np.arange(5000.0)[None]
+    times, _ = view_slice(data, 1000.0, 4.0, 10.0, 100)
+    assert times.min() == pytest.approx(4.0)
+    assert times.max() == pytest.approx(4.999)
+
+
+@pytest.mark.parametrize(
+    ("t0", "t1", "match"),
+    [
+        (5.0, 5.0, "must end after it starts"),
+        (6.0, 2.0, "must end after it starts"),
+        (12.0, 20.0, "outside the recording, which lasts 10 s"),
+        (float("nan"), 2.0, "finite"),
+    ],
+)
+def test_view_slice_explains_an_impossible_view(t0, t1, match):
+    with pytest.raises(ValueError, match=match):
+        view_slice(np.zeros((1, 10_000)), 1000.0, t0, t1, 100)
+
+
+# --- what the preprocessing kept ----------------------------------------------------------------
+
+
+def test_rejected_intervals_and_tail_come_from_the_result(signal_result):
+    intervals = rejected_intervals(signal_result)
+    assert [(r["window"], r["start_s"], r["end_s"]) for r in intervals] == [(1, 10.0, 20.0)]
+    assert "C3" in intervals[0]["reason"] and "exceeds 200 µV" in intervals[0]["reason"]
+    assert unused_tail(signal_result) == (30.0, 35.0)
+
+
+def test_nothing_rejected_means_no_intervals_and_no_tail(clean_result):
+    assert rejected_intervals(clean_result) == []
+    assert unused_tail(clean_result) is None
+
+
+def test_kept_window_data_leaves_out_rejected_windows_and_the_tail(recording, signal_result):
+    kept = kept_window_data(recording, signal_result)
+    n = int(10 * signal_result.qc["input_sfreq"])
+    assert kept.shape == (7, 2 * n)
+    np.testing.assert_array_equal(kept[:, :n], recording[:, :n])
+    np.testing.assert_array_equal(kept[:, n:], recording[:, 2 * n : 3 * n])
+
+
+def test_kept_window_data_refuses_another_recording(signal_result):
+    with pytest.raises(ValueError, match="are not the recording this result describes"):
+        kept_window_data(np.zeros((7, 100)), signal_result)
+
+
+# --- traces figure ------------------------------------------------------------------------------
+
+
+def _traces(recording, result, t0, t1, **kw):
+    times, values = view_slice(recording, result.qc["input_sfreq"], t0, t1, 300)
+    return signal_traces_figure(
+        times,
+        values,
+        result.ch_names,
+        result.ch_types,
+        bad_channels=result.qc["bad_channels"],
+        rejected=rejected_intervals(result),
+        unused=unused_tail(result),
+        view=(t0, t1),
+        **kw,
+    )
+
+
+def test_traces_one_row_per_channel_with_rejected_window_and_tail_shaded(
+    recording, signal_result, chans
+):
+    fig = _traces(recording, signal_result, 0.0, 35.0, title="whole recording")
+    assert len(fig.data) == len(chans.names)
+    assert fig.layout.title.text == "whole recording"
+    rects = [(s.x0, s.x1, s.label.text) for s in fig.layout.shapes]
+    assert rects[0][:2] == (10.0, 20.0) and rects[0][2].startswith("rejected: peak-to-peak")
+    assert rects[1] == (30.0, 35.0, "not used (shorter than a window)")
+    assert list(fig.layout.xaxis.range) == [0.0, 35.0]
+    # first channel on top: C3 is the highest row
+    assert fig.layout.yaxis.tickvals[0] == len(chans.names) - 1
+    assert fig.layout.yaxis.ticktext[0] == "C3 (EEG)"
+
+
+def test_traces_mark_the_bad_channel(recording, signal_result, chans):
+    fig = _traces(recording, signal_result, 0.0, 10.0)
+    fc2 = fig.data[chans.names.index("FC2")]
+    assert fc2.line.dash == "dash"
+    assert fc2.name.startswith("FC2 (bad: flat")
+    assert "✗ FC2 (EEG)" in fig.layout.yaxis.ticktext[chans.names.index("FC2")]
+    assert fig.data[0].line.dash == "solid"
+
+
+def test_traces_draw_only_the_shading_inside_the_view(recording, signal_result):
+    assert len(_traces(recording, signal_result, 0.0, 10.0).layout.shapes) == 0
+    assert len(_traces(recording, signal_result, 18.0, 28.0).layout.shapes) == 1
+
+
+def test_traces_without_rejections_have_no_shading(clean_result, chans):
+    data = chans.make_recording(30.0, seed=1)
+    fig = _traces(data, clean_result, 0.0, 30.0)
+    assert len(fig.layout.shapes) == 0
+    assert not any("✗" in t for t in fig.layout.yaxis.ticktext)
+
+
+def test_traces_scale_each_type_by_a_readable_number(recording, signal_result, chans):
+    fig = _traces(recording, signal_result, 0.0, 10.0)
+    scales = fig.layout.meta["row_scale_uv"]
+    # EEG ~ +-40 µV, EMG ~ +-500 µV: 1-2-5 numbers, EMG an order of magnitude larger
+    assert scales["eeg"] in (50.0, 100.0, 200.0)
+    assert scales["emg"] in (500.0, 1000.0, 2000.0)
+    fixed = _traces(recording, signal_result, 0.0, 10.0, scalings={"eeg": 20.0})
+    assert fixed.layout.meta["row_scale_uv"]["eeg"] == 20.0
+    row = chans.names.index("C1")
+    y = np.asarray(fixed.data[row].y, dtype=float)
+    _, values = view_slice(recording, chans.sfreq, 0.0, 10.0, 300)
+    expected = len(chans.names) - 1 - row + (values[row] - np.median(values[row])) / 20.0
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(bad_channels={"Pz": "flat"}), "Bad channels Pz are not among the channels shown"),
+        (dict(scalings={"eeg": 0.0}), "The EEG scale must be positive"),
+    ],
+)
+def test_traces_refuse_inconsistent_options(recording, chans, kwargs, match):
+    times, values = view_slice(recording, chans.sfreq, 0.0, 5.0, 100)
+    with pytest.raises(ValueError, match=match):
+        signal_traces_figure(times, values, chans.names, chans.types, **kwargs)
+
+
+def test_traces_refuse_times_that_do_not_match_values(recording, chans):
+    times, values = view_slice(recording, chans.sfreq, 0.0, 5.0, 100)
+    with pytest.raises(ValueError, match="give both from view_slice"):
+        signal_traces_figure(times[:, :-1], values, chans.names, chans.types)
+
+
+# --- spectra ------------------------------------------------------------------------------------
+
+
+def test_psd_figure_one_trace_per_channel_in_two_panels(recording, signal_result, chans):
+    data = kept_window_data(recording, signal_result)
+    freqs, psd = power_spectra(data, chans.sfreq, fmax=120.0)
+    fig = psd_figure(
+        freqs,
+        psd,
+        chans.names,
+        chans.types,
+        bad_channels=signal_result.qc["bad_channels"],
+        band=tuple(signal_result.qc["band_hz"]),
+        notch_freqs=signal_result.qc["notch_freqs_hz"],
+    )
+    assert len(fig.data) == len(chans.names)
+    assert [a.text for a in fig.layout.annotations][:2] == [
+        "EEG power spectra",
+        "EMG power spectra",
+    ]
+    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis2.type == "log"
+    assert {fig.data[i].xaxis for i in range(4)} == {"x"}
+    assert {fig.data[i].xaxis for i in range(4, 7)} == {"x2"}
+    fc2 = fig.data[chans.names.index("FC2")]
+    assert fc2.line.dash == "dash" and np.all(np.isnan(np.asarray(fc2.y, dtype=float)))
+    # band edges 0.5 and 100 Hz and the notches at 50 and 100 Hz, in both panels
+    xs = sorted(s.x0 for s in fig.layout.shapes)
+    assert xs == [0.5, 0.5, 50.0, 50.0, 100.0, 100.0, 100.0, 100.0]
+
+
+def test_psd_figure_refuses_mismatched_frequencies():
+    with pytest.raises(ValueError, match="freqs has 3 values but psd has 4 frequencies"):
+        psd_figure(np.arange(3.0), np.ones((1, 4)), ["C3"])
+
+
+# --- coherence ----------------------------------------------------------------------------------
+
+
+def test_motor_coherence_picks_motor_sites_and_emg(recording, signal_result, chans):
+    filtered = filter_signals(recording, chans.sfreq, signal_result.settings)
+    mc = motor_coherence(
+        kept_window_data(filtered, signal_result), chans.sfreq, chans.names, chans.types
+    )
+    assert mc.eeg_names == ("C1", "CP1", "FC2", "C3")
+    assert mc.emg_names == ("EMG_RF", "EMG_VM", "EMG_ST")
+    assert mc.coh.shape == (4, 3, mc.freqs.size)
+    assert mc.freqs.min() >= 2.0 and mc.freqs.max() <= 45.0
+    assert mc.n_segments == 20
+
+
+def test_coherence_is_high_where_eeg_and_emg_share_a_beta_rhythm():
+    rng = np.random.default_rng(3)
+    sfreq = 250.0
+    n = int(60 * sfreq)
+    t = np.arange(n) / sfreq
+    drive = np.sin(2 * np.pi * 20.0 * t + 0.3 * np.cumsum(rng.standard_normal(n)) / 50)
+    eeg = np.vstack([drive + rng.standard_normal(n), rng.standard_normal(n)])
+    emg = ((1.0 + 0.8 * drive) * rng.standard_normal(n))[None]
+    data = np.vstack([eeg, emg])
+    mc = motor_coherence(data, sfreq, ["C1", "C2", "EMG_RF"], ["eeg", "eeg", "emg"])
+    fig = coherence_figure(*mc[:4], n_segments=mc.n_segments)
+    heat = np.asarray(fig.data[0].z, dtype=float)
+    beta = (mc.freqs >= 13.0) & (mc.freqs <= 30.0)
+    np.testing.assert_allclose(heat, mc.coh[:, :, beta].mean(axis=2))
+    c1, c2 = heat[:, 0]
+    assert c1 > 2 * c2
+    assert mc.coh[0, 0, mc.freqs == 20.0][0] > coherence_confidence_limit(mc.n_segments)
+
+
+def test_coherence_figure_heatmap_lines_band_and_limit():
+    freqs = np.arange(2.0, 46.0)
+    coh = np.random.default_rng(0).uniform(0, 0.2, size=(3, 2, freqs.size))
+    fig = coherence_figure(
+        freqs,
+        coh,
+        ["C1", "C3", "FC1"],
+        ["EMG_RF", "EMG_VM"],
+        n_segments=101,
+        bad_channels={"FC1": "flat"},
+    )
+    assert [tr.type for tr in fig.data] == ["heatmap", "scatter", "scatter"]
+    assert list(fig.data[0].y) == ["C1", "C3", "✗ FC1"]
+    np.testing.assert_allclose(fig.data[1].y, coh[:, 0, :].mean(axis=0))
+    band = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert [(s.x0, s.x1) for s in band] == [(13.0, 30.0)]
+    limit = [s for s in fig.layout.shapes if s.type == "line"]
+    assert limit[0].y0 == pytest.approx(1 - 0.05 ** (1 / 100))
+
+
+@pytest.mark.parametrize(("n_segments", "expected"), [(2, 0.95), (21, 1 - 0.05 ** (1 / 20))])
+def test_coherence_confidence_limit(n_segments, expected):
+    assert coherence_confidence_limit(n_segments) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("names", "types", "match"),
+    [
+        (["O1", "EMG_RF"], ["eeg", "emg"], "none of the motor-cortex EEG sites"),
+        (["C3", "C4"], ["eeg", "eeg"], "has no EMG channel"),
+    ],
+)
+def test_motor_coherence_says_what_is_missing(names, types, match):
+    with pytest.raises(ValueError, match=match):
+        motor_coherence(np.ones((2, 1000)), 250.0, names, types)
+
+
+def test_coherence_figure_refuses_a_band_outside_the_frequencies():
+    with pytest.raises(ValueError, match="The band 13-30 Hz holds none of the frequencies"):
+        coherence_figure(np.arange(40.0, 45.0), np.zeros((1, 1, 5)), ["C3"], ["EMG_RF"])
+    with pytest.raises(ValueError, match="at least 2 segments"):
+        coherence_confidence_limit(1)
+
+
+# --- QC table -----------------------------------------------------------------------------------
+
+
+def test_signal_qc_table_lists_bad_channels_rejections_and_band(signal_result):
+    table = signal_qc_table(signal_result)
+    summary = {row["item"]: row["value"] for row in table["summary"]}
+    assert summary["effective band"] == "0.5-100 Hz"
+    assert summary["windows used"] == "2 of 3 (10 s each)"
+    assert summary["bad channels"] == "FC2"
+    assert summary["unused tail"] == "5.0 s"
+    assert table["bad_channels"] == [
+        {
+            "channel": "FC2",
+            "type": "EEG",
+            "reason": signal_result.qc["bad_channels"]["FC2"],
+            "action": signal_result.qc["bad_channel_actions"]["FC2"],
+        }
+    ]
+    assert [(r["window"], r["start_s"], r["end_s"]) for r in table["rejected_windows"]] == [
+        (1, 10.0, 20.0)
+    ]
+
+
+def test_signal_qc_table_when_all_is_clean(clean_result):
+    table = signal_qc_table(clean_result)
+    assert table["bad_channels"] == [] and table["rejected_windows"] == []
+    summary = {row["item"]: row["value"] for row in table["summary"]}
+    assert summary["bad channels"] == "none" and summary["windows rejected"] == "0"
