@@ -1,0 +1,158 @@
+"""A prediction and its inputs as short labelled lines (shared by the PDF and the dashboard).
+
+Every function takes the plain dicts that are stored: ``Prediction.to_dict()``
+(NaN may have become ``None`` in the database) and an upload's fields.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "format_number",
+    "input_lines",
+    "patient_lines",
+    "prediction_lines",
+    "probability_text",
+    "short_sha",
+    "upload_heading",
+]
+
+
+def format_number(value: Any, fmt: str = ".2f", missing: str = "n/a") -> str:
+    """``value`` formatted, or ``missing`` for ``None`` and NaN."""
+    if value is None:
+        return missing
+    value = float(value)
+    return missing if math.isnan(value) else format(value, fmt)
+
+
+def short_sha(sha256: str | None, n: int = 12) -> str:
+    """The first ``n`` hex digits of a SHA-256 (enough to tell files apart by eye)."""
+    return (sha256 or "")[:n] or "n/a"
+
+
+def probability_text(prediction: Mapping[str, Any]) -> str:
+    """``"0.63 (model spread 0.55–0.70)"``: the probability of a good outcome with its interval."""
+    low, high = (prediction.get("interval") or (None, None))[:2]
+    p = format_number(prediction.get("probability_good"))
+    if low is None or high is None:
+        return p
+    return f"{p} (model spread {format_number(low)}–{format_number(high)})"
+
+
+def _call(prediction: Mapping[str, Any]) -> str:
+    threshold = format_number(prediction.get("threshold"))
+    label = str(prediction.get("label", "")).lower()
+    if label == "good":
+        return f"GOOD recovery expected (probability ≥ threshold {threshold})"
+    return f"POOR recovery expected (probability < threshold {threshold})"
+
+
+def _fma(prediction: Mapping[str, Any]) -> str:
+    fma = prediction.get("fma_3m")
+    if fma is None or (isinstance(fma, float) and math.isnan(fma)):
+        return "not estimated (the baseline FMA-LE is missing)"
+    low, high = (prediction.get("fma_interval") or (None, None))[:2]
+    text = f"{format_number(fma, '.1f')} of 34"
+    if low is not None and high is not None:
+        text += f" (95 % interval {format_number(low, '.0f')}–{format_number(high, '.0f')})"
+    return text
+
+
+def prediction_lines(prediction: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Labelled lines of a prediction, in reading order.
+
+    Returns
+    -------
+    list of (label, text)
+        Probability of a good outcome with its interval, the call at the
+        threshold, each modality's score, the fusion weight, the predicted
+        3-month FMA-LE with its interval, then the prediction's notes
+        (e.g. the image-only note) labelled ``"Note"``.
+    """
+    image_only = prediction.get("modality") == "image"
+    weight = prediction.get("fusion_weight")
+    if image_only:
+        fusion = "not used: fMRI model alone (no usable EEG-EMG)"
+    else:
+        rest = None if weight is None else 1.0 - float(weight)
+        fusion = (
+            f"{format_number(weight)} on EEG-EMG, {format_number(rest)} on fMRI "
+            f"(p = w · EEG-EMG + (1 − w) · fMRI)"
+        )
+    lines = [
+        ("P(good outcome)", probability_text(prediction)),
+        ("Call", _call(prediction)),
+        (
+            "EEG-EMG score",
+            format_number(prediction.get("signal_score"), missing="n/a (no windows)"),
+        ),
+        ("fMRI score", format_number(prediction.get("image_score"))),
+        ("Fusion weight", fusion),
+        ("FMA-LE at 3 months", _fma(prediction)),
+    ]
+    n_windows = len(prediction.get("window_probabilities") or [])
+    n_slices = len(prediction.get("slice_probabilities") or [])
+    lines.append(("Scored", f"{n_windows} EEG-EMG windows of 10 s, {n_slices} fMRI slices"))
+    lines += [("Note", str(note)) for note in prediction.get("notes") or []]
+    return lines
+
+
+def patient_lines(patient: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Pseudonym, age, sex, affected side, days since stroke and baseline FMA-LE."""
+
+    def field(key: str, suffix: str = "") -> str:
+        value = patient.get(key)
+        return "not recorded" if value in (None, "") else f"{value}{suffix}"
+
+    return [
+        ("Pseudonym", field("pseudonym")),
+        ("Age", field("age", " years")),
+        ("Sex", field("sex")),
+        ("Affected side", field("affected_side")),
+        ("Days since stroke", field("days_since_stroke")),
+        ("Baseline FMA-LE", field("fma_le_baseline", " of 34")),
+    ]
+
+
+def _qc_text(kind: str, qc: Mapping[str, Any]) -> str:
+    if kind == "signals":
+        by_type = qc.get("n_channels_by_type") or {}
+        types = ", ".join(f"{n} {t.upper()}" for t, n in by_type.items())
+        text = (
+            f"{qc.get('n_channels', '?')} channels ({types}), "
+            f"{format_number(qc.get('sfreq'), 'g')} Hz, "
+            f"{format_number(qc.get('duration_s'), '.1f')} s"
+        )
+        missing = qc.get("missing_paper_channels") or []
+        if missing:
+            text += f"; missing paper channels: {', '.join(missing)}"
+        return text
+    if kind == "fmri":
+        shape = " × ".join(str(n) for n in qc.get("shape") or [])
+        voxel = " × ".join(format_number(v, "g") for v in qc.get("voxel_size_mm") or [])
+        return f"{shape} voxels of {voxel} mm, TR {format_number(qc.get('tr_s'), 'g')} s"
+    return ", ".join(f"{k} {v}" for k, v in qc.items() if k != "warnings")
+
+
+def upload_heading(upload: Mapping[str, Any]) -> tuple[str, str, str]:
+    """``(modality, file name, short SHA-256)`` of an upload, e.g. ``("fMRI", "x.nii.gz", ...)``."""
+    kind = str(upload.get("kind", ""))
+    title = {"signals": "EEG-EMG", "fmri": "fMRI"}.get(kind, kind)
+    return title, str(upload.get("original_name", "?")), short_sha(upload.get("sha256"))
+
+
+def input_lines(upload: Mapping[str, Any]) -> list[str]:
+    """An upload as a heading line (kind, name, short SHA-256) and its QC lines.
+
+    ``upload`` has ``kind`` ("signals" or "fmri"), ``original_name``,
+    ``sha256`` and ``qc`` (the reader's summary, with ``warnings``).
+    """
+    title, name, sha = upload_heading(upload)
+    qc = upload.get("qc") or {}
+    lines = [f"{title}: {name}  (SHA-256 {sha})", "QC: " + _qc_text(str(upload.get("kind")), qc)]
+    lines += [f"Reader warning: {w}" for w in qc.get("warnings") or []]
+    return lines

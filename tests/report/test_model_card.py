@@ -1,0 +1,81 @@
+"""The model card is read from the bundle's manifest and its training run's evaluation."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from rehab_core.report import model_card, synthetic_statement
+
+WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
+
+
+@pytest.fixture(scope="module")
+def manifest():
+    return json.loads((WEIGHTS / "shufflenet_lstm" / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def evaluation():
+    return json.loads((WEIGHTS / "evaluation.json").read_text())
+
+
+def test_card_of_the_shipped_bundle(manifest, evaluation):
+    card = model_card(manifest, evaluation)
+    assert card["model_id"] == "shufflenet_lstm"
+    assert card["weights_sha256"] == manifest["sha256"]
+    assert card["training_data"]["synthetic"] is True
+    assert card["training_data"]["statement"].startswith(
+        "Trained on synthetic data: a simulated cohort of 102 patients, not real patients."
+    )
+    assert (card["training_data"]["n_development"], card["training_data"]["n_test"]) == (87, 15)
+    assert card["architecture"]["imagenet_pretrained"] is False
+    assert card["fusion"] == {"weight": 0.15, "threshold": 0.5}
+    rows = {r["group"]: r for r in card["metrics"]["rows"]}
+    assert [rows[g]["name"] for g in ("image", "signal", "fusion")] == [
+        "ShuffleNet",
+        "LSTM",
+        "ShuffleNet_LSTM",
+    ]
+    table3 = manifest["metrics"]["tables"]["table3"]["evaluations"][0]
+    assert rows["fusion"]["roc_auc"] == table3["metrics"]["roc_auc"]
+    assert rows["fusion"]["cv_auc"] == pytest.approx(0.7596, abs=1e-4)
+    assert rows["signal"]["n"] == 12 and rows["fusion"]["n"] == 15
+    assert card["metrics"]["ci"] == 0.95
+    assert card["metrics"]["bayes_ceiling_auc_cv"] == pytest.approx(0.8521, abs=1e-4)
+    json.dumps(card, allow_nan=False)  # JSON-ready
+
+
+def test_limitations_follow_the_manifest_numbers(manifest):
+    limitations = model_card(manifest)["limitations"]
+    assert limitations[0].startswith("Trained and evaluated on a synthetic cohort")
+    assert any("no ImageNet pre-training" in s for s in limitations)
+    assert any("test set has 15 patients" in s for s in limitations)
+    assert any("cross-validated AUC 0.38); its fusion weight is 0.15" in s for s in limitations)
+
+
+def test_evaluation_of_another_cohort_is_ignored(manifest, evaluation):
+    other = {**evaluation, "fingerprint_sha256": "0" * 64}
+    card = model_card(manifest, other)
+    assert card["metrics"]["bayes_ceiling_auc_cv"] is None
+    assert card["metrics"]["rows"] == model_card(manifest)["metrics"]["rows"]
+
+
+def test_real_data_bundle_is_described_without_the_synthetic_sentences(manifest):
+    real = copy.deepcopy(manifest)
+    real["data"].update(synthetic=False, description="the Hospital X cohort 2024")
+    real["parts"]["image"]["imagenet_pretrained"] = True
+    real["metrics"]["tables"]["table2"]["evaluations"][0]["cv_auc"] = 0.81
+    card = model_card(real)
+    assert synthetic_statement(real) == "Trained on the Hospital X cohort 2024 (102 patients)."
+    assert card["training_data"]["statement"] == synthetic_statement(real)
+    text = " ".join(card["limitations"])
+    assert "synthetic" not in text and "ImageNet" not in text and "barely learnt" not in text
+
+
+def test_manifest_without_model_id_is_refused():
+    with pytest.raises(ValueError, match="The manifest lacks model_id"):
+        model_card({"sha256": "abc"})
