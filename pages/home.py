@@ -19,10 +19,10 @@ scores with a weight chosen by cross-validation.
 """
 )
 st.info(
-    "The patient, signal, prediction and retraining pages are being built. "
-    "Meanwhile the `rehab` command line reads, preprocesses and checks recordings: "
-    "`rehab preprocess --signals FILE --fmri FILE`."
+    "Start on the **Patients** page: pick or create a patient (or a synthetic demo patient "
+    "in one click) and upload their EEG-EMG recording and rs-fMRI."
 )
+st.page_link("pages/patients.py", label="Go to Patients", icon="👤")
 st.warning(
     "Research software. Not a medical device: predictions must not replace clinical judgement."
 )

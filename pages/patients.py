@@ -1,0 +1,222 @@
+"""Patients page: pick or create a patient, upload their recordings, see what was stored."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pages._shared import (
+    current_patient,
+    get_store,
+    link_if_page,
+    select_patient,
+    upload_summary,
+)
+from rehab_core.io import InputError
+from rehab_core.storage import UPLOAD_SUFFIXES, PatientRecord, Store
+
+_FLASH = "patients_flash"  # (level, sentence) shown once after a rerun
+_DONE = "patients_processed_uploads"  # uploader file_id -> (level, sentence)
+_PICKER = "patients_picker"  # the selectbox's own key; PATIENT_KEY is the source of truth
+_KIND_LABELS = {"signals": "EEG-EMG recording", "fmri": "Resting-state fMRI"}
+# Streamlit's ``type=`` filter (browser and server) compares the end of the name with
+# each entry, and a browser's file dialog knows single extensions only; ".gz" lets
+# .nii.gz and .fif.gz through, ".vhdr" lets BrainVision headers reach the store's
+# explanation. The store checks the full suffix against its allow-list.
+_UPLOADER_TYPES = {
+    "signals": ["txt", "edf", "bdf", "fif", "gz", "set", "vhdr"],
+    "fmri": ["nii", "gz"],
+}
+
+
+def _flash(level: str, sentence: str) -> None:
+    st.session_state[_FLASH] = (level, sentence)
+
+
+def _show_flash() -> None:
+    level, sentence = st.session_state.pop(_FLASH, (None, None))
+    if level is not None:
+        getattr(st, level)(sentence)
+
+
+def _label(patient: PatientRecord) -> str:
+    facts = [str(v) for v in (patient.sex, patient.age) if v is not None]
+    return patient.pseudonym + (f" ({', '.join(facts)})" if facts else "")
+
+
+def _demo_button(store: Store) -> None:
+    st.info("No patient yet. Create one below, or start with a synthetic demo patient.")
+    if st.button("Create a demo patient", type="primary", icon="✨"):
+        with st.spinner("Generating and checking a synthetic patient's EEG-EMG and rs-fMRI..."):
+            demo = store.create_demo_patient()
+        select_patient(demo.id)
+        _flash(
+            "success",
+            f"Created the synthetic patient {demo.pseudonym} with both recordings; "
+            "it is made-up data, not a real patient.",
+        )
+        st.rerun()
+
+
+def _picked() -> None:
+    select_patient(st.session_state[_PICKER])
+
+
+def _picker(patients: list[PatientRecord], current: PatientRecord | None) -> PatientRecord | None:
+    by_id = {p.id: p for p in patients}
+    # the widget shows the plain key's patient: its own state is cleared on a page change,
+    # and a patient created or picked elsewhere must show here too
+    st.session_state[_PICKER] = current.id if current is not None else None
+    chosen = st.selectbox(
+        "Patient",
+        list(by_id),
+        index=None,
+        key=_PICKER,
+        on_change=_picked,
+        format_func=lambda pid: _label(by_id[pid]),
+        placeholder="Pick a patient",
+    )
+    return by_id.get(chosen)
+
+
+def _details(patient: PatientRecord) -> None:
+    cols = st.columns(5)
+    shown = {
+        "Age": patient.age,
+        "Sex": patient.sex,
+        "Affected side": patient.affected_side,
+        "Days since stroke": patient.days_since_stroke,
+        "Baseline FMA-LE": None
+        if patient.fma_le_baseline is None
+        else f"{patient.fma_le_baseline} / 34",
+    }
+    for col, (name, value) in zip(cols, shown.items(), strict=True):
+        col.metric(name, "—" if value is None else value)
+
+
+def _create_form(store: Store) -> None:
+    with st.form("new_patient", clear_on_submit=False):
+        st.markdown("**New patient** (a pseudonym only, never a name)")
+        pseudonym = st.text_input("Pseudonym", max_chars=64, placeholder="e.g. STROKE-014")
+        c1, c2, c3 = st.columns(3)
+        age = c1.number_input("Age (years)", value=None, step=1, format="%d")
+        sex = c2.selectbox("Sex", ["F", "M"], index=None, placeholder="not recorded")
+        side = c3.selectbox(
+            "Affected (paretic) side", ["left", "right"], index=None, placeholder="not recorded"
+        )
+        c4, c5 = st.columns(2)
+        days = c4.number_input("Days since stroke", value=None, step=1, format="%d")
+        fma = c5.number_input(
+            "Baseline FMA-LE (0-34)",
+            value=None,
+            step=1,
+            format="%d",
+            help="Lower-limb Fugl-Meyer motor score at baseline; used for the 3-month estimate.",
+        )
+        submitted = st.form_submit_button("Create patient")
+    if not submitted:
+        return
+    try:
+        patient = store.create_patient(
+            pseudonym,
+            age=age,
+            sex=sex,
+            affected_side=side,
+            days_since_stroke=days,
+            fma_le_baseline=fma,
+        )
+    except ValueError as err:
+        st.error(str(err))
+        return
+    select_patient(patient.id)
+    _flash("success", f"Created patient {patient.pseudonym}; upload their recordings below.")
+    st.rerun()
+
+
+def _store_upload(store: Store, patient: PatientRecord, kind: str, uploaded) -> tuple[str, str]:
+    """Validate and store one uploaded file; the (level, sentence) to show."""
+    try:
+        with st.spinner(f"Reading and checking {uploaded.name}..."):
+            rec = store.add_upload(patient.id, kind, uploaded.name, uploaded.getvalue())
+    except InputError as err:
+        return "error", str(err)
+    if rec.duplicate:
+        return "info", (
+            f"{uploaded.name} holds the same bytes as {rec.original_name}, already stored "
+            f"for {patient.pseudonym} on {rec.created_at:%Y-%m-%d %H:%M} UTC; nothing new kept."
+        )
+    return "success", f"Stored {rec.original_name}: {upload_summary(rec)}."
+
+
+def _uploaders(store: Store, patient: PatientRecord) -> None:
+    done: dict[str, tuple[str, str]] = st.session_state.setdefault(_DONE, {})
+    for col, kind in zip(st.columns(2), ("signals", "fmri"), strict=True):
+        with col:
+            allowed = ", ".join(UPLOAD_SUFFIXES[kind])
+            uploaded = st.file_uploader(
+                _KIND_LABELS[kind],
+                type=_UPLOADER_TYPES[kind],
+                key=f"upload_{kind}_{patient.id}",
+                help=f"One file: {allowed}.",
+            )
+            if uploaded is None:
+                continue
+            key = f"{patient.id}:{kind}:{uploaded.file_id}"
+            if key not in done:  # each uploaded file is checked once, not on every rerun
+                done[key] = _store_upload(store, patient, kind, uploaded)
+            level, sentence = done[key]
+            getattr(st, level)(sentence)
+
+
+def _uploads_table(store: Store, patient: PatientRecord) -> None:
+    uploads = store.uploads(patient.id)
+    if not uploads:
+        st.caption("No recording stored for this patient yet.")
+        return
+    st.dataframe(
+        [
+            {
+                "Kind": _KIND_LABELS[u.kind],
+                "File": u.original_name,
+                "Format": u.format,
+                "Size (MB)": round(u.size / 1e6, 2),
+                "Uploaded (UTC)": u.created_at.strftime("%Y-%m-%d %H:%M"),
+                "Summary": upload_summary(u),
+                "SHA-256": u.sha256[:12],
+            }
+            for u in uploads
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+    warned = [u for u in uploads if u.qc.get("warnings")]
+    for u in warned:
+        with st.expander(f"Reader warnings for {u.original_name}"):
+            for w in u.qc["warnings"]:
+                st.write(w)
+
+
+def main() -> None:
+    st.title("Patients")
+    store = get_store()
+    _show_flash()
+    patients = store.list_patients()
+    patient = current_patient()  # None also drops an id that no longer exists
+    if not patients:
+        _demo_button(store)
+    else:
+        patient = _picker(patients, patient)
+    if patient is not None:
+        _details(patient)
+        st.subheader("Recordings")
+        _uploaders(store, patient)
+        _uploads_table(store, patient)
+        links = st.columns(2)
+        with links[0]:
+            link_if_page("pages/signals.py", "Look at the signals", icon="📈")
+        with links[1]:
+            link_if_page("pages/prediction.py", "Predict the outcome", icon="🎯")
+    with st.expander("Create a patient", expanded=not patients):
+        _create_form(store)
+
+
+main()

@@ -1,0 +1,225 @@
+"""The Patients page through the real app (AppTest): demo patient, creation form, uploads.
+
+AppTest (Streamlit 1.67) drives ``st.file_uploader`` (``upload(name, bytes)``), so
+the upload path is tested through the page itself. It does not clear widget state
+on a page change as a browser does; the selected patient is kept in the plain
+``st.session_state["patient_id"]`` key for that reason, and asserted here.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from rehab_core.io import PAPER_CHANNELS, write_signals_text
+from rehab_core.storage import open_store
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+PATIENTS = "pages/patients.py"
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    """A fresh data folder per test, and no store cached from another test."""
+    monkeypatch.setenv("REHAB_DATA_DIR", str(tmp_path / "data"))
+    for var in ("REHAB_DATABASE_URL", "REHAB_MAX_UPLOAD_MB"):
+        monkeypatch.delenv(var, raising=False)
+    st.cache_resource.clear()
+    yield tmp_path / "data"
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def store(data_dir):
+    s = open_store(data_dir=data_dir)
+    yield s
+    s.close()
+
+
+def open_patients(**state) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.switch_page(PATIENTS).run()
+    assert not at.exception
+    return at
+
+
+def button(at: AppTest, label: str):
+    (found,) = [b for b in at.button if b.label == label]
+    return found
+
+
+def number_input(at: AppTest, label: str):
+    (found,) = [n for n in at.number_input if n.label == label]
+    return found
+
+
+def signals_bytes(tmp_path, n_chans: int = 22) -> bytes:
+    rng = np.random.default_rng(0)
+    data = rng.normal(0.0, 20.0, size=(n_chans, 1100))
+    path = write_signals_text(tmp_path / "s.txt", data, PAPER_CHANNELS[:n_chans], 100.0)
+    return path.read_bytes()
+
+
+def test_app_routes_only_existing_pages_and_home_points_to_patients(data_dir):
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    assert "Patients" in at.info[0].value
+    at.switch_page(PATIENTS).run()
+    assert not at.exception and at.title[0].value == "Patients"
+
+
+def test_empty_database_offers_a_demo_patient_in_one_click(data_dir, store):
+    at = open_patients()
+    assert [i.value for i in at.info] == [
+        "No patient yet. Create one below, or start with a synthetic demo patient."
+    ]
+    button(at, "Create a demo patient").click().run()
+    assert not at.exception
+    (demo,) = store.list_patients()
+    assert demo.pseudonym == "DEMO-42"
+    assert sorted(u.kind for u in store.uploads(demo.id)) == ["fmri", "signals"]
+    assert at.session_state["patient_id"] == demo.id
+    assert at.selectbox[0].value == demo.id
+    assert at.success[0].value.startswith("Created the synthetic patient DEMO-42")
+    table = at.dataframe[0].value
+    assert sorted(table["File"]) == [
+        "sub-demo_task-flexext_eegemg.txt",
+        "sub-demo_task-rest_bold.nii.gz",
+    ]
+    summary = dict(zip(table["File"], table["Summary"], strict=True))
+    assert summary["sub-demo_task-flexext_eegemg.txt"] == (
+        "22 channels (16 EEG, 6 EMG), 1000 Hz, 60.0 s; all 22 model channels present"
+    )
+    assert summary["sub-demo_task-rest_bold.nii.gz"] == (
+        "64 x 64 x 35 voxels of 3.4 x 3.4 x 4 mm, 60 volumes, TR 2 s (120 s)"
+    )
+    assert not [b for b in at.button if b.label == "Create a demo patient"]
+    # the selection survives a trip to another page
+    at.switch_page("pages/home.py").run()
+    at.switch_page(PATIENTS).run()
+    assert at.session_state["patient_id"] == demo.id and at.selectbox[0].value == demo.id
+
+
+@pytest.mark.parametrize(
+    ("fma", "pseudonym", "message"),
+    [
+        (40, "P-1", "Baseline FMA-LE must be a whole number from 0 to 34; got 40."),
+        (-2, "P-1", "Baseline FMA-LE must be a whole number from 0 to 34; got -2."),
+        (10, "", "The pseudonym must not be empty."),
+    ],
+)
+def test_invalid_patient_shows_one_sentence_and_stores_nothing(
+    data_dir, store, fma, pseudonym, message
+):
+    at = open_patients()
+    at.text_input[0].set_value(pseudonym)
+    number_input(at, "Baseline FMA-LE (0-34)").set_value(fma)
+    button(at, "Create patient").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [message]
+    assert store.list_patients() == []
+    assert "patient_id" not in at.session_state
+
+
+def test_creating_a_patient_selects_it(data_dir, store):
+    store.create_patient("A-0")
+    at = open_patients()
+    at.text_input[0].set_value("B-7")
+    number_input(at, "Age (years)").set_value(66)
+    number_input(at, "Baseline FMA-LE (0-34)").set_value(9)
+    [s for s in at.selectbox if s.label == "Sex"][0].set_value("F")
+    button(at, "Create patient").click().run()
+    assert not at.exception
+    new = store.find_patient("B-7")
+    assert (new.age, new.sex, new.fma_le_baseline, new.affected_side) == (66, "F", 9, None)
+    assert at.session_state["patient_id"] == new.id
+    assert at.selectbox[0].value == new.id
+    assert at.success[0].value == "Created patient B-7; upload their recordings below."
+    # the duplicate is refused with one sentence
+    at.text_input[0].set_value("B-7")
+    button(at, "Create patient").click().run()
+    assert at.error[0].value.startswith("A patient with the pseudonym B-7 already exists;")
+
+
+def test_picking_a_patient_sets_the_plain_session_key(data_dir, store):
+    a = store.create_patient("A-1")
+    b = store.create_patient("B-2", age=70, sex="M")
+    at = open_patients()
+    assert at.selectbox[0].value is None  # nothing picked yet
+    assert at.selectbox[0].format_func(b.id) == "B-2 (M, 70)"
+    at.selectbox[0].set_value(b.id).run()
+    assert at.session_state["patient_id"] == b.id
+    assert [m.value for m in at.metric][:2] == ["70", "M"]
+    at.selectbox[0].set_value(a.id).run()
+    assert at.session_state["patient_id"] == a.id
+
+
+def test_uploads_through_the_page(data_dir, store, tmp_path):
+    patient = store.create_patient("P-1")
+    at = open_patients(patient_id=patient.id)
+    good = signals_bytes(tmp_path)
+    at.file_uploader[0].upload("rec.txt", good).run()
+    assert not at.exception
+    assert [s.value for s in at.success] == [
+        "Stored rec.txt: 22 channels (16 EEG, 6 EMG), 100 Hz, 11.0 s; "
+        "all 22 model channels present."
+    ]
+    assert list(at.dataframe[0].value["File"]) == ["rec.txt"]
+    # the same file again: recognised, nothing new kept
+    at.file_uploader[0].upload("copy.txt", good).run()
+    assert at.info[0].value.startswith("copy.txt holds the same bytes as rec.txt, already stored")
+    # a refused file: the reader's sentence, nothing stored
+    at.file_uploader[0].upload("bad.txt", b"not a recording").run()
+    assert at.error[0].value.startswith("bad.txt ")
+    at.file_uploader[0].upload("rec.vhdr", b"Brain Vision Data Exchange Header File").run()
+    assert at.error[0].value.startswith("rec.vhdr is a BrainVision header")
+    at.file_uploader[1].upload("scan.gz", b"\x1f\x8b").run()
+    assert at.error[-1].value.startswith("scan.gz is not a supported resting-state fMRI")
+    assert [u.original_name for u in store.uploads(patient.id)] == ["rec.txt"]
+    files = [p for p in (data_dir / "files").rglob("*") if p.is_file()]
+    assert len(files) == 1
+
+
+def test_a_stale_patient_id_is_dropped_quietly(data_dir, store):
+    at = open_patients(patient_id=999)
+    assert not at.exception
+    assert "patient_id" not in at.session_state
+    assert button(at, "Create a demo patient")
+
+
+# --- the shared helpers outside a page ------------------------------------------------------
+
+
+@pytest.fixture
+def shared(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT))
+    sys.modules.pop("pages._shared", None)
+    import pages._shared as shared
+
+    return shared
+
+
+def test_available_models_lists_the_weights_folder(shared, tmp_path, monkeypatch):
+    assert "shufflenet_lstm" in shared.available_models()
+    monkeypatch.setenv("REHAB_WEIGHTS_DIR", str(tmp_path))
+    assert shared.available_models() == []
+
+
+def test_get_store_is_keyed_by_the_environment(shared, tmp_path, monkeypatch):
+    st.cache_resource.clear()
+    monkeypatch.delenv("REHAB_DATABASE_URL", raising=False)
+    monkeypatch.setenv("REHAB_DATA_DIR", str(tmp_path / "a"))
+    a = shared.get_store()
+    assert shared.get_store() is a
+    monkeypatch.setenv("REHAB_DATA_DIR", str(tmp_path / "b"))
+    b = shared.get_store()
+    assert b is not a and b.data_dir == (tmp_path / "b").resolve()
+    st.cache_resource.clear()
