@@ -8,7 +8,6 @@ on a page change as a browser does; the selected patient is kept in the plain
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -193,33 +192,3 @@ def test_a_stale_patient_id_is_dropped_quietly(data_dir, store):
     assert not at.exception
     assert "patient_id" not in at.session_state
     assert button(at, "Create a demo patient")
-
-
-# --- the shared helpers outside a page ------------------------------------------------------
-
-
-@pytest.fixture
-def shared(monkeypatch):
-    monkeypatch.syspath_prepend(str(ROOT))
-    sys.modules.pop("pages._shared", None)
-    import pages._shared as shared
-
-    return shared
-
-
-def test_available_models_lists_the_weights_folder(shared, tmp_path, monkeypatch):
-    assert "shufflenet_lstm" in shared.available_models()
-    monkeypatch.setenv("REHAB_WEIGHTS_DIR", str(tmp_path))
-    assert shared.available_models() == []
-
-
-def test_get_store_is_keyed_by_the_environment(shared, tmp_path, monkeypatch):
-    st.cache_resource.clear()
-    monkeypatch.delenv("REHAB_DATABASE_URL", raising=False)
-    monkeypatch.setenv("REHAB_DATA_DIR", str(tmp_path / "a"))
-    a = shared.get_store()
-    assert shared.get_store() is a
-    monkeypatch.setenv("REHAB_DATA_DIR", str(tmp_path / "b"))
-    b = shared.get_store()
-    assert b is not a and b.data_dir == (tmp_path / "b").resolve()
-    st.cache_resource.clear()
