@@ -7,6 +7,8 @@ chooses what to show and what to cache.
 decimate  min-max decimation of a long recording to the chart's pixel width
 signals   stacked EEG-EMG traces, power spectra, corticomuscular coherence, QC rows
 fmri      orthogonal views, screened slices, head motion, tSNR, QC rows
+prediction_figures  probability, window and slice scores, Grad-CAM overlay, attributions,
+          ROC and calibration curves
 """
 
 from __future__ import annotations
@@ -19,6 +21,17 @@ from rehab_core.viz.fmri import (
     screened_slices,
     slice_profile,
     tsnr_figure,
+)
+from rehab_core.viz.prediction_figures import (
+    attribution_figure,
+    calibration_figure,
+    gradcam_figure,
+    gradcam_overlay,
+    png_bytes,
+    probability_figure,
+    roc_figure,
+    slice_probabilities_figure,
+    window_timeline_figure,
 )
 from rehab_core.viz.signals import (
     BETA_BAND_HZ,
@@ -40,22 +53,31 @@ __all__ = [
     "BETA_BAND_HZ",
     "MOTOR_EEG_CHANNELS",
     "MotorCoherence",
+    "attribution_figure",
+    "calibration_figure",
     "coherence_confidence_limit",
     "coherence_figure",
     "decimate_minmax",
     "fmri_qc_table",
+    "gradcam_figure",
+    "gradcam_overlay",
     "kept_window_data",
     "motion_figure",
     "motor_coherence",
     "orthogonal_views_figure",
+    "png_bytes",
+    "probability_figure",
     "psd_figure",
     "recording_arrays",
     "rejected_intervals",
+    "roc_figure",
     "screened_slices",
     "signal_qc_table",
     "signal_traces_figure",
+    "slice_probabilities_figure",
     "slice_profile",
     "tsnr_figure",
     "unused_tail",
     "view_slice",
+    "window_timeline_figure",
 ]

@@ -1,0 +1,206 @@
+"""Figures of a prediction and of an evaluation (rehab_core.viz.prediction_figures)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+from rehab_core.evaluation import calibration_bins, roc_points
+from rehab_core.explain import attribution_summary, overlay_heatmap
+from rehab_core.viz import (
+    attribution_figure,
+    calibration_figure,
+    gradcam_figure,
+    gradcam_overlay,
+    png_bytes,
+    probability_figure,
+    roc_figure,
+    slice_probabilities_figure,
+    window_timeline_figure,
+)
+from rehab_core.viz.prediction_figures import GOOD_COLOUR, POOR_COLOUR
+
+
+@pytest.fixture
+def prediction():
+    return {
+        "probability_good": 0.63,
+        "interval": [0.55, 0.70],
+        "threshold": 0.5,
+        "member_probabilities": [0.55, 0.64, 0.70],
+    }
+
+
+def _trace(fig, name):
+    return next(t for t in fig.data if t.name == name)
+
+
+def test_probability_figure_marks_probability_interval_members_and_threshold(prediction):
+    fig = probability_figure(prediction)
+    point = _trace(fig, "P(good outcome)")
+    assert list(point.x) == [0.63]
+    assert point.error_x.array[0] == pytest.approx(0.07)
+    assert point.error_x.arrayminus[0] == pytest.approx(0.08)
+    assert point.marker.color == GOOD_COLOUR
+    assert list(_trace(fig, "ensemble members").x) == [0.55, 0.64, 0.70]
+    assert any(s.type == "line" and s.x0 == 0.5 for s in fig.layout.shapes)
+    zones = [(s.x0, s.x1) for s in fig.layout.shapes if s.type == "rect"]
+    assert zones == [(0.0, 0.5), (0.5, 1.0)]
+    assert fig.layout.title.text == "P(good outcome) = 0.63 (model spread 0.55-0.70)"
+
+
+def test_probability_below_threshold_is_drawn_poor(prediction):
+    prediction.update(probability_good=0.3, interval=[0.2, 0.4], threshold=0.35)
+    fig = probability_figure(prediction)
+    assert _trace(fig, "P(good outcome)").marker.color == POOR_COLOUR
+    assert [(s.x0, s.x1) for s in fig.layout.shapes if s.type == "rect"] == [
+        (0.0, 0.35),
+        (0.35, 1.0),
+    ]
+
+
+def test_window_timeline_places_each_window_at_its_time():
+    fig = window_timeline_figure(
+        [0.0, 10.0, 30.0], [0.4, 0.6, 0.5], window_s=10.0, threshold=0.5, signal_score=0.5
+    )
+    bars = fig.data[0]
+    np.testing.assert_allclose(bars.x, [5.0, 15.0, 35.0])
+    np.testing.assert_allclose(bars.y, [0.4, 0.6, 0.5])
+    assert list(bars.marker.color) == [POOR_COLOUR, GOOD_COLOUR, GOOD_COLOUR]
+    assert tuple(fig.layout.xaxis.range) == (0.0, 40.0)
+    assert "3 of 10 s" in fig.layout.title.text
+    assert {a.text for a in fig.layout.annotations} >= {"threshold 0.50", "signal score 0.50"}
+
+
+def test_window_timeline_without_windows_says_image_only():
+    fig = window_timeline_figure([], [])
+    assert len(fig.data) == 0
+    assert fig.layout.annotations[0].text.startswith("No EEG-EMG window was scored")
+
+
+@pytest.mark.parametrize(
+    ("figure", "message"),
+    [
+        (window_timeline_figure, "2 window starts but 3 window probabilities"),
+        (slice_probabilities_figure, "2 slice indices but 3 slice probabilities"),
+    ],
+)
+def test_mismatched_lengths_are_refused(figure, message):
+    with pytest.raises(ValueError, match=message):
+        figure([0, 10], [0.1, 0.2, 0.3])
+
+
+def test_slice_probabilities_outline_the_selected_slice():
+    fig = slice_probabilities_figure(
+        [4, 5, 7], [0.2, 0.8, 0.6], threshold=0.5, image_score=0.53, selected=5
+    )
+    bars = fig.data[0]
+    assert list(bars.x) == [4, 5, 7]
+    assert list(bars.marker.line.width) == [0, 2.5, 0]
+    assert list(bars.marker.color) == [POOR_COLOUR, GOOD_COLOUR, GOOD_COLOUR]
+    assert "image score 0.53" in {a.text for a in fig.layout.annotations}
+
+
+@pytest.fixture
+def slice_and_heatmap():
+    rng = np.random.default_rng(0)
+    slice_image = rng.standard_normal((3, 16, 20)).astype(np.float32)
+    heatmap = rng.random((16, 20)).astype(np.float32)
+    return slice_image, heatmap
+
+
+@pytest.mark.parametrize("channel", [0, 2])
+def test_gradcam_overlay_blends_over_the_chosen_channel(slice_and_heatmap, channel):
+    slice_image, heatmap = slice_and_heatmap
+    rgb = gradcam_overlay(slice_image, heatmap, alpha=0.3, channel=channel)
+    np.testing.assert_array_equal(
+        rgb, overlay_heatmap(slice_image[channel], heatmap, alpha=0.3, cmap="jet")
+    )
+    grey = gradcam_overlay(slice_image, heatmap, alpha=0.0, channel=channel)
+    assert (grey[..., 0] == grey[..., 1]).all() and (grey[..., 1] == grey[..., 2]).all()
+
+
+def test_gradcam_overlay_refuses_a_missing_channel(slice_and_heatmap):
+    with pytest.raises(ValueError, match="channel=3 but the slice has 3 channels"):
+        gradcam_overlay(*slice_and_heatmap, channel=3)
+
+
+def test_gradcam_figure_shows_the_overlay_image(slice_and_heatmap):
+    fig = gradcam_figure(*slice_and_heatmap, alpha=0.5)
+    image = fig.data[0]
+    assert image.type == "image"
+    np.testing.assert_array_equal(
+        np.asarray(image.z), gradcam_overlay(*slice_and_heatmap, alpha=0.5)
+    )
+    assert fig.layout.title.text == "Grad-CAM over mean BOLD (heatmap weight 50%)"
+    assert [a.text for a in fig.layout.annotations] == ["L", "R"]
+
+
+def test_png_bytes_round_trip(slice_and_heatmap):
+    from PIL import Image
+
+    rgb = gradcam_overlay(*slice_and_heatmap)
+    data = png_bytes(rgb)
+    assert data.startswith(b"\x89PNG")
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), rgb)
+    with pytest.raises(ValueError, match="Expected an RGB uint8 image"):
+        png_bytes(rgb.astype(np.float32))
+
+
+def test_attribution_figure_shows_shares_per_channel_and_time():
+    rng = np.random.default_rng(1)
+    attr = rng.standard_normal((2, 3, 100))
+    attr[:, 1] *= 5  # channel B carries most of the attribution
+    attr[:, 2] = -np.abs(attr[:, 2])  # channel C pushes towards a poor outcome
+    summary = attribution_summary(attr, ["A", "B", "C"], sfreq=100.0, n_bins=4)
+    fig = attribution_figure(summary)
+    heat, bars = fig.data
+    np.testing.assert_allclose(heat.z, 100 * summary.per_channel_bin)
+    np.testing.assert_allclose(heat.x, [0.125, 0.375, 0.625, 0.875])
+    assert list(heat.y) == ["A", "B", "C"]
+    np.testing.assert_allclose(bars.x, 100 * summary.per_channel)
+    assert np.argmax(bars.x) == 1
+    assert bars.marker.color[2] == POOR_COLOUR
+    assert np.asarray(heat.z).sum() == pytest.approx(100.0)
+
+
+@pytest.fixture
+def curves():
+    rng = np.random.default_rng(3)
+    y = np.array([0, 0, 0, 1, 1, 1, 0, 1, 0, 1])
+    p_model = np.clip(0.3 + 0.4 * y + rng.normal(0, 0.2, y.size), 0.01, 0.99)
+    p_bayes = np.clip(0.2 + 0.6 * y + rng.normal(0, 0.1, y.size), 0.01, 0.99)
+    model = {
+        "name": "ShuffleNet_LSTM",
+        "group": "fusion",
+        "n": 10,
+        "roc": roc_points(y, p_model),
+        "calibration": calibration_bins(y, p_model, n_bins=5),
+    }
+    bayes = {"roc": roc_points(y, p_bayes), "calibration": calibration_bins(y, p_bayes, n_bins=5)}
+    return model, bayes
+
+
+def test_roc_figure_draws_each_model_and_the_ceiling(curves):
+    model, bayes = curves
+    fig = roc_figure([model], bayes=bayes["roc"])
+    names = [t.name for t in fig.data]
+    assert names[0] == "chance"
+    assert names[1] == f"Bayes-optimal ceiling (AUC {bayes['roc']['auc']:.2f})"
+    assert names[2] == f"ShuffleNet_LSTM (AUC {model['roc']['auc']:.2f}, n=10)"
+    assert list(fig.data[2].x) == model["roc"]["fpr"]
+    assert list(fig.data[2].y) == model["roc"]["tpr"]
+
+
+def test_calibration_figure_sizes_markers_by_count(curves):
+    model, bayes = curves
+    fig = calibration_figure([model], bayes=bayes["calibration"])
+    names = [t.name for t in fig.data]
+    assert names[0] == "perfect calibration"
+    assert names[1].startswith("Bayes-optimal (ECE ")
+    trace = fig.data[2]
+    assert trace.name == f"ShuffleNet_LSTM (ECE {model['calibration']['ece']:.2f})"
+    np.testing.assert_allclose(trace.marker.size, 6 + 3 * np.sqrt(model["calibration"]["count"]))
+    assert list(trace.y) == model["calibration"]["observed_fraction"]
