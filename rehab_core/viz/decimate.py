@@ -10,6 +10,8 @@ sample) draws the same envelope as the full data: a 300 µV spike stays a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from rehab_core.signals._checks import check_data, check_sfreq
@@ -91,13 +93,15 @@ def view_slice(
     t0: float,
     t1: float,
     n_pixels: int,
+    *,
+    picks: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Decimate the part of a recording between ``t0`` and ``t1`` seconds for display.
 
     The view is clipped to the recording (a view running past the end shows
     what there is); samples ``floor(t0 * sfreq)`` up to ``ceil(t1 * sfreq)``
-    (exclusive) go through :func:`decimate_minmax`. Only the view is copied,
-    so the cost follows the view, not the recording.
+    (exclusive) of the ``picks`` rows go through :func:`decimate_minmax`.
+    Only the view is copied, so the cost follows the view, not the recording.
 
     Parameters
     ----------
@@ -109,10 +113,12 @@ def view_slice(
         Start and end of the view in seconds from the first sample, ``t0 < t1``.
     n_pixels : int
         Width of the chart in pixels.
+    picks : sequence of int or None
+        Rows (channels) to show, in this order; all when ``None``.
 
     Returns
     -------
-    times, values : ndarray, shape (n_chans, n_points)
+    times, values : ndarray, shape (n_picks, n_points)
         As :func:`decimate_minmax`, times in seconds from the recording's start.
     """
     data = check_data(data)
@@ -133,4 +139,14 @@ def view_slice(
     i0 = max(0, int(np.floor(t0 * sfreq)))
     i1 = min(data.shape[1], int(np.ceil(t1 * sfreq)))
     i1 = max(i1, i0 + 1)
-    return decimate_minmax(data[:, i0:i1], n_pixels, sfreq=sfreq, t0=i0 / sfreq)
+    view = data[:, i0:i1]
+    if picks is not None:
+        picks = [int(p) for p in picks]
+        wrong = [p for p in picks if not 0 <= p < data.shape[0]]
+        if not picks or wrong:
+            raise ValueError(
+                f"Choose at least one channel among the {data.shape[0]} of the recording"
+                + (f"; rows {wrong} do not exist." if wrong else ".")
+            )
+        view = view[picks]
+    return decimate_minmax(view, n_pixels, sfreq=sfreq, t0=i0 / sfreq)

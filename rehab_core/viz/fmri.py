@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rehab_core.viz._plotly import MARGIN, add_limit, plotly
+from rehab_core.viz._plotly import MARGIN, axis_refs, band_shape, line_shape, plotly
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -170,19 +170,19 @@ def orthogonal_views_figure(
         (volume[:, y, :].T, 0, 2),
         (volume[x, :, :].T, 1, 2),
     )
-    for col, (image, h_axis, v_axis) in enumerate(views, start=1):
-        fig.add_trace(
-            go.Heatmap(
-                z=np.asarray(image, dtype=np.float32),
-                coloraxis="coloraxis",
-                hovertemplate=(
-                    f"{_AXIS_NAMES[h_axis]}=%{{x}}, {_AXIS_NAMES[v_axis]}=%{{y}}: "
-                    "%{z:.3g}<extra></extra>"
-                ),
+    heatmaps = [
+        go.Heatmap(
+            z=np.asarray(image, dtype=np.float32),
+            coloraxis="coloraxis",
+            hovertemplate=(
+                f"{_AXIS_NAMES[h_axis]}=%{{x}}, {_AXIS_NAMES[v_axis]}=%{{y}}: "
+                "%{z:.3g}<extra></extra>"
             ),
-            row=1,
-            col=col,
         )
+        for image, h_axis, v_axis in views
+    ]
+    fig.add_traces(heatmaps, rows=1, cols=[1, 2, 3])
+    for col, (_, h_axis, v_axis) in enumerate(views, start=1):
         fig.update_xaxes(
             title_text=_AXIS_NAMES[h_axis],
             range=[-0.5, volume.shape[h_axis] - 0.5],
@@ -201,26 +201,21 @@ def orthogonal_views_figure(
             row=1,
             col=col,
         )
-    cross = dict(color="rgba(255, 215, 0, 0.8)", width=1)
+    cross = "rgba(255, 215, 0, 0.8)"
+    shapes = []
     for col, (h_value, v_value) in enumerate(((x, y), (x, z), (y, z)), start=1):
-        fig.add_vline(x=h_value, line=cross, row=1, col=col)
-        fig.add_hline(y=v_value, line=cross, row=1, col=col)
+        refs = axis_refs(fig, 1, col)
+        shapes.append(line_shape(refs, x=h_value, colour=cross, dash="solid"))
+        shapes.append(line_shape(refs, y=v_value, colour=cross, dash="solid"))
     for first, last in _runs(int(k) for k in screened):
-        for col, h_axis in ((2, 0), (3, 1)):
-            fig.add_shape(
-                type="rect",
-                x0=-0.5,
-                x1=volume.shape[h_axis] - 0.5,
-                y0=first - 0.5,
-                y1=last + 0.5,
-                fillcolor=_SCREENED_FILL,
-                line=dict(width=0),
-                row=1,
-                col=col,
-                name="screened out",
+        for col in (2, 3):  # coronal and sagittal: z is their vertical axis
+            band = band_shape(
+                axis_refs(fig, 1, col), y=(first - 0.5, last + 0.5), fill=_SCREENED_FILL
             )
+            shapes.append({**band, "layer": "above", "name": "screened out"})
     fig.update_layout(
         title=title,
+        shapes=shapes,
         coloraxis=dict(
             colorscale=colorscale,
             cmin=value_range[0],
@@ -351,13 +346,15 @@ def tsnr_figure(
         subplot_titles=("median tSNR within the brain", "brain area"),
     )
     ks = np.arange(n_z)
+    bars, rows_of_bars = [], []
     for row, values, unit in ((1, np.nan_to_num(median), ""), (2, area, " voxels")):
         for is_kept, name, colour in (
             (True, "kept", _KEPT_COLOUR),
             (False, "screened out", _SCREENED_COLOUR),
         ):
             sel = kept == is_kept
-            fig.add_trace(
+            rows_of_bars.append(row)
+            bars.append(
                 go.Bar(
                     x=ks[sel],
                     y=values[sel],
@@ -369,30 +366,26 @@ def tsnr_figure(
                     hovertemplate=f"slice %{{x}}: %{{y:.3g}}{unit}"
                     + ("" if is_kept else "<br>%{customdata}")
                     + "<extra></extra>",
-                ),
-                row=row,
-                col=1,
+                )
             )
+    fig.add_traces(bars, rows=rows_of_bars, cols=1)
+    shapes = []
+    tsnr_refs, area_refs = axis_refs(fig, 1, 1), axis_refs(fig, 2, 1)
     if np.isfinite(brain_median):
         median_text = f"whole-brain median {brain_median:.1f}"
-        add_limit(fig, brain_median, median_text, row=1, col=1, dash="solid")
+        shapes.append(line_shape(tsnr_refs, y=brain_median, text=median_text, dash="solid"))
         if min_slice_tsnr_fraction is not None:
             limit_text = f"screening limit ({min_slice_tsnr_fraction:.0%})"
-            add_limit(
-                fig,
-                min_slice_tsnr_fraction * brain_median,
-                limit_text,
-                row=1,
-                col=1,
-                position="bottom left",
-            )
+            limit = min_slice_tsnr_fraction * brain_median
+            shapes.append(line_shape(tsnr_refs, y=limit, text=limit_text, position="end"))
     if min_brain_fraction is not None and area.max() > 0:
         limit_text = f"screening limit ({min_brain_fraction:.0%} of the largest)"
-        add_limit(fig, min_brain_fraction * area.max(), limit_text, row=2, col=1)
+        limit = min_brain_fraction * area.max()
+        shapes.append(line_shape(area_refs, y=limit, text=limit_text))
     fig.update_xaxes(title_text="axial slice", row=2, col=1)
     fig.update_yaxes(title_text="tSNR", row=1, col=1)
     fig.update_yaxes(title_text="voxels", row=2, col=1)
-    fig.update_layout(title=title, barmode="overlay", height=460, margin=MARGIN)
+    fig.update_layout(title=title, shapes=shapes, barmode="overlay", height=460, margin=MARGIN)
     return fig
 
 
@@ -451,30 +444,27 @@ def motion_figure(
         vertical_spacing=0.07,
         subplot_titles=("translation", "rotation", "framewise displacement"),
     )
-    for j, axis in enumerate("xyz"):
-        fig.add_trace(
-            go.Scatter(x=t, y=params[:, j], mode="lines", name=f"{axis} (mm)"), row=1, col=1
-        )
-    for j, axis in enumerate(("pitch (x)", "roll (y)", "yaw (z)")):
-        fig.add_trace(
-            go.Scatter(x=t, y=np.degrees(params[:, 3 + j]), mode="lines", name=f"{axis} (°)"),
-            row=2,
-            col=1,
-        )
-    fig.add_trace(
-        go.Scatter(x=t, y=fd, mode="lines+markers", marker=dict(size=3), name="FD (mm)"),
-        row=3,
-        col=1,
-    )
+    traces = [
+        go.Scatter(x=t, y=params[:, j], mode="lines", name=f"{axis} (mm)")
+        for j, axis in enumerate("xyz")
+    ]
+    traces += [
+        go.Scatter(x=t, y=np.degrees(params[:, 3 + j]), mode="lines", name=f"{axis} (°)")
+        for j, axis in enumerate(("pitch (x)", "roll (y)", "yaw (z)"))
+    ]
+    traces.append(go.Scatter(x=t, y=fd, mode="lines+markers", marker=dict(size=3), name="FD (mm)"))
+    fig.add_traces(traces, rows=[1, 1, 1, 2, 2, 2, 3], cols=1)
+    shapes = []
     if fd_threshold_mm is not None:
         n_high = int(np.count_nonzero(fd > fd_threshold_mm))
         limit_text = f"{fd_threshold_mm:g} mm ({n_high} frames above)"
-        add_limit(fig, fd_threshold_mm, limit_text, row=3, col=1, colour="#c62828")
+        refs = axis_refs(fig, 3, 1)
+        shapes.append(line_shape(refs, y=fd_threshold_mm, text=limit_text, colour="#c62828"))
     fig.update_yaxes(title_text="mm", row=1, col=1)
     fig.update_yaxes(title_text="degrees", row=2, col=1)
     fig.update_yaxes(title_text="mm", rangemode="tozero", row=3, col=1)
     fig.update_xaxes(title_text=x_title, row=3, col=1)
-    fig.update_layout(title=title, height=560, margin=MARGIN)
+    fig.update_layout(title=title, shapes=shapes, height=560, margin=MARGIN)
     return fig
 
 

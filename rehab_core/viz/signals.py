@@ -16,7 +16,7 @@ import numpy as np
 from rehab_core.signals._checks import check_ch_names, check_ch_types, check_data, check_sfreq
 from rehab_core.signals.spectra import coherence
 from rehab_core.signals.windows import window_n_times
-from rehab_core.viz._plotly import MARGIN, add_limit, plotly
+from rehab_core.viz._plotly import MARGIN, axis_refs, band_shape, line_shape, plotly
 
 if TYPE_CHECKING:
     import mne
@@ -270,15 +270,15 @@ def signal_traces_figure(
     scales = _row_scales(values, ch_types, bad, ch_names, scalings)
 
     centred = values - np.median(values, axis=1, keepdims=True)
-    fig = go.Figure()
-    tick_text = []
+    traces, tick_text = [], []
     for i, name in enumerate(ch_names):
         kind = ch_types[i]
         offset = n_chans - 1 - i
         is_bad = name in bad
-        fig.add_trace(
+        traces.append(
             go.Scattergl(
-                x=times[i],
+                # float32 halves the JSON; its step is < 0.25 ms for recordings under 1 h
+                x=times[i].astype(np.float32),
                 y=(offset + centred[i] / scales[kind]).astype(np.float32),
                 mode="lines",
                 name=f"{name} (bad: {bad[name]})" if is_bad else name,
@@ -295,49 +295,24 @@ def signal_traces_figure(
         tick_text.append(f"<span style='color:{_BAD_COLOUR}'>✗ {label}</span>" if is_bad else label)
 
     x_range = view if view is not None else (float(times.min()), float(times.max()))
-    shapes = []
-    for interval in rejected:
-        if interval["end_s"] <= x_range[0] or interval["start_s"] >= x_range[1]:
-            continue
-        shapes.append(
-            dict(
-                type="rect",
-                xref="x",
-                yref="paper",
-                x0=interval["start_s"],
-                x1=interval["end_s"],
-                y0=0,
-                y1=1,
-                fillcolor=_REJECTED_FILL,
-                line=dict(width=0),
-                layer="below",
-                label=dict(
-                    text=f"rejected: {interval['reason']}",
-                    textposition="top left",
-                    font=dict(size=10, color=_BAD_COLOUR),
-                ),
-            )
+    shapes = [
+        band_shape(
+            ("x", "y"),
+            x=(r["start_s"], r["end_s"]),
+            fill=_REJECTED_FILL,
+            text=f"rejected: {r['reason']}",
+            text_colour=_BAD_COLOUR,
         )
+        for r in rejected
+        if r["end_s"] > x_range[0] and r["start_s"] < x_range[1]
+    ]
     if unused is not None and unused[1] > x_range[0] and unused[0] < x_range[1]:
         shapes.append(
-            dict(
-                type="rect",
-                xref="x",
-                yref="paper",
-                x0=unused[0],
-                x1=unused[1],
-                y0=0,
-                y1=1,
-                fillcolor=_UNUSED_FILL,
-                line=dict(width=0),
-                layer="below",
-                label=dict(
-                    text="not used (shorter than a window)",
-                    textposition="top left",
-                    font=dict(size=10),
-                ),
+            band_shape(
+                ("x", "y"), x=unused, fill=_UNUSED_FILL, text="not used (shorter than a window)"
             )
         )
+    fig = go.Figure(data=traces)
     scale_text = ", ".join(f"{k.upper()} {v:g} µV" for k, v in scales.items())
     fig.update_layout(
         title=title,
@@ -418,40 +393,42 @@ def psd_figure(
         subplot_titles=[f"{k.upper()} power spectra" for k in kinds],
         horizontal_spacing=0.08,
     )
+    traces = []
     for i, name in enumerate(ch_names):
-        col = kinds.index(ch_types[i]) + 1
         is_bad = name in bad
-        # a zeroed channel has no power; a log axis cannot show 0, so say "no value" instead
-        y = np.where(psd[i] > 0, psd[i], np.nan)
-        fig.add_trace(
+        line = dict(width=1, dash="dash" if is_bad else "solid")
+        if is_bad:
+            line["color"] = _BAD_COLOUR
+        traces.append(
             go.Scatter(
                 x=freqs,
-                y=y,
+                # a zeroed channel has no power; a log axis cannot show 0: "no value" instead
+                y=np.where(psd[i] > 0, psd[i], np.nan),
                 mode="lines",
                 name=f"{name} (bad: {bad[name]})" if is_bad else name,
-                line=dict(width=1, dash="dash" if is_bad else "solid"),
+                line=line,
                 legendgroup=ch_types[i],
                 legendgrouptitle_text=ch_types[i].upper(),
                 hovertemplate=f"{name}<br>%{{x:.1f}} Hz: %{{y:.3g}} µV²/Hz<extra></extra>",
-            ),
-            row=1,
-            col=col,
+            )
         )
-        if is_bad:
-            fig.data[-1].line.color = _BAD_COLOUR
+    fig.add_traces(traces, rows=1, cols=[kinds.index(t) + 1 for t in ch_types])
     fmax = float(freqs.max()) if freqs.size else 0.0
+    shapes = []
     for col in range(1, len(kinds) + 1):
-        for edge in band or ():
-            if edge <= fmax:
-                fig.add_vline(x=edge, line=dict(dash="dot", width=1, color="#555"), row=1, col=col)
-        for f in notch_freqs:
-            if f <= fmax:
-                fig.add_vline(x=f, line=dict(width=1, color="rgba(0,0,0,0.15)"), row=1, col=col)
+        refs = axis_refs(fig, 1, col)
+        shapes += [line_shape(refs, x=edge) for edge in band or () if edge <= fmax]
+        shapes += [
+            line_shape(refs, x=f, colour="rgba(0,0,0,0.15)", dash="solid")
+            for f in notch_freqs
+            if f <= fmax
+        ]
         fig.update_xaxes(title_text="frequency (Hz)", row=1, col=col)
         fig.update_yaxes(type="log", row=1, col=col)
     fig.update_yaxes(title_text="power (µV²/Hz)", row=1, col=1)
     fig.update_layout(
         title=title,
+        shapes=shapes,
         height=420,
         margin=MARGIN,
         legend=dict(groupclick="toggleitem"),
@@ -634,37 +611,28 @@ def coherence_figure(
         col=1,
     )
     mean_over_eeg = coh.mean(axis=0)
-    for j, name in enumerate(emg_names):
-        fig.add_trace(
-            go.Scatter(
-                x=freqs,
-                y=mean_over_eeg[j],
-                mode="lines",
-                name=label(name),
-                hovertemplate=f"{name}<br>%{{x:.1f}} Hz: %{{y:.3f}}<extra></extra>",
-            ),
-            row=1,
-            col=2,
+    lines = [
+        go.Scatter(
+            x=freqs,
+            y=mean_over_eeg[j],
+            mode="lines",
+            name=label(name),
+            hovertemplate=f"{name}<br>%{{x:.1f}} Hz: %{{y:.3f}}<extra></extra>",
         )
-    fig.add_vrect(
-        x0=low,
-        x1=high,
-        fillcolor="rgba(255, 193, 7, 0.2)",
-        line_width=0,
-        layer="below",
-        annotation_text="beta" if (low, high) == BETA_BAND_HZ else f"{low:g}-{high:g} Hz",
-        annotation_position="top left",
-        row=1,
-        col=2,
-    )
+        for j, name in enumerate(emg_names)
+    ]
+    fig.add_traces(lines, rows=1, cols=2)
+    refs = axis_refs(fig, 1, 2)
+    band_text = "beta" if (low, high) == BETA_BAND_HZ else f"{low:g}-{high:g} Hz"
+    shapes = [band_shape(refs, x=(low, high), fill="rgba(255, 193, 7, 0.2)", text=band_text)]
     if n_segments is not None:
         limit = coherence_confidence_limit(n_segments)
         limit_text = f"95 % limit of independent signals ({limit:.3f})"
-        add_limit(fig, limit, limit_text, row=1, col=2, position="top right")
+        shapes.append(line_shape(refs, y=limit, text=limit_text, position="end"))
     fig.update_yaxes(autorange="reversed", row=1, col=1)
     fig.update_xaxes(title_text="frequency (Hz)", row=1, col=2)
     fig.update_yaxes(title_text="coherence", rangemode="tozero", row=1, col=2)
-    fig.update_layout(title=title, height=440, margin=MARGIN)
+    fig.update_layout(title=title, shapes=shapes, height=440, margin=MARGIN)
     return fig
 
 

@@ -49,10 +49,10 @@ def test_orthogonal_views_mark_screened_slices(volume):
     bands = [(s.y0, s.y1, s.xref) for s in fig.layout.shapes if s.type == "rect"]
     # runs 0-1 and 3, on the coronal (x2) and the sagittal (x3) views
     assert sorted(bands) == [
-        (-0.5, 1.5, "x2"),
-        (-0.5, 1.5, "x3"),
-        (2.5, 3.5, "x2"),
-        (2.5, 3.5, "x3"),
+        (-0.5, 1.5, "x2 domain"),
+        (-0.5, 1.5, "x3 domain"),
+        (2.5, 3.5, "x2 domain"),
+        (2.5, 3.5, "x3 domain"),
     ]
 
 
@@ -161,7 +161,7 @@ def test_motion_figure_traces_units_and_threshold():
     threshold = fig.layout.shapes[0]
     assert threshold.y0 == 0.5
     n_high = int((fd > 0.5).sum())
-    assert any(f"({n_high} frames above)" in a.text for a in fig.layout.annotations)
+    assert threshold.label.text == f"0.5 mm ({n_high} frames above)"
 
 
 def test_motion_figure_from_the_preprocessing_qc(imaging_result):

@@ -105,6 +105,16 @@ def test_view_slice_clips_a_view_running_past_the_end():
     assert times.max() == pytest.approx(4.999)
 
 
+def test_view_slice_picks_channels_in_the_given_order():
+    data = np.arange(3 * 1000, dtype=np.float64).reshape(3, 1000)
+    _, values = view_slice(data, 100.0, 1.0, 2.0, 500, picks=[2, 0])
+    np.testing.assert_array_equal(values, data[[2, 0], 100:200])
+    with pytest.raises(ValueError, match=r"rows \[3\] do not exist"):
+        view_slice(data, 100.0, 1.0, 2.0, 500, picks=[3])
+    with pytest.raises(ValueError, match="Choose at least one channel among the 3"):
+        view_slice(data, 100.0, 1.0, 2.0, 500, picks=[])
+
+
 @pytest.mark.parametrize(
     ("t0", "t1", "match"),
     [
