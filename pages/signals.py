@@ -1,0 +1,365 @@
+"""Signals page: the selected patient's EEG-EMG and fMRI as the model sees them, with QC.
+
+Everything is preprocessed with the default model's own settings, so what the
+clinician reviews here (filtered traces, rejected windows, screened slices)
+is exactly what the model was given. Figures come from ``rehab_core.viz``.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import streamlit as st
+
+from pages._shared import PATIENTS_PAGE, get_store, link_if_page, load_predictor, require_patient
+from rehab_core.imaging import ImagingSettings
+from rehab_core.signals import SignalSettings
+from rehab_core.storage import WeightsError
+from rehab_core.viz import (
+    coherence_figure,
+    fmri_qc_table,
+    motion_figure,
+    orthogonal_views_figure,
+    psd_figure,
+    rejected_intervals,
+    screened_slices,
+    signal_qc_table,
+    signal_traces_figure,
+    tsnr_figure,
+    unused_tail,
+    view_slice,
+)
+
+MODEL_ID = "shufflenet_lstm"
+#: Chart width the traces are decimated for (min and max per pixel column).
+N_PIXELS = 1200
+SPANS = {"10 s": 10.0, "30 s": 30.0, "60 s": 60.0, "whole": None}
+MAPS = {"mean": "mean BOLD", "alff": "ALFF", "reho": "ReHo", "tsnr": "tSNR"}
+PSD_FMAX_HZ = 160.0
+
+
+# --- cached computations (keyed by the upload's SHA-256 and the settings) ------------------------
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _recording(sha256: str, path: str, settings_json: str) -> SimpleNamespace:
+    """Read, preprocess and filter one EEG-EMG upload, once per file and settings.
+
+    A resource, not cache_data: the two continuous arrays of a 9-min recording
+    are ~100 MB that cache_data would unpickle (~0.3 s) on every slider move.
+    They are read-only and shared, never modified.
+    """
+    from rehab_core.pipeline import prepare_patient
+    from rehab_core.signals import filter_signals
+    from rehab_core.viz import recording_arrays
+
+    settings = SignalSettings.from_json(settings_json)
+    prepared = prepare_patient(path, None, signal_settings=settings, paper_channels=True)
+    data, sfreq, names, types = recording_arrays(prepared.raw)
+    filtered = filter_signals(data, sfreq, settings).astype(np.float32)
+    data = data.astype(np.float32)
+    for array in (data, filtered):
+        array.setflags(write=False)
+    return SimpleNamespace(
+        raw=data,
+        filtered=filtered,
+        sfreq=sfreq,
+        ch_names=names,
+        ch_types=types,
+        result=prepared.signals,
+        duration_s=data.shape[1] / sfreq,
+    )
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _trace_view(
+    sha256: str,
+    path: str,
+    settings_json: str,
+    which: str,
+    t0: float,
+    t1: float,
+    picks: tuple[int, ...],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Min-max decimated samples of one view (small: about 2 points a pixel a channel)."""
+    rec = _recording(sha256, path, settings_json)
+    return view_slice(getattr(rec, which), rec.sfreq, t0, t1, N_PIXELS, picks=list(picks))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _spectra(sha256: str, path: str, settings_json: str) -> dict:
+    """Welch spectra and motor-cortex coherence of the filtered windows the model used."""
+    from rehab_core.signals import power_spectra
+    from rehab_core.viz import kept_window_data, motor_coherence
+
+    rec = _recording(sha256, path, settings_json)
+    if rec.result.n_windows == 0:
+        return {"freqs": None, "psd": None, "coherence": None}
+    kept = kept_window_data(rec.filtered, rec.result)
+    freqs, psd = power_spectra(kept, rec.sfreq, fmax=min(PSD_FMAX_HZ, rec.sfreq / 2))
+    try:
+        coh = tuple(motor_coherence(kept, rec.sfreq, rec.ch_names, rec.ch_types))
+    except ValueError as err:  # no motor-cortex site or no EMG: say so instead of a figure
+        coh = str(err)
+    return {"freqs": freqs, "psd": psd, "coherence": coh}
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _imaging(sha256: str, path: str, settings_json: str):
+    """Preprocess one fMRI upload; the 224x224 model slices are dropped (not shown here)."""
+    from dataclasses import replace
+
+    from rehab_core.pipeline import prepare_patient
+
+    settings = ImagingSettings.from_json(settings_json)
+    result = prepare_patient(None, path, imaging_settings=settings).fmri
+    return replace(result, slices=np.empty((0, *result.slices.shape[1:]), np.float32))
+
+
+# --- page -----------------------------------------------------------------------------------------
+
+
+def _settings() -> tuple[SignalSettings, ImagingSettings, str]:
+    """The default model's preprocessing settings, and a caption saying where they come from."""
+    try:
+        predictor = load_predictor(MODEL_ID)
+    except WeightsError as err:
+        st.warning(
+            f"The model {MODEL_ID} could not be loaded ({err}); the recordings are shown with "
+            "the package's default preprocessing, which may differ from the model's."
+        )
+        return SignalSettings(), ImagingSettings(), "package default settings"
+    return (
+        predictor.signal_settings(),
+        predictor.imaging_settings(),
+        f"the settings of the model **{predictor.model_id}**",
+    )
+
+
+def _no_upload(kind: str) -> None:
+    st.info(f"No {kind} recording is stored for this patient yet; add one on the Patients page.")
+    link_if_page(PATIENTS_PAGE, "Patients", icon="👤")
+
+
+def _signals_tab(patient_id: int, settings: SignalSettings, source: str) -> None:
+    upload = get_store().latest_upload(patient_id, "signals")
+    if upload is None:
+        _no_upload("EEG-EMG")
+        return
+    key = (upload.sha256, str(upload.path), settings.to_json())
+    try:
+        with st.spinner("Reading and preprocessing the EEG-EMG recording (first time only)..."):
+            rec = _recording(*key)
+    except ValueError as err:  # InputError or a recording the pipeline cannot use: plain words
+        st.error(str(err))
+        return
+    result = rec.result
+    band = result.qc["band_hz"]
+    st.caption(
+        f"{upload.original_name}: {len(rec.ch_names)} channels, {rec.sfreq:g} Hz, "
+        f"{rec.duration_s:.1f} s. Preprocessed with {source} (band-pass {band[0]:g}-{band[1]:g} "
+        f"Hz, {settings.line_freq:g} Hz notch, {settings.window_s:g}-s windows): what you see is "
+        "what the model saw."
+    )
+
+    c_span, c_start, c_mode = st.columns([1, 3, 1.4])
+    span_label = c_span.selectbox("Span", list(SPANS), key=f"sig_span_{upload.id}")
+    span = SPANS[span_label] or rec.duration_s
+    max_start = max(0.0, float(np.floor(rec.duration_s - span)))
+    if max_start > 0:
+        start_key = f"sig_start_{upload.id}"
+        if st.session_state.get(start_key, 0.0) > max_start:  # a longer span was chosen
+            st.session_state[start_key] = max_start
+        t0 = c_start.slider("Start (s)", 0.0, max_start, step=1.0, key=start_key)
+    else:
+        t0 = 0.0
+        c_start.caption("The whole recording is in view.")
+    which = c_mode.radio(
+        "Data",
+        ["filtered", "raw"],
+        format_func={"filtered": "filtered (model input)", "raw": "raw"}.get,
+        horizontal=True,
+        key=f"sig_mode_{upload.id}",
+    )
+    names = st.multiselect(
+        "Channels", rec.ch_names, default=list(rec.ch_names), key=f"sig_channels_{upload.id}"
+    )
+    if not names:
+        st.info("Choose at least one channel to show.")
+    else:
+        picks = tuple(rec.ch_names.index(n) for n in names)
+        times, values = _trace_view(*key, which, t0, t0 + span, picks)
+        bad = {n: r for n, r in result.qc["bad_channels"].items() if n in names}
+        fig = signal_traces_figure(
+            times,
+            values,
+            names,
+            [rec.ch_types[i] for i in picks],
+            bad_channels=bad,
+            rejected=rejected_intervals(result),
+            unused=unused_tail(result),
+            view=(t0, t0 + span),
+            title=f"{which.capitalize()} EEG-EMG, {t0:g}-{t0 + span:g} s",
+        )
+        st.plotly_chart(fig, key=f"sig_traces_{upload.id}")
+        st.caption(
+            "Red bands: windows the preprocessing rejected (reason on the band); grey: the end "
+            "shorter than a window. Dashed red traces (✗): bad channels (the QC table below says "
+            "what was done with each for the model). "
+            "Traces are reduced to the lowest and highest value per pixel, so peaks are kept; "
+            "choose a shorter span to see single samples."
+        )
+
+    spectra = _spectra(*key)
+    qc_rows = signal_qc_table(result)
+    if spectra["psd"] is None:
+        st.warning("Every window was rejected, so the model has no EEG-EMG input to show.")
+    else:
+        st.subheader("Power spectra")
+        st.plotly_chart(
+            psd_figure(
+                spectra["freqs"],
+                spectra["psd"],
+                rec.ch_names,
+                rec.ch_types,
+                bad_channels=result.qc["bad_channels"],
+                band=tuple(band),
+                notch_freqs=result.qc["notch_freqs_hz"],
+            ),
+            key=f"sig_psd_{upload.id}",
+        )
+        st.caption(
+            "Welch spectra (2-s Hann segments) of the filtered data in the windows the model "
+            "used; dotted lines: the pass band, faint lines: mains notches."
+        )
+        st.subheader("EEG-EMG coherence over the motor cortex")
+        coh = spectra["coherence"]
+        if isinstance(coh, str):
+            st.info(coh)
+        else:
+            freqs, values, eeg_names, emg_names, n_segments = coh
+            st.plotly_chart(
+                coherence_figure(
+                    freqs,
+                    values,
+                    eeg_names,
+                    emg_names,
+                    n_segments=n_segments,
+                    bad_channels=result.qc["bad_channels"],
+                ),
+                key=f"sig_coherence_{upload.id}",
+            )
+            st.caption(
+                "Magnitude-squared coherence of each motor-cortex EEG site with each rectified "
+                "EMG channel (1-s segments); corticomuscular coupling is usually reported in the "
+                "beta band (shaded). Above the dotted line coherence is unlikely (5 %) between "
+                "independent signals."
+            )
+
+    st.subheader("Quality control")
+    st.dataframe(qc_rows["summary"], hide_index=True)
+    if qc_rows["bad_channels"]:
+        st.markdown("**Bad channels**")
+        st.dataframe(qc_rows["bad_channels"], hide_index=True)
+    else:
+        st.markdown("**Bad channels:** none.")
+    if qc_rows["rejected_windows"]:
+        st.markdown("**Rejected windows**")
+        st.dataframe(qc_rows["rejected_windows"], hide_index=True)
+    else:
+        st.markdown("**Rejected windows:** none.")
+
+
+def _fmri_tab(patient_id: int, settings: ImagingSettings, source: str) -> None:
+    upload = get_store().latest_upload(patient_id, "fmri")
+    if upload is None:
+        _no_upload("fMRI")
+        return
+    try:
+        with st.spinner("Preprocessing the fMRI run (first time only)..."):
+            result = _imaging(upload.sha256, str(upload.path), settings.to_json())
+    except ValueError as err:  # InputError or a run the pipeline cannot use: plain words
+        st.error(str(err))
+        return
+    qc = result.qc
+    st.caption(
+        f"{upload.original_name}: preprocessed with {source} ({qc['voxel_size_mm']:g} mm grid, "
+        "slice screening by brain area and tSNR): what you see is what the model saw."
+    )
+    for flag in qc["flags"]:
+        st.warning(f"QC: {flag}.")
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Mean framewise displacement", f"{qc['mean_fd_mm']:.2f} mm")
+    m2.metric("High-motion frames", f"{qc['n_high_motion_frames']} of {qc['n_volumes']}")
+    m3.metric("Median tSNR", f"{qc['median_tsnr']:.0f}")
+    m4.metric("Axial slices kept", f"{qc['n_slices_kept']} of {result.mask.shape[2]}")
+
+    shape = result.mask.shape
+    kept = [int(k) for k in result.slice_index]
+    c_map, c_x, c_y, c_z = st.columns([1.2, 1, 1, 1])
+    name = c_map.selectbox("Map", list(MAPS), format_func=MAPS.get, key=f"fmri_map_{upload.id}")
+    x = c_x.slider("x (sagittal)", 0, shape[0] - 1, shape[0] // 2, key=f"fmri_x_{upload.id}")
+    y = c_y.slider("y (coronal)", 0, shape[1] - 1, shape[1] // 2, key=f"fmri_y_{upload.id}")
+    z_default = kept[len(kept) // 2] if kept else shape[2] // 2
+    z = c_z.slider("z (axial)", 0, shape[2] - 1, z_default, key=f"fmri_z_{upload.id}")
+    st.plotly_chart(
+        orthogonal_views_figure(
+            result.maps[name],
+            result.affine,
+            x,
+            y,
+            z,
+            screened_out=result.screened_out,
+            value_label=MAPS[name],
+            colorscale="Gray" if name == "mean" else "Inferno",
+        ),
+        key=f"fmri_views_{upload.id}",
+    )
+    st.caption(
+        "Axial slices shaded red on the coronal and sagittal views were screened out and not "
+        "given to the model. Patient's left on the left."
+    )
+    rows = screened_slices(result.slice_index, result.screened_out, affine=result.affine)
+    dropped = [r for r in rows if not r["kept"]]
+    st.markdown(
+        f"**Screened-out axial slices ({len(dropped)} of {len(rows)}):** "
+        + (", ".join(str(r["slice"]) for r in dropped) if dropped else "none")
+    )
+    with st.expander("Every axial slice and why it was kept or dropped"):
+        st.dataframe(rows, hide_index=True)
+
+    st.subheader("Head motion")
+    st.plotly_chart(
+        motion_figure(
+            qc["motion_params"],
+            qc["fd_mm"],
+            tr_s=qc["tr_s"],
+            fd_threshold_mm=result.settings.fd_threshold_mm,
+        ),
+        key=f"fmri_motion_{upload.id}",
+    )
+    st.subheader("Temporal SNR and slice screening")
+    st.plotly_chart(
+        tsnr_figure(
+            result.maps["tsnr"],
+            result.mask,
+            result.slice_index,
+            result.screened_out,
+            min_slice_tsnr_fraction=result.settings.min_slice_tsnr_fraction,
+            min_brain_fraction=result.settings.min_brain_fraction,
+        ),
+        key=f"fmri_tsnr_{upload.id}",
+    )
+    st.subheader("Quality control")
+    st.dataframe(fmri_qc_table(result), hide_index=True)
+
+
+patient = require_patient()
+st.title(f"Signals: {patient.pseudonym}")
+signal_settings, imaging_settings, settings_source = _settings()
+tab_signals, tab_fmri = st.tabs(["EEG-EMG", "fMRI"])
+with tab_signals:
+    _signals_tab(patient.id, signal_settings, settings_source)
+with tab_fmri:
+    _fmri_tab(patient.id, imaging_settings, settings_source)

@@ -1,0 +1,136 @@
+"""The Signals page through the real app (AppTest): no patient, a demo patient, raw/filtered.
+
+``st.plotly_chart`` has no typed AppTest accessor in Streamlit 1.67; ``at.get("plotly_chart")``
+returns its elements, whose ``proto.spec`` is the figure's JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from rehab_core.storage import open_store
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+SIGNALS = "pages/signals.py"
+
+
+@pytest.fixture(scope="module")
+def demo_patient(tmp_path_factory):
+    """One data folder holding the demo patient for the module; caches cleared around it.
+
+    Module-scoped so the model and the preprocessing load once (they are cached per
+    process, as in the running app); each test opens its own AppTest session.
+    """
+    data_dir = tmp_path_factory.mktemp("signals_page") / "data"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("REHAB_DATA_DIR", str(data_dir))
+        for var in ("REHAB_DATABASE_URL", "REHAB_MAX_UPLOAD_MB"):
+            mp.delenv(var, raising=False)
+        st.cache_resource.clear()
+        st.cache_data.clear()
+        store = open_store(data_dir=data_dir)
+        try:
+            patient = store.create_demo_patient(seed=42)
+        finally:
+            store.close()
+        yield patient
+        st.cache_resource.clear()
+        st.cache_data.clear()
+
+
+def open_signals(**state) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.switch_page(SIGNALS).run()
+    return at
+
+
+def figures(at: AppTest) -> list[dict]:
+    return [json.loads(e.proto.spec) for e in at.get("plotly_chart")]
+
+
+def test_without_a_patient_the_page_says_where_to_pick_one(demo_patient):
+    at = open_signals()
+    assert not at.exception
+    assert at.info[0].value == "Pick or create a patient on the Patients page first."
+    assert not at.get("plotly_chart")
+    assert not at.tabs
+
+
+def test_demo_patient_shows_traces_spectra_coherence_and_fmri(demo_patient):
+    at = open_signals(patient_id=demo_patient.id)
+    assert not at.exception, at.exception
+    assert at.title[0].value == f"Signals: {demo_patient.pseudonym}"
+    assert [t.label for t in at.tabs] == ["EEG-EMG", "fMRI"]
+    assert any("what you see is what the model saw" in c.value for c in at.caption)
+    assert any("shufflenet_lstm" in c.value for c in at.caption)
+
+    figs = figures(at)
+    # EEG-EMG: traces, PSD, coherence; fMRI: orthogonal views, motion, tSNR
+    assert len(figs) == 6
+    traces = figs[0]
+    assert traces["layout"]["title"]["text"] == "Filtered EEG-EMG, 0-10 s"
+    assert len(traces["data"]) == 22 and {d["type"] for d in traces["data"]} == {"scattergl"}
+    assert traces["layout"]["xaxis"]["range"] == [0, 10]
+    assert [d["type"] for d in figs[2]["data"]][0] == "heatmap"  # coherence map
+    assert [d["type"] for d in figs[3]["data"]] == ["heatmap"] * 3  # axial/coronal/sagittal
+    assert len(figs[4]["data"]) == 7  # motion: 3 translations, 3 rotations, FD
+
+    # the demo patient's flat FC1 is flagged in the traces and the QC table
+    store = open_store()
+    try:
+        upload = store.latest_upload(demo_patient.id, "signals")
+    finally:
+        store.close()
+    assert upload is not None
+    fc1 = [d for d in traces["data"] if d["name"].startswith("FC1")]
+    assert fc1 and fc1[0]["name"].startswith("FC1 (bad: flat")
+    bad_table = [df.value for df in at.dataframe if "channel" in df.value.columns]
+    assert list(bad_table[0]["channel"]) == ["FC1"]
+    assert any("Screened-out axial slices" in m.value for m in at.markdown)
+
+
+def test_switching_to_raw_and_back_to_filtered(demo_patient):
+    at = open_signals(patient_id=demo_patient.id)
+    (mode,) = [r for r in at.radio if r.label == "Data"]
+    assert mode.value == "filtered"
+    filtered_y = figures(at)[0]["data"][0]["y"]
+
+    mode.set_value("raw").run()
+    assert not at.exception
+    raw = figures(at)[0]
+    assert raw["layout"]["title"]["text"] == "Raw EEG-EMG, 0-10 s"
+    assert raw["data"][0]["y"] != filtered_y
+
+    (mode,) = [r for r in at.radio if r.label == "Data"]
+    mode.set_value("filtered").run()
+    assert not at.exception
+    assert figures(at)[0]["data"][0]["y"] == filtered_y
+
+
+def test_span_start_and_channel_choice_change_the_view(demo_patient):
+    at = open_signals(patient_id=demo_patient.id)
+    (span,) = [s for s in at.selectbox if s.label == "Span"]
+    span.set_value("30 s").run()
+    (start,) = [s for s in at.slider if s.label == "Start (s)"]
+    assert start.max == 30.0  # the 1-min demo recording minus the span
+    start.set_value(20.0).run()
+    (channels,) = [m for m in at.multiselect if m.label == "Channels"]
+    channels.set_value(["C3", "EMG_RF"]).run()
+    assert not at.exception
+    traces = figures(at)[0]
+    assert traces["layout"]["title"]["text"] == "Filtered EEG-EMG, 20-50 s"
+    assert [d["name"] for d in traces["data"]] == ["C3", "EMG_RF"]
+
+    (span,) = [s for s in at.selectbox if s.label == "Span"]
+    span.set_value("whole").run()
+    assert not at.exception
+    assert not [s for s in at.slider if s.label == "Start (s)"]
+    assert figures(at)[0]["layout"]["xaxis"]["range"] == [0, 60]
