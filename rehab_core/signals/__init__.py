@@ -14,6 +14,7 @@ from rehab_core.signals.artifacts import (
     repair_bad_channels,
     robust_std,
 )
+from rehab_core.signals.envelopes import envelope_features, envelope_n_frames
 from rehab_core.signals.filters import (
     bandpass_filter,
     effective_band,
@@ -34,6 +35,8 @@ __all__ = [
     "coherence",
     "detect_bad_channels",
     "effective_band",
+    "envelope_features",
+    "envelope_n_frames",
     "filter_signals",
     "line_harmonics",
     "line_noise_ratio",

@@ -16,6 +16,7 @@ from rehab_core.signals.artifacts import (
     reject_windows,
     repair_bad_channels,
 )
+from rehab_core.signals.envelopes import envelope_features, envelope_n_frames
 from rehab_core.signals.filters import effective_band, filter_signals, line_harmonics, resample
 from rehab_core.signals.settings import SignalSettings
 from rehab_core.signals.windows import make_windows, window_n_times, zscore_windows
@@ -37,6 +38,9 @@ PIPELINE_STEPS = (
     "non-overlapping windows, remainder dropped",
     "per-window, per-channel z-score",
 )
+
+#: The extra step of ``representation="envelope"``.
+ENVELOPE_STEP = "per-frame log envelopes (EEG beta power re window mean, EMG linear envelope)"
 
 
 def _window_view(data: np.ndarray, n_windows: int, n_times: int) -> np.ndarray:
@@ -145,7 +149,10 @@ def preprocess_signals(
     6. anti-aliased resampling of the continuous data to
        ``settings.resample_sfreq`` (:func:`resample`);
     7. the same windows cut at the output rate, rejected ones dropped, each
-       channel of each window z-scored (:func:`zscore_windows`), float32.
+       channel of each window z-scored (:func:`zscore_windows`), float32;
+    8. with ``settings.representation == "envelope"`` only: per-frame log
+       envelopes of each window (:func:`envelope_features`); ``sfreq`` of the
+       result is then the frame rate.
 
     Parameters
     ----------
@@ -178,6 +185,8 @@ def preprocess_signals(
     n_times_in = window_n_times(settings.window_s, sfreq)
     out_sfreq = sfreq if settings.resample_sfreq is None else float(settings.resample_sfreq)
     n_times_out = window_n_times(settings.window_s, out_sfreq)
+    if settings.representation == "envelope":  # refuse a bad frame before the heavy work
+        envelope_n_frames(n_times_out, out_sfreq, settings.envelope_frame_s)
     if n_times < n_times_in:
         raise ValueError(
             f"the recording lasts {n_times / sfreq:g} s ({n_times} samples at {sfreq:g} Hz), "
@@ -220,6 +229,18 @@ def preprocess_signals(
     )
     kept = ~rejected
     windows = zscore_windows(windows[kept], min_std=settings.zscore_min_std_uv)
+    window_sfreq = out_sfreq
+    steps = list(PIPELINE_STEPS)
+    if settings.representation == "envelope":
+        windows = envelope_features(
+            windows,
+            out_sfreq,
+            ch_types,
+            frame_s=settings.envelope_frame_s,
+            eeg_band=settings.envelope_eeg_band,
+        )
+        window_sfreq = 1.0 / settings.envelope_frame_s
+        steps.append(ENVELOPE_STEP)
 
     qc: dict[str, Any] = {
         "bad_channels": {ch_names[i]: reason for i, reason in bad.items()},
@@ -234,17 +255,18 @@ def preprocess_signals(
         "notch_freqs_hz": [float(f) for f in notch_freqs],
         "input_sfreq": sfreq,
         "output_sfreq": out_sfreq,
-        "n_times_window": int(n_times_out),
+        "n_times_window": int(windows.shape[2]),
+        "representation": settings.representation,
         "duration_s": n_times / sfreq,
         "dropped_tail_s": (n_times - n_windows_total * n_times_in) / sfreq,
-        "steps": list(PIPELINE_STEPS),
+        "steps": steps,
     }
     return SignalResult(
         windows=_readonly(windows),
         window_starts_s=_readonly(starts_s[kept]),
         rejected=_readonly(rejected),
         n_windows_total=int(n_windows_total),
-        sfreq=out_sfreq,
+        sfreq=window_sfreq,
         ch_names=ch_names,
         ch_types=ch_types,
         qc=qc,

@@ -7,11 +7,15 @@ from dataclasses import dataclass
 from rehab_core._config import Settings
 from rehab_core._validation import check_option, check_positive, check_range
 
-__all__ = ["BAD_CHANNEL_POLICIES", "SignalSettings"]
+__all__ = ["BAD_CHANNEL_POLICIES", "SIGNAL_REPRESENTATIONS", "SignalSettings"]
 
 #: What happens to a channel found bad: ``"zero"`` (flat zeros + flag), ``"mean"`` (the mean
 #: of the good channels of the same type + flag) or ``"keep"`` (left as is, only flagged).
 BAD_CHANNEL_POLICIES = ("zero", "mean", "keep")
+
+#: What the windows hold: ``"raw"`` (the paper: z-scored samples) or ``"envelope"``
+#: (per-frame log envelopes of the z-scored samples, :mod:`rehab_core.signals.envelopes`).
+SIGNAL_REPRESENTATIONS = ("raw", "envelope")
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,18 @@ class SignalSettings(Settings):
         A channel whose standard deviation within a window is below this many
         µV is set to zeros instead of being divided by (almost) nothing
         (default 1e-3 µV).
+    representation : {"raw", "envelope"}
+        What the windows hold (default "raw", the paper's z-scored samples).
+        "envelope" adds one step: each z-scored window becomes per-frame log
+        envelopes (EEG beta power relative to the window, EMG linear
+        envelope; :func:`rehab_core.signals.envelopes.envelope_features`), and
+        the result's ``sfreq`` becomes the frame rate. ``rehab train`` uses it
+        by default because the paper's LSTM learns from it and not from raw
+        samples on a cohort of this size (see that module).
+    envelope_frame_s : float
+        Frame length of the "envelope" representation in seconds (default 0.4).
+    envelope_eeg_band : (float, float)
+        EEG band of the "envelope" representation in Hz (default 15-30, beta).
     """
 
     l_freq: float = 0.5
@@ -113,6 +129,9 @@ class SignalSettings(Settings):
     window_s: float = 10.0
     resample_sfreq: float | None = 250.0
     zscore_min_std_uv: float = 1e-3
+    representation: str = "raw"
+    envelope_frame_s: float = 0.4
+    envelope_eeg_band: tuple[float, float] = (15.0, 30.0)
 
     def __post_init__(self) -> None:
         check_positive("l_freq", self.l_freq)
@@ -136,3 +155,12 @@ class SignalSettings(Settings):
         if self.resample_sfreq is not None:
             check_positive("resample_sfreq", self.resample_sfreq)
         check_positive("zscore_min_std_uv", self.zscore_min_std_uv, strict=False)
+        check_option("representation", self.representation, SIGNAL_REPRESENTATIONS)
+        check_positive("envelope_frame_s", self.envelope_frame_s)
+        band = tuple(float(v) for v in self.envelope_eeg_band)
+        if len(band) != 2 or not 0 < band[0] < band[1]:
+            raise ValueError(
+                f"envelope_eeg_band={self.envelope_eeg_band!r} must be (low, high) in Hz "
+                "with 0 < low < high."
+            )
+        object.__setattr__(self, "envelope_eeg_band", band)
