@@ -148,10 +148,14 @@ def _train(args: argparse.Namespace) -> int:
         pretrained=not args.no_pretrained,
         epochs=args.epochs,
         patience=args.patience,
+        signal_epochs=args.signal_epochs,
+        signal_patience=args.signal_patience,
         device=args.device,
         max_train_batches=args.max_train_batches,
     )
-    signal_settings = SignalSettings(resample_sfreq=args.signal_rate)
+    signal_settings = SignalSettings(
+        resample_sfreq=args.signal_rate, representation=args.signal_input
+    )
     progress = _TrainProgress()
     try:
         report = train_experiment(
@@ -363,10 +367,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--patience", type=int, default=8, help="early-stopping patience (epochs)")
     p.add_argument(
+        "--signal-epochs", type=int, default=None, help="epochs for the LSTM (default: --epochs)"
+    )
+    p.add_argument(
+        "--signal-patience",
+        type=int,
+        default=None,
+        help="early-stopping patience for the LSTM (default: --patience)",
+    )
+    p.add_argument(
         "--signal-rate",
         type=float,
         default=250.0,
         help="rate (Hz) the EEG-EMG windows are resampled to for the LSTM",
+    )
+    p.add_argument(
+        "--signal-input",
+        choices=("envelope", "raw"),
+        default="envelope",
+        help="what the LSTM reads: per-frame log envelopes (default) or the paper's raw samples",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")

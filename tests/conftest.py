@@ -84,7 +84,7 @@ def tiny_training(tiny_cohort, tmp_path_factory):
                 tiny_cohort,
                 out,
                 settings,
-                signal_settings=SignalSettings(resample_sfreq=100),
+                signal_settings=SignalSettings(representation="envelope"),
                 progress=events.append,
                 data_description="tiny synthetic cohort for tests",
             )

@@ -85,6 +85,11 @@ class ExperimentSettings(Settings):
         Start image backbones from ImageNet weights (paper: transfer learning).
     epochs, patience : int
         Maximum epochs and early-stopping patience (paper: 50 epochs).
+    signal_epochs, signal_patience : int | None
+        The same for the LSTM alone when it should differ from the image
+        models (``None``: ``epochs`` / ``patience``). An LSTM epoch on
+        envelope windows costs about a second on a CPU where a ShuffleNet epoch
+        costs minutes, so a CPU budget can give it the paper's 50 epochs.
     signal_batch_size, image_batch_size : int
         Paper: 32 windows and 16 slices.
     lr : float
@@ -103,6 +108,8 @@ class ExperimentSettings(Settings):
     pretrained: bool = True
     epochs: int = 50
     patience: int = 8
+    signal_epochs: int | None = None
+    signal_patience: int | None = None
     signal_batch_size: int = 32
     image_batch_size: int = 16
     lr: float = 1e-3
@@ -120,6 +127,12 @@ class ExperimentSettings(Settings):
             raise ValueError(f"n_folds={self.n_folds!r} must be at least 2.")
         check_range("test_fraction", self.test_fraction, 0.0, 0.5)
         check_range("inner_val_fraction", self.inner_val_fraction, 0.05, 0.5)
+        for key in ("signal_epochs", "signal_patience"):
+            value = getattr(self, key)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise ValueError(f"{key}={value!r} must be a positive whole number or None.")
 
 
 def cohort_fingerprint(inputs: dict[str, dict[str, str]], labels: dict[str, int]) -> str:
@@ -136,15 +149,20 @@ def cohort_fingerprint(inputs: dict[str, dict[str, str]], labels: dict[str, int]
 def _train_settings(settings: ExperimentSettings, kind: str, seed: int):
     from rehab_core.training import TrainSettings
 
+    signal = kind == "signal"
+    epochs = settings.signal_epochs if signal and settings.signal_epochs else settings.epochs
+    patience = (
+        settings.signal_patience if signal and settings.signal_patience else settings.patience
+    )
     common = {
-        "epochs": settings.epochs,
-        "early_stopping_patience": settings.patience,
+        "epochs": epochs,
+        "early_stopping_patience": patience,
         "lr": settings.lr,
         "seed": seed,
         "device": settings.device,
         "max_train_batches": settings.max_train_batches,
     }
-    if kind == "signal":
+    if signal:
         return TrainSettings.for_signals(batch_size=settings.signal_batch_size, **common)
     return TrainSettings.for_images(batch_size=settings.image_batch_size, **common)
 

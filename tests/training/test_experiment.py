@@ -17,7 +17,10 @@ def test_bundle_and_manifest(tiny_training):
     assert m["parts"]["image"]["imagenet_pretrained"] is False
     assert m["data"]["synthetic"] is True
     assert len(m["data"]["fingerprint_sha256"]) == 64
-    assert m["preprocessing"]["signals"]["resample_sfreq"] == 100
+    assert m["preprocessing"]["signals"]["representation"] == "envelope"
+    # the LSTM reads 25 frames of 0.4 s per 10-s window
+    assert m["parts"]["signal"]["kwargs"]["n_times"] == 25
+    assert m["parts"]["signal"]["kwargs"]["sfreq"] == pytest.approx(2.5)
     assert 0.0 <= m["fusion"]["weight"] <= 1.0
     assert {"tables", "fma", "bayes_ceiling_auc"} <= set(m["metrics"])
     # every ensemble member of both parts is stored
@@ -65,6 +68,19 @@ def test_settings_are_checked():
         ExperimentSettings(backbones=("shufflenett",))
     with pytest.raises(ValueError, match=r"n_folds=1 must be at least 2"):
         ExperimentSettings(n_folds=1)
+    with pytest.raises(ValueError, match=r"signal_epochs=0 must be a positive whole number"):
+        ExperimentSettings(signal_epochs=0)
+
+
+def test_the_lstm_can_have_its_own_epoch_budget():
+    from rehab_core.training.experiment import _train_settings
+
+    settings = ExperimentSettings(epochs=15, patience=4, signal_epochs=50, signal_patience=10)
+    signal, image = _train_settings(settings, "signal", 0), _train_settings(settings, "image", 0)
+    assert (signal.epochs, signal.early_stopping_patience) == (50, 10)
+    assert (image.epochs, image.early_stopping_patience) == (15, 4)
+    default = _train_settings(ExperimentSettings(epochs=7, patience=3), "signal", 0)
+    assert (default.epochs, default.early_stopping_patience) == (7, 3)
 
 
 def test_no_model_ever_sees_a_test_or_held_out_patient(tiny_training):
