@@ -156,11 +156,11 @@ def _signals_tab(patient_id: int, settings: SignalSettings, source: str) -> None
         return
     result = rec.result
     band = result.qc["band_hz"]
+    notch = f"{settings.line_freq:g} Hz notch" if result.qc["notch_freqs_hz"] else "no notch"
     st.caption(
         f"{upload.original_name}: {len(rec.ch_names)} channels, {rec.sfreq:g} Hz, "
         f"{rec.duration_s:.1f} s. Preprocessed with {source} (band-pass {band[0]:g}-{band[1]:g} "
-        f"Hz, {settings.line_freq:g} Hz notch, {settings.window_s:g}-s windows): what you see is "
-        "what the model saw."
+        f"Hz, {notch}, {settings.window_s:g}-s windows): what you see is what the model saw."
     )
 
     c_span, c_start, c_mode = st.columns([1, 3, 1.4])

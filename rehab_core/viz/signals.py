@@ -475,7 +475,8 @@ def motor_coherence(
         Sampling rate in Hz.
     ch_names, ch_types : sequence of str
     band : (float, float)
-        Frequencies to keep in Hz (wider than beta, so the beta band is seen in context).
+        Frequencies to keep in Hz (wider than beta, so the beta band is seen in
+        context); the upper edge is lowered to the Nyquist frequency if needed.
     segment_s : float
         Welch segment length in seconds.
     eeg_channels : sequence of str
@@ -499,6 +500,7 @@ def motor_coherence(
         )
     if not emg_idx:
         raise ValueError("The recording has no EMG channel, so coherence cannot be shown.")
+    band = (float(band[0]), min(float(band[1]), sfreq / 2.0))  # a slow recording ends lower
     freqs, coh = coherence(data[eeg_idx], data[emg_idx], sfreq, band=band, segment_s=segment_s)
     n_per_segment = max(2, int(round(segment_s * sfreq)))
     return MotorCoherence(

@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from rehab_core.io import PAPER_CHANNELS, write_signals_text
 from rehab_core.storage import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,3 +136,22 @@ def test_span_start_and_channel_choice_change_the_view(demo_patient):
     assert not at.exception
     assert not [s for s in at.slider if s.label == "Start (s)"]
     assert figures(at)[0]["layout"]["xaxis"]["range"] == [0, 60]
+
+
+def test_a_recording_the_model_cannot_use_is_explained_not_crashed(demo_patient, tmp_path):
+    """21 of the 22 channels: stored (the reader accepts it) but refused by the model's picks."""
+    rng = np.random.default_rng(0)
+    path = write_signals_text(
+        tmp_path / "short.txt", rng.normal(0, 20, (21, 1200)), PAPER_CHANNELS[:21], 100.0
+    )
+    store = open_store()
+    try:
+        patient = store.create_patient("SIG-MISSING")
+        store.add_upload(patient.id, "signals", path.name, path)
+    finally:
+        store.close()
+    at = open_signals(patient_id=patient.id)
+    assert not at.exception
+    assert "EMG_RFP" in at.error[0].value and "lacks" in at.error[0].value
+    assert at.info[0].value.startswith("No fMRI recording is stored for this patient yet")
+    assert not at.get("plotly_chart")

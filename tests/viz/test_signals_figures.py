@@ -339,6 +339,13 @@ def test_coherence_confidence_limit(n_segments, expected):
     assert coherence_confidence_limit(n_segments) == pytest.approx(expected)
 
 
+def test_motor_coherence_stops_at_nyquist_for_a_slow_recording():
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal((2, 8000))
+    mc = motor_coherence(data, 80.0, ["Cz", "EMG_RF"], ["eeg", "emg"])
+    assert mc.freqs.max() == 40.0 and mc.freqs.min() == 2.0
+
+
 @pytest.mark.parametrize(
     ("names", "types", "match"),
     [
