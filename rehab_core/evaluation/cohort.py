@@ -53,7 +53,11 @@ def evaluate_cohort(
     dict
         ``tables`` (JSON form of :func:`paper_tables`), ``markdown``,
         ``models`` (per bundle: patients scored and left out, fusion weight,
-        FMA metrics), and the cohort's Bayes ceiling when it is synthetic.
+        FMA metrics), the cohort's Bayes ceiling when it is synthetic,
+        ``predictions`` (per table row: ``name``, ``group``, ``patients``,
+        ``y_true``, ``p_good``, the inputs of ROC and calibration curves) and
+        ``bayes_p_good`` (patient -> the generator's Bayes-optimal
+        probability; ``None`` for a cohort without ground truth).
     """
     from rehab_core.evaluation import (
         ModelResult,
@@ -77,6 +81,21 @@ def evaluate_cohort(
     signal_done = False
     models: dict[str, Any] = {}
     ceiling_ids: list[str] = []
+    predictions: list[dict[str, Any]] = []
+
+    def keep(result: ModelResult, patient_ids: list[str]) -> None:
+        """A model's scores for the tables, and per patient for ROC and calibration curves."""
+        results.append(result)
+        predictions.append(
+            {
+                "name": result.name,
+                "group": result.group,
+                "patients": [str(p) for p in patient_ids],
+                "y_true": [int(v) for v in result.y_true],
+                "p_good": [float(v) for v in result.p_good],
+            }
+        )
+
     for path in find_bundles(weights):
         predictor = FusionPredictor.load(path)
         emit({"stage": "evaluate", "model": predictor.model_id})
@@ -107,19 +126,12 @@ def evaluate_cohort(
         )
         y = np.asarray([labels[p] for p in ids])
         name = predictor.manifest["display_name"]
-        results.append(
-            ModelResult(
-                name=name.removesuffix("_LSTM"), group="image", y_true=y, p_good=scores["image"]
-            )
-        )
-        results.append(ModelResult(name=name, group="fusion", y_true=y, p_good=scores["p_good"]))
+        keep(ModelResult(name.removesuffix("_LSTM"), "image", y, scores["image"]), ids)
+        keep(ModelResult(name, "fusion", y, scores["p_good"]), ids)
         has_sig = ~np.isnan(scores["signal"])
         if not signal_done and has_sig.sum() >= 2:
-            results.append(
-                ModelResult(
-                    name="LSTM", group="signal", y_true=y[has_sig], p_good=scores["signal"][has_sig]
-                )
-            )
+            sig_ids = [p for p, ok in zip(ids, has_sig, strict=True) if ok]
+            keep(ModelResult("LSTM", "signal", y[has_sig], scores["signal"][has_sig]), sig_ids)
             signal_done = True
         fma_ok = np.isfinite(scores["fma_3m"])
         models[predictor.model_id] = {
@@ -139,10 +151,18 @@ def evaluate_cohort(
     tables = paper_tables(
         results, ceiling_auc={"fusion": ceiling, "image": ceiling} if ceiling is not None else None
     )
+    scored = sorted({p for record in predictions for p in record["patients"]})
+    bayes = {
+        p: float(cohort.ground_truth[p]["p_good_bayes"])
+        for p in scored
+        if "p_good_bayes" in cohort.ground_truth.get(p, {})
+    }
     return {
         "cohort": str(cohort_dir),
         "bayes_ceiling_auc": ceiling,
         "tables": json.loads(to_json(tables)),
         "markdown": to_markdown(tables),
         "models": models,
+        "predictions": predictions,
+        "bayes_p_good": bayes or None,
     }

@@ -1,0 +1,153 @@
+"""What a weights folder says about how well its models do, as the Evaluation page shows it.
+
+A training run (``rehab train --out weights``) writes, beside its bundles,
+``evaluation.json`` (Tables 1-3 of the paper with bootstrap intervals, the
+cross-validated AUCs and the Bayes-optimal ceiling) and ``tables.md``. ROC
+and calibration curves need every held-out patient's score, which
+``rehab evaluate --json`` gives (its ``predictions``); saved in the same folder
+as ``heldout_evaluation.json`` it is read here, and used only for bundles
+whose weights hash it recorded is the installed one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "HELDOUT_REPORT",
+    "TABLES_FILE",
+    "TRAINING_REPORT",
+    "evaluation_curves",
+    "heldout_command",
+    "read_evaluation_folder",
+    "stale_models",
+]
+
+TRAINING_REPORT = "evaluation.json"
+TABLES_FILE = "tables.md"
+HELDOUT_REPORT = "heldout_evaluation.json"
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path.name} in {path.parent} cannot be read as JSON: {err}.") from err
+
+
+def read_evaluation_folder(folder: str | Path) -> dict[str, Any]:
+    """Everything a weights folder holds about its models' performance.
+
+    Parameters
+    ----------
+    folder : path
+        A weights folder (bundles one level below it).
+
+    Returns
+    -------
+    dict
+        ``folder``; ``training`` (``evaluation.json`` or ``None``);
+        ``markdown`` (``tables.md`` or ``None``); ``heldout``
+        (``heldout_evaluation.json`` or ``None``); ``manifests`` (model id ->
+        manifest of every bundle); ``synthetic`` (True when any bundle says
+        it was trained on synthetic data).
+    """
+    from rehab_core.storage import list_bundles
+
+    root = Path(folder)
+    tables = root / TABLES_FILE
+    manifests = {Path(m["path"]).name: m for m in list_bundles(root)}
+    return {
+        "folder": str(root),
+        "training": _read_json(root / TRAINING_REPORT),
+        "markdown": tables.read_text(encoding="utf-8") if tables.is_file() else None,
+        "heldout": _read_json(root / HELDOUT_REPORT),
+        "manifests": manifests,
+        "synthetic": any((m.get("data") or {}).get("synthetic") for m in manifests.values()),
+    }
+
+
+def stale_models(
+    heldout: Mapping[str, Any], manifests: Mapping[str, Mapping[str, Any]]
+) -> list[str]:
+    """Model ids the held-out report scored with other weights than the installed ones."""
+    out = []
+    for model_id, entry in (heldout.get("models") or {}).items():
+        installed = manifests.get(model_id)
+        if installed is None or installed.get("sha256") != entry.get("weights_sha256"):
+            out.append(model_id)
+    return sorted(out)
+
+
+def heldout_command(folder: str | Path, training: Mapping[str, Any] | None) -> str:
+    """The command that writes ``heldout_evaluation.json`` for a folder's bundles."""
+    cohort = (training or {}).get("cohort") or "COHORT_THE_MODELS_WERE_TRAINED_ON"
+    return (
+        f"rehab evaluate --cohort {cohort} --weights {folder} --json > "
+        f"{Path(folder) / HELDOUT_REPORT}"
+    )
+
+
+def evaluation_curves(heldout: Mapping[str, Any], *, n_bins: int = 5) -> dict[str, Any]:
+    """ROC and calibration curves of every model in a ``rehab evaluate`` report.
+
+    Parameters
+    ----------
+    heldout : mapping
+        Output of :func:`rehab_core.evaluation.cohort.evaluate_cohort`
+        (``predictions`` and ``bayes_p_good``).
+    n_bins : int
+        Equal-width calibration bins (few: held-out sets are small).
+
+    Returns
+    -------
+    dict
+        ``models``: one entry per scored model with ``name``, ``group``,
+        ``n``, ``roc`` (:func:`~rehab_core.evaluation.roc_points`) and
+        ``calibration`` (:func:`~rehab_core.evaluation.calibration_bins`);
+        ``bayes``: the same for the generator's Bayes-optimal probabilities
+        on the fusion model's patients (``None`` without ground truth);
+        ``skipped``: sentences on models that could not be drawn.
+    """
+    from rehab_core.evaluation import calibration_bins, roc_points
+
+    models, skipped = [], []
+    for record in heldout.get("predictions") or []:
+        y, p = record["y_true"], record["p_good"]
+        if len(set(y)) < 2:
+            skipped.append(
+                f"{record['name']}: all {len(y)} patients have the same outcome, so no ROC curve."
+            )
+            continue
+        models.append(
+            {
+                "name": record["name"],
+                "group": record["group"],
+                "n": len(y),
+                "roc": roc_points(y, p),
+                "calibration": calibration_bins(y, p, n_bins=n_bins),
+            }
+        )
+    bayes = None
+    truth = heldout.get("bayes_p_good") or {}
+    reference = next((r for r in heldout.get("predictions") or [] if r["group"] == "fusion"), None)
+    if truth and reference is not None:
+        pairs = [
+            (y, truth[p])
+            for p, y in zip(reference["patients"], reference["y_true"], strict=True)
+            if p in truth
+        ]
+        y = [a for a, _ in pairs]
+        if len(set(y)) == 2:
+            p = [b for _, b in pairs]
+            bayes = {
+                "n": len(pairs),
+                "roc": roc_points(y, p),
+                "calibration": calibration_bins(y, p, n_bins=n_bins),
+            }
+    return {"models": models, "bayes": bayes, "skipped": skipped}

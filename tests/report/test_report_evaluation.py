@@ -1,0 +1,110 @@
+"""Reading a weights folder's evaluation, and the curves drawn from held-out scores."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rehab_core.evaluation import calibration_bins, roc_points
+from rehab_core.report.evaluation import (
+    HELDOUT_REPORT,
+    evaluation_curves,
+    heldout_command,
+    read_evaluation_folder,
+    stale_models,
+)
+
+WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
+
+
+@pytest.fixture
+def heldout():
+    ids = [f"sub-{i:03d}" for i in range(8)]
+    y = [0, 1, 0, 1, 1, 0, 1, 0]
+    return {
+        "models": {"shufflenet_lstm": {"weights_sha256": "abc"}},
+        "predictions": [
+            {
+                "name": "ShuffleNet",
+                "group": "image",
+                "patients": ids,
+                "y_true": y,
+                "p_good": [0.2, 0.7, 0.4, 0.6, 0.9, 0.3, 0.5, 0.45],
+            },
+            {
+                "name": "ShuffleNet_LSTM",
+                "group": "fusion",
+                "patients": ids,
+                "y_true": y,
+                "p_good": [0.25, 0.65, 0.35, 0.6, 0.8, 0.3, 0.55, 0.5],
+            },
+            {
+                "name": "LSTM",
+                "group": "signal",
+                "patients": ids[:3:2],
+                "y_true": [0, 0],
+                "p_good": [0.5, 0.4],
+            },
+        ],
+        "bayes_p_good": {p: 0.1 + 0.8 * v for p, v in zip(ids[:-1], y[:-1], strict=True)},
+    }
+
+
+def test_curves_of_every_model_with_two_outcomes(heldout):
+    curves = evaluation_curves(heldout, n_bins=4)
+    assert [c["name"] for c in curves["models"]] == ["ShuffleNet", "ShuffleNet_LSTM"]
+    fused = heldout["predictions"][1]
+    assert curves["models"][1]["roc"] == roc_points(fused["y_true"], fused["p_good"])
+    assert curves["models"][1]["calibration"] == calibration_bins(
+        fused["y_true"], fused["p_good"], n_bins=4
+    )
+    assert curves["models"][1]["n"] == 8
+    assert curves["skipped"] == ["LSTM: all 2 patients have the same outcome, so no ROC curve."]
+
+
+def test_bayes_curve_uses_the_fusion_patients_with_ground_truth(heldout):
+    bayes = evaluation_curves(heldout)["bayes"]
+    assert bayes["n"] == 7  # the last patient has no ground truth
+    assert bayes["roc"]["auc"] == 1.0
+
+
+def test_no_ground_truth_no_bayes_curve(heldout):
+    heldout["bayes_p_good"] = None
+    assert evaluation_curves(heldout)["bayes"] is None
+
+
+def test_stale_models_are_those_scored_with_other_weights(heldout):
+    assert stale_models(heldout, {"shufflenet_lstm": {"sha256": "abc"}}) == []
+    assert stale_models(heldout, {"shufflenet_lstm": {"sha256": "new"}}) == ["shufflenet_lstm"]
+    assert stale_models(heldout, {}) == ["shufflenet_lstm"]
+
+
+def test_read_the_shipped_weights_folder():
+    folder = read_evaluation_folder(WEIGHTS)
+    assert folder["training"]["n_eval_patients"] == 15
+    assert folder["markdown"].startswith("**Table 1. fMRI prediction model evaluation**")
+    assert "shufflenet_lstm" in folder["manifests"]
+    assert folder["synthetic"] is True
+
+
+def test_a_folder_without_evaluation_and_a_broken_report(tmp_path):
+    folder = read_evaluation_folder(tmp_path)
+    assert folder["training"] is None and folder["heldout"] is None
+    assert folder["manifests"] == {} and folder["synthetic"] is False
+    (tmp_path / HELDOUT_REPORT).write_text("{not json")
+    with pytest.raises(ValueError, match=r"heldout_evaluation.json in .* cannot be read as JSON"):
+        read_evaluation_folder(tmp_path)
+
+
+def test_heldout_command_names_the_training_cohort(tmp_path):
+    shutil.copy(WEIGHTS / "evaluation.json", tmp_path / "evaluation.json")
+    training = json.loads((tmp_path / "evaluation.json").read_text())
+    command = heldout_command(tmp_path, training)
+    assert command == (
+        f"rehab evaluate --cohort {training['cohort']} --weights {tmp_path} --json > "
+        f"{tmp_path / HELDOUT_REPORT}"
+    )
+    assert "COHORT_THE_MODELS_WERE_TRAINED_ON" in heldout_command(tmp_path, None)
