@@ -1,6 +1,6 @@
 """Explanations: Grad-CAM for the fMRI-slice backbones, Integrated Gradients for the LSTM.
 
-``gradcam`` and ``integrated_gradients`` import torch when called;
+``gradcam`` and ``integrated_gradients`` (and their ensemble means) import torch when called;
 ``overlay_heatmap`` and ``attribution_summary`` are numpy only.
 """
 
@@ -12,13 +12,21 @@ from rehab_core.explain.attribution import (
     integrated_gradients,
 )
 from rehab_core.explain.cam import OUTCOME_TARGETS, gradcam
+from rehab_core.explain.ensemble import (
+    ensemble_gradcam,
+    ensemble_integrated_gradients,
+    spread_indices,
+)
 from rehab_core.explain.overlay import overlay_heatmap
 
 __all__ = [
     "OUTCOME_TARGETS",
     "AttributionSummary",
     "attribution_summary",
+    "ensemble_gradcam",
+    "ensemble_integrated_gradients",
     "gradcam",
     "integrated_gradients",
     "overlay_heatmap",
+    "spread_indices",
 ]
