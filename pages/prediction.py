@@ -1,0 +1,440 @@
+"""Prediction page: predict the selected patient's recovery, explain it, store it, report it.
+
+Caching (shared by every session):
+
+* the model: ``load_predictor`` (``st.cache_resource``);
+* preprocessing: per recording, keyed by the file's SHA-256 and the bundle's
+  manifest hash (the bundle fixes the settings), so a second prediction of
+  the same files, or another model with the same settings, skips it;
+* Grad-CAM: once per (bundle, fMRI file), for every kept slice, the mean of
+  all the ensemble's image models (the prediction is their mean too);
+* Integrated Gradients: once per (bundle, EEG-EMG file), on a few windows
+  spread over the recording, the mean of all the ensemble's LSTMs.
+
+Torch runs on one intra-op thread here (``REHAB_TORCH_THREADS`` to change it):
+on the 2-core machine shared with other sessions, two OpenMP threads that
+spin-wait for each other made a ShuffleNet pass 5-100 times slower whenever
+another process was busy, while one thread costs little (the LSTM's batches
+are small, and the image models' 90 slice passes parallelise poorly anyway).
+
+The latest prediction of each patient is kept in plain session state
+(``prediction_latest`` maps patient id to prediction id), so it survives
+reruns and page changes; every prediction is also stored with its provenance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Any
+
+import streamlit as st
+
+from pages._model_card import show_model_card
+from pages._shared import (
+    PATIENTS_PAGE,
+    available_models,
+    get_store,
+    link_if_page,
+    load_predictor,
+    require_patient,
+)
+from rehab_core.io import InputError
+from rehab_core.pipeline import PreparedPatient, prepare_patient
+from rehab_core.prediction import DEFAULT_MODEL_ID
+from rehab_core.report import build_report_pdf, model_card, prediction_lines
+from rehab_core.report.evaluation import TRAINING_REPORT
+from rehab_core.storage import PatientRecord, PredictionRecord, Store, UploadRecord, WeightsError
+
+LATEST = "prediction_latest"  # {patient id: prediction id}, plain session state
+_MODEL_KEY = "prediction_model"
+IG_WINDOWS = 3  # windows explained by Integrated Gradients
+IG_STEPS = 16
+ATTRIBUTION_BINS = 20
+TRAIN_COMMANDS = (
+    "rehab demo-cohort --out cohorts/demo --seed 0\n"
+    "rehab train --cohort cohorts/demo --backbone all --out weights --folds 5 --epochs 50"
+)
+
+
+# --- cached computations ----------------------------------------------------------------------
+def _limit_torch_threads() -> None:
+    """One torch thread unless ``REHAB_TORCH_THREADS`` says otherwise (see the module doc)."""
+    import torch
+
+    wanted = int(os.environ.get("REHAB_TORCH_THREADS", "1"))
+    if torch.get_num_threads() != wanted:
+        torch.set_num_threads(wanted)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _prepared_signals(model_id: str, manifest_sha: str, sha256: str, _path: str) -> Any:
+    """The EEG-EMG windows of one file with the bundle's settings (keyed by the file's hash)."""
+    predictor = load_predictor(model_id)
+    out = prepare_patient(
+        _path, None, signal_settings=predictor.signal_settings(), paper_channels=True
+    )
+    return out.signals, out.inputs
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _prepared_fmri(model_id: str, manifest_sha: str, sha256: str, _path: str) -> Any:
+    """The model slices of one fMRI file with the bundle's settings (keyed by the file's hash)."""
+    predictor = load_predictor(model_id)
+    out = prepare_patient(None, _path, imaging_settings=predictor.imaging_settings())
+    return out.fmri, out.inputs
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _gradcam(model_id: str, manifest_sha: str, sha256: str, _path: str) -> Any:
+    """Mean Grad-CAM of all the bundle's image models over every kept slice."""
+    from rehab_core.explain import ensemble_gradcam
+
+    predictor = load_predictor(model_id)
+    fmri, _ = _prepared_fmri(model_id, manifest_sha, sha256, _path)
+    return ensemble_gradcam(predictor.image_models, predictor.image_backbone, fmri.slices)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _attribution(model_id: str, manifest_sha: str, sha256: str, _path: str) -> Any:
+    """Mean Integrated Gradients of all the bundle's LSTMs on a few spread-out windows."""
+    from rehab_core.explain import (
+        attribution_summary,
+        ensemble_integrated_gradients,
+        spread_indices,
+    )
+
+    predictor = load_predictor(model_id)
+    signals, _ = _prepared_signals(model_id, manifest_sha, sha256, _path)
+    picked = spread_indices(signals.n_windows, IG_WINDOWS)
+    attr = ensemble_integrated_gradients(
+        predictor.signal_models, signals.windows[picked], steps=IG_STEPS
+    )
+    n_bins = min(ATTRIBUTION_BINS, attr.shape[-1])
+    summary = attribution_summary(attr, signals.ch_names, float(signals.sfreq), n_bins)
+    starts = [float(signals.window_starts_s[i]) for i in picked]
+    return summary, starts
+
+
+@st.cache_data(show_spinner=False)
+def _card(model_id: str, manifest_sha: str) -> dict[str, Any]:
+    import json
+
+    predictor = load_predictor(model_id)
+    report = predictor.path.parent / TRAINING_REPORT
+    evaluation = json.loads(report.read_text()) if report.is_file() else None
+    return model_card(predictor.manifest, evaluation)
+
+
+# --- actions --------------------------------------------------------------------------------
+def _predict(
+    store: Store,
+    patient: PatientRecord,
+    model_id: str,
+    signals: UploadRecord | None,
+    fmri: UploadRecord,
+) -> PredictionRecord:
+    predictor = load_predictor(model_id)
+    _limit_torch_threads()
+    sha = predictor.manifest["manifest_sha256"]
+    started = time.perf_counter()
+    prepared = PreparedPatient()
+    if signals is not None:
+        prepared.signals, _ = _prepared_signals(model_id, sha, signals.sha256, str(signals.path))
+    prepared.fmri, _ = _prepared_fmri(model_id, sha, fmri.sha256, str(fmri.path))
+    # the caches are keyed by content: record this store's files, whoever prepared them first
+    prepared.inputs = {str(u.path): u.sha256 for u in (signals, fmri) if u is not None}
+    prepared_s = time.perf_counter() - started
+    prediction = predictor.predict(prepared, baseline_fma=patient.fma_le_baseline)
+    total_s = time.perf_counter() - started
+    outputs = prediction.to_dict()
+    outputs["timing_s"] = {"preprocess": round(prepared_s, 3), "total": round(total_s, 3)}
+    used = [u.id for u in (signals, fmri) if u is not None]
+    return store.add_prediction(patient.id, outputs, upload_ids=used)
+
+
+def _model_picker(models: list[str]) -> str:
+    from rehab_core.training.experiment import FUSION_MODEL_IDS
+
+    default = DEFAULT_MODEL_ID if DEFAULT_MODEL_ID in models else models[0]
+    if st.session_state.get(_MODEL_KEY) not in models:
+        st.session_state[_MODEL_KEY] = default
+    model_id = st.selectbox("Model", models, key=_MODEL_KEY)
+    missing = [m for m in FUSION_MODEL_IDS if m not in models]
+    if missing:
+        with st.expander(f"{len(missing)} of the paper's fusion models are not installed"):
+            st.write(
+                f"Not installed: {', '.join(missing)}. They appear here once their bundles are "
+                "in the weights folder. Train all five (a GPU is advised; hours on a CPU) with:"
+            )
+            st.code(TRAIN_COMMANDS, language="bash")
+    return model_id
+
+
+# --- display ----------------------------------------------------------------------------------
+def _number(value: Any, fmt: str) -> str:
+    return "n/a" if value is None else format(float(value), fmt)
+
+
+def _summary(out: dict[str, Any]) -> None:
+    from rehab_core.viz import probability_figure
+
+    good = out["label"] == "good"
+    low, high = out["interval"]
+    cols = st.columns(3)
+    cols[0].metric(
+        "Probability of a good outcome",
+        _number(out["probability_good"], ".2f"),
+        help="Model spread: 5th-95th percentile of the ensemble members' probabilities.",
+    )
+    cols[0].caption(f"model spread {_number(low, '.2f')}–{_number(high, '.2f')}")
+    cols[1].metric(
+        "Call at the threshold",
+        "Good recovery" if good else "Poor recovery",
+        help=f"Good when the probability is at least {out['threshold']:.2f}.",
+    )
+    cols[1].caption(f"threshold {out['threshold']:.2f}")
+    fma_low, fma_high = out.get("fma_interval") or (None, None)
+    cols[2].metric("Predicted 3-month FMA-LE", f"{_number(out.get('fma_3m'), '.1f')} / 34")
+    if out.get("fma_3m") is not None:
+        cols[2].caption(f"95 % interval {_number(fma_low, '.0f')}–{_number(fma_high, '.0f')}")
+    for note in out.get("notes") or []:
+        st.info(note)
+    st.plotly_chart(probability_figure(out), width="stretch", key="prediction_probability")
+    st.markdown(
+        "  \n".join(
+            f"**{label}:** {text}"
+            for label, text in prediction_lines(out)[2:]
+            if label != "Note"  # shown above as info boxes
+        )
+    )
+
+
+def _windows_tab(
+    out: dict[str, Any], signals: UploadRecord | None, model_id: str, sha: str
+) -> None:
+    from rehab_core.viz import attribution_figure, window_timeline_figure
+
+    settings = out.get("preprocessing", {}).get("signals") or {}
+    st.plotly_chart(
+        window_timeline_figure(
+            out.get("window_starts_s") or [],
+            out.get("window_probabilities") or [],
+            window_s=float(settings.get("window_s", 10.0)),
+            threshold=out["threshold"],
+            signal_score=out.get("signal_score"),
+        ),
+        width="stretch",
+        key="prediction_windows",
+    )
+    if signals is None or not out.get("window_probabilities"):
+        return
+    st.markdown("**Which channels and moments drove the EEG-EMG score**")
+    if not st.toggle(
+        f"Compute Integrated Gradients on {IG_WINDOWS} windows (mean of all the ensemble's "
+        "LSTMs; a few seconds)",
+        key=f"prediction_ig_{out['model_id']}_{signals.sha256[:12]}",
+    ):
+        return
+    with st.spinner("Integrated Gradients on the EEG-EMG windows..."):
+        summary, starts = _attribution(model_id, sha, signals.sha256, str(signals.path))
+    st.caption(
+        "Windows starting at " + ", ".join(f"{s:.0f} s" for s in starts) + f"; {IG_STEPS} steps "
+        "from an all-zero baseline (each channel at its mean). Shares of the absolute "
+        "attribution; bars green where the channel's summed attribution favours a good outcome."
+    )
+    st.plotly_chart(attribution_figure(summary), width="stretch", key="prediction_attribution")
+
+
+def _slices_tab(out: dict[str, Any], fmri: UploadRecord, model_id: str, sha: str) -> bytes | None:
+    """Slice scores and the Grad-CAM overlay; returns the shown overlay as PNG for the report."""
+    from rehab_core.viz import (
+        gradcam_figure,
+        gradcam_overlay,
+        png_bytes,
+        slice_probabilities_figure,
+    )
+
+    index = list(out.get("slice_index") or [])
+    if not index:
+        st.info("No fMRI slice passed screening, so there is no slice to explain.")
+        return None
+    with st.spinner("Grad-CAM of every kept slice (mean of the ensemble's image models)..."):
+        heatmaps = _gradcam(model_id, sha, fmri.sha256, str(fmri.path))
+        prepared, _ = _prepared_fmri(model_id, sha, fmri.sha256, str(fmri.path))
+    left, right = st.columns([3, 2])
+    with right:
+        k = st.select_slider(
+            "Axial slice", options=index, value=index[len(index) // 2], key="prediction_slice"
+        )
+        alpha = st.slider("Heatmap opacity", 0.0, 1.0, 0.4, 0.05, key="prediction_opacity")
+        pos = index.index(k)
+        members = len(load_predictor(model_id).image_models)
+        title = f"Grad-CAM, axial slice {k} (P(good) {out['slice_probabilities'][pos]:.2f})"
+        st.plotly_chart(
+            gradcam_figure(prepared.slices[pos], heatmaps[pos], alpha=alpha, title=title),
+            width="stretch",
+            key="prediction_gradcam",
+        )
+        st.caption(
+            f"Evidence for a good outcome: mean Grad-CAM of the {members} image models over the "
+            "mean-BOLD channel; neurological view (left on the left). It shows what moved the "
+            "image score, not where a lesion is."
+        )
+    with left:
+        st.plotly_chart(
+            slice_probabilities_figure(
+                index,
+                out["slice_probabilities"],
+                threshold=out["threshold"],
+                image_score=out["image_score"],
+                selected=k,
+            ),
+            width="stretch",
+            key="prediction_slices",
+        )
+    st.session_state["prediction_report_caption"] = (
+        f"Grad-CAM of axial slice {k} (evidence for a good outcome), mean of {members} models"
+    )
+    return png_bytes(gradcam_overlay(prepared.slices[pos], heatmaps[pos], alpha=alpha))
+
+
+def _report_button(
+    patient: PatientRecord,
+    record: PredictionRecord,
+    uploads: list[UploadRecord],
+    card: dict[str, Any],
+    png: bytes | None,
+) -> None:
+    caption = st.session_state.get("prediction_report_caption")
+    used = [dataclasses.asdict(u) for u in uploads if u.id in set(record.upload_ids)]
+
+    def pdf() -> bytes:  # built when clicked, on Streamlit's download thread
+        return build_report_pdf(
+            dataclasses.asdict(patient),
+            used,
+            record.outputs,
+            png,
+            card,
+            created_at=record.created_at,
+            heatmap_caption=caption,
+        )
+
+    st.download_button(
+        "Download the PDF report",
+        data=pdf,
+        file_name=f"{patient.pseudonym}_prediction_{record.id}.pdf",
+        mime="application/pdf",
+        icon="📄",
+        on_click="ignore",
+    )
+
+
+def _history(store: Store, patient: PatientRecord) -> None:
+    st.subheader("Past predictions of this patient")
+    records = store.predictions(patient.id)
+    if not records:
+        st.caption("None yet.")
+        return
+    names = {u.id: u.original_name for u in store.uploads(patient.id)}
+    st.dataframe(
+        [
+            {
+                "When (UTC)": r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                "Model": r.model_id,
+                "P(good)": round(r.outputs["probability_good"], 3),
+                "Spread": "–".join(_number(v, ".2f") for v in r.outputs["interval"]),
+                "Call": r.outputs["label"],
+                "FMA-LE 3 m": _number(r.outputs.get("fma_3m"), ".1f"),
+                "Inputs": ", ".join(names.get(i, f"upload {i}") for i in r.upload_ids),
+                "Weights SHA-256": r.weights_sha256[:12],
+            }
+            for r in records
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+
+
+def _latest(store: Store, patient: PatientRecord) -> PredictionRecord | None:
+    wanted = st.session_state.get(LATEST, {}).get(patient.id)
+    if wanted is None:
+        return None
+    return next((r for r in store.predictions(patient.id) if r.id == wanted), None)
+
+
+def main() -> None:
+    patient = require_patient()
+    store = get_store()
+    st.title("Prediction")
+    st.caption(
+        f"Patient **{patient.pseudonym}**: probability of a good lower-limb recovery "
+        "(Fugl-Meyer above 17 of 34) three months after the stroke. Research software, "
+        "not a medical device."
+    )
+    models = available_models()
+    if not models:
+        st.error("No model is installed: the weights folder holds no bundle. Train one with:")
+        st.code(TRAIN_COMMANDS, language="bash")
+        st.stop()
+    signals = store.latest_upload(patient.id, "signals")
+    fmri = store.latest_upload(patient.id, "fmri")
+    left, right = st.columns([1, 2])
+    with left:
+        model_id = _model_picker(models)
+    with right:
+        st.markdown(
+            f"**EEG-EMG:** {signals.original_name if signals else 'none (image-only prediction)'}"
+            f"  \n**fMRI:** {fmri.original_name if fmri else 'none'}"
+        )
+    if fmri is None:
+        st.warning(f"{patient.pseudonym} has no resting-state fMRI yet; the models need one.")
+        link_if_page(PATIENTS_PAGE, "Upload it on the Patients page", icon="👤")
+        _history(store, patient)
+        st.stop()
+    if st.button("Predict", type="primary", icon="🎯"):
+        try:
+            with st.spinner(f"Preprocessing and predicting with {model_id}..."):
+                record = _predict(store, patient, model_id, signals, fmri)
+        except (InputError, WeightsError, ValueError) as err:
+            st.error(str(err))
+        else:
+            st.session_state.setdefault(LATEST, {})[patient.id] = record.id
+    record = _latest(store, patient)
+    if record is None:
+        st.caption("Press Predict to run the model on the latest recordings.")
+    else:
+        out = record.outputs
+        shown_id = out["model_id"]
+        if shown_id not in models:
+            st.warning(f"The model {shown_id} of this prediction is no longer installed.")
+        else:
+            timing = out.get("timing_s") or {}
+            st.subheader(f"Result ({out['model_id']}, {record.created_at:%Y-%m-%d %H:%M} UTC)")
+            if timing:
+                st.caption(
+                    f"Predicted in {timing['total']:.1f} s "
+                    f"(preprocessing {timing['preprocess']:.1f} s) with the model loaded."
+                )
+            _summary(out)
+            sha = load_predictor(shown_id).manifest["manifest_sha256"]
+            _limit_torch_threads()  # for the explanations below
+            uploads = store.uploads(patient.id)
+            by_id = {u.id: u for u in uploads}
+            used = [by_id[i] for i in record.upload_ids if i in by_id]
+            used_signals = next((u for u in used if u.kind == "signals"), None)
+            used_fmri = next((u for u in used if u.kind == "fmri"), fmri)
+            tab_slices, tab_windows = st.tabs(["fMRI slices and Grad-CAM", "EEG-EMG windows"])
+            with tab_slices:
+                png = _slices_tab(out, used_fmri, shown_id, sha)
+            with tab_windows:
+                _windows_tab(out, used_signals, shown_id, sha)
+            card = _card(shown_id, sha)
+            with st.expander(f"Model card: {card['display_name']}"):
+                show_model_card(card)
+            _report_button(patient, record, uploads, card, png)
+    _history(store, patient)
+
+
+main()

@@ -1,0 +1,114 @@
+"""The Evaluation page through the real app (AppTest): tables, curves, stale and empty folders."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+WEIGHTS = ROOT / "weights"
+EVALUATION = "pages/evaluation.py"
+
+
+@pytest.fixture(autouse=True)
+def environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("REHAB_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("REHAB_WEIGHTS_DIR", raising=False)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def open_evaluation() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page(EVALUATION).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def charts(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def weights_copy(tmp_path, monkeypatch) -> Path:
+    """The shipped weights folder without its tensors (the page reads manifests only)."""
+    folder = tmp_path / "weights"
+    (folder / "shufflenet_lstm").mkdir(parents=True)
+    shutil.copy(WEIGHTS / "shufflenet_lstm" / "manifest.json", folder / "shufflenet_lstm")
+    for name in ("evaluation.json", "tables.md", "heldout_evaluation.json"):
+        shutil.copy(WEIGHTS / name, folder / name)
+    monkeypatch.setenv("REHAB_WEIGHTS_DIR", str(folder))
+    return folder
+
+
+def test_shipped_evaluation_shows_tables_curves_and_synthetic_label():
+    at = open_evaluation()
+    assert at.title[0].value == "Evaluation"
+    assert at.warning[0].value.startswith("**Synthetic cohort.**")
+    titles = [m.value for m in at.markdown]
+    for title in (
+        "**Table 1. fMRI prediction model evaluation**",
+        "**Table 2. EEG-EMG prediction model evaluation**",
+        "**Table 3. Multimodal fusion prediction model evaluation**",
+    ):
+        assert title in titles
+    training = json.loads((WEIGHTS / "evaluation.json").read_text())
+    table1 = at.dataframe[0].value
+    assert list(table1.columns) == training["tables"]["table1"]["columns"]
+    assert table1.iloc[0]["ROC AUC"] == training["tables"]["table1"]["rows"][0]["ROC AUC"]
+    assert table1.iloc[-1]["Method"] == "Bayes-optimal ceiling"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Held-out test patients"] == str(training["n_eval_patients"])
+    assert metrics["Bayes ceiling AUC (test)"] == f"{training['bayes_ceiling_auc']:.2f}"
+    roc, calibration = charts(at)
+    names = [trace["name"] for trace in roc["data"]]
+    assert names[0] == "chance" and names[1].startswith("Bayes-optimal ceiling (AUC ")
+    assert any(n.startswith("ShuffleNet_LSTM (AUC ") and n.endswith(", n=15)") for n in names)
+    heldout = json.loads((WEIGHTS / "heldout_evaluation.json").read_text())
+    fused = next(r for r in heldout["predictions"] if r["group"] == "fusion")
+    auc = training["tables"]["table3"]["evaluations"][0]["metrics"]["roc_auc"]["estimate"]
+    assert f"ShuffleNet_LSTM (AUC {auc:.2f}, n={len(fused['patients'])})" in names
+    assert calibration["data"][0]["name"] == "perfect calibration"
+    assert any("Model card" in s.value for s in at.subheader)
+
+
+def test_held_out_scores_of_other_weights_are_not_drawn(tmp_path, monkeypatch):
+    folder = weights_copy(tmp_path, monkeypatch)
+    heldout = json.loads((folder / "heldout_evaluation.json").read_text())
+    heldout["models"]["shufflenet_lstm"]["weights_sha256"] = "0" * 64
+    (folder / "heldout_evaluation.json").write_text(json.dumps(heldout))
+    at = open_evaluation()
+    assert charts(at) == []
+    (warning,) = [w.value for w in at.warning if "other weights" in w.value]
+    assert warning.startswith("heldout_evaluation.json scored shufflenet_lstm with other weights")
+    assert at.code[0].value.startswith("rehab evaluate --cohort ")
+    assert at.code[0].value.endswith(f"--json > {folder / 'heldout_evaluation.json'}")
+
+
+def test_without_held_out_scores_the_page_says_how_to_get_them(tmp_path, monkeypatch):
+    folder = weights_copy(tmp_path, monkeypatch)
+    (folder / "heldout_evaluation.json").unlink()
+    at = open_evaluation()
+    assert charts(at) == []
+    assert any("every held-out patient's score" in i.value for i in at.info)
+    assert "Table 3. Multimodal fusion prediction model evaluation" in " ".join(
+        m.value for m in at.markdown
+    )
+
+
+def test_a_folder_without_evaluation(tmp_path, monkeypatch):
+    monkeypatch.setenv("REHAB_WEIGHTS_DIR", str(tmp_path / "empty"))
+    at = open_evaluation()
+    assert [i.value for i in at.info] == [
+        f"{tmp_path / 'empty'} holds no evaluation.json: train models with `rehab train --out "
+        f"{tmp_path / 'empty'}` to see their evaluation here."
+    ]
+    assert not at.warning  # nothing says synthetic when there is no model at all

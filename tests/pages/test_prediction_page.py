@@ -1,0 +1,166 @@
+"""The Prediction page through the real app (AppTest) with the shipped model.
+
+One demo patient is predicted end to end (preprocessing, the three-member
+ensemble, Grad-CAM of every slice, the stored provenance); the same files are
+reused for the image-only patient, whose preprocessing is then cached.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from rehab_core.storage import open_store
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+PREDICTION = "pages/prediction.py"
+MANIFEST = json.loads((ROOT / "weights" / "shufflenet_lstm" / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def demo_files(tmp_path_factory):
+    from rehab_core.demo import generate_patient
+
+    return generate_patient(tmp_path_factory.mktemp("demo"), seed=42)
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("REHAB_DATA_DIR", str(tmp_path / "data"))
+    for var in ("REHAB_DATABASE_URL", "REHAB_MAX_UPLOAD_MB", "REHAB_WEIGHTS_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    st.cache_resource.clear()  # the store is keyed by the environment; models load again
+    s = open_store(data_dir=tmp_path / "data")
+    yield s
+    s.close()
+    st.cache_resource.clear()
+
+
+def open_prediction(patient_id: int | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=600).run()
+    if patient_id is not None:
+        at.session_state["patient_id"] = patient_id
+    at.switch_page(PREDICTION).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def predict(at: AppTest) -> AppTest:
+    (button,) = [b for b in at.button if b.label == "Predict"]
+    button.click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+@pytest.fixture
+def deferred_downloads(monkeypatch):
+    """The callables behind deferred download buttons, by file id (what a click would run)."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    captured = {}
+    real = MediaFileManager.add_deferred
+
+    def spy(self, data_callable, *args, **kwargs):
+        file_id = real(self, data_callable, *args, **kwargs)
+        captured[file_id] = data_callable
+        return file_id
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", spy)
+    return captured
+
+
+def chart_types(at: AppTest) -> list[list[str]]:
+    return [
+        [trace.get("type", "scatter") for trace in json.loads(c.proto.spec)["data"]]
+        for c in at.get("plotly_chart")
+    ]
+
+
+def test_without_a_patient_the_page_points_to_the_patients_page(store):
+    at = open_prediction()
+    assert [i.value for i in at.info] == ["Pick or create a patient on the Patients page first."]
+    assert not at.button
+
+
+def test_demo_patient_prediction_is_shown_stored_explained_and_reported(
+    store, demo_files, deferred_downloads
+):
+    patient = store.create_patient("DEMO-P", fma_le_baseline=13)
+    signals = store.add_upload(patient.id, "signals", "rec.txt", demo_files.signals_path)
+    fmri = store.add_upload(patient.id, "fmri", "bold.nii.gz", demo_files.fmri_path)
+    at = open_prediction(patient.id)
+    assert at.selectbox[0].value == "shufflenet_lstm"
+    assert any("4 of the paper's fusion models are not installed" in e.label for e in at.expander)
+    assert metrics(at) == {}  # nothing predicted yet
+    predict(at)
+
+    (record,) = store.predictions(patient.id)
+    out = record.outputs
+    assert record.model_id == "shufflenet_lstm"
+    assert record.weights_sha256 == MANIFEST["sha256"]
+    assert sorted(record.upload_ids) == sorted([signals.id, fmri.id])
+    assert set(record.inputs.values()) == {signals.sha256, fmri.sha256}
+    assert record.preprocessing["signals"] == MANIFEST["preprocessing"]["signals"]
+    assert out["modality"] == "fusion" and out["fma_3m"] is not None
+    assert out["timing_s"]["total"] > 0
+
+    shown = metrics(at)
+    assert shown["Probability of a good outcome"] == f"{out['probability_good']:.2f}"
+    assert shown["Call at the threshold"] == f"{out['label'].capitalize()} recovery"
+    assert shown["Predicted 3-month FMA-LE"] == f"{out['fma_3m']:.1f} / 34"
+    assert any(c.value.startswith("Predicted in ") for c in at.caption)
+    types = chart_types(at)
+    assert ["image"] in types  # the Grad-CAM overlay
+    assert ["bar"] in types  # window and slice scores
+    (download,) = at.get("download_button")
+    assert download.proto.label == "Download the PDF report"
+    pdf = deferred_downloads[download.proto.deferred_file_id]()  # the click
+    assert pdf.startswith(b"%PDF-") and len(re.findall(rb"/Type\s*/Page(?!s)\b", pdf)) == 1
+    assert len(re.findall(rb"/Subtype\s*/Image", pdf)) == 1  # the Grad-CAM overlay
+    assert any(e.label == "Model card: ShuffleNet_LSTM" for e in at.expander)
+    assert at.dataframe[-1].value["Model"].tolist() == ["shufflenet_lstm"]
+
+    # the result survives a rerun, and the sliders move the overlay without predicting again
+    at.slider[0].set_value(0.8).run()
+    assert not at.exception
+    assert metrics(at)["Probability of a good outcome"] == shown["Probability of a good outcome"]
+    assert len(store.predictions(patient.id)) == 1
+
+
+def test_image_only_patient_gets_the_image_only_note(store, demo_files):
+    patient = store.create_patient("FMRI-ONLY")
+    store.add_upload(patient.id, "fmri", "bold.nii.gz", demo_files.fmri_path)
+    at = open_prediction(patient.id)
+    (inputs,) = [m.value for m in at.markdown if m.value.startswith("**EEG-EMG:**")]
+    assert inputs == "**EEG-EMG:** none (image-only prediction)  \n**fMRI:** bold.nii.gz"
+    predict(at)
+    (record,) = store.predictions(patient.id)
+    assert record.outputs["modality"] == "image" and record.outputs["signal_score"] is None
+    notes = [i.value for i in at.info]
+    assert (
+        "Image-only prediction: no EEG-EMG recording was given, so the fMRI model alone "
+        "decides." in notes
+    )
+    assert "The 3-month FMA-LE estimate needs the baseline FMA-LE; none given." in notes
+    assert metrics(at)["Predicted 3-month FMA-LE"] == "n/a / 34"
+
+
+def test_patient_without_fmri_is_told_to_upload_one(store, demo_files):
+    patient = store.create_patient("EEG-ONLY")
+    store.add_upload(patient.id, "signals", "rec.txt", demo_files.signals_path)
+    at = open_prediction(patient.id)
+    assert [w.value for w in at.warning] == [
+        "EEG-ONLY has no resting-state fMRI yet; the models need one."
+    ]
+    assert not [b for b in at.button if b.label == "Predict"]
