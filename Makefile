@@ -9,8 +9,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8501
+# The browser test (tests/browser/) drives Debian's Chromium through Playwright;
+# Playwright never downloads a browser of its own here.
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test setup lock clean-venv
+.PHONY: run test setup browser lock clean-venv
 
 setup: $(STAMP)
 
@@ -26,8 +29,22 @@ $(STAMP): requirements.lock pyproject.toml | $(BIN)/python
 run: setup
 	$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true
 
-test: setup
+test: setup browser
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+# Installs Debian's chromium when it is missing and we are root (CI is); otherwise says what
+# to install, and the browser test is skipped with that reason.
+browser:
+	@if [ -x $(CHROMIUM) ]; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Debian's chromium for the browser test (apt-get)"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -q && apt-get install -y -q chromium; \
+	else \
+		echo "$(CHROMIUM) is missing: the browser test will be skipped." \
+			"Install it as root with: apt-get update && apt-get install -y chromium"; \
+	fi
 
 # Maintainers: refresh the exact pins after changing dependencies in pyproject.toml.
 lock: setup
