@@ -247,8 +247,10 @@ def _windows_tab(
     st.plotly_chart(attribution_figure(summary), width="stretch", key="prediction_attribution")
 
 
-def _slices_tab(out: dict[str, Any], fmri: UploadRecord, model_id: str, sha: str) -> bytes | None:
-    """Slice scores and the Grad-CAM overlay; returns the shown overlay as PNG for the report."""
+def _slices_tab(
+    out: dict[str, Any], fmri: UploadRecord, model_id: str, sha: str
+) -> tuple[bytes | None, str | None]:
+    """Slice scores and the Grad-CAM overlay; returns the shown overlay (PNG) and its caption."""
     from rehab_core.viz import (
         gradcam_figure,
         gradcam_overlay,
@@ -259,7 +261,7 @@ def _slices_tab(out: dict[str, Any], fmri: UploadRecord, model_id: str, sha: str
     index = list(out.get("slice_index") or [])
     if not index:
         st.info("No fMRI slice passed screening, so there is no slice to explain.")
-        return None
+        return None, None
     with st.spinner("Grad-CAM of every kept slice (mean of the ensemble's image models)..."):
         heatmaps = _gradcam(model_id, sha, fmri.sha256, str(fmri.path))
         prepared, _ = _prepared_fmri(model_id, sha, fmri.sha256, str(fmri.path))
@@ -294,10 +296,8 @@ def _slices_tab(out: dict[str, Any], fmri: UploadRecord, model_id: str, sha: str
             width="stretch",
             key="prediction_slices",
         )
-    st.session_state["prediction_report_caption"] = (
-        f"Grad-CAM of axial slice {k} (evidence for a good outcome), mean of {members} models"
-    )
-    return png_bytes(gradcam_overlay(prepared.slices[pos], heatmaps[pos], alpha=alpha))
+    caption = f"Grad-CAM of axial slice {k} (evidence for a good outcome), mean of {members} models"
+    return png_bytes(gradcam_overlay(prepared.slices[pos], heatmaps[pos], alpha=alpha)), caption
 
 
 def _report_button(
@@ -306,8 +306,8 @@ def _report_button(
     uploads: list[UploadRecord],
     card: dict[str, Any],
     png: bytes | None,
+    caption: str | None,
 ) -> None:
-    caption = st.session_state.get("prediction_report_caption")
     used = [dataclasses.asdict(u) for u in uploads if u.id in set(record.upload_ids)]
 
     def pdf() -> bytes:  # built when clicked, on Streamlit's download thread
@@ -427,13 +427,13 @@ def main() -> None:
             used_fmri = next((u for u in used if u.kind == "fmri"), fmri)
             tab_slices, tab_windows = st.tabs(["fMRI slices and Grad-CAM", "EEG-EMG windows"])
             with tab_slices:
-                png = _slices_tab(out, used_fmri, shown_id, sha)
+                png, caption = _slices_tab(out, used_fmri, shown_id, sha)
             with tab_windows:
                 _windows_tab(out, used_signals, shown_id, sha)
             card = _card(shown_id, sha)
             with st.expander(f"Model card: {card['display_name']}"):
                 show_model_card(card)
-            _report_button(patient, record, uploads, card, png)
+            _report_button(patient, record, uploads, card, png, caption)
     _history(store, patient)
 
 
