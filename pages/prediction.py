@@ -43,7 +43,13 @@ from pages._shared import (
 from rehab_core.io import InputError
 from rehab_core.pipeline import PreparedPatient, prepare_patient
 from rehab_core.prediction import DEFAULT_MODEL_ID
-from rehab_core.report import build_report_pdf, model_card, prediction_lines
+from rehab_core.report import (
+    build_report_pdf,
+    model_card,
+    prediction_lines,
+    preprocessing_qc,
+    preprocessing_qc_lines,
+)
 from rehab_core.report.evaluation import TRAINING_REPORT
 from rehab_core.storage import PatientRecord, PredictionRecord, Store, UploadRecord, WeightsError
 
@@ -150,6 +156,7 @@ def _predict(
     total_s = time.perf_counter() - started
     outputs = prediction.to_dict()
     outputs["timing_s"] = {"preprocess": round(prepared_s, 3), "total": round(total_s, 3)}
+    outputs["qc"] = preprocessing_qc(prepared.signals, prepared.fmri)
     used = [u.id for u in (signals, fmri) if u is not None]
     return store.add_prediction(patient.id, outputs, upload_ids=used)
 
@@ -209,6 +216,8 @@ def _summary(out: dict[str, Any]) -> None:
             if label != "Note"  # shown above as info boxes
         )
     )
+    for line in preprocessing_qc_lines(out.get("qc")):
+        st.caption(f"Preprocessing QC, {line}")
 
 
 def _windows_tab(

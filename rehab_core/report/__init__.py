@@ -13,6 +13,8 @@ from rehab_core.report.summary import (
     input_lines,
     patient_lines,
     prediction_lines,
+    preprocessing_qc,
+    preprocessing_qc_lines,
     probability_text,
     short_sha,
 )
@@ -26,6 +28,8 @@ __all__ = [
     "model_card",
     "patient_lines",
     "prediction_lines",
+    "preprocessing_qc",
+    "preprocessing_qc_lines",
     "probability_text",
     "short_sha",
     "synthetic_statement",

@@ -25,6 +25,7 @@ from rehab_core.report.summary import (
     input_lines,
     patient_lines,
     prediction_lines,
+    preprocessing_qc_lines,
     upload_heading,
 )
 
@@ -253,18 +254,20 @@ def _patient(page: _Page, patient: Mapping[str, Any]) -> None:
         page.pdf.set_xy(_MARGIN, y + 4.8)
 
 
-def _inputs(page: _Page, uploads: Sequence[Mapping[str, Any]]) -> None:
+def _inputs(
+    page: _Page, uploads: Sequence[Mapping[str, Any]], qc: Mapping[str, Any] | None
+) -> None:
     page.section("Inputs")
     if not uploads:
         page.line("No files recorded with this prediction.")
     for upload in list(uploads)[:_MAX_UPLOADS]:
-        _, qc, *warnings = input_lines(upload)
+        _, reader_qc, *warnings = input_lines(upload)
         title, name, sha = upload_heading(upload)
         page.font(9, True)
         prefix, suffix = page.text(f"{title}: "), page.text(f"  (SHA-256 {sha})")
         room = _WIDTH - page.pdf.get_string_width(prefix + suffix) - 1
         page.line(prefix + page.fit(name, room, keep_end=True) + suffix, bold=True)
-        page.wrapped(qc, max_lines=2, size=8, h=4, x=_MARGIN + 4, width=_WIDTH - 4)
+        page.wrapped(reader_qc, max_lines=2, size=8, h=4, x=_MARGIN + 4, width=_WIDTH - 4)
         for warning in warnings[:_MAX_WARNINGS]:
             page.wrapped(warning, max_lines=1, size=8, h=4, x=_MARGIN + 4, width=_WIDTH - 4)
         if len(warnings) > _MAX_WARNINGS:
@@ -277,6 +280,8 @@ def _inputs(page: _Page, uploads: Sequence[Mapping[str, Any]]) -> None:
             )
     if len(uploads) > _MAX_UPLOADS:
         page.line(f"... and {len(uploads) - _MAX_UPLOADS} more files", size=8)
+    for text in preprocessing_qc_lines(qc):
+        page.wrapped(f"Preprocessing QC, {text}", max_lines=2, size=8, h=4)
 
 
 def _heatmap(page: _Page, png: bytes | None, caption: str | None, top: float) -> float:
@@ -356,13 +361,13 @@ def _metric_line(row: Mapping[str, Any]) -> str:
         )
 
     text = (
-        f"{row['label']} ({row['name']}, {row.get('n', '?')} patients): ROC AUC "
+        f"{row['label']} ({row['name']}, n={row.get('n', '?')}): AUC "
         f"{interval('roc_auc')}, accuracy {interval('accuracy')}"
     )
     if row.get("cv_auc") is not None:
-        text += f", cross-validated AUC {format_number(row['cv_auc'])}"
+        text += f", CV AUC {format_number(row['cv_auc'])}"
     if row.get("ceiling_auc") is not None:
-        text += f"; Bayes ceiling {format_number(row['ceiling_auc'])}"
+        text += f", ceiling {format_number(row['ceiling_auc'])}"
     return text
 
 
@@ -399,15 +404,16 @@ def _model(page: _Page, card: Mapping[str, Any], prediction: Mapping[str, Any]) 
         where = str(metrics.get("evaluated_on") or "held-out patients")
         page.labelled(
             "Evaluation",
-            f"{where[:1].upper()}{where[1:]}, {ci_text}:",
+            f"{where[:1].upper()}{where[1:]}, {ci_text} (CV: cross-validated; ceiling: "
+            "Bayes-optimal AUC):",
             x=_MARGIN,
             width=_WIDTH,
             label_w=30,
-            max_lines=1,
+            max_lines=2,
         )
         for row in rows:
             page.wrapped(
-                _metric_line(row), max_lines=2, size=8, h=3.9, x=_MARGIN + 30, width=_WIDTH - 30
+                _metric_line(row), max_lines=2, size=7.5, h=3.7, x=_MARGIN + 30, width=_WIDTH - 30
             )
 
 
@@ -464,7 +470,8 @@ def build_report_pdf(
         ``sha256``, ``qc`` (as stored with each upload). At most four are
         listed.
     prediction : mapping
-        ``Prediction.to_dict()`` (as stored: NaN may be ``None``).
+        ``Prediction.to_dict()`` (as stored: NaN may be ``None``), with
+        ``qc`` (:func:`rehab_core.report.preprocessing_qc`) when known.
     heatmap_png : bytes or None
         A PNG of the Grad-CAM overlay; ``None`` leaves the place empty with
         a sentence saying so.
@@ -494,7 +501,7 @@ def build_report_pdf(
     _header(page, created_at)
     page.limit(_BODY_BOTTOM - _MODEL_RESERVE)  # the model's identity always fits
     _patient(page, patient)
-    _inputs(page, uploads)
+    _inputs(page, uploads, prediction.get("qc"))
     _prediction(page, prediction, heatmap_png, heatmap_caption)
     page.limit(_BODY_BOTTOM)
     _model(page, model_card, prediction)

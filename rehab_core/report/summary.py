@@ -15,6 +15,8 @@ __all__ = [
     "input_lines",
     "patient_lines",
     "prediction_lines",
+    "preprocessing_qc",
+    "preprocessing_qc_lines",
     "probability_text",
     "short_sha",
     "upload_heading",
@@ -155,4 +157,78 @@ def input_lines(upload: Mapping[str, Any]) -> list[str]:
     qc = upload.get("qc") or {}
     lines = [f"{title}: {name}  (SHA-256 {sha})", "QC: " + _qc_text(str(upload.get("kind")), qc)]
     lines += [f"Reader warning: {w}" for w in qc.get("warnings") or []]
+    return lines
+
+
+def preprocessing_qc(signals: Any = None, fmri: Any = None) -> dict[str, Any]:
+    """The quality figures of the preprocessing that fed a prediction, JSON-ready.
+
+    Parameters
+    ----------
+    signals : SignalResult or None
+        :func:`rehab_core.signals.preprocess_raw` output (its ``qc``).
+    fmri : ImagingResult or None
+        :func:`rehab_core.imaging.preprocess_fmri` output (its ``qc`` and
+        ``screened_out``).
+
+    Returns
+    -------
+    dict
+        ``signals``: windows in total and rejected, bad channels with what was
+        done to them; ``fmri``: slices kept and screened out, mean and max
+        framewise displacement, high-motion frames, median tSNR and QC flags.
+        A modality that was not given is left out.
+    """
+    out: dict[str, Any] = {}
+    if signals is not None:
+        qc = signals.qc
+        actions = qc.get("bad_channel_actions") or {}
+        out["signals"] = {
+            "n_windows_total": int(qc.get("n_windows_total", 0)),
+            "n_rejected": int(qc.get("n_rejected", 0)),
+            "bad_channels": {
+                name: f"{str(reason).split(':')[0]}, {actions.get(name, 'flagged')}"
+                for name, reason in (qc.get("bad_channels") or {}).items()
+            },
+        }
+    if fmri is not None:
+        qc = fmri.qc
+        out["fmri"] = {
+            "n_slices_kept": int(qc.get("n_slices_kept", 0)),
+            "n_screened_out": len(getattr(fmri, "screened_out", {}) or {}),
+            "mean_fd_mm": qc.get("mean_fd_mm"),
+            "max_fd_mm": qc.get("max_fd_mm"),
+            "n_high_motion_frames": qc.get("n_high_motion_frames"),
+            "median_tsnr": qc.get("median_tsnr"),
+            "flags": list(qc.get("flags") or []),
+        }
+    return out
+
+
+def preprocessing_qc_lines(qc: Mapping[str, Any] | None) -> list[str]:
+    """:func:`preprocessing_qc` as sentences, EEG-EMG first."""
+    lines = []
+    signals = (qc or {}).get("signals")
+    if signals:
+        kept = signals["n_windows_total"] - signals["n_rejected"]
+        text = f"EEG-EMG: {kept} of {signals['n_windows_total']} windows of 10 s kept"
+        bad = signals.get("bad_channels") or {}
+        text += (
+            "; bad channels: " + ", ".join(f"{n} ({what})" for n, what in bad.items())
+            if bad
+            else "; no bad channel"
+        )
+        lines.append(text)
+    fmri = (qc or {}).get("fmri")
+    if fmri:
+        text = (
+            f"fMRI: {fmri['n_slices_kept']} slices kept, {fmri['n_screened_out']} screened out; "
+            f"head motion mean FD {format_number(fmri.get('mean_fd_mm'))} mm "
+            f"(max {format_number(fmri.get('max_fd_mm'))}), "
+            f"{fmri.get('n_high_motion_frames', 'n/a')} high-motion frames; "
+            f"median tSNR {format_number(fmri.get('median_tsnr'), '.0f')}"
+        )
+        if fmri.get("flags"):
+            text += "; flags: " + "; ".join(str(f) for f in fmri["flags"])
+        lines.append(text)
     return lines

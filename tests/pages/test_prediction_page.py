@@ -114,12 +114,15 @@ def test_demo_patient_prediction_is_shown_stored_explained_and_reported(
     assert record.preprocessing["signals"] == MANIFEST["preprocessing"]["signals"]
     assert out["modality"] == "fusion" and out["fma_3m"] is not None
     assert out["timing_s"]["total"] > 0
+    assert out["qc"]["fmri"]["n_slices_kept"] == len(out["slice_index"])
+    assert out["qc"]["signals"]["n_windows_total"] >= len(out["window_starts_s"])
 
     shown = metrics(at)
     assert shown["Probability of a good outcome"] == f"{out['probability_good']:.2f}"
     assert shown["Call at the threshold"] == f"{out['label'].capitalize()} recovery"
     assert shown["Predicted 3-month FMA-LE"] == f"{out['fma_3m']:.1f} / 34"
     assert any(c.value.startswith("Predicted in ") for c in at.caption)
+    assert any(c.value.startswith("Preprocessing QC, fMRI: ") for c in at.caption)
     types = chart_types(at)
     assert ["image"] in types  # the Grad-CAM overlay
     assert ["bar"] in types  # window and slice scores

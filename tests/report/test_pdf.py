@@ -162,6 +162,22 @@ def prediction():
         "member_probabilities": [0.55, 0.64, 0.70],
         "preprocessing": {},
         "notes": [],
+        "qc": {
+            "signals": {
+                "n_windows_total": 6,
+                "n_rejected": 0,
+                "bad_channels": {"FC1": "flat, set to zero"},
+            },
+            "fmri": {
+                "n_slices_kept": 30,
+                "n_screened_out": 5,
+                "mean_fd_mm": 0.135,
+                "max_fd_mm": 0.271,
+                "n_high_motion_frames": 0,
+                "median_tsnr": 98.7,
+                "flags": [],
+            },
+        },
     }
 
 
@@ -208,6 +224,8 @@ def test_report_is_one_page_with_patient_prediction_and_model(
         "554be8615ac0e4073be271fb0e4067c925f07f694ef4dba4cdf24de6074a605e",
         "Trained on synthetic data",
         "Created 2026-03-04 05:06 UTC",
+        "Preprocessing QC, EEG-EMG: 6 of 6 windows of 10 s kept; bad channels: FC1 (flat, set",
+        "Preprocessing QC, fMRI: 30 slices kept, 5 screened out; head motion mean FD 0.14 mm",
     ):
         assert expected in text, expected
     assert "did not fit" not in text
