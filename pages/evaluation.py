@@ -22,10 +22,10 @@ from rehab_core.report.evaluation import (
     HELDOUT_REPORT,
     TABLES_FILE,
     TRAINING_REPORT,
+    curve_source,
     evaluation_curves,
     heldout_command,
     read_evaluation_folder,
-    stale_models,
 )
 from rehab_core.storage import WeightsError
 
@@ -45,8 +45,8 @@ def _folder(path: str, stamp: tuple) -> dict[str, Any]:
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def _curves(path: str, stamp: tuple) -> dict[str, Any]:
-    return evaluation_curves(read_evaluation_folder(path)["heldout"])
+def _curves(path: str, stamp: tuple, source: str) -> dict[str, Any]:
+    return evaluation_curves(read_evaluation_folder(path)[source])
 
 
 def _tables(training: dict[str, Any], markdown: str | None) -> None:
@@ -92,24 +92,23 @@ def _curves_section(folder: Path, info: dict[str, Any], stamp: tuple) -> None:
     from rehab_core.viz import calibration_figure, roc_figure
 
     st.subheader("ROC and calibration")
-    heldout = info["heldout"]
+    source, stale = curve_source(info)
     command = heldout_command(folder, info["training"])
-    if heldout is None or not heldout.get("predictions"):
-        st.info(
-            "The curves need every held-out patient's score, which this folder does not hold "
-            f"yet ({HELDOUT_REPORT}). Write it with:"
-        )
-        st.code(command, language="bash")
-        return
-    stale = stale_models(heldout, info["manifests"])
-    if stale:
+    if stale and not source:
         st.warning(
             f"{HELDOUT_REPORT} scored {', '.join(stale)} with other weights than those installed; "
             "its curves would describe another model. Write it again with:"
         )
         st.code(command, language="bash")
         return
-    curves = _curves(str(folder), stamp)
+    if not source:
+        st.info(
+            "The curves need every held-out patient's score, which this folder does not hold "
+            f"yet ({HELDOUT_REPORT}). Write it with:"
+        )
+        st.code(command, language="bash")
+        return
+    curves = _curves(str(folder), stamp, source)
     bayes = curves["bayes"]
     left, right = st.columns(2)
     with left:

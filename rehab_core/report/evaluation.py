@@ -5,8 +5,9 @@ A training run (``rehab train --out weights``) writes, beside its bundles,
 cross-validated AUCs and the Bayes-optimal ceiling) and ``tables.md``. ROC
 and calibration curves need every held-out patient's score, which
 ``rehab evaluate --json`` gives (its ``predictions``); saved in the same folder
-as ``heldout_evaluation.json`` it is read here, and used only for bundles
-whose weights hash it recorded is the installed one.
+as ``heldout_evaluation.json`` it is read here, and used only when the
+weights hashes it recorded are the installed ones. An ``evaluation.json``
+that carries the same ``predictions`` itself is used otherwise.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ __all__ = [
     "HELDOUT_REPORT",
     "TABLES_FILE",
     "TRAINING_REPORT",
+    "curve_source",
     "evaluation_curves",
     "heldout_command",
     "read_evaluation_folder",
@@ -82,6 +84,32 @@ def stale_models(
         if installed is None or installed.get("sha256") != entry.get("weights_sha256"):
             out.append(model_id)
     return sorted(out)
+
+
+def curve_source(folder_info: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """Which report's per-patient scores the curves come from.
+
+    Parameters
+    ----------
+    folder_info : mapping
+        :func:`read_evaluation_folder` output.
+
+    Returns
+    -------
+    (source, stale) : (str, list of str)
+        ``source`` is ``"heldout"`` (``heldout_evaluation.json`` scored the
+        installed weights), ``"training"`` (``evaluation.json`` carries
+        ``predictions`` itself, written with the bundles) or ``""`` (no
+        usable scores); ``stale`` lists the models ``heldout_evaluation.json``
+        scored with other weights than the installed ones.
+    """
+    heldout = folder_info.get("heldout") or {}
+    stale = stale_models(heldout, folder_info.get("manifests") or {}) if heldout else []
+    if heldout.get("predictions") and not stale:
+        return "heldout", []
+    if (folder_info.get("training") or {}).get("predictions"):
+        return "training", stale
+    return "", stale
 
 
 def heldout_command(folder: str | Path, training: Mapping[str, Any] | None) -> str:

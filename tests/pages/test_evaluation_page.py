@@ -93,6 +93,21 @@ def test_held_out_scores_of_other_weights_are_not_drawn(tmp_path, monkeypatch):
     assert at.code[0].value.endswith(f"--json > {folder / 'heldout_evaluation.json'}")
 
 
+def test_scores_written_with_the_bundles_are_drawn_when_the_heldout_file_is_stale(
+    tmp_path, monkeypatch
+):
+    folder = weights_copy(tmp_path, monkeypatch)
+    heldout = json.loads((folder / "heldout_evaluation.json").read_text())
+    training = json.loads((folder / "evaluation.json").read_text())
+    training["predictions"] = heldout["predictions"]  # as a training run could write them
+    (folder / "evaluation.json").write_text(json.dumps(training))
+    heldout["models"]["shufflenet_lstm"]["weights_sha256"] = "0" * 64
+    (folder / "heldout_evaluation.json").write_text(json.dumps(heldout))
+    at = open_evaluation()
+    assert len(charts(at)) == 2
+    assert not [w for w in at.warning if "other weights" in w.value]
+
+
 def test_without_held_out_scores_the_page_says_how_to_get_them(tmp_path, monkeypatch):
     folder = weights_copy(tmp_path, monkeypatch)
     (folder / "heldout_evaluation.json").unlink()

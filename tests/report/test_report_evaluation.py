@@ -11,6 +11,7 @@ import pytest
 from rehab_core.evaluation import calibration_bins, roc_points
 from rehab_core.report.evaluation import (
     HELDOUT_REPORT,
+    curve_source,
     evaluation_curves,
     heldout_command,
     read_evaluation_folder,
@@ -108,3 +109,28 @@ def test_heldout_command_names_the_training_cohort(tmp_path):
         f"{tmp_path / HELDOUT_REPORT}"
     )
     assert "COHORT_THE_MODELS_WERE_TRAINED_ON" in heldout_command(tmp_path, None)
+
+
+@pytest.mark.parametrize(
+    ("installed", "training_has_scores", "expected"),
+    [
+        ("abc", False, ("heldout", [])),
+        ("abc", True, ("heldout", [])),
+        ("new", True, ("training", ["shufflenet_lstm"])),
+        ("new", False, ("", ["shufflenet_lstm"])),
+    ],
+)
+def test_curve_source_prefers_fresh_heldout_scores(
+    heldout, installed, training_has_scores, expected
+):
+    training = {"predictions": heldout["predictions"]} if training_has_scores else {}
+    info = {
+        "heldout": heldout,
+        "training": training,
+        "manifests": {"shufflenet_lstm": {"sha256": installed}},
+    }
+    assert curve_source(info) == expected
+
+
+def test_curve_source_without_any_scores():
+    assert curve_source({"heldout": None, "training": {}, "manifests": {}}) == ("", [])
