@@ -147,9 +147,12 @@ def test_image_only_patient_gets_the_image_only_note(store, demo_files):
     at = open_prediction(patient.id)
     (inputs,) = [m.value for m in at.markdown if m.value.startswith("**EEG-EMG:**")]
     assert inputs == "**EEG-EMG:** none (image-only prediction)  \n**fMRI:** bold.nii.gz"
+    at.session_state["prediction_slice"] = 999  # left by another patient's scan
     predict(at)
     (record,) = store.predictions(patient.id)
     assert record.outputs["modality"] == "image" and record.outputs["signal_score"] is None
+    index = record.outputs["slice_index"]
+    assert at.select_slider[0].value == index[len(index) // 2]  # back to the middle slice
     notes = [i.value for i in at.info]
     assert (
         "Image-only prediction: no EEG-EMG recording was given, so the fMRI model alone "
