@@ -37,6 +37,8 @@ POOR_COLOUR = "#c62828"
 _NEUTRAL = "#1f4e79"
 _BAYES_COLOUR = "#555555"
 _GROUP_COLOURS = {"fusion": "#1f4e79", "image": "#ef6c00", "signal": "#6a1b9a"}
+# fusion drawn wide and solid, the single modalities dashed on top: identical curves stay visible
+_GROUP_LINES = {"fusion": ("solid", 3.0), "image": ("dash", 2.0), "signal": ("dashdot", 2.0)}
 _SLICE_CHANNELS = ("mean BOLD", "ALFF", "ReHo")
 
 
@@ -422,6 +424,19 @@ def attribution_figure(summary: AttributionSummary) -> go.Figure:
     return fig
 
 
+def _group_line(group: str) -> dict[str, Any]:
+    """Line style of a model group (the Bayes-optimal reference: grey, dotted)."""
+    if group == "bayes":
+        return dict(color=_BAYES_COLOUR, dash="dot", width=2.0)
+    dash, width = _GROUP_LINES.get(group, ("solid", 2.0))
+    return dict(color=_GROUP_COLOURS.get(group, _NEUTRAL), dash=dash, width=width)
+
+
+def _fusion_first(curves: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Fusion curves first, so the single-modality curves are drawn over them."""
+    return sorted(curves, key=lambda c: c.get("group") != "fusion")
+
+
 def roc_figure(
     curves: Sequence[Mapping[str, Any]], *, bayes: Mapping[str, Any] | None = None
 ) -> go.Figure:
@@ -450,11 +465,11 @@ def roc_figure(
                 x=bayes["fpr"],
                 y=bayes["tpr"],
                 mode="lines",
-                line=dict(dash="dot", color=_BAYES_COLOUR, shape="hv"),
+                line=_group_line("bayes"),
                 name=f"Bayes-optimal ceiling (AUC {bayes['auc']:.2f})",
             )
         )
-    for curve in curves:
+    for curve in _fusion_first(curves):
         roc = curve["roc"]
         n = f", n={curve['n']}" if curve.get("n") else ""
         fig.add_trace(
@@ -462,18 +477,18 @@ def roc_figure(
                 x=roc["fpr"],
                 y=roc["tpr"],
                 mode="lines+markers",
-                line=dict(color=_GROUP_COLOURS.get(curve.get("group", ""), _NEUTRAL), shape="hv"),
+                line=_group_line(curve.get("group", "")),
                 marker=dict(size=4),
                 name=f"{curve['name']} (AUC {roc['auc']:.2f}{n})",
             )
         )
     fig.update_layout(
         title="ROC curves (held-out patients)",
-        height=420,
+        height=500,
         margin=MARGIN,
         xaxis=dict(title="1 - specificity (false-positive rate)", range=[0, 1], constrain="domain"),
         yaxis=dict(title="sensitivity (true-positive rate)", range=[0, 1], scaleanchor="x"),
-        legend=dict(x=0.98, y=0.02, xanchor="right", yanchor="bottom"),
+        legend=dict(orientation="h", x=0, y=-0.2, xanchor="left", yanchor="top"),
     )
     return fig
 
@@ -503,18 +518,19 @@ def calibration_figure(
             name="perfect calibration",
         )
     )
-    entries = [(c["name"], c.get("group", ""), c["calibration"], "solid") for c in curves]
+    entries = [(c["name"], c.get("group", ""), c["calibration"]) for c in _fusion_first(curves)]
     if bayes is not None:
-        entries.insert(0, ("Bayes-optimal", "bayes", bayes, "dot"))
-    for name, group, bins, dash in entries:
+        entries.insert(0, ("Bayes-optimal", "bayes", bayes))
+    for name, group, bins in entries:
         count = np.asarray(bins["count"], dtype=np.float64)
-        colour = _BAYES_COLOUR if group == "bayes" else _GROUP_COLOURS.get(group, _NEUTRAL)
+        line = _group_line(group)
+        colour = line["color"]
         fig.add_trace(
             go.Scatter(
                 x=bins["mean_predicted"],
                 y=bins["observed_fraction"],
                 mode="lines+markers",
-                line=dict(color=colour, dash=dash),
+                line=line,
                 marker=dict(size=6 + 3 * np.sqrt(count), color=colour),
                 customdata=count,
                 name=f"{name} (ECE {bins['ece']:.2f})",
@@ -524,10 +540,10 @@ def calibration_figure(
         )
     fig.update_layout(
         title="Calibration (held-out patients)",
-        height=420,
+        height=500,
         margin=MARGIN,
         xaxis=dict(title="mean predicted P(good)", range=[0, 1], constrain="domain"),
         yaxis=dict(title="observed fraction good", range=[-0.02, 1.02], scaleanchor="x"),
-        legend=dict(x=0.02, y=0.98, xanchor="left", yanchor="top"),
+        legend=dict(orientation="h", x=0, y=-0.2, xanchor="left", yanchor="top"),
     )
     return fig

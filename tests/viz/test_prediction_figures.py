@@ -204,3 +204,15 @@ def test_calibration_figure_sizes_markers_by_count(curves):
     assert trace.name == f"ShuffleNet_LSTM (ECE {model['calibration']['ece']:.2f})"
     np.testing.assert_allclose(trace.marker.size, 6 + 3 * np.sqrt(model["calibration"]["count"]))
     assert list(trace.y) == model["calibration"]["observed_fraction"]
+
+
+@pytest.mark.parametrize("figure", [roc_figure, calibration_figure])
+def test_fusion_is_drawn_first_so_identical_single_modality_curves_stay_visible(curves, figure):
+    model, _ = curves
+    image = {**model, "name": "ShuffleNet", "group": "image"}
+    fig = figure([image, model])
+    names = [t.name.split(" (")[0] for t in fig.data[1:]]
+    assert names == ["ShuffleNet_LSTM", "ShuffleNet"]
+    fusion, single = fig.data[1:]
+    assert (fusion.line.dash, fusion.line.width) == ("solid", 3.0)
+    assert (single.line.dash, single.line.width) == ("dash", 2.0)
