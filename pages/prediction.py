@@ -25,6 +25,7 @@ reruns and page changes; every prediction is also stored with its provenance.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import time
 from typing import Any
@@ -81,7 +82,7 @@ def _prepared_signals(model_id: str, manifest_sha: str, sha256: str, _path: str)
     out = prepare_patient(
         _path, None, signal_settings=predictor.signal_settings(), paper_channels=True
     )
-    return out.signals, out.inputs
+    return out.signals
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -89,7 +90,7 @@ def _prepared_fmri(model_id: str, manifest_sha: str, sha256: str, _path: str) ->
     """The model slices of one fMRI file with the bundle's settings (keyed by the file's hash)."""
     predictor = load_predictor(model_id)
     out = prepare_patient(None, _path, imaging_settings=predictor.imaging_settings())
-    return out.fmri, out.inputs
+    return out.fmri
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -98,7 +99,7 @@ def _gradcam(model_id: str, manifest_sha: str, sha256: str, _path: str) -> Any:
     from rehab_core.explain import ensemble_gradcam
 
     predictor = load_predictor(model_id)
-    fmri, _ = _prepared_fmri(model_id, manifest_sha, sha256, _path)
+    fmri = _prepared_fmri(model_id, manifest_sha, sha256, _path)
     return ensemble_gradcam(predictor.image_models, predictor.image_backbone, fmri.slices)
 
 
@@ -112,7 +113,7 @@ def _attribution(model_id: str, manifest_sha: str, sha256: str, _path: str) -> A
     )
 
     predictor = load_predictor(model_id)
-    signals, _ = _prepared_signals(model_id, manifest_sha, sha256, _path)
+    signals = _prepared_signals(model_id, manifest_sha, sha256, _path)
     picked = spread_indices(signals.n_windows, IG_WINDOWS)
     attr = ensemble_integrated_gradients(
         predictor.signal_models, signals.windows[picked], steps=IG_STEPS
@@ -125,8 +126,6 @@ def _attribution(model_id: str, manifest_sha: str, sha256: str, _path: str) -> A
 
 @st.cache_data(show_spinner=False)
 def _card(model_id: str, manifest_sha: str) -> dict[str, Any]:
-    import json
-
     predictor = load_predictor(model_id)
     report = predictor.path.parent / TRAINING_REPORT
     evaluation = json.loads(report.read_text()) if report.is_file() else None
@@ -147,8 +146,8 @@ def _predict(
     started = time.perf_counter()
     prepared = PreparedPatient()
     if signals is not None:
-        prepared.signals, _ = _prepared_signals(model_id, sha, signals.sha256, str(signals.path))
-    prepared.fmri, _ = _prepared_fmri(model_id, sha, fmri.sha256, str(fmri.path))
+        prepared.signals = _prepared_signals(model_id, sha, signals.sha256, str(signals.path))
+    prepared.fmri = _prepared_fmri(model_id, sha, fmri.sha256, str(fmri.path))
     # the caches are keyed by content: record this store's files, whoever prepared them first
     prepared.inputs = {str(u.path): u.sha256 for u in (signals, fmri) if u is not None}
     prepared_s = time.perf_counter() - started
@@ -273,7 +272,7 @@ def _slices_tab(
         return None, None
     with st.spinner("Grad-CAM of every kept slice (mean of the ensemble's image models)..."):
         heatmaps = _gradcam(model_id, sha, fmri.sha256, str(fmri.path))
-        prepared, _ = _prepared_fmri(model_id, sha, fmri.sha256, str(fmri.path))
+        prepared = _prepared_fmri(model_id, sha, fmri.sha256, str(fmri.path))
     left, right = st.columns([3, 2])
     with right:
         k = st.select_slider(

@@ -140,6 +140,13 @@ def test_demo_patient_prediction_is_shown_stored_explained_and_reported(
     assert metrics(at)["Probability of a good outcome"] == shown["Probability of a good outcome"]
     assert len(store.predictions(patient.id)) == 1
 
+    # the EEG-EMG attribution is computed on demand
+    assert ["heatmap", "bar"] not in chart_types(at)
+    at.toggle[0].set_value(True).run()
+    assert not at.exception, at.exception
+    assert ["heatmap", "bar"] in chart_types(at)
+    assert any(c.value.startswith("Windows starting at ") for c in at.caption)
+
 
 def test_image_only_patient_gets_the_image_only_note(store, demo_files):
     patient = store.create_patient("FMRI-ONLY")
