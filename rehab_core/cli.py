@@ -166,6 +166,7 @@ def _train(args: argparse.Namespace) -> int:
             n_jobs=args.jobs,
             progress=progress,
             data_description=args.description,
+            image_members_from=args.reuse_image_members,
         )
     finally:
         progress.close()
@@ -393,6 +394,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-train-batches", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--jobs", type=int, default=2, help="preprocessing processes")
     p.add_argument("--description", default=None, help="training data description for manifests")
+    p.add_argument(
+        "--reuse-image-members",
+        metavar="DIR",
+        default=None,
+        help=(
+            "reuse the image models of the bundles in DIR (same cohort, split, folds and fMRI "
+            "settings) and train only the LSTM and the fusion"
+        ),
+    )
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("evaluate", help="paper-style tables of trained models on a cohort")

@@ -42,16 +42,11 @@ def tiny_cohort(tmp_path_factory):
     return generate_cohort(tmp_path_factory.mktemp("tiny_cohort"), n_jobs=1, **TINY_COHORT).root
 
 
-@pytest.fixture(scope="session")
-def tiny_training(tiny_cohort, tmp_path_factory):
-    """Train the default fusion model for one epoch of one batch on the tiny cohort."""
-    import warnings
+def _tiny_experiment_settings(**overrides):
+    """The settings of ``tiny_training``: 2 folds, one batch of one epoch, CPU, no ImageNet."""
+    from rehab_core.training.experiment import ExperimentSettings
 
-    from rehab_core.signals import SignalSettings
-    from rehab_core.training.experiment import ExperimentSettings, train_experiment
-
-    out = tmp_path_factory.mktemp("tiny_weights")
-    settings = ExperimentSettings(
+    kwargs = dict(
         n_folds=2,
         epochs=1,
         patience=1,
@@ -60,6 +55,25 @@ def tiny_training(tiny_cohort, tmp_path_factory):
         pretrained=False,
         device="cpu",
     )
+    return ExperimentSettings(**{**kwargs, **overrides})
+
+
+@pytest.fixture
+def tiny_experiment_settings():
+    """``tiny_experiment_settings(**overrides)``: the settings of ``tiny_training``."""
+    return _tiny_experiment_settings
+
+
+@pytest.fixture(scope="session")
+def tiny_training(tiny_cohort, tmp_path_factory):
+    """Train the default fusion model for one epoch of one batch on the tiny cohort."""
+    import warnings
+
+    from rehab_core.signals import SignalSettings
+    from rehab_core.training.experiment import train_experiment
+
+    out = tmp_path_factory.mktemp("tiny_weights")
+    settings = _tiny_experiment_settings()
     import rehab_core.training as training
 
     # record which patients every fit_model call trains and early-stops on (leakage test)

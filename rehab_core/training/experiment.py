@@ -245,6 +245,68 @@ def _train_member(
     return model, result
 
 
+def _reusable_image_members(
+    folder: str | Path,
+    settings: ExperimentSettings,
+    *,
+    fingerprint: str,
+    dev_ids: np.ndarray,
+    test_ids: np.ndarray,
+    imaging: dict[str, Any],
+) -> dict[str, dict[str, Any]]:
+    """Per backbone, a loader of the image members of an earlier bundle of the same split.
+
+    Raises ``ValueError`` (one sentence) when a bundle is missing or was
+    trained on other data, another split, other folds or other fMRI settings.
+    """
+    from rehab_core.models import create_model
+    from rehab_core.storage import load_bundle
+
+    out: dict[str, dict[str, Any]] = {}
+    for backbone in settings.backbones:
+        path = Path(folder) / fusion_model_id(backbone)
+        if not (path / "manifest.json").is_file():
+            raise ValueError(f"{path} holds no bundle to reuse the {backbone} members from.")
+        bundle = load_bundle(path)
+        m = bundle.manifest
+        split = m["data"]["split"]
+        trained = m["training"]["settings"]
+        checks = {
+            "the cohort": m["data"]["fingerprint_sha256"] == fingerprint,
+            "the development/test split": (
+                split["development"] == [str(p) for p in dev_ids]
+                and split["test"] == [str(p) for p in test_ids]
+            ),
+            "the folds": (trained["n_folds"], trained["seed"]) == (settings.n_folds, settings.seed),
+            "the fMRI preprocessing": m["preprocessing"]["imaging"] == imaging,
+        }
+        differs = [what for what, same in checks.items() if not same]
+        if differs:
+            raise ValueError(
+                f"the image members in {path} cannot be reused: {' and '.join(differs)} "
+                "differ from this run; train them again instead."
+            )
+        image = m["parts"]["image"]
+
+        def load(f: int, bundle=bundle, backbone=backbone, m=m) -> tuple[Any, dict[str, Any]]:
+            model = create_model(backbone, pretrained=False)
+            model.load_state_dict(bundle.part(f"image{f}"))
+            model.pretrained_source = m["parts"]["image"].get("pretrained_source")
+            return model.eval(), m["training"]["histories"]["image"][f]
+
+        out[backbone] = {
+            "load": load,
+            "record": {
+                "bundle": str(path),
+                "manifest_sha256": m["manifest_sha256"],
+                "weights_sha256": m["sha256"],
+                "settings": trained,
+                "imagenet_pretrained": image.get("imagenet_pretrained"),
+            },
+        }
+    return out
+
+
 def _scores(model, data, item_patients, patients, batch_size, device) -> dict[str, float]:
     from rehab_core.training import item_indices, predict_patient_scores
 
@@ -271,6 +333,7 @@ def train_experiment(
     n_jobs: int = 1,
     progress: ProgressFn | None = None,
     data_description: str | None = None,
+    image_members_from: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train the LSTM, the image backbones and their fusion on a cohort; write bundles.
 
@@ -291,6 +354,13 @@ def train_experiment(
         events with ``member``).
     data_description : str | None
         Free text stored in each manifest ("synthetic demo cohort, seed 1").
+    image_members_from : path | None
+        A folder of bundles (``<backbone>_lstm/``) trained earlier on this
+        same cohort with the same split, folds and fMRI preprocessing: their
+        image members are reused instead of retrained (only the LSTM, the
+        fusion weight and the FMA regressor are fitted again). On a CPU this
+        turns a change of the EEG-EMG preprocessing from hours into minutes.
+        Anything that differs is refused; the manifest records the source.
 
     Returns
     -------
@@ -388,27 +458,29 @@ def train_experiment(
         for f, fold in enumerate(plan):
             seed = settings.seed * 100 + f
             emit({"stage": "train", "model": name, "fold": f, "n_folds": len(plan)})
-            model, result = _train_member(
-                kind,
-                name,
-                data,
-                item_patients,
-                labels,
-                fold,
-                settings,
-                seed,
-                kwargs,
-                progress,
-                f"{name}/fold{f}",
-            )
-            members[name].append({k: v.detach().cpu() for k, v in model.state_dict().items()})
-            histories[name].append(
-                {
+            if kind == "image" and name in reused:
+                model, history = reused[name]["load"](f)
+            else:
+                model, result = _train_member(
+                    kind,
+                    name,
+                    data,
+                    item_patients,
+                    labels,
+                    fold,
+                    settings,
+                    seed,
+                    kwargs,
+                    progress,
+                    f"{name}/fold{f}",
+                )
+                history = {
                     "best_epoch": result.best_epoch,
                     "stopped_early": result.stopped_early,
                     "history": result.history,
                 }
-            )
+            members[name].append({k: v.detach().cpu() for k, v in model.state_dict().items()})
+            histories[name].append(history)
             oof[name].update(_scores(model, data, item_patients, fold["score"], batch_size, device))
             test_scores[name].append(
                 _scores(model, data, item_patients, test_ids, batch_size, device)
@@ -418,6 +490,18 @@ def train_experiment(
                 sources.setdefault(name, pretrained_source)
 
     sources: dict[str, Any] = {}
+    reused = (
+        _reusable_image_members(
+            image_members_from,
+            settings,
+            fingerprint=fingerprint,
+            dev_ids=dev_ids,
+            test_ids=test_ids,
+            imaging=imaging_settings.to_dict(),
+        )
+        if image_members_from is not None
+        else {}
+    )
     run(
         "signal",
         "lstm",
@@ -547,6 +631,7 @@ def train_experiment(
                 "settings": settings.to_dict(),
                 "device": device,
                 "histories": {"signal": histories["lstm"], "image": histories[backbone]},
+                "image_members_from": reused.get(backbone, {}).get("record"),
             },
             "data": {
                 "description": data_description or f"cohort at {Path(cohort_dir).name}",

@@ -97,3 +97,53 @@ def test_no_model_ever_sees_a_test_or_held_out_patient(tiny_training):
         held_out.append(set(m["data"]["split"]["development"]) - train - stop)
     # each fold leaves out a different, non-empty part of the development patients
     assert all(held_out) and held_out[0] != held_out[1]
+
+
+def test_image_members_reused_from_an_earlier_run(
+    tiny_training, tiny_experiment_settings, tmp_path
+):
+    """Only the LSTM and the fusion are fitted again; the image members are the earlier ones."""
+    import torch
+
+    from rehab_core.signals import SignalSettings
+
+    earlier = tiny_training["out"]
+    train_experiment(
+        tiny_training["cohort"],
+        tmp_path,
+        tiny_experiment_settings(),
+        signal_settings=SignalSettings(representation="envelope", envelope_frame_s=0.5),
+        image_members_from=earlier,
+    )
+    old, new = load_bundle(earlier / "shufflenet_lstm"), load_bundle(tmp_path / "shufflenet_lstm")
+    for f in range(2):
+        for key, value in old.part(f"image{f}").items():
+            assert torch.equal(value, new.part(f"image{f}")[key])
+    assert new.manifest["parts"]["signal"]["kwargs"]["n_times"] == 20  # 0.5-s frames
+    record = new.manifest["training"]["image_members_from"]
+    assert record["manifest_sha256"] == old.manifest["manifest_sha256"]
+    assert (
+        new.manifest["training"]["histories"]["image"]
+        == old.manifest["training"]["histories"]["image"]
+    )
+
+
+def test_image_members_of_another_split_are_refused(
+    tiny_training, tiny_experiment_settings, tmp_path
+):
+    with pytest.raises(
+        ValueError, match=r"cannot be reused: the development/test split and the folds"
+    ):
+        train_experiment(
+            tiny_training["cohort"],
+            tmp_path,
+            tiny_experiment_settings(seed=3),
+            image_members_from=tiny_training["out"],
+        )
+    with pytest.raises(ValueError, match=r"holds no bundle to reuse the shufflenet members from"):
+        train_experiment(
+            tiny_training["cohort"],
+            tmp_path,
+            tiny_experiment_settings(),
+            image_members_from=tmp_path,
+        )
