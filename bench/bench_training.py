@@ -75,8 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         "--n-times",
         type=int,
         nargs="+",
-        default=[2500, 10000],
-        help="LSTM window lengths to time (10-s windows: 2500 = 250 Hz, 10000 = 1000 Hz)",
+        default=[25, 2500, 10000],
+        help=(
+            "LSTM window lengths to time (10-s windows: 25 = envelope frames of 0.4 s, "
+            "the rehab train default; 2500 = raw at 250 Hz; 10000 = raw at 1000 Hz)"
+        ),
     )
     parser.add_argument(
         "--json", type=Path, default=None, help="also write the rows to this JSON file"
