@@ -15,7 +15,41 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["evaluate_cohort", "find_bundles"]
+__all__ = ["bayes_probabilities", "evaluate_cohort", "find_bundles", "scored_patients"]
+
+
+def scored_patients(result: Any, patients: Any) -> dict[str, Any]:
+    """One table row's held-out scores per patient, JSON-ready (the input of ROC curves).
+
+    Parameters
+    ----------
+    result : ModelResult
+        The row (``name``, ``group``, ``y_true``, ``p_good``).
+    patients : sequence of str
+        The patient of each score, in the same order.
+    """
+    patients = [str(p) for p in patients]
+    if len(patients) != len(result.y_true):
+        raise ValueError(
+            f"{len(patients)} patients for {len(result.y_true)} scores of {result.name}."
+        )
+    return {
+        "name": result.name,
+        "group": result.group,
+        "patients": patients,
+        "y_true": [int(v) for v in result.y_true],
+        "p_good": [float(v) for v in result.p_good],
+    }
+
+
+def bayes_probabilities(truth: dict[str, dict[str, Any]], patients: Any) -> dict[str, float] | None:
+    """The synthetic generator's Bayes-optimal P(good) of these patients; None without truth."""
+    out = {
+        str(p): float(truth[str(p)]["p_good_bayes"])
+        for p in sorted({str(p) for p in patients})
+        if "p_good_bayes" in truth.get(str(p), {})
+    }
+    return out or None
 
 
 def find_bundles(weights: str | Path) -> list[Path]:
@@ -86,15 +120,7 @@ def evaluate_cohort(
     def keep(result: ModelResult, patient_ids: list[str]) -> None:
         """A model's scores for the tables, and per patient for ROC and calibration curves."""
         results.append(result)
-        predictions.append(
-            {
-                "name": result.name,
-                "group": result.group,
-                "patients": [str(p) for p in patient_ids],
-                "y_true": [int(v) for v in result.y_true],
-                "p_good": [float(v) for v in result.p_good],
-            }
-        )
+        predictions.append(scored_patients(result, patient_ids))
 
     for path in find_bundles(weights):
         predictor = FusionPredictor.load(path)
@@ -151,12 +177,7 @@ def evaluate_cohort(
     tables = paper_tables(
         results, ceiling_auc={"fusion": ceiling, "image": ceiling} if ceiling is not None else None
     )
-    scored = sorted({p for record in predictions for p in record["patients"]})
-    bayes = {
-        p: float(cohort.ground_truth[p]["p_good_bayes"])
-        for p in scored
-        if "p_good_bayes" in cohort.ground_truth.get(p, {})
-    }
+    scored = [p for record in predictions for p in record["patients"]]
     return {
         "cohort": str(cohort_dir),
         "bayes_ceiling_auc": ceiling,
@@ -164,5 +185,5 @@ def evaluate_cohort(
         "markdown": to_markdown(tables),
         "models": models,
         "predictions": predictions,
-        "bayes_p_good": bayes or None,
+        "bayes_p_good": bayes_probabilities(cohort.ground_truth, scored),
     }

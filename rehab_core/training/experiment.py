@@ -365,10 +365,14 @@ def train_experiment(
     Returns
     -------
     dict
-        The evaluation report written to ``evaluation.json``.
+        The evaluation report written to ``evaluation.json``; its
+        ``predictions`` hold every evaluated patient's score per table row
+        and ``bayes_p_good`` the generator's probabilities (synthetic cohorts),
+        as :func:`rehab_core.evaluation.cohort.evaluate_cohort` returns them.
     """
     from rehab_core import __version__
     from rehab_core.evaluation import ModelResult, paper_tables, to_json, to_markdown
+    from rehab_core.evaluation.cohort import bayes_probabilities, scored_patients
     from rehab_core.fusion import FMARegressor, LateFusion
     from rehab_core.imaging import ImagingSettings
     from rehab_core.io.cohort import read_cohort
@@ -674,6 +678,11 @@ def train_experiment(
         or None,
     )
     tables_json = json.loads(to_json(tables))
+    # every held-out patient's score per table row: the points of the ROC and calibration curves
+    sig_ids = [str(p) for p in np.asarray(eval_ids)[has_sig]]
+    predictions = [
+        scored_patients(r, sig_ids if r.group == "signal" else eval_ids) for r in results
+    ]
     report = {
         "cohort": str(cohort_dir),
         "fingerprint_sha256": fingerprint,
@@ -685,6 +694,8 @@ def train_experiment(
         "bayes_ceiling_auc": ceiling,
         "bayes_ceiling_auc_cv": ceiling_cv,
         "tables": tables_json,
+        "predictions": predictions,
+        "bayes_p_good": bayes_probabilities(truth, [*eval_ids]),
         "failures": arrays.failures,
         "models": {},
         "seconds": round(time.time() - started, 1),
