@@ -8,8 +8,9 @@ Caching (shared by every session):
   the same files, or another model with the same settings, skips it;
 * Grad-CAM: once per (bundle, fMRI file), for every kept slice, the mean of
   all the ensemble's image models (the prediction is their mean too);
-* Integrated Gradients: once per (bundle, EEG-EMG file), on a few windows
-  spread over the recording, the mean of all the ensemble's LSTMs.
+* Integrated Gradients: once per (bundle, EEG-EMG file), on the windows that
+  fit a fixed budget of time samples, spread over the recording, the mean of
+  all the ensemble's LSTMs.
 
 Torch runs on one intra-op thread here (``REHAB_TORCH_THREADS`` to change it):
 on the 2-core machine shared with other sessions, two OpenMP threads that
@@ -56,7 +57,10 @@ from rehab_core.storage import PatientRecord, PredictionRecord, Store, UploadRec
 
 LATEST = "prediction_latest"  # {patient id: prediction id}, plain session state
 _MODEL_KEY = "prediction_model"
-IG_WINDOWS = 3  # windows explained by Integrated Gradients
+# Integrated Gradients explains as many windows (spread over the recording) as fit in this many
+# time samples: the cost grows with windows x samples (about 1 s per 1000 on the 2-core machine
+# for the 3 LSTMs), so 1 window of raw 100-Hz samples or all of a minute's envelope windows
+IG_SAMPLE_BUDGET = 1000
 IG_STEPS = 16
 ATTRIBUTION_BINS = 20
 TRAIN_COMMANDS = (
@@ -105,7 +109,7 @@ def _gradcam(model_id: str, manifest_sha: str, sha256: str, _path: str) -> Any:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _attribution(model_id: str, manifest_sha: str, sha256: str, _path: str) -> Any:
-    """Mean Integrated Gradients of all the bundle's LSTMs on a few spread-out windows."""
+    """Mean Integrated Gradients of all the bundle's LSTMs on spread-out windows (budgeted)."""
     from rehab_core.explain import (
         attribution_summary,
         ensemble_integrated_gradients,
@@ -114,7 +118,8 @@ def _attribution(model_id: str, manifest_sha: str, sha256: str, _path: str) -> A
 
     predictor = load_predictor(model_id)
     signals = _prepared_signals(model_id, manifest_sha, sha256, _path)
-    picked = spread_indices(signals.n_windows, IG_WINDOWS)
+    n_times = signals.windows.shape[-1]
+    picked = spread_indices(signals.n_windows, max(1, IG_SAMPLE_BUDGET // n_times))
     attr = ensemble_integrated_gradients(
         predictor.signal_models, signals.windows[picked], steps=IG_STEPS
     )
@@ -239,17 +244,13 @@ def _windows_tab(
     if signals is None or not out.get("window_probabilities"):
         return
     st.markdown("**Which channels and moments drove the EEG-EMG score**")
-    if not st.toggle(
-        f"Compute Integrated Gradients on {IG_WINDOWS} windows (mean of all the ensemble's "
-        "LSTMs; a few seconds)",
-        key=f"prediction_ig_{out['model_id']}_{signals.sha256[:12]}",
-    ):
-        return
     with st.spinner("Integrated Gradients on the EEG-EMG windows..."):
         summary, starts = _attribution(model_id, sha, signals.sha256, str(signals.path))
+    shown = ", ".join(f"{s:.0f}" for s in starts)
     st.caption(
-        "Windows starting at " + ", ".join(f"{s:.0f} s" for s in starts) + f"; {IG_STEPS} steps "
-        "from an all-zero baseline (each channel at its mean). Shares of the absolute "
+        f"Integrated Gradients, mean of the ensemble's LSTMs, on {len(starts)} window"
+        f"{'s' if len(starts) > 1 else ''} (starting at {shown} s); {IG_STEPS} steps from an "
+        "all-zero baseline (each channel at its window mean). Shares of the absolute "
         "attribution; bars green where the channel's summed attribution favours a good outcome."
     )
     st.plotly_chart(attribution_figure(summary), width="stretch", key="prediction_attribution")
