@@ -400,7 +400,7 @@ def attribution_figure(summary: AttributionSummary) -> go.Figure:
             x=centres,
             y=names,
             colorscale="Viridis",
-            colorbar=dict(title="%", x=0.76),
+            colorbar=dict(title="%", x=1.01, len=0.9, thickness=12),
             hovertemplate="%{y}, %{x:.1f} s: %{z:.2f} %<extra></extra>",
         ),
         row=1,
