@@ -12,10 +12,12 @@ services, which the closed network refuses.
 Streamlit's own end-to-end tests know an app is idle when the root element
 ``[data-testid="stApp"]`` has ``data-test-script-state="notRunning"``; the
 "Running..." status widget (``stStatusWidget``) is drawn from the same state.
-Right after a click that attribute may still say ``notRunning`` (the rerun
-request has not reached the server yet), so :func:`rerun` counts the
-transitions with a ``MutationObserver`` installed before the page loads and
-waits for one more completed run than before the action.
+Right after a click that attribute still says ``notRunning`` (the rerun
+request has not reached the server yet), and a fast run may never show
+``running`` at all, so a script installed before the page loads counts the
+server's "script finished" messages on the WebSocket, and :func:`rerun`
+waits for one more finished run than before the action, then for the
+attribute to say ``notRunning``.
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -48,26 +51,57 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 
-# Counts Streamlit script runs from the root element's data-test-script-state attribute:
-# ``started`` when it turns to running, ``finished`` when it returns to notRunning.
+# Counts finished Streamlit script runs from the server's own messages: every WebSocket
+# frame is one ForwardMsg (protobuf); a top-level field 6 (script_finished, a varint status)
+# ends a run, except status 2 (FINISHED_EARLY_FOR_RERUN: another run follows at once).
+# The run is idle from the first animation frame after that message in which the root
+# element says data-test-script-state="notRunning" (what hides the status widget).
+# Counting messages rather than attribute changes matters: a fast run's "running" state
+# can be batched away by React and never reach the DOM.
 _RUN_WATCH = """
 (() => {
-  const st = { started: 0, finished: 0, state: null, tFinished: 0 };
+  const SCRIPT_FINISHED = 6, FINISHED_EARLY_FOR_RERUN = 2;
+  const st = { finished: 0, idle: 0, tMessage: 0, tFinished: 0 };
   window.__streamlitRuns = st;
-  new MutationObserver((mutations) => {
-    for (const m of mutations) {
-      const value = m.target.getAttribute('data-test-script-state');
-      if (value === st.state) continue;
-      if (value === 'running') st.started += 1;
-      if (value === 'notRunning' && st.state !== null && st.state !== 'initial') {
-        st.finished += 1;
-        st.tFinished = performance.now();
-      }
-      st.state = value;
+  const finishedStatus = (bytes) => {
+    let i = 0;
+    const varint = () => {
+      let value = 0, shift = 0, b;
+      do { b = bytes[i++]; value += (b & 0x7f) * 2 ** shift; shift += 7; } while (b & 0x80);
+      return value;
+    };
+    while (i < bytes.length) {
+      const tag = varint(), field = Math.floor(tag / 8), wire = tag & 7;
+      if (wire === 0) { const v = varint(); if (field === SCRIPT_FINISHED) return v; }
+      else if (wire === 2) { const n = varint(); i += n; }  // not i += varint(): i is read first
+      else if (wire === 1) i += 8;
+      else if (wire === 5) i += 4;
+      else return -1;
     }
-  }).observe(document, {
-    subtree: true, attributes: true, attributeFilter: ['data-test-script-state'],
-  });
+    return -1;
+  };
+  const whenIdle = (run) => () => {
+    if (st.finished !== run) return;  // a newer run took over
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (app && app.getAttribute('data-test-script-state') === 'notRunning') {
+      st.idle = run;
+      st.tFinished = performance.now();
+    } else requestAnimationFrame(whenIdle(run));
+  };
+  const NativeWebSocket = window.WebSocket;
+  window.WebSocket = class extends NativeWebSocket {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('message', (event) => {
+        if (!(event.data instanceof ArrayBuffer)) return;
+        const status = finishedStatus(new Uint8Array(event.data));
+        if (status < 0 || status === FINISHED_EARLY_FOR_RERUN) return;
+        st.finished += 1;
+        st.tMessage = performance.now();
+        requestAnimationFrame(whenIdle(st.finished));
+      });
+    }
+  };
 })();
 """
 
@@ -118,7 +152,7 @@ def _tail(path: Path, n_chars: int = 3000) -> str:
 
 @contextlib.contextmanager
 def streamlit_server(
-    data_dir: Path, log_path: Path, *, timeout_s: float = 120.0
+    data_dir: Path, log_path: Path, *, timeout_s: float = 120.0, options: Sequence[str] = ()
 ) -> Iterator[AppServer]:
     """Start ``streamlit run app.py`` with a private data folder; yield its URL and pid.
 
@@ -130,6 +164,9 @@ def streamlit_server(
         The server's stdout and stderr go here (kept for a failing test).
     timeout_s : float
         How long the server may take to answer ``/_stcore/health``.
+    options : sequence of str
+        More command-line arguments for ``streamlit run`` (e.g. ``--runner.postScriptGC``,
+        ``false``).
 
     The server runs in its own session (process group), which is ended on exit
     from the ``with`` block, also when the block raises.
@@ -155,39 +192,70 @@ def streamlit_server(
         # nothing edits the sources while it runs; watching them (and .venv) only costs CPU
         "--server.fileWatcherType",
         "none",
+        *options,
     ]
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"streamlit exited with status {proc.returncode}:\n{_tail(log_path)}"
-                )
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"streamlit did not answer {url}/_stcore/health within {timeout_s:g} s:\n"
-                    f"{_tail(log_path)}"
-                )
-            time.sleep(0.2)
-        yield AppServer(url, proc.pid)
-    finally:
-        _stop(proc)
+    with _sigterm_as_exit():
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            _wait_healthy(proc, url, log_path, timeout_s)
+            yield AppServer(url, proc.pid)
+        finally:
+            _stop(proc)
+
+
+def _wait_healthy(proc: subprocess.Popen, url: str, log_path: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"streamlit exited with status {proc.returncode}:\n{_tail(log_path)}"
+            )
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"streamlit did not answer {url}/_stcore/health within {timeout_s:g} s:\n"
+                f"{_tail(log_path)}"
+            )
+        time.sleep(0.2)
 
 
 @contextlib.contextmanager
-def chromium_page(*, width: int = 1400, height: int = 1000) -> Iterator[Any]:
-    """A Playwright page in headless Debian Chromium (run-counting script installed)."""
+def _sigterm_as_exit() -> Iterator[None]:
+    """Within the block, SIGTERM (a CI timeout, ``kill``) raises SystemExit, so ``finally``
+    clauses still end the server; Python's default for SIGTERM is to die on the spot."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _exit(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, _exit)
+    if previous is None:  # installed outside Python: restore the default
+        previous = signal.SIG_DFL
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def chromium_browser() -> Iterator[Any]:
+    """Headless Debian Chromium driven by Playwright; closed on exit."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -195,13 +263,25 @@ def chromium_page(*, width: int = 1400, height: int = 1000) -> Iterator[Any]:
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
         )
         try:
-            context = browser.new_context(
-                viewport={"width": width, "height": height}, accept_downloads=True
-            )
-            context.add_init_script(_RUN_WATCH)
-            yield context.new_page()
+            yield browser
         finally:
             browser.close()
+
+
+def new_page(browser: Any, *, width: int = 1400, height: int = 1000) -> Any:
+    """A page in a fresh browser context (a new Streamlit session), run counting installed."""
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, accept_downloads=True
+    )
+    context.add_init_script(_RUN_WATCH)
+    return context.new_page()
+
+
+@contextlib.contextmanager
+def chromium_page(*, width: int = 1400, height: int = 1000) -> Iterator[Any]:
+    """One page in its own headless Chromium, closed on exit."""
+    with chromium_browser() as browser:
+        yield new_page(browser, width=width, height=height)
 
 
 def finished_runs(page: Any) -> int:
@@ -210,17 +290,27 @@ def finished_runs(page: Any) -> int:
 
 
 def wait_idle(page: Any, *, after: int = -1, timeout_ms: float = 60_000) -> None:
-    """Wait until more than ``after`` runs have finished and the app is not running."""
-    page.wait_for_function(
-        """(after) => {
-            const st = window.__streamlitRuns;
-            const app = document.querySelector('[data-testid="stApp"]');
-            return st && app && st.finished > after
-                && app.getAttribute('data-test-script-state') === 'notRunning';
-        }""",
-        arg=after,
-        timeout=timeout_ms,
-    )
+    """Wait until more than ``after`` runs have finished and the app shows it is idle."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(
+            """(after) => {
+                const st = window.__streamlitRuns;
+                return st && st.finished > after && st.idle === st.finished;
+            }""",
+            arg=after,
+            timeout=timeout_ms,
+        )
+    except PlaywrightTimeout as err:
+        state = page.evaluate(
+            """() => [window.__streamlitRuns, document.querySelector('[data-testid="stApp"]')
+                      ?.getAttribute('data-test-script-state')]"""
+        )
+        raise AssertionError(
+            f"{page.url}: no Streamlit run finished within {timeout_ms / 1000:g} s after run "
+            f"{after} (runs seen, script state: {state})"
+        ) from err
 
 
 def rerun(page: Any, action: Callable[[], object], *, timeout_ms: float = 60_000) -> float:

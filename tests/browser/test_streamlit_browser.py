@@ -30,6 +30,43 @@ def test_server_answers_then_its_process_group_is_gone_even_after_an_error(tmp_p
     assert "Uvicorn server started" in (tmp_path / "streamlit.log").read_text()
 
 
+_KILLED_HOLDER = """
+import sys, time
+sys.path.insert(0, {here!r})
+from pathlib import Path
+from streamlit_browser import streamlit_server
+with streamlit_server(Path({data!r}), Path({log!r})) as server:
+    print(server.pid, flush=True)
+    time.sleep(600)
+"""
+
+
+@pytest.mark.slow
+def test_a_terminated_holder_still_ends_the_server(tmp_path):
+    """SIGTERM to the process holding the server (a CI timeout) does not leak the server."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = _KILLED_HOLDER.format(
+        here=str(Path(streamlit_browser.__file__).parent),
+        data=str(tmp_path / "data"),
+        log=str(tmp_path / "streamlit.log"),
+    )
+    holder = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        server_pid = int(holder.stdout.readline())
+        os.killpg(server_pid, 0)  # running
+        holder.send_signal(signal.SIGTERM)
+        assert holder.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        holder.kill()
+        holder.wait()
+    with pytest.raises(ProcessLookupError):
+        os.killpg(server_pid, 0)
+
+
 def test_a_server_that_cannot_start_says_why(tmp_path, monkeypatch):
     monkeypatch.setattr(streamlit_browser, "ROOT", tmp_path)  # no app.py there
     with pytest.raises(RuntimeError, match="streamlit exited with status"):
