@@ -142,27 +142,10 @@ def _no_upload(kind: str) -> None:
     link_if_page(PATIENTS_PAGE, "Patients", icon="👤")
 
 
-def _signals_tab(patient_id: int, settings: SignalSettings, source: str) -> None:
-    upload = get_store().latest_upload(patient_id, "signals")
-    if upload is None:
-        _no_upload("EEG-EMG")
-        return
-    key = (upload.sha256, str(upload.path), settings.to_json())
-    try:
-        with st.spinner("Reading and preprocessing the EEG-EMG recording (first time only)..."):
-            rec = _recording(*key)
-    except ValueError as err:  # InputError or a recording the pipeline cannot use: plain words
-        st.error(str(err))
-        return
+@st.fragment
+def _trace_viewer(upload, rec, key: tuple) -> None:
+    """The scrolling trace chart: a fragment, so moving through the recording reruns only it."""
     result = rec.result
-    band = result.qc["band_hz"]
-    notch = f"{settings.line_freq:g} Hz notch" if result.qc["notch_freqs_hz"] else "no notch"
-    st.caption(
-        f"{upload.original_name}: {len(rec.ch_names)} channels, {rec.sfreq:g} Hz, "
-        f"{rec.duration_s:.1f} s. Preprocessed with {source} (band-pass {band[0]:g}-{band[1]:g} "
-        f"Hz, {notch}, {settings.window_s:g}-s windows): what you see is what the model saw."
-    )
-
     c_span, c_start, c_mode = st.columns([1, 3, 1.4])
     span_label = c_span.selectbox("Span", list(SPANS), key=f"sig_span_{upload.id}")
     span = SPANS[span_label] or rec.duration_s
@@ -210,6 +193,30 @@ def _signals_tab(patient_id: int, settings: SignalSettings, source: str) -> None
             "Traces are reduced to the lowest and highest value per pixel, so peaks are kept; "
             "choose a shorter span to see single samples."
         )
+
+
+def _signals_tab(patient_id: int, settings: SignalSettings, source: str) -> None:
+    upload = get_store().latest_upload(patient_id, "signals")
+    if upload is None:
+        _no_upload("EEG-EMG")
+        return
+    key = (upload.sha256, str(upload.path), settings.to_json())
+    try:
+        with st.spinner("Reading and preprocessing the EEG-EMG recording (first time only)..."):
+            rec = _recording(*key)
+    except ValueError as err:  # InputError or a recording the pipeline cannot use: plain words
+        st.error(str(err))
+        return
+    result = rec.result
+    band = result.qc["band_hz"]
+    notch = f"{settings.line_freq:g} Hz notch" if result.qc["notch_freqs_hz"] else "no notch"
+    st.caption(
+        f"{upload.original_name}: {len(rec.ch_names)} channels, {rec.sfreq:g} Hz, "
+        f"{rec.duration_s:.1f} s. Preprocessed with {source} (band-pass {band[0]:g}-{band[1]:g} "
+        f"Hz, {notch}, {settings.window_s:g}-s windows): what you see is what the model saw."
+    )
+
+    _trace_viewer(upload, rec, key)
 
     spectra = _spectra(*key)
     qc_rows = signal_qc_table(result)

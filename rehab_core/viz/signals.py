@@ -249,7 +249,7 @@ def signal_traces_figure(
     Returns
     -------
     plotly.graph_objects.Figure
-        One ``scattergl`` trace per channel; one shape per rejected window
+        One ``scatter`` (SVG) trace per channel; one shape per rejected window
         (and the unused tail) in the view.
     """
     go, _ = plotly()
@@ -276,7 +276,9 @@ def signal_traces_figure(
         offset = n_chans - 1 - i
         is_bad = name in bad
         traces.append(
-            go.Scattergl(
+            # SVG, not Scattergl: the view is already ~2 points per pixel, and WebGL on a
+            # browser without a GPU (software GL) took ~6 s per redraw (bench/bench_ui.py)
+            go.Scatter(
                 # float32 halves the JSON; its step is < 0.25 ms for recordings under 1 h
                 x=times[i].astype(np.float32),
                 y=(offset + centred[i] / scales[kind]).astype(np.float32),

@@ -79,7 +79,7 @@ def test_demo_patient_shows_traces_spectra_coherence_and_fmri(demo_patient):
     assert len(figs) == 6
     traces = figs[0]
     assert traces["layout"]["title"]["text"] == "Filtered EEG-EMG, 0-10 s"
-    assert len(traces["data"]) == 22 and {d["type"] for d in traces["data"]} == {"scattergl"}
+    assert len(traces["data"]) == 22 and {d["type"] for d in traces["data"]} == {"scatter"}
     assert traces["layout"]["xaxis"]["range"] == [0, 10]
     assert [d["type"] for d in figs[2]["data"]][0] == "heatmap"  # coherence map
     assert [d["type"] for d in figs[3]["data"]] == ["heatmap"] * 3  # axial/coronal/sagittal
