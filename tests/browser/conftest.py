@@ -46,6 +46,11 @@ def app_url(app_data_dir: Path, artifacts: Path):
 @pytest.fixture
 def page(app_url: str):
     """A fresh headless Chromium page (one browser per test)."""
+    from playwright.sync_api import expect
+
+    # assertions wait as long as actions: a 2-core CI machine running other tests can take
+    # more than Playwright's default 5 s to rerun a page
+    expect.set_options(timeout=60_000)
     with chromium_page() as browser_page:
         browser_page.set_default_timeout(60_000)
         yield browser_page
