@@ -7,13 +7,12 @@ is exactly what the model was given. Figures come from ``rehab_core.viz``.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import streamlit as st
 
 from pages._shared import PATIENTS_PAGE, get_store, link_if_page, load_predictor, require_patient
 from rehab_core.imaging import ImagingSettings
+from rehab_core.pipeline import SignalView, view_signals
 from rehab_core.signals import SignalSettings
 from rehab_core.storage import WeightsError
 from rehab_core.viz import (
@@ -25,6 +24,7 @@ from rehab_core.viz import (
     rejected_intervals,
     screened_slices,
     signal_qc_table,
+    signal_spectra,
     signal_traces_figure,
     tsnr_figure,
     unused_tail,
@@ -43,33 +43,14 @@ PSD_FMAX_HZ = 160.0
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
-def _recording(sha256: str, path: str, settings_json: str) -> SimpleNamespace:
+def _recording(sha256: str, path: str, settings_json: str) -> SignalView:
     """Read, preprocess and filter one EEG-EMG upload, once per file and settings.
 
     A resource, not cache_data: the two continuous arrays of a 9-min recording
     are ~100 MB that cache_data would unpickle (~0.3 s) on every slider move.
     They are read-only and shared, never modified.
     """
-    from rehab_core.pipeline import prepare_patient
-    from rehab_core.signals import filter_signals
-    from rehab_core.viz import recording_arrays
-
-    settings = SignalSettings.from_json(settings_json)
-    prepared = prepare_patient(path, None, signal_settings=settings, paper_channels=True)
-    data, sfreq, names, types = recording_arrays(prepared.raw)
-    filtered = filter_signals(data, sfreq, settings).astype(np.float32)
-    data = data.astype(np.float32)
-    for array in (data, filtered):
-        array.setflags(write=False)
-    return SimpleNamespace(
-        raw=data,
-        filtered=filtered,
-        sfreq=sfreq,
-        ch_names=names,
-        ch_types=types,
-        result=prepared.signals,
-        duration_s=data.shape[1] / sfreq,
-    )
+    return view_signals(path, SignalSettings.from_json(settings_json))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -90,19 +71,10 @@ def _trace_view(
 @st.cache_data(max_entries=8, show_spinner=False)
 def _spectra(sha256: str, path: str, settings_json: str) -> dict:
     """Welch spectra and motor-cortex coherence of the filtered windows the model used."""
-    from rehab_core.signals import power_spectra
-    from rehab_core.viz import kept_window_data, motor_coherence
-
     rec = _recording(sha256, path, settings_json)
-    if rec.result.n_windows == 0:
-        return {"freqs": None, "psd": None, "coherence": None}
-    kept = kept_window_data(rec.filtered, rec.result)
-    freqs, psd = power_spectra(kept, rec.sfreq, fmax=min(PSD_FMAX_HZ, rec.sfreq / 2))
-    try:
-        coh = tuple(motor_coherence(kept, rec.sfreq, rec.ch_names, rec.ch_types))
-    except ValueError as err:  # no motor-cortex site or no EMG: say so instead of a figure
-        coh = str(err)
-    return {"freqs": freqs, "psd": psd, "coherence": coh}
+    return signal_spectra(
+        rec.filtered, rec.sfreq, rec.result, rec.ch_names, rec.ch_types, fmax=PSD_FMAX_HZ
+    )
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

@@ -19,6 +19,8 @@ __all__ = [
     "preprocess_patient",
     "format_preprocess_report",
     "sha256_file",
+    "SignalView",
+    "view_signals",
     "CohortArrays",
     "prepare_cohort",
 ]
@@ -158,6 +160,43 @@ def format_preprocess_report(report: dict[str, Any]) -> str:
             ),
         ]
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class SignalView:
+    """One EEG-EMG recording as a viewer shows it: continuous data beside the model's windows.
+
+    ``raw`` and ``filtered`` are read-only float32 ``(n_chans, n_times)`` in µV
+    at ``sfreq`` (the recording's rate), picked like the preprocessing;
+    ``filtered`` is the preprocessing's band-pass and notch; ``result`` is the
+    :class:`~rehab_core.signals.SignalResult` the model reads.
+    """
+
+    raw: np.ndarray
+    filtered: np.ndarray
+    sfreq: float
+    ch_names: tuple[str, ...]
+    ch_types: tuple[str, ...]
+    result: Any
+
+    @property
+    def duration_s(self) -> float:
+        return self.raw.shape[1] / self.sfreq
+
+
+def view_signals(path: str | Path, settings: Any = None) -> SignalView:
+    """Read and preprocess one EEG-EMG file, keeping the continuous raw and filtered data."""
+    from rehab_core.signals import SignalSettings, filter_signals
+    from rehab_core.viz import recording_arrays
+
+    settings = settings or SignalSettings()
+    prepared = prepare_patient(path, None, signal_settings=settings, paper_channels=True)
+    data, sfreq, names, types = recording_arrays(prepared.raw)
+    filtered = filter_signals(data, sfreq, settings).astype(np.float32)
+    data = data.astype(np.float32)
+    for array in (data, filtered):
+        array.setflags(write=False)
+    return SignalView(data, filtered, sfreq, tuple(names), tuple(types), prepared.signals)
 
 
 @dataclass

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rehab_core.cli import main
@@ -73,3 +74,19 @@ def test_real_recording_preprocesses_and_lacks_paper_channels():
 def test_needs_at_least_one_recording():
     with pytest.raises(ValueError, match=r"Give at least one recording"):
         prepare_patient()
+
+
+def test_view_signals_keeps_continuous_data_beside_the_windows(tmp_path):
+    from rehab_core.demo import generate_patient
+    from rehab_core.pipeline import prepare_patient, view_signals
+    from rehab_core.signals import SignalSettings
+
+    generate_patient(tmp_path / "demo", seed=3, minutes=0.5, volumes=50)
+    signals = next((tmp_path / "demo").rglob("*_eegemg.txt"))
+    settings = SignalSettings(representation="envelope")
+    view = view_signals(signals, settings)
+    assert view.raw.shape == view.filtered.shape == (22, int(30 * view.sfreq))
+    assert view.duration_s == 30.0 and not view.raw.flags.writeable
+    assert view.ch_types.count("emg") == 6
+    model_input = prepare_patient(signals, None, signal_settings=settings, paper_channels=True)
+    np.testing.assert_array_equal(view.result.windows, model_input.signals.windows)

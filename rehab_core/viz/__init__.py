@@ -45,6 +45,7 @@ from rehab_core.viz.signals import (
     recording_arrays,
     rejected_intervals,
     signal_qc_table,
+    signal_spectra,
     signal_traces_figure,
     unused_tail,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "roc_figure",
     "screened_slices",
     "signal_qc_table",
+    "signal_spectra",
     "signal_traces_figure",
     "slice_probabilities_figure",
     "slice_profile",

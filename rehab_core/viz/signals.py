@@ -36,6 +36,7 @@ __all__ = [
     "recording_arrays",
     "rejected_intervals",
     "signal_qc_table",
+    "signal_spectra",
     "signal_traces_figure",
     "unused_tail",
 ]
@@ -707,3 +708,31 @@ def signal_qc_table(result: SignalResult) -> dict[str, list[dict[str, Any]]]:
         for r in rejected_intervals(result)
     ]
     return {"summary": summary, "bad_channels": bad_rows, "rejected_windows": rejected_rows}
+
+
+def signal_spectra(
+    filtered: np.ndarray,
+    sfreq: float,
+    result: SignalResult,
+    ch_names: Sequence[str],
+    ch_types: Sequence[str],
+    *,
+    fmax: float = 160.0,
+) -> dict[str, Any]:
+    """Welch spectra and motor-cortex coherence of the filtered windows the model kept.
+
+    Returns ``freqs`` and ``psd`` (None when every window was rejected) and
+    ``coherence``: a :class:`MotorCoherence` as a tuple, or the plain sentence
+    saying why none can be computed (no motor-cortex site, no EMG).
+    """
+    from rehab_core.signals.spectra import power_spectra
+
+    if result.n_windows == 0:
+        return {"freqs": None, "psd": None, "coherence": None}
+    kept = kept_window_data(filtered, result)
+    freqs, psd = power_spectra(kept, sfreq, fmax=min(fmax, sfreq / 2))
+    try:
+        coh: Any = tuple(motor_coherence(kept, sfreq, ch_names, ch_types))
+    except ValueError as err:
+        coh = str(err)
+    return {"freqs": freqs, "psd": psd, "coherence": coh}

@@ -15,6 +15,7 @@ from rehab_core.viz import (
     psd_figure,
     rejected_intervals,
     signal_qc_table,
+    signal_spectra,
     signal_traces_figure,
     unused_tail,
     view_slice,
@@ -393,3 +394,27 @@ def test_signal_qc_table_when_all_is_clean(clean_result):
     assert table["bad_channels"] == [] and table["rejected_windows"] == []
     summary = {row["item"]: row["value"] for row in table["summary"]}
     assert summary["bad channels"] == "none" and summary["windows rejected"] == "0"
+
+
+def test_signal_spectra_are_those_of_the_kept_windows(recording, signal_result, chans):
+    out = signal_spectra(recording, chans.sfreq, signal_result, chans.names, chans.types, fmax=80)
+    kept = kept_window_data(recording, signal_result)
+    freqs, psd = power_spectra(kept, chans.sfreq, fmax=80)
+    np.testing.assert_array_equal(out["freqs"], freqs)
+    np.testing.assert_array_equal(out["psd"], psd)
+    expected = motor_coherence(kept, chans.sfreq, chans.names, chans.types)
+    np.testing.assert_array_equal(out["coherence"][0], expected[0])
+
+
+def test_signal_spectra_without_windows_or_emg(recording, signal_result, chans):
+    from dataclasses import replace
+
+    empty = replace(signal_result, windows=signal_result.windows[:0])
+    assert signal_spectra(recording, chans.sfreq, empty, chans.names, chans.types) == {
+        "freqs": None,
+        "psd": None,
+        "coherence": None,
+    }
+    eeg_only = ["eeg"] * len(chans.types)
+    out = signal_spectra(recording, chans.sfreq, signal_result, chans.names, eeg_only)
+    assert isinstance(out["coherence"], str) and "EMG" in out["coherence"]
