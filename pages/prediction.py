@@ -43,7 +43,7 @@ from pages._shared import (
     require_patient,
 )
 from rehab_core.io import InputError
-from rehab_core.pipeline import PreparedPatient, prepare_patient
+from rehab_core.pipeline import PreparedPatient
 from rehab_core.prediction import DEFAULT_MODEL_ID
 from rehab_core.report import (
     build_report_pdf,
@@ -82,19 +82,13 @@ def _limit_torch_threads() -> None:
 @st.cache_data(show_spinner=False, max_entries=16)
 def _prepared_signals(model_id: str, manifest_sha: str, sha256: str, _path: str) -> Any:
     """The EEG-EMG windows of one file with the bundle's settings (keyed by the file's hash)."""
-    predictor = load_predictor(model_id)
-    out = prepare_patient(
-        _path, None, signal_settings=predictor.signal_settings(), paper_channels=True
-    )
-    return out.signals
+    return load_predictor(model_id).prepare(_path, None).signals
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _prepared_fmri(model_id: str, manifest_sha: str, sha256: str, _path: str) -> Any:
     """The model slices of one fMRI file with the bundle's settings (keyed by the file's hash)."""
-    predictor = load_predictor(model_id)
-    out = prepare_patient(None, _path, imaging_settings=predictor.imaging_settings())
-    return out.fmri
+    return load_predictor(model_id).prepare(None, _path).fmri
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -110,23 +104,17 @@ def _gradcam(model_id: str, manifest_sha: str, sha256: str, _path: str) -> Any:
 @st.cache_data(show_spinner=False, max_entries=8)
 def _attribution(model_id: str, manifest_sha: str, sha256: str, _path: str) -> Any:
     """Mean Integrated Gradients of all the bundle's LSTMs on spread-out windows (budgeted)."""
-    from rehab_core.explain import (
-        attribution_summary,
-        ensemble_integrated_gradients,
-        spread_indices,
-    )
+    from rehab_core.explain import recording_attribution
 
     predictor = load_predictor(model_id)
     signals = _prepared_signals(model_id, manifest_sha, sha256, _path)
-    n_times = signals.windows.shape[-1]
-    picked = spread_indices(signals.n_windows, max(1, IG_SAMPLE_BUDGET // n_times))
-    attr = ensemble_integrated_gradients(
-        predictor.signal_models, signals.windows[picked], steps=IG_STEPS
+    return recording_attribution(
+        predictor.signal_models,
+        signals,
+        sample_budget=IG_SAMPLE_BUDGET,
+        steps=IG_STEPS,
+        n_bins=ATTRIBUTION_BINS,
     )
-    n_bins = min(ATTRIBUTION_BINS, attr.shape[-1])
-    summary = attribution_summary(attr, signals.ch_names, float(signals.sfreq), n_bins)
-    starts = [float(signals.window_starts_s[i]) for i in picked]
-    return summary, starts
 
 
 @st.cache_data(show_spinner=False)

@@ -166,8 +166,8 @@ class FusionPredictor:
             image_models.append(m.eval())
         return cls(manifest, signal_models, image_models, Path(path))
 
-    def prepare(self, signals: str | Path | None, fmri: str | Path):
-        """Read and preprocess a patient with exactly the bundle's settings."""
+    def prepare(self, signals: str | Path | None, fmri: str | Path | None):
+        """Read and preprocess a patient (either file may be None) with the bundle's settings."""
         from rehab_core.pipeline import prepare_patient
 
         return prepare_patient(

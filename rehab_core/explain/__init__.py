@@ -15,6 +15,7 @@ from rehab_core.explain.cam import OUTCOME_TARGETS, gradcam
 from rehab_core.explain.ensemble import (
     ensemble_gradcam,
     ensemble_integrated_gradients,
+    recording_attribution,
     spread_indices,
 )
 from rehab_core.explain.overlay import overlay_heatmap
@@ -28,5 +29,6 @@ __all__ = [
     "gradcam",
     "integrated_gradients",
     "overlay_heatmap",
+    "recording_attribution",
     "spread_indices",
 ]

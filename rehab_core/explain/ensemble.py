@@ -24,7 +24,12 @@ from rehab_core.explain.cam import gradcam
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["ensemble_gradcam", "ensemble_integrated_gradients", "spread_indices"]
+__all__ = [
+    "ensemble_gradcam",
+    "ensemble_integrated_gradients",
+    "recording_attribution",
+    "spread_indices",
+]
 
 
 def _check_members(models: Sequence[nn.Module]) -> None:
@@ -115,3 +120,44 @@ def spread_indices(n_items: int, n_pick: int) -> list[int]:
     if n_items <= n_pick:
         return list(range(n_items))
     return sorted({int(round(v)) for v in np.linspace(0, n_items - 1, n_pick)})
+
+
+def recording_attribution(
+    models: Sequence[nn.Module],
+    signals,
+    *,
+    sample_budget: int = 1000,
+    steps: int = 16,
+    n_bins: int = 20,
+):
+    """Ensemble Integrated Gradients on spread-out windows of one recording, summarised.
+
+    Parameters
+    ----------
+    models : sequence of nn.Module
+        The bundle's LSTMs.
+    signals : SignalResult
+        The recording's windows (what the models read).
+    sample_budget : int
+        Windows are picked evenly over the recording until their samples
+        (``n_times`` each) reach this many (at least one window): the cost of
+        IG grows with ``steps x windows x n_times``.
+    steps : int
+        Integration steps.
+    n_bins : int
+        Time bins of the summary (at most ``n_times``).
+
+    Returns
+    -------
+    (AttributionSummary, list of float)
+        The summary over channels and time, and the start (s) of each window used.
+    """
+    from rehab_core.explain.attribution import attribution_summary
+
+    n_times = signals.windows.shape[-1]
+    picked = spread_indices(signals.n_windows, max(1, sample_budget // n_times))
+    attr = ensemble_integrated_gradients(models, signals.windows[picked], steps=steps)
+    summary = attribution_summary(
+        attr, signals.ch_names, float(signals.sfreq), min(n_bins, attr.shape[-1])
+    )
+    return summary, [float(signals.window_starts_s[i]) for i in picked]

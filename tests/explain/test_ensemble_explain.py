@@ -11,6 +11,7 @@ from rehab_core.explain import (
     ensemble_integrated_gradients,
     gradcam,
     integrated_gradients,
+    recording_attribution,
     spread_indices,
 )
 from rehab_core.models import create_model
@@ -60,3 +61,26 @@ def test_an_empty_ensemble_is_refused(explain):
 )
 def test_spread_indices(n_items, n_pick, expected):
     assert spread_indices(n_items, n_pick) == expected
+
+
+def test_recording_attribution_spends_its_sample_budget_on_spread_windows():
+    from types import SimpleNamespace
+
+    torch.manual_seed(0)
+    members = [create_model("lstm", n_chans=3).eval() for _ in range(2)]
+    windows = np.random.default_rng(2).standard_normal((6, 3, 25)).astype(np.float32)
+    signals = SimpleNamespace(
+        windows=windows,
+        n_windows=6,
+        ch_names=("C3", "Cz", "EMG_RF"),
+        sfreq=2.5,
+        window_starts_s=np.arange(6) * 10.0,
+    )
+    summary, starts = recording_attribution(members, signals, sample_budget=75, steps=8, n_bins=40)
+    picked = spread_indices(6, 3)  # 75 samples // 25 per window
+    assert starts == [10.0 * i for i in picked]
+    assert summary.per_channel_bin.shape == (3, 25)  # bins capped at n_times
+    direct = ensemble_integrated_gradients(members, windows[picked], steps=8)
+    np.testing.assert_allclose(
+        summary.signed_per_channel, direct.astype(np.float64).sum(axis=2).mean(axis=0), rtol=1e-6
+    )
