@@ -27,7 +27,7 @@ On the demo cohort (seed 0, 86 patients with EEG-EMG, 5-fold, 30 epochs) the
 paper's LSTM fed these sequences reached an out-of-fold AUC of 0.73 (the
 corticospinal latent itself: 0.74) and a Spearman correlation of 0.90 with
 that latent. Without the re-centring of the EEG rows the same LSTM reached
-0.62 / 0.69: uncentred log beta power sits far from zero and swamps the gates.
+0.63 / 0.70: uncentred log beta power sits far from zero and swamps the gates.
 """
 
 from __future__ import annotations
