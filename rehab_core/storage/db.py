@@ -1,6 +1,6 @@
-"""Database tables for patient records, uploads and predictions (SQLAlchemy 2.0 ORM).
+"""Database tables of the dashboard (SQLAlchemy 2.0 ORM).
 
-Three tables:
+Patient records:
 
 ``patients``
     A pseudonym (unique) and the clinical fields the model and the report use.
@@ -13,6 +13,29 @@ Three tables:
     One row per prediction: the model and weights it came from, the
     preprocessing settings and input hashes it used, the uploads it read, and
     the full output (``Prediction.to_dict()``, JSON).
+
+Retraining (:mod:`rehab_core.jobs`):
+
+``training_jobs``
+    One row per training job and its life: ``queued``, ``running``,
+    ``finished``, ``failed`` or ``cancelled``; who asked, the cohort, the
+    settings, the process running it and its heartbeat, the latest progress
+    event, a cancel request, the error sentence if it failed.
+``model_versions``
+    One row per weights bundle a finished job produced (or the shipped one):
+    the fusion model id, where the bundle lies, its weights hash, its
+    evaluation figures, and whether (and by whom) it was promoted to be the
+    default the prediction page uses.
+
+People (:mod:`rehab_core.security`):
+
+``users``
+    Local accounts: user name, role (clinician, researcher, admin), an
+    Argon2id password hash (none for accounts signed in through the
+    hospital's identity provider), whether the account is active.
+``audit_events``
+    Append-only: who did what to which patient and when. Triggers installed
+    by :mod:`rehab_core.security.audit` refuse UPDATE and DELETE.
 
 The schema is created with ``Base.metadata.create_all`` when a store is
 opened; there is no migrations framework (Alembic) yet, so a change to these
@@ -31,11 +54,13 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Engine,
     ForeignKey,
     Integer,
     String,
+    Text,
     UniqueConstraint,
     create_engine,
     event,
@@ -49,6 +74,12 @@ __all__ = [
     "Patient",
     "Upload",
     "Prediction",
+    "TrainingJob",
+    "ModelVersion",
+    "User",
+    "AuditEvent",
+    "JOB_STATES",
+    "ROLES",
     "create_db_engine",
     "utc_now",
     "SQLITE_BUSY_TIMEOUT_MS",
@@ -144,6 +175,90 @@ class Prediction(Base):
     upload_ids: Mapped[list[int]] = mapped_column(_JSON, nullable=False, default=list)
     outputs: Mapped[dict[str, Any]] = mapped_column(_JSON, nullable=False)
     created_at: Mapped[_dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utc_now)
+
+
+JOB_STATES: tuple[str, ...] = ("queued", "running", "finished", "failed", "cancelled")
+"""A training job's states; the last three are final."""
+
+ROLES: tuple[str, ...] = ("clinician", "researcher", "admin")
+"""Roles, each allowed what the one before it is, and more."""
+
+
+class TrainingJob(Base):
+    """A retraining job; its files lie under ``data_dir / work_dir``."""
+
+    __tablename__ = "training_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, index=True, default="queued")
+    created_at: Mapped[_dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utc_now)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    cohort: Mapped[str] = mapped_column(String(1024), nullable=False)
+    settings: Mapped[dict[str, Any]] = mapped_column(_JSON, nullable=False, default=dict)
+    device: Mapped[str] = mapped_column(String(32), nullable=False, default="auto")
+    work_dir: Mapped[str | None] = mapped_column(String(1024))
+    started_at: Mapped[_dt.datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[_dt.datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[_dt.datetime | None] = mapped_column(UTCDateTime)
+    pid: Mapped[int | None] = mapped_column(Integer)
+    host: Mapped[str | None] = mapped_column(String(255))
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    progress: Mapped[dict[str, Any]] = mapped_column(_JSON, nullable=False, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ModelVersion(Base):
+    """A weights bundle registered for use; ``is_default`` marks the promoted one per model."""
+
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(128), nullable=False, index=True)
+    path: Mapped[str] = mapped_column(String(1024), nullable=False)
+    weights_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("training_jobs.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[_dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utc_now)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    metrics: Mapped[dict[str, Any]] = mapped_column(_JSON, nullable=False, default=dict)
+    is_default: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    promoted_at: Mapped[_dt.datetime | None] = mapped_column(UTCDateTime)
+    promoted_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class User(Base):
+    """A person who may sign in, with one role."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    display_name: Mapped[str | None] = mapped_column(String(128))
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    created_at: Mapped[_dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utc_now)
+    last_sign_in_at: Mapped[_dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEvent(Base):
+    """One line of the audit trail; never updated or deleted.
+
+    ``patient_id`` is a plain integer, not a foreign key: the trail outlives
+    the records it speaks of.
+    """
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[_dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utc_now)
+    username: Mapped[str] = mapped_column(String(64), nullable=False)
+    action: Mapped[str] = mapped_column(String(32), nullable=False, index=True)
+    patient_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    target: Mapped[str | None] = mapped_column(String(255))
+    details: Mapped[dict[str, Any]] = mapped_column(_JSON, nullable=False, default=dict)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
