@@ -134,3 +134,46 @@ def hermetic_weights(monkeypatch, tmp_path):
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n_threads)
+
+
+# --- databases: SQLite and a throwaway PostgreSQL server (tests/_postgres.py) -------------------
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server for the whole session, stopped at the end.
+
+    Started from Debian's binaries (``make test`` installs them as root), or the
+    server named by ``REHAB_TEST_POSTGRES_URL``; skipped with the reason otherwise.
+    ``create_database()`` / ``drop_database(url)`` give tests their own databases.
+    """
+    from _postgres import PostgresUnavailable, server_from_url, start_server
+
+    external = os.environ.get("REHAB_TEST_POSTGRES_URL")
+    if external:
+        server = server_from_url(external)
+    else:
+        try:
+            server = start_server()
+        except PostgresUnavailable as err:
+            pytest.skip(str(err))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server):
+    """``postgresql+psycopg://...`` URL of an empty database shared by the whole session."""
+    url = postgres_server.create_database("rehab_session")
+    yield url
+    postgres_server.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """A fresh, empty database per test, once on SQLite (in ``tmp_path``) and once on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'rehab.db'}"
+        return
+    server = request.getfixturevalue("postgres_server")
+    url = server.create_database()
+    yield url
+    server.drop_database(url)

@@ -1,4 +1,4 @@
-"""Tiny seeded recordings (bytes) and a fresh store per test."""
+"""Tiny seeded recordings (bytes) and a fresh store per test, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -35,12 +35,13 @@ def _nifti_gz_bytes(*, seed: int = 0, volumes: int = 50, tr: float = 2.0, four_d
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch):
+def store(db_url, tmp_path, monkeypatch):
+    """A fresh store on each backend of ``db_url`` (SQLite, PostgreSQL)."""
     from rehab_core.storage import open_store
 
     for var in ("REHAB_DATA_DIR", "REHAB_DATABASE_URL", "REHAB_MAX_UPLOAD_MB"):
         monkeypatch.delenv(var, raising=False)
-    s = open_store(data_dir=tmp_path / "data")
+    s = open_store(url=db_url, data_dir=tmp_path / "data")
     yield s
     s.close()
 

@@ -259,8 +259,8 @@ def test_eeglab_set_with_separate_fdt_is_refused_plainly(store, patient, tmp_pat
     assert len(store.uploads(patient.id)) == 1
 
 
-def test_size_limit(store, patient, tmp_path, signals_bytes, monkeypatch):
-    small = open_store(data_dir=store.data_dir, max_upload_mb=len(signals_bytes) / 1e6 / 2)
+def test_size_limit(store, db_url, patient, tmp_path, signals_bytes):
+    small = open_store(db_url, store.data_dir, max_upload_mb=len(signals_bytes) / 1e6 / 2)
     with pytest.raises(UploadTooLargeError, match=r"^big\.txt is 0\.\d MB, above the .* limit"):
         small.add_upload(patient.id, "signals", "big.txt", signals_bytes)
     src = tmp_path / "big.txt"
