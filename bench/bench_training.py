@@ -4,7 +4,10 @@ One step is what :func:`rehab_core.training.fit_model` does per batch:
 forward (under the same mixed-precision rule: bf16/fp16 on CUDA, full
 precision elsewhere), BCE-with-logits loss, backward, Adam step.  Data are
 random tensors already on the device, so the figure is the model's ceiling,
-without DataLoader cost.
+without DataLoader cost.  The step timer is
+:func:`rehab_core.training.throughput.time_training_steps`, shared with the
+time estimate of the retrain page; bench/bench_train_throughput.py compares it
+with the real loop.
 
     python bench/bench_training.py                       # LSTM 250 Hz and 1000 Hz + ShuffleNet
     python bench/bench_training.py --device cuda --steps 20
@@ -21,42 +24,11 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
-
-
-def time_steps(model, x, y, *, steps: int, warmup: int, device, amp_dtype) -> list[float]:
-    """Seconds of each of ``steps`` timed training steps (after ``warmup`` untimed ones)."""
-    import torch
-
-    model.to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    times = []
-    for i in range(warmup + steps):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(
-            device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None
-        ):
-            logits = model(x)[:, 0]
-        loss = loss_fn(logits.float(), y)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        float(loss.detach())  # the loop reads the loss every batch (progress), which synchronises
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    return times
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from rehab_core.training.settings import resolve_amp, select_device
+    from rehab_core.training.throughput import time_training_steps
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -135,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         model = build()
         x = torch.randn((batch, *shape), generator=gen).to(device)
         y = (torch.rand(batch, generator=gen) > 0.5).float().to(device)
-        times = time_steps(
+        times = time_training_steps(
             model, x, y, steps=args.steps, warmup=args.warmup, device=device, amp_dtype=amp_dtype
         )
         median = statistics.median(times)

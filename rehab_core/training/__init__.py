@@ -14,7 +14,10 @@ loads torch when first used::
 
 Under ``torchrun --nproc_per_node N`` the same ``fit_model`` call trains with
 DistributedDataParallel; ``python -m rehab_core.training.ddp_smoke`` is a
-small end-to-end check of that path.
+small end-to-end check of that path.  :func:`list_devices`,
+:func:`launch_plan` and :func:`estimate_training_seconds` say which devices
+exist, how a job should start (torchrun for several GPUs) and how long it
+will take, from training steps timed on this machine.
 """
 
 from __future__ import annotations
@@ -51,6 +54,16 @@ _EXPORTS = {
     "fit_model": "loop",
     "PatientScores": "predict",
     "predict_patient_scores": "predict",
+    "DeviceInfo": "devices",
+    "LaunchPlan": "devices",
+    "TimeEstimate": "devices",
+    "estimate_training_seconds": "devices",
+    "format_duration": "devices",
+    "launch_plan": "devices",
+    "list_devices": "devices",
+    "StepTiming": "throughput",
+    "measure_model_steps": "throughput",
+    "time_training_steps": "throughput",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,0 +1,281 @@
+"""Device listing, job launch plans and the measured training-time estimate."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from rehab_core.training import (
+    DeviceInfo,
+    estimate_training_seconds,
+    format_duration,
+    launch_plan,
+    list_devices,
+)
+from rehab_core.training.throughput import measure_model_steps
+
+GIB = 1024**3
+TINY_WINDOW = (4, 8)
+
+
+@pytest.fixture
+def fake_gpus(monkeypatch):
+    """``fake_gpus(n)``: make torch report ``n`` CUDA GPUs (and no MPS)."""
+
+    def install(n: int) -> None:
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: n)
+        monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+
+        def props(i):
+            if not 0 <= i < n:
+                raise AssertionError(f"asked for the properties of GPU {i} of {n}")
+            return SimpleNamespace(
+                name=f"Fake GPU {i}",
+                total_memory=80 * GIB,
+                major=9,
+                minor=0,
+                multi_processor_count=132,
+            )
+
+        monkeypatch.setattr(torch.cuda, "get_device_properties", props)
+        monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+
+    return install
+
+
+def test_list_devices_always_ends_with_the_cpu():
+    devices = list_devices()
+    cpu = devices[-1]
+    assert cpu.kind == "cpu" and cpu.torch_device == "cpu" and cpu.index is None
+    assert [d.kind for d in devices].count("cpu") == 1
+    assert cpu.n_cores >= 1 and cpu.n_threads == torch.get_num_threads()
+    assert 0 < cpu.free_memory_gib <= cpu.memory_gib
+    assert cpu.name and "\n" not in cpu.label
+    assert cpu.label.startswith(f"CPU: {cpu.name}, {cpu.n_cores} logical cores")
+    assert cpu.label.endswith(f"{cpu.memory_gib:.1f} GiB RAM")
+    assert cpu.to_dict()["label"] == cpu.label and cpu.to_dict()["kind"] == "cpu"
+
+
+def test_fake_gpus_are_listed_with_name_memory_and_capability(fake_gpus):
+    fake_gpus(2)
+    devices = list_devices()
+    assert [d.torch_device for d in devices] == ["cuda:0", "cuda:1", "cpu"]
+    gpu = devices[1]
+    assert gpu == DeviceInfo(
+        kind="cuda",
+        torch_device="cuda:1",
+        name="Fake GPU 1",
+        index=1,
+        memory_gib=80.0,
+        free_memory_gib=None,  # no CUDA context yet: not read (it would cost GPU memory)
+        compute_capability="9.0",
+        n_cores=132,
+    )
+    assert gpu.label == "GPU 1: Fake GPU 1, 80.0 GiB (compute 9.0)"
+
+
+def test_no_gpu_gives_a_plain_cpu_process(fake_gpus):
+    fake_gpus(0)
+    plan = launch_plan()
+    assert (plan.kind, plan.device, plan.n_processes) == ("cpu", "cpu", 1)
+    assert not plan.distributed and plan.env == {}
+    assert plan.command("-m", "pkg.worker", "--job", "7") == [
+        sys.executable,
+        "-m",
+        "pkg.worker",
+        "--job",
+        "7",
+    ]
+    assert plan.label.startswith("the CPU (")
+
+
+def test_one_gpu_gives_a_plain_process_on_cuda_0(fake_gpus):
+    fake_gpus(1)
+    plan = launch_plan()
+    assert (plan.kind, plan.device, plan.n_processes) == ("cuda", "cuda:0", 1)
+    assert plan.command("-m", "pkg.worker") == [sys.executable, "-m", "pkg.worker"]
+    assert plan.label == "one GPU (GPU 0: Fake GPU 0, 80.0 GiB (compute 9.0))"
+
+
+def test_three_gpus_launch_through_torchrun(fake_gpus):
+    fake_gpus(3)
+    plan = launch_plan()
+    assert (plan.kind, plan.device, plan.n_processes) == ("torchrun", "cuda", 3)
+    assert plan.distributed
+    assert plan.command("-m", "pkg.worker") == [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "3",
+        "-m",
+        "pkg.worker",
+    ]
+    assert "CUDA_VISIBLE_DEVICES" not in plan.env
+    assert int(plan.env["OMP_NUM_THREADS"]) >= 1
+    assert plan.label.startswith("3 GPUs through torchrun (DistributedDataParallel)")
+    assert plan.to_dict()["launcher"][2] == "torch.distributed.run"
+
+
+@pytest.mark.parametrize(
+    ("wanted", "kind", "n", "device"),
+    [(0, "cpu", 1, "cpu"), (1, "cuda", 1, "cuda:0"), (2, "torchrun", 2, "cuda")],
+)
+def test_a_number_of_gpus_takes_the_first_ones(fake_gpus, wanted, kind, n, device):
+    fake_gpus(3)
+    plan = launch_plan(wanted)
+    assert (plan.kind, plan.n_processes, plan.device) == (kind, n, device)
+    assert "CUDA_VISIBLE_DEVICES" not in plan.env
+
+
+def test_chosen_devices_are_made_the_only_visible_ones(fake_gpus):
+    fake_gpus(3)
+    devices = list_devices()
+    plan = launch_plan([devices[1], devices[2]])
+    assert plan.kind == "torchrun" and plan.env["CUDA_VISIBLE_DEVICES"] == "1,2"
+    single = launch_plan([devices[2]])
+    assert (single.kind, single.device) == ("cuda", "cuda:2")
+    assert launch_plan([devices[-1]]).kind == "cpu"
+
+
+def test_more_gpus_than_present_are_refused(fake_gpus):
+    fake_gpus(3)
+    with pytest.raises(ValueError, match="gpus=4 but this machine has 3 CUDA GPU"):
+        launch_plan(4)
+    with pytest.raises(ValueError, match="gpus=-1 must be 0 or more"):
+        launch_plan(-1)
+    with pytest.raises(TypeError, match="gpus must be None, a number of GPUs or a list"):
+        launch_plan("cuda")
+
+
+def test_a_gpu_of_another_machine_is_refused(fake_gpus):
+    fake_gpus(1)
+    foreign = DeviceInfo(kind="cuda", torch_device="cuda:5", name="Elsewhere", index=5)
+    with pytest.raises(ValueError, match="cuda:5 is not on this machine; it has 1 CUDA GPU"):
+        launch_plan([foreign])
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.2, "1 s"),
+        (44.6, "45 s"),
+        (600, "10 min"),
+        (3 * 3600 + 20 * 60, "3 h 20 min"),
+        (7200, "2 h"),
+        (52 * 3600, "2 d 4 h"),
+    ],
+)
+def test_format_duration(seconds, text):
+    assert format_duration(seconds) == text
+
+
+@pytest.fixture(scope="module")
+def estimate_args():
+    """Arguments of a cheap estimate: a tiny LSTM window, ShuffleNet, one timed step."""
+    return dict(
+        backbones=["shufflenet"],
+        n_slices=300,
+        n_windows=640,
+        window_shape=TINY_WINDOW,
+        epochs=2,
+        n_folds=3,
+        device="cpu",
+        measure_steps=1,
+    )
+
+
+def test_estimate_is_positive_finite_and_an_upper_bound(estimate_args):
+    est = estimate_training_seconds(**estimate_args)
+    assert set(est.per_model_s) == {"lstm", "shufflenet"}
+    assert all(math.isfinite(s) and s > 0 for s in est.per_model_s.values())
+    assert est.total_s == pytest.approx(sum(est.per_model_s.values()))
+    assert est.upper_bound and est.device == "cpu" and est.n_processes == 1
+    assert est.timings["lstm"].input_shape == TINY_WINDOW
+    assert est.timings["shufflenet"].input_shape == (3, 224, 224)
+    assert est.timings["shufflenet"].batch_size == 16 and est.timings["lstm"].batch_size == 32
+    assert all(0 < v < math.inf for v in est.items_per_s.values())
+    assert "upper bound" in est.assumptions[0] and "early stopping" in est.assumptions[0]
+    assert est.label.startswith("at most about ") and est.label.endswith(" on cpu")
+    assert est.to_dict()["timings"]["lstm"]["model"] == "lstm"
+
+
+def test_estimate_scales_with_epochs_and_folds(estimate_args):
+    def total(**changes):
+        return estimate_training_seconds(**{**estimate_args, **changes}).total_s
+
+    # the timings are kept per process, so these calls reuse one measurement
+    one, two, three = (total(epochs=e) for e in (1, 2, 3))
+    assert two - one == pytest.approx(three - two) and two > one  # affine: scoring is per fold
+    ten_lstm_epochs = estimate_training_seconds(**{**estimate_args, "signal_epochs": 10})
+    base = estimate_training_seconds(**estimate_args)
+    assert ten_lstm_epochs.per_model_s["lstm"] > 4 * base.per_model_s["lstm"]
+    assert ten_lstm_epochs.per_model_s["shufflenet"] == base.per_model_s["shufflenet"]
+
+    # exact batch counts without test and early-stopping shares: 192 windows of 32
+    t = measure_model_steps("lstm", device="cpu", window_shape=TINY_WINDOW, steps=1)
+    step = t.train_s_per_step + t.data_s_per_batch
+    evaluate = t.eval_s_per_step + t.data_s_per_batch
+    args = {**estimate_args, "n_slices": 0, "n_windows": 192, "test_fraction": 0.0}
+    args["inner_val_fraction"] = 0.0
+    for k, fit_batches, score_batches in ((2, 3, 3), (3, 4, 2)):
+        for epochs in (1, 5):
+            got = estimate_training_seconds(**{**args, "n_folds": k, "epochs": epochs})
+            expected = k * (epochs * fit_batches * step + score_batches * evaluate)
+            assert got.per_model_s == {"lstm": pytest.approx(expected)}
+    # two DDP processes halve the training batches of each process
+    two_gpus = estimate_training_seconds(**{**args, "n_folds": 2, "n_processes": 2})
+    expected = 2 * (2 * math.ceil(96 / 64) * step + 3 * evaluate)
+    assert two_gpus.total_s == pytest.approx(expected)
+    assert "gradient exchange is not counted" in two_gpus.assumptions[-1]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"backbones": ["resnet"]}, "resnet is not an image backbone; choose from fbnet"),
+        ({"epochs": 0}, "epochs=0 must be a whole number of at least 1"),
+        ({"n_folds": 1}, "n_folds=1 must be a whole number of at least 2"),
+        ({"n_slices": 0, "n_windows": 0}, "n_slices and n_windows are both 0"),
+        ({"test_fraction": 1.0}, "test_fraction=1.0 must be at least 0 and below 1"),
+        ({"device": "cuda:7"} if not torch.cuda.is_available() else {"device": "tpu"}, "device="),
+    ],
+)
+def test_estimate_refuses_bad_arguments(estimate_args, changes, message):
+    with pytest.raises(ValueError, match=message):
+        estimate_training_seconds(**{**estimate_args, **changes})
+
+
+@pytest.mark.gpu
+def test_the_cuda_gpu_is_listed_and_used():
+    devices = list_devices()
+    gpus = [d for d in devices if d.kind == "cuda"]
+    assert len(gpus) == torch.cuda.device_count() >= 1
+    assert gpus[0].name == torch.cuda.get_device_name(0)
+    assert gpus[0].memory_gib > 1 and gpus[0].compute_capability
+    plan = launch_plan(1)
+    assert (plan.kind, plan.device) == ("cuda", "cuda:0")
+    est = estimate_training_seconds(
+        ["shufflenet"],
+        n_slices=64,
+        n_windows=64,
+        window_shape=TINY_WINDOW,
+        epochs=1,
+        n_folds=2,
+        device="cuda:0",
+        measure_steps=1,
+    )
+    assert est.device == "cuda:0" and est.timings["shufflenet"].amp == "float16"
+    assert 0 < est.total_s < math.inf
+
+
+def test_cpu_core_count_honours_the_affinity_mask():
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("this platform has no CPU affinity mask")
+    assert list_devices()[-1].n_cores == len(os.sched_getaffinity(0))
