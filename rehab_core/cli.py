@@ -334,6 +334,46 @@ def _predict_cohort(predictor, args: argparse.Namespace) -> int:
     return 0
 
 
+@_command("users")
+def _users(args: argparse.Namespace) -> int:
+    import getpass
+
+    from rehab_core.security import create_user, list_users
+    from rehab_core.storage import open_store
+
+    store = open_store(data_dir=args.data_dir)
+    try:
+        if args.users_command == "list":
+            for u in list_users(store):
+                state = "active" if u.active else "inactive"
+                print(f"{u.username}\t{u.role}\t{state}\t{u.display_name or ''}")
+            return 0
+        if args.password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+        elif args.no_password:
+            password = None  # signs in through the identity provider only
+        else:
+            password = getpass.getpass(f"Password for {args.username}: ")
+            if getpass.getpass("Repeat the password: ") != password:
+                raise ValueError("The two passwords differ.")
+        try:
+            login = getpass.getuser()
+        except (KeyError, OSError):
+            login = "unknown"
+        user = create_user(
+            store,
+            args.username,
+            password,
+            args.role,
+            display_name=args.display_name,
+            actor=f"cli:{login}"[:64],
+        )
+        print(f"created {user.role} {user.username}")
+        return 0
+    finally:
+        store.close()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rehab",
@@ -420,6 +460,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cohort", type=Path, default=None, help="predict every patient of a cohort")
     p.add_argument("--out", type=Path, default=None, help="CSV for --cohort")
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("users", help="dashboard accounts (no default password: add the admin here)")
+    users = p.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    q = users.add_parser("add", help="create an account")
+    q.add_argument("--username", required=True)
+    q.add_argument("--role", required=True, choices=("clinician", "researcher", "admin"))
+    q.add_argument("--display-name", default=None)
+    how = q.add_mutually_exclusive_group()
+    how.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin's first line"
+    )
+    how.add_argument(
+        "--no-password", action="store_true", help="identity-provider (st.login) sign-in only"
+    )
+    users.add_parser("list", help="list the accounts")
+    for q in users.choices.values():
+        q.add_argument("--data-dir", type=Path, default=None, help="default: $REHAB_DATA_DIR")
     return parser
 
 

@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from rehab_core._files import fsync_dir, write_atomic
 from rehab_core.io.errors import InputError, UnknownFormatError
+from rehab_core.security.audit import install_audit_guards
 from rehab_core.storage import db
 
 __all__ = [
@@ -303,6 +304,7 @@ class Store:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.max_upload_mb = float(max_upload_mb)
         self._engine = db.create_db_engine(url)
+        install_audit_guards(self._engine)  # the audit trail is append-only in the database
         self.url: str = self._engine.url.render_as_string(hide_password=True)
         self._sessions: Callable[[], Session] = sessionmaker(self._engine, expire_on_commit=False)
 

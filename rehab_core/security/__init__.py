@@ -1,0 +1,70 @@
+"""Who may use the dashboard, and what they did: accounts, passwords, the audit trail.
+
+* :mod:`~rehab_core.security.passwords`: Argon2id hashing.
+* :mod:`~rehab_core.security.accounts`: local accounts, roles
+  (clinician < researcher < admin), sign-in, the first administrator.
+* :mod:`~rehab_core.security.audit`: the append-only audit trail and its CSV export.
+
+Every function takes the :class:`~rehab_core.storage.Store` first. Nothing
+here imports Streamlit; the pages' glue is ``pages/_shared.py``.
+"""
+
+from __future__ import annotations
+
+from rehab_core.security.accounts import (
+    MIN_PASSWORD_LENGTH,
+    ROLES,
+    AuthError,
+    UserRecord,
+    authenticate,
+    authenticate_external,
+    check_password_policy,
+    create_first_admin,
+    create_user,
+    get_user,
+    list_users,
+    needs_first_admin,
+    normalise_username,
+    role_allows,
+    set_password,
+    set_user_active,
+    set_user_role,
+)
+from rehab_core.security.audit import (
+    ACTIONS,
+    AuditRecord,
+    audit_csv,
+    audit_events,
+    install_audit_guards,
+    record_event,
+)
+from rehab_core.security.passwords import hash_password, needs_rehash, verify_password
+
+__all__ = [
+    "ROLES",
+    "ACTIONS",
+    "MIN_PASSWORD_LENGTH",
+    "AuthError",
+    "UserRecord",
+    "AuditRecord",
+    "hash_password",
+    "verify_password",
+    "needs_rehash",
+    "role_allows",
+    "normalise_username",
+    "check_password_policy",
+    "create_user",
+    "create_first_admin",
+    "authenticate",
+    "authenticate_external",
+    "get_user",
+    "list_users",
+    "set_user_active",
+    "set_user_role",
+    "set_password",
+    "needs_first_admin",
+    "record_event",
+    "audit_events",
+    "audit_csv",
+    "install_audit_guards",
+]

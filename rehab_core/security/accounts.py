@@ -1,0 +1,387 @@
+"""Local accounts: creation, sign-in, roles, deactivation.
+
+Rules
+-----
+* A user name is 3 to 64 characters: lower-case letters, digits and
+  ``. _ - @`` (an e-mail address is a valid one, which is how accounts of the
+  hospital's identity provider are matched); it is stored lower-cased and
+  compared case-insensitively.
+* A password is at least :data:`MIN_PASSWORD_LENGTH` characters and is not the
+  user name; only its Argon2id hash is stored. There is no default password:
+  the first administrator is created by whoever installs the dashboard (the
+  sign-in page's first-run form, or ``rehab users add``).
+* An account with no password signs in only through the identity provider.
+* The last active administrator cannot be deactivated nor lose the role.
+* Every change is written to the audit trail with the actor's name.
+
+Every refusal is a :class:`ValueError` with one plain sentence; a failed
+sign-in is an :class:`AuthError` that never says which half was wrong.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from rehab_core._validation import check_option
+from rehab_core.security.audit import record_event
+from rehab_core.security.passwords import hash_password, needs_rehash, verify_password
+from rehab_core.storage.db import ROLES, User, utc_now
+
+if TYPE_CHECKING:
+    from rehab_core.storage import Store
+
+__all__ = [
+    "ROLES",
+    "MIN_PASSWORD_LENGTH",
+    "AuthError",
+    "UserRecord",
+    "role_allows",
+    "normalise_username",
+    "check_password_policy",
+    "create_user",
+    "create_first_admin",
+    "authenticate",
+    "authenticate_external",
+    "get_user",
+    "list_users",
+    "set_user_active",
+    "set_user_role",
+    "set_password",
+    "needs_first_admin",
+]
+
+MIN_PASSWORD_LENGTH = 12
+"""Shortest accepted password, in characters."""
+MAX_PASSWORD_LENGTH = 1024
+"""Longest accepted password (hashing a megabyte is a denial of service, not a password)."""
+
+_USERNAME = re.compile(r"[a-z0-9][a-z0-9._@-]{2,63}")
+_WRONG = "Wrong user name or password."
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the user name is unknown, so both answers take as long."""
+    return hash_password("no account has this password, it only burns time")
+
+
+class AuthError(Exception):
+    """A sign-in was refused; the message is one sentence safe to show."""
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """An account as the app sees it (never the password hash)."""
+
+    id: int
+    username: str
+    role: str
+    display_name: str | None
+    active: bool
+    has_password: bool
+    created_at: _dt.datetime
+    last_sign_in_at: _dt.datetime | None
+
+
+def role_allows(role: str, needed_role: str) -> bool:
+    """Whether ``role`` may do what ``needed_role`` may (clinician < researcher < admin)."""
+    check_option("needed_role", needed_role, ROLES)
+    return role in ROLES and ROLES.index(role) >= ROLES.index(needed_role)
+
+
+def normalise_username(username: str) -> str:
+    """``username`` stripped and lower-cased, or ValueError when it breaks the rules."""
+    name = username.strip().lower() if isinstance(username, str) else ""
+    if not _USERNAME.fullmatch(name):
+        shown = username if isinstance(username, str) else type(username).__name__
+        raise ValueError(
+            f"The user name {shown!r} is not allowed; use 3 to 64 letters, digits, "
+            "'.', '_', '-' or '@', starting with a letter or digit."
+        )
+    return name
+
+
+def check_password_policy(username: str, password: str) -> None:
+    """Refuse a password that is too short, too long or the user name (ValueError)."""
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise ValueError(f"The password must be at most {MAX_PASSWORD_LENGTH} characters long.")
+    if password.strip().lower() == username.strip().lower():
+        raise ValueError("The password must not be the user name.")
+
+
+def _record(row: User) -> UserRecord:
+    return UserRecord(
+        id=row.id,
+        username=row.username,
+        role=row.role,
+        display_name=row.display_name,
+        active=row.active,
+        has_password=bool(row.password_hash),
+        created_at=row.created_at,
+        last_sign_in_at=row.last_sign_in_at,
+    )
+
+
+def _n_active_admins(session: Session) -> int:
+    query = select(func.count()).select_from(User).where(User.role == "admin", User.active)
+    return session.scalar(query) or 0
+
+
+def _row(session: Session, username: str) -> User:
+    row = session.scalar(select(User).where(User.username == normalise_username(username)))
+    if row is None:
+        raise ValueError(f"There is no user named {username.strip().lower()!r}.")
+    return row
+
+
+def _display_name(display_name: str | None) -> str | None:
+    if display_name is None or not display_name.strip():
+        return None
+    name = display_name.strip()
+    if len(name) > 128:
+        raise ValueError("The display name must be at most 128 characters long.")
+    return name
+
+
+def _insert_user(
+    store: Store,
+    username: str,
+    password: str | None,
+    role: str,
+    display_name: str | None,
+    *,
+    first_admin: bool,
+) -> UserRecord:
+    name = normalise_username(username)
+    check_option("role", role, ROLES)
+    if password is not None:
+        check_password_policy(name, password)
+    row = User(
+        username=name,
+        role=role,
+        password_hash=None if password is None else hash_password(password),
+        display_name=_display_name(display_name),
+        active=True,
+    )
+    try:
+        with Session(store.engine, expire_on_commit=False) as session, session.begin():
+            if first_admin and _n_active_admins(session):
+                raise ValueError("An administrator account already exists; sign in instead.")
+            session.add(row)
+    except IntegrityError:
+        raise ValueError(f"A user named {name!r} already exists.") from None
+    return _record(row)
+
+
+def create_user(
+    store: Store,
+    username: str,
+    password: str | None,
+    role: str,
+    *,
+    display_name: str | None = None,
+    actor: str,
+) -> UserRecord:
+    """Create an active account and record ``user_create`` by ``actor``.
+
+    Parameters
+    ----------
+    store : Store
+    username : str
+        See the module's rules; stored lower-cased.
+    password : str | None
+        The initial password (policy checked); None for an account that signs
+        in only through the identity provider (``st.login``).
+    role : str
+        One of :data:`ROLES`.
+    display_name : str | None
+        How the app greets the user (up to 128 characters).
+    actor : str
+        Who creates it (their user name, or ``cli:<login>``).
+
+    Raises
+    ------
+    ValueError
+        A rule is broken or the user name is taken (one sentence).
+    """
+    user = _insert_user(store, username, password, role, display_name, first_admin=False)
+    record_event(
+        store,
+        actor,
+        "user_create",
+        target=f"user {user.username}",
+        details={"role": role, "password": password is not None},
+    )
+    return user
+
+
+def create_first_admin(
+    store: Store, username: str, password: str, *, display_name: str | None = None
+) -> UserRecord:
+    """Create the first administrator (first run); refused once an active admin exists.
+
+    Records ``first_admin`` with the new administrator as the actor.
+    """
+    if password is None:
+        raise ValueError("The administrator account needs a password.")
+    user = _insert_user(store, username, password, "admin", display_name, first_admin=True)
+    record_event(store, user.username, "first_admin", target=f"user {user.username}")
+    return user
+
+
+def needs_first_admin(store: Store) -> bool:
+    """Whether no active administrator exists yet (the app then offers the first-run form)."""
+    with Session(store.engine) as session:
+        return _n_active_admins(session) == 0
+
+
+def get_user(store: Store, username: str) -> UserRecord | None:
+    """The account ``username`` (case-insensitive), or None."""
+    try:
+        name = normalise_username(username)
+    except ValueError:
+        return None
+    with Session(store.engine) as session:
+        row = session.scalar(select(User).where(User.username == name))
+        return None if row is None else _record(row)
+
+
+def list_users(store: Store) -> list[UserRecord]:
+    """Every account, by user name."""
+    with Session(store.engine) as session:
+        return [_record(r) for r in session.scalars(select(User).order_by(User.username))]
+
+
+def _signed_in(store: Store, row_id: int, new_hash: str | None) -> UserRecord:
+    with Session(store.engine, expire_on_commit=False) as session, session.begin():
+        row = session.get(User, row_id)
+        row.last_sign_in_at = utc_now()
+        if new_hash is not None:
+            row.password_hash = new_hash
+    return _record(row)
+
+
+def authenticate(store: Store, username: str, password: str) -> UserRecord:
+    """Check a user name and password; record ``sign_in`` or ``sign_in_failed``.
+
+    A hash made with older Argon2 parameters is replaced by one with today's.
+
+    Raises
+    ------
+    AuthError
+        "Wrong user name or password." for an unknown or inactive account, a
+        password-less (identity-provider) account or a wrong password alike.
+    """
+    typed = username.strip().lower() if isinstance(username, str) else ""
+    try:
+        name = normalise_username(typed)
+    except ValueError:
+        name = None
+    with Session(store.engine) as session:
+        row = None if name is None else session.scalar(select(User).where(User.username == name))
+        stored = row.password_hash if row is not None else None
+        row_id, active = (row.id, row.active) if row is not None else (None, False)
+    ok = verify_password(stored or _dummy_hash(), password) and stored is not None and active
+    if not ok:
+        record_event(store, typed or "(empty)", "sign_in_failed")
+        raise AuthError(_WRONG)
+    user = _signed_in(store, row_id, hash_password(password) if needs_rehash(stored) else None)
+    record_event(store, user.username, "sign_in", details={"method": "password"})
+    return user
+
+
+def authenticate_external(store: Store, email: str, *, provider: str = "oidc") -> UserRecord:
+    """Map an identity-provider sign-in (``st.user.email``) to an active local account.
+
+    The role comes from the local account; records ``sign_in`` (or
+    ``sign_in_failed``) with ``method`` = ``provider``.
+
+    Raises
+    ------
+    AuthError
+        No active local account has this e-mail address as its user name.
+    """
+    user = get_user(store, email or "")
+    if user is None or not user.active:
+        record_event(
+            store,
+            (email or "(empty)").strip().lower(),
+            "sign_in_failed",
+            details={"method": provider},
+        )
+        raise AuthError(
+            f"{email} has no active account on this dashboard; ask an administrator to add one."
+        )
+    user = _signed_in(store, user.id, None)
+    record_event(store, user.username, "sign_in", details={"method": provider})
+    return user
+
+
+def set_user_active(store: Store, username: str, active: bool, *, actor: str) -> UserRecord:
+    """Deactivate (or reactivate) an account; records ``user_update``.
+
+    Raises
+    ------
+    ValueError
+        Unknown user, or the last active administrator would be deactivated.
+    """
+    with Session(store.engine, expire_on_commit=False) as session, session.begin():
+        row = _row(session, username)
+        if not active and row.active and row.role == "admin" and _n_active_admins(session) <= 1:
+            raise ValueError(
+                f"{row.username} is the last active administrator; make another one first."
+            )
+        row.active = bool(active)
+    record_event(
+        store, actor, "user_update", target=f"user {row.username}", details={"active": bool(active)}
+    )
+    return _record(row)
+
+
+def set_user_role(store: Store, username: str, role: str, *, actor: str) -> UserRecord:
+    """Give an account another role; records ``user_update`` with the old and new role.
+
+    Raises
+    ------
+    ValueError
+        Unknown user or role, or the last active administrator would lose the role.
+    """
+    check_option("role", role, ROLES)
+    with Session(store.engine, expire_on_commit=False) as session, session.begin():
+        row = _row(session, username)
+        old = row.role
+        if old == "admin" and role != "admin" and row.active and _n_active_admins(session) <= 1:
+            raise ValueError(
+                f"{row.username} is the last active administrator; make another one first."
+            )
+        row.role = role
+    record_event(
+        store,
+        actor,
+        "user_update",
+        target=f"user {row.username}",
+        details={"role": role, "previous_role": old},
+    )
+    return _record(row)
+
+
+def set_password(store: Store, username: str, password: str, *, actor: str) -> UserRecord:
+    """Replace an account's password (policy checked); records ``user_update``."""
+    name = normalise_username(username)
+    check_password_policy(name, password)
+    new_hash = hash_password(password)
+    with Session(store.engine, expire_on_commit=False) as session, session.begin():
+        row = _row(session, name)
+        row.password_hash = new_hash
+    record_event(store, actor, "user_update", target=f"user {name}", details={"password": True})
+    return _record(row)

@@ -1,0 +1,198 @@
+"""rehab_core.security.accounts: rules, sign-in, roles, the first and the last administrator."""
+
+from __future__ import annotations
+
+import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from rehab_core.security import (
+    AuthError,
+    audit_events,
+    authenticate,
+    authenticate_external,
+    create_first_admin,
+    create_user,
+    get_user,
+    list_users,
+    needs_first_admin,
+    role_allows,
+    set_password,
+    set_user_active,
+    set_user_role,
+    verify_password,
+)
+from rehab_core.storage import open_store
+from rehab_core.storage.db import User
+
+PASSWORD = "a long enough pass"
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = open_store(data_dir=tmp_path / "data")
+    yield s
+    s.close()
+
+
+def actions(store) -> list[str]:
+    return [e.action for e in reversed(audit_events(store))]
+
+
+@pytest.mark.parametrize(
+    ("role", "needed", "allowed"),
+    [
+        ("clinician", "clinician", True),
+        ("clinician", "researcher", False),
+        ("clinician", "admin", False),
+        ("researcher", "clinician", True),
+        ("researcher", "researcher", True),
+        ("researcher", "admin", False),
+        ("admin", "researcher", True),
+        ("admin", "admin", True),
+        ("nobody", "clinician", False),
+    ],
+)
+def test_roles_are_ordered(role, needed, allowed):
+    assert role_allows(role, needed) is allowed
+
+
+def test_role_allows_refuses_an_unknown_needed_role():
+    with pytest.raises(ValueError, match=r"needed_role='root' is not allowed"):
+        role_allows("admin", "root")
+
+
+def test_first_admin_then_sign_in(store):
+    assert needs_first_admin(store)
+    admin = create_first_admin(store, "  Chief.Admin ", PASSWORD, display_name="Dr A")
+    assert (admin.username, admin.role, admin.active, admin.has_password) == (
+        "chief.admin",
+        "admin",
+        True,
+        True,
+    )
+    assert not needs_first_admin(store)
+    with pytest.raises(ValueError, match="^An administrator account already exists; sign in"):
+        create_first_admin(store, "second", PASSWORD)
+    user = authenticate(store, "CHIEF.ADMIN", PASSWORD)
+    assert user.last_sign_in_at is not None and user.display_name == "Dr A"
+    assert actions(store) == ["first_admin", "sign_in"]
+    with Session(store.engine) as session:
+        stored = session.scalar(select(User.password_hash))
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "message"),
+    [
+        ("ab", PASSWORD, r"^The user name 'ab' is not allowed; use 3 to 64 letters"),
+        ("bad name", PASSWORD, r"^The user name 'bad name' is not allowed"),
+        ("-dash", PASSWORD, r"^The user name '-dash' is not allowed"),
+        ("x" * 65, PASSWORD, r"is not allowed"),
+        ("carol", "short pass", r"^The password must be at least 12 characters long\.$"),
+        ("carol", "", r"^The password must be at least 12 characters long\.$"),
+        ("carol.jones.1", "Carol.Jones.1", r"^The password must not be the user name\.$"),
+        ("carol", "x" * 1025, r"^The password must be at most 1024 characters long\.$"),
+    ],
+)
+def test_refusals_are_one_sentence_and_store_nothing(store, username, password, message):
+    with pytest.raises(ValueError, match=message):
+        create_user(store, username, password, "clinician", actor="admin")
+    assert list_users(store) == [] and audit_events(store) == []
+
+
+def test_unknown_role_and_duplicate_names_are_refused(store):
+    with pytest.raises(ValueError, match=r"role='doctor' is not allowed; choose one of"):
+        create_user(store, "dana", PASSWORD, "doctor", actor="admin")
+    create_user(store, "dana", PASSWORD, "clinician", actor="admin")
+    with pytest.raises(ValueError, match=r"^A user named 'dana' already exists\.$"):
+        create_user(store, "DANA", PASSWORD, "researcher", actor="admin")
+    assert [u.username for u in list_users(store)] == ["dana"]
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [("erin", "the wrong password"), ("nobody", PASSWORD), ("", ""), ("erin", "")],
+)
+def test_wrong_credentials_get_the_same_sentence_and_are_recorded(store, username, password):
+    create_user(store, "erin", PASSWORD, "clinician", actor="admin")
+    with pytest.raises(AuthError, match=r"^Wrong user name or password\.$"):
+        authenticate(store, username, password)
+    (event,) = audit_events(store, action="sign_in_failed")
+    assert event.username == (username or "(empty)")
+
+
+def test_inactive_and_password_less_accounts_cannot_sign_in_with_a_password(store):
+    create_user(store, "admin", PASSWORD, "admin", actor="cli")
+    create_user(store, "frank", PASSWORD, "clinician", actor="admin")
+    create_user(store, "gina@hospital.org", None, "researcher", actor="admin")
+    set_user_active(store, "frank", False, actor="admin")
+    for name, password in (("frank", PASSWORD), ("gina@hospital.org", "")):
+        with pytest.raises(AuthError, match="Wrong user name or password"):
+            authenticate(store, name, password)
+    set_user_active(store, "frank", True, actor="admin")
+    assert authenticate(store, "frank", PASSWORD).username == "frank"
+
+
+def test_identity_provider_sign_in_maps_the_email_to_a_local_account(store):
+    create_user(store, "Gina@Hospital.org", None, "researcher", actor="admin")
+    user = authenticate_external(store, "gina@hospital.org")
+    assert (user.role, user.has_password) == ("researcher", False)
+    with pytest.raises(AuthError, match=r"^hal@hospital\.org has no active account on this"):
+        authenticate_external(store, "hal@hospital.org")
+    assert [(e.action, e.details) for e in reversed(audit_events(store))][1:] == [
+        ("sign_in", {"method": "oidc"}),
+        ("sign_in_failed", {"method": "oidc"}),
+    ]
+
+
+def test_a_weaker_stored_hash_is_replaced_at_sign_in(store):
+    create_user(store, "ivan", PASSWORD, "clinician", actor="admin")
+    weak = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(PASSWORD)
+    with Session(store.engine) as session, session.begin():
+        session.execute(update(User).values(password_hash=weak))
+    authenticate(store, "ivan", PASSWORD)
+    with Session(store.engine) as session:
+        stored = session.scalar(select(User.password_hash))
+    assert stored != weak and stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert verify_password(stored, PASSWORD)
+
+
+def test_roles_change_and_the_last_admin_is_kept(store):
+    create_user(store, "admin", PASSWORD, "admin", actor="cli:root")
+    create_user(store, "joe", PASSWORD, "clinician", actor="admin")
+    with pytest.raises(ValueError, match=r"^admin is the last active administrator; make another"):
+        set_user_role(store, "admin", "researcher", actor="admin")
+    with pytest.raises(ValueError, match=r"^admin is the last active administrator"):
+        set_user_active(store, "admin", False, actor="admin")
+    assert set_user_role(store, "joe", "admin", actor="admin").role == "admin"
+    assert set_user_active(store, "admin", False, actor="joe").active is False
+    assert not needs_first_admin(store)  # joe is an active admin
+    with pytest.raises(ValueError, match=r"^There is no user named 'kim'\.$"):
+        set_user_role(store, "kim", "admin", actor="joe")
+    updates = [(e.username, e.target, e.details) for e in audit_events(store, action="user_update")]
+    assert updates == [
+        ("joe", "user admin", {"active": False}),
+        ("admin", "user joe", {"role": "admin", "previous_role": "clinician"}),
+    ]
+    assert [e.username for e in audit_events(store, action="user_create")] == ["admin", "cli:root"]
+
+
+def test_set_password_checks_the_policy_and_replaces_the_hash(store):
+    create_user(store, "lena", PASSWORD, "clinician", actor="admin")
+    with pytest.raises(ValueError, match="at least 12 characters"):
+        set_password(store, "lena", "tiny", actor="admin")
+    set_password(store, "lena", "another long password", actor="admin")
+    with pytest.raises(AuthError):
+        authenticate(store, "lena", PASSWORD)
+    assert authenticate(store, "lena", "another long password").username == "lena"
+    assert get_user(store, "LENA").username == "lena" and get_user(store, "a b") is None
+
+
+def test_no_account_exists_until_someone_creates_one(store):
+    """No default password: a fresh store has no account to sign in to."""
+    assert list_users(store) == [] and needs_first_admin(store)
+    for name, password in (("admin", "admin"), ("admin", "password"), ("root", "changeme")):
+        with pytest.raises(AuthError):
+            authenticate(store, name, password)
