@@ -365,6 +365,8 @@ def measure_model_steps(
         model, x, steps=steps, warmup=min(warmup, 1), device=dev, amp_dtype=amp_dtype
     )
     del model, x, y
+    if dev.type == "cuda":  # give the timing's memory back (the caller may be the dashboard)
+        torch.cuda.empty_cache()
     data = time_data_batches(
         synthetic_dataset(name, batch * (steps + 1), window_shape=window_shape, seed=seed),
         batch_size=batch,
