@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from rehab_core.storage.store import (
         KINDS,
         UPLOAD_SUFFIXES,
+        PatientDeletion,
         PatientRecord,
         PredictionRecord,
         RecordNotFound,
@@ -43,6 +44,7 @@ __all__ = [
     "PatientRecord",
     "UploadRecord",
     "PredictionRecord",
+    "PatientDeletion",
     "RecordNotFound",
     "UploadTooLargeError",
     "UPLOAD_SUFFIXES",

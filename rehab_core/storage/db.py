@@ -43,13 +43,25 @@ tables needs one, or a fresh database.
 
 :func:`create_db_engine` works for any SQLAlchemy URL. For SQLite it turns on,
 per connection, write-ahead logging (readers never block the writer),
-foreign-key enforcement (off by default in SQLite) and a busy timeout, so two
-Streamlit sessions writing at once wait for each other instead of failing.
+foreign-key enforcement (off by default in SQLite), a busy timeout, so two
+Streamlit sessions writing at once wait for each other instead of failing,
+and ``secure_delete``, so an erased patient's rows are overwritten rather than
+left in free pages. On every backend JSON values are written by
+:func:`json_dumps`, which stores NaN and infinities as ``null`` and the NUL
+character as U+FFFD: PostgreSQL refuses both in JSONB, and SQLite and
+PostgreSQL must store the same thing.
+
+Tested on SQLite and PostgreSQL 15 (``tests/storage``). On PostgreSQL,
+``String(n)`` lengths are enforced (SQLite ignores them), ``Integer`` is 32-bit
+(``uploads.size`` holds files below 2.1 GB; the store's upload limit stays
+under it) and JSONB does not keep the order of an object's keys.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import json
+import math
 from typing import Any
 
 from sqlalchemy import (
@@ -81,6 +93,7 @@ __all__ = [
     "JOB_STATES",
     "ROLES",
     "create_db_engine",
+    "json_dumps",
     "utc_now",
     "SQLITE_BUSY_TIMEOUT_MS",
 ]
@@ -271,8 +284,33 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
         # WAL makes NORMAL durable across application crashes; only a power cut may
         # lose the last commits, never corrupt the database.
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # deleted rows (an erased patient) are overwritten with zeros, not left in free pages
+        cursor.execute("PRAGMA secure_delete=ON")
     finally:
         cursor.close()
+
+
+def _storable(value: Any) -> Any:
+    """``value`` with NaN/infinities as None and NUL characters as U+FFFD (containers copied)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_storable(k) if isinstance(k, str) else k: _storable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_storable(v) for v in value]
+    return value
+
+
+def json_dumps(value: Any) -> str:
+    """The JSON text stored for ``value`` on every backend.
+
+    NaN and infinities become ``null`` and NUL characters U+FFFD, which
+    PostgreSQL's JSONB cannot hold; anything else that :func:`json.dumps`
+    cannot write raises its ``TypeError``.
+    """
+    return json.dumps(_storable(value), allow_nan=False)
 
 
 def create_db_engine(url: str, *, create_tables: bool = True, **kwargs: Any) -> Engine:
@@ -291,9 +329,12 @@ def create_db_engine(url: str, *, create_tables: bool = True, **kwargs: Any) -> 
     Returns
     -------
     sqlalchemy.Engine
-        For SQLite, every new connection is in WAL mode with foreign keys
-        enforced and a busy timeout of :data:`SQLITE_BUSY_TIMEOUT_MS`.
+        JSON is written by :func:`json_dumps` (unless ``json_serializer`` is
+        given). For SQLite, every new connection is in WAL mode with foreign
+        keys enforced, ``secure_delete`` on and a busy timeout of
+        :data:`SQLITE_BUSY_TIMEOUT_MS`.
     """
+    kwargs.setdefault("json_serializer", json_dumps)
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -7,6 +7,7 @@ folder::
         rehab.db                      SQLite database (unless REHAB_DATABASE_URL says otherwise)
         files/<sha[:2]>/<sha><suffix> every accepted recording, stored once by content
         tmp/                          validation copies, removed after each upload
+        .files.lock                   uploads share it; deletions and collect_garbage hold it alone
 
 Rules
 -----
@@ -19,22 +20,33 @@ Rules
 * The file is written atomically (temporary file, fsync, rename, fsync of the
   folder), then its row is inserted in one transaction; if the insert fails,
   a file this upload wrote and no row references is removed again.
+* Crash safety: the file is complete on disk before its row exists, and a
+  row is deleted before its file. A process killed at any point leaves at worst
+  a file no row references (or a temporary file), which
+  :meth:`Store.collect_garbage` removes; never a row without its file.
+  Uploads hold ``.files.lock`` shared from writing the file to committing
+  the row; :meth:`Store.delete_patient` and :meth:`Store.collect_garbage` hold
+  it exclusively while they decide which files nothing references and remove
+  them, so a file shared by content is never removed under a new row.
 * Records returned are frozen dataclasses, detached from any database session.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import os
+import shutil
 import tempfile
+import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -50,6 +62,7 @@ __all__ = [
     "PatientRecord",
     "UploadRecord",
     "PredictionRecord",
+    "PatientDeletion",
     "RecordNotFound",
     "UploadTooLargeError",
     "Store",
@@ -81,6 +94,13 @@ and are refused with a sentence that says what to export instead.
 DEFAULT_MAX_UPLOAD_MB = 500.0
 """Largest accepted upload in MB (10^6 bytes) unless ``REHAB_MAX_UPLOAD_MB`` says otherwise."""
 
+MAX_UPLOAD_MB_CEILING = 2147.0
+"""The highest upload limit allowed: ``uploads.size`` is a 32-bit integer on PostgreSQL
+(at most 2,147,483,647 bytes), and an upload is held in memory while it is checked."""
+
+STALE_TMP_S = 3600.0
+"""Age in seconds after which :meth:`Store.collect_garbage` treats a validation copy as stale."""
+
 _EXPORT_HINT = "export the recording as EDF, FIF or rehab-eegemg text (.txt) and upload that"
 _MULTI_FILE = {
     ".vhdr": "is a BrainVision header whose data lie in separate .vmrk and .eeg files, "
@@ -97,6 +117,7 @@ _SEX = ("F", "M")
 _SIDES = ("left", "right")
 _PSEUDONYM_MAX = 64
 _NAME_MAX = 255
+_MAX_ID = 2**31 - 1  # Integer primary keys are 32-bit on PostgreSQL; larger ids cannot exist
 
 
 class RecordNotFound(LookupError):
@@ -158,6 +179,17 @@ class PredictionRecord:
     upload_ids: tuple[int, ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class PatientDeletion:
+    """What :meth:`Store.delete_patient` erased (counts and file paths, for the audit trail)."""
+
+    patient_id: int
+    pseudonym: str
+    n_uploads: int
+    n_predictions: int
+    removed_files: tuple[Path, ...]
+
+
 def default_data_dir() -> Path:
     """``$REHAB_DATA_DIR``, else ``~/.local/share/rehab``."""
     env = os.environ.get("REHAB_DATA_DIR")
@@ -175,6 +207,11 @@ def _max_upload_mb(value: float | None) -> float:
             raise ValueError(f"REHAB_MAX_UPLOAD_MB={env!r} is not a number of megabytes.") from None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ValueError(f"max_upload_mb={value!r} must be a positive number of megabytes.")
+    if value > MAX_UPLOAD_MB_CEILING:
+        raise ValueError(
+            f"max_upload_mb={value!r} is above {MAX_UPLOAD_MB_CEILING:g} MB, the largest file "
+            "size the database records (a 32-bit integer on PostgreSQL); choose a lower limit."
+        )
     return float(value)
 
 
@@ -407,10 +444,110 @@ class Store:
     def _patient_row(session: Session, patient_id: int) -> db.Patient:
         row = None
         if isinstance(patient_id, int) and not isinstance(patient_id, bool):
-            row = session.get(db.Patient, patient_id)
+            if 0 < patient_id <= _MAX_ID:  # PostgreSQL refuses to compare larger ones
+                row = session.get(db.Patient, patient_id)
         if row is None:
             raise RecordNotFound(f"There is no patient with id {patient_id!r}.")
         return row
+
+    def delete_patient(self, patient_id: int) -> PatientDeletion:
+        """Erase a patient: their row, uploads and predictions, then the files only they used.
+
+        The rows go in one transaction; the files after it commits (a stored
+        file can be shared by content with another patient's upload, and is
+        then kept). A crash in between leaves files without rows, which
+        :meth:`collect_garbage` removes, never rows without files. On SQLite the
+        freed pages are overwritten (``secure_delete``) and the write-ahead log
+        is checkpointed and truncated, so the erased values do not linger in
+        the database files. Audit events that name the patient are kept: the
+        trail outlives the records it speaks of.
+
+        Returns
+        -------
+        PatientDeletion
+            The pseudonym, how many uploads and predictions were deleted and
+            which files were removed.
+
+        Raises
+        ------
+        RecordNotFound
+            No such patient.
+        """
+        with self._files_lock(exclusive=True):
+            with self._sessions.begin() as session:
+                row = self._patient_row(session, patient_id)
+                pseudonym = row.pseudonym
+                paths = set(
+                    session.scalars(select(db.Upload.path).where(db.Upload.patient_id == row.id))
+                )
+                n_predictions = session.execute(
+                    delete(db.Prediction).where(db.Prediction.patient_id == row.id)
+                ).rowcount
+                n_uploads = session.execute(
+                    delete(db.Upload).where(db.Upload.patient_id == row.id)
+                ).rowcount
+                session.execute(delete(db.Patient).where(db.Patient.id == row.id))
+            removed = self._remove_unreferenced(paths)
+        self._truncate_sqlite_log()
+        return PatientDeletion(
+            patient_id=patient_id,
+            pseudonym=pseudonym,
+            n_uploads=n_uploads,
+            n_predictions=n_predictions,
+            removed_files=tuple(removed),
+        )
+
+    def collect_garbage(self, *, tmp_older_than_s: float = STALE_TMP_S) -> list[Path]:
+        """Remove stored files no upload row references, and stale temporary files.
+
+        Such files are what a process killed mid-upload (after the file, before
+        its row) or mid-deletion (after the rows, before the files) leaves
+        behind. Under ``data_dir/files`` every file no row names goes, including
+        unfinished atomic writes (uploads in progress hold the files lock, so
+        none is running); under ``data_dir/tmp`` the validation copies older
+        than ``tmp_older_than_s`` (a younger one may belong to an upload being
+        checked right now).
+
+        Returns
+        -------
+        list of Path
+            What was removed (files, and folders under ``tmp``), sorted.
+        """
+        removed: list[Path] = []
+        files = self.data_dir / "files"
+        with self._files_lock(exclusive=True):
+            if files.is_dir():
+                with self._sessions() as session:
+                    referenced = set(session.scalars(select(db.Upload.path).distinct()))
+                for path in sorted(files.rglob("*")):
+                    rel = path.relative_to(self.data_dir).as_posix()
+                    if rel not in referenced and path.is_file() and not path.is_symlink():
+                        path.unlink(missing_ok=True)
+                        fsync_dir(path.parent)
+                        removed.append(path)
+        tmp = self.data_dir / "tmp"
+        if tmp.is_dir():
+            deadline = time.time() - tmp_older_than_s
+            for path in sorted(tmp.iterdir()):
+                try:
+                    if path.lstat().st_mtime > deadline:
+                        continue
+                except FileNotFoundError:  # finished meanwhile
+                    continue
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+                removed.append(path)
+        return sorted(removed)
+
+    def _truncate_sqlite_log(self) -> None:
+        """SQLite: copy the write-ahead log into the database and empty it (best effort)."""
+        if self._engine.dialect.name != "sqlite":
+            return
+        with self._engine.connect() as conn:
+            # a reader holding an old snapshot makes it return busy=1; the next checkpoint does it
+            conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
 
     # --- uploads --------------------------------------------------------------------------
 
@@ -462,7 +599,6 @@ class Store:
         qc = self._validated_qc(kind, suffix, name, content, sha)
         rel = Path("files") / sha[:2] / f"{sha}{suffix}"
         target = self.data_dir / rel
-        wrote = self._write_content(target, content)
         row = db.Upload(
             patient_id=patient_id,
             kind=kind,
@@ -474,11 +610,15 @@ class Store:
             qc=qc,
             created_at=db.utc_now(),
         )
+        wrote = False
         try:
-            with self._sessions.begin() as session:
-                session.add(row)
-                session.flush()
-                return self._upload_record(row)
+            # shared: no deletion may find the file unreferenced and remove it before this row is in
+            with self._files_lock(exclusive=False):
+                wrote = self._write_content(target, content)
+                with self._sessions.begin() as session:
+                    session.add(row)
+                    session.flush()
+                    return self._upload_record(row)
         except BaseException as err:
             if wrote:
                 self._remove_if_unreferenced(rel)
@@ -525,12 +665,51 @@ class Store:
         return True
 
     def _remove_if_unreferenced(self, rel: Path) -> None:
+        with self._files_lock(exclusive=True):
+            self._remove_unreferenced({rel.as_posix()})
+
+    @contextlib.contextmanager
+    def _files_lock(self, *, exclusive: bool) -> Iterator[None]:
+        """Hold ``data_dir/.files.lock`` (``flock``: across threads and processes on this host)."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: no cross-process lock
+            yield
+            return
+        fd = os.open(self.data_dir / ".files.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _stored_file(self, rel: str) -> Path | None:
+        """``data_dir / rel`` if ``rel`` names a file under ``data_dir/files``, else None."""
+        root = (self.data_dir / "files").resolve()
+        path = (self.data_dir / rel).resolve()
+        return path if path.is_relative_to(root) and path != root else None
+
+    def _remove_unreferenced(self, rels: set[str]) -> list[Path]:
+        """Remove the files of ``rels`` that no upload row references; the paths removed.
+
+        Call with the exclusive files lock held, after the rows that referenced
+        them are committed as deleted.
+        """
+        if not rels:
+            return []
         with self._sessions() as session:
-            n = session.scalar(
-                select(func.count()).select_from(db.Upload).where(db.Upload.path == rel.as_posix())
+            kept = set(
+                session.scalars(select(db.Upload.path).where(db.Upload.path.in_(sorted(rels))))
             )
-        if not n:
-            (self.data_dir / rel).unlink(missing_ok=True)
+        removed = []
+        for rel in sorted(rels - kept):
+            path = self._stored_file(rel)
+            if path is None or not path.is_file():
+                continue
+            path.unlink(missing_ok=True)
+            fsync_dir(path.parent)
+            removed.append(path)
+        return removed
 
     def _find_upload(self, patient_id: int, kind: str, sha: str) -> UploadRecord | None:
         with self._sessions() as session:

@@ -1,15 +1,27 @@
-"""Engine settings, schema and where the store finds its database and files."""
+"""Engine settings, every table on SQLite and PostgreSQL, where the store finds its data."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
-from sqlalchemy import inspect, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.orm import Session
 
-from rehab_core.storage import open_store
-from rehab_core.storage.db import SQLITE_BUSY_TIMEOUT_MS, create_db_engine
+from rehab_core.storage import db, open_store
+from rehab_core.storage.db import SQLITE_BUSY_TIMEOUT_MS, create_db_engine, json_dumps
+
+ALL_TABLES = {
+    "patients",
+    "uploads",
+    "predictions",
+    "training_jobs",
+    "model_versions",
+    "users",
+    "audit_events",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -24,13 +36,28 @@ def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(tmp_path):
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() == SQLITE_BUSY_TIMEOUT_MS
-    assert set(inspect(engine).get_table_names()) == {"patients", "uploads", "predictions"}
+        assert conn.execute(text("PRAGMA secure_delete")).scalar() == 1
     engine.dispose()
 
 
-def test_foreign_keys_are_enforced(tmp_path):
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'x.db'}")
-    with pytest.raises(IntegrityError, match="FOREIGN KEY"), engine.begin() as conn:
+@pytest.fixture
+def engine(db_url):
+    engine = create_db_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+def test_every_table_is_created(engine):
+    assert set(inspect(engine).get_table_names()) == ALL_TABLES
+    columns = {c["name"]: c["type"] for c in inspect(engine).get_columns("uploads")}
+    if engine.dialect.name == "postgresql":
+        assert type(columns["qc"]).__name__ == "JSONB"
+        assert type(columns["size"]).__name__ == "INTEGER"  # 32-bit: see the upload limit
+    create_db_engine(str(engine.url.render_as_string(hide_password=False))).dispose()  # idempotent
+
+
+def test_foreign_keys_are_enforced(engine):
+    with pytest.raises(IntegrityError, match="(?i)foreign key"), engine.begin() as conn:
         conn.execute(
             text(
                 "INSERT INTO uploads (patient_id, kind, original_name, path, size, sha256, "
@@ -38,20 +65,120 @@ def test_foreign_keys_are_enforced(tmp_path):
                 "'{}', '2025-01-01 00:00:00')"
             )
         )
-    engine.dispose()
 
 
-def test_created_at_must_be_timezone_aware(tmp_path):
+def test_created_at_must_be_timezone_aware(engine):
     from sqlalchemy.exc import StatementError
-    from sqlalchemy.orm import Session
 
-    from rehab_core.storage.db import Patient
-
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'x.db'}")
     with Session(engine) as session, pytest.raises(StatementError, match="has no timezone"):
-        session.add(Patient(pseudonym="x", created_at=dt.datetime(2025, 1, 1)))
+        session.add(db.Patient(pseudonym="x", created_at=dt.datetime(2025, 1, 1)))
         session.flush()
-    engine.dispose()
+
+
+AT = dt.datetime(2025, 3, 4, 5, 6, 7, 891011, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+
+
+def test_retraining_tables_round_trip(engine):
+    settings = {"n_folds": 3, "backbones": ["shufflenet"], "lr": 1e-3, "pretrained": False}
+    with Session(engine) as session, session.begin():
+        job = db.TrainingJob(
+            created_by="rita",
+            cohort="/data/cohorts/" + "c" * 1000,
+            settings=settings,
+            started_at=AT,
+            heartbeat_at=AT,
+            pid=2**31 - 1,
+            host="h" * 255,
+            progress={"epoch": 3, "val_loss": float("nan"), "message": "fold 1\x00"},
+        )
+        session.add(job)
+        session.flush()
+        session.add(
+            db.ModelVersion(
+                model_id="shufflenet_lstm",
+                path="weights/v2",
+                weights_sha256="ab" * 32,
+                job_id=job.id,
+                metrics={"auc": 0.82, "interval": [0.74, 0.9]},
+                is_default=True,
+                promoted_at=AT,
+                promoted_by="admin",
+            )
+        )
+    with Session(engine) as session:
+        job = session.scalars(select(db.TrainingJob)).one()
+        assert (job.state, job.device, job.attempts, job.cancel_requested) == (
+            "queued",
+            "auto",
+            0,
+            False,
+        )
+        assert job.settings == settings and len(job.cohort) == 1014
+        assert job.progress == {"epoch": 3, "val_loss": None, "message": "fold 1\ufffd"}
+        assert job.started_at == AT and job.started_at.tzinfo == dt.UTC
+        assert job.created_at.tzinfo == dt.UTC and job.finished_at is None
+        version = session.scalars(select(db.ModelVersion)).one()
+        assert (version.job_id, version.is_default, version.promoted_at) == (job.id, True, AT)
+        assert version.metrics == {"auc": 0.82, "interval": [0.74, 0.9]}
+    with engine.begin() as conn:  # a version outlives the job that trained it
+        conn.execute(text("DELETE FROM training_jobs"))
+    with Session(engine) as session:
+        assert session.scalars(select(db.ModelVersion.job_id)).one() is None
+
+
+def test_people_tables_round_trip(engine):
+    with Session(engine) as session, session.begin():
+        session.add(
+            db.User(username="rita", role="researcher", password_hash="$argon2id$" + "x" * 90)
+        )
+        session.add(
+            db.AuditEvent(
+                username="rita",
+                action="delete_patient",
+                patient_id=7,  # no foreign key: the trail outlives the patient
+                target="P-007",
+                details={"uploads": 2, "reason": "erasure request"},
+            )
+        )
+    with Session(engine) as session:
+        user = session.scalars(select(db.User)).one()
+        assert (user.role, user.active, user.display_name, user.last_sign_in_at) == (
+            "researcher",
+            True,
+            None,
+            None,
+        )
+        event = session.scalars(select(db.AuditEvent)).one()
+        assert (event.action, event.patient_id, event.target) == ("delete_patient", 7, "P-007")
+        assert event.details == {"uploads": 2, "reason": "erasure request"}
+        assert abs(event.at - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=1)
+    with pytest.raises(IntegrityError), Session(engine) as session, session.begin():
+        session.add(db.User(username="rita", role="admin"))
+
+
+def test_string_lengths_are_enforced_on_postgresql_only(engine):
+    """Callers must check lengths themselves: SQLite stores what PostgreSQL refuses."""
+    row = db.User(username="u" * 65, role="clinician")
+    if engine.dialect.name == "sqlite":
+        with Session(engine) as session, session.begin():
+            session.add(row)
+        return
+    with pytest.raises(DataError, match="too long"), Session(engine) as session, session.begin():
+        session.add(row)
+
+
+def test_json_is_stored_alike_on_every_backend(engine):
+    value = {"nan": float("nan"), "inf": [float("-inf"), 1.5], "nul\x00key": "a\x00b", "n": 2**40}
+    assert json.loads(json_dumps(value)) == {
+        "nan": None,
+        "inf": [None, 1.5],
+        "nul\ufffdkey": "a\ufffdb",
+        "n": 2**40,
+    }
+    with Session(engine) as session, session.begin():
+        session.add(db.AuditEvent(username="x", action="upload", details=value))
+    with Session(engine) as session:
+        assert session.scalars(select(db.AuditEvent.details)).one() == json.loads(json_dumps(value))
 
 
 def test_data_dir_and_url_precedence(tmp_path, monkeypatch):
@@ -89,9 +216,9 @@ def test_default_data_dir_is_under_home(tmp_path, monkeypatch):
     store.close()
 
 
-def test_two_stores_on_one_database_see_each_other(tmp_path):
-    a = open_store(data_dir=tmp_path)
-    b = open_store(data_dir=tmp_path)
+def test_two_stores_on_one_database_see_each_other(db_url, tmp_path):
+    a = open_store(db_url, tmp_path)
+    b = open_store(db_url, tmp_path)
     a.create_patient("P-1")
     assert [p.pseudonym for p in b.list_patients()] == ["P-1"]
     with pytest.raises(ValueError, match="already exists"):

@@ -83,14 +83,17 @@ def test_duplicate_pseudonym_is_one_sentence(store, patient):
     assert len(store.list_patients()) == 1
 
 
-def test_unknown_ids_raise_record_not_found(store):
+@pytest.mark.parametrize("pid", [7, 0, -1, 2**31, 2**63, 2**70])
+def test_unknown_ids_raise_record_not_found(store, pid):
+    """Also ids beyond 32 bits, which PostgreSQL refuses to compare with an Integer key."""
     for call in (
-        lambda: store.get_patient(7),
-        lambda: store.uploads(7),
-        lambda: store.predictions(7),
-        lambda: store.add_upload(7, "signals", "a.txt", b"x"),
+        lambda: store.get_patient(pid),
+        lambda: store.uploads(pid),
+        lambda: store.predictions(pid),
+        lambda: store.add_upload(pid, "signals", "a.txt", b"x"),
+        lambda: store.delete_patient(pid),
     ):
-        with pytest.raises(RecordNotFound, match=r"^There is no patient with id 7\.$"):
+        with pytest.raises(RecordNotFound, match=rf"^There is no patient with id {pid}\.$"):
             call()
     with pytest.raises(RecordNotFound):
         store.get_patient("7")  # not an int id
@@ -271,6 +274,23 @@ def test_size_limit(store, db_url, patient, tmp_path, signals_bytes):
     small.close()
 
 
+def test_long_and_non_ascii_names_fit_the_column(store, patient, signals_bytes):
+    """PostgreSQL enforces String(255) (SQLite does not): the store keeps the last 255 chars."""
+    name = "é" * 300 + ".txt"
+    rec = store.add_upload(patient.id, "signals", name, signals_bytes)
+    assert rec.original_name == name[-255:]
+    assert store.uploads(patient.id)[0].original_name == name[-255:]
+
+
+def test_max_upload_ceiling_is_what_the_size_column_holds(tmp_path, monkeypatch):
+    monkeypatch.delenv("REHAB_DATABASE_URL", raising=False)
+    monkeypatch.setenv("REHAB_MAX_UPLOAD_MB", "3000")
+    with pytest.raises(ValueError, match=r"max_upload_mb=3000\.0 is above 2147 MB, the largest"):
+        open_store(data_dir=tmp_path)
+    assert open_store(data_dir=tmp_path, max_upload_mb=2147).max_upload_mb == 2147.0
+    assert 2147 * 10**6 <= 2**31 - 1  # the largest accepted file fits uploads.size on PostgreSQL
+
+
 def test_max_upload_precedence(tmp_path, monkeypatch):
     monkeypatch.delenv("REHAB_DATABASE_URL", raising=False)
     monkeypatch.delenv("REHAB_MAX_UPLOAD_MB", raising=False)
@@ -311,6 +331,110 @@ def test_failed_insert_keeps_a_file_another_row_uses(store, patient, signals_byt
         store.add_upload(other.id, "signals", "a.txt", signals_bytes)
     monkeypatch.undo()
     assert stored_files(store) == [theirs.path]
+
+
+# --- deletion and garbage ----------------------------------------------------------------
+
+
+def _patient_with_records(store, pseudonym, signals, fmri):
+    p = store.create_patient(pseudonym)
+    s = store.add_upload(p.id, "signals", "a.txt", signals)
+    f = store.add_upload(p.id, "fmri", "b.nii.gz", fmri)
+    store.add_prediction(p.id, _outputs(), upload_ids=[s.id, f.id])
+    return p, s, f
+
+
+def test_delete_patient_erases_rows_and_the_files_only_they_used(store, make_signals, make_nifti):
+    shared = make_signals(seed=1)
+    gone, gone_signals, gone_fmri = _patient_with_records(store, "P-1", shared, make_nifti(seed=1))
+    kept, kept_signals, kept_fmri = _patient_with_records(store, "P-2", shared, make_nifti(seed=2))
+    assert gone_signals.path == kept_signals.path  # stored once, by content
+
+    result = store.delete_patient(gone.id)
+    assert (result.patient_id, result.pseudonym, result.n_uploads, result.n_predictions) == (
+        gone.id,
+        "P-1",
+        2,
+        1,
+    )
+    assert result.removed_files == (gone_fmri.path,)
+    assert not gone_fmri.path.exists() and kept_signals.path.read_bytes() == shared
+    with pytest.raises(RecordNotFound, match=rf"^There is no patient with id {gone.id}\.$"):
+        store.get_patient(gone.id)
+    assert [p.pseudonym for p in store.list_patients()] == ["P-2"]
+    assert store.uploads(kept.id) == [kept_fmri, kept_signals]
+    assert len(store.predictions(kept.id)) == 1
+    assert sorted(stored_files(store)) == sorted([kept_signals.path, kept_fmri.path])
+    again = store.create_patient("P-1")  # the pseudonym is free again, with nothing attached
+    assert store.uploads(again.id) == [] and store.predictions(again.id) == []
+
+    result = store.delete_patient(kept.id)
+    assert sorted(result.removed_files) == sorted([kept_signals.path, kept_fmri.path])
+    assert stored_files(store) == [] and store.collect_garbage() == []
+
+
+def test_rows_are_deleted_before_files(store, patient, signals_bytes, monkeypatch):
+    """A crash between the two leaves a file without a row, which collect_garbage removes."""
+    from rehab_core.storage.store import Store
+
+    rec = store.add_upload(patient.id, "signals", "a.txt", signals_bytes)
+
+    def crash(self, rels):
+        raise KeyboardInterrupt("killed after the rows were deleted")
+
+    monkeypatch.setattr(Store, "_remove_unreferenced", crash)
+    with pytest.raises(KeyboardInterrupt):
+        store.delete_patient(patient.id)
+    monkeypatch.undo()
+    assert store.list_patients() == []
+    assert stored_files(store) == [rec.path]  # garbage: no row references it
+    assert store.collect_garbage() == [rec.path]
+    assert stored_files(store) == []
+
+
+def test_collect_garbage_removes_unreferenced_and_stale_files(store, patient, signals_bytes):
+    import os
+    import time
+
+    rec = store.add_upload(patient.id, "signals", "a.txt", signals_bytes)
+    orphan = store.data_dir / "files" / "ab" / ("ab" * 32 + ".nii.gz")
+    half_written = rec.path.parent / f".tmp-{rec.path.name}-x1y2"
+    orphan.parent.mkdir(parents=True)
+    for path in (orphan, half_written):
+        path.write_bytes(b"left by a killed upload")
+    stale = store.data_dir / "tmp" / "old-validation"
+    (stale / "sub").mkdir(parents=True)
+    (stale / "sub" / "upload-x.txt").write_bytes(b"copy")
+    fresh = store.data_dir / "tmp" / "validating-now"
+    fresh.mkdir()
+    hour_ago = time.time() - 3700
+    os.utime(stale, (hour_ago, hour_ago))
+
+    assert store.collect_garbage() == sorted([orphan, half_written, stale])
+    assert stored_files(store) == [rec.path] and rec.path.read_bytes() == signals_bytes
+    assert fresh.is_dir() and not stale.exists()
+    assert store.collect_garbage(tmp_older_than_s=0) == [fresh]
+    assert store.collect_garbage() == []
+    assert store.uploads(patient.id) == [rec]
+
+
+def test_deleted_patient_leaves_no_trace_in_the_sqlite_files(tmp_path, make_signals):
+    """Right to erasure: the values are overwritten, not only unlinked from the tables."""
+    store = open_store(f"sqlite:///{tmp_path / 'rehab.db'}", tmp_path / "data")
+    marker = "ERASE-ME-7f3a9c"
+    keep = store.create_patient("KEEP-ME-1b2c")
+    store.add_upload(keep.id, "signals", "keep.txt", make_signals(seed=2))
+    doomed = store.create_patient(marker)
+    store.add_upload(doomed.id, "signals", f"{marker}.txt", make_signals(seed=3))
+
+    def database_bytes() -> bytes:
+        return b"".join(p.read_bytes() for p in tmp_path.glob("rehab.db*"))
+
+    assert marker.encode() in database_bytes()
+    store.delete_patient(doomed.id)
+    assert marker.encode() not in database_bytes()
+    assert b"KEEP-ME-1b2c" in database_bytes()
+    store.close()
 
 
 # --- predictions --------------------------------------------------------------------------
