@@ -13,7 +13,7 @@ PORT   ?= 8501
 # Playwright never downloads a browser of its own here.
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test setup browser lock clean-venv
+.PHONY: run test setup browser postgres lock clean-venv
 
 setup: $(STAMP)
 
@@ -29,7 +29,7 @@ $(STAMP): requirements.lock pyproject.toml | $(BIN)/python
 run: setup
 	$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true
 
-test: setup browser
+test: setup browser postgres
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
 # Installs Debian's chromium when it is missing and we are root (CI is); otherwise says what
@@ -44,6 +44,21 @@ browser:
 	else \
 		echo "$(CHROMIUM) is missing: the browser test will be skipped." \
 			"Install it as root with: apt-get update && apt-get install -y chromium"; \
+	fi
+
+# The storage tests start a throwaway PostgreSQL server of their own (tests/_postgres.py) from
+# Debian's binaries. Installs Debian's postgresql when initdb is missing and we are root (CI is);
+# otherwise says what to install, and the PostgreSQL half of those tests is skipped with that reason.
+postgres:
+	@if command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Debian's postgresql for the storage tests (apt-get)"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -q && apt-get install -y -q postgresql; \
+	else \
+		echo "PostgreSQL's initdb is missing: the storage tests will skip their PostgreSQL half." \
+			"Install it as root with: apt-get update && apt-get install -y postgresql"; \
 	fi
 
 # Maintainers: refresh the exact pins after changing dependencies in pyproject.toml.
