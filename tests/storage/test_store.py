@@ -392,6 +392,44 @@ def test_rows_are_deleted_before_files(store, patient, signals_bytes, monkeypatc
     assert stored_files(store) == []
 
 
+def test_deletion_waits_for_an_upload_that_shares_its_file(store, signals_bytes, monkeypatch):
+    """Without the files lock the deletion would remove the file under the upload's new row."""
+    import threading
+
+    from rehab_core.storage.store import Store
+
+    doomed, newcomer = store.create_patient("P-1"), store.create_patient("P-2")
+    theirs = store.add_upload(doomed.id, "signals", "a.txt", signals_bytes)
+    written, go_on = threading.Event(), threading.Event()
+    real_write = Store._write_content
+
+    def slow_write(target, content):
+        wrote = real_write(target, content)  # the file is there (already, being shared)
+        written.set()
+        go_on.wait(30)  # ...and the row not yet in
+        return wrote
+
+    monkeypatch.setattr(Store, "_write_content", staticmethod(slow_write))
+    results = {}
+    upload = threading.Thread(
+        target=lambda: results.update(
+            up=store.add_upload(newcomer.id, "signals", "b.txt", signals_bytes)
+        )
+    )
+    deletion = threading.Thread(target=lambda: results.update(gone=store.delete_patient(doomed.id)))
+    upload.start()
+    assert written.wait(30)
+    deletion.start()
+    deletion.join(0.5)
+    assert deletion.is_alive()  # waiting for the upload's row
+    go_on.set()
+    upload.join(30)
+    deletion.join(30)
+    assert results["gone"].removed_files == ()  # the newcomer's row references the file
+    assert results["up"].path == theirs.path and theirs.path.read_bytes() == signals_bytes
+    assert store.uploads(newcomer.id) == [results["up"]]
+
+
 def test_collect_garbage_removes_unreferenced_and_stale_files(store, patient, signals_bytes):
     import os
     import time
