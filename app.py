@@ -1,23 +1,44 @@
-"""Entry point of the dashboard: ``streamlit run app.py``. Routes only."""
+"""Entry point of the dashboard: ``streamlit run app.py``. Routes only.
+
+Nobody signed in: only the sign-in page is routed (it also creates the first
+administrator). Signed in: the pages the account's role allows, and a
+sign-out button. The session check (idle expiry, deactivated accounts) is
+``pages._shared.session_user``.
+"""
 
 from pathlib import Path
 
 import streamlit as st
 
+from pages._shared import session_user, sign_out
+from rehab_core.security import role_allows
+
 st.set_page_config(page_title="Stroke lower-limb recovery", page_icon="🦵", layout="wide")
 
-# (file, title, icon) in menu order; a page is routed once its file exists.
+# (file, title, icon, minimum role) in menu order; a page is routed once its file exists
+# and only for roles that reach its minimum (clinician < researcher < admin).
 PAGES = [
-    ("pages/home.py", "Overview", "🏠"),
-    ("pages/patients.py", "Patients", "👤"),
-    ("pages/signals.py", "Signals", "📈"),
-    ("pages/prediction.py", "Prediction", "🎯"),
-    ("pages/evaluation.py", "Evaluation", "📊"),
+    ("pages/home.py", "Overview", "🏠", "clinician"),
+    ("pages/patients.py", "Patients", "👤", "clinician"),
+    ("pages/signals.py", "Signals", "📈", "clinician"),
+    ("pages/prediction.py", "Prediction", "🎯", "clinician"),
+    ("pages/evaluation.py", "Evaluation", "📊", "researcher"),
+    ("pages/retrain.py", "Retrain", "🧪", "researcher"),
+    ("pages/admin.py", "Admin", "🛡️", "admin"),
 ]
+SIGN_IN_PAGE = "pages/signin.py"
 HERE = Path(__file__).parent
-pages = [
-    st.Page(path, title=title, icon=icon, default=path == "pages/home.py")
-    for path, title, icon in PAGES
-    if (HERE / path).is_file()
-]
+
+user = session_user()
+if user is None:
+    pages = [st.Page(SIGN_IN_PAGE, title="Sign in", icon="🔑", default=True)]
+else:
+    pages = [
+        st.Page(path, title=title, icon=icon, default=path == "pages/home.py")
+        for path, title, icon, role in PAGES
+        if (HERE / path).is_file() and role_allows(user.role, role)
+    ]
+    with st.sidebar:
+        st.caption(f"Signed in as **{user.display_name or user.username}** ({user.role})")
+        st.button("Sign out", icon="🚪", on_click=sign_out)
 st.navigation(pages).run()

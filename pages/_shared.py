@@ -8,16 +8,26 @@ The store and models are ``st.cache_resource`` objects shared by every
 session; the store is keyed by the environment variables that locate it
 (``REHAB_DATABASE_URL``, ``REHAB_DATA_DIR``, ``REHAB_MAX_UPLOAD_MB``), so
 changing them (as the tests do) opens another store rather than reusing one.
+
+The signed-in account lives in ``st.session_state["user"]`` (a
+:class:`~rehab_core.security.UserRecord`) with the time of the last activity in
+``st.session_state["last_activity"]``; :func:`session_user` (called by
+``app.py`` on every run) ends a session idle for longer than
+``REHAB_SESSION_MINUTES`` (default 30) and one whose account was deactivated.
+:func:`audit` writes an event of the audit trail as the signed-in user.
 """
 
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
+from rehab_core.security import UserRecord, get_user, record_event, role_allows
 from rehab_core.storage import PatientRecord, RecordNotFound, Store, open_store
 
 if TYPE_CHECKING:
@@ -36,11 +46,29 @@ __all__ = [
     "page_exists",
     "link_if_page",
     "upload_summary",
+    "USER_KEY",
+    "current_user",
+    "sign_in",
+    "sign_out",
+    "session_user",
+    "session_minutes",
+    "require_role",
+    "audit",
+    "audited",
+    "show_notice",
+    "oidc_configured",
 ]
 
 PATIENT_KEY = "patient_id"
 """Session-state key holding the selected patient's id (an int) or nothing."""
 PATIENTS_PAGE = "pages/patients.py"
+USER_KEY = "user"
+"""Session-state key holding the signed-in :class:`~rehab_core.security.UserRecord`."""
+ACTIVITY_KEY = "last_activity"
+"""Session-state key holding the ``time.time()`` of the signed-in user's last run."""
+_NOTICE_KEY = "auth_notice"  # one sentence for the sign-in page (expired, deactivated)
+_VIEWED_KEY = "audit_viewed_patients"  # patient ids whose view_patient is recorded
+DEFAULT_SESSION_MINUTES = 30.0
 _APP_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -74,10 +102,15 @@ def current_patient() -> PatientRecord | None:
     if patient_id is None:
         return None
     try:
-        return get_store().get_patient(patient_id)
+        patient = get_store().get_patient(patient_id)
     except RecordNotFound:
         select_patient(None)
         return None
+    viewed: set[int] = st.session_state.setdefault(_VIEWED_KEY, set())
+    if patient.id not in viewed:  # once per patient and session, not on every rerun
+        viewed.add(patient.id)
+        audit("view_patient", patient_id=patient.id)
+    return patient
 
 
 def require_patient() -> PatientRecord:
@@ -154,3 +187,130 @@ def upload_summary(upload: UploadRecord) -> str:
     if n_warn:
         text += f"; {n_warn} reader warning{'s' if n_warn > 1 else ''}"
     return text
+
+
+# --- who is signed in ---------------------------------------------------------------------------
+def current_user() -> UserRecord | None:
+    """The signed-in account, or None."""
+    return st.session_state.get(USER_KEY)
+
+
+def session_minutes() -> float:
+    """Idle minutes before a session ends: ``$REHAB_SESSION_MINUTES``, else 30."""
+    env = os.environ.get("REHAB_SESSION_MINUTES")
+    try:
+        minutes = float(env) if env else DEFAULT_SESSION_MINUTES
+    except ValueError:
+        minutes = DEFAULT_SESSION_MINUTES
+    return minutes if minutes > 0 else DEFAULT_SESSION_MINUTES
+
+
+def oidc_configured() -> bool:
+    """Whether ``.streamlit/secrets.toml`` has an ``[auth]`` section (``st.login`` is offered)."""
+    return st.secrets.load_if_toml_exists() and "auth" in st.secrets
+
+
+def sign_in(user: UserRecord) -> None:
+    """Make ``user`` the session's account (after :func:`rehab_core.security.authenticate`)."""
+    st.session_state[USER_KEY] = user
+    st.session_state[ACTIVITY_KEY] = time.time()
+    st.session_state.pop(_VIEWED_KEY, None)
+
+
+def sign_out(reason: str | None = None, *, notice: str | None = None) -> None:
+    """End the session's sign-in (and the identity provider's cookie); record ``sign_out``.
+
+    ``notice`` is shown once on the sign-in page.
+    """
+    user = current_user()
+    if user is not None:
+        details = {"reason": reason} if reason else None
+        record_event(get_store(), user.username, "sign_out", details=details)
+    for key in (USER_KEY, ACTIVITY_KEY, _VIEWED_KEY, PATIENT_KEY):
+        st.session_state.pop(key, None)
+    if notice:
+        st.session_state[_NOTICE_KEY] = notice
+    if oidc_configured() and st.user.get("is_logged_in"):
+        st.logout()  # else the provider's cookie would sign the browser straight back in
+
+
+def show_notice() -> None:
+    """Show (once) why the last session ended."""
+    notice = st.session_state.pop(_NOTICE_KEY, None)
+    if notice:
+        st.info(notice)
+
+
+def session_user() -> UserRecord | None:
+    """The signed-in account, refreshed from the database, or None after expiry or deactivation.
+
+    Called by ``app.py`` before routing: an idle session (longer than
+    :func:`session_minutes`) or a deactivated account is signed out with a
+    one-sentence notice; otherwise the role is re-read (a change by the admin
+    applies at once) and the activity clock restarts.
+    """
+    user = current_user()
+    if user is None:
+        return None
+    now = time.time()
+    minutes = session_minutes()
+    if now - st.session_state.get(ACTIVITY_KEY, now) > minutes * 60:
+        sign_out(
+            "expired",
+            notice=f"You were signed out after {minutes:g} minutes without activity; "
+            "sign in again.",
+        )
+        return None
+    fresh = get_user(get_store(), user.username)
+    if fresh is None or not fresh.active:
+        sign_out("deactivated", notice="Your account is no longer active; ask an administrator.")
+        return None
+    st.session_state[USER_KEY] = fresh
+    st.session_state[ACTIVITY_KEY] = now
+    return fresh
+
+
+def require_role(role: str) -> UserRecord:
+    """The signed-in account if its role allows ``role``; else one sentence and ``st.stop()``.
+
+    Every page calls it first: ``app.py`` routes no page a role may not see,
+    and this refuses one reached some other way.
+    """
+    user = current_user()
+    if user is None:
+        st.warning("Sign in first.")
+        st.stop()
+    if not role_allows(user.role, role):
+        st.error(f"This page is for the {role} role and above; you are signed in as {user.role}.")
+        st.stop()
+    return user
+
+
+def audit(action: str, **kwargs: Any) -> None:
+    """Record ``action`` in the audit trail as the signed-in user (``anonymous`` if none).
+
+    ``kwargs`` are those of :func:`rehab_core.security.record_event`
+    (``patient_id``, ``target``, ``details``); never put names in them.
+    """
+    user = current_user()
+    record_event(get_store(), user.username if user else "anonymous", action, **kwargs)
+
+
+def audited(data: Callable[[], bytes], action: str, **kwargs: Any) -> Callable[[], bytes]:
+    """``data`` for a deferred ``st.download_button`` that records ``action`` when it runs.
+
+    Streamlit calls a callable ``data`` when the user clicks the button, on
+    its own thread without the session: the store and the user name are
+    bound here, and the event is recorded as the file is handed over (no
+    rerun of the page, unlike an ``on_click`` callback).
+    """
+    store = get_store()
+    user = current_user()
+    username = user.username if user else "anonymous"
+
+    def produce() -> bytes:
+        content = data()
+        record_event(store, username, action, **kwargs)
+        return content
+
+    return produce

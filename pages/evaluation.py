@@ -16,6 +16,7 @@ from typing import Any
 import streamlit as st
 
 from pages._model_card import show_model_card
+from pages._shared import require_role
 from rehab_core.prediction import default_weights_dir
 from rehab_core.report import format_number, model_card
 from rehab_core.report.evaluation import (
@@ -139,6 +140,7 @@ def _curves_section(folder: Path, info: dict[str, Any], stamp: tuple) -> None:
 
 
 def main() -> None:
+    require_role("researcher")
     st.title("Evaluation")
     folder = default_weights_dir()
     stamp = _stamp(folder)

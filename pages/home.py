@@ -2,6 +2,9 @@
 
 import streamlit as st
 
+from pages._shared import require_role
+
+require_role("clinician")
 st.title("Lower-limb recovery after ischaemic stroke")
 st.markdown(
     """

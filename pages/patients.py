@@ -5,9 +5,11 @@ from __future__ import annotations
 import streamlit as st
 
 from pages._shared import (
+    audit,
     current_patient,
     get_store,
     link_if_page,
+    require_role,
     select_patient,
     upload_summary,
 )
@@ -48,6 +50,7 @@ def _demo_button(store: Store) -> None:
     if st.button("Create a demo patient", type="primary", icon="✨"):
         with st.spinner("Generating and checking a synthetic patient's EEG-EMG and rs-fMRI..."):
             demo = store.create_demo_patient()
+        audit("create_patient", patient_id=demo.id, details={"demo": True})
         select_patient(demo.id)
         _flash(
             "success",
@@ -127,6 +130,7 @@ def _create_form(store: Store) -> None:
     except ValueError as err:
         st.error(str(err))
         return
+    audit("create_patient", patient_id=patient.id)
     select_patient(patient.id)
     _flash("success", f"Created patient {patient.pseudonym}; upload their recordings below.")
     st.rerun()
@@ -139,6 +143,13 @@ def _store_upload(store: Store, patient: PatientRecord, kind: str, uploaded) -> 
             rec = store.add_upload(patient.id, kind, uploaded.name, uploaded.getvalue())
     except InputError as err:
         return "error", str(err)
+    # the upload's id and hash, not its file name (which may carry a person's name)
+    audit(
+        "upload",
+        patient_id=patient.id,
+        target=f"upload {rec.id}",
+        details={"kind": kind, "sha256": rec.sha256, "duplicate": rec.duplicate},
+    )
     if rec.duplicate:
         return "info", (
             f"{uploaded.name} holds the same bytes as {rec.original_name}, already stored "
@@ -196,6 +207,7 @@ def _uploads_table(store: Store, patient: PatientRecord) -> None:
 
 
 def main() -> None:
+    require_role("clinician")
     st.title("Patients")
     store = get_store()
     _show_flash()

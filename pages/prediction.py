@@ -36,11 +36,14 @@ import streamlit as st
 from pages._model_card import show_model_card
 from pages._shared import (
     PATIENTS_PAGE,
+    audit,
+    audited,
     available_models,
     get_store,
     link_if_page,
     load_predictor,
     require_patient,
+    require_role,
 )
 from rehab_core.io import InputError
 from rehab_core.pipeline import PreparedPatient
@@ -320,7 +323,9 @@ def _report_button(
 
     st.download_button(
         "Download the PDF report",
-        data=pdf,
+        data=audited(
+            pdf, "download_report", patient_id=patient.id, target=f"prediction {record.id}"
+        ),
         file_name=f"{patient.pseudonym}_prediction_{record.id}.pdf",
         mime="application/pdf",
         icon="📄",
@@ -362,6 +367,7 @@ def _latest(store: Store, patient: PatientRecord) -> PredictionRecord | None:
 
 
 def main() -> None:
+    require_role("clinician")
     patient = require_patient()
     store = get_store()
     st.title("Prediction")
@@ -397,6 +403,12 @@ def main() -> None:
         except (InputError, WeightsError, ValueError) as err:
             st.error(str(err))
         else:
+            audit(
+                "predict",
+                patient_id=patient.id,
+                target=f"prediction {record.id}",
+                details={"model_id": record.model_id, "weights_sha256": record.weights_sha256},
+            )
             st.session_state.setdefault(LATEST, {})[patient.id] = record.id
     record = _latest(store, patient)
     if record is None:

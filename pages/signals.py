@@ -10,7 +10,14 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from pages._shared import PATIENTS_PAGE, get_store, link_if_page, load_predictor, require_patient
+from pages._shared import (
+    PATIENTS_PAGE,
+    get_store,
+    link_if_page,
+    load_predictor,
+    require_patient,
+    require_role,
+)
 from rehab_core.imaging import ImagingSettings
 from rehab_core.pipeline import SignalView, view_signals
 from rehab_core.signals import SignalSettings
@@ -334,6 +341,7 @@ def _fmri_tab(patient_id: int, settings: ImagingSettings, source: str) -> None:
     st.dataframe(fmri_qc_table(result), hide_index=True)
 
 
+require_role("clinician")
 patient = require_patient()
 st.title(f"Signals: {patient.pseudonym}")
 signal_settings, imaging_settings, settings_source = _settings()

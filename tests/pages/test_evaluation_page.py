@@ -27,8 +27,8 @@ def environment(tmp_path, monkeypatch):
     st.cache_resource.clear()
 
 
-def open_evaluation() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120).run()
+def open_evaluation(signed_in) -> AppTest:
+    at = signed_in(AppTest.from_file(APP, default_timeout=120), "researcher").run()
     at.switch_page(EVALUATION).run()
     assert not at.exception, at.exception
     return at
@@ -49,8 +49,8 @@ def weights_copy(tmp_path, monkeypatch) -> Path:
     return folder
 
 
-def test_shipped_evaluation_shows_tables_curves_and_synthetic_label():
-    at = open_evaluation()
+def test_shipped_evaluation_shows_tables_curves_and_synthetic_label(signed_in):
+    at = open_evaluation(signed_in)
     assert at.title[0].value == "Evaluation"
     assert at.warning[0].value.startswith("**Synthetic cohort.**")
     titles = [m.value for m in at.markdown]
@@ -73,7 +73,9 @@ def test_shipped_evaluation_shows_tables_curves_and_synthetic_label():
     assert any("Model card" in s.value for s in at.subheader)
 
 
-def test_curves_of_held_out_scores_that_match_the_installed_weights(tmp_path, monkeypatch):
+def test_curves_of_held_out_scores_that_match_the_installed_weights(
+    signed_in, tmp_path, monkeypatch
+):
     from rehab_core.evaluation import roc_points
 
     folder = weights_copy(tmp_path, monkeypatch)
@@ -81,7 +83,7 @@ def test_curves_of_held_out_scores_that_match_the_installed_weights(tmp_path, mo
     heldout = json.loads((folder / "heldout_evaluation.json").read_text())
     heldout["models"]["shufflenet_lstm"]["weights_sha256"] = manifest["sha256"]
     (folder / "heldout_evaluation.json").write_text(json.dumps(heldout))
-    at = open_evaluation()
+    at = open_evaluation(signed_in)
     roc, calibration = charts(at)
     names = [trace["name"] for trace in roc["data"]]
     assert names[0] == "chance" and names[1].startswith("Bayes-optimal ceiling (AUC ")
@@ -92,12 +94,12 @@ def test_curves_of_held_out_scores_that_match_the_installed_weights(tmp_path, mo
     assert not [w for w in at.warning if "other weights" in w.value]
 
 
-def test_held_out_scores_of_other_weights_are_not_drawn(tmp_path, monkeypatch):
+def test_held_out_scores_of_other_weights_are_not_drawn(signed_in, tmp_path, monkeypatch):
     folder = weights_copy(tmp_path, monkeypatch)
     heldout = json.loads((folder / "heldout_evaluation.json").read_text())
     heldout["models"]["shufflenet_lstm"]["weights_sha256"] = "0" * 64
     (folder / "heldout_evaluation.json").write_text(json.dumps(heldout))
-    at = open_evaluation()
+    at = open_evaluation(signed_in)
     assert charts(at) == []
     (warning,) = [w.value for w in at.warning if "other weights" in w.value]
     assert warning.startswith("heldout_evaluation.json scored shufflenet_lstm with other weights")
@@ -106,7 +108,7 @@ def test_held_out_scores_of_other_weights_are_not_drawn(tmp_path, monkeypatch):
 
 
 def test_scores_written_with_the_bundles_are_drawn_when_the_heldout_file_is_stale(
-    tmp_path, monkeypatch
+    signed_in, tmp_path, monkeypatch
 ):
     folder = weights_copy(tmp_path, monkeypatch)
     heldout = json.loads((folder / "heldout_evaluation.json").read_text())
@@ -115,15 +117,15 @@ def test_scores_written_with_the_bundles_are_drawn_when_the_heldout_file_is_stal
     (folder / "evaluation.json").write_text(json.dumps(training))
     heldout["models"]["shufflenet_lstm"]["weights_sha256"] = "0" * 64
     (folder / "heldout_evaluation.json").write_text(json.dumps(heldout))
-    at = open_evaluation()
+    at = open_evaluation(signed_in)
     assert len(charts(at)) == 2
     assert not [w for w in at.warning if "other weights" in w.value]
 
 
-def test_without_held_out_scores_the_page_says_how_to_get_them(tmp_path, monkeypatch):
+def test_without_held_out_scores_the_page_says_how_to_get_them(signed_in, tmp_path, monkeypatch):
     folder = weights_copy(tmp_path, monkeypatch)
     (folder / "heldout_evaluation.json").unlink()
-    at = open_evaluation()
+    at = open_evaluation(signed_in)
     assert charts(at) == []
     assert any("every held-out patient's score" in i.value for i in at.info)
     assert "Table 3. Multimodal fusion prediction model evaluation" in " ".join(
@@ -131,9 +133,9 @@ def test_without_held_out_scores_the_page_says_how_to_get_them(tmp_path, monkeyp
     )
 
 
-def test_a_folder_without_evaluation(tmp_path, monkeypatch):
+def test_a_folder_without_evaluation(signed_in, tmp_path, monkeypatch):
     monkeypatch.setenv("REHAB_WEIGHTS_DIR", str(tmp_path / "empty"))
-    at = open_evaluation()
+    at = open_evaluation(signed_in)
     assert [i.value for i in at.info] == [
         f"{tmp_path / 'empty'} holds no evaluation.json: train models with `rehab train --out "
         f"{tmp_path / 'empty'}` to see their evaluation here."

@@ -9,9 +9,10 @@ from streamlit.testing.v1 import AppTest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_overview_is_the_default_page_and_points_to_patients(tmp_path, monkeypatch):
+def test_overview_is_the_default_page_and_points_to_patients(signed_in, tmp_path, monkeypatch):
     monkeypatch.setenv("REHAB_DATA_DIR", str(tmp_path / "data"))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    monkeypatch.delenv("REHAB_DATABASE_URL", raising=False)
+    at = signed_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)).run()
     assert not at.exception
     assert at.title[0].value == "Lower-limb recovery after ischaemic stroke"
     assert any("Start on the **Patients** page" in i.value for i in at.info)

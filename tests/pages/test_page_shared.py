@@ -44,10 +44,10 @@ def shared(tmp_path, monkeypatch):
     st.cache_resource.clear()
 
 
-def test_require_patient_points_to_the_patients_page_then_passes(shared, tmp_path):
+def test_require_patient_points_to_the_patients_page_then_passes(shared, signed_in, tmp_path):
     (tmp_path / "pages").symlink_to(ROOT / "pages")
     (tmp_path / "app.py").write_text(NEEDS_PATIENT_APP)
-    at = AppTest.from_file(str(tmp_path / "app.py"), default_timeout=60).run()
+    at = signed_in(AppTest.from_file(str(tmp_path / "app.py"), default_timeout=60)).run()
     assert not at.exception
     assert [i.value for i in at.info] == ["Pick or create a patient on the Patients page first."]
     assert at.get("page_link")

@@ -16,6 +16,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from rehab_core.io import PAPER_CHANNELS, write_signals_text
+from rehab_core.security import audit_events
 from rehab_core.storage import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,8 +42,8 @@ def store(data_dir):
     s.close()
 
 
-def open_patients(**state) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120).run()
+def open_patients(signed_in, **state) -> AppTest:
+    at = signed_in(AppTest.from_file(APP, default_timeout=120)).run()
     for key, value in state.items():
         at.session_state[key] = value
     at.switch_page(PATIENTS).run()
@@ -67,16 +68,16 @@ def signals_bytes(tmp_path, n_chans: int = 22) -> bytes:
     return path.read_bytes()
 
 
-def test_app_routes_only_existing_pages_and_home_points_to_patients(data_dir):
-    at = AppTest.from_file(APP, default_timeout=60).run()
+def test_app_routes_only_existing_pages_and_home_points_to_patients(signed_in, data_dir):
+    at = signed_in(AppTest.from_file(APP, default_timeout=60)).run()
     assert not at.exception
     assert "Patients" in at.info[0].value
     at.switch_page(PATIENTS).run()
     assert not at.exception and at.title[0].value == "Patients"
 
 
-def test_empty_database_offers_a_demo_patient_in_one_click(data_dir, store):
-    at = open_patients()
+def test_empty_database_offers_a_demo_patient_in_one_click(signed_in, data_dir, store):
+    at = open_patients(signed_in)
     assert [i.value for i in at.info] == [
         "No patient yet. Create one below, or start with a synthetic demo patient."
     ]
@@ -116,9 +117,9 @@ def test_empty_database_offers_a_demo_patient_in_one_click(data_dir, store):
     ],
 )
 def test_invalid_patient_shows_one_sentence_and_stores_nothing(
-    data_dir, store, fma, pseudonym, message
+    signed_in, data_dir, store, fma, pseudonym, message
 ):
-    at = open_patients()
+    at = open_patients(signed_in)
     at.text_input[0].set_value(pseudonym)
     number_input(at, "Baseline FMA-LE (0-34)").set_value(fma)
     button(at, "Create patient").click().run()
@@ -128,9 +129,9 @@ def test_invalid_patient_shows_one_sentence_and_stores_nothing(
     assert "patient_id" not in at.session_state
 
 
-def test_creating_a_patient_selects_it(data_dir, store):
+def test_creating_a_patient_selects_it(signed_in, data_dir, store):
     store.create_patient("A-0")
-    at = open_patients()
+    at = open_patients(signed_in)
     at.text_input[0].set_value("B-7")
     number_input(at, "Age (years)").set_value(66)
     number_input(at, "Baseline FMA-LE (0-34)").set_value(9)
@@ -142,16 +143,18 @@ def test_creating_a_patient_selects_it(data_dir, store):
     assert at.session_state["patient_id"] == new.id
     assert at.selectbox[0].value == new.id
     assert at.success[0].value == "Created patient B-7; upload their recordings below."
+    events = [(e.username, e.action) for e in reversed(audit_events(store, patient_id=new.id))]
+    assert events == [("test-clinician", "create_patient"), ("test-clinician", "view_patient")]
     # the duplicate is refused with one sentence
     at.text_input[0].set_value("B-7")
     button(at, "Create patient").click().run()
     assert at.error[0].value.startswith("A patient with the pseudonym B-7 already exists;")
 
 
-def test_picking_a_patient_sets_the_plain_session_key(data_dir, store):
+def test_picking_a_patient_sets_the_plain_session_key(signed_in, data_dir, store):
     a = store.create_patient("A-1")
     b = store.create_patient("B-2", age=70, sex="M")
-    at = open_patients()
+    at = open_patients(signed_in)
     assert at.selectbox[0].value is None  # nothing picked yet
     assert at.selectbox[0].format_func(b.id) == "B-2 (M, 70)"
     at.selectbox[0].set_value(b.id).run()
@@ -161,9 +164,9 @@ def test_picking_a_patient_sets_the_plain_session_key(data_dir, store):
     assert at.session_state["patient_id"] == a.id
 
 
-def test_uploads_through_the_page(data_dir, store, tmp_path):
+def test_uploads_through_the_page(signed_in, data_dir, store, tmp_path):
     patient = store.create_patient("P-1")
-    at = open_patients(patient_id=patient.id)
+    at = open_patients(signed_in, patient_id=patient.id)
     good = signals_bytes(tmp_path)
     at.file_uploader[0].upload("rec.txt", good).run()
     assert not at.exception
@@ -185,10 +188,19 @@ def test_uploads_through_the_page(data_dir, store, tmp_path):
     assert [u.original_name for u in store.uploads(patient.id)] == ["rec.txt"]
     files = [p for p in (data_dir / "files").rglob("*") if p.is_file()]
     assert len(files) == 1
+    # audited: one view however many reruns, the two stored uploads, by id and hash, no names
+    events = list(reversed(audit_events(store, patient_id=patient.id)))
+    assert [e.action for e in events] == ["view_patient", "upload", "upload"]
+    (stored,) = store.uploads(patient.id)
+    assert [e.details for e in events[1:]] == [
+        {"kind": "signals", "sha256": stored.sha256, "duplicate": dup} for dup in (False, True)
+    ]
+    assert {e.target for e in events[1:]} == {f"upload {stored.id}"}
+    assert "rec.txt" not in repr(events) and "copy.txt" not in repr(events)
 
 
-def test_a_stale_patient_id_is_dropped_quietly(data_dir, store):
-    at = open_patients(patient_id=999)
+def test_a_stale_patient_id_is_dropped_quietly(signed_in, data_dir, store):
+    at = open_patients(signed_in, patient_id=999)
     assert not at.exception
     assert "patient_id" not in at.session_state
     assert button(at, "Create a demo patient")

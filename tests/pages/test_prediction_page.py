@@ -15,6 +15,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from rehab_core.security import audit_events
 from rehab_core.storage import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,8 +43,8 @@ def store(tmp_path, monkeypatch):
     st.cache_resource.clear()
 
 
-def open_prediction(patient_id: int | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=600).run()
+def open_prediction(signed_in, patient_id: int | None = None) -> AppTest:
+    at = signed_in(AppTest.from_file(APP, default_timeout=600)).run()
     if patient_id is not None:
         at.session_state["patient_id"] = patient_id
     at.switch_page(PREDICTION).run()
@@ -87,19 +88,19 @@ def chart_types(at: AppTest) -> list[list[str]]:
     ]
 
 
-def test_without_a_patient_the_page_points_to_the_patients_page(store):
-    at = open_prediction()
+def test_without_a_patient_the_page_points_to_the_patients_page(signed_in, store):
+    at = open_prediction(signed_in)
     assert [i.value for i in at.info] == ["Pick or create a patient on the Patients page first."]
     assert not at.button
 
 
 def test_demo_patient_prediction_is_shown_stored_explained_and_reported(
-    store, demo_files, deferred_downloads
+    signed_in, store, demo_files, deferred_downloads
 ):
     patient = store.create_patient("DEMO-P", fma_le_baseline=13)
     signals = store.add_upload(patient.id, "signals", "rec.txt", demo_files.signals_path)
     fmri = store.add_upload(patient.id, "fmri", "bold.nii.gz", demo_files.fmri_path)
-    at = open_prediction(patient.id)
+    at = open_prediction(signed_in, patient.id)
     assert at.selectbox[0].value == "shufflenet_lstm"
     assert any("4 of the paper's fusion models are not installed" in e.label for e in at.expander)
     assert metrics(at) == {}  # nothing predicted yet
@@ -128,7 +129,17 @@ def test_demo_patient_prediction_is_shown_stored_explained_and_reported(
     assert ["bar"] in types  # window and slice scores
     (download,) = at.get("download_button")
     assert download.proto.label == "Download the PDF report"
+    assert [e.action for e in audit_events(store, patient_id=patient.id)] == [
+        "predict",
+        "view_patient",
+    ]
     pdf = deferred_downloads[download.proto.deferred_file_id]()  # the click
+    (event,) = audit_events(store, action="download_report")
+    assert (event.username, event.patient_id, event.target) == (
+        "test-clinician",
+        patient.id,
+        f"prediction {record.id}",
+    )
     assert pdf.startswith(b"%PDF-") and len(re.findall(rb"/Type\s*/Page(?!s)\b", pdf)) == 1
     assert len(re.findall(rb"/Subtype\s*/Image", pdf)) == 1  # the Grad-CAM overlay
     assert any(e.label == "Model card: ShuffleNet_LSTM" for e in at.expander)
@@ -150,10 +161,10 @@ def test_demo_patient_prediction_is_shown_stored_explained_and_reported(
     )
 
 
-def test_image_only_patient_gets_the_image_only_note(store, demo_files):
+def test_image_only_patient_gets_the_image_only_note(signed_in, store, demo_files):
     patient = store.create_patient("FMRI-ONLY")
     store.add_upload(patient.id, "fmri", "bold.nii.gz", demo_files.fmri_path)
-    at = open_prediction(patient.id)
+    at = open_prediction(signed_in, patient.id)
     (inputs,) = [m.value for m in at.markdown if m.value.startswith("**EEG-EMG:**")]
     assert inputs == "**EEG-EMG:** none (image-only prediction)  \n**fMRI:** bold.nii.gz"
     at.session_state["prediction_slice"] = 999  # left by another patient's scan
@@ -171,10 +182,10 @@ def test_image_only_patient_gets_the_image_only_note(store, demo_files):
     assert metrics(at)["Predicted 3-month FMA-LE"] == "n/a / 34"
 
 
-def test_patient_without_fmri_is_told_to_upload_one(store, demo_files):
+def test_patient_without_fmri_is_told_to_upload_one(signed_in, store, demo_files):
     patient = store.create_patient("EEG-ONLY")
     store.add_upload(patient.id, "signals", "rec.txt", demo_files.signals_path)
-    at = open_prediction(patient.id)
+    at = open_prediction(signed_in, patient.id)
     assert [w.value for w in at.warning] == [
         "EEG-ONLY has no resting-state fMRI yet; the models need one."
     ]

@@ -46,8 +46,8 @@ def demo_patient(tmp_path_factory):
         st.cache_data.clear()
 
 
-def open_signals(**state) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180).run()
+def open_signals(signed_in, **state) -> AppTest:
+    at = signed_in(AppTest.from_file(APP, default_timeout=180)).run()
     for key, value in state.items():
         at.session_state[key] = value
     at.switch_page(SIGNALS).run()
@@ -58,16 +58,16 @@ def figures(at: AppTest) -> list[dict]:
     return [json.loads(e.proto.spec) for e in at.get("plotly_chart")]
 
 
-def test_without_a_patient_the_page_says_where_to_pick_one(demo_patient):
-    at = open_signals()
+def test_without_a_patient_the_page_says_where_to_pick_one(signed_in, demo_patient):
+    at = open_signals(signed_in)
     assert not at.exception
     assert at.info[0].value == "Pick or create a patient on the Patients page first."
     assert not at.get("plotly_chart")
     assert not at.tabs
 
 
-def test_demo_patient_shows_traces_spectra_coherence_and_fmri(demo_patient):
-    at = open_signals(patient_id=demo_patient.id)
+def test_demo_patient_shows_traces_spectra_coherence_and_fmri(signed_in, demo_patient):
+    at = open_signals(signed_in, patient_id=demo_patient.id)
     assert not at.exception, at.exception
     assert at.title[0].value == f"Signals: {demo_patient.pseudonym}"
     assert [t.label for t in at.tabs] == ["EEG-EMG", "fMRI"]
@@ -99,8 +99,8 @@ def test_demo_patient_shows_traces_spectra_coherence_and_fmri(demo_patient):
     assert any("Screened-out axial slices" in m.value for m in at.markdown)
 
 
-def test_switching_to_raw_and_back_to_filtered(demo_patient):
-    at = open_signals(patient_id=demo_patient.id)
+def test_switching_to_raw_and_back_to_filtered(signed_in, demo_patient):
+    at = open_signals(signed_in, patient_id=demo_patient.id)
     (mode,) = [r for r in at.radio if r.label == "Data"]
     assert mode.value == "filtered"
     filtered_y = figures(at)[0]["data"][0]["y"]
@@ -117,8 +117,8 @@ def test_switching_to_raw_and_back_to_filtered(demo_patient):
     assert figures(at)[0]["data"][0]["y"] == filtered_y
 
 
-def test_span_start_and_channel_choice_change_the_view(demo_patient):
-    at = open_signals(patient_id=demo_patient.id)
+def test_span_start_and_channel_choice_change_the_view(signed_in, demo_patient):
+    at = open_signals(signed_in, patient_id=demo_patient.id)
     (span,) = [s for s in at.selectbox if s.label == "Span"]
     span.set_value("30 s").run()
     (start,) = [s for s in at.slider if s.label == "Start (s)"]
@@ -138,7 +138,9 @@ def test_span_start_and_channel_choice_change_the_view(demo_patient):
     assert figures(at)[0]["layout"]["xaxis"]["range"] == [0, 60]
 
 
-def test_a_recording_the_model_cannot_use_is_explained_not_crashed(demo_patient, tmp_path):
+def test_a_recording_the_model_cannot_use_is_explained_not_crashed(
+    signed_in, demo_patient, tmp_path
+):
     """21 of the 22 channels: stored (the reader accepts it) but refused by the model's picks."""
     rng = np.random.default_rng(0)
     path = write_signals_text(
@@ -150,7 +152,7 @@ def test_a_recording_the_model_cannot_use_is_explained_not_crashed(demo_patient,
         store.add_upload(patient.id, "signals", path.name, path)
     finally:
         store.close()
-    at = open_signals(patient_id=patient.id)
+    at = open_signals(signed_in, patient_id=patient.id)
     assert not at.exception
     assert "EMG_RFP" in at.error[0].value and "lacks" in at.error[0].value
     assert at.info[0].value.startswith("No fMRI recording is stored for this patient yet")

@@ -1,0 +1,219 @@
+"""Sign-in through the real app (AppTest): first-run administrator, sign-in, sign-out, expiry.
+
+Nobody signed in: ``app.py`` routes the sign-in page only. The first run (no
+active administrator) shows the "Create the administrator account" form; no
+account and no default password exist before it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from rehab_core.security import audit_events, create_user, list_users, set_user_active
+from rehab_core.storage import open_store
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+PASSWORD = "a long enough pass"
+HOME_TITLE = "Lower-limb recovery after ischaemic stroke"
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("REHAB_DATA_DIR", str(tmp_path / "data"))
+    for var in ("REHAB_DATABASE_URL", "REHAB_SESSION_MINUTES"):
+        monkeypatch.delenv(var, raising=False)
+    st.cache_resource.clear()
+    s = open_store(data_dir=tmp_path / "data")
+    yield s
+    s.close()
+    st.cache_resource.clear()
+
+
+def text_input(at: AppTest, label: str):
+    (found,) = [t for t in at.text_input if t.label == label]
+    return found
+
+
+def button(at: AppTest, label: str):
+    (found,) = [b for b in at.button if b.label == label]
+    return found
+
+
+def fill(at: AppTest, **values: str) -> None:
+    labels = {"username": "User name", "password": "Password", "repeat": "Repeat password"}
+    for key, value in values.items():
+        text_input(at, labels[key]).input(value)
+
+
+def titles(at: AppTest) -> list[str]:
+    return [t.value for t in at.title]
+
+
+def next_run(at: AppTest) -> AppTest:
+    """The session's next run through ``app.py``.
+
+    AppTest runs ``app.py`` on the first run only and the page's own file on
+    later ones (it treats ``pages/`` as a legacy page folder on each run; a
+    real server runs ``app.py`` every time), so the gate in ``app.py`` is
+    exercised by a new AppTest with the same session state.
+    """
+    new = AppTest.from_file(APP, default_timeout=60)
+    for key in ("user", "last_activity", "patient_id", "auth_notice"):
+        if key in at.session_state:
+            new.session_state[key] = at.session_state[key]
+    return new.run()
+
+
+def sign_in(at: AppTest, username: str, password: str) -> AppTest:
+    fill(at, username=username, password=password)
+    return button(at, "Sign in").click().run()
+
+
+def test_first_run_creates_the_administrator_and_signs_them_in(store):
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    assert titles(at) == ["Sign in"]
+    assert "**Create the administrator account**" in [m.value for m in at.markdown]
+    assert [t.label for t in at.text_input] == ["User name", "Password", "Repeat password"]
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page("pages/patients.py")  # only the sign-in page is routed
+
+    fill(at, username="chief", password=PASSWORD, repeat=PASSWORD + "x")
+    button(at, "Create administrator").click().run()
+    assert [e.value for e in at.error] == [
+        "The two passwords differ; type the same password twice."
+    ]
+    fill(at, username="chief", password="too short", repeat="too short")
+    button(at, "Create administrator").click().run()
+    assert [e.value for e in at.error] == ["The password must be at least 12 characters long."]
+    assert list_users(store) == []
+
+    fill(at, username="Chief", password=PASSWORD, repeat=PASSWORD)
+    button(at, "Create administrator").click().run()
+    assert not at.exception
+    assert [s.value for s in at.success] == ["Signed in as chief (admin)."]
+    at = next_run(at)
+    assert titles(at) == [HOME_TITLE]
+    assert at.session_state["user"].username == "chief"
+    assert at.session_state["user"].role == "admin"
+    assert any(c.value == "Signed in as **chief** (admin)" for c in at.sidebar.caption)
+    at.switch_page("pages/admin.py").run()  # the administrator sees the Admin page
+    assert titles(at) == ["Admin"]
+    assert [e.action for e in reversed(audit_events(store))] == ["first_admin", "sign_in"]
+
+
+def test_wrong_password_is_one_sentence_then_the_right_one_signs_in(store):
+    create_user(store, "admin", PASSWORD, "admin", actor="cli")
+    create_user(store, "nurse.a", PASSWORD, "clinician", actor="admin")
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert titles(at) == ["Sign in"]
+    assert "**Create the administrator account**" not in [m.value for m in at.markdown]
+    sign_in(at, "nurse.a", "not the password")
+    assert [e.value for e in at.error] == ["Wrong user name or password."]
+    assert "user" not in at.session_state
+    sign_in(at, "NURSE.A", PASSWORD)
+    at = next_run(at)
+    assert not at.exception and titles(at) == [HOME_TITLE]
+    assert at.session_state["user"].role == "clinician"
+    events = [(e.username, e.action) for e in reversed(audit_events(store))]
+    assert events[-2:] == [("nurse.a", "sign_in_failed"), ("nurse.a", "sign_in")]
+
+
+def test_sign_out_returns_to_the_sign_in_page(store, signed_in):
+    at = signed_in(AppTest.from_file(APP, default_timeout=60), username="dr.b").run()
+    at.session_state["patient_id"] = 1
+    assert titles(at) == [HOME_TITLE]
+    at.sidebar.button[0].click().run()
+    assert [w.value for w in at.warning] == ["Sign in first."]  # the page refuses at once
+    at = next_run(at)
+    assert titles(at) == ["Sign in"]
+    for key in ("user", "patient_id"):
+        assert key not in at.session_state
+    (event,) = audit_events(store, action="sign_out")
+    assert event.username == "dr.b"
+
+
+@pytest.mark.parametrize(("minutes", "limit_s"), [(None, 30 * 60), ("1", 60)])
+def test_an_idle_session_expires(store, signed_in, monkeypatch, minutes, limit_s):
+    if minutes is not None:
+        monkeypatch.setenv("REHAB_SESSION_MINUTES", minutes)
+    at = signed_in(AppTest.from_file(APP, default_timeout=60)).run()
+    assert titles(at) == [HOME_TITLE]
+    at.session_state["last_activity"] = time.time() - limit_s + 20  # not yet
+    at = next_run(at)
+    assert titles(at) == [HOME_TITLE]
+    at.session_state["last_activity"] = time.time() - limit_s - 1
+    at = next_run(at)
+    assert titles(at) == ["Sign in"]
+    shown = minutes or "30"
+    assert at.info[0].value == (
+        f"You were signed out after {shown} minutes without activity; sign in again."
+    )
+    (event,) = audit_events(store, action="sign_out")
+    assert event.details == {"reason": "expired"}
+
+
+def test_a_deactivated_account_is_signed_out_at_its_next_run(store, signed_in):
+    at = signed_in(AppTest.from_file(APP, default_timeout=60), username="temp.c").run()
+    assert titles(at) == [HOME_TITLE]
+    set_user_active(store, "temp.c", False, actor="admin")
+    at = next_run(at)
+    assert titles(at) == ["Sign in"]
+    assert at.info[0].value == "Your account is no longer active; ask an administrator."
+
+
+AUTH_SECRETS = {
+    "auth": {
+        "redirect_uri": "http://localhost:8501/oauth2callback",
+        "cookie_secret": "test-only-cookie-secret",
+        "client_id": "rehab",
+        "client_secret": "test-only",
+        "server_metadata_url": "https://idp.invalid/.well-known/openid-configuration",
+    }
+}
+
+
+def test_identity_provider_is_offered_when_configured(store):
+    create_user(store, "admin", PASSWORD, "admin", actor="cli")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.secrets = AUTH_SECRETS
+    at.user = {"is_logged_in": False}
+    at.run()
+    assert not at.exception
+    labels = [b.label for b in at.button]
+    assert labels == ["Sign in with the hospital account", "Sign in"]
+
+
+def test_identity_provider_user_gets_the_local_accounts_role(store):
+    create_user(store, "admin", PASSWORD, "admin", actor="cli")
+    create_user(store, "gina@hospital.org", None, "researcher", actor="admin")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.secrets = AUTH_SECRETS
+    at.user = {"is_logged_in": True, "email": "Gina@Hospital.org"}
+    at.run()
+    assert not at.exception
+    assert at.session_state["user"].username == "gina@hospital.org"
+    assert at.session_state["user"].role == "researcher"
+    (event,) = audit_events(store, action="sign_in")
+    assert (event.username, event.details) == ("gina@hospital.org", {"method": "oidc"})
+
+
+def test_identity_provider_user_without_a_local_account_is_refused_once(store):
+    create_user(store, "admin", PASSWORD, "admin", actor="cli")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.secrets = AUTH_SECRETS
+    at.user = {"is_logged_in": True, "email": "hal@hospital.org"}
+    at.run()
+    at.run()
+    assert [e.value for e in at.error] == [
+        "hal@hospital.org has no active account on this dashboard; ask an administrator to add one."
+    ]
+    assert "Sign out of the hospital account" in [b.label for b in at.button]
+    assert "user" not in at.session_state
+    assert len(audit_events(store, action="sign_in_failed")) == 1
