@@ -16,7 +16,13 @@ Rules
   kept; a refused file raises the reader's :class:`~rehab_core.io.InputError`
   (one sentence naming the file as the user called it) and stores nothing.
 * The name a file was uploaded under is metadata: only its suffix is used,
-  checked against :data:`UPLOAD_SUFFIXES`, never the name as a path.
+  checked against :data:`UPLOAD_SUFFIXES`, never the name as a path. It is
+  kept (clinicians recognise their files by it) behind the same sign-in as the
+  patient's records, and never written to a log.
+* Names and dates are cleared from the file's header before it is hashed,
+  validated or stored (:func:`rehab_core.io.deidentify.deidentify_bytes`);
+  ``qc["deidentified"]``, present when something was cleared, lists the fields
+  (names, not values).
 * The file is written atomically (temporary file, fsync, rename, fsync of the
   folder), then its row is inserted in one transaction; if the insert fails,
   a file this upload wrote and no row references is removed again.
@@ -51,6 +57,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from rehab_core._files import fsync_dir, write_atomic
+from rehab_core.io.deidentify import deidentify_bytes
 from rehab_core.io.errors import InputError, UnknownFormatError
 from rehab_core.security.audit import install_audit_guards
 from rehab_core.storage import db
@@ -592,11 +599,19 @@ class Store:
         with self._sessions() as session:
             self._patient_row(session, patient_id)
         content = _upload_bytes(data, name, self.max_upload_mb)
+        # names and dates leave the header before anything is hashed, read or stored
+        try:
+            content, deidentified = deidentify_bytes(kind, name, content)
+        except InputError:  # the reader's own refusal says best what is wrong; else this one
+            self._validated_qc(kind, suffix, name, content, hashlib.sha256(content).hexdigest())
+            raise
         sha = hashlib.sha256(content).hexdigest()
         existing = self._find_upload(patient_id, kind, sha)
         if existing is not None:
             return existing
         qc = self._validated_qc(kind, suffix, name, content, sha)
+        if deidentified["cleared"]:
+            qc["deidentified"] = deidentified["cleared"]
         rel = Path("files") / sha[:2] / f"{sha}{suffix}"
         target = self.data_dir / rel
         row = db.Upload(
