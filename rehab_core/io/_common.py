@@ -12,7 +12,14 @@ from rehab_core.io.errors import EmptyFileError, TooShortError
 if TYPE_CHECKING:
     import mne
 
-__all__ = ["MIN_SIGNAL_SECONDS", "check_duration", "check_not_empty", "finish_raw", "short_reason"]
+__all__ = [
+    "MIN_SIGNAL_SECONDS",
+    "check_duration",
+    "check_matlab_parses",
+    "check_not_empty",
+    "finish_raw",
+    "short_reason",
+]
 
 MIN_SIGNAL_SECONDS = 10.0
 """Shortest accepted recording: one 10-s analysis window (paper, Methods 2.4)."""
@@ -25,6 +32,56 @@ def short_reason(err: BaseException, path: Path) -> str:
     for folder in {str(path.parent), str(path.resolve().parent)}:
         text = text.replace(folder + os.sep, "")
     return text[:200].rstrip(" .")
+
+
+# scipy's MATLAB reader is not hardened against crafted files (its loadmat docstring says
+# so, scipy/scipy#25166): a mangled element type code makes it read a wild pointer and
+# crash the process (tests/io/test_io_fuzz.py found one). So the file is parsed first in
+# a child process, in the two ways the readers parse it, and only then in this one.
+_MATLAB_PROBE = """
+import sys, warnings
+warnings.simplefilter("ignore")
+from scipy.io import loadmat
+loadmat(sys.argv[1], appendmat=False)
+loadmat(sys.argv[1], appendmat=False, squeeze_me=True, mat_dtype=False)
+"""
+MATLAB_PROBE_SECONDS = 60.0
+
+
+def check_matlab_parses(path: Path, name: str, fmt: str = "EEGLAB") -> None:
+    """Refuse a MATLAB file that crashes or hangs scipy's reader, tried in a child process.
+
+    A file the reader refuses with an ordinary exception passes: reading it
+    here raises the same exception, which the caller turns into its message.
+
+    Raises
+    ------
+    CorruptFileError
+        The child process was killed by a signal (a crash) or took longer
+        than :data:`MATLAB_PROBE_SECONDS`.
+    """
+    import subprocess
+    import sys
+
+    from rehab_core.io.errors import CorruptFileError
+
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _MATLAB_PROBE, str(path)],
+            capture_output=True,
+            timeout=MATLAB_PROBE_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as err:
+        raise CorruptFileError(
+            f"{name} could not be read as {fmt} (reading it took more than "
+            f"{MATLAB_PROBE_SECONDS:g} s); expected a complete {fmt} recording."
+        ) from err
+    if done.returncode < 0:
+        raise CorruptFileError(
+            f"{name} could not be read as {fmt} (the MATLAB file reader crashed on it); "
+            f"expected a complete {fmt} recording."
+        )
 
 
 def check_not_empty(path: Path) -> None:

@@ -119,11 +119,39 @@ def _find_one(folder: Path, suffixes: tuple[str, ...], kind: str) -> Path | None
 
 
 def _read_tsv(path: Path) -> list[dict[str, str]]:
+    """The table's rows; a file that is not UTF-8 tab-separated text is one sentence."""
     import csv
 
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh, delimiter="\t"))
+    where = f"{path.parent.name}/{path.name}"
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t", restval=""))
+    except UnicodeDecodeError as err:
+        raise CohortError(
+            f"{where} is not UTF-8 text (byte {err.start}); expected a tab-separated table."
+        ) from err
+    except csv.Error as err:
+        raise CohortError(
+            f"{where} is not a readable tab-separated table ({err}); expected one row per patient."
+        ) from err
+    for line, row in enumerate(rows, start=2):
+        if None in row:  # more cells than columns (fewer are read as empty)
+            raise CohortError(
+                f"{where} line {line} holds more cells than the header has columns; "
+                "expected one tab-separated value per column."
+            )
     return rows
+
+
+def _participant_id(value: str, where: str) -> str:
+    """The stripped id, refused when empty or not a plain folder name (no path parts)."""
+    pid = value.strip()
+    if not pid or pid in (".", "..") or any(c in pid for c in "/\\:") or not pid.isprintable():
+        raise CohortError(
+            f"{where} lists the participant_id {pid!r}, which is not a plain folder name; "
+            "expected ids such as sub-001."
+        )
+    return pid
 
 
 def read_cohort(root: str | Path, *, require_labels: bool = True) -> Cohort:
@@ -166,7 +194,7 @@ def read_cohort(root: str | Path, *, require_labels: bool = True) -> Cohort:
     patients, unlabelled, disagree, empty = [], [], [], []
     seen: set[str] = set()
     for row in rows:
-        pid = row["participant_id"].strip()
+        pid = _participant_id(row["participant_id"], f"{root.name}/participants.tsv")
         if pid in seen:
             raise CohortError(f"{root.name}/participants.tsv lists {pid} twice.")
         seen.add(pid)

@@ -53,13 +53,17 @@ from rehab_core.io.errors import (
 if TYPE_CHECKING:
     import nibabel
 
-__all__ = ["FMRI_EXTENSIONS", "MIN_FMRI_SECONDS", "TR_RANGE_S", "read_fmri"]
+__all__ = ["FMRI_EXTENSIONS", "MAX_FMRI_BYTES", "MIN_FMRI_SECONDS", "TR_RANGE_S", "read_fmri"]
 
 FMRI_EXTENSIONS: tuple[str, ...] = (".nii", ".nii.gz")
 MIN_FMRI_SECONDS = 100.0
 """Shortest accepted series: one period of 0.01 Hz, the low edge of the ALFF band."""
 TR_RANGE_S: tuple[float, float] = (0.1, 10.0)
 """Plausible repetition times in seconds; anything outside is refused."""
+
+MAX_FMRI_BYTES = 4 * 1024**3
+"""Largest series read, as float32 (4 GiB, e.g. 128 x 128 x 64 x 500 volumes); larger is refused."""
+_COUNT_GZIP_ABOVE = 256 * 1024**2
 
 _TIME_SCALES = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6, "unknown": 1.0}
 
@@ -90,6 +94,7 @@ def _load(path: Path) -> tuple[nibabel.Nifti1Image | nibabel.Nifti2Image, np.nda
         raise UnknownFormatError(
             f"{path.name} is a {type(img).__name__}, not a NIfTI-1 or NIfTI-2 image."
         )
+    _check_declared_size(path, img)
     try:
         data = img.get_fdata(dtype=np.float32)
     except (OSError, EOFError, zlib.error, ValueError) as err:
@@ -101,9 +106,67 @@ def _load(path: Path) -> tuple[nibabel.Nifti1Image | nibabel.Nifti2Image, np.nda
     return img, data
 
 
+def _gzip_length(path: Path, limit: int) -> int:
+    """Bytes ``path`` unpacks to, counted up to ``limit`` without keeping them."""
+    import gzip
+
+    total = 0
+    with gzip.open(path, "rb") as fh:
+        while total < limit:
+            chunk = fh.read(min(1 << 22, limit - total))
+            if not chunk:
+                break
+            total += len(chunk)
+    return total
+
+
+def _check_declared_size(path: Path, img: nibabel.Nifti1Image | nibabel.Nifti2Image) -> None:
+    """Refuse an image whose header declares more data than the file holds, before allocating it.
+
+    nibabel allocates the declared size before reading, so a mangled ``dim``
+    field would otherwise claim gigabytes of memory (found by
+    tests/io/test_io_fuzz.py). Compressed files are counted only when the
+    declared size is large enough for that to matter.
+    """
+    header = img.header
+    n_voxels = math.prod(int(n) for n in img.shape)
+    name = path.name
+    if n_voxels * 4 > MAX_FMRI_BYTES:
+        raise CorruptFileError(
+            f"{name} declares an image of shape {img.shape}, {n_voxels * 4 / 1e9:,.1f} GB as "
+            f"float32, above the {MAX_FMRI_BYTES / 1e9:g} GB an fMRI series is read into; "
+            "expected a resting-state series of ordinary size."
+        )
+    needed = int(header.get_data_offset()) + n_voxels * header.get_data_dtype().itemsize
+    if path.name.lower().endswith(".gz"):
+        if needed <= _COUNT_GZIP_ABOVE:
+            return
+        try:
+            available = _gzip_length(path, needed)
+        except (OSError, EOFError, zlib.error) as err:
+            raise CorruptFileError(
+                f"{name} is truncated or corrupt ({short_reason(err, path)}); "
+                f"expected the complete image data of shape {img.shape}."
+            ) from err
+    else:
+        available = path.stat().st_size
+    if available < needed:
+        raise CorruptFileError(
+            f"{name} is truncated or corrupt (its header declares {needed:,} bytes but the file "
+            f"holds {available:,}); expected the complete image data of shape {img.shape}."
+        )
+
+
 def _repetition_time(img: nibabel.Nifti1Image | nibabel.Nifti2Image, name: str) -> float:
     header = img.header
-    time_unit = header.get_xyzt_units()[1]
+    try:
+        time_unit = header.get_xyzt_units()[1]
+    except KeyError:  # a code outside the NIfTI unit table (found by tests/io/test_io_fuzz.py)
+        code = int(header["xyzt_units"]) & 0x38
+        raise UnknownSamplingRateError(
+            f"{name} gives its fourth axis the unit code {code}, which NIfTI does not define; "
+            "expected a repetition time in seconds (unit code 8)."
+        ) from None
     raw_tr = float(header.get_zooms()[3])
     if time_unit not in _TIME_SCALES:
         raise UnknownSamplingRateError(

@@ -30,7 +30,9 @@ post-processing applies:
 
 from __future__ import annotations
 
+import configparser
 import os
+import struct
 import warnings
 import zlib
 from collections.abc import Callable
@@ -39,7 +41,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rehab_core.io._common import check_duration, check_not_empty, finish_raw, short_reason
+from rehab_core.io._common import (
+    check_duration,
+    check_matlab_parses,
+    check_not_empty,
+    finish_raw,
+    short_reason,
+)
 from rehab_core.io.channels import guess_channel_type
 from rehab_core.io.errors import CorruptFileError, NonFiniteError, UnknownFormatError
 from rehab_core.io.text import read_signals_text
@@ -62,9 +70,39 @@ _FORMAT_NAMES = {
 }
 _TYPELESS_FORMATS = {".edf", ".bdf", ".vhdr", ".set"}
 
-# What MNE's readers raise on a damaged or foreign file (checked for each
-# format in tests/io/test_io_signals.py); InputError is never raised inside them.
-_READ_ERRORS = (OSError, ValueError, RuntimeError, EOFError, KeyError, IndexError, zlib.error)
+# What MNE's readers (and the parsers under them: configparser, scipy.io, struct)
+# raise on a damaged or foreign file, checked for each format in
+# tests/io/test_io_signals.py and by tests/io/test_io_fuzz.py, which found the
+# TypeError, AttributeError, AssertionError, LookupError (unknown codec) and
+# configparser.Error that mangled headers cause; InputError is never raised inside them.
+_READ_ERRORS = (
+    OSError,
+    ValueError,
+    RuntimeError,
+    EOFError,
+    LookupError,
+    TypeError,
+    AttributeError,
+    AssertionError,
+    ArithmeticError,
+    struct.error,
+    configparser.Error,
+    zlib.error,
+)
+
+
+def is_read_error(err: BaseException) -> bool:
+    """Whether ``err``, raised inside a third-party reader, means the file is unreadable.
+
+    Besides :data:`_READ_ERRORS`: MNE's FIF tag reader raises a bare
+    ``Exception`` for an unknown tag type, and scipy's MATLAB reader (EEGLAB)
+    ``MatReadError`` or, on some mangled headers, ``UnboundLocalError``.
+    """
+    return (
+        isinstance(err, (*_READ_ERRORS, UnboundLocalError))
+        or type(err) is Exception
+        or type(err).__module__.startswith("scipy.io.matlab")
+    )
 
 
 def _signal_extension(path: Path) -> str:
@@ -134,7 +172,9 @@ def _read_or_refuse(path: Path, ext: str, *, refuse_truncation: bool) -> mne.io.
     fmt = _FORMAT_NAMES[ext]
     try:
         return _call_reader(path, ext, refuse_truncation=refuse_truncation)
-    except _READ_ERRORS as err:
+    except Exception as err:
+        if not is_read_error(err):
+            raise
         raise CorruptFileError(
             f"{path.name} could not be read as {fmt} ({short_reason(err, path)}); "
             f"expected a complete {fmt} recording."
@@ -143,6 +183,8 @@ def _read_or_refuse(path: Path, ext: str, *, refuse_truncation: bool) -> mne.io.
 
 def _read_with_mne(path: Path, ext: str) -> mne.io.BaseRaw:
     fmt = _FORMAT_NAMES[ext]
+    if ext == ".set":
+        check_matlab_parses(path, path.name)
     try:
         raw = _read_or_refuse(path, ext, refuse_truncation=True)
     except RuntimeWarning as warning:
@@ -155,6 +197,13 @@ def _read_with_mne(path: Path, ext: str) -> mne.io.BaseRaw:
                 f"expected a complete {fmt} recording."
             ) from warning
         raw = _read_or_refuse(path, ext, refuse_truncation=False)
+    try:  # a mangled FIF channel record reads but has no type (found by test_io_fuzz.py)
+        raw.get_channel_types()
+    except (KeyError, ValueError) as err:
+        raise CorruptFileError(
+            f"{path.name} declares a channel of unknown kind ({short_reason(err, path)}); "
+            f"expected a complete {fmt} recording."
+        ) from err
     if ext in _TYPELESS_FORMATS:
         retype = {
             name: guess_channel_type(name)
