@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from rehab_core.security import ROLES, create_user, get_user
 from rehab_core.storage import open_store
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def sign_in_session(at: AppTest, role: str = "clinician", *, username: str | None = None):
@@ -46,3 +50,38 @@ def signed_in() -> Callable[..., AppTest]:
         return at
 
     return sign
+
+
+@pytest.fixture
+def app_store(tmp_path, monkeypatch):
+    """An empty store in a fresh ``REHAB_DATA_DIR``, no store cached by an earlier test.
+
+    The repository root is on ``sys.path`` so pages run from their own file
+    import ``pages._shared``.
+    """
+    monkeypatch.syspath_prepend(str(ROOT))
+    monkeypatch.setenv("REHAB_DATA_DIR", str(tmp_path / "data"))
+    for var in ("REHAB_DATABASE_URL", "REHAB_SESSION_MINUTES"):
+        monkeypatch.delenv(var, raising=False)
+    st.cache_resource.clear()
+    store = open_store(data_dir=tmp_path / "data")
+    yield store
+    store.close()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def deferred_downloads(monkeypatch):
+    """The callables behind deferred download buttons, by file id (what a click would run)."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    captured = {}
+    real = MediaFileManager.add_deferred
+
+    def spy(self, data_callable, *args, **kwargs):
+        file_id = real(self, data_callable, *args, **kwargs)
+        captured[file_id] = data_callable
+        return file_id
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", spy)
+    return captured

@@ -13,47 +13,15 @@ import io
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from rehab_core.security import audit_events, create_user, get_user, record_event
-from rehab_core.storage import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 ADMIN = "pages/admin.py"
 PASSWORD = "a long enough pass"
 NOT_ROUTED = "Could not find (a navigation )?page"  # unrouted, or no such file yet
-
-
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(ROOT))  # pages run from their own file import pages._shared
-    monkeypatch.setenv("REHAB_DATA_DIR", str(tmp_path / "data"))
-    for var in ("REHAB_DATABASE_URL", "REHAB_SESSION_MINUTES"):
-        monkeypatch.delenv(var, raising=False)
-    st.cache_resource.clear()
-    s = open_store(data_dir=tmp_path / "data")
-    yield s
-    s.close()
-    st.cache_resource.clear()
-
-
-@pytest.fixture
-def deferred_downloads(monkeypatch):
-    """The callables behind deferred download buttons, by file id (what a click would run)."""
-    from streamlit.runtime.media_file_manager import MediaFileManager
-
-    captured = {}
-    real = MediaFileManager.add_deferred
-
-    def spy(self, data_callable, *args, **kwargs):
-        file_id = real(self, data_callable, *args, **kwargs)
-        captured[file_id] = data_callable
-        return file_id
-
-    monkeypatch.setattr(MediaFileManager, "add_deferred", spy)
-    return captured
 
 
 def app_as(signed_in, role: str) -> AppTest:
@@ -87,7 +55,7 @@ def widget(elements, label: str):
         ("admin", ["patients", "evaluation", "admin"], []),
     ],
 )
-def test_each_role_is_routed_only_its_pages(store, signed_in, role, routed, hidden):
+def test_each_role_is_routed_only_its_pages(app_store, signed_in, role, routed, hidden):
     at = app_as(signed_in, role)
     for page in hidden:
         with pytest.raises(ValueError, match=NOT_ROUTED):
@@ -105,7 +73,7 @@ def test_each_role_is_routed_only_its_pages(store, signed_in, role, routed, hidd
         ("pages/retrain.py", "researcher"),
     ],
 )
-def test_a_restricted_page_refuses_a_clinician_who_reaches_it(store, signed_in, page, needed):
+def test_a_restricted_page_refuses_a_clinician_who_reaches_it(app_store, signed_in, page, needed):
     """Defence in depth: run from its own file (not through the router), the page still refuses."""
     if not (ROOT / page).is_file():
         pytest.skip(f"{page} is not written yet; app.py routes it once it exists")
@@ -117,12 +85,12 @@ def test_a_restricted_page_refuses_a_clinician_who_reaches_it(store, signed_in, 
     assert not at.title and not at.dataframe  # it stopped before drawing anything
 
 
-def test_a_page_without_a_signed_in_user_asks_to_sign_in(store):
+def test_a_page_without_a_signed_in_user_asks_to_sign_in(app_store):
     at = AppTest.from_file(str(ROOT / "pages/patients.py"), default_timeout=60).run()
     assert [w.value for w in at.warning] == ["Sign in first."] and not at.title
 
 
-def test_admin_creates_an_account_changes_its_role_and_deactivates_it(store, signed_in):
+def test_admin_creates_an_account_changes_its_role_and_deactivates_it(app_store, signed_in):
     at = open_admin(signed_in)
     assert at.title[0].value == "Admin"
     assert at.dataframe[0].value["User name"].tolist() == ["test-admin"]
@@ -140,7 +108,7 @@ def test_admin_creates_an_account_changes_its_role_and_deactivates_it(store, sig
     button(at, "Create user").click().run()
     assert not at.exception
     assert [s.value for s in at.success] == ["Created the clinician account nurse.kay."]
-    assert get_user(store, "nurse.kay").role == "clinician"
+    assert get_user(app_store, "nurse.kay").role == "clinician"
     assert at.dataframe[0].value["User name"].tolist() == ["nurse.kay", "test-admin"]
 
     widget(at.selectbox, "Account").select("nurse.kay").run()
@@ -150,7 +118,7 @@ def test_admin_creates_an_account_changes_its_role_and_deactivates_it(store, sig
     widget(at.selectbox, "Account").select("nurse.kay").run()
     button(at, "Deactivate").click().run()
     assert [s.value for s in at.success] == ["nurse.kay is inactive now."]
-    user = get_user(store, "nurse.kay")
+    user = get_user(app_store, "nurse.kay")
     assert (user.role, user.active) == ("researcher", False)
 
     widget(at.selectbox, "Account").select("test-admin").run()
@@ -158,17 +126,17 @@ def test_admin_creates_an_account_changes_its_role_and_deactivates_it(store, sig
     assert [e.value for e in at.error] == [
         "test-admin is the last active administrator; make another one first."
     ]
-    updates = [(e.username, e.details) for e in audit_events(store, action="user_update")]
+    updates = [(e.username, e.details) for e in audit_events(app_store, action="user_update")]
     assert updates == [
         ("test-admin", {"active": False}),
         ("test-admin", {"role": "researcher", "previous_role": "clinician"}),
     ]
 
 
-def test_audit_log_is_filtered_and_exported_never_edited(store, signed_in, deferred_downloads):
-    record_event(store, "dr.who", "view_patient", patient_id=3)
-    record_event(store, "dr.who", "predict", patient_id=3, target="prediction 1")
-    record_event(store, "dr.no", "view_patient", patient_id=4)
+def test_audit_log_is_filtered_and_exported_never_edited(app_store, signed_in, deferred_downloads):
+    record_event(app_store, "dr.who", "view_patient", patient_id=3)
+    record_event(app_store, "dr.who", "predict", patient_id=3, target="prediction 1")
+    record_event(app_store, "dr.no", "view_patient", patient_id=4)
     at = open_admin(signed_in)
     table = at.dataframe[-1].value
     # newest first; the newest is the signed_in fixture creating the administrator
@@ -184,19 +152,19 @@ def test_audit_log_is_filtered_and_exported_never_edited(store, signed_in, defer
     assert {b.label for b in at.button} <= {"Create user", "Change role", "Deactivate"}
     (download,) = at.get("download_button")
     assert download.proto.label == "Download the audit log (CSV)"
-    assert audit_events(store, action="audit_export") == []
+    assert audit_events(app_store, action="audit_export") == []
     content = deferred_downloads[download.proto.deferred_file_id]()  # the click
     rows = list(csv.DictReader(io.StringIO(content.decode("utf-8"))))
     assert [(r["username"], r["action"], r["patient_id"]) for r in rows] == [
         ("dr.who", "view_patient", "3")
     ]
-    (export,) = audit_events(store, action="audit_export")
+    (export,) = audit_events(app_store, action="audit_export")
     assert export.username == "test-admin"
     assert export.details == {"action": "view_patient", "patient_id": 3}
 
 
-def test_a_researcher_sees_evaluation_not_admin(store, signed_in):
-    create_user(store, "other.admin", PASSWORD, "admin", actor="cli")
+def test_a_researcher_sees_evaluation_not_admin(app_store, signed_in):
+    create_user(app_store, "other.admin", PASSWORD, "admin", actor="cli")
     at = app_as(signed_in, "researcher")
     # checked on the routes of the run through app.py: AppTest runs later pages from their
     # own file and then knows every file under pages/ (a real server runs app.py each time)

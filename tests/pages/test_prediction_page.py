@@ -64,23 +64,6 @@ def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
-@pytest.fixture
-def deferred_downloads(monkeypatch):
-    """The callables behind deferred download buttons, by file id (what a click would run)."""
-    from streamlit.runtime.media_file_manager import MediaFileManager
-
-    captured = {}
-    real = MediaFileManager.add_deferred
-
-    def spy(self, data_callable, *args, **kwargs):
-        file_id = real(self, data_callable, *args, **kwargs)
-        captured[file_id] = data_callable
-        return file_id
-
-    monkeypatch.setattr(MediaFileManager, "add_deferred", spy)
-    return captured
-
-
 def chart_types(at: AppTest) -> list[list[str]]:
     return [
         [trace.get("type", "scatter") for trace in json.loads(c.proto.spec)["data"]]

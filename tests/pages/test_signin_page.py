@@ -11,28 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from rehab_core.security import audit_events, create_user, list_users, set_user_active
-from rehab_core.storage import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 PASSWORD = "a long enough pass"
 HOME_TITLE = "Lower-limb recovery after ischaemic stroke"
-
-
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("REHAB_DATA_DIR", str(tmp_path / "data"))
-    for var in ("REHAB_DATABASE_URL", "REHAB_SESSION_MINUTES"):
-        monkeypatch.delenv(var, raising=False)
-    st.cache_resource.clear()
-    s = open_store(data_dir=tmp_path / "data")
-    yield s
-    s.close()
-    st.cache_resource.clear()
 
 
 def text_input(at: AppTest, label: str):
@@ -75,7 +61,7 @@ def sign_in(at: AppTest, username: str, password: str) -> AppTest:
     return button(at, "Sign in").click().run()
 
 
-def test_first_run_creates_the_administrator_and_signs_them_in(store):
+def test_first_run_creates_the_administrator_and_signs_them_in(app_store):
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception
     assert titles(at) == ["Sign in"]
@@ -92,7 +78,7 @@ def test_first_run_creates_the_administrator_and_signs_them_in(store):
     fill(at, username="chief", password="too short", repeat="too short")
     button(at, "Create administrator").click().run()
     assert [e.value for e in at.error] == ["The password must be at least 12 characters long."]
-    assert list_users(store) == []
+    assert list_users(app_store) == []
 
     fill(at, username="Chief", password=PASSWORD, repeat=PASSWORD)
     button(at, "Create administrator").click().run()
@@ -105,12 +91,12 @@ def test_first_run_creates_the_administrator_and_signs_them_in(store):
     assert any(c.value == "Signed in as **chief** (admin)" for c in at.sidebar.caption)
     at.switch_page("pages/admin.py").run()  # the administrator sees the Admin page
     assert titles(at) == ["Admin"]
-    assert [e.action for e in reversed(audit_events(store))] == ["first_admin", "sign_in"]
+    assert [e.action for e in reversed(audit_events(app_store))] == ["first_admin", "sign_in"]
 
 
-def test_wrong_password_is_one_sentence_then_the_right_one_signs_in(store):
-    create_user(store, "admin", PASSWORD, "admin", actor="cli")
-    create_user(store, "nurse.a", PASSWORD, "clinician", actor="admin")
+def test_wrong_password_is_one_sentence_then_the_right_one_signs_in(app_store):
+    create_user(app_store, "admin", PASSWORD, "admin", actor="cli")
+    create_user(app_store, "nurse.a", PASSWORD, "clinician", actor="admin")
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert titles(at) == ["Sign in"]
     assert "**Create the administrator account**" not in [m.value for m in at.markdown]
@@ -121,11 +107,11 @@ def test_wrong_password_is_one_sentence_then_the_right_one_signs_in(store):
     at = next_run(at)
     assert not at.exception and titles(at) == [HOME_TITLE]
     assert at.session_state["user"].role == "clinician"
-    events = [(e.username, e.action) for e in reversed(audit_events(store))]
+    events = [(e.username, e.action) for e in reversed(audit_events(app_store))]
     assert events[-2:] == [("nurse.a", "sign_in_failed"), ("nurse.a", "sign_in")]
 
 
-def test_sign_out_returns_to_the_sign_in_page(store, signed_in):
+def test_sign_out_returns_to_the_sign_in_page(app_store, signed_in):
     at = signed_in(AppTest.from_file(APP, default_timeout=60), username="dr.b").run()
     at.session_state["patient_id"] = 1
     assert titles(at) == [HOME_TITLE]
@@ -135,12 +121,12 @@ def test_sign_out_returns_to_the_sign_in_page(store, signed_in):
     assert titles(at) == ["Sign in"]
     for key in ("user", "patient_id"):
         assert key not in at.session_state
-    (event,) = audit_events(store, action="sign_out")
+    (event,) = audit_events(app_store, action="sign_out")
     assert event.username == "dr.b"
 
 
 @pytest.mark.parametrize(("minutes", "limit_s"), [(None, 30 * 60), ("1", 60)])
-def test_an_idle_session_expires(store, signed_in, monkeypatch, minutes, limit_s):
+def test_an_idle_session_expires(app_store, signed_in, monkeypatch, minutes, limit_s):
     if minutes is not None:
         monkeypatch.setenv("REHAB_SESSION_MINUTES", minutes)
     at = signed_in(AppTest.from_file(APP, default_timeout=60)).run()
@@ -155,14 +141,14 @@ def test_an_idle_session_expires(store, signed_in, monkeypatch, minutes, limit_s
     assert at.info[0].value == (
         f"You were signed out after {shown} minutes without activity; sign in again."
     )
-    (event,) = audit_events(store, action="sign_out")
+    (event,) = audit_events(app_store, action="sign_out")
     assert event.details == {"reason": "expired"}
 
 
-def test_a_deactivated_account_is_signed_out_at_its_next_run(store, signed_in):
+def test_a_deactivated_account_is_signed_out_at_its_next_run(app_store, signed_in):
     at = signed_in(AppTest.from_file(APP, default_timeout=60), username="temp.c").run()
     assert titles(at) == [HOME_TITLE]
-    set_user_active(store, "temp.c", False, actor="admin")
+    set_user_active(app_store, "temp.c", False, actor="admin")
     at = next_run(at)
     assert titles(at) == ["Sign in"]
     assert at.info[0].value == "Your account is no longer active; ask an administrator."
@@ -179,8 +165,8 @@ AUTH_SECRETS = {
 }
 
 
-def test_identity_provider_is_offered_when_configured(store):
-    create_user(store, "admin", PASSWORD, "admin", actor="cli")
+def test_identity_provider_is_offered_when_configured(app_store):
+    create_user(app_store, "admin", PASSWORD, "admin", actor="cli")
     at = AppTest.from_file(APP, default_timeout=60)
     at.secrets = AUTH_SECRETS
     at.user = {"is_logged_in": False}
@@ -190,9 +176,9 @@ def test_identity_provider_is_offered_when_configured(store):
     assert labels == ["Sign in with the hospital account", "Sign in"]
 
 
-def test_identity_provider_user_gets_the_local_accounts_role(store):
-    create_user(store, "admin", PASSWORD, "admin", actor="cli")
-    create_user(store, "gina@hospital.org", None, "researcher", actor="admin")
+def test_identity_provider_user_gets_the_local_accounts_role(app_store):
+    create_user(app_store, "admin", PASSWORD, "admin", actor="cli")
+    create_user(app_store, "gina@hospital.org", None, "researcher", actor="admin")
     at = AppTest.from_file(APP, default_timeout=60)
     at.secrets = AUTH_SECRETS
     at.user = {"is_logged_in": True, "email": "Gina@Hospital.org"}
@@ -200,12 +186,12 @@ def test_identity_provider_user_gets_the_local_accounts_role(store):
     assert not at.exception
     assert at.session_state["user"].username == "gina@hospital.org"
     assert at.session_state["user"].role == "researcher"
-    (event,) = audit_events(store, action="sign_in")
+    (event,) = audit_events(app_store, action="sign_in")
     assert (event.username, event.details) == ("gina@hospital.org", {"method": "oidc"})
 
 
-def test_identity_provider_user_without_a_local_account_is_refused_once(store):
-    create_user(store, "admin", PASSWORD, "admin", actor="cli")
+def test_identity_provider_user_without_a_local_account_is_refused_once(app_store):
+    create_user(app_store, "admin", PASSWORD, "admin", actor="cli")
     at = AppTest.from_file(APP, default_timeout=60)
     at.secrets = AUTH_SECRETS
     at.user = {"is_logged_in": True, "email": "hal@hospital.org"}
@@ -216,4 +202,4 @@ def test_identity_provider_user_without_a_local_account_is_refused_once(store):
     ]
     assert "Sign out of the hospital account" in [b.label for b in at.button]
     assert "user" not in at.session_state
-    assert len(audit_events(store, action="sign_in_failed")) == 1
+    assert len(audit_events(app_store, action="sign_in_failed")) == 1
