@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -63,6 +63,8 @@ MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
 """Longest accepted password (hashing a megabyte is a denial of service, not a password)."""
 
+_ADMIN_EXISTS = "An administrator account already exists; sign in instead."
+_FIRST_ADMIN_LOCK = 72_616_275_646_975  # any constant, distinct from the audit guards' lock
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._@-]{2,63}")
 _WRONG = "Wrong user name or password."
 
@@ -175,9 +177,19 @@ def _insert_user(
     )
     try:
         with Session(store.engine, expire_on_commit=False) as session, session.begin():
+            if first_admin and store.engine.dialect.name == "postgresql":
+                # two first-run forms submitted at once: the second waits, then sees the first
+                session.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _FIRST_ADMIN_LOCK}
+                )
             if first_admin and _n_active_admins(session):
-                raise ValueError("An administrator account already exists; sign in instead.")
+                raise ValueError(_ADMIN_EXISTS)
             session.add(row)
+            session.flush()
+            # SQLite reads outside a transaction until the first write: count again now that
+            # this one holds the write lock (the loser of a race rolls back here)
+            if first_admin and _n_active_admins(session) > 1:
+                raise ValueError(_ADMIN_EXISTS)
     except IntegrityError:
         raise ValueError(f"A user named {name!r} already exists.") from None
     return _record(row)

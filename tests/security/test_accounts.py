@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from rehab_core.security import (
@@ -30,8 +31,9 @@ PASSWORD = "a long enough pass"
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = open_store(data_dir=tmp_path / "data")
+def store(db_url, tmp_path):
+    """A fresh store on SQLite and on PostgreSQL (``db_url`` from tests/conftest.py)."""
+    s = open_store(url=db_url, data_dir=tmp_path / "data")
     yield s
     s.close()
 
@@ -196,3 +198,21 @@ def test_no_account_exists_until_someone_creates_one(store):
     for name, password in (("admin", "admin"), ("admin", "password"), ("root", "changeme")):
         with pytest.raises(AuthError):
             authenticate(store, name, password)
+
+
+def test_two_first_run_forms_at_once_make_one_administrator(store):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def attempt(name: str) -> str:
+        try:
+            create_first_admin(store, name, PASSWORD)
+        except ValueError as err:
+            return str(err)
+        except DBAPIError:  # SQLite: the loser's write lock times out or its snapshot is stale
+            return "refused by the database"
+        return "created"
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(attempt, ["first.a", "first.b"]))
+    assert outcomes.count("created") == 1, outcomes
+    assert [u.role for u in list_users(store)] == ["admin"]
