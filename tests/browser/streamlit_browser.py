@@ -337,6 +337,18 @@ def open_app(page: Any, url: str, *, timeout_ms: float = 60_000) -> float:
     return time.perf_counter() - t0
 
 
+def sign_in(page: Any, username: str, password: str, *, timeout_ms: float = 60_000) -> float:
+    """Fill the sign-in page's form and submit it; seconds until the app is idle again.
+
+    Every page requires sign-in; a benchmark or test makes the account first
+    (``rehab users add`` or :func:`rehab_core.security.create_user`).
+    """
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password", exact=True).fill(password)
+    button = page.get_by_role("button", name="Sign in", exact=True)
+    return rerun(page, button.click, timeout_ms=timeout_ms)
+
+
 def go_to_page(page: Any, title: str, *, timeout_ms: float = 60_000) -> float:
     """Click ``title`` in the sidebar navigation and wait for the page's run to finish."""
     link = page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True)

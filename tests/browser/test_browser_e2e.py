@@ -1,4 +1,5 @@
-"""The whole clinical path in a real browser: patient, uploads, signals, prediction, PDF.
+"""The whole clinical path in a real browser: first administrator, patient, uploads, signals,
+prediction, PDF, audit trail, sign-out and sign-in.
 
 Headless Debian Chromium drives ``streamlit run app.py`` (see conftest.py) the
 way a clinician would: the sidebar to change page, the form to create a
@@ -19,14 +20,17 @@ import shutil
 import time
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pytest
 from playwright.sync_api import Locator, Page, expect
-from streamlit_browser import go_to_page, open_app, rerun
+from streamlit_browser import go_to_page, open_app, rerun, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PSEUDONYM = "E2E-001"
+ADMIN = "e2e.admin"
+PASSWORD = "browser test password"
 SLOW_MS = 300_000  # first preprocessing / model load / prediction on a busy 2-core machine
 UI_MS = 60_000
 
@@ -86,11 +90,21 @@ def _slider(page: Page, label: str) -> Locator:
 
 
 def test_patient_to_pdf_report(page: Page, app_url: str, app_data_dir: Path, artifacts, recordings):
-    # --- the app opens on its overview --------------------------------------------------------
+    # --- first run: no account exists; the sign-in page creates the administrator -------------
     open_app(page, app_url, timeout_ms=UI_MS)
+    expect(page.get_by_text("Create the administrator account")).to_be_visible()
+    expect(page.get_by_test_id("stSidebarNav")).to_have_count(0)  # nothing else is routed
+    page.get_by_label("User name").fill(ADMIN)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Repeat password").fill(PASSWORD)
+    _shot(page, artifacts, "00_first_run")
+    page.get_by_role("button", name="Create administrator").click()
+
+    # --- signed in, the app opens on its overview ---------------------------------------------
     expect(
         page.get_by_role("heading", name="Lower-limb recovery after ischaemic stroke")
     ).to_be_visible()
+    expect(page.get_by_test_id("stSidebar")).to_contain_text(f"Signed in as {ADMIN} (admin)")
     _shot(page, artifacts, "01_overview")
 
     # --- Patients: one-click demo patient, then a patient of our own through the form --------
@@ -144,8 +158,11 @@ def test_patient_to_pdf_report(page: Page, app_url: str, app_data_dir: Path, art
         stored = {u.kind: u for u in store.uploads(patient.id)}
         assert stored["signals"].original_name == "e2e_eegemg.txt"
         assert stored["fmri"].original_name == "e2e_bold.nii.gz"
-        for kind, path in recordings.items():
-            assert stored[kind].path.read_bytes() == path.read_bytes()
+        assert stored["signals"].path.read_bytes() == recordings["signals"].read_bytes()
+        # the fMRI is stored de-identified (header text fields cleared, re-written): same image
+        kept, sent = (nib.load(p) for p in (stored["fmri"].path, recordings["fmri"]))
+        np.testing.assert_array_equal(kept.get_fdata(), sent.get_fdata())
+        np.testing.assert_array_equal(kept.affine, sent.affine)
     finally:
         store.close()
 
@@ -233,3 +250,34 @@ def test_patient_to_pdf_report(page: Page, app_url: str, app_data_dir: Path, art
     expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible(timeout=SLOW_MS)
     _no_exception(page)
     _shot(page, artifacts, "09_evaluation")
+
+    # --- the audit trail holds who did what to the patient, by id, with no names -------------
+    from rehab_core.security import audit_events
+
+    store = open_store(data_dir=app_data_dir)
+    try:
+        trail = [(e.username, e.action, e.patient_id) for e in reversed(audit_events(store))]
+    finally:
+        store.close()
+    for step in ("view_patient", "upload", "predict", "download_report"):
+        assert (ADMIN, step, patient.id) in trail, step
+    assert trail[:2] == [(ADMIN, "first_admin", None), (ADMIN, "sign_in", None)]
+
+    go_to_page(page, "Admin", timeout_ms=UI_MS)
+    page.get_by_role("tab", name="Audit log").click()
+    expect(page.get_by_test_id("stDataFrame").last).to_be_visible()
+    _no_exception(page)
+    _shot(page, artifacts, "10_audit_log")
+
+    # --- sign out, then back in through the real form (a wrong password first) ---------------
+    rerun(page, page.get_by_role("button", name="Sign out").click, timeout_ms=UI_MS)
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.get_by_test_id("stSidebarNav")).to_have_count(0)
+    sign_in(page, ADMIN, "not the password", timeout_ms=UI_MS)
+    expect(page.get_by_text("Wrong user name or password.")).to_be_visible()
+    sign_in(page, ADMIN, PASSWORD, timeout_ms=UI_MS)
+    expect(
+        page.get_by_role("heading", name="Lower-limb recovery after ischaemic stroke")
+    ).to_be_visible()
+    _no_exception(page)
+    _shot(page, artifacts, "11_signed_in_again")
