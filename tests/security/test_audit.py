@@ -18,8 +18,9 @@ from rehab_core.storage.db import AuditEvent
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = open_store(data_dir=tmp_path / "data")
+def store(db_url, tmp_path):
+    """A fresh store on SQLite and on PostgreSQL (``db_url`` from tests/conftest.py)."""
+    s = open_store(url=db_url, data_dir=tmp_path / "data")
     yield s
     s.close()
 
@@ -117,18 +118,31 @@ def test_the_orm_cannot_change_or_delete_events_either(store):
     assert len(audit_events(store)) == 5 and audit_events(store)[-1].username == "ann"
 
 
-def test_guards_are_installed_once_and_survive_reopening(store, tmp_path):
+_TRIGGERS = {
+    "sqlite": "SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name",
+    "postgresql": "SELECT tgname FROM pg_trigger WHERE tgrelid = 'audit_events'::regclass "
+    "AND NOT tgisinternal ORDER BY tgname",
+}
+
+
+def test_guards_are_installed_once_and_survive_reopening(store, db_url, tmp_path):
     install_audit_guards(store.engine)  # idempotent
-    again = open_store(data_dir=tmp_path / "data")
+    again = open_store(url=db_url, data_dir=tmp_path / "data")
     try:
         with again.engine.connect() as conn:
-            names = conn.execute(
-                text("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
-            ).scalars()
-            assert list(names) == ["audit_events_no_delete", "audit_events_no_update"]
+            names = list(conn.execute(text(_TRIGGERS[again.engine.dialect.name])).scalars())
+        assert names == (
+            ["audit_events_no_delete", "audit_events_no_update"]
+            if again.engine.dialect.name == "sqlite"
+            else ["audit_events_no_truncate", "audit_events_no_update_delete"]
+        )
         record_event(again, "ann", "sign_in")
         with pytest.raises(DBAPIError, match="append-only"), again.engine.begin() as conn:
             conn.execute(text("DELETE FROM audit_events"))
+        if again.engine.dialect.name == "postgresql":
+            with pytest.raises(DBAPIError, match="append-only"), again.engine.begin() as conn:
+                conn.execute(text("TRUNCATE audit_events"))
+        assert len(audit_events(again)) == 1
     finally:
         again.close()
 
