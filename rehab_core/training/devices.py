@@ -577,10 +577,9 @@ def estimate_training_seconds(
         + (f", load average {load:.2f}" if load is not None else "")
         + f"): {measure_steps} training step(s) per model after a warm-up step; "
         "other work on the machine during training makes it slower.",
-        f"Each fold trains on {100 * (1 - test_fraction) * (1 - inner_val_fraction):.0f} % x "
-        f"{n_folds - 1}/{n_folds} of the items and early-stops on "
-        f"{100 * inner_val_fraction:.0f} % of those patients; {100 * test_fraction:.0f} % "
-        "are held out for the test.",
+        f"Each of the {n_folds} folds trains on {n_folds - 1}/{n_folds} of the development "
+        f"items ({100 * (1 - test_fraction):.0f} % of the cohort; the rest is the hold-out "
+        f"test), less {100 * inner_val_fraction:.0f} % of those patients for early stopping.",
         "Data loading and slice augmentation (in the training process) are included; "
         "preprocessing the cohort, loading ImageNet weights, checkpoints and the fusion "
         "and evaluation stage are not.",
