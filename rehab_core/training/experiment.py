@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -203,8 +204,13 @@ def _train_member(
     model_kwargs: dict[str, Any],
     progress: ProgressFn | None,
     tag: str,
+    checkpoint_dir: Path | None = None,
 ):
-    """Train one ensemble member; return (model, TrainResult)."""
+    """Train one ensemble member; return (model, TrainResult).
+
+    With ``checkpoint_dir``, the member is checkpointed after every epoch and
+    continues from the last checkpoint there, if any.
+    """
     from rehab_core.models import create_model
     from rehab_core.training import (
         SliceAugmentation,
@@ -240,9 +246,172 @@ def _train_member(
             progress({**event, "member": tag})
 
     result = fit_model(
-        model, train_ds, val_ds, _train_settings(settings, kind, seed), progress=relay
+        model,
+        train_ds,
+        val_ds,
+        _train_settings(settings, kind, seed),
+        progress=relay,
+        checkpoint_dir=checkpoint_dir,
+        resume=checkpoint_dir is not None,
     )
     return model, result
+
+
+_RUN_FORMAT = "rehab_core.training.experiment.run/1"
+
+
+def _run_identity(
+    settings: ExperimentSettings, signal: dict, imaging: dict, fingerprint: str
+) -> dict[str, Any]:
+    """What a work folder's finished members depend on: reused only when all of it matches."""
+    return {
+        "format": _RUN_FORMAT,
+        "settings": json.loads(json.dumps(settings.to_dict(), default=_json_default)),
+        "signals": json.loads(json.dumps(signal, default=_json_default)),
+        "imaging": json.loads(json.dumps(imaging, default=_json_default)),
+        "fingerprint_sha256": fingerprint,
+    }
+
+
+def _open_work_dir(work_dir: Path, identity: dict[str, Any]) -> None:
+    """Create ``work_dir`` for a run, or check that its earlier run is this same run.
+
+    Raises ``ValueError`` (one sentence) when the folder holds another run's
+    members: resuming them would mix two trainings.
+    """
+    from rehab_core._files import write_atomic
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    marker = work_dir / "run.json"
+    if marker.is_file():
+        earlier = json.loads(marker.read_text())
+        if earlier != identity:
+            differs = sorted(k for k in identity if earlier.get(k) != identity[k])
+            raise ValueError(
+                f"{work_dir} holds checkpoints of another training ({', '.join(differs)} "
+                "differ); resume it with the same settings and cohort or use an empty folder."
+            )
+        return
+    write_atomic(marker, json.dumps(identity, indent=2, sort_keys=True).encode())
+
+
+def _arrays_key(cohort: Any, signal_settings: Any, imaging_settings: Any) -> dict[str, Any]:
+    """What preprocessed arrays depend on: the settings and every input file's size and mtime."""
+    files = {}
+    for p in cohort.patients:
+        for path in (p.signals_path, p.fmri_path, cohort.root / "participants.tsv"):
+            if path is not None:
+                stat = Path(path).stat()
+                files[str(path)] = [stat.st_size, stat.st_mtime_ns]
+    return json.loads(
+        json.dumps(
+            {
+                "signals": signal_settings.to_dict(),
+                "imaging": imaging_settings.to_dict(),
+                "files": files,
+            },
+            default=_json_default,
+        )
+    )
+
+
+_ARRAY_FIELDS = ("windows", "window_patients", "slices", "slice_patients")
+
+
+def _cache_arrays(work_dir: Path, cohort, arrays, signal_settings, imaging_settings) -> None:
+    """Keep the preprocessed cohort in ``work_dir/arrays`` (plain .npy, no pickle)."""
+    from rehab_core._files import write_atomic
+
+    folder = work_dir / "arrays"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in _ARRAY_FIELDS:
+        value = getattr(arrays, name)
+        target = folder / f"{name}.npy"
+        if value is None:
+            target.unlink(missing_ok=True)
+            continue
+        tmp = folder / f".{name}.tmp.npy"
+        np.save(tmp, np.asarray(value), allow_pickle=False)
+        os.replace(tmp, target)
+    meta = {
+        "key": _arrays_key(cohort, signal_settings, imaging_settings),
+        "inputs": arrays.inputs,
+        "failures": arrays.failures,
+        "signal_sfreq": arrays.signal_sfreq,
+        "present": [n for n in _ARRAY_FIELDS if getattr(arrays, n) is not None],
+    }
+    # written last: its presence means every array beside it is complete
+    write_atomic(folder / "arrays.json", json.dumps(meta, default=_json_default).encode())
+
+
+def _cached_arrays(work_dir: Path, cohort, signal_settings, imaging_settings):
+    """The arrays :func:`_cache_arrays` kept, if the cohort files and settings are unchanged."""
+    from rehab_core.pipeline import CohortArrays
+
+    folder = work_dir / "arrays"
+    try:
+        meta = json.loads((folder / "arrays.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if meta.get("key") != _arrays_key(cohort, signal_settings, imaging_settings):
+        return None
+    try:
+        loaded = {
+            n: np.load(folder / f"{n}.npy", allow_pickle=False) if n in meta["present"] else None
+            for n in _ARRAY_FIELDS
+        }
+    except (OSError, ValueError):
+        return None
+    return CohortArrays(
+        **loaded,
+        inputs=meta["inputs"],
+        failures=meta["failures"],
+        signal_sfreq=meta["signal_sfreq"],
+    )
+
+
+def _member_dir(work_dir: Path, name: str, fold: int) -> Path:
+    return work_dir / "members" / name / f"fold{fold}"
+
+
+def _save_member(folder: Path, model: Any, history: dict[str, Any]) -> None:
+    """Keep a finished member (weights as safetensors, history as JSON), atomically."""
+    from safetensors.torch import save as save_tensors
+
+    from rehab_core._files import write_atomic
+
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    payload = save_tensors(state)
+    record = {
+        "history": history,
+        "pretrained_source": getattr(model, "pretrained_source", None),
+        "weights_sha256": hashlib.sha256(payload).hexdigest(),
+    }
+    write_atomic(folder / "member.safetensors", payload)
+    # the JSON goes last: its presence means the weights beside it are complete
+    write_atomic(
+        folder / "member.json", json.dumps(record, indent=2, default=_json_default).encode()
+    )
+
+
+def _load_member(folder: Path, kind: str, name: str, kwargs: dict[str, Any]):
+    """A member kept by :func:`_save_member`, or None when it has not finished."""
+    from safetensors.torch import load as load_tensors
+
+    from rehab_core.models import create_model
+
+    if not (folder / "member.json").is_file():
+        return None
+    record = json.loads((folder / "member.json").read_text())
+    payload = (folder / "member.safetensors").read_bytes()
+    if hashlib.sha256(payload).hexdigest() != record["weights_sha256"]:
+        return None  # damaged: train the member again
+    kwargs = {**kwargs, "pretrained": False} if kind == "image" else kwargs
+    model = create_model(name, **kwargs)
+    model.load_state_dict(load_tensors(payload))
+    model.pretrained_source = record.get("pretrained_source")
+    return model.eval(), record["history"]
 
 
 def _reusable_image_members(
@@ -334,6 +503,7 @@ def train_experiment(
     progress: ProgressFn | None = None,
     data_description: str | None = None,
     image_members_from: str | Path | None = None,
+    work_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train the LSTM, the image backbones and their fusion on a cohort; write bundles.
 
@@ -361,6 +531,13 @@ def train_experiment(
         fusion weight and the FMA regressor are fitted again). On a CPU this
         turns a change of the EEG-EMG preprocessing from hours into minutes.
         Anything that differs is refused; the manifest records the source.
+    work_dir : path | None
+        Makes the run resumable: every member is checkpointed there after
+        each epoch, and kept there once finished. Calling again with the same
+        cohort, settings and ``work_dir`` (after a crash, a ``kill -9`` or a
+        cancel) loads the finished members, continues the interrupted one from
+        its last epoch and trains the rest. A folder that holds another
+        run's members is refused.
 
     Returns
     -------
@@ -392,13 +569,23 @@ def train_experiment(
 
     cohort = read_cohort(cohort_dir)
     emit({"stage": "preprocess", "n_patients": len(cohort)})
-    arrays = prepare_cohort(
-        cohort,
-        signal_settings=signal_settings,
-        imaging_settings=imaging_settings,
-        n_jobs=n_jobs,
-        progress=lambda done, total: emit({"stage": "preprocess", "done": done, "total": total}),
-    )
+    arrays = None
+    if work_dir is not None:
+        arrays = _cached_arrays(Path(work_dir), cohort, signal_settings, imaging_settings)
+        if arrays is not None:
+            emit({"stage": "preprocess_kept", "n_patients": len(cohort)})
+    if arrays is None:
+        arrays = prepare_cohort(
+            cohort,
+            signal_settings=signal_settings,
+            imaging_settings=imaging_settings,
+            n_jobs=n_jobs,
+            progress=lambda done, total: emit(
+                {"stage": "preprocess", "done": done, "total": total}
+            ),
+        )
+        if work_dir is not None and _is_main_process():
+            _cache_arrays(Path(work_dir), cohort, arrays, signal_settings, imaging_settings)
     labels = {p.participant_id: int(p.label) for p in cohort.patients}
     baseline = {p.participant_id: p.baseline_fma for p in cohort.patients}
     fma_3m = {p.participant_id: float(p.fma_le_3m) for p in cohort.patients}
@@ -450,6 +637,18 @@ def train_experiment(
             f"{len(dev_ids) - n_good} poor outcomes ({err})"
         ) from err
     device = str(select_device(settings.device))
+    if work_dir is not None:
+        work_dir = Path(work_dir)
+        _open_work_dir(
+            work_dir,
+            _run_identity(
+                settings,
+                signal_settings.to_dict(),
+                imaging_settings.to_dict(),
+                fingerprint,
+            ),
+        )
+        emit({"stage": "work_dir", "path": str(work_dir)})
 
     n_chans, n_times = arrays.windows.shape[1:]
     lstm_kwargs = {"n_chans": int(n_chans), "n_times": int(n_times), "sfreq": arrays.signal_sfreq}
@@ -462,8 +661,13 @@ def train_experiment(
         for f, fold in enumerate(plan):
             seed = settings.seed * 100 + f
             emit({"stage": "train", "model": name, "fold": f, "n_folds": len(plan)})
+            folder = None if work_dir is None else _member_dir(work_dir, name, f)
+            kept = None if folder is None else _load_member(folder, kind, name, kwargs)
             if kind == "image" and name in reused:
                 model, history = reused[name]["load"](f)
+            elif kept is not None:
+                model, history = kept
+                emit({"stage": "member_kept", "member": f"{name}/fold{f}"})
             else:
                 model, result = _train_member(
                     kind,
@@ -477,12 +681,15 @@ def train_experiment(
                     kwargs,
                     progress,
                     f"{name}/fold{f}",
+                    None if folder is None else folder / "checkpoints",
                 )
                 history = {
                     "best_epoch": result.best_epoch,
                     "stopped_early": result.stopped_early,
                     "history": result.history,
                 }
+                if folder is not None and _is_main_process():
+                    _save_member(folder, model, history)
             members[name].append({k: v.detach().cpu() for k, v in model.state_dict().items()})
             histories[name].append(history)
             oof[name].update(_scores(model, data, item_patients, fold["score"], batch_size, device))
@@ -701,6 +908,8 @@ def train_experiment(
         "seconds": round(time.time() - started, 1),
         "settings": settings.to_dict(),
     }
+    if not _is_main_process():
+        return report
     for model_id, entry in report_models.items():
         manifest = entry.pop("manifest")
         state = entry.pop("state")
@@ -725,6 +934,11 @@ def predict_fma(fma, p_good: np.ndarray, baseline: np.ndarray | None) -> np.ndar
     if ok.any():
         out[ok] = fma.predict(p_good[ok], None if baseline is None else baseline[ok])
     return out
+
+
+def _is_main_process() -> bool:
+    """False on the non-zero ranks of a ``torchrun`` launch: only rank 0 writes files."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _float_or_nan(value: Any) -> float:

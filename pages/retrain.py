@@ -1,0 +1,431 @@
+"""Retrain: a researcher's cohort -> a background training job -> a new model version.
+
+The page only draws: the cohort check, the queue, the runner process and the
+versions are in :mod:`rehab_core.jobs`; the time estimate and the device list in
+:mod:`rehab_core.training.devices`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from pages._shared import get_store, require_role
+
+user = require_role("researcher")
+store = get_store()
+
+from rehab_core.io import InputError  # noqa: E402
+from rehab_core.jobs import (  # noqa: E402
+    CohortCheck,
+    JobError,
+    check_cohort,
+    ensure_runner,
+    get_job,
+    job_events,
+    job_log,
+    list_jobs,
+    list_versions,
+    promote_version,
+    request_cancel,
+    retry_job,
+    revert_to_shipped,
+    runner_alive,
+    shipped_versions,
+    submit_job,
+    unpack_cohort_zip,
+)
+from rehab_core.models import get_model_info, list_models  # noqa: E402
+from rehab_core.storage import WeightsError  # noqa: E402
+from rehab_core.training.experiment import ExperimentSettings  # noqa: E402
+
+COHORT_KEY = "retrain_cohort"
+CHECK_KEY = "retrain_check"
+JOB_KEY = "retrain_job"
+POLL_S = 2.0
+
+st.title("Retrain the models on your cohort")
+st.caption(
+    "Training runs in a background process on this server: it goes on when you leave the "
+    "page or close the browser, and a job stopped by a crash resumes from its last epoch."
+)
+# any visit restarts the runner if jobs wait or one was orphaned by a crash or a reboot
+ensure_runner(store)
+
+new_tab, jobs_tab, versions_tab = st.tabs(["New job", "Jobs", "Model versions"])
+
+
+# --- 1. the cohort ------------------------------------------------------------------------
+def _known_cohorts() -> list[Path]:
+    """Uploaded cohorts under the data folder and those under ``$REHAB_COHORTS_DIR``."""
+    found = []
+    for base in (store.data_dir / "cohorts", os.environ.get("REHAB_COHORTS_DIR")):
+        if not base or not Path(base).is_dir():
+            continue
+        for child in sorted(Path(base).iterdir()):
+            for root in (child, *(c for c in child.iterdir() if c.is_dir())):
+                if (root / "participants.tsv").is_file():
+                    found.append(root)
+                    break
+    return found
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _check(root: str, stamp: float) -> CohortCheck:
+    # ``stamp`` (participants.tsv's mtime) re-checks a cohort that changed on disk
+    return check_cohort(root, n_jobs=min(2, os.cpu_count() or 1))
+
+
+def _stamp(root: Path) -> float:
+    table = root / "participants.tsv"
+    return table.stat().st_mtime if table.is_file() else 0.0
+
+
+with new_tab:
+    st.subheader("1. Cohort")
+    source = st.radio(
+        "Where is the cohort?",
+        ["A folder on this server", "A zip to upload"],
+        horizontal=True,
+        help="The layout is the demo cohort's: participants.tsv with fma_le_3m, "
+        "sub-XXX/eeg/ and sub-XXX/func/ (docs/formats.md).",
+    )
+    if source == "A folder on this server":
+        known = _known_cohorts()
+        choice = st.selectbox(
+            "Cohorts found on the server",
+            [None, *known],
+            format_func=lambda p: "— type a path below —" if p is None else str(p),
+        )
+        typed = st.text_input("Or the cohort folder's path", value="" if choice else "")
+        picked = Path(typed).expanduser() if typed.strip() else choice
+        if picked is not None and st.button("Use this folder"):
+            st.session_state[COHORT_KEY] = str(Path(picked).resolve())
+    else:
+        upload = st.file_uploader("Cohort zip", type=["zip"], key="retrain_zip")
+        if upload is not None and st.button("Unpack and use"):
+            try:
+                with st.spinner("Unpacking and checking the archive..."):
+                    root = unpack_cohort_zip(
+                        upload.getvalue(), store.data_dir / "cohorts", name=upload.name
+                    )
+            except InputError as err:
+                st.error(str(err))
+            else:
+                st.session_state[COHORT_KEY] = str(root)
+
+    cohort = st.session_state.get(COHORT_KEY)
+    check: CohortCheck | None = None
+    if cohort is None:
+        st.info("Pick a cohort folder or upload a zip to see its summary.")
+    elif not Path(cohort).is_dir():
+        st.error(f"The cohort folder {cohort} does not exist.")
+    else:
+        with st.spinner("Reading every recording of the cohort..."):
+            check = _check(cohort, _stamp(Path(cohort)))
+        s = check.summary
+        st.markdown(f"**{cohort}**")
+        cols = st.columns(5)
+        cols[0].metric("Patients", s.get("n_patients", 0))
+        cols[1].metric("Good outcome", s.get("n_good", "—"))
+        cols[2].metric("Poor outcome", s.get("n_poor", "—"))
+        cols[3].metric("Both modalities readable", s.get("n_readable_both", "—"))
+        cols[4].metric("Files that fail", s.get("n_failed_files", "—"))
+        if "n_readable_signals" in s:
+            st.caption(
+                f"EEG-EMG: {s['n_with_signals']} listed, {s['n_readable_signals']} readable. "
+                f"fMRI: {s['n_with_fmri']} listed, {s['n_readable_fmri']} readable. With both: "
+                f"{s['n_good_both']} good and {s['n_poor_both']} poor outcomes."
+                + (" Synthetic cohort (ground truth present)." if s.get("has_ground_truth") else "")
+            )
+        if check.failures:
+            with st.expander(f"{len(check.failures)} files fail to read", expanded=True):
+                st.dataframe(check.failures, hide_index=True, width="stretch")
+        for problem in check.problems:
+            st.error(problem)
+
+    # --- 2. settings ----------------------------------------------------------------------
+    st.subheader("2. Models and training")
+    images = list_models("image")
+    defaults = ExperimentSettings()
+    with st.form("retrain_settings"):
+        backbones = st.multiselect(
+            "Image backbones (each gives one fusion model with the LSTM)",
+            images,
+            default=list(defaults.backbones),
+            format_func=lambda b: get_model_info(b).display_name,
+        )
+        c1, c2, c3, c4 = st.columns(4)
+        epochs = c1.number_input("Epochs (CNNs)", 1, 500, defaults.epochs)
+        patience = c2.number_input("Early-stopping patience", 1, 100, defaults.patience)
+        signal_epochs = c3.number_input("Epochs (LSTM)", 1, 500, defaults.epochs)
+        lr = c4.number_input("Adam learning rate", 1e-6, 1.0, defaults.lr, format="%.0e")
+        c1, c2, c3, c4 = st.columns(4)
+        n_folds = c1.number_input("Folds (ensemble size)", 2, 10, defaults.n_folds)
+        test_fraction = c2.number_input(
+            "Held-out test fraction", 0.0, 0.5, defaults.test_fraction, step=0.05
+        )
+        seed = c3.number_input("Seed", 0, 2**31 - 1, defaults.seed)
+        signal_input = c4.selectbox(
+            "LSTM input",
+            ["envelope", "raw"],
+            help="envelope: per-frame EMG envelopes and beta ERD (the shipped model); "
+            "raw: the paper's z-scored samples.",
+        )
+        c1, c2, c3 = st.columns(3)
+        signal_batch = c1.number_input("Batch (windows)", 1, 512, defaults.signal_batch_size)
+        image_batch = c2.number_input("Batch (slices)", 1, 512, defaults.image_batch_size)
+        pretrained = c3.checkbox("Start from ImageNet weights", value=True)
+        from rehab_core.training.devices import list_devices
+
+        devices = list_devices()
+        device_names = ["auto", *(d.torch_device for d in devices)]
+        labels = {"auto": "Every GPU (torchrun when several), else the CPU"} | {
+            d.torch_device: d.label for d in devices
+        }
+        device = st.selectbox("Device", device_names, format_func=lambda d: labels[d])
+        estimate = st.form_submit_button("Estimate the time")
+        submitted = st.form_submit_button(
+            "Start training", type="primary", disabled=check is None or not check.can_train
+        )
+
+    settings_error = None
+    settings = None
+    try:
+        settings = ExperimentSettings(
+            backbones=tuple(backbones),
+            n_folds=int(n_folds),
+            test_fraction=float(test_fraction),
+            seed=int(seed),
+            pretrained=bool(pretrained),
+            epochs=int(epochs),
+            patience=int(patience),
+            signal_epochs=int(signal_epochs),
+            signal_batch_size=int(signal_batch),
+            image_batch_size=int(image_batch),
+            lr=float(lr),
+            device=device,
+        )
+    except ValueError as err:
+        settings_error = str(err)
+
+    if (estimate or submitted) and settings_error:
+        st.error(settings_error)
+    elif estimate and check is not None and settings is not None:
+        from rehab_core.signals import SignalSettings
+        from rehab_core.signals.envelopes import envelope_n_frames
+        from rehab_core.training.devices import estimate_training_seconds
+
+        sig = SignalSettings(representation=signal_input)
+        rate = sig.resample_sfreq or 1000.0  # the recordings' own 1000 Hz when not resampled
+        n_times = int(round(sig.window_s * rate))
+        if signal_input == "envelope":
+            n_times = envelope_n_frames(n_times, rate, sig.envelope_frame_s)[1]
+        with st.spinner("Timing a few training steps of each model on this machine..."):
+            result = estimate_training_seconds(
+                settings.backbones,
+                n_slices=max(1, check.summary["fmri_slices"]),
+                n_windows=max(1, int(check.summary["signal_seconds"] // sig.window_s)),
+                window_shape=(22, n_times),
+                epochs=settings.epochs,
+                signal_epochs=settings.signal_epochs,
+                n_folds=settings.n_folds,
+                device="cpu" if device == "auto" and not any(
+                    d.kind == "cuda" for d in devices
+                ) else ("cuda" if device == "auto" else device),
+            )
+        st.info(f"Training would take {result.label}.")
+        st.caption(" ".join(result.assumptions))
+        st.dataframe(
+            [
+                {"model": m, "time": f"{s / 60:.1f} min", "items/s": f"{result.items_per_s[m]:.1f}"}
+                for m, s in result.per_model_s.items()
+            ],
+            hide_index=True,
+        )
+    elif submitted and check is not None and settings is not None:
+        from rehab_core.signals import SignalSettings
+
+        try:
+            job = submit_job(
+                store,
+                check.root,
+                settings,
+                signal_settings=SignalSettings(representation=signal_input),
+                created_by=user.username,
+                description=f"cohort {Path(check.root).name}",
+            )
+        except (InputError, ValueError) as err:
+            st.error(str(err))
+        else:
+            ensure_runner(store)
+            st.session_state[JOB_KEY] = job.id
+            st.success(f"Training job {job.id} is queued; follow it on the Jobs tab.")
+
+
+# --- 3. jobs ------------------------------------------------------------------------------
+def _eta(seconds) -> str:
+    if seconds is None:
+        return "—"
+    from rehab_core.training.devices import format_duration
+
+    return format_duration(float(seconds))
+
+
+def _progress_line(job) -> str:
+    p = job.progress
+    if job.state == "running" and p.get("member"):
+        return (
+            f"{p['member']}: epoch {p.get('epoch', '?')}/{p.get('n_epochs', '?')}, "
+            f"batch {p.get('batch', '?')}/{p.get('n_batches', '?')}"
+        )
+    if job.state == "running" and p.get("stage") == "preprocess" and "total" in p:
+        return f"preprocessing {p['done']}/{p['total']} patients"
+    return p.get("stage", "")
+
+
+def _draw_jobs() -> None:
+    from rehab_core.viz.training import learning_curves
+
+    jobs = list_jobs(store)
+    if not jobs:
+        st.info("No training job yet.")
+        return
+    st.caption(
+        "Runner: "
+        + ("working" if runner_alive(store) else "idle")
+        + ". One job trains at a time; the others wait in the queue."
+    )
+    st.dataframe(
+        [
+            {
+                "job": j.id,
+                "state": j.state,
+                "by": j.created_by or "—",
+                "cohort": Path(j.cohort).name,
+                "models": ", ".join(j.settings["experiment"]["backbones"]),
+                "progress": _progress_line(j),
+                "submitted": f"{j.created_at:%Y-%m-%d %H:%M}",
+            }
+            for j in jobs
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+    ids = [j.id for j in jobs]
+    current = st.session_state.get(JOB_KEY)
+    job_id = st.selectbox(
+        "Job", ids, index=ids.index(current) if current in ids else 0, key="retrain_job_pick"
+    )
+    st.session_state[JOB_KEY] = job_id
+    job = get_job(store, job_id)
+    p = job.progress
+    if job.state == "running":
+        done, total = p.get("members_done", 0), p.get("n_members") or 1
+        within = 0.0
+        if p.get("n_epochs"):
+            within = (p.get("epoch", 1) - 1 + p.get("batch", 0) / max(1, p.get("n_batches", 1)))
+            within /= p["n_epochs"]
+        st.progress(
+            min(1.0, (done + within) / total),
+            text=f"{_progress_line(job)} · member {min(done + 1, total)} of {total} · "
+            f"time left at most {_eta(p.get('job_eta_s'))}",
+        )
+        if p.get("loss") is not None:
+            st.caption(f"Latest loss {p['loss']:.4f}")
+    elif job.state == "finished":
+        st.success(
+            f"Finished in {_eta(p.get('seconds'))}; new model versions "
+            f"{', '.join(f'v{v}' for v in p.get('versions', []))} (see Model versions)."
+        )
+    elif job.state == "failed":
+        st.error(job.error or "The job failed; see its log.")
+    elif job.state == "cancelled":
+        st.warning("Cancelled.")
+    else:
+        st.info("Queued: it starts when the job before it ends.")
+
+    events = job_events(store, job_id)
+    if any(e.get("event") == "epoch" for e in events):
+        st.plotly_chart(learning_curves(events), key=f"curves_{job_id}")
+    c1, c2 = st.columns(2)
+    if not job.is_final and c1.button(
+        "Cancel this job", disabled=job.cancel_requested, key=f"cancel_{job_id}"
+    ):
+        try:
+            request_cancel(store, job_id, actor=user.username)
+        except JobError as err:
+            st.error(str(err))
+        else:
+            st.toast(f"Cancel requested for job {job_id}.")
+    if job.state in ("failed", "cancelled") and c2.button("Run it again", key=f"retry_{job_id}"):
+        retry_job(store, job_id, actor=user.username)
+        ensure_runner(store)
+        st.rerun()
+    with st.expander("Log"):
+        st.code(job_log(store, job_id) or "(empty)", language=None)
+
+
+active = any(not j.is_final for j in list_jobs(store))
+
+
+@st.fragment(run_every=POLL_S if active else None)
+def _jobs_fragment() -> None:
+    _draw_jobs()
+    still = any(not j.is_final for j in list_jobs(store))
+    if active and not still:
+        st.rerun()  # the last job ended: a full rerun stops the polling
+
+
+with jobs_tab:
+    _jobs_fragment()
+
+
+# --- 4. versions --------------------------------------------------------------------------
+with versions_tab:
+    from rehab_core.viz.training import versions_table
+
+    registered = list_versions(store)
+    shipped = shipped_versions()
+    every = [*registered, *shipped]
+    if not registered:
+        st.info("No trained version yet; the prediction page uses the shipped models.")
+    model_ids = sorted({v.model_id for v in every})
+    model_id = st.selectbox("Model", model_ids, key="retrain_versions_model")
+    of_model = [v for v in every if v.model_id == model_id]
+    promoted = next((v for v in of_model if v.is_default), None)
+    st.markdown(
+        f"The prediction page uses **{promoted.label if promoted else 'the shipped bundle'}** "
+        f"for {model_id}."
+    )
+    picked = st.multiselect(
+        "Compare",
+        of_model,
+        default=of_model[:3],
+        format_func=lambda v: v.label,
+        key="retrain_versions_compare",
+    )
+    if picked:
+        st.dataframe(versions_table(picked), hide_index=True, width="stretch")
+        st.caption(
+            "Each version is evaluated on its own held-out patients; versions trained on "
+            "different cohorts are not compared on the same patients."
+        )
+    candidates = [v for v in of_model if v.id is not None and not v.is_default]
+    c1, c2 = st.columns(2)
+    if candidates:
+        target = c1.selectbox("Version to promote", candidates, format_func=lambda v: v.label)
+        if c1.button("Promote to default", type="primary"):
+            try:
+                promote_version(store, target.id, actor=user.username)
+            except WeightsError as err:
+                st.error(str(err))
+            else:
+                st.success(f"{model_id} {target.label} is now the default for predictions.")
+                st.rerun()
+    if promoted is not None and any(v.id is None for v in of_model):
+        if c2.button("Go back to the shipped bundle"):
+            revert_to_shipped(store, model_id, actor=user.username)
+            st.rerun()

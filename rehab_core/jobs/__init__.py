@@ -1,0 +1,71 @@
+"""Retraining in the background: jobs, the runner process, model versions.
+
+::
+
+    from rehab_core.jobs import submit_job, ensure_runner, get_job, promote_version
+
+    job = submit_job(store, "/data/cohort", ExperimentSettings(backbones=("shufflenet",)),
+                     created_by="dr.r")
+    ensure_runner(store)              # starts the background runner if none is alive
+    get_job(store, job.id).progress   # latest event: stage, member, epoch, batch, time left
+
+See :mod:`rehab_core.jobs.queue` for a job's life and files,
+:mod:`rehab_core.jobs.runner` for crash recovery and
+:mod:`rehab_core.jobs.versions` for versions and promotion.
+"""
+
+from rehab_core.jobs.cohorts import CohortCheck, check_cohort, unpack_cohort_zip
+from rehab_core.jobs.queue import (
+    FINAL_STATES,
+    JobError,
+    JobRecord,
+    ensure_runner,
+    get_job,
+    job_dir,
+    job_events,
+    job_log,
+    job_settings,
+    list_jobs,
+    request_cancel,
+    retry_job,
+    runner_alive,
+    submit_job,
+)
+from rehab_core.jobs.versions import (
+    VersionRecord,
+    default_version,
+    get_version,
+    list_versions,
+    model_path,
+    promote_version,
+    revert_to_shipped,
+    shipped_versions,
+)
+
+__all__ = [
+    "CohortCheck",
+    "check_cohort",
+    "unpack_cohort_zip",
+    "FINAL_STATES",
+    "JobError",
+    "JobRecord",
+    "ensure_runner",
+    "get_job",
+    "job_dir",
+    "job_events",
+    "job_log",
+    "job_settings",
+    "list_jobs",
+    "request_cancel",
+    "retry_job",
+    "runner_alive",
+    "submit_job",
+    "VersionRecord",
+    "default_version",
+    "get_version",
+    "list_versions",
+    "model_path",
+    "promote_version",
+    "revert_to_shipped",
+    "shipped_versions",
+]

@@ -1,0 +1,193 @@
+"""The background runner: takes queued training jobs one at a time and runs each in a worker.
+
+Started by :func:`rehab_core.jobs.ensure_runner` (``python -m
+rehab_core.jobs.runner``) with ``REHAB_DATA_DIR`` and ``REHAB_DATABASE_URL``
+naming the store. At most one runner per data folder: it holds an exclusive
+``flock`` on ``DATA_DIR/jobs/runner.lock``, which the kernel releases when the
+process dies however it dies, so a second runner exits at once and a dead
+one never blocks the next.
+
+Because the lock proves no other runner lives, a job found ``running`` is an
+orphan (its runner was killed): it is taken first and resumed from its
+checkpoints, unless its worker process is still alive, in which case the
+runner waits for that worker instead of starting a second one.
+
+A worker that dies without writing a final state (SIGKILL, out of memory)
+is started again, up to :data:`MAX_ATTEMPTS` times; it resumes from the last
+epoch checkpoint.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rehab_core.jobs.queue import FINAL_STATES, RUNNER_LOCK, JobRecord, get_job, job_dir
+from rehab_core.storage import db, open_store
+
+__all__ = ["MAX_ATTEMPTS", "main", "worker_command", "run_pending"]
+
+MAX_ATTEMPTS = 3
+"""Starts of one job's worker (the first and two resumptions after a crash)."""
+
+
+def _process_alive(pid: int | None, host: str | None) -> bool:
+    """Whether ``pid`` on this host is a live job worker (not a recycled pid)."""
+    if pid is None or host != socket.gethostname():
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"rehab_core.jobs.worker" in cmdline
+
+
+def worker_command(job: JobRecord) -> list[str]:
+    """How to start a job's worker: ``torchrun`` over every GPU when there are several."""
+    return _launch(job)[0]
+
+
+def _launch(job: JobRecord) -> tuple[list[str], dict[str, str]]:
+    """The worker's command and extra environment.
+
+    ``auto`` or ``cuda``: every GPU, through ``torchrun`` (DistributedDataParallel;
+    ``fit_model`` joins the process group itself) when there are several. A
+    named device (``cpu``, ``cuda:1``): one plain process.
+    """
+    from rehab_core.training.devices import launch_plan
+
+    module = ("-m", "rehab_core.jobs.worker", str(job.id))
+    if job.device not in ("auto", "cuda"):
+        return [sys.executable, *module], {}
+    plan = launch_plan(None)
+    return plan.command(*module), dict(plan.env)
+
+
+def _claim(store) -> tuple[JobRecord | None, bool]:
+    """The next job to run and whether it is an orphan being resumed; marks it running."""
+    with Session(store.engine) as session, session.begin():
+        orphan = session.scalars(
+            select(db.TrainingJob)
+            .where(db.TrainingJob.state == "running")
+            .order_by(db.TrainingJob.id)
+            .limit(1)
+        ).first()
+        row = orphan
+        if row is None:
+            row = session.scalars(
+                select(db.TrainingJob)
+                .where(db.TrainingJob.state == "queued")
+                .order_by(db.TrainingJob.id)
+                .limit(1)
+            ).first()
+        if row is None:
+            return None, False
+        if orphan is None:
+            row.state = "running"
+            row.started_at = db.utc_now()
+            row.attempts = 0
+        job_id = row.id
+    return get_job(store, job_id), orphan is not None
+
+
+def _set(store, job_id: int, **values) -> None:
+    with Session(store.engine) as session, session.begin():
+        row = session.get(db.TrainingJob, job_id)
+        for key, value in values.items():
+            setattr(row, key, value)
+
+
+def _wait_for(pid: int, host: str | None) -> None:
+    while _process_alive(pid, host):
+        time.sleep(1.0)
+
+
+def _run(store, job: JobRecord, orphan: bool) -> None:
+    """Run ``job``'s worker until the job reaches a final state or runs out of attempts."""
+    folder = job_dir(store, job.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    if orphan and _process_alive(job.pid, job.host):
+        _wait_for(job.pid, job.host)
+    while True:
+        job = get_job(store, job.id)
+        if job.state in FINAL_STATES:
+            return
+        if job.attempts >= MAX_ATTEMPTS:
+            _set(
+                store,
+                job.id,
+                state="failed",
+                finished_at=db.utc_now(),
+                error=(
+                    f"The training process stopped unexpectedly {job.attempts} times; "
+                    "see the job's log."
+                ),
+            )
+            return
+        _set(store, job.id, attempts=job.attempts + 1)
+        with open(folder / "log.txt", "ab") as log:
+            log.write(
+                f"--- runner {os.getpid()}: start {job.attempts + 1} of job {job.id} ---\n".encode()
+            )
+            log.flush()
+            command, env = _launch(job)
+            proc = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+            )
+            _set(store, job.id, pid=proc.pid, host=socket.gethostname())
+            rc = proc.wait()
+        if rc != 0:
+            with open(folder / "log.txt", "ab") as log:
+                why = f"signal {-rc}" if rc < 0 else f"exit status {rc}"
+                log.write(f"--- worker stopped with {why} ---\n".encode())
+
+
+def run_pending(store) -> int:
+    """Run queued (and orphaned) jobs until none is left; return how many were run."""
+    n = 0
+    while True:
+        job, orphan = _claim(store)
+        if job is None:
+            return n
+        _run(store, job, orphan)
+        n += 1
+
+
+def main() -> int:
+    store = open_store()
+    folder = store.data_dir / "jobs"
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = open(folder / RUNNER_LOCK, "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return 0  # another runner serves this data folder
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    # a terminal hang-up or the parent's end must not stop training
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    print(f"runner {os.getpid()} serving {store.data_dir}", flush=True)
+    try:
+        return 0 if run_pending(store) >= 0 else 1
+    finally:
+        store.close()
+        lock.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

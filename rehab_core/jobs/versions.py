@@ -1,0 +1,284 @@
+"""Model versions: every bundle a training job produced, compared, and one promoted per model.
+
+A finished job registers one :class:`VersionRecord` per fusion model it
+trained (``shufflenet_lstm``...). The prediction page loads, for each model
+id, the *promoted* version if there is one and the shipped bundle under
+``weights/`` otherwise (:func:`model_path`). Promotion is recorded with who
+did it, on the version row and in the audit trail, in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from rehab_core.storage import db
+
+if TYPE_CHECKING:
+    from rehab_core.storage import Store
+
+__all__ = [
+    "VersionRecord",
+    "bundle_metrics",
+    "register_bundle",
+    "list_versions",
+    "shipped_versions",
+    "get_version",
+    "promote_version",
+    "revert_to_shipped",
+    "default_version",
+    "model_path",
+]
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    """One weights bundle that can serve predictions.
+
+    ``id`` is None for a bundle shipped under ``weights/`` (not in the
+    database); ``path`` is absolute.
+    """
+
+    id: int | None
+    model_id: str
+    path: Path
+    weights_sha256: str
+    job_id: int | None
+    created_at: _dt.datetime | None
+    created_by: str | None
+    metrics: dict[str, Any]
+    is_default: bool
+    promoted_at: _dt.datetime | None
+    promoted_by: str | None
+
+    @property
+    def label(self) -> str:
+        """How the page names it: ``v3 (job 2)`` or ``shipped``."""
+        if self.id is None:
+            return "shipped"
+        return f"v{self.id}" + (f" (job {self.job_id})" if self.job_id is not None else "")
+
+    @property
+    def fusion_auc(self) -> float | None:
+        """The fused model's ROC AUC on its evaluation patients, if recorded."""
+        row = next((r for r in self.metrics.get("rows", []) if r["group"] == "fusion"), None)
+        return None if row is None else row.get("roc_auc")
+
+
+def bundle_metrics(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The figures a version is compared by, from a bundle manifest's evaluation tables.
+
+    Returns
+    -------
+    dict
+        ``evaluated_on``, ``bayes_ceiling_auc`` and ``rows``: one per table
+        row of this model (LSTM, its image backbone, the fusion) with ``name``,
+        ``group``, ``n``, the estimate and 95 % interval of ``roc_auc``,
+        ``accuracy``, ``recall``, ``precision``, ``f1``, and ``cv_auc``.
+    """
+    metrics = manifest.get("metrics") or {}
+    tables = metrics.get("tables") or {}
+    display = manifest.get("display_name", "")
+    image = display.removesuffix("_LSTM")
+    rows = []
+    for key in ("table1", "table2", "table3"):
+        for ev in (tables.get(key) or {}).get("evaluations", []):
+            if ev["name"] not in ("LSTM", image, display):
+                continue
+            row: dict[str, Any] = {
+                "name": ev["name"],
+                "group": ev["group"],
+                "n": ev.get("n"),
+                "cv_auc": ev.get("cv_auc"),
+            }
+            for name in ("roc_auc", "accuracy", "recall", "precision", "f1"):
+                m = ev["metrics"].get(name) or {}
+                row[name] = m.get("estimate")
+                row[f"{name}_ci"] = [m.get("low"), m.get("high")]
+            rows.append(row)
+    return {
+        "evaluated_on": metrics.get("evaluated_on"),
+        "bayes_ceiling_auc": metrics.get("bayes_ceiling_auc"),
+        "fma": metrics.get("fma"),
+        "rows": rows,
+    }
+
+
+def _record(row: db.ModelVersion, data_dir: Path) -> VersionRecord:
+    path = Path(row.path)
+    return VersionRecord(
+        id=row.id,
+        model_id=row.model_id,
+        path=path if path.is_absolute() else data_dir / path,
+        weights_sha256=row.weights_sha256,
+        job_id=row.job_id,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        metrics=dict(row.metrics or {}),
+        is_default=bool(row.is_default),
+        promoted_at=row.promoted_at,
+        promoted_by=row.promoted_by,
+    )
+
+
+def _manifest(bundle: Path) -> dict[str, Any]:
+    return json.loads((Path(bundle) / "manifest.json").read_text())
+
+
+def register_bundle(
+    session: Session,
+    bundle: str | Path,
+    *,
+    data_dir: Path,
+    job_id: int | None = None,
+    created_by: str | None = None,
+) -> db.ModelVersion:
+    """Add a version row for a bundle folder (in the caller's transaction).
+
+    The bundle's integrity is checked first (:func:`rehab_core.storage.load_bundle`
+    verifies every file against the manifest's hashes); a bundle under
+    ``data_dir`` is recorded relative to it.
+    """
+    from rehab_core.storage import load_bundle
+
+    bundle = Path(bundle).resolve()
+    manifest = load_bundle(bundle).manifest
+    try:
+        stored = str(bundle.relative_to(Path(data_dir).resolve()))
+    except ValueError:
+        stored = str(bundle)
+    row = db.ModelVersion(
+        model_id=manifest["model_id"],
+        path=stored,
+        weights_sha256=manifest["sha256"],
+        job_id=job_id,
+        created_by=created_by,
+        metrics=bundle_metrics(manifest),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def list_versions(store: Store, model_id: str | None = None) -> list[VersionRecord]:
+    """Registered versions, newest first (optionally of one model id)."""
+    with Session(store.engine) as session:
+        query = select(db.ModelVersion).order_by(db.ModelVersion.id.desc())
+        if model_id is not None:
+            query = query.where(db.ModelVersion.model_id == model_id)
+        return [_record(row, store.data_dir) for row in session.scalars(query)]
+
+
+def shipped_versions(weights_dir: str | Path | None = None) -> list[VersionRecord]:
+    """The bundles under the shipped weights folder, as versions without a database id."""
+    from rehab_core.prediction import default_weights_dir
+    from rehab_core.storage import list_bundles
+
+    folder = Path(weights_dir) if weights_dir is not None else default_weights_dir()
+    out = []
+    for entry in list_bundles(folder):
+        path = Path(entry["path"])
+        manifest = _manifest(path)
+        out.append(
+            VersionRecord(
+                id=None,
+                model_id=manifest["model_id"],
+                path=path,
+                weights_sha256=manifest["sha256"],
+                job_id=None,
+                created_at=None,
+                created_by=None,
+                metrics=bundle_metrics(manifest),
+                is_default=False,
+                promoted_at=None,
+                promoted_by=None,
+            )
+        )
+    return out
+
+
+def get_version(store: Store, version_id: int) -> VersionRecord:
+    """One registered version; :class:`~rehab_core.storage.RecordNotFound` if absent."""
+    from rehab_core.storage import RecordNotFound
+
+    with Session(store.engine) as session:
+        row = session.get(db.ModelVersion, int(version_id))
+        if row is None:
+            raise RecordNotFound(f"There is no model version {version_id}.")
+        return _record(row, store.data_dir)
+
+
+def _audit(session: Session, actor: str | None, action: str, target: str, **details: Any) -> None:
+    session.add(
+        db.AuditEvent(username=actor or "system", action=action, target=target, details=details)
+    )
+
+
+def promote_version(store: Store, version_id: int, *, actor: str | None) -> VersionRecord:
+    """Make a version the default of its model id; the others of that id stop being default.
+
+    The bundle is re-checked against its hashes first, so a damaged bundle is
+    never promoted. Recorded with ``actor`` on the row and in the audit trail.
+    """
+    from rehab_core.storage import load_bundle
+
+    version = get_version(store, version_id)
+    load_bundle(version.path)  # raises WeightsError when the files no longer match
+    with Session(store.engine) as session, session.begin():
+        session.execute(
+            update(db.ModelVersion)
+            .where(db.ModelVersion.model_id == version.model_id)
+            .values(is_default=False)
+        )
+        row = session.get(db.ModelVersion, version.id)
+        row.is_default = True
+        row.promoted_at = db.utc_now()
+        row.promoted_by = actor
+        _audit(
+            session,
+            actor,
+            "promote",
+            f"model version {version.id}",
+            model_id=version.model_id,
+            weights_sha256=version.weights_sha256,
+        )
+    return get_version(store, version_id)
+
+
+def revert_to_shipped(store: Store, model_id: str, *, actor: str | None) -> None:
+    """No promoted version for ``model_id``: the prediction page uses the shipped bundle."""
+    with Session(store.engine) as session, session.begin():
+        session.execute(
+            update(db.ModelVersion)
+            .where(db.ModelVersion.model_id == model_id)
+            .values(is_default=False)
+        )
+        _audit(session, actor, "promote", f"shipped {model_id}", model_id=model_id)
+
+
+def default_version(store: Store, model_id: str) -> VersionRecord | None:
+    """The promoted version of ``model_id``, or None (the shipped bundle serves)."""
+    with Session(store.engine) as session:
+        row = session.scalars(
+            select(db.ModelVersion).where(
+                db.ModelVersion.model_id == model_id, db.ModelVersion.is_default.is_(True)
+            )
+        ).first()
+        return None if row is None else _record(row, store.data_dir)
+
+
+def model_path(store: Store, model_id: str, weights_dir: str | Path | None = None) -> Path:
+    """Where the prediction page loads ``model_id`` from: the promoted version, else shipped."""
+    from rehab_core.prediction import default_weights_dir
+
+    promoted = default_version(store, model_id)
+    if promoted is not None:
+        return promoted.path
+    folder = Path(weights_dir) if weights_dir is not None else default_weights_dir()
+    return folder / model_id

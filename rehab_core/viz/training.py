@@ -1,0 +1,158 @@
+"""Figures and tables of a training job: learning curves per ensemble member, versions side by side."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from rehab_core.viz._plotly import MARGIN, plotly
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+    from rehab_core.jobs import VersionRecord
+
+__all__ = ["learning_curves", "epoch_table", "versions_table"]
+
+
+def epoch_table(events: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Epoch events by member (``"lstm/fold0"``...), in order; a resumed epoch replaces its twin."""
+    out: dict[str, dict[int, dict[str, Any]]] = {}
+    for e in events:
+        if e.get("event") != "epoch" or "member" not in e:
+            continue
+        out.setdefault(e["member"], {})[int(e["epoch"])] = dict(e)
+    return {m: [rows[k] for k in sorted(rows)] for m, rows in out.items()}
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def learning_curves(events: Sequence[Mapping[str, Any]], *, height: int = 360) -> go.Figure:
+    """Training and validation loss, and validation AUC, per epoch for every member.
+
+    One colour per member; solid lines are the training loss, dashed the
+    validation loss (left); the right panel is the validation AUC on the
+    member's early-stopping patients (missing where they hold one outcome
+    only).
+    """
+    go, make_subplots = plotly()
+    table = epoch_table(events)
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=("Loss (solid: training, dashed: validation)", "Validation ROC AUC"),
+        horizontal_spacing=0.08,
+    )
+    palette = (
+        "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
+        "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f",
+    )  # fmt: skip
+    for i, (member, rows) in enumerate(table.items()):
+        colour = palette[i % len(palette)]
+        epochs = [r["epoch"] for r in rows]
+        common = dict(mode="lines+markers", legendgroup=member, line=dict(color=colour))
+        fig.add_trace(
+            go.Scatter(
+                x=epochs,
+                y=[_finite(r.get("train_loss")) for r in rows],
+                name=member,
+                **common,
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=epochs,
+                y=[_finite(r.get("val_loss")) for r in rows],
+                name=f"{member} validation",
+                showlegend=False,
+                **{**common, "line": dict(color=colour, dash="dash")},
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=epochs,
+                y=[_finite(r.get("val_auc")) for r in rows],
+                name=f"{member} AUC",
+                showlegend=False,
+                **common,
+            ),
+            row=1,
+            col=2,
+        )
+    fig.update_xaxes(title_text="epoch")
+    fig.update_yaxes(range=[0, 1.02], row=1, col=2)
+    fig.update_layout(
+        height=height,
+        margin=MARGIN,
+        legend=dict(orientation="h", y=-0.2),
+        title=None if table else "No finished epoch yet",
+    )
+    return fig
+
+
+_ROWS = (
+    ("fusion", "roc_auc", "Fused ROC AUC"),
+    ("fusion", "accuracy", "Fused accuracy"),
+    ("fusion", "recall", "Fused recall"),
+    ("fusion", "precision", "Fused precision"),
+    ("fusion", "f1", "Fused F1"),
+    ("fusion", "cv_auc", "Fused CV AUC"),
+    ("image", "roc_auc", "fMRI ROC AUC"),
+    ("signal", "roc_auc", "EEG-EMG ROC AUC"),
+)
+
+
+def _cell(row: Mapping[str, Any] | None, key: str) -> str:
+    if row is None or row.get(key) is None:
+        return "—"
+    text = f"{row[key]:.2f}"
+    low, high = row.get(f"{key}_ci", (None, None))
+    if low is not None and high is not None:
+        text += f" ({low:.2f}–{high:.2f})"
+    return text
+
+
+def versions_table(versions: Sequence[VersionRecord]) -> list[dict[str, str]]:
+    """Metric rows by version columns, for comparing versions side by side.
+
+    Every figure is on that version's own evaluation patients (see the
+    ``Evaluated on`` and ``Patients`` rows): versions trained on different
+    cohorts are not evaluated on the same patients.
+    """
+    columns = [f"{v.model_id} {v.label}" for v in versions]
+    table: list[dict[str, str]] = []
+
+    def add(name: str, values: Sequence[str]) -> None:
+        table.append({"": name, **dict(zip(columns, values, strict=True))})
+
+    def group_row(v: VersionRecord, group: str) -> Mapping[str, Any] | None:
+        return next((r for r in v.metrics.get("rows", []) if r["group"] == group), None)
+
+    for group, key, name in _ROWS:
+        add(name, [_cell(group_row(v, group), key) for v in versions])
+    add("Patients", [str((group_row(v, "fusion") or {}).get("n", "—")) for v in versions])
+    ceiling = [v.metrics.get("bayes_ceiling_auc") for v in versions]
+    add("Bayes ceiling (synthetic)", ["—" if c is None else f"{c:.2f}" for c in ceiling])
+    add("Evaluated on", [v.metrics.get("evaluated_on") or "—" for v in versions])
+    add(
+        "Created",
+        [
+            "shipped" if v.created_at is None else f"{v.created_at:%Y-%m-%d %H:%M} UTC"
+            for v in versions
+        ],
+    )
+    add("By", [v.created_by or "—" for v in versions])
+    add("Weights SHA-256", [v.weights_sha256[:12] for v in versions])
+    add("Default", ["yes" if v.is_default else "" for v in versions])
+    return table

@@ -1,0 +1,47 @@
+"""Fixtures for the job tests: a store in a temporary folder and settings of a fast job."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+
+@pytest.fixture
+def store(tmp_path):
+    from rehab_core.storage import open_store
+
+    s = open_store(data_dir=tmp_path / "data")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def fast_job(tiny_experiment_settings):
+    """``fast_job(**overrides)``: (experiment, imaging) settings of a job that trains in seconds.
+
+    The tiny cohort's settings, with 64 x 64 slices instead of 224 x 224: the
+    job path is what is under test, not the network.
+    """
+    from rehab_core.imaging import ImagingSettings
+
+    def make(**overrides):
+        return tiny_experiment_settings(**overrides), ImagingSettings(image_size=64)
+
+    return make
+
+
+def _wait_for(predicate, *, timeout: float, what: str, log=lambda: ""):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n--- log ---\n{log()}")
+
+
+@pytest.fixture
+def wait_for():
+    """``wait_for(predicate, timeout=, what=, log=)``: poll every 0.2 s, fail with the job log."""
+    return _wait_for

@@ -1,0 +1,218 @@
+"""The Retrain page through the real app (AppTest): cohort summary, submit, progress, versions.
+
+The background runner is replaced by a recorder here (tests/jobs runs the real
+one); everything else is real: the cohort check reads every recording, the
+job row, the events file, the bundle and the promotion.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session
+from streamlit.testing.v1 import AppTest
+
+import rehab_core.jobs as jobs
+from rehab_core.security import audit_events
+from rehab_core.storage import db
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+RETRAIN = "pages/retrain.py"
+
+
+@pytest.fixture
+def runner_starts(monkeypatch):
+    """Calls of ensure_runner, which would start a real background process."""
+    calls = []
+    monkeypatch.setattr(jobs, "ensure_runner", lambda store: calls.append(store) or False)
+    return calls
+
+
+def open_retrain(signed_in, role: str = "researcher") -> AppTest:
+    at = signed_in(AppTest.from_file(APP, default_timeout=180), role).run()
+    at.switch_page(RETRAIN).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def labelled(elements, label: str):
+    (found,) = [e for e in elements if e.label == label]
+    return found
+
+
+def use_folder(at: AppTest, folder: Path) -> AppTest:
+    labelled(at.text_input, "Or the cohort folder's path").input(str(folder)).run()
+    labelled(at.button, "Use this folder").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_empty_state_says_what_to_do(app_store, signed_in, runner_starts):
+    at = open_retrain(signed_in)
+    assert at.title[0].value == "Retrain the models on your cohort"
+    infos = [i.value for i in at.info]
+    assert "Pick a cohort folder or upload a zip to see its summary." in infos
+    assert "No training job yet." in infos
+    assert "No trained version yet; the prediction page uses the shipped models." in infos
+    assert labelled(at.button, "Start training").disabled
+    assert len(runner_starts) == 1  # every visit revives an orphaned queue
+
+
+def test_cohort_summary_then_submit_queues_a_job(
+    app_store, signed_in, runner_starts, tiny_cohort
+):
+    at = use_folder(open_retrain(signed_in), tiny_cohort)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Patients"] == "20"
+    assert int(metrics["Good outcome"]) + int(metrics["Poor outcome"]) == 20
+    assert metrics["Files that fail"] == "0"
+    assert not at.error
+    labelled(at.number_input, "Epochs (CNNs)").set_value(3)
+    labelled(at.button, "Start training").click().run()
+    assert not at.exception, at.exception
+    (job,) = jobs.list_jobs(app_store)
+    assert at.success[0].value == f"Training job {job.id} is queued; follow it on the Jobs tab."
+    assert job.state == "queued" and job.created_by == "test-researcher"
+    assert job.settings["experiment"]["epochs"] == 3
+    assert job.settings["signals"]["representation"] == "envelope"
+    assert Path(job.cohort) == Path(tiny_cohort).resolve()
+    assert [e.action for e in audit_events(app_store, action="train_submit")] == ["train_submit"]
+
+
+def test_unusable_cohort_is_refused_in_one_sentence(app_store, signed_in, runner_starts, tmp_path):
+    folder = tmp_path / "no-table"
+    folder.mkdir()
+    at = use_folder(open_retrain(signed_in), folder)
+    assert [e.value for e in at.error] == [
+        "no-table has no participants.tsv; a cohort needs one row per patient with "
+        "participant_id and fma_le_3m."
+    ]
+    assert labelled(at.button, "Start training").disabled
+
+
+def test_unreadable_file_is_listed_with_its_reason(
+    app_store, signed_in, runner_starts, tiny_cohort, tmp_path
+):
+    cohort = tmp_path / "cohort"
+    shutil.copytree(tiny_cohort, cohort)
+    (bold,) = (cohort / "sub-001" / "func").glob("*_bold.nii.gz")
+    bold.write_bytes(b"not an image")
+    at = use_folder(open_retrain(signed_in), cohort)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Files that fail"] == "1"
+    (table,) = [d.value for d in at.dataframe if "error" in d.value.columns]
+    assert table["participant_id"].tolist() == ["sub-001"]
+    assert table["kind"].tolist() == ["fmri"]
+    assert bold.name in table["error"][0]
+
+
+def test_zip_upload_unpacks_a_cohort(app_store, signed_in, runner_starts, tiny_cohort):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for path in sorted(Path(tiny_cohort).rglob("*")):
+            if path.is_file():
+                zf.write(path, Path("mycohort") / path.relative_to(tiny_cohort))
+    at = open_retrain(signed_in)
+    at.radio[0].set_value("A zip to upload").run()
+    at.file_uploader[0].upload("mycohort.zip", buffer.getvalue()).run()
+    labelled(at.button, "Unpack and use").click().run()
+    assert not at.exception and not at.error, at.error
+    assert {m.label: m.value for m in at.metric}["Patients"] == "20"
+    (unpacked,) = (app_store.data_dir / "cohorts").iterdir()
+    assert (unpacked / "mycohort" / "participants.tsv").is_file()
+
+
+def test_zip_with_traversal_is_refused(app_store, signed_in, runner_starts):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("../evil.txt", b"x")
+    at = open_retrain(signed_in)
+    at.radio[0].set_value("A zip to upload").run()
+    at.file_uploader[0].upload("evil.zip", buffer.getvalue()).run()
+    labelled(at.button, "Unpack and use").click().run()
+    assert [e.value for e in at.error] == [
+        "evil.zip holds a member named '../evil.txt', which has an empty, '.' or '..' part; "
+        "expected plain relative paths such as sub-001/eeg/rec.txt."
+    ]
+    assert not list((app_store.data_dir / "cohorts").iterdir())  # nothing kept half-way
+
+
+def _running_job(store, cohort, fast_settings) -> jobs.JobRecord:
+    job = jobs.submit_job(store, cohort, fast_settings, created_by="someone")
+    with Session(store.engine) as session, session.begin():
+        row = session.get(db.TrainingJob, job.id)
+        row.state = "running"
+        row.progress = {
+            "stage": "train", "member": "lstm/fold0", "epoch": 2, "n_epochs": 3,
+            "batch": 1, "n_batches": 4, "members_done": 0, "n_members": 4,
+            "job_eta_s": 95.0, "loss": 0.61,
+        }  # fmt: skip
+    events = [
+        {"event": "epoch", "member": "lstm/fold0", "epoch": 1, "train_loss": 0.7,
+         "val_loss": 0.69, "val_auc": 0.5},
+        {"event": "epoch", "member": "lstm/fold0", "epoch": 2, "train_loss": 0.6,
+         "val_loss": 0.66, "val_auc": None},
+    ]  # fmt: skip
+    (job.work_dir / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    (job.work_dir / "log.txt").write_text("lstm/fold0 epoch 2/3: train loss 0.6000\n")
+    return job
+
+
+def test_running_job_shows_progress_curves_log_and_cancels(
+    app_store, signed_in, runner_starts, tiny_cohort, tiny_experiment_settings
+):
+    job = _running_job(app_store, tiny_cohort, tiny_experiment_settings())
+    at = open_retrain(signed_in)
+    (bar,) = at.get("progress")
+    assert "lstm/fold0: epoch 2/3, batch 1/4 · member 1 of 4 · time left at most" in (
+        bar.proto.text
+    )
+    (chart,) = at.get("plotly_chart")
+    spec = json.loads(chart.proto.spec)
+    assert [t["y"] for t in spec["data"][:2]] == [[0.7, 0.6], [0.69, 0.66]]
+    assert "lstm/fold0 epoch 2/3" in at.code[0].value
+    labelled(at.button, "Cancel this job").click().run()
+    assert not at.exception, at.exception
+    assert jobs.get_job(app_store, job.id).cancel_requested
+    assert [e.username for e in audit_events(app_store, action="train_cancel")] == [
+        "test-researcher"
+    ]
+
+
+def test_versions_compare_and_promote(app_store, signed_in, runner_starts, tiny_training):
+    bundle = tiny_training["out"] / "shufflenet_lstm"
+    with Session(app_store.engine) as session, session.begin():
+        version_id = jobs.versions.register_bundle(
+            session, bundle, data_dir=app_store.data_dir, created_by="r"
+        ).id
+    at = open_retrain(signed_in)
+    compare = [d.value for d in at.dataframe if "" in d.value.columns]
+    (table,) = compare
+    assert list(table.columns) == ["", f"shufflenet_lstm v{version_id}", "shufflenet_lstm shipped"]
+    assert table[""].tolist()[0] == "Fused ROC AUC"
+    assert at.markdown[-1].value.startswith("The prediction page uses **the shipped bundle**")
+    labelled(at.button, "Promote to default").click().run()
+    assert not at.exception, at.exception
+    promoted = jobs.default_version(app_store, "shufflenet_lstm")
+    assert promoted.id == version_id and promoted.promoted_by == "test-researcher"
+    assert jobs.model_path(app_store, "shufflenet_lstm") == bundle.resolve()
+    assert [e.target for e in audit_events(app_store, action="promote")] == [
+        f"model version {version_id}"
+    ]
+    labelled(at.button, "Go back to the shipped bundle").click().run()
+    assert jobs.default_version(app_store, "shufflenet_lstm") is None
+
+
+def test_clinician_cannot_open_retrain(app_store, signed_in, runner_starts):
+    at = signed_in(AppTest.from_file(str(ROOT / RETRAIN), default_timeout=60), "clinician").run()
+    assert [e.value for e in at.error] == [
+        "This page is for the researcher role and above; you are signed in as clinician."
+    ]
+    assert not at.button
+    assert runner_starts == []
