@@ -72,23 +72,20 @@ def _launch(job: JobRecord) -> tuple[list[str], dict[str, str]]:
     return plan.command(*module), dict(plan.env)
 
 
+def _oldest(session: Session, state: str) -> db.TrainingJob | None:
+    return session.scalars(
+        select(db.TrainingJob)
+        .where(db.TrainingJob.state == state)
+        .order_by(db.TrainingJob.id)
+        .limit(1)
+    ).first()
+
+
 def _claim(store) -> tuple[JobRecord | None, bool]:
     """The next job to run and whether it is an orphan being resumed; marks it running."""
     with Session(store.engine) as session, session.begin():
-        orphan = session.scalars(
-            select(db.TrainingJob)
-            .where(db.TrainingJob.state == "running")
-            .order_by(db.TrainingJob.id)
-            .limit(1)
-        ).first()
-        row = orphan
-        if row is None:
-            row = session.scalars(
-                select(db.TrainingJob)
-                .where(db.TrainingJob.state == "queued")
-                .order_by(db.TrainingJob.id)
-                .limit(1)
-            ).first()
+        orphan = _oldest(session, "running")
+        row = orphan if orphan is not None else _oldest(session, "queued")
         if row is None:
             return None, False
         if orphan is None:

@@ -57,8 +57,11 @@ def test_job_survives_sigkill_of_worker_then_of_runner(store, tiny_cohort, fast_
     # 1. the worker dies: the runner starts it again, it resumes from its checkpoint
     os.kill(running.pid, signal.SIGKILL)
     wait_for(
-        lambda: any(e.get("event") == "resumed" for e in job_events(store, job.id))
-        or get_job(store, job.id).attempts >= 2 and "kept" in job_log(store, job.id),
+        lambda: (
+            any(e.get("event") == "resumed" for e in job_events(store, job.id))
+            or get_job(store, job.id).attempts >= 2
+            and "kept" in job_log(store, job.id)
+        ),
         timeout=240,
         what="the restarted worker to resume",
         log=log,
