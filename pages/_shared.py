@@ -131,24 +131,31 @@ def _predictor(path: str) -> FusionPredictor:
 
 
 def load_predictor(model_id: str = "shufflenet_lstm") -> FusionPredictor:
-    """The bundle ``model_id`` under the weights folder, loaded (hash-checked) once.
+    """Model ``model_id``, loaded (hash-checked) once per bundle.
+
+    The version a researcher promoted on the Retrain page if there is one,
+    else the shipped bundle under the weights folder
+    (:func:`rehab_core.jobs.model_path`).
 
     Raises
     ------
     rehab_core.storage.WeightsError
         The bundle is missing or does not match its manifest.
     """
-    from rehab_core.prediction import default_weights_dir
+    from rehab_core.jobs import model_path
 
-    return _predictor(str(default_weights_dir() / model_id))
+    return _predictor(str(model_path(get_store(), model_id)))
 
 
 def available_models() -> list[str]:
-    """Model ids (bundle folder names) under the weights folder, sorted."""
+    """Model ids with a shipped bundle or a promoted version, sorted."""
+    from rehab_core.jobs import list_versions
     from rehab_core.prediction import default_weights_dir
     from rehab_core.storage import list_bundles
 
-    return [Path(m["path"]).name for m in list_bundles(default_weights_dir())]
+    shipped = {Path(m["path"]).name for m in list_bundles(default_weights_dir())}
+    promoted = {v.model_id for v in list_versions(get_store()) if v.is_default}
+    return sorted(shipped | promoted)
 
 
 def page_exists(page: str) -> bool:

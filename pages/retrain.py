@@ -178,6 +178,19 @@ with new_tab:
         signal_batch = c1.number_input("Batch (windows)", 1, 512, defaults.signal_batch_size)
         image_batch = c2.number_input("Batch (slices)", 1, 512, defaults.image_batch_size)
         pretrained = c3.checkbox("Start from ImageNet weights", value=True)
+        with st.expander("Advanced"):
+            image_size = st.number_input(
+                "Slice size fed to the CNNs (pixels)",
+                32,
+                512,
+                224,
+                help="224 x 224 as in the paper; smaller trains faster but departs from it.",
+            )
+            trial = st.checkbox(
+                "Trial run: one batch per epoch",
+                help="Checks the whole pipeline on this cohort in minutes; the models it "
+                "registers are not meant for patients.",
+            )
         from rehab_core.training.devices import list_devices
 
         devices = list_devices()
@@ -207,6 +220,7 @@ with new_tab:
             image_batch_size=int(image_batch),
             lr=float(lr),
             device=device,
+            max_train_batches=1 if trial else None,
         )
     except ValueError as err:
         settings_error = str(err)
@@ -232,9 +246,9 @@ with new_tab:
                 epochs=settings.epochs,
                 signal_epochs=settings.signal_epochs,
                 n_folds=settings.n_folds,
-                device="cpu" if device == "auto" and not any(
-                    d.kind == "cuda" for d in devices
-                ) else ("cuda" if device == "auto" else device),
+                device="cpu"
+                if device == "auto" and not any(d.kind == "cuda" for d in devices)
+                else ("cuda" if device == "auto" else device),
             )
         st.info(f"Training would take {result.label}.")
         st.caption(" ".join(result.assumptions))
@@ -246,6 +260,7 @@ with new_tab:
             hide_index=True,
         )
     elif submitted and check is not None and settings is not None:
+        from rehab_core.imaging import ImagingSettings
         from rehab_core.signals import SignalSettings
 
         try:
@@ -254,8 +269,10 @@ with new_tab:
                 check.root,
                 settings,
                 signal_settings=SignalSettings(representation=signal_input),
+                imaging_settings=ImagingSettings(image_size=int(image_size)),
                 created_by=user.username,
-                description=f"cohort {Path(check.root).name}",
+                description=f"cohort {Path(check.root).name}"
+                + (" (trial run: one batch per epoch)" if trial else ""),
             )
         except (InputError, ValueError) as err:
             st.error(str(err))
@@ -326,7 +343,7 @@ def _draw_jobs() -> None:
         done, total = p.get("members_done", 0), p.get("n_members") or 1
         within = 0.0
         if p.get("n_epochs"):
-            within = (p.get("epoch", 1) - 1 + p.get("batch", 0) / max(1, p.get("n_batches", 1)))
+            within = p.get("epoch", 1) - 1 + p.get("batch", 0) / max(1, p.get("n_batches", 1))
             within /= p["n_epochs"]
         st.progress(
             min(1.0, (done + within) / total),

@@ -160,6 +160,8 @@ def _describe(event: dict[str, Any]) -> str:
         return f"{event['member']} already trained: kept"
     if kind == "preprocess_kept":
         return f"preprocessed arrays of {event['n_patients']} patients kept from the last start"
+    if kind == "done":
+        return f"training and evaluation done in {event['seconds']:.0f} s"
     if kind == "work_dir":
         return "checkpoints and finished members go to the job's work folder"
     return json.dumps(event, default=float)

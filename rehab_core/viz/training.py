@@ -1,4 +1,4 @@
-"""Figures and tables of a training job: learning curves per ensemble member, versions side by side."""
+"""Figures and tables of a training job: learning curves per member, versions side by side."""
 
 from __future__ import annotations
 
@@ -57,39 +57,24 @@ def learning_curves(events: Sequence[Mapping[str, Any]], *, height: int = 360) -
     for i, (member, rows) in enumerate(table.items()):
         colour = palette[i % len(palette)]
         epochs = [r["epoch"] for r in rows]
-        common = dict(mode="lines+markers", legendgroup=member, line=dict(color=colour))
-        fig.add_trace(
-            go.Scatter(
-                x=epochs,
-                y=[_finite(r.get("train_loss")) for r in rows],
-                name=member,
-                **common,
-            ),
-            row=1,
-            col=1,
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=epochs,
-                y=[_finite(r.get("val_loss")) for r in rows],
-                name=f"{member} validation",
-                showlegend=False,
-                **{**common, "line": dict(color=colour, dash="dash")},
-            ),
-            row=1,
-            col=1,
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=epochs,
-                y=[_finite(r.get("val_auc")) for r in rows],
-                name=f"{member} AUC",
-                showlegend=False,
-                **common,
-            ),
-            row=1,
-            col=2,
-        )
+        for key, col, dash, shown in (
+            ("train_loss", 1, None, True),
+            ("val_loss", 1, "dash", False),
+            ("val_auc", 2, None, False),
+        ):
+            fig.add_trace(
+                go.Scatter(
+                    x=epochs,
+                    y=[_finite(r.get(key)) for r in rows],
+                    name=member if shown else f"{member} {key}",
+                    showlegend=shown,
+                    mode="lines+markers",
+                    legendgroup=member,
+                    line=dict(color=colour, dash=dash),
+                ),
+                row=1,
+                col=col,
+            )
     fig.update_xaxes(title_text="epoch")
     fig.update_yaxes(range=[0, 1.02], row=1, col=2)
     fig.update_layout(

@@ -64,9 +64,7 @@ def test_empty_state_says_what_to_do(app_store, signed_in, runner_starts):
     assert len(runner_starts) == 1  # every visit revives an orphaned queue
 
 
-def test_cohort_summary_then_submit_queues_a_job(
-    app_store, signed_in, runner_starts, tiny_cohort
-):
+def test_cohort_summary_then_submit_queues_a_job(app_store, signed_in, runner_starts, tiny_cohort):
     at = use_folder(open_retrain(signed_in), tiny_cohort)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Patients"] == "20"
@@ -81,6 +79,8 @@ def test_cohort_summary_then_submit_queues_a_job(
     assert job.state == "queued" and job.created_by == "test-researcher"
     assert job.settings["experiment"]["epochs"] == 3
     assert job.settings["signals"]["representation"] == "envelope"
+    assert job.settings["imaging"]["image_size"] == 224  # the paper's, unless Advanced says
+    assert job.settings["experiment"]["max_train_batches"] is None
     assert Path(job.cohort) == Path(tiny_cohort).resolve()
     assert [e.action for e in audit_events(app_store, action="train_submit")] == ["train_submit"]
 
