@@ -504,7 +504,9 @@ class Store:
             removed_files=tuple(removed),
         )
 
-    def collect_garbage(self, *, tmp_older_than_s: float = STALE_TMP_S) -> list[Path]:
+    def collect_garbage(
+        self, *, tmp_older_than_s: float = STALE_TMP_S, dry_run: bool = False
+    ) -> list[Path]:
         """Remove stored files no upload row references, and stale temporary files.
 
         Such files are what a process killed mid-upload (after the file, before
@@ -515,10 +517,18 @@ class Store:
         than ``tmp_older_than_s`` (a younger one may belong to an upload being
         checked right now).
 
+        Parameters
+        ----------
+        tmp_older_than_s : float
+            Age (seconds since the last change) from which a ``tmp`` entry is stale.
+        dry_run : bool
+            Only list what would be removed; remove nothing.
+
         Returns
         -------
         list of Path
-            What was removed (files, and folders under ``tmp``), sorted.
+            What was removed, or would be with ``dry_run`` (files, and folders
+            under ``tmp``), sorted.
         """
         removed: list[Path] = []
         files = self.data_dir / "files"
@@ -529,8 +539,9 @@ class Store:
                 for path in sorted(files.rglob("*")):
                     rel = path.relative_to(self.data_dir).as_posix()
                     if rel not in referenced and path.is_file() and not path.is_symlink():
-                        path.unlink(missing_ok=True)
-                        fsync_dir(path.parent)
+                        if not dry_run:
+                            path.unlink(missing_ok=True)
+                            fsync_dir(path.parent)
                         removed.append(path)
         tmp = self.data_dir / "tmp"
         if tmp.is_dir():
@@ -541,9 +552,9 @@ class Store:
                         continue
                 except FileNotFoundError:  # finished meanwhile
                     continue
-                if path.is_dir() and not path.is_symlink():
+                if not dry_run and path.is_dir() and not path.is_symlink():
                     shutil.rmtree(path, ignore_errors=True)
-                else:
+                elif not dry_run:
                     path.unlink(missing_ok=True)
                 removed.append(path)
         return sorted(removed)

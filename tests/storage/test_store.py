@@ -456,6 +456,26 @@ def test_collect_garbage_removes_unreferenced_and_stale_files(store, patient, si
     assert store.uploads(patient.id) == [rec]
 
 
+def test_collect_garbage_dry_run_lists_and_keeps(store, patient, signals_bytes):
+    import os
+    import time
+
+    rec = store.add_upload(patient.id, "signals", "a.txt", signals_bytes)
+    orphan = store.data_dir / "files" / "cd" / ("cd" * 32 + ".txt")
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"left by a killed deletion")
+    stale = store.data_dir / "tmp" / "old-validation"
+    stale.mkdir(parents=True)
+    hour_ago = time.time() - 3700
+    os.utime(stale, (hour_ago, hour_ago))
+
+    assert store.collect_garbage(dry_run=True) == sorted([orphan, stale])
+    assert orphan.is_file() and stale.is_dir()  # nothing removed
+    assert store.collect_garbage() == sorted([orphan, stale])
+    assert store.collect_garbage(dry_run=True) == []
+    assert stored_files(store) == [rec.path]
+
+
 def test_deleted_patient_leaves_no_trace_in_the_sqlite_files(tmp_path, make_signals):
     """Right to erasure: the values are overwritten, not only unlinked from the tables."""
     store = open_store(f"sqlite:///{tmp_path / 'rehab.db'}", tmp_path / "data")
