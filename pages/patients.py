@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
 
 from pages._shared import (
     audit,
     current_patient,
+    current_user,
     get_store,
     link_if_page,
     require_role,
@@ -14,8 +18,10 @@ from pages._shared import (
     upload_summary,
 )
 from rehab_core.io import InputError
-from rehab_core.storage import UPLOAD_SUFFIXES, PatientRecord, Store
+from rehab_core.security import role_allows
+from rehab_core.storage import UPLOAD_SUFFIXES, PatientRecord, RecordNotFound, Store
 
+_LOG = logging.getLogger(__name__)
 _FLASH = "patients_flash"  # (level, sentence) shown once after a rerun
 _DONE = "patients_processed_uploads"  # uploader file_id -> (level, sentence)
 _PICKER = "patients_picker"  # the selectbox's own key; PATIENT_KEY is the source of truth
@@ -206,6 +212,61 @@ def _uploads_table(store: Store, patient: PatientRecord) -> None:
                 st.write(w)
 
 
+def _delete_section(store: Store, patient: PatientRecord) -> None:
+    """Right to erasure, for the admin only: type the pseudonym, then press the button."""
+    user = current_user()
+    if user is None or not role_allows(user.role, "admin"):
+        return
+    with st.expander("Delete this patient"):
+        st.warning(
+            f"This erases {patient.pseudonym}, their recordings and predictions for good; "
+            "the audit trail keeps only the patient id."
+        )
+        typed = st.text_input(
+            f"Type {patient.pseudonym} to confirm", key=f"delete_confirm_{patient.id}"
+        )
+        if not st.button("Delete this patient", type="primary", key=f"delete_{patient.id}"):
+            return
+        if typed.strip() != patient.pseudonym:
+            st.error(f"Type the pseudonym {patient.pseudonym} exactly; nothing was deleted.")
+            return
+        # delete first, then record: an event must not claim an erasure that did not happen
+        try:
+            gone = store.delete_patient(patient.id)
+        except RecordNotFound as err:  # deleted meanwhile in another session
+            select_patient(None)
+            _flash("error", str(err))
+            st.rerun()
+        select_patient(None)
+        try:
+            audit(
+                "delete_patient",
+                patient_id=gone.patient_id,
+                details={
+                    "n_uploads": gone.n_uploads,
+                    "n_predictions": gone.n_predictions,
+                    "n_files_removed": len(gone.removed_files),
+                },
+            )
+        except SQLAlchemyError as err:
+            # the id and the error class only: no patient data in application logs
+            _LOG.error(
+                "delete_patient of patient %d not audited: %s", gone.patient_id, type(err).__name__
+            )
+            _flash(
+                "error",
+                f"Patient {gone.patient_id} was deleted but the audit trail could not record "
+                "it; tell the data protection officer the time and patient id.",
+            )
+        else:
+            _flash(
+                "success",
+                f"Deleted {gone.pseudonym} with {gone.n_uploads} recording(s) and "
+                f"{gone.n_predictions} prediction(s).",
+            )
+        st.rerun()
+
+
 def main() -> None:
     require_role("clinician")
     st.title("Patients")
@@ -227,6 +288,7 @@ def main() -> None:
             link_if_page("pages/signals.py", "Look at the signals", icon="📈")
         with links[1]:
             link_if_page("pages/prediction.py", "Predict the outcome", icon="🎯")
+        _delete_section(store, patient)
     with st.expander("Create a patient", expanded=not patients):
         _create_form(store)
 
