@@ -12,9 +12,14 @@ user waits for (a chart's new title, the probability) is timed by a
 each action is read from ``/proc`` too: on a busy machine it tells the
 server's share of a wall time from the browser's and from waiting for a core.
 
-(a) first load: a new browser session opens the app, from navigation start
-    to the end of the first script run; the first of them is the server's
-    first session (cold).
+Every page requires sign-in: an administrator and a clinician account are
+created before the server starts, and every session signs in as the
+clinician through the real form (``streamlit_browser.sign_in``).
+
+(a) first load: a new browser session opens the app (the sign-in page), from
+    navigation start to the end of the first script run; the first of them
+    is the server's first session (cold). Then signing in, from the click on
+    "Sign in" to the end of the run (an Argon2id password check).
 (b) interactions, in one session on the demo patient: one step of the
     Signals page's start slider (keyboard), to the end of the run and to the
     traces chart showing the new range; switching page to Overview and back
@@ -52,45 +57,33 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
 
 from streamlit_browser import (  # noqa: E402
+    PROBABILITY_SHOWN,
+    SHOWN_WATCH,
     chromium_browser,
     chromium_missing_reason,
     go_to_page,
     new_page,
     rerun,
+    sign_in,
     streamlit_server,
     wait_idle,
 )
 
 TIMEOUT_MS = 300_000
 FIRST_SEED = 100  # demo patients DEMO-100, DEMO-101, ... (DEMO-42 is the page's own)
-
-# Records in window.__shownAt the performance.now() at which the page first shows what
-# ``predicate`` (a JS function body returning a boolean) looks for; armed before the action,
-# so a change that appears while the run is still going is timed when it appears.
-_ARM = """([body, arg]) => {
-    const predicate = new Function('arg', body);
-    window.__shownAt = null;
-    const check = () => {
-        if (window.__shownAt === null && predicate(arg)) window.__shownAt = performance.now();
-    };
-    const observer = new MutationObserver(check);
-    observer.observe(document.body, { subtree: true, childList: true, characterData: true });
-    window.__shownObserver = observer;
-}"""
+# every page requires sign-in: the accounts exist before the server starts
+ADMIN = "bench.admin"
+CLINICIAN = "bench.clinician"
+PASSWORD = "bench ui password"
+# SHOWN_WATCH predicate: a plotly chart's title contains ``arg``
 TITLE_SHOWN = """
     const titles = document.querySelectorAll('[data-testid="stPlotlyChart"] .gtitle');
     return [...titles].some((t) => t.textContent.includes(arg));
 """
-PROBABILITY_SHOWN = """
-    const metrics = document.querySelectorAll('[data-testid="stMetric"]');
-    const m = [...metrics].find((e) => e.textContent.includes('Probability of a good outcome'));
-    const v = m && m.querySelector('[data-testid="stMetricValue"]');
-    return Boolean(v && /^[01]\\.\\d\\d$/.test(v.textContent.trim()));
-"""
 
 
 def _arm(page: Any, predicate: str, arg: Any = None) -> None:
-    page.evaluate(_ARM, [predicate, arg])
+    page.evaluate(SHOWN_WATCH, [predicate, arg])
 
 
 def _shown_at(page: Any) -> float:
@@ -112,12 +105,25 @@ def _idle_and_hidden(page: Any) -> bool:
     return not page.get_by_test_id("stStatusWidget").is_visible()
 
 
-def _open(browser: Any, url: str) -> tuple[Any, float]:
-    """A new session on the app; seconds from navigation start to the first run's end."""
+def _open(browser: Any, url: str, *, sign_in_too: bool = True) -> tuple[Any, float]:
+    """A new session on the app (signed in as the clinician unless ``sign_in_too`` is false);
+    seconds from navigation start to the first run's end (the sign-in page)."""
     page = new_page(browser)
     page.goto(url, wait_until="domcontentloaded", timeout=TIMEOUT_MS)
     wait_idle(page, after=0, timeout_ms=TIMEOUT_MS)
-    return page, page.evaluate("window.__streamlitRuns.tFinished") / 1000.0
+    first_run = page.evaluate("window.__streamlitRuns.tFinished") / 1000.0
+    if sign_in_too:
+        sign_in(page, CLINICIAN, PASSWORD, timeout_ms=TIMEOUT_MS)
+        _signed_in(page)
+    return page, first_run
+
+
+def _signed_in(page: Any) -> None:
+    """The sidebar greets the clinician (else the sign-in was refused: say what the page says)."""
+    sidebar = page.get_by_test_id("stSidebar")
+    if not sidebar.count() or f"Signed in as {CLINICIAN}" not in sidebar.inner_text():
+        body = page.inner_text("body")
+        raise RuntimeError(f"sign-in as {CLINICIAN} failed; the page says: {body}")
 
 
 def _pick_patient(page: Any, pseudonym: str) -> None:
@@ -162,15 +168,22 @@ def _summary(values: list[float]) -> dict[str, Any]:
     }
 
 
-def bench_first_load(browser: Any, url: str, repeats: int) -> dict[str, Any]:
-    times = []
+def bench_first_load(browser: Any, url: str, repeats: int, cpu: ServerCpu) -> dict[str, Any]:
+    times, sign_ins = [], []
     for k in range(repeats + 1):
         _log(f"first load {k + 1}/{repeats + 1}")
-        page, seconds = _open(browser, url)
+        page, seconds = _open(browser, url, sign_in_too=False)
         assert _idle_and_hidden(page)
         times.append(seconds)
+        with cpu.measure("sign_in"):
+            sign_ins.append(sign_in(page, CLINICIAN, PASSWORD, timeout_ms=TIMEOUT_MS))
+        _signed_in(page)
         page.context.close()
-    return {"cold_first_session_s": round(times[0], 3), "warm": _summary(times[1:])}
+    return {
+        "cold_first_session_s": round(times[0], 3),
+        "warm": _summary(times[1:]),
+        "sign_in": _summary(sign_ins),
+    }
 
 
 def bench_interactions(browser: Any, url: str, repeats: int, cpu: ServerCpu) -> dict[str, Any]:
@@ -273,6 +286,7 @@ def _print(report: dict[str, Any]) -> None:
     print("(a) first page load (navigation start -> first run over)")
     print(f"  {'first session after the server started':<44} {load['cold_first_session_s']:6.3f} s")
     line("new session", load["warm"])
+    line("sign in (Argon2id check) -> run over", load["sign_in"])
     print("(b) interactions (target <= 0.5 s)")
     print(f"  {'first Signals visit (preprocessing)':<44} {act['first_signals_visit_s']:6.3f} s")
     line("start slider step -> run over", act["slider_step_to_idle"], 0.5)
@@ -321,12 +335,15 @@ def main() -> None:
 
     import streamlit
 
+    from rehab_core.security import create_first_admin, create_user
     from rehab_core.storage import open_store
 
     with tempfile.TemporaryDirectory(prefix="bench_ui_") as tmp:
         data_dir = Path(tmp) / "data"
         store = open_store(data_dir=data_dir)
-        try:  # the patients exist before the server starts; their creation is not timed
+        try:  # accounts and patients exist before the server starts; their creation is not timed
+            create_first_admin(store, ADMIN, PASSWORD)
+            create_user(store, CLINICIAN, PASSWORD, "clinician", actor=ADMIN)
             _log(f"creating {args.repeats + 1} demo patients")
             for k in range(args.repeats + 1):
                 store.create_demo_patient(seed=FIRST_SEED + k)
@@ -344,7 +361,7 @@ def main() -> None:
                 "browser": f"Chromium {browser.version}",
                 "repeats": args.repeats,
                 "streamlit_options": args.streamlit_option,
-                "first_load": bench_first_load(browser, server.url, args.repeats),
+                "first_load": bench_first_load(browser, server.url, args.repeats, cpu),
                 # before any page has loaded the model, so that the first prediction loads it
                 "prediction": bench_prediction(browser, server.url, args.repeats, cpu),
                 "interactions": bench_interactions(browser, server.url, args.repeats, cpu),

@@ -33,7 +33,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -106,6 +106,29 @@ _RUN_WATCH = """
 """
 
 
+# Arms a MutationObserver that records in window.__shownAt the performance.now() at which the
+# page first shows what a predicate (a JS function body of ``arg`` returning a boolean) looks
+# for; armed before an action, a change that appears while the run is still going is timed
+# when it appears. Evaluate with ``[predicate_body, arg]``.
+SHOWN_WATCH = """([body, arg]) => {
+    const predicate = new Function('arg', body);
+    window.__shownAt = null;
+    const check = () => {
+        if (window.__shownAt === null && predicate(arg)) window.__shownAt = performance.now();
+    };
+    const observer = new MutationObserver(check);
+    observer.observe(document.body, { subtree: true, childList: true, characterData: true });
+    window.__shownObserver = observer;
+}"""
+# SHOWN_WATCH predicate: the Prediction page shows a probability of a good outcome.
+PROBABILITY_SHOWN = """
+    const metrics = document.querySelectorAll('[data-testid="stMetric"]');
+    const m = [...metrics].find((e) => e.textContent.includes('Probability of a good outcome'));
+    const v = m && m.querySelector('[data-testid="stMetricValue"]');
+    return Boolean(v && /^[01]\\.\\d\\d$/.test(v.textContent.trim()));
+"""
+
+
 class AppServer(NamedTuple):
     """A running ``streamlit run app.py``: its URL and process (group) id."""
 
@@ -152,7 +175,13 @@ def _tail(path: Path, n_chars: int = 3000) -> str:
 
 @contextlib.contextmanager
 def streamlit_server(
-    data_dir: Path, log_path: Path, *, timeout_s: float = 120.0, options: Sequence[str] = ()
+    data_dir: Path,
+    log_path: Path,
+    *,
+    timeout_s: float = 120.0,
+    options: Sequence[str] = (),
+    port: int | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[AppServer]:
     """Start ``streamlit run app.py`` with a private data folder; yield its URL and pid.
 
@@ -167,13 +196,17 @@ def streamlit_server(
     options : sequence of str
         More command-line arguments for ``streamlit run`` (e.g. ``--runner.postScriptGC``,
         ``false``).
+    port : int | None
+        The port to listen on (127.0.0.1); None picks a free one.
+    env : mapping of str to str | None
+        More environment variables for the server (e.g. ``PYTHONPATH``).
 
     The server runs in its own session (process group), which is ended on exit
     from the ``with`` block, also when the block raises.
     """
-    port = free_port()
+    port = free_port() if port is None else port
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "REHAB_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, **(env or {}), "REHAB_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}
     env.pop("REHAB_DATABASE_URL", None)
     command = [
         sys.executable,
