@@ -239,15 +239,7 @@ def _delete_section(store: Store, patient: PatientRecord) -> None:
             st.rerun()
         select_patient(None)
         try:
-            audit(
-                "delete_patient",
-                patient_id=gone.patient_id,
-                details={
-                    "n_uploads": gone.n_uploads,
-                    "n_predictions": gone.n_predictions,
-                    "n_files_removed": len(gone.removed_files),
-                },
-            )
+            audit("delete_patient", patient_id=gone.patient_id, details=gone.audit_details())
         except SQLAlchemyError as err:
             # the id and the error class only: no patient data in application logs
             _LOG.error(

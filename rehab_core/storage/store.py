@@ -196,6 +196,14 @@ class PatientDeletion:
     n_predictions: int
     removed_files: tuple[Path, ...]
 
+    def audit_details(self) -> dict[str, int]:
+        """The counts a ``delete_patient`` audit event records (never the pseudonym)."""
+        return {
+            "n_uploads": self.n_uploads,
+            "n_predictions": self.n_predictions,
+            "n_files_removed": len(self.removed_files),
+        }
+
 
 def default_data_dir() -> Path:
     """``$REHAB_DATA_DIR``, else ``~/.local/share/rehab``."""
