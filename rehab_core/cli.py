@@ -374,6 +374,70 @@ def _users(args: argparse.Namespace) -> int:
         store.close()
 
 
+@_command("gc")
+def _gc(args: argparse.Namespace) -> int:
+    from rehab_core.storage import open_store
+
+    store = open_store(data_dir=args.data_dir)
+    try:
+        paths = store.collect_garbage(dry_run=args.dry_run)
+    finally:
+        store.close()
+    verb = "would remove" if args.dry_run else "removed"
+    for path in paths:
+        print(f"{verb} {path}")
+    print(f"{verb} {len(paths)} leftover file(s) under {store.data_dir}")
+    return 0
+
+
+@_command("patients")
+def _patients(args: argparse.Namespace) -> int:
+    """``rehab patients delete``: erase a patient on the server, audited as ``--actor``.
+
+    Exit status 1 when the patient was deleted but the audit trail could not
+    record it (the deletion stands; the message says so).
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from rehab_core.security import get_user, record_event, role_allows
+    from rehab_core.storage import open_store
+
+    if not args.yes:
+        raise ValueError("Deleting a patient cannot be undone; add --yes to confirm.")
+    store = open_store(data_dir=args.data_dir)
+    try:
+        actor = get_user(store, args.actor)
+        if actor is None or not actor.active or not role_allows(actor.role, "admin"):
+            raise ValueError(
+                f"{args.actor!r} is not an active administrator account; "
+                "give --actor the user name of one."
+            )
+        # delete first, then record: the trail must not claim an erasure that failed
+        gone = store.delete_patient(args.id)
+        try:
+            record_event(
+                store,
+                actor.username,
+                "delete_patient",
+                patient_id=gone.patient_id,
+                details={**gone.audit_details(), "via": "cli"},
+            )
+        except SQLAlchemyError:
+            print(
+                f"rehab patients: patient {gone.patient_id} was deleted but the audit trail "
+                "could not record it; record the time and patient id by hand.",
+                file=sys.stderr,
+            )
+            return 1
+    finally:
+        store.close()
+    print(
+        f"deleted patient {gone.patient_id}: {gone.n_uploads} upload(s), "
+        f"{gone.n_predictions} prediction(s), {len(gone.removed_files)} file(s) removed"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rehab",
@@ -477,6 +541,18 @@ def build_parser() -> argparse.ArgumentParser:
     users.add_parser("list", help="list the accounts")
     for q in users.choices.values():
         q.add_argument("--data-dir", type=Path, default=None, help="default: $REHAB_DATA_DIR")
+
+    p = sub.add_parser("gc", help="remove stored files no record uses (left by a killed process)")
+    p.add_argument("--data-dir", type=Path, default=None, help="default: $REHAB_DATA_DIR")
+    p.add_argument("--dry-run", action="store_true", help="list what would go, remove nothing")
+
+    p = sub.add_parser("patients", help="patient records on the server (administrators)")
+    patients = p.add_subparsers(dest="patients_command", required=True, metavar="ACTION")
+    q = patients.add_parser("delete", help="erase a patient, their uploads and predictions")
+    q.add_argument("--id", type=int, required=True, help="the patient's id")
+    q.add_argument("--actor", required=True, help="your administrator user name, for the audit")
+    q.add_argument("--yes", action="store_true", help="confirm: the deletion cannot be undone")
+    q.add_argument("--data-dir", type=Path, default=None, help="default: $REHAB_DATA_DIR")
     return parser
 
 
@@ -484,11 +560,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from rehab_core.io import InputError
-    from rehab_core.storage import WeightsError
+    from rehab_core.storage import RecordNotFound, WeightsError
 
     try:
         return _COMMANDS[args.command](args)
-    except (InputError, WeightsError, FileNotFoundError, ValueError) as err:
+    except (InputError, WeightsError, RecordNotFound, FileNotFoundError, ValueError) as err:
         # a wrong input or option gets one sentence; REHAB_DEBUG=1 shows the traceback
         if os.environ.get("REHAB_DEBUG"):
             raise
