@@ -23,6 +23,7 @@ from rehab_core.jobs import (  # noqa: E402
     JobError,
     check_cohort,
     ensure_runner,
+    estimate_in_subprocess,
     get_job,
     job_events,
     job_log,
@@ -76,6 +77,12 @@ def _known_cohorts() -> list[Path]:
 def _check(root: str, stamp: float) -> CohortCheck:
     # ``stamp`` (participants.tsv's mtime) re-checks a cohort that changed on disk
     return check_cohort(root, n_jobs=min(2, os.cpu_count() or 1))
+
+
+@st.cache_data(show_spinner=False, max_entries=16, ttl=3600)
+def _estimate(backbones: tuple[str, ...], **kwargs) -> dict:
+    # measured in a child process: no blocking CUDA context in the web server
+    return estimate_in_subprocess(list(backbones), **kwargs)
 
 
 def _stamp(root: Path) -> float:
@@ -230,35 +237,41 @@ with new_tab:
     elif estimate and check is not None and settings is not None:
         from rehab_core.signals import SignalSettings
         from rehab_core.signals.envelopes import envelope_n_frames
-        from rehab_core.training.devices import estimate_training_seconds
 
         sig = SignalSettings(representation=signal_input)
         rate = sig.resample_sfreq or 1000.0  # the recordings' own 1000 Hz when not resampled
         n_times = int(round(sig.window_s * rate))
         if signal_input == "envelope":
             n_times = envelope_n_frames(n_times, rate, sig.envelope_frame_s)[1]
-        with st.spinner("Timing a few training steps of each model on this machine..."):
-            result = estimate_training_seconds(
-                settings.backbones,
-                n_slices=max(1, check.summary["fmri_slices"]),
-                n_windows=max(1, int(check.summary["signal_seconds"] // sig.window_s)),
-                window_shape=(22, n_times),
-                epochs=settings.epochs,
-                signal_epochs=settings.signal_epochs,
-                n_folds=settings.n_folds,
-                device="cpu"
-                if device == "auto" and not any(d.kind == "cuda" for d in devices)
-                else ("cuda" if device == "auto" else device),
+        try:
+            with st.spinner("Timing a few training steps of each model on this machine..."):
+                result = _estimate(
+                    tuple(settings.backbones),
+                    n_slices=max(1, check.summary["fmri_slices"]),
+                    n_windows=max(1, int(check.summary["signal_seconds"] // sig.window_s)),
+                    window_shape=(22, n_times),
+                    epochs=settings.epochs,
+                    signal_epochs=settings.signal_epochs,
+                    n_folds=settings.n_folds,
+                    test_fraction=settings.test_fraction,
+                    device=device,
+                )
+        except RuntimeError as err:
+            st.error(str(err))
+        else:
+            st.info(f"Training would take {result['label']}.")
+            st.caption(" ".join(result["assumptions"]))
+            st.dataframe(
+                [
+                    {
+                        "model": m,
+                        "time": f"{s / 60:.1f} min",
+                        "items/s": f"{result['items_per_s'][m]:.1f}",
+                    }
+                    for m, s in result["per_model_s"].items()
+                ],
+                hide_index=True,
             )
-        st.info(f"Training would take {result.label}.")
-        st.caption(" ".join(result.assumptions))
-        st.dataframe(
-            [
-                {"model": m, "time": f"{s / 60:.1f} min", "items/s": f"{result.items_per_s[m]:.1f}"}
-                for m, s in result.per_model_s.items()
-            ],
-            hide_index=True,
-        )
     elif submitted and check is not None and settings is not None:
         from rehab_core.imaging import ImagingSettings
         from rehab_core.signals import SignalSettings

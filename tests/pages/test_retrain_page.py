@@ -216,3 +216,28 @@ def test_clinician_cannot_open_retrain(app_store, signed_in, runner_starts):
     ]
     assert not at.button
     assert runner_starts == []
+
+
+def test_estimate_button_shows_the_measured_bound(
+    app_store, signed_in, runner_starts, tiny_cohort, monkeypatch
+):
+    asked = []
+
+    def fake(backbones, **kwargs):
+        asked.append((backbones, kwargs))
+        return {
+            "label": "at most about 12 min on cpu",
+            "assumptions": ["Every epoch runs: an upper bound."],
+            "per_model_s": {"lstm": 60.0, "shufflenet": 660.0},
+            "items_per_s": {"lstm": 400.0, "shufflenet": 20.0},
+        }
+
+    monkeypatch.setattr(jobs, "estimate_in_subprocess", fake)
+    at = use_folder(open_retrain(signed_in), tiny_cohort)
+    labelled(at.button, "Estimate the time").click().run()
+    assert not at.exception, at.exception
+    assert "Training would take at most about 12 min on cpu." in [i.value for i in at.info]
+    ((backbones, kwargs),) = asked
+    assert backbones == ["shufflenet"] and kwargs["epochs"] == 50 and kwargs["n_folds"] == 5
+    assert kwargs["window_shape"] == (22, 25)  # 10-s windows of 0.4-s envelope frames
+    assert kwargs["n_windows"] >= 18 and kwargs["n_slices"] >= 20 * 35
