@@ -9,9 +9,20 @@ import pytest
 
 @pytest.fixture
 def store(tmp_path):
+    """A store on SQLite in a temporary folder (the runner tests start real processes on it)."""
     from rehab_core.storage import open_store
 
     s = open_store(data_dir=tmp_path / "data")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def any_store(db_url, tmp_path):
+    """A store on SQLite and, in a second run, on a real PostgreSQL server (tests/_postgres.py)."""
+    from rehab_core.storage import open_store
+
+    s = open_store(url=db_url, data_dir=tmp_path / "data")
     yield s
     s.close()
 

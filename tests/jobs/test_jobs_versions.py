@@ -22,22 +22,22 @@ from rehab_core.storage import RecordNotFound, WeightsError
 from rehab_core.viz.training import versions_table
 
 
-def _register(store, bundle, **kwargs) -> int:
-    with Session(store.engine) as session, session.begin():
-        return register_bundle(session, bundle, data_dir=store.data_dir, **kwargs).id
+def _register(any_store, bundle, **kwargs) -> int:
+    with Session(any_store.engine) as session, session.begin():
+        return register_bundle(session, bundle, data_dir=any_store.data_dir, **kwargs).id
 
 
 @pytest.fixture
-def bundle(tiny_training, store):
+def bundle(tiny_training, any_store):
     """A copy of the tiny bundle inside the store's data folder (as a job writes it)."""
-    target = store.data_dir / "jobs" / "7" / "out" / "shufflenet_lstm"
+    target = any_store.data_dir / "jobs" / "7" / "out" / "shufflenet_lstm"
     shutil.copytree(tiny_training["out"] / "shufflenet_lstm", target)
     return target
 
 
-def test_register_records_relative_path_hash_and_figures(store, bundle):
-    version_id = _register(store, bundle, created_by="dr.r")
-    (version,) = list_versions(store)
+def test_register_records_relative_path_hash_and_figures(any_store, bundle):
+    version_id = _register(any_store, bundle, created_by="dr.r")
+    (version,) = list_versions(any_store)
     assert version.id == version_id and version.label == f"v{version_id}"
     assert version.path == bundle and version.model_id == "shufflenet_lstm"
     groups = {row["group"]: row for row in version.metrics["rows"]}
@@ -48,44 +48,44 @@ def test_register_records_relative_path_hash_and_figures(store, bundle):
     # stored relative to the data folder: the folder can move with its database
     from sqlalchemy import text
 
-    with store.engine.connect() as conn:
+    with any_store.engine.connect() as conn:
         (path,) = conn.execute(text("SELECT path FROM model_versions")).one()
     assert path == "jobs/7/out/shufflenet_lstm"
 
 
-def test_promote_switches_the_default_and_is_audited(store, bundle, tmp_path):
-    first = _register(store, bundle)
-    second = _register(store, bundle)
-    assert default_version(store, "shufflenet_lstm") is None
-    shipped = model_path(store, "shufflenet_lstm", weights_dir=tmp_path / "w")
+def test_promote_switches_the_default_and_is_audited(any_store, bundle, tmp_path):
+    first = _register(any_store, bundle)
+    second = _register(any_store, bundle)
+    assert default_version(any_store, "shufflenet_lstm") is None
+    shipped = model_path(any_store, "shufflenet_lstm", weights_dir=tmp_path / "w")
     assert shipped == tmp_path / "w" / "shufflenet_lstm"
-    promote_version(store, first, actor="a")
-    promoted = promote_version(store, second, actor="b")
+    promote_version(any_store, first, actor="a")
+    promoted = promote_version(any_store, second, actor="b")
     assert promoted.is_default and promoted.promoted_by == "b"
-    assert not get_version(store, first).is_default  # one default per model
-    assert model_path(store, "shufflenet_lstm") == bundle
-    revert_to_shipped(store, "shufflenet_lstm", actor="c")
-    assert default_version(store, "shufflenet_lstm") is None
-    events = [(e.username, e.target) for e in audit_events(store, action="promote")]
+    assert not get_version(any_store, first).is_default  # one default per model
+    assert model_path(any_store, "shufflenet_lstm") == bundle
+    revert_to_shipped(any_store, "shufflenet_lstm", actor="c")
+    assert default_version(any_store, "shufflenet_lstm") is None
+    events = [(e.username, e.target) for e in audit_events(any_store, action="promote")]
     assert sorted(events) == sorted(
         [("a", f"model version {first}"), ("b", f"model version {second}"),
          ("c", "shipped shufflenet_lstm")]
     )  # fmt: skip
 
 
-def test_damaged_bundle_is_never_promoted(store, bundle):
-    version_id = _register(store, bundle)
+def test_damaged_bundle_is_never_promoted(any_store, bundle):
+    version_id = _register(any_store, bundle)
     weights = next(bundle.glob("*.safetensors"))
     weights.write_bytes(weights.read_bytes()[:-10] + b"0123456789")
     with pytest.raises(WeightsError):
-        promote_version(store, version_id, actor="a")
-    assert default_version(store, "shufflenet_lstm") is None
-    assert audit_events(store, action="promote") == []
+        promote_version(any_store, version_id, actor="a")
+    assert default_version(any_store, "shufflenet_lstm") is None
+    assert audit_events(any_store, action="promote") == []
 
 
-def test_unknown_version_is_a_plain_sentence(store):
+def test_unknown_version_is_a_plain_sentence(any_store):
     with pytest.raises(RecordNotFound, match="^There is no model version 9.$"):
-        promote_version(store, 9, actor="a")
+        promote_version(any_store, 9, actor="a")
 
 
 def test_shipped_bundle_is_a_version_without_id():
@@ -96,9 +96,9 @@ def test_shipped_bundle_is_a_version_without_id():
     assert shipped.fusion_auc == pytest.approx(0.7678571428571429)
 
 
-def test_versions_table_puts_versions_side_by_side(store, bundle):
-    _register(store, bundle, created_by="dr.r")
-    versions = [*list_versions(store), *shipped_versions()]
+def test_versions_table_puts_versions_side_by_side(any_store, bundle):
+    _register(any_store, bundle, created_by="dr.r")
+    versions = [*list_versions(any_store), *shipped_versions()]
     table = versions_table(versions)
     names = [row[""] for row in table]
     assert names[:2] == ["Fused ROC AUC", "Fused accuracy"]
