@@ -313,6 +313,8 @@ def _progress_line(job) -> str:
         )
     if job.state == "running" and p.get("stage") == "preprocess" and "total" in p:
         return f"preprocessing {p['done']}/{p['total']} patients"
+    if job.state == "running" and p.get("stage") == "evaluate":
+        return "fitting the fusion and evaluating on the held-out patients"
     return p.get("stage", "")
 
 

@@ -160,6 +160,8 @@ def _describe(event: dict[str, Any]) -> str:
         return f"{event['member']} already trained: kept"
     if kind == "preprocess_kept":
         return f"preprocessed arrays of {event['n_patients']} patients kept from the last start"
+    if kind == "evaluate":
+        return "every member trained: fusion, FMA-LE regressor and evaluation tables"
     if kind == "done":
         return f"training and evaluation done in {event['seconds']:.0f} s"
     if kind == "work_dir":

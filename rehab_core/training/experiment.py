@@ -737,6 +737,8 @@ def train_experiment(
             {"pretrained": settings.pretrained},
         )
 
+    emit({"stage": "evaluate"})
+
     def ensemble(name: str, patients) -> np.ndarray:
         return np.asarray(
             [
