@@ -163,6 +163,16 @@ def _model_picker(models: list[str]) -> str:
     if st.session_state.get(_MODEL_KEY) not in models:
         st.session_state[_MODEL_KEY] = default
     model_id = st.selectbox("Model", models, key=_MODEL_KEY)
+    from rehab_core.jobs import default_version
+
+    promoted = default_version(get_store(), model_id)
+    if promoted is None:
+        st.caption("Version: the shipped bundle (weights/).")
+    else:
+        st.caption(
+            f"Version: {promoted.label}, trained on this site's cohort and promoted by "
+            f"{promoted.promoted_by or 'unknown'} on {promoted.promoted_at:%Y-%m-%d}."
+        )
     missing = [m for m in FUSION_MODEL_IDS if m not in models]
     if missing:
         with st.expander(f"{len(missing)} of the paper's fusion models are not installed"):

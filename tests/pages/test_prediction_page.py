@@ -173,3 +173,26 @@ def test_patient_without_fmri_is_told_to_upload_one(signed_in, store, demo_files
         "EEG-ONLY has no resting-state fMRI yet; the models need one."
     ]
     assert not [b for b in at.button if b.label == "Predict"]
+
+
+def test_the_page_names_the_model_version_it_uses(signed_in, store, demo_files):
+    """Shipped bundle by default; once a researcher promotes a version, that one and by whom."""
+    from sqlalchemy.orm import Session
+
+    from rehab_core.jobs import promote_version
+    from rehab_core.jobs.versions import register_bundle
+
+    patient = store.create_patient("EEG-ONLY")
+    store.add_upload(patient.id, "signals", "rec.txt", demo_files.signals_path)
+    at = open_prediction(signed_in, patient.id)
+    assert "Version: the shipped bundle (weights/)." in [c.value for c in at.caption]
+    with Session(store.engine) as session, session.begin():
+        version_id = register_bundle(
+            session, ROOT / "weights" / "shufflenet_lstm", data_dir=store.data_dir
+        ).id
+    promote_version(store, version_id, actor="dr.r")
+    at = open_prediction(signed_in, patient.id)
+    (line,) = [c.value for c in at.caption if c.value.startswith("Version:")]
+    assert line.startswith(
+        f"Version: v{version_id}, trained on this site's cohort and promoted by dr.r"
+    )
