@@ -52,9 +52,6 @@ st.caption(
     "Training runs in a background process on this server: it goes on when you leave the "
     "page or close the browser, and a job stopped by a crash resumes from its last epoch."
 )
-# any visit restarts the runner if jobs wait or one was orphaned by a crash or a reboot
-ensure_runner(store)
-
 new_tab, jobs_tab, versions_tab = st.tabs(["New job", "Jobs", "Model versions"])
 
 
@@ -321,6 +318,9 @@ def _progress_line(job) -> str:
 def _draw_jobs() -> None:
     from rehab_core.viz.training import learning_curves
 
+    # every visit and every poll restarts the runner if jobs wait or one was orphaned by a
+    # crash or a reboot: a queued job never waits for a runner longer than one poll
+    ensure_runner(store)
     jobs = list_jobs(store)
     if not jobs:
         st.info("No training job yet.")

@@ -163,14 +163,28 @@ def run_pending(store) -> int:
         n += 1
 
 
+def _acquire(lock, *, tries: int = 20, pause_s: float = 0.05) -> bool:
+    """Take the runner lock; a second runner gives up after about a second.
+
+    Retrying matters: :func:`~rehab_core.jobs.queue.runner_alive` takes the
+    lock for an instant to test it, and a runner starting in that instant
+    must not conclude that another runner exists.
+    """
+    for _ in range(tries):
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            time.sleep(pause_s)
+    return False
+
+
 def main() -> int:
     store = open_store()
     folder = store.data_dir / "jobs"
     folder.mkdir(parents=True, exist_ok=True)
     lock = open(folder / RUNNER_LOCK, "a+")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    if not _acquire(lock):
         return 0  # another runner serves this data folder
     lock.seek(0)
     lock.truncate()
