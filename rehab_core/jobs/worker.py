@@ -119,13 +119,9 @@ class ProgressReporter:
         if important:
             self._append_event(event)
             print(f"{time.strftime('%H:%M:%S')} {_describe(event)}", flush=True)
-        if (
-            kind == "epoch"
-            and event.get("stopped_early")
-            or (kind == "epoch" and event.get("epoch") == event.get("n_epochs"))
-        ):
-            if self._member is not None:
-                self._done[self._member] = now - self._member_started
+        last_epoch = event.get("stopped_early") or event.get("epoch") == event.get("n_epochs")
+        if kind == "epoch" and last_epoch and self._member is not None:
+            self._done[self._member] = now - self._member_started
         progress = {**self._latest, **event}
         if "stage" in event and event["stage"] != "train":
             progress.pop("member", None)
