@@ -29,10 +29,8 @@ $(STAMP): requirements.lock pyproject.toml | $(BIN)/python
 run: setup
 	$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true
 
-# Two worker processes (pytest-xdist): many tests wait on subprocesses, servers and browsers,
-# so two workers keep both cores of a CI machine busy; browser tests stay together in one.
 test: setup browser postgres
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -n 2 --dist loadgroup
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
 # Installs Debian's chromium when it is missing and we are root (CI is); otherwise says what
 # to install, and the browser test is skipped with that reason.

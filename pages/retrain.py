@@ -432,13 +432,17 @@ with versions_tab:
         f"The prediction page uses **{promoted.label if promoted else 'the shipped bundle'}** "
         f"for {model_id}."
     )
-    picked = st.multiselect(
-        "Compare",
-        of_model,
-        default=of_model[:3],
-        format_func=lambda v: v.label,
-        key="retrain_versions_compare",
-    )
+    # widgets hold the labels, not the records: a promotion changes a record, not its label
+    by_label = {v.label: v for v in of_model}
+    picked = [
+        by_label[label]
+        for label in st.multiselect(
+            "Compare",
+            list(by_label),
+            default=list(by_label)[:3],
+            key="retrain_versions_compare",
+        )
+    ]
     if picked:
         st.dataframe(versions_table(picked), hide_index=True, width="stretch")
         st.caption(
@@ -448,7 +452,8 @@ with versions_tab:
     candidates = [v for v in of_model if v.id is not None and not v.is_default]
     c1, c2 = st.columns(2)
     if candidates:
-        target = c1.selectbox("Version to promote", candidates, format_func=lambda v: v.label)
+        labels = {v.label: v for v in candidates}
+        target = labels[c1.selectbox("Version to promote", list(labels))]
         if c1.button("Promote to default", type="primary"):
             try:
                 promote_version(store, target.id, actor=user.username)

@@ -13,15 +13,7 @@ import pytest  # noqa: E402
 
 
 def pytest_collection_modifyitems(config, items):
-    """Browser tests share one worker; GPU tests skip with a reason where there is no CUDA.
-
-    Under ``pytest -n 2 --dist loadgroup`` (``make test``) the browser tests all
-    run in one worker process: they share the screenshot folder, which the
-    first of them empties, and each drives a whole ``streamlit run`` server.
-    """
-    for item in items:
-        if "browser" in item.keywords:
-            item.add_marker(pytest.mark.xdist_group("browser"))
+    """Skip GPU tests with a stated reason where no CUDA device exists (never silently)."""
     try:
         import torch
 

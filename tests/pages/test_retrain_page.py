@@ -205,6 +205,9 @@ def test_versions_compare_and_promote(app_store, signed_in, runner_starts, tiny_
     assert [e.target for e in audit_events(app_store, action="promote")] == [
         f"model version {version_id}"
     ]
+    # the promoted version stays in the comparison (a widget holding records would drop it)
+    (table,) = [d.value for d in at.dataframe if "" in d.value.columns]
+    assert f"shufflenet_lstm v{version_id}" in table.columns
     labelled(at.button, "Go back to the shipped bundle").click().run()
     assert jobs.default_version(app_store, "shufflenet_lstm") is None
 
