@@ -202,7 +202,9 @@ with new_tab:
         labels = {"auto": "Every GPU (torchrun when several), else the CPU"} | {
             d.torch_device: d.label for d in devices
         }
-        device = st.selectbox("Device", device_names, format_func=lambda d: labels[d])
+        # the widget holds plain labels (AppTest and reruns compare options as strings)
+        by_label = {labels[d]: d for d in device_names}
+        device = by_label[st.selectbox("Device", list(by_label))]
         estimate = st.form_submit_button("Estimate the time")
         submitted = st.form_submit_button(
             "Start training", type="primary", disabled=check is None or not check.can_train
