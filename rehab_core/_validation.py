@@ -11,7 +11,7 @@ import difflib
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["check_option", "check_positive", "check_range"]
+__all__ = ["check_int", "check_option", "check_positive", "check_range"]
 
 
 def check_option(name: str, value: Any, allowed: Iterable[Any]) -> Any:
@@ -46,4 +46,27 @@ def check_range(name: str, value: float, low: float, high: float) -> float:
     """Return ``value`` if ``low <= value <= high``, else raise ``ValueError``."""
     if not (low <= value <= high):
         raise ValueError(f"{name}={value!r} must lie between {low} and {high}.")
+    return value
+
+
+def check_int(name: str, value: Any, *, low: int | None = None, high: int | None = None) -> int:
+    """Return ``value`` as ``int`` if it is a whole number within ``[low, high]``.
+
+    ``bool`` is refused (``True`` is an ``int`` to Python, never a count to a
+    user); numpy integers are accepted. ``TypeError`` for a non-integer,
+    ``ValueError`` naming the parameter and its bounds for one out of range.
+    """
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a whole number, got {value!r}.")
+    value = int(value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        if high is None:
+            bound = f"at least {low}"
+        elif low is None:
+            bound = f"at most {high}"
+        else:
+            bound = f"between {low} and {high}"
+        raise ValueError(f"{name}={value!r} must be {bound}.")
     return value
