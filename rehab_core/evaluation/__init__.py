@@ -11,19 +11,27 @@ bootstrap_metrics    the same with stratified percentile bootstrap intervals
 regression_metrics   MAE (with interval), RMSE, R^2, Spearman of a continuous FMA-LE prediction
 roc_points           ROC curve as lists
 calibration_bins     reliability diagram bins and expected calibration error
+calibration_slope_intercept
+                     logistic recalibration slope and calibration-in-the-large, with intervals
+decision_curve       net benefit of a model, of treating all and of treating none
+paired_bootstrap_auc AUC difference of two scores on the same patients, paired bootstrap
+delong_test          the same by DeLong's test (fast midrank algorithm of Sun & Xu 2014)
 evaluate_model       one model's record -> ModelEvaluation
 paper_tables         Tables 1-3 of Shi et al. 2025 with intervals; to_markdown / to_json
 """
 
 from __future__ import annotations
 
+from rehab_core.evaluation._calibration import calibration_slope_intercept
 from rehab_core.evaluation._curves import calibration_bins, roc_points
+from rehab_core.evaluation._decision import DEFAULT_THRESHOLDS, decision_curve
 from rehab_core.evaluation._metrics import (
     METRIC_NAMES,
     binary_metrics,
     bootstrap_metrics,
     regression_metrics,
 )
+from rehab_core.evaluation._paired import delong_test, paired_bootstrap_auc
 from rehab_core.evaluation._report import (
     GROUPS,
     EvaluationSettings,
@@ -45,6 +53,7 @@ from rehab_core.evaluation._tables import (
 
 __all__ = [
     "CEILING_LABEL",
+    "DEFAULT_THRESHOLDS",
     "FUSION_MODELS",
     "GROUPS",
     "IMAGE_MODELS",
@@ -57,8 +66,12 @@ __all__ = [
     "binary_metrics",
     "bootstrap_metrics",
     "calibration_bins",
+    "calibration_slope_intercept",
+    "decision_curve",
+    "delong_test",
     "evaluate_model",
     "format_interval",
+    "paired_bootstrap_auc",
     "paper_tables",
     "regression_metrics",
     "roc_points",
