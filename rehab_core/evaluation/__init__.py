@@ -16,6 +16,11 @@ calibration_slope_intercept
 decision_curve       net benefit of a model, of treating all and of treating none
 paired_bootstrap_auc AUC difference of two scores on the same patients, paired bootstrap
 delong_test          the same by DeLong's test (fast midrank algorithm of Sun & Xu 2014)
+ceiling_column       which ground-truth column is the ceiling of a table row
+ceiling_probabilities  that column's values for the row's patients
+ceiling_fraction     (AUC - 0.5) / (ceiling - 0.5) with an interval from the same resamples
+repeated_cv_summary  mean and SD of AUC over repeated cross-validation, pooled interval
+seed_summary         mean and SD of metrics over external cohorts (generator seeds)
 evaluate_model       one model's record -> ModelEvaluation
 paper_tables         Tables 1-3 of Shi et al. 2025 with intervals; to_markdown / to_json
 """
@@ -23,6 +28,14 @@ paper_tables         Tables 1-3 of Shi et al. 2025 with intervals; to_markdown /
 from __future__ import annotations
 
 from rehab_core.evaluation._calibration import calibration_slope_intercept
+from rehab_core.evaluation._ceiling import (
+    CEILING_COLUMNS,
+    CLINICAL_MODEL,
+    CLINICAL_SUFFIX,
+    ceiling_column,
+    ceiling_fraction,
+    ceiling_probabilities,
+)
 from rehab_core.evaluation._curves import calibration_bins, roc_points
 from rehab_core.evaluation._decision import DEFAULT_THRESHOLDS, decision_curve
 from rehab_core.evaluation._metrics import (
@@ -32,6 +45,7 @@ from rehab_core.evaluation._metrics import (
     regression_metrics,
 )
 from rehab_core.evaluation._paired import delong_test, paired_bootstrap_auc
+from rehab_core.evaluation._repeats import repeated_cv_summary, seed_summary
 from rehab_core.evaluation._report import (
     GROUPS,
     EvaluationSettings,
@@ -52,7 +66,10 @@ from rehab_core.evaluation._tables import (
 )
 
 __all__ = [
+    "CEILING_COLUMNS",
     "CEILING_LABEL",
+    "CLINICAL_MODEL",
+    "CLINICAL_SUFFIX",
     "DEFAULT_THRESHOLDS",
     "FUSION_MODELS",
     "GROUPS",
@@ -67,6 +84,9 @@ __all__ = [
     "bootstrap_metrics",
     "calibration_bins",
     "calibration_slope_intercept",
+    "ceiling_column",
+    "ceiling_fraction",
+    "ceiling_probabilities",
     "decision_curve",
     "delong_test",
     "evaluate_model",
@@ -74,7 +94,9 @@ __all__ = [
     "paired_bootstrap_auc",
     "paper_tables",
     "regression_metrics",
+    "repeated_cv_summary",
     "roc_points",
+    "seed_summary",
     "to_json",
     "to_markdown",
 ]
