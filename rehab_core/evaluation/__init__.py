@@ -23,6 +23,7 @@ repeated_cv_summary  mean and SD of AUC over repeated cross-validation, pooled i
 seed_summary         mean and SD of metrics over external cohorts (generator seeds)
 evaluate_model       one model's record -> ModelEvaluation
 paper_tables         Tables 1-3 of Shi et al. 2025 with intervals; to_markdown / to_json
+paired_differences   the table of paired AUC differences between rows (default_pairs)
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ from rehab_core.evaluation._ceiling import (
     ceiling_column,
     ceiling_fraction,
     ceiling_probabilities,
+)
+from rehab_core.evaluation._comparisons import (
+    COMPARISON_FAMILIES,
+    default_pairs,
+    holm_adjust,
+    paired_differences,
 )
 from rehab_core.evaluation._curves import calibration_bins, roc_points
 from rehab_core.evaluation._decision import DEFAULT_THRESHOLDS, decision_curve
@@ -55,6 +62,7 @@ from rehab_core.evaluation._report import (
 )
 from rehab_core.evaluation._tables import (
     CEILING_LABEL,
+    FUSION_CLINICAL_MODELS,
     FUSION_MODELS,
     IMAGE_MODELS,
     SIGNAL_MODELS,
@@ -70,7 +78,9 @@ __all__ = [
     "CEILING_LABEL",
     "CLINICAL_MODEL",
     "CLINICAL_SUFFIX",
+    "COMPARISON_FAMILIES",
     "DEFAULT_THRESHOLDS",
+    "FUSION_CLINICAL_MODELS",
     "FUSION_MODELS",
     "GROUPS",
     "IMAGE_MODELS",
@@ -88,10 +98,13 @@ __all__ = [
     "ceiling_fraction",
     "ceiling_probabilities",
     "decision_curve",
+    "default_pairs",
     "delong_test",
     "evaluate_model",
     "format_interval",
+    "holm_adjust",
     "paired_bootstrap_auc",
+    "paired_differences",
     "paper_tables",
     "regression_metrics",
     "repeated_cv_summary",
