@@ -49,16 +49,19 @@ __all__ = [
     "ceiling_probabilities",
 ]
 
-#: Ground-truth column holding each information's ideal P(good), by what a row sees.
-#: ``joint`` is what the fusion models see; ``joint_clinical`` what "fusion + clinical"
-#: sees (the same column while the baseline score carries nothing beyond the latents).
+#: Ground-truth column holding each information's ideal P(good), by what a row sees
+#: (the columns of the cohort v2 generator, ``docs/synthetic_cohort.md``):
+#: ``joint`` P(good | the fMRI and EEG-EMG markers the patient's files show), what the
+#: fusion models see; ``fmri`` and ``eegemg`` one modality's markers; ``clinical``
+#: P(good | baseline FMA-LE, days since stroke); ``joint_clinical`` all of them, what
+#: "fusion + clinical" sees.
 CEILING_COLUMNS: Mapping[str, str] = MappingProxyType(
     {
         "joint": "p_good_bayes",
         "fmri": "p_good_fmri",
         "eegemg": "p_good_eegemg",
         "clinical": "p_good_clinical",
-        "joint_clinical": "p_good_bayes",
+        "joint_clinical": "p_good_all",
     }
 )
 

@@ -25,7 +25,7 @@ from rehab_core.evaluation._metrics import _resample_weights
         ("ResNet50", "image", "p_good_fmri"),
         ("LSTM", "signal", "p_good_eegemg"),
         ("ShuffleNet_LSTM", "fusion", "p_good_bayes"),
-        ("ShuffleNet_LSTM + clinical", "fusion", "p_good_bayes"),
+        ("ShuffleNet_LSTM + clinical", "fusion", "p_good_all"),
         (CLINICAL_MODEL, "image", "p_good_clinical"),
         ("clinical", "signal", "p_good_clinical"),
         (CLINICAL_MODEL, "fusion", "p_good_clinical"),

@@ -39,8 +39,8 @@ def _scores(seed: int, strength: float = 0.3) -> np.ndarray:
 
 def _truth() -> dict:
     rng = np.random.default_rng(99)
-    columns = ("p_good_bayes", "p_good_fmri", "p_good_eegemg", "p_good_clinical")
-    strengths = dict(zip(columns, (0.6, 0.2, 0.4, 0.3), strict=True))
+    columns = ("p_good_bayes", "p_good_fmri", "p_good_eegemg", "p_good_clinical", "p_good_all")
+    strengths = dict(zip(columns, (0.6, 0.2, 0.4, 0.3, 0.7), strict=True))
     values = {c: np.clip(s * Y + (1 - s) * rng.random(N), 0, 1) for c, s in strengths.items()}
     return {p: {c: f"{values[c][k]:.6f}" for c in columns} for k, p in enumerate(IDS)}
 
