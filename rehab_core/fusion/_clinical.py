@@ -30,7 +30,7 @@ from rehab_core.fusion._state import (
     finite_float,
     float_array,
     json_params,
-    plain,
+    learned_state,
     read_state,
 )
 
@@ -271,16 +271,7 @@ class ClinicalLogistic(BaseEstimator):
         state: dict[str, Any] = {"kind": type(self).__name__, "params": json_params(self)}
         if not hasattr(self, "coef_"):
             return state
-        return {
-            **state,
-            "coef": plain("coef_", self.coef_),
-            "intercept": plain("intercept_", self.intercept_),
-            "mean": plain("mean_", self.mean_),
-            "scale": plain("scale_", self.scale_),
-            "medians": plain("medians_", self.medians_),
-            "n_fit": plain("n_fit_", self.n_fit_),
-            "n_imputed": plain("n_imputed_", self.n_imputed_),
-        }
+        return {**state, **learned_state(self, _LEARNED)}
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> ClinicalLogistic:
