@@ -14,10 +14,12 @@ import numpy as np
 
 from rehab_core._validation import check_option
 from rehab_core.viz._plotly import (
+    LABEL_MARGIN,
     MARGIN,
     axis_refs,
     band_shape,
     colour_scale,
+    edge_label,
     line_shape,
     plotly,
 )
@@ -488,23 +490,36 @@ def tsnr_figure(
                 )
             )
     fig.add_traces(bars, rows=rows_of_bars, cols=1)
-    shapes = []
+    # the lines are named in the right margin, where no bar can cover the words
+    shapes, labels = [], []
     tsnr_refs, area_refs = axis_refs(fig, 1, 1), axis_refs(fig, 2, 1)
     if np.isfinite(brain_median):
-        median_text = f"whole-brain median {brain_median:.1f}"
-        shapes.append(line_shape(tsnr_refs, y=brain_median, text=median_text, dash="solid"))
+        shapes.append(line_shape(tsnr_refs, y=brain_median, dash="solid"))
+        labels.append(
+            edge_label(tsnr_refs, y=brain_median, text=f"whole-brain<br>median {brain_median:.1f}")
+        )
         if min_slice_tsnr_fraction is not None:
-            limit_text = f"screening limit ({min_slice_tsnr_fraction:.0%})"
             limit = min_slice_tsnr_fraction * brain_median
-            shapes.append(line_shape(tsnr_refs, y=limit, text=limit_text, position="end"))
+            text = f"screening limit<br>{limit:.1f} ({min_slice_tsnr_fraction:.0%} of median)"
+            shapes.append(line_shape(tsnr_refs, y=limit))
+            labels.append(edge_label(tsnr_refs, y=limit, text=text, above=False))
     if min_brain_fraction is not None and area.max() > 0:
-        limit_text = f"screening limit ({min_brain_fraction:.0%} of the largest)"
         limit = min_brain_fraction * area.max()
-        shapes.append(line_shape(area_refs, y=limit, text=limit_text))
+        text = f"screening limit<br>{limit:.0f} voxels<br>({min_brain_fraction:.0%} of the largest)"
+        shapes.append(line_shape(area_refs, y=limit))
+        labels.append(edge_label(area_refs, y=limit, text=text))
     fig.update_xaxes(title_text="axial slice", row=2, col=1)
     fig.update_yaxes(title_text="tSNR", row=1, col=1)
     fig.update_yaxes(title_text="voxels", row=2, col=1)
-    fig.update_layout(title=title, shapes=shapes, barmode="overlay", height=460, margin=MARGIN)
+    fig.update_layout(
+        title=title,
+        shapes=shapes,
+        annotations=[*fig.layout.annotations, *labels],
+        barmode="overlay",
+        height=480,
+        margin={**MARGIN, "r": LABEL_MARGIN + 20},
+        legend=dict(orientation="h", x=1.0, xanchor="right", y=1.0, yanchor="bottom"),
+    )
     return fig
 
 

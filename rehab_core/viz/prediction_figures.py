@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rehab_core.viz._plotly import MARGIN, plotly
+from rehab_core.viz._plotly import LABEL_MARGIN, MARGIN, edge_label, line_shape, plotly
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -67,26 +67,33 @@ def _score_layout(
     title: str,
     xaxis: dict[str, Any],
 ) -> go.Figure:
-    """Threshold and mean-score lines and the common layout of the per-item score charts."""
-    fig.add_hline(
-        y=threshold,
-        line=dict(dash="dash", color="#333", width=1),
-        annotation_text=f"threshold {threshold:.2f}",
-        annotation_position="top left",
-    )
+    """Threshold and mean-score lines and the common layout of the per-item score charts.
+
+    The two lines are named in the right margin, where no bar can cover the words;
+    the higher line's name sits above it and the lower one's below, so the two
+    never overlap however close the score is to the threshold.
+    """
     label, value = score
+    refs = ("x", "y")
+    shapes = [line_shape(refs, y=threshold, colour="#333", dash="dash")]
+    score_above = value is not None and float(value) >= threshold
+    labels = [
+        edge_label(refs, y=threshold, text=f"threshold {threshold:.2f}", above=not score_above)
+    ]
     if value is not None:
-        fig.add_hline(
-            y=float(value),
-            line=dict(color=_NEUTRAL, width=2),
-            annotation_text=f"{label} {float(value):.2f}",
-            annotation_position="bottom right",
+        shapes.append(line_shape(refs, y=float(value), colour=_NEUTRAL, dash="solid"))
+        shapes[-1]["line"]["width"] = 2
+        text = f"{label} {float(value):.2f}"
+        labels.append(
+            edge_label(refs, y=float(value), text=text, colour=_NEUTRAL, above=score_above)
         )
     fig.update_layout(
         title=title,
         height=280,
-        margin=MARGIN,
+        margin={**MARGIN, "r": LABEL_MARGIN},
         showlegend=False,
+        shapes=shapes,
+        annotations=labels,
         xaxis=xaxis,
         yaxis=dict(title="P(good outcome)", range=[0, 1]),
     )
@@ -214,7 +221,7 @@ def window_timeline_figure(
         fig,
         threshold,
         ("signal score", signal_score),
-        title=f"EEG-EMG windows ({probs.size} of {window_s:g} s)",
+        title=f"EEG-EMG windows ({probs.size} windows of {window_s:g} s)",
         xaxis=dict(title="time in the recording (s)", range=[0, float(starts.max() + window_s)]),
     )
 

@@ -219,6 +219,34 @@ def test_slice_profile_and_tsnr_figure_explain_the_screening(imaging_result):
     assert limits == pytest.approx(sorted([brain_median, 0.5 * brain_median, 0.3 * area.max()]))
 
 
+def test_tsnr_screening_limits_are_named_beside_the_bars(imaging_result):
+    """The clinicians found the screening-limit label hidden under the bars."""
+    res = imaging_result
+    fig = tsnr_figure(
+        res.maps["tsnr"],
+        res.mask,
+        res.slice_index,
+        res.screened_out,
+        min_slice_tsnr_fraction=0.5,
+        min_brain_fraction=0.3,
+    )
+    assert all(not (s.label and s.label.text) for s in fig.layout.shapes)  # nothing on the bars
+    labels = [a for a in fig.layout.annotations if a.yref in ("y", "y2")]
+    brain_median = float(np.median(res.maps["tsnr"][res.mask]))
+    area, _ = slice_profile(res.maps["tsnr"], res.mask)
+    assert [(a.yref, a.y, a.text.split("<br>")[0]) for a in labels] == [
+        ("y", pytest.approx(brain_median), "whole-brain"),
+        ("y", pytest.approx(0.5 * brain_median), "screening limit"),
+        ("y2", pytest.approx(0.3 * area.max()), "screening limit"),
+    ]
+    for label in labels:
+        # right of the plot area, where there are no bars
+        assert label.xref.endswith(" domain") and label.x >= 1.0 and label.xanchor == "left"
+    assert [a.yanchor for a in labels[:2]] == ["bottom", "top"]  # apart from each other
+    assert "50% of median" in labels[1].text and "30% of the largest" in labels[2].text
+    assert fig.layout.margin.r >= 120
+
+
 def test_slice_profile_refuses_a_mask_of_another_shape():
     with pytest.raises(ValueError, match="boolean volume of the tSNR map's shape"):
         slice_profile(np.ones((3, 3, 3)), np.ones((3, 3, 2), dtype=bool))
