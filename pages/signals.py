@@ -167,8 +167,8 @@ def _trace_viewer(upload, rec, key: tuple) -> None:
         st.plotly_chart(fig, key=f"sig_traces_{upload.id}")
         st.caption(
             "Red bands: windows the preprocessing rejected (reason on the band); grey: the end "
-            "shorter than a window. Dashed red traces (✗): bad channels (the QC table below says "
-            "what was done with each for the model). "
+            "shorter than a window. Dashed red traces marked 'bad': bad channels (the QC table "
+            "below says what was done with each for the model). "
             "Traces are reduced to the lowest and highest value per pixel, so peaks are kept; "
             "choose a shorter span to see single samples."
         )

@@ -7,7 +7,10 @@ the figure at each call, which made a spectrum with ten marker lines take 0.3 s.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -150,3 +153,42 @@ def edge_label(
         align="left",
         font=dict(size=10, color=colour),
     )
+
+
+#: Decades from 0.001 to 10 000 are written as plain numbers, others as powers of ten.
+_PLAIN_DECADES = range(-3, 5)
+
+
+def log_axis_ticks(values: np.ndarray, *, max_ticks: int = 8) -> tuple[list[float], list[str]]:
+    """Ticks for a log axis at whole decades, written as numbers a reader can read.
+
+    ``1``, ``10``, ``100``, ``0.01`` ... (``10<sup>-5</sup>`` beyond 0.001 and
+    10 000), never the SI prefixes plotly writes by default ("100µ", "10n"),
+    which on a power axis read like units. Every second decade is labelled
+    when the values span more than ``max_ticks`` decades.
+
+    Parameters
+    ----------
+    values : ndarray
+        The values the axis shows; zeros, negatives and non-finite values are ignored.
+
+    Returns
+    -------
+    tickvals, ticktext : list of float, list of str
+        Empty when there is no positive finite value.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    shown = values[np.isfinite(values) & (values > 0)]
+    if shown.size == 0:
+        return [], []
+    low = math.floor(math.log10(float(shown.min())))
+    high = math.ceil(math.log10(float(shown.max())))
+    step = 1 if high - low <= max_ticks else 2
+    decades = [k for k in range(low, high + 1) if k % step == 0]
+    text = [
+        (f"{10**k:d}" if k >= 0 else f"{10.0**k:.{-k}f}")
+        if k in _PLAIN_DECADES
+        else f"10<sup>{k}</sup>"
+        for k in decades
+    ]
+    return [10.0**k for k in decades], text
