@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 MARGIN = dict(l=10, r=10, t=60, b=40)
 #: Right margin of a figure whose reference lines are labelled beside the plot (edge_label).
 LABEL_MARGIN = 120
+#: Legend rows in pixels (plotly: an entry of 12-px text is 19 px, a group title and the gap
+#: after a group about 30 px), to size a figure whose legend must show every entry.
+LEGEND_ENTRY_PX = 20
+LEGEND_GROUP_PX = 32
 
 #: Streamlit's chart theme sends the colours #000001-#000040 as placeholders that the
 #: browser swaps for theme colours; a colour scale that happens to hold one (Inferno

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rehab_core.io.channels import channel_label, montage_order
 from rehab_core.viz._plotly import LABEL_MARGIN, MARGIN, edge_label, line_shape, plotly
 
 if TYPE_CHECKING:
@@ -385,14 +386,19 @@ def attribution_figure(summary: AttributionSummary) -> go.Figure:
     plotly.graph_objects.Figure
         Left: a heatmap of the share (%) per channel and time bin; right: the
         share per channel, coloured by the sign of its summed attribution
-        (green: towards a good outcome, red: towards a poor one).
+        (green: towards a good outcome, red: towards a poor one). Channels
+        run from the top in montage order (:func:`rehab_core.io.montage_order`),
+        a paper muscle by its name.
     """
     go, make_subplots = plotly()
-    shares = 100 * np.asarray(summary.per_channel_bin, dtype=np.float64)
+    codes = list(summary.ch_names)
+    index = {name: i for i, name in enumerate(codes)}
+    order = [index[name] for name in montage_order(codes)]
+    shares = 100 * np.asarray(summary.per_channel_bin, dtype=np.float64)[order]
     edges = np.asarray(summary.bin_edges_s, dtype=np.float64)
     centres = (edges[:-1] + edges[1:]) / 2
-    names = list(summary.ch_names)
-    signed = np.asarray(summary.signed_per_channel, dtype=np.float64)
+    names = [channel_label(codes[i]) for i in order]
+    signed = np.asarray(summary.signed_per_channel, dtype=np.float64)[order]
     fig = make_subplots(
         rows=1,
         cols=2,
@@ -415,7 +421,7 @@ def attribution_figure(summary: AttributionSummary) -> go.Figure:
     )
     fig.add_trace(
         go.Bar(
-            x=100 * np.asarray(summary.per_channel, dtype=np.float64),
+            x=100 * np.asarray(summary.per_channel, dtype=np.float64)[order],
             y=names,
             orientation="h",
             marker_color=[GOOD_COLOUR if s >= 0 else POOR_COLOUR for s in signed],

@@ -18,6 +18,8 @@ from rehab_core.signals._checks import check_ch_names, check_ch_types, check_dat
 from rehab_core.signals.spectra import coherence
 from rehab_core.signals.windows import window_n_times
 from rehab_core.viz._plotly import (
+    LEGEND_ENTRY_PX,
+    LEGEND_GROUP_PX,
     MARGIN,
     axis_refs,
     band_shape,
@@ -368,12 +370,6 @@ def signal_traces_figure(
 # --- spectra ------------------------------------------------------------------------------------
 
 
-#: Legend rows in pixels (plotly: an entry of 12-px text is 19 px, a group title and the gap
-#: after a group about 30 px), to size a figure whose legend lists every channel.
-_LEGEND_ENTRY_PX = 20
-_LEGEND_GROUP_PX = 32
-
-
 def psd_figure(
     freqs: np.ndarray,
     psd: np.ndarray,
@@ -480,7 +476,7 @@ def psd_figure(
             col=col,
         )
     margin = dict(MARGIN)
-    legend_px = _LEGEND_ENTRY_PX * len(ch_names) + _LEGEND_GROUP_PX * len(kinds)
+    legend_px = LEGEND_ENTRY_PX * len(ch_names) + LEGEND_GROUP_PX * len(kinds)
     fig.update_layout(
         title=title,
         shapes=shapes,

@@ -204,6 +204,32 @@ def test_attribution_figure_shows_shares_per_channel_and_time():
     assert np.asarray(heat.z).sum() == pytest.approx(100.0)
 
 
+def test_attribution_channels_run_in_montage_order_with_muscle_names():
+    """The model's channel order (P4 CP2 FC5 ...) is not one a clinician reads a montage in."""
+    from rehab_core.io import PAPER_CHANNELS
+
+    rng = np.random.default_rng(2)
+    attr = rng.standard_normal((2, 22, 100))
+    attr[:, PAPER_CHANNELS.index("EMG_GMAX")] *= 10  # the gluteus carries the evidence
+    summary = attribution_summary(attr, list(PAPER_CHANNELS), sfreq=100.0, n_bins=4)
+    heat, bars = attribution_figure(summary).data
+    assert list(heat.y)[:6] == ["F3", "F4", "FC5", "FC1", "FC2", "FC6"]
+    assert list(heat.y)[-6:] == [
+        "proximal rectus femoris",
+        "rectus femoris",
+        "vastus medialis",
+        "gluteus maximus",
+        "biceps femoris (long head)",
+        "semitendinosus",
+    ]
+    assert list(bars.y) == list(heat.y)
+    # the numbers moved with their names
+    gmax = list(heat.y).index("gluteus maximus")
+    assert np.argmax(bars.x) == gmax
+    i = PAPER_CHANNELS.index("F4")
+    np.testing.assert_allclose(heat.z[1], 100 * summary.per_channel_bin[i])
+
+
 @pytest.fixture
 def curves():
     rng = np.random.default_rng(3)
