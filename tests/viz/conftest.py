@@ -29,6 +29,19 @@ def chans():
     return SimpleNamespace(names=NAMES, types=TYPES, sfreq=SFREQ, make_recording=make_recording)
 
 
+@pytest.fixture(scope="session")
+def leg_muscles():
+    """The paper's six leg muscles as the figures name and order them (front, then back)."""
+    return [
+        "proximal rectus femoris",
+        "rectus femoris",
+        "vastus medialis",
+        "gluteus maximus",
+        "biceps femoris (long head)",
+        "semitendinosus",
+    ]
+
+
 @pytest.fixture(scope="module")
 def recording():
     """A recording with a 600 µV spike on C3 in window 1 (10-20 s) and FC2 flat."""

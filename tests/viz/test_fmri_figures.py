@@ -189,14 +189,8 @@ def test_screened_slices_agree_with_the_preprocessing(imaging_result):
     assert {r["slice"]: r["reason"] for r in rows if not r["kept"]} == imaging_result.screened_out
 
 
-def test_slice_profile_and_tsnr_figure_explain_the_screening(imaging_result):
-    res = imaging_result
-    area, median = slice_profile(res.maps["tsnr"], res.mask)
-    assert area[0] == 0 and np.isnan(median[0])
-    k = int(res.slice_index[0])
-    assert median[k] == pytest.approx(np.median(res.maps["tsnr"][:, :, k][res.mask[:, :, k]]))
-
-    fig = tsnr_figure(
+def _tsnr(res):
+    return tsnr_figure(
         res.maps["tsnr"],
         res.mask,
         res.slice_index,
@@ -204,6 +198,16 @@ def test_slice_profile_and_tsnr_figure_explain_the_screening(imaging_result):
         min_slice_tsnr_fraction=0.5,
         min_brain_fraction=0.3,
     )
+
+
+def test_slice_profile_and_tsnr_figure_explain_the_screening(imaging_result):
+    res = imaging_result
+    area, median = slice_profile(res.maps["tsnr"], res.mask)
+    assert area[0] == 0 and np.isnan(median[0])
+    k = int(res.slice_index[0])
+    assert median[k] == pytest.approx(np.median(res.maps["tsnr"][:, :, k][res.mask[:, :, k]]))
+
+    fig = _tsnr(res)
     assert [(tr.name, tr.yaxis) for tr in fig.data] == [
         ("kept", "y"),
         ("screened out", "y"),
@@ -222,14 +226,7 @@ def test_slice_profile_and_tsnr_figure_explain_the_screening(imaging_result):
 def test_tsnr_screening_limits_are_named_beside_the_bars(imaging_result):
     """The clinicians found the screening-limit label hidden under the bars."""
     res = imaging_result
-    fig = tsnr_figure(
-        res.maps["tsnr"],
-        res.mask,
-        res.slice_index,
-        res.screened_out,
-        min_slice_tsnr_fraction=0.5,
-        min_brain_fraction=0.3,
-    )
+    fig = _tsnr(res)
     assert all(not (s.label and s.label.text) for s in fig.layout.shapes)  # nothing on the bars
     labels = [a for a in fig.layout.annotations if a.yref in ("y", "y2")]
     brain_median = float(np.median(res.maps["tsnr"][res.mask]))

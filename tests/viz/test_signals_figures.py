@@ -353,7 +353,7 @@ def test_log_ticks_are_whole_decades_in_plain_numbers(low, high, ticks):
 
 
 @pytest.mark.parametrize("n_extra_eeg", [0, 18])
-def test_psd_axes_read_in_microvolts_and_the_legend_lists_every_channel(n_extra_eeg):
+def test_psd_axes_read_in_microvolts_and_the_legend_lists_every_channel(n_extra_eeg, leg_muscles):
     """The clinicians read "100µ"/"10n" on the power axis and a 22-entry legend cut short."""
     from rehab_core.io import PAPER_CHANNELS, montage_order
 
@@ -381,14 +381,7 @@ def test_psd_axes_read_in_microvolts_and_the_legend_lists_every_channel(n_extra_
     labels = [t.name for t in fig.data]
     order = montage_order(names, types)
     assert labels[: len(order) - 6] == [n + (" (bad)" if n == "C3" else "") for n in order[:-6]]
-    assert labels[-6:] == [
-        "proximal rectus femoris",
-        "rectus femoris",
-        "vastus medialis",
-        "gluteus maximus",
-        "biceps femoris (long head)",
-        "semitendinosus",
-    ]
+    assert labels[-6:] == leg_muscles
     assert all(t.showlegend is not False for t in fig.data)
     # the plot area is tall enough for the whole legend: 19 px an entry (12-px text) and a
     # title and gap per group (plotly's legend layout), so nothing is cut off
