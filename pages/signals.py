@@ -118,7 +118,7 @@ def _settings() -> tuple[SignalSettings, ImagingSettings, str]:
 
 def _no_upload(kind: str) -> None:
     st.info(f"No {kind} recording is stored for this patient yet; add one on the Patients page.")
-    link_if_page(PATIENTS_PAGE, "Patients", icon="👤")
+    link_if_page(PATIENTS_PAGE, "Patients", icon=":material/group:")
 
 
 @st.fragment
