@@ -29,6 +29,23 @@ def chans():
     return SimpleNamespace(names=NAMES, types=TYPES, sfreq=SFREQ, make_recording=make_recording)
 
 
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+
+
+@pytest.fixture(scope="session")
+def figure_strings():
+    """Every string of a figure (titles, tick text, names, colours, hover text), as a list."""
+    return lambda fig: list(_strings(fig.to_plotly_json()))
+
+
 @pytest.fixture(scope="session")
 def leg_muscles():
     """The paper's six leg muscles as the figures name and order them (front, then back)."""

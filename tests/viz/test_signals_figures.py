@@ -260,7 +260,7 @@ def test_traces_run_in_montage_order_with_muscle_names(recording, signal_result,
     assert "rectus femoris (EMG_RF)" in rf.hovertemplate
 
 
-def test_figures_write_no_symbol_a_browser_may_lack(recording, signal_result, chans):
+def test_figures_write_no_symbol_a_browser_may_lack(recording, signal_result, figure_strings):
     """Symbols such as ✗ came out as empty boxes where the font lacks them."""
     fig = _traces(recording, signal_result, 0.0, 35.0)
     freqs = np.arange(2.0, 46.0)
@@ -268,21 +268,9 @@ def test_figures_write_no_symbol_a_browser_may_lack(recording, signal_result, ch
         freqs, np.zeros((2, 1, freqs.size)), ["C1", "C3"], ["EMG_RF"], bad_channels={"C3": "x"}
     )
     for figure in (fig, coh):
-        text = "".join(_strings(figure.to_plotly_json()))
+        text = "".join(figure_strings(figure))
         assert "bad" in text  # the bad channels are named in words
         assert not [c for c in text if ord(c) > 0x2000 and c not in "–—−→"], "non-text glyph"
-
-
-def _strings(value):
-    """Every string in a figure's JSON-like dict (titles, tick text, names, hover text)."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _strings(item)
 
 
 @pytest.mark.parametrize(
