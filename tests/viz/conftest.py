@@ -40,10 +40,18 @@ def _strings(value):
             yield from _strings(item)
 
 
+def _drawn_strings(fig) -> list[str]:
+    data = fig.to_plotly_json()
+    # the template is the environment's, not the builder's (importing streamlit makes its
+    # theme, with the placeholder colours it swaps in the browser, the default)
+    data.get("layout", {}).pop("template", None)
+    return list(_strings(data))
+
+
 @pytest.fixture(scope="session")
 def figure_strings():
-    """Every string of a figure (titles, tick text, names, colours, hover text), as a list."""
-    return lambda fig: list(_strings(fig.to_plotly_json()))
+    """Every string a builder put in a figure (titles, tick text, names, colours, hover text)."""
+    return _drawn_strings
 
 
 @pytest.fixture(scope="session")
