@@ -164,7 +164,7 @@ def _audit_log(store: Store, me: UserRecord, usernames: list[str]) -> None:
         ),
         file_name="audit_log.csv",
         mime="text/csv",
-        icon="⬇️",
+        icon=":material/download:",
         on_click="ignore",
     )
 

@@ -53,7 +53,7 @@ def _label(patient: PatientRecord) -> str:
 
 def _demo_button(store: Store) -> None:
     st.info("No patient yet. Create one below, or start with a synthetic demo patient.")
-    if st.button("Create a demo patient", type="primary", icon="✨"):
+    if st.button("Create a demo patient", type="primary", icon=":material/person_add:"):
         with st.spinner("Generating and checking a synthetic patient's EEG-EMG and rs-fMRI..."):
             demo = store.create_demo_patient()
         audit("create_patient", patient_id=demo.id, details={"demo": True})
@@ -277,9 +277,9 @@ def main() -> None:
         _uploads_table(store, patient)
         links = st.columns(2)
         with links[0]:
-            link_if_page("pages/signals.py", "Look at the signals", icon="📈")
+            link_if_page("pages/signals.py", "Look at the signals", icon=":material/monitoring:")
         with links[1]:
-            link_if_page("pages/prediction.py", "Predict the outcome", icon="🎯")
+            link_if_page("pages/prediction.py", "Predict the outcome", icon=":material/insights:")
         _delete_section(store, patient)
     with st.expander("Create a patient", expanded=not patients):
         _create_form(store)
