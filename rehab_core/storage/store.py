@@ -11,10 +11,10 @@ folder::
 
 Rules
 -----
-* An upload is read with the real reader (:func:`rehab_core.io.read_signals`
-  or :func:`rehab_core.io.read_fmri`) from a temporary copy before anything is
-  kept; a refused file raises the reader's :class:`~rehab_core.io.InputError`
-  (one sentence naming the file as the user called it) and stores nothing.
+* An upload is read with the real reader from a temporary copy before anything
+  is kept (:func:`rehab_core.io.upload_check.check_upload`); a refused file
+  raises the reader's :class:`~rehab_core.io.InputError` (one sentence naming
+  the file as the user called it) and stores nothing.
 * The name a file was uploaded under is metadata: only its suffix is used,
   checked against :data:`UPLOAD_SUFFIXES`, never the name as a path. It is
   kept (clinicians recognise their files by it) behind the same sign-in as the
@@ -46,7 +46,6 @@ import os
 import shutil
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,7 +57,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from rehab_core._files import fsync_dir, write_atomic
 from rehab_core.io.deidentify import deidentify_bytes
-from rehab_core.io.errors import InputError, UnknownFormatError
+from rehab_core.io.errors import InputError
+from rehab_core.io.upload_check import KINDS, UPLOAD_SUFFIXES, check_upload, upload_suffix
 from rehab_core.security.audit import install_audit_guards
 from rehab_core.storage import db
 
@@ -77,27 +77,6 @@ __all__ = [
     "default_data_dir",
 ]
 
-KINDS: tuple[str, ...] = ("signals", "fmri")
-"""What an upload can be: the EEG-EMG recording or the resting-state fMRI."""
-
-UPLOAD_SUFFIXES: dict[str, dict[str, str]] = {
-    "signals": {
-        ".txt": "rehab-eegemg text",
-        ".edf": "EDF",
-        ".bdf": "BDF",
-        ".fif": "FIF",
-        ".fif.gz": "FIF",
-        ".set": "EEGLAB",
-    },
-    "fmri": {".nii": "NIfTI", ".nii.gz": "NIfTI"},
-}
-"""Suffixes accepted per kind (case-insensitive) and the format each names.
-
-Every one is a single, self-contained file. BrainVision (``.vhdr`` with its
-``.vmrk`` and ``.eeg``) and EEGLAB with a separate ``.fdt`` need several files
-and are refused with a sentence that says what to export instead.
-"""
-
 DEFAULT_MAX_UPLOAD_MB = 500.0
 """Largest accepted upload in MB (10^6 bytes) unless ``REHAB_MAX_UPLOAD_MB`` says otherwise."""
 
@@ -107,18 +86,6 @@ MAX_UPLOAD_MB_CEILING = 2147.0
 
 STALE_TMP_S = 3600.0
 """Age in seconds after which :meth:`Store.collect_garbage` treats a validation copy as stale."""
-
-_EXPORT_HINT = "export the recording as EDF, FIF or rehab-eegemg text (.txt) and upload that"
-_MULTI_FILE = {
-    ".vhdr": "is a BrainVision header whose data lie in separate .vmrk and .eeg files, "
-    "which cannot be uploaded as one file",
-    ".vmrk": "is a BrainVision marker file; the recording needs its .vhdr and .eeg too, "
-    "which cannot be uploaded as one file",
-    ".eeg": "is the data part of a BrainVision recording, which needs its .vhdr and .vmrk "
-    "too and cannot be uploaded as one file",
-    ".fdt": "is the data part of an EEGLAB recording, which needs its .set too "
-    "and cannot be uploaded as one file",
-}
 
 _SEX = ("F", "M")
 _SIDES = ("left", "right")
@@ -230,29 +197,6 @@ def _max_upload_mb(value: float | None) -> float:
     return float(value)
 
 
-def _upload_suffix(kind: str, original_name: str) -> str:
-    """The allowed suffix ``original_name`` ends with (lower case), else a refusal sentence."""
-    lower = original_name.lower()
-    allowed = UPLOAD_SUFFIXES[kind]
-    for suffix in sorted(allowed, key=len, reverse=True):
-        if lower.endswith(suffix) and len(lower) > len(suffix):
-            return suffix
-    what = "EEG-EMG recording" if kind == "signals" else "resting-state fMRI"
-    for suffix, reason in _MULTI_FILE.items():
-        if lower.endswith(suffix) and kind == "signals":
-            raise UnknownFormatError(f"{original_name} {reason}; {_EXPORT_HINT}.")
-    other = next(k for k in KINDS if k != kind)
-    if any(lower.endswith(s) for s in UPLOAD_SUFFIXES[other]):
-        expected = "an fMRI" if other == "fmri" else "an EEG-EMG"
-        raise UnknownFormatError(
-            f"{original_name} looks like {expected} file, not a {what}; "
-            f"expected one of {', '.join(allowed)}."
-        )
-    raise UnknownFormatError(
-        f"{original_name} is not a supported {what}; expected one of {', '.join(allowed)}."
-    )
-
-
 def _clean_name(original_name: Any) -> str:
     """The uploaded name as metadata: its last path component, stripped, at most 255 chars."""
     if not isinstance(original_name, str) or not original_name.strip():
@@ -280,60 +224,6 @@ def _upload_bytes(data: bytes | str | os.PathLike[str], name: str, max_mb: float
     if isinstance(data, (str, os.PathLike)):
         return Path(data).read_bytes()
     return bytes(data)
-
-
-def _signal_qc(raw: Any) -> dict[str, Any]:
-    from rehab_core.io import PAPER_CHANNELS
-
-    types: dict[str, int] = {}
-    for kind in raw.get_channel_types():
-        types[kind] = types.get(kind, 0) + 1
-    present = {name.lower() for name in raw.ch_names}
-    sfreq = float(raw.info["sfreq"])
-    return {
-        "n_channels": len(raw.ch_names),
-        "sfreq": sfreq,
-        "duration_s": round(raw.n_times / sfreq, 3),
-        "n_channels_by_type": dict(sorted(types.items())),
-        "missing_paper_channels": [c for c in PAPER_CHANNELS if c.lower() not in present],
-    }
-
-
-def _fmri_qc(img: Any) -> dict[str, Any]:
-    zooms = [float(z) for z in img.header.get_zooms()]
-    shape = [int(n) for n in img.shape]
-    tr = zooms[3]
-    return {
-        "shape": shape,
-        "voxel_size_mm": [round(z, 4) for z in zooms[:3]],
-        "tr_s": tr,
-        "n_volumes": shape[3],
-        "duration_s": round(shape[3] * tr, 3),
-    }
-
-
-def _validate(kind: str, path: Path) -> dict[str, Any]:
-    """Read ``path`` with the real reader; return the QC summary (reader warnings included)."""
-    from rehab_core.io import read_fmri, read_signals
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        if kind == "signals":
-            qc = _signal_qc(read_signals(path))
-        else:
-            qc = _fmri_qc(read_fmri(path))
-    qc["warnings"] = [str(w.message) for w in caught]
-    return qc
-
-
-def _renamed(err: InputError, tmp_name: str, original_name: str) -> InputError:
-    """The same refusal with the temporary file's name replaced by the uploaded name."""
-    message = str(err).replace(tmp_name, original_name)
-    try:
-        new = type(err)(message)
-    except TypeError:  # pragma: no cover - every InputError takes one message
-        new = InputError(message)
-    return new
 
 
 class Store:
@@ -614,7 +504,7 @@ class Store:
 
         check_option("kind", kind, KINDS)
         name = _clean_name(original_name)
-        suffix = _upload_suffix(kind, name)
+        suffix = upload_suffix(kind, name)
         with self._sessions() as session:
             self._patient_row(session, patient_id)
         content = _upload_bytes(data, name, self.max_upload_mb)
@@ -666,24 +556,13 @@ class Store:
     def _validated_qc(
         self, kind: str, suffix: str, name: str, content: bytes, sha: str
     ) -> dict[str, Any]:
-        """Read a temporary copy with the real reader; the QC summary, or the reader's refusal."""
+        """Check a working copy with the real reader; the QC summary, or the reader's refusal."""
         tmp_root = self.data_dir / "tmp"
         tmp_root.mkdir(parents=True, exist_ok=True)
-        tmp_name = f"upload-{sha[:16]}{suffix}"
         with tempfile.TemporaryDirectory(dir=tmp_root) as folder:
-            tmp_path = Path(folder) / tmp_name
-            tmp_path.write_bytes(content)
-            try:
-                qc = _validate(kind, tmp_path)
-            except InputError as err:
-                if suffix == ".set" and isinstance(err.__cause__, FileNotFoundError):
-                    raise UnknownFormatError(
-                        f"{name} is an EEGLAB recording whose data lie in a separate .fdt "
-                        f"file, which cannot be uploaded as one file; {_EXPORT_HINT}."
-                    ) from err
-                raise _renamed(err, tmp_name, name) from err
-        qc["warnings"] = [w.replace(tmp_name, name) for w in qc["warnings"]]
-        return qc
+            copy = Path(folder) / f"upload-{sha[:16]}{suffix}"
+            copy.write_bytes(content)
+            return check_upload(kind, copy, name)
 
     @staticmethod
     def _write_content(target: Path, content: bytes) -> bool:
