@@ -59,7 +59,6 @@ from rehab_core._files import fsync_dir, write_atomic
 from rehab_core.io.deidentify import deidentify_bytes
 from rehab_core.io.errors import InputError
 from rehab_core.io.upload_check import KINDS, UPLOAD_SUFFIXES, check_upload, upload_suffix
-from rehab_core.security.audit import install_audit_guards
 from rehab_core.storage import db
 
 __all__ = [
@@ -245,8 +244,8 @@ class Store:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.max_upload_mb = float(max_upload_mb)
+        # the tables, and the triggers that make the audit trail append-only
         self._engine = db.create_db_engine(url)
-        install_audit_guards(self._engine)  # the audit trail is append-only in the database
         self.url: str = self._engine.url.render_as_string(hide_password=True)
         self._sessions: Callable[[], Session] = sessionmaker(self._engine, expire_on_commit=False)
 
