@@ -187,41 +187,6 @@ def test_json_is_stored_alike_on_every_backend(engine):
         assert session.scalars(select(db.AuditEvent.details)).one() == json.loads(json_dumps(value))
 
 
-def test_data_dir_and_url_precedence(tmp_path, monkeypatch):
-    env_dir, arg_dir = tmp_path / "env", tmp_path / "arg"
-    monkeypatch.setenv("REHAB_DATA_DIR", str(env_dir))
-    store = open_store()
-    assert store.data_dir == env_dir.resolve()
-    assert store.url == f"sqlite:///{env_dir.resolve() / 'rehab.db'}"
-    assert (env_dir / "rehab.db").is_file()
-    store.close()
-
-    store = open_store(data_dir=arg_dir)  # the argument wins over the environment
-    assert store.data_dir == arg_dir.resolve()
-    assert store.url.endswith("arg/rehab.db")
-    store.close()
-
-    other_db = tmp_path / "elsewhere.db"
-    monkeypatch.setenv("REHAB_DATABASE_URL", f"sqlite:///{other_db}")
-    store = open_store()
-    assert store.url == f"sqlite:///{other_db}" and store.data_dir == env_dir.resolve()
-    store.create_patient("P-1")
-    store.close()
-    assert open_store(data_dir=env_dir).list_patients()[0].pseudonym == "P-1"
-
-    explicit = tmp_path / "explicit.db"
-    store = open_store(url=f"sqlite:///{explicit}")  # the argument wins again
-    assert store.url == f"sqlite:///{explicit}" and store.list_patients() == []
-    store.close()
-
-
-def test_default_data_dir_is_under_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path))
-    store = open_store()
-    assert store.data_dir == (tmp_path / ".local" / "share" / "rehab").resolve()
-    store.close()
-
-
 def test_two_stores_on_one_database_see_each_other(db_url, tmp_path):
     a = open_store(db_url, tmp_path)
     b = open_store(db_url, tmp_path)
