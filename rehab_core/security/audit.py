@@ -99,8 +99,13 @@ def record_event(
     patient_id: int | None = None,
     target: str | None = None,
     details: dict[str, Any] | None = None,
+    session: Session | None = None,
 ) -> None:
-    """Append one event to the trail (its own transaction, committed at once).
+    """Append one event to the trail.
+
+    Without ``session`` the event is its own transaction, committed at once;
+    with it, the event joins the caller's transaction and is committed (or
+    rolled back) with the change it records.
 
     Parameters
     ----------
@@ -116,6 +121,8 @@ def record_event(
         What else it concerned (``"prediction 12"``, ``"user alice"``), clipped to 255 characters.
     details : dict | None
         JSON-serialisable facts (ids, hashes, settings); never names.
+    session : sqlalchemy.orm.Session | None
+        A session of ``store``'s database inside a transaction the caller commits.
 
     Raises
     ------
@@ -135,8 +142,11 @@ def record_event(
         target=None if target is None else _clip(str(target), _TARGET_MAX),
         details=details,
     )
-    with Session(store.engine) as session, session.begin():
+    if session is not None:
         session.add(row)
+        return
+    with Session(store.engine) as own, own.begin():
+        own.add(row)
 
 
 def audit_events(

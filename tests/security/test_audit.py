@@ -1,4 +1,4 @@
-"""rehab_core.security.audit: events, filters and the CSV export."""
+"""rehab_core.security.audit: events, filters, CSV export, events in the caller's transaction."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import io
 import json
 
 import pytest
+from sqlalchemy.orm import Session
 
 from rehab_core.security import ACTIONS, audit_csv, audit_events, record_event
 from rehab_core.security.audit import CSV_COLUMNS
@@ -84,6 +85,21 @@ def test_csv_holds_every_matching_event_and_defuses_formulas(store):
     assert by_id["1"]["at_utc"].endswith("+00:00")
     only_bob = list(csv.reader(io.StringIO(audit_csv(store, username="bob").decode())))
     assert [r[0] for r in only_bob[1:]] == ["5", "4"]
+
+
+def test_an_event_joins_the_callers_transaction(store):
+    """With ``session``, the event commits with the change it records, or not at all."""
+    with pytest.raises(RuntimeError, match="the change failed"), Session(store.engine) as session:
+        with session.begin():
+            record_event(store, "ann", "promote", target="model version 1", session=session)
+            raise RuntimeError("the change failed")
+    assert audit_events(store) == []
+    with Session(store.engine) as session, session.begin():
+        record_event(store, "ann", "promote", target="model version 1", session=session)
+        session.flush()
+        assert audit_events(store) == []  # not before the caller commits
+    (event,) = audit_events(store)
+    assert (event.username, event.action, event.target) == ("ann", "promote", "model version 1")
 
 
 def test_vocabulary_covers_the_issue():
