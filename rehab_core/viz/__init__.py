@@ -6,7 +6,7 @@ chooses what to show and what to cache.
 
 decimate  min-max decimation of a long recording to the chart's pixel width
 signals   stacked EEG-EMG traces, power spectra, corticomuscular coherence, QC rows
-fmri      orthogonal views, screened slices, head motion, tSNR, QC rows
+fmri      orthogonal views, template alignment, screened slices, head motion, tSNR, QC rows
 prediction_figures  probability, window and slice scores, Grad-CAM overlay, attributions,
           ROC and calibration curves
 """
@@ -18,6 +18,7 @@ from rehab_core.viz.fmri import (
     fmri_qc_table,
     motion_figure,
     orthogonal_views_figure,
+    registration_figure,
     screened_slices,
     slice_profile,
     tsnr_figure,
@@ -66,6 +67,7 @@ __all__ = [
     "motion_figure",
     "motor_coherence",
     "orthogonal_views_figure",
+    "registration_figure",
     "png_bytes",
     "probability_figure",
     "psd_figure",
