@@ -322,6 +322,8 @@ def registration_figure(
             row=1,
             col=col,
         )
+    # above the views, clear of the colour bar
+    fig.update_layout(legend=dict(orientation="h", x=1.0, xanchor="right", y=1.14))
     return fig
 
 
