@@ -28,6 +28,7 @@ from rehab_core.viz import (
     fmri_qc_table,
     motion_figure,
     psd_figure,
+    registration_figure,
     rejected_intervals,
     screened_slices,
     signal_qc_table,
@@ -325,6 +326,13 @@ def _fmri_tab(patient_id: int, settings: ImagingSettings, source: str) -> None:
         ),
         key=f"fmri_tsnr_{upload.id}",
     )
+    if qc.get("registration") is not None:
+        st.subheader("Alignment with the MNI152 template")
+        st.plotly_chart(registration_figure(result), key=f"fmri_registration_{upload.id}")
+        st.caption(
+            "The run's mean image after registration; the cyan line is the edge of the "
+            "template's brain. Every patient's slice k is the same height in this template."
+        )
     st.subheader("Quality control")
     st.dataframe(fmri_qc_table(result), hide_index=True)
 

@@ -6,8 +6,8 @@ chooses what to show and what to cache.
 
 decimate  min-max decimation of a long recording to the chart's pixel width
 signals   stacked EEG-EMG traces, power spectra, corticomuscular coherence, QC rows
-fmri      orthogonal views in mm (one map styled by fmri_map_figure), screened slices,
-          head motion, tSNR, QC rows
+fmri      orthogonal views in mm (one map styled by fmri_map_figure), template alignment,
+          screened slices, head motion, tSNR, QC rows
 prediction_figures  probability, window and slice scores, Grad-CAM overlay, attributions,
           ROC and calibration curves
 """
@@ -21,6 +21,7 @@ from rehab_core.viz.fmri import (
     fmri_qc_table,
     motion_figure,
     orthogonal_views_figure,
+    registration_figure,
     screened_slices,
     slice_profile,
     tsnr_figure,
@@ -71,6 +72,7 @@ __all__ = [
     "motion_figure",
     "motor_coherence",
     "orthogonal_views_figure",
+    "registration_figure",
     "png_bytes",
     "probability_figure",
     "psd_figure",
