@@ -30,6 +30,9 @@ __all__ = [
     "ChannelNamesError",
     "MissingChannelsError",
     "NotFourDimensionalError",
+    "TooLargeError",
+    "ExternalFileError",
+    "ResourceLimitError",
     "DefaultSamplingRateWarning",
 ]
 
@@ -88,6 +91,18 @@ class MissingChannelsError(InputError):
 
 class NotFourDimensionalError(InputError):
     """An fMRI image is not a 4D (x, y, z, time) series."""
+
+
+class TooLargeError(InputError):
+    """The file declares (or unpacks to) more data than any accepted recording holds."""
+
+
+class ExternalFileError(InputError):
+    """The file refers to another file: outside its own folder, or one that must come with it."""
+
+
+class ResourceLimitError(InputError):
+    """Reading the file took too long or too much memory, or crashed the reader (sandbox)."""
 
 
 class DefaultSamplingRateWarning(UserWarning):
