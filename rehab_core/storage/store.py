@@ -59,6 +59,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from rehab_core._files import fsync_dir, write_atomic
 from rehab_core.io.deidentify import deidentify_bytes
 from rehab_core.io.errors import InputError, UnknownFormatError
+from rehab_core.io.sandbox import run_limited
 from rehab_core.security.audit import install_audit_guards
 from rehab_core.storage import db
 
@@ -620,7 +621,9 @@ class Store:
         content = _upload_bytes(data, name, self.max_upload_mb)
         # names and dates leave the header before anything is hashed, read or stored
         try:
-            content, deidentified = deidentify_bytes(kind, name, content)
+            content, deidentified = deidentify_bytes(
+                kind, name, content, work_dir=self.data_dir / "tmp"
+            )
         except InputError:  # the reader's own refusal says best what is wrong; else this one
             self._validated_qc(kind, suffix, name, content, hashlib.sha256(content).hexdigest())
             raise
@@ -674,7 +677,7 @@ class Store:
             tmp_path = Path(folder) / tmp_name
             tmp_path.write_bytes(content)
             try:
-                qc = _validate(kind, tmp_path)
+                qc = run_limited(_validate, kind, tmp_path, what=tmp_name)  # child, limits
             except InputError as err:
                 if suffix == ".set" and isinstance(err.__cause__, FileNotFoundError):
                     raise UnknownFormatError(
