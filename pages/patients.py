@@ -18,6 +18,7 @@ from pages._shared import (
     upload_summary,
 )
 from rehab_core.io import InputError
+from rehab_core.io.inflight import UploadsBusyError, upload_slot
 from rehab_core.security import role_allows
 from rehab_core.storage import UPLOAD_SUFFIXES, PatientRecord, RecordNotFound, Store
 
@@ -144,9 +145,13 @@ def _create_form(store: Store) -> None:
 
 def _store_upload(store: Store, patient: PatientRecord, kind: str, uploaded) -> tuple[str, str]:
     """Validate and store one uploaded file; the (level, sentence) to show."""
+    user = current_user()
     try:
-        with st.spinner(f"Reading and checking {uploaded.name}..."):
+        # a few checks at a time on the server: each runs in a sandbox with its own memory
+        with upload_slot(user.username), st.spinner(f"Reading and checking {uploaded.name}..."):
             rec = store.add_upload(patient.id, kind, uploaded.name, uploaded.getvalue())
+    except UploadsBusyError as err:
+        return "warning", str(err)
     except InputError as err:
         return "error", str(err)
     # the upload's id and hash, not its file name (which may carry a person's name)
@@ -178,9 +183,12 @@ def _uploaders(store: Store, patient: PatientRecord) -> None:
             if uploaded is None:
                 continue
             key = f"{patient.id}:{kind}:{uploaded.file_id}"
-            if key not in done:  # each uploaded file is checked once, not on every rerun
-                done[key] = _store_upload(store, patient, kind, uploaded)
-            level, sentence = done[key]
+            if key in done:  # each uploaded file is checked once, not on every rerun
+                level, sentence = done[key]
+            else:
+                level, sentence = _store_upload(store, patient, kind, uploaded)
+                if level != "warning":  # busy: checked again on the next rerun
+                    done[key] = (level, sentence)
             getattr(st, level)(sentence)
 
 
