@@ -11,7 +11,8 @@ Rules
   the first administrator is created by whoever installs the dashboard (the
   sign-in page's first-run form, or ``rehab users add``).
 * An account with no password signs in only through the identity provider.
-* The last active administrator cannot be deactivated nor lose the role.
+* The last active administrator cannot be deactivated nor lose the role,
+  however many such changes arrive at once (:func:`_lock_admins`).
 * Every change is written to the audit trail with the actor's name.
 
 Every refusal is a :class:`ValueError` with one plain sentence; a failed
@@ -64,7 +65,7 @@ MAX_PASSWORD_LENGTH = 1024
 """Longest accepted password (hashing a megabyte is a denial of service, not a password)."""
 
 _ADMIN_EXISTS = "An administrator account already exists; sign in instead."
-_FIRST_ADMIN_LOCK = 72_616_275_646_975  # any constant, distinct from the audit guards' lock
+_ADMINS_LOCK = 72_616_275_646_975  # any constant, distinct from the audit guards' lock
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._@-]{2,63}")
 _WRONG = "Wrong user name or password."
 
@@ -139,6 +140,23 @@ def _n_active_admins(session: Session) -> int:
     return session.scalar(query) or 0
 
 
+def _lock_admins(session: Session) -> None:
+    """Serialise every change to the set of active administrators; call first in a transaction.
+
+    A check that counts the administrators and then writes is a race: two
+    admins deactivating each other at the same moment both count two and
+    both write, leaving none (and the first-run form back). Each such
+    transaction takes this lock before it counts, so the second counts after
+    the first committed. PostgreSQL: a transaction-scoped advisory lock.
+    SQLite: an empty UPDATE, which takes the database's write lock (waiting
+    for the busy timeout) before anything is read, like ``BEGIN IMMEDIATE``.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADMINS_LOCK})
+    else:
+        session.execute(text("UPDATE users SET id = id WHERE 0 = 1"))
+
+
 def _row(session: Session, username: str) -> User:
     row = session.scalar(select(User).where(User.username == normalise_username(username)))
     if row is None:
@@ -177,19 +195,12 @@ def _insert_user(
     )
     try:
         with Session(store.engine, expire_on_commit=False) as session, session.begin():
-            if first_admin and store.engine.dialect.name == "postgresql":
+            if first_admin:
                 # two first-run forms submitted at once: the second waits, then sees the first
-                session.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _FIRST_ADMIN_LOCK}
-                )
-            if first_admin and _n_active_admins(session):
-                raise ValueError(_ADMIN_EXISTS)
+                _lock_admins(session)
+                if _n_active_admins(session):
+                    raise ValueError(_ADMIN_EXISTS)
             session.add(row)
-            session.flush()
-            # SQLite reads outside a transaction until the first write: count again now that
-            # this one holds the write lock (the loser of a race rolls back here)
-            if first_admin and _n_active_admins(session) > 1:
-                raise ValueError(_ADMIN_EXISTS)
     except IntegrityError:
         raise ValueError(f"A user named {name!r} already exists.") from None
     return _record(row)
@@ -348,6 +359,8 @@ def set_user_active(store: Store, username: str, active: bool, *, actor: str) ->
         Unknown user, or the last active administrator would be deactivated.
     """
     with Session(store.engine, expire_on_commit=False) as session, session.begin():
+        if not active:
+            _lock_admins(session)
         row = _row(session, username)
         if not active and row.active and row.role == "admin" and _n_active_admins(session) <= 1:
             raise ValueError(
@@ -370,6 +383,8 @@ def set_user_role(store: Store, username: str, role: str, *, actor: str) -> User
     """
     check_option("role", role, ROLES)
     with Session(store.engine, expire_on_commit=False) as session, session.begin():
+        if role != "admin":
+            _lock_admins(session)
         row = _row(session, username)
         old = row.role
         if old == "admin" and role != "admin" and row.active and _n_active_admins(session) <= 1:

@@ -216,3 +216,54 @@ def test_two_first_run_forms_at_once_make_one_administrator(store):
         outcomes = list(pool.map(attempt, ["first.a", "first.b"]))
     assert outcomes.count("created") == 1, outcomes
     assert [u.role for u in list_users(store)] == ["admin"]
+
+
+@pytest.mark.parametrize("change", ["deactivate", "demote"])
+def test_two_admins_removing_each_other_at_once_leave_one(store, monkeypatch, change):
+    """Issue 14: the guard counted, then wrote; two such changes at once left no administrator.
+
+    Both threads are held after their first count of active administrators
+    until the other has counted too (or for a second, when the fix makes the
+    second wait for the first): without a lock both saw two and both wrote.
+    """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rehab_core.security import accounts
+
+    create_user(store, "ann.admin", PASSWORD, "admin", actor="pytest")
+    create_user(store, "bob.admin", PASSWORD, "admin", actor="pytest")
+    barrier = threading.Barrier(2)
+    real_count = accounts._n_active_admins
+
+    def count_then_wait(session):
+        n = real_count(session)
+        try:
+            barrier.wait(timeout=1.0)
+        except threading.BrokenBarrierError:
+            pass
+        return n
+
+    monkeypatch.setattr(accounts, "_n_active_admins", count_then_wait)
+
+    def remove(pair: tuple[str, str]) -> str:
+        actor, target = pair
+        try:
+            if change == "deactivate":
+                set_user_active(store, target, False, actor=actor)
+            else:
+                set_user_role(store, target, "researcher", actor=actor)
+        except ValueError as err:
+            return str(err)
+        except DBAPIError:  # SQLite: a lock wait ran out
+            return "refused by the database"
+        return "done"
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(remove, [("ann.admin", "bob.admin"), ("bob.admin", "ann.admin")]))
+    assert outcomes.count("done") == 1, outcomes
+    refused = next(o for o in outcomes if o != "done")
+    assert refused.endswith("is the last active administrator; make another one first.")
+    assert not needs_first_admin(store)
+    admins = [u for u in list_users(store) if u.role == "admin" and u.active]
+    assert len(admins) == 1
