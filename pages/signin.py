@@ -1,7 +1,9 @@
 """Sign-in page: the only page routed while nobody is signed in.
 
 On first run (no active administrator) it creates the administrator account
-instead: there is no default password. When ``.streamlit/secrets.toml`` has
+instead, for whoever holds the one-time setup token the server printed in its
+log (:mod:`rehab_core.security.setup_token`): there is no default password,
+and a visitor without the token cannot become administrator. When ``.streamlit/secrets.toml`` has
 an ``[auth]`` section, the hospital's identity provider (``st.login``) is
 offered too; its e-mail address must be the user name of an active local
 account, whose role applies.
@@ -9,28 +11,51 @@ account, whose role applies.
 
 from __future__ import annotations
 
+import sys
+
 import streamlit as st
 
 from pages._shared import current_user, get_store, oidc_configured, show_notice, sign_in
 from rehab_core.security import (
     MIN_PASSWORD_LENGTH,
+    SETUP_TOKEN_MINUTES,
     AuthError,
     authenticate,
     authenticate_external,
     create_first_admin,
+    issue_setup_token,
     needs_first_admin,
 )
 
 _REFUSED_KEY = "signin_refused_identity"  # (e-mail, sentence) the provider's user was refused with
 
 
+def _log_setup_token() -> None:
+    """Print a new setup token to the server's log (none while the last one is still valid)."""
+    token = issue_setup_token()
+    if token is not None:
+        print(
+            f"[rehab] No administrator exists yet. First-run setup token (valid "
+            f"{SETUP_TOKEN_MINUTES:g} minutes, single use): {token}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 def _first_admin() -> None:
+    _log_setup_token()
     st.info(
-        "No administrator account exists yet. Create it now: it manages the other accounts "
-        "and reads the audit trail."
+        "No administrator account exists yet. Whoever started the server creates it: with the "
+        "setup token the server printed in its log, below, or on the server with "
+        "`rehab users add NAME --role admin`."
     )
     with st.form("first_admin"):
         st.markdown("**Create the administrator account**")
+        token = st.text_input(
+            "Setup token",
+            type="password",
+            help=f"Printed in the server's log; valid {SETUP_TOKEN_MINUTES:g} minutes, once.",
+        )
         username = st.text_input("User name", max_chars=64)
         password = st.text_input(
             "Password", type="password", help=f"At least {MIN_PASSWORD_LENGTH} characters."
@@ -43,7 +68,7 @@ def _first_admin() -> None:
         st.error("The two passwords differ; type the same password twice.")
         return
     try:
-        user = create_first_admin(get_store(), username, password)
+        user = create_first_admin(get_store(), username, password, setup_token=token)
     except ValueError as err:
         st.error(str(err))
         return

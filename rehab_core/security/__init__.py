@@ -3,6 +3,8 @@
 * :mod:`~rehab_core.security.passwords`: Argon2id hashing.
 * :mod:`~rehab_core.security.accounts`: local accounts, roles
   (clinician < researcher < admin), sign-in, the first administrator.
+* :mod:`~rehab_core.security.setup_token`: the one-time token (printed in the
+  server's log) that the first-run form asks for.
 * :mod:`~rehab_core.security.audit`: the append-only audit trail and its CSV export.
 
 Every function takes the :class:`~rehab_core.storage.Store` first. Nothing
@@ -39,6 +41,11 @@ from rehab_core.security.audit import (
     record_event,
 )
 from rehab_core.security.passwords import hash_password, needs_rehash, verify_password
+from rehab_core.security.setup_token import (
+    SETUP_TOKEN_MINUTES,
+    issue_setup_token,
+    setup_token_matches,
+)
 
 __all__ = [
     "ROLES",
@@ -63,6 +70,9 @@ __all__ = [
     "set_user_role",
     "set_password",
     "needs_first_admin",
+    "SETUP_TOKEN_MINUTES",
+    "issue_setup_token",
+    "setup_token_matches",
     "record_event",
     "audit_events",
     "audit_csv",

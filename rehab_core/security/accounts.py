@@ -8,8 +8,9 @@ Rules
   compared case-insensitively.
 * A password is at least :data:`MIN_PASSWORD_LENGTH` characters and is not the
   user name; only its Argon2id hash is stored. There is no default password:
-  the first administrator is created by whoever installs the dashboard (the
-  sign-in page's first-run form, or ``rehab users add``).
+  the first administrator is created by whoever installs the dashboard: on
+  the server with ``rehab users add``, or in the sign-in page's first-run
+  form with the one-time setup token the server printed in its log.
 * An account with no password signs in only through the identity provider.
 * The last active administrator cannot be deactivated nor lose the role,
   however many such changes arrive at once (:func:`_lock_admins`).
@@ -34,6 +35,7 @@ from sqlalchemy.orm import Session
 from rehab_core._validation import check_option
 from rehab_core.security.audit import record_event
 from rehab_core.security.passwords import hash_password, needs_rehash, verify_password
+from rehab_core.security.setup_token import setup_token_matches, spend_setup_token
 from rehab_core.storage.db import ROLES, User, utc_now
 
 if TYPE_CHECKING:
@@ -249,15 +251,35 @@ def create_user(
 
 
 def create_first_admin(
-    store: Store, username: str, password: str, *, display_name: str | None = None
+    store: Store,
+    username: str,
+    password: str,
+    *,
+    setup_token: str,
+    display_name: str | None = None,
 ) -> UserRecord:
-    """Create the first administrator (first run); refused once an active admin exists.
+    """Create the first administrator (first run) with the server's one-time setup token.
 
-    Records ``first_admin`` with the new administrator as the actor.
+    Refused once an active admin exists, and without the valid token that
+    the server printed in its log (:mod:`rehab_core.security.setup_token`),
+    which this spends. Records ``first_admin`` with the new administrator as
+    the actor. (On the server itself, ``rehab users add --role admin`` needs
+    no token.)
+
+    Raises
+    ------
+    ValueError
+        Wrong or expired token, an administrator exists, or a rule is broken.
     """
+    if not setup_token_matches(setup_token):
+        raise ValueError(
+            "The setup token is wrong or has expired; copy the one the server printed in its "
+            "log (a new one is printed there when it expires)."
+        )
     if password is None:
         raise ValueError("The administrator account needs a password.")
     user = _insert_user(store, username, password, "admin", display_name, first_admin=True)
+    spend_setup_token()
     record_event(store, user.username, "first_admin", target=f"user {user.username}")
     return user
 

@@ -7,6 +7,7 @@ account and no default password exist before it.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from rehab_core.security import audit_events, create_user, list_users, set_user_active
+from rehab_core.security.setup_token import reset_setup_token
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -32,7 +34,12 @@ def button(at: AppTest, label: str):
 
 
 def fill(at: AppTest, **values: str) -> None:
-    labels = {"username": "User name", "password": "Password", "repeat": "Repeat password"}
+    labels = {
+        "token": "Setup token",
+        "username": "User name",
+        "password": "Password",
+        "repeat": "Repeat password",
+    }
     for key, value in values.items():
         text_input(at, labels[key]).input(value)
 
@@ -61,12 +68,36 @@ def sign_in(at: AppTest, username: str, password: str) -> AppTest:
     return button(at, "Sign in").click().run()
 
 
-def test_first_run_creates_the_administrator_and_signs_them_in(app_store):
+@pytest.fixture
+def logged_token(capsys):
+    """``logged_token()``: the setup token the server printed in its log (stderr) so far."""
+    reset_setup_token()
+
+    def read() -> str:
+        found = re.findall(
+            r"First-run setup token \(valid 60 minutes, single use\): (\S+)",
+            capsys.readouterr().err,
+        )
+        assert found, "no setup token in the server's log"
+        return found[-1]
+
+    yield read
+    reset_setup_token()
+
+
+def test_first_run_creates_the_administrator_and_signs_them_in(app_store, logged_token):
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception
     assert titles(at) == ["Sign in"]
     assert "**Create the administrator account**" in [m.value for m in at.markdown]
-    assert [t.label for t in at.text_input] == ["User name", "Password", "Repeat password"]
+    assert [t.label for t in at.text_input] == [
+        "Setup token",
+        "User name",
+        "Password",
+        "Repeat password",
+    ]
+    token = logged_token()
+    text_input(at, "Setup token").input(token)
     with pytest.raises(ValueError, match="Could not find a navigation page"):
         at.switch_page("pages/patients.py")  # only the sign-in page is routed
 
@@ -92,6 +123,28 @@ def test_first_run_creates_the_administrator_and_signs_them_in(app_store):
     at.switch_page("pages/admin.py").run()  # the administrator sees the Admin page
     assert titles(at) == ["Admin"]
     assert [e.action for e in reversed(audit_events(app_store))] == ["first_admin", "sign_in"]
+
+
+@pytest.mark.parametrize("token", ["", "a guessed token"])
+def test_a_visitor_without_the_setup_token_cannot_become_administrator(
+    app_store, logged_token, token
+):
+    """Issue 14, finding 1: a fresh install's page made any visitor its administrator."""
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    real = logged_token()
+    fill(at, token=token, username="intruder", password=PASSWORD, repeat=PASSWORD)
+    button(at, "Create administrator").click().run()
+    assert [e.value for e in at.error] == [
+        "The setup token is wrong or has expired; copy the one the server printed in its log "
+        "(a new one is printed there when it expires)."
+    ]
+    assert list_users(app_store) == [] and "user" not in at.session_state
+    at = AppTest.from_file(APP, default_timeout=60).run()  # another visitor, a reload
+    with pytest.raises(AssertionError, match="no setup token"):
+        logged_token()  # the reload did not replace the token in the log
+    fill(at, token=real, username="chief", password=PASSWORD, repeat=PASSWORD)
+    button(at, "Create administrator").click().run()  # the logged token still works
+    assert [u.username for u in list_users(app_store)] == ["chief"]
 
 
 def test_wrong_password_is_one_sentence_then_the_right_one_signs_in(app_store):

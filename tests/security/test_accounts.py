@@ -9,6 +9,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from rehab_core.security import (
+    SETUP_TOKEN_MINUTES,
     AuthError,
     audit_events,
     authenticate,
@@ -16,6 +17,7 @@ from rehab_core.security import (
     create_first_admin,
     create_user,
     get_user,
+    issue_setup_token,
     list_users,
     needs_first_admin,
     role_allows,
@@ -24,6 +26,7 @@ from rehab_core.security import (
     set_user_role,
     verify_password,
 )
+from rehab_core.security.setup_token import reset_setup_token
 from rehab_core.storage import open_store
 from rehab_core.storage.db import User
 
@@ -65,9 +68,20 @@ def test_role_allows_refuses_an_unknown_needed_role():
         role_allows("admin", "root")
 
 
-def test_first_admin_then_sign_in(store):
+@pytest.fixture
+def setup_token():
+    """The one-time token a fresh server prints in its log (none left over from another test)."""
+    reset_setup_token()
+    token = issue_setup_token()
+    yield token
+    reset_setup_token()
+
+
+def test_first_admin_then_sign_in(store, setup_token):
     assert needs_first_admin(store)
-    admin = create_first_admin(store, "  Chief.Admin ", PASSWORD, display_name="Dr A")
+    admin = create_first_admin(
+        store, "  Chief.Admin ", PASSWORD, setup_token=setup_token, display_name="Dr A"
+    )
     assert (admin.username, admin.role, admin.active, admin.has_password) == (
         "chief.admin",
         "admin",
@@ -75,8 +89,10 @@ def test_first_admin_then_sign_in(store):
         True,
     )
     assert not needs_first_admin(store)
+    with pytest.raises(ValueError, match="^The setup token is wrong or has expired"):
+        create_first_admin(store, "second", PASSWORD, setup_token=setup_token)  # spent
     with pytest.raises(ValueError, match="^An administrator account already exists; sign in"):
-        create_first_admin(store, "second", PASSWORD)
+        create_first_admin(store, "second", PASSWORD, setup_token=issue_setup_token())
     user = authenticate(store, "CHIEF.ADMIN", PASSWORD)
     assert user.last_sign_in_at is not None and user.display_name == "Dr A"
     assert actions(store) == ["first_admin", "sign_in"]
@@ -200,12 +216,12 @@ def test_no_account_exists_until_someone_creates_one(store):
             authenticate(store, name, password)
 
 
-def test_two_first_run_forms_at_once_make_one_administrator(store):
+def test_two_first_run_forms_at_once_make_one_administrator(store, setup_token):
     from concurrent.futures import ThreadPoolExecutor
 
     def attempt(name: str) -> str:
         try:
-            create_first_admin(store, name, PASSWORD)
+            create_first_admin(store, name, PASSWORD, setup_token=setup_token)
         except ValueError as err:
             return str(err)
         except DBAPIError:  # SQLite: the loser's write lock times out or its snapshot is stale
@@ -267,3 +283,31 @@ def test_two_admins_removing_each_other_at_once_leave_one(store, monkeypatch, ch
     assert not needs_first_admin(store)
     admins = [u for u in list_users(store) if u.role == "admin" and u.active]
     assert len(admins) == 1
+
+
+@pytest.mark.parametrize("token", [None, "", "guess", "x" * 43])
+def test_no_first_administrator_without_the_setup_token(store, setup_token, token):
+    """Issue 14: any visitor of a fresh install could become administrator."""
+    with pytest.raises(ValueError, match=r"^The setup token is wrong or has expired; copy the one"):
+        create_first_admin(store, "intruder", PASSWORD, setup_token=token)
+    assert list_users(store) == [] and needs_first_admin(store)
+
+
+def test_setup_token_is_issued_once_expires_and_is_spent_by_use(store):
+    import time
+
+    reset_setup_token()
+    now = time.time()
+    token = issue_setup_token(now=now)
+    assert token and len(token) >= 40
+    assert issue_setup_token(now=now + 60) is None  # a reload cannot replace the logged one
+    later = now + SETUP_TOKEN_MINUTES * 60 + 1
+    from rehab_core.security import setup_token_matches
+
+    assert setup_token_matches(f"  {token} ", now=now + 60)  # pasted with spaces
+    assert not setup_token_matches(token, now=later)
+    fresh = issue_setup_token(now=later)  # expired: a new one for the log
+    assert fresh and fresh != token and not setup_token_matches(token, now=later)
+    create_first_admin(store, "chief", PASSWORD, setup_token=fresh)
+    assert not setup_token_matches(fresh)
+    reset_setup_token()
