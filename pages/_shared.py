@@ -52,6 +52,7 @@ __all__ = [
     "sign_out",
     "session_user",
     "session_minutes",
+    "client_address",
     "require_role",
     "audit",
     "audited",
@@ -210,6 +211,22 @@ def session_minutes() -> float:
     except ValueError:
         minutes = DEFAULT_SESSION_MINUTES
     return minutes if minutes > 0 else DEFAULT_SESSION_MINUTES
+
+
+def client_address() -> str:
+    """The client's address, for sign-in throttling (``"localhost"`` for a local browser).
+
+    Behind a reverse proxy every connection comes from the proxy; with
+    ``REHAB_TRUST_FORWARDED_FOR=1`` the address the proxy appended last to
+    ``X-Forwarded-For`` is used instead. Set it only when the proxy is the only
+    way in: a client could otherwise write any address there.
+    """
+    if os.environ.get("REHAB_TRUST_FORWARDED_FOR") == "1":
+        forwarded = st.context.headers.get("X-Forwarded-For") or ""
+        last = forwarded.split(",")[-1].strip()
+        if last:
+            return last
+    return st.context.ip_address or "localhost"
 
 
 def oidc_configured() -> bool:

@@ -15,7 +15,14 @@ import sys
 
 import streamlit as st
 
-from pages._shared import current_user, get_store, oidc_configured, show_notice, sign_in
+from pages._shared import (
+    client_address,
+    current_user,
+    get_store,
+    oidc_configured,
+    show_notice,
+    sign_in,
+)
 from rehab_core.security import (
     MIN_PASSWORD_LENGTH,
     SETUP_TOKEN_MINUTES,
@@ -84,8 +91,8 @@ def _password_form() -> None:
         submitted = st.form_submit_button("Sign in", type="primary")
     if not submitted:
         return
-    try:
-        user = authenticate(get_store(), username, password)
+    try:  # throttled per account and per client (rehab_core.security.throttle)
+        user = authenticate(get_store(), username, password, client=client_address())
     except AuthError as err:
         st.error(str(err))
         return

@@ -3,6 +3,7 @@
 * :mod:`~rehab_core.security.passwords`: Argon2id hashing.
 * :mod:`~rehab_core.security.accounts`: local accounts, roles
   (clinician < researcher < admin), sign-in, the first administrator.
+* :mod:`~rehab_core.security.throttle`: sign-in back-off per account and client.
 * :mod:`~rehab_core.security.setup_token`: the one-time token (printed in the
   server's log) that the first-run form asks for.
 * :mod:`~rehab_core.security.audit`: the append-only audit trail and its CSV export.
@@ -17,6 +18,7 @@ from rehab_core.security.accounts import (
     MIN_PASSWORD_LENGTH,
     ROLES,
     AuthError,
+    ThrottledError,
     UserRecord,
     authenticate,
     authenticate_external,
@@ -52,6 +54,7 @@ __all__ = [
     "ACTIONS",
     "MIN_PASSWORD_LENGTH",
     "AuthError",
+    "ThrottledError",
     "UserRecord",
     "AuditRecord",
     "hash_password",

@@ -17,13 +17,16 @@ Rules
 * Every change is written to the audit trail with the actor's name.
 
 Every refusal is a :class:`ValueError` with one plain sentence; a failed
-sign-in is an :class:`AuthError` that never says which half was wrong.
+sign-in is an :class:`AuthError` that never says which half was wrong, and
+repeated failures are slowed down per account and per client
+(:mod:`rehab_core.security.throttle`; :class:`ThrottledError`).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import functools
+import math
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -36,6 +39,7 @@ from rehab_core._validation import check_option
 from rehab_core.security.audit import record_event
 from rehab_core.security.passwords import hash_password, needs_rehash, verify_password
 from rehab_core.security.setup_token import setup_token_matches, spend_setup_token
+from rehab_core.security.throttle import SIGN_IN_THROTTLE, SignInThrottle
 from rehab_core.storage.db import ROLES, User, utc_now
 
 if TYPE_CHECKING:
@@ -45,6 +49,7 @@ __all__ = [
     "ROLES",
     "MIN_PASSWORD_LENGTH",
     "AuthError",
+    "ThrottledError",
     "UserRecord",
     "role_allows",
     "normalise_username",
@@ -70,6 +75,7 @@ _ADMIN_EXISTS = "An administrator account already exists; sign in instead."
 _ADMINS_LOCK = 72_616_275_646_975  # any constant, distinct from the audit guards' lock
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._@-]{2,63}")
 _WRONG = "Wrong user name or password."
+_THROTTLE_KEY_MAX = 128  # characters of a typed user name kept as a throttle key
 
 
 @functools.cache
@@ -80,6 +86,10 @@ def _dummy_hash() -> str:
 
 class AuthError(Exception):
     """A sign-in was refused; the message is one sentence safe to show."""
+
+
+class ThrottledError(AuthError):
+    """A sign-in was refused unchecked: too many recent failures for the account or client."""
 
 
 @dataclass(frozen=True)
@@ -316,18 +326,42 @@ def _signed_in(store: Store, row_id: int, new_hash: str | None) -> UserRecord:
     return _record(row)
 
 
-def authenticate(store: Store, username: str, password: str) -> UserRecord:
+def authenticate(
+    store: Store,
+    username: str,
+    password: str,
+    *,
+    client: str | None = None,
+    throttle: SignInThrottle | None = None,
+) -> UserRecord:
     """Check a user name and password; record ``sign_in`` or ``sign_in_failed``.
 
     A hash made with older Argon2 parameters is replaced by one with today's.
+    Failures are counted per account and per ``client``
+    (:mod:`rehab_core.security.throttle`); while either must wait, an attempt
+    is refused at once, without hashing anything or writing an audit row.
+
+    Parameters
+    ----------
+    client : str | None
+        The client's address, for the per-client count (None: not counted).
+    throttle : SignInThrottle | None
+        Default: the server's :data:`~rehab_core.security.throttle.SIGN_IN_THROTTLE`.
 
     Raises
     ------
+    ThrottledError
+        Too many recent failures for this account or client (says how long to wait).
     AuthError
         "Wrong user name or password." for an unknown or inactive account, a
         password-less (identity-provider) account or a wrong password alike.
     """
+    throttle = SIGN_IN_THROTTLE if throttle is None else throttle
     typed = username.strip().lower() if isinstance(username, str) else ""
+    key = typed[:_THROTTLE_KEY_MAX]
+    wait = throttle.wait_s(key, client)
+    if wait > 0:
+        raise ThrottledError(f"Too many failed sign-ins; wait {math.ceil(wait)} s, then try again.")
     try:
         name = normalise_username(typed)
     except ValueError:
@@ -338,8 +372,10 @@ def authenticate(store: Store, username: str, password: str) -> UserRecord:
         row_id, active = (row.id, row.active) if row is not None else (None, False)
     ok = verify_password(stored or _dummy_hash(), password) and stored is not None and active
     if not ok:
+        throttle.failed(key, client)
         record_event(store, typed or "(empty)", "sign_in_failed")
         raise AuthError(_WRONG)
+    throttle.succeeded(key)
     user = _signed_in(store, row_id, hash_password(password) if needs_rehash(stored) else None)
     record_event(store, user.username, "sign_in", details={"method": "password"})
     return user

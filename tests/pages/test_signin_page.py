@@ -164,6 +164,24 @@ def test_wrong_password_is_one_sentence_then_the_right_one_signs_in(app_store):
     assert events[-2:] == [("nurse.a", "sign_in_failed"), ("nurse.a", "sign_in")]
 
 
+def test_repeated_failures_are_throttled_without_checking_the_password(app_store):
+    """Issue 14, finding 3: 25 wrong passwords in 6 s, then the right one was accepted."""
+    create_user(app_store, "admin", PASSWORD, "admin", actor="cli")
+    create_user(app_store, "nurse.a", PASSWORD, "clinician", actor="admin")
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    errors = []
+    for _ in range(6):
+        sign_in(at, "nurse.a", "not the password")
+        errors.append(at.error[0].value)
+    assert errors[:4] == ["Wrong user name or password."] * 4
+    assert errors[4].startswith("Too many failed sign-ins; wait ")
+    sign_in(at, "nurse.a", PASSWORD)  # right, but not even checked while throttled
+    assert (
+        at.error[0].value.startswith("Too many failed sign-ins") and "user" not in at.session_state
+    )
+    assert len(audit_events(app_store, action="sign_in_failed")) == 4
+
+
 def test_sign_out_returns_to_the_sign_in_page(app_store, signed_in):
     at = signed_in(AppTest.from_file(APP, default_timeout=60), username="dr.b").run()
     at.session_state["patient_id"] = 1
