@@ -6,8 +6,10 @@ Rules
   ``. _ - @`` (an e-mail address is a valid one, which is how accounts of the
   hospital's identity provider are matched); it is stored lower-cased and
   compared case-insensitively.
-* A password is at least :data:`MIN_PASSWORD_LENGTH` characters and is not the
-  user name; only its Argon2id hash is stored. There is no default password:
+* A password is at least :data:`MIN_PASSWORD_LENGTH` characters, is not the
+  user name and is not guessable (zxcvbn score at least
+  :data:`MIN_PASSWORD_SCORE`: no common password, word with digits, keyboard
+  run or repeat); only its Argon2id hash is stored. There is no default password:
   the first administrator is created by whoever installs the dashboard: on
   the server with ``rehab users add``, or in the sign-in page's first-run
   form with the one-time setup token the server printed in its log.
@@ -37,7 +39,12 @@ from sqlalchemy.orm import Session
 
 from rehab_core._validation import check_option
 from rehab_core.security.audit import record_event
-from rehab_core.security.passwords import hash_password, needs_rehash, verify_password
+from rehab_core.security.passwords import (
+    guessability_score,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
 from rehab_core.security.setup_token import setup_token_matches, spend_setup_token
 from rehab_core.security.throttle import SIGN_IN_THROTTLE, SignInThrottle
 from rehab_core.storage.db import ROLES, User, utc_now
@@ -70,6 +77,8 @@ MIN_PASSWORD_LENGTH = 12
 """Shortest accepted password, in characters."""
 MAX_PASSWORD_LENGTH = 1024
 """Longest accepted password (hashing a megabyte is a denial of service, not a password)."""
+MIN_PASSWORD_SCORE = 3
+"""Lowest zxcvbn score accepted (:func:`~rehab_core.security.passwords.guessability_score`)."""
 
 _ADMIN_EXISTS = "An administrator account already exists; sign in instead."
 _ADMINS_LOCK = 72_616_275_646_975  # any constant, distinct from the audit guards' lock
@@ -125,13 +134,19 @@ def normalise_username(username: str) -> str:
 
 
 def check_password_policy(username: str, password: str) -> None:
-    """Refuse a password that is too short, too long or the user name (ValueError)."""
+    """Refuse a password that is too short, too long, the user name or guessable (ValueError)."""
     if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
         raise ValueError(f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise ValueError(f"The password must be at most {MAX_PASSWORD_LENGTH} characters long.")
     if password.strip().lower() == username.strip().lower():
         raise ValueError("The password must not be the user name.")
+    name_parts = tuple(p for p in re.split(r"[._@-]", username.strip().lower()) if p)
+    if guessability_score(password, (username.strip().lower(), *name_parts)) < MIN_PASSWORD_SCORE:
+        raise ValueError(
+            "The password is too easy to guess (a common password, a word with digits, a "
+            "keyboard run or a repeat); use three or four unrelated words instead."
+        )
 
 
 def _record(row: User) -> UserRecord:

@@ -112,6 +112,13 @@ def test_first_admin_then_sign_in(store, setup_token):
         ("carol", "", r"^The password must be at least 12 characters long\.$"),
         ("carol.jones.1", "Carol.Jones.1", r"^The password must not be the user name\.$"),
         ("carol", "x" * 1025, r"^The password must be at most 1024 characters long\.$"),
+        # guessable (issue 14, finding 13): common passwords and the patterns people use
+        ("carol", "Password1234", r"^The password is too easy to guess \(a common password"),
+        ("carol", "passwordpassword", r"^The password is too easy to guess"),
+        ("carol", "qwertyuiopasdf", r"^The password is too easy to guess"),
+        ("carol", "123456789012", r"^The password is too easy to guess"),
+        ("carol", "aaaaaaaaaaaa", r"^The password is too easy to guess"),
+        ("carol.jones", "carol.jones2024", r"^The password is too easy to guess"),
     ],
 )
 def test_refusals_are_one_sentence_and_store_nothing(store, username, password, message):
