@@ -20,6 +20,7 @@ The signed-in account lives in ``st.session_state["user"]`` (a
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +47,7 @@ __all__ = [
     "page_exists",
     "link_if_page",
     "upload_summary",
+    "plain",
     "USER_KEY",
     "current_user",
     "sign_in",
@@ -58,6 +60,7 @@ __all__ = [
     "audited",
     "show_notice",
     "oidc_configured",
+    "oidc_issuers",
 ]
 
 PATIENT_KEY = "patient_id"
@@ -170,6 +173,30 @@ def link_if_page(page: str, label: str, *, icon: str | None = None) -> None:
         st.page_link(page, label=label, icon=icon)
 
 
+_MARKDOWN_ACTIVE = re.compile(r"([\\`*\[\]<>$|~@])")
+_LINK_STARTS = re.compile(r"(?i)(:)(?=//)|(?<=www)(\.)")
+
+
+def plain(text: object) -> str:
+    """``text`` (a pseudonym, file name, user name, refusal sentence...) safe in Markdown.
+
+    Streamlit renders ``st.markdown``, ``st.success``/``info``/``warning``/
+    ``error``, captions and expander labels as Markdown: a pseudonym such as
+    ``[Open the report](https://evil.example)`` or ``![](https://track.example/x.png)``
+    would become a link or a tracking image. Every character that starts a
+    link, an image, HTML, code, a table, maths or an auto-link (``://``,
+    ``www.``, ``@``) is backslash-escaped and line breaks become spaces (no
+    headings or lists); the text shows exactly as typed. Every page draws user
+    text through this.
+    """
+    flat = " ".join(str(text).split())
+    escaped = _MARKDOWN_ACTIVE.sub(r"\\\1", flat)
+    escaped = _LINK_STARTS.sub(lambda m: "\\" + (m.group(1) or m.group(2)), escaped)
+    if escaped[:1] in ("#", "-", "+", "=", ">"):
+        escaped = "\\" + escaped
+    return escaped
+
+
 def _join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
@@ -227,6 +254,16 @@ def client_address() -> str:
         if last:
             return last
     return st.context.ip_address or "localhost"
+
+
+def oidc_issuers() -> set[str] | None:
+    """The identity provider issuers accepted (``$REHAB_OIDC_ISSUERS``, comma-separated), or None.
+
+    Set it to the hospital tenant's issuer URL: a multi-tenant provider signs
+    tokens for other organisations too.
+    """
+    issuers = {i.strip() for i in os.environ.get("REHAB_OIDC_ISSUERS", "").split(",")}
+    return {i for i in issuers if i} or None
 
 
 def oidc_configured() -> bool:

@@ -13,7 +13,11 @@ Rules
   the first administrator is created by whoever installs the dashboard: on
   the server with ``rehab users add``, or in the sign-in page's first-run
   form with the one-time setup token the server printed in its log.
-* An account with no password signs in only through the identity provider.
+* An account with no password signs in only through the identity provider,
+  matched on the provider's issuer and subject; the first sign-in binds a
+  verified e-mail address to the account of that name.
+* An administrator may reset a password to a temporary one, which its user
+  must replace at the next sign-in.
 * The last active administrator cannot be deactivated nor lose the role,
   however many such changes arrive at once (:func:`_lock_admins`).
 * Every change is written to the audit trail with the actor's name.
@@ -30,10 +34,11 @@ import datetime as _dt
 import functools
 import math
 import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -47,7 +52,7 @@ from rehab_core.security.passwords import (
 )
 from rehab_core.security.setup_token import setup_token_matches, spend_setup_token
 from rehab_core.security.throttle import SIGN_IN_THROTTLE, SignInThrottle
-from rehab_core.storage.db import ROLES, User, utc_now
+from rehab_core.storage.db import ROLES, PasswordReset, User, UserIdentity, utc_now
 
 if TYPE_CHECKING:
     from rehab_core.storage import Store
@@ -70,6 +75,8 @@ __all__ = [
     "set_user_active",
     "set_user_role",
     "set_password",
+    "reset_password",
+    "change_own_password",
     "needs_first_admin",
 ]
 
@@ -113,6 +120,8 @@ class UserRecord:
     has_password: bool
     created_at: _dt.datetime
     last_sign_in_at: _dt.datetime | None
+    must_change_password: bool = False
+    """An administrator reset the password: a new one must be chosen before anything else."""
 
 
 def role_allows(role: str, needed_role: str) -> bool:
@@ -149,7 +158,9 @@ def check_password_policy(username: str, password: str) -> None:
         )
 
 
-def _record(row: User) -> UserRecord:
+def _record(row: User, session: Session | None = None) -> UserRecord:
+    """The record of ``row``; with a ``session``, whether a password reset is pending too."""
+    must_change = session is not None and session.get(PasswordReset, row.id) is not None
     return UserRecord(
         id=row.id,
         username=row.username,
@@ -159,6 +170,7 @@ def _record(row: User) -> UserRecord:
         has_password=bool(row.password_hash),
         created_at=row.created_at,
         last_sign_in_at=row.last_sign_in_at,
+        must_change_password=must_change,
     )
 
 
@@ -323,13 +335,14 @@ def get_user(store: Store, username: str) -> UserRecord | None:
         return None
     with Session(store.engine) as session:
         row = session.scalar(select(User).where(User.username == name))
-        return None if row is None else _record(row)
+        return None if row is None else _record(row, session)
 
 
 def list_users(store: Store) -> list[UserRecord]:
     """Every account, by user name."""
     with Session(store.engine) as session:
-        return [_record(r) for r in session.scalars(select(User).order_by(User.username))]
+        rows = session.scalars(select(User).order_by(User.username))
+        return [_record(r, session) for r in rows]
 
 
 def _signed_in(store: Store, row_id: int, new_hash: str | None) -> UserRecord:
@@ -338,7 +351,7 @@ def _signed_in(store: Store, row_id: int, new_hash: str | None) -> UserRecord:
         row.last_sign_in_at = utc_now()
         if new_hash is not None:
             row.password_hash = new_hash
-    return _record(row)
+        return _record(row, session)
 
 
 def authenticate(
@@ -396,33 +409,6 @@ def authenticate(
     return user
 
 
-def authenticate_external(store: Store, email: str, *, provider: str = "oidc") -> UserRecord:
-    """Map an identity-provider sign-in (``st.user.email``) to an active local account.
-
-    The role comes from the local account; records ``sign_in`` (or
-    ``sign_in_failed``) with ``method`` = ``provider``.
-
-    Raises
-    ------
-    AuthError
-        No active local account has this e-mail address as its user name.
-    """
-    user = get_user(store, email or "")
-    if user is None or not user.active:
-        record_event(
-            store,
-            (email or "(empty)").strip().lower(),
-            "sign_in_failed",
-            details={"method": provider},
-        )
-        raise AuthError(
-            f"{email} has no active account on this dashboard; ask an administrator to add one."
-        )
-    user = _signed_in(store, user.id, None)
-    record_event(store, user.username, "sign_in", details={"method": provider})
-    return user
-
-
 def set_user_active(store: Store, username: str, active: bool, *, actor: str) -> UserRecord:
     """Deactivate (or reactivate) an account; records ``user_update``.
 
@@ -476,12 +462,155 @@ def set_user_role(store: Store, username: str, role: str, *, actor: str) -> User
 
 
 def set_password(store: Store, username: str, password: str, *, actor: str) -> UserRecord:
-    """Replace an account's password (policy checked); records ``user_update``."""
+    """Replace an account's password (policy checked); records ``user_update``.
+
+    A pending reset (:func:`reset_password`) is cleared: this is the password
+    the user chose.
+    """
     name = normalise_username(username)
     check_password_policy(name, password)
     new_hash = hash_password(password)
     with Session(store.engine, expire_on_commit=False) as session, session.begin():
         row = _row(session, name)
         row.password_hash = new_hash
+        session.execute(delete(PasswordReset).where(PasswordReset.user_id == row.id))
+        record = _record(row, session)
     record_event(store, actor, "user_update", target=f"user {name}", details={"password": True})
-    return _record(row)
+    return record
+
+
+def reset_password(store: Store, username: str, temporary: str, *, actor: str) -> UserRecord:
+    """Give an account a temporary password that must be changed at its next sign-in.
+
+    For an administrator helping a user who forgot theirs: the temporary
+    password (policy checked) is told to the user by another channel; until
+    they choose a new one (:func:`change_own_password`) the app shows them
+    nothing else. Records ``user_update`` with ``password_reset``.
+
+    Raises
+    ------
+    ValueError
+        Unknown user, or the temporary password breaks the policy.
+    """
+    name = normalise_username(username)
+    check_password_policy(name, temporary)
+    new_hash = hash_password(temporary)
+    with Session(store.engine, expire_on_commit=False) as session, session.begin():
+        row = _row(session, name)
+        row.password_hash = new_hash
+        session.execute(delete(PasswordReset).where(PasswordReset.user_id == row.id))
+        session.add(PasswordReset(user_id=row.id, set_by=actor[:64], set_at=utc_now()))
+        session.flush()
+        record = _record(row, session)
+    record_event(
+        store, actor, "user_update", target=f"user {name}", details={"password_reset": True}
+    )
+    return record
+
+
+def change_own_password(store: Store, username: str, current: str, new: str) -> UserRecord:
+    """The signed-in user replaces their password (after a reset, or by choice).
+
+    Raises
+    ------
+    AuthError
+        ``current`` is not the account's password.
+    ValueError
+        ``new`` breaks the policy or equals ``current``.
+    """
+    name = normalise_username(username)
+    with Session(store.engine) as session:
+        row = session.scalar(select(User).where(User.username == name))
+        stored = row.password_hash if row is not None else None
+    if not verify_password(stored, current):
+        raise AuthError("The current password is wrong.")
+    if new == current:
+        raise ValueError("The new password must differ from the current one.")
+    return set_password(store, name, new, actor=name)
+
+
+# --- the hospital's identity provider (OpenID Connect) ----------------------------------------
+def _claim_true(value: object) -> bool:
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+def authenticate_external(
+    store: Store,
+    claims: Mapping[str, object],
+    *,
+    provider: str = "oidc",
+    issuers: Collection[str] | None = None,
+) -> UserRecord:
+    """Map an identity-provider sign-in (``st.user``'s claims) to an active local account.
+
+    Matched on the provider's issuer and subject (``iss`` + ``sub``), which
+    stay with the person when an e-mail address is renamed or handed on. The
+    first sign-in binds them to the local account whose user name is the
+    e-mail address, and only if the provider says that address is verified
+    (``email_verified``); an account is bound to one identity only, so one
+    already bound is never taken over by another subject or issuer. With
+    ``issuers``, tokens of any other issuer (another tenant of a multi-tenant
+    provider) are refused. The role comes from the local account; records
+    ``sign_in`` (or ``sign_in_failed``) with ``method`` = ``provider``.
+
+    Raises
+    ------
+    AuthError
+        No issuer or subject, an issuer not in ``issuers``, an unverified
+        e-mail at first binding, or no active local account for this identity.
+    """
+    issuer = str(claims.get("iss") or "").strip()
+    subject = str(claims.get("sub") or "").strip()
+    email = str(claims.get("email") or "").strip().lower()
+    shown = email or "(no e-mail)"
+    details = {"method": provider}
+
+    def refuse(sentence: str) -> AuthError:
+        record_event(store, shown[:64], "sign_in_failed", details=details)
+        return AuthError(sentence)
+
+    if not issuer or not subject or len(issuer) > 255 or len(subject) > 255:
+        raise refuse("The identity provider sent no usable account identifier; ask IT.")
+    if issuers is not None and issuer not in issuers:
+        raise refuse(
+            "This identity provider (or tenant) is not the hospital's; sign in with the "
+            "hospital account."
+        )
+    with Session(store.engine, expire_on_commit=False) as session, session.begin():
+        bound = session.scalar(
+            select(UserIdentity).where(
+                UserIdentity.issuer == issuer, UserIdentity.subject == subject
+            )
+        )
+        if bound is not None:
+            row = session.get(User, bound.user_id)
+        else:
+            if not _claim_true(claims.get("email_verified")):
+                raise refuse(
+                    f"The identity provider has not verified {shown}; "
+                    "ask IT to verify it, then sign in again."
+                )
+            try:
+                name = normalise_username(email)
+            except ValueError:
+                name = None
+            row = (
+                None if name is None else session.scalar(select(User).where(User.username == name))
+            )
+            if row is not None and row.active:
+                taken = session.scalar(select(UserIdentity).where(UserIdentity.user_id == row.id))
+                if taken is not None:
+                    raise refuse(
+                        f"{shown} is linked to another account of the identity provider; "
+                        "ask an administrator."
+                    )
+                session.add(UserIdentity(user_id=row.id, issuer=issuer, subject=subject))
+        if row is None or not row.active:
+            raise refuse(
+                f"{shown} has no active account on this dashboard; ask an administrator to add one."
+            )
+        row.last_sign_in_at = utc_now()
+        session.flush()
+        user = _record(row, session)
+    record_event(store, user.username, "sign_in", details=details)
+    return user

@@ -252,7 +252,13 @@ def test_identity_provider_user_gets_the_local_accounts_role(app_store):
     create_user(app_store, "gina@hospital.org", None, "researcher", actor="admin")
     at = AppTest.from_file(APP, default_timeout=60)
     at.secrets = AUTH_SECRETS
-    at.user = {"is_logged_in": True, "email": "Gina@Hospital.org"}
+    at.user = {
+        "is_logged_in": True,
+        "iss": "https://login.hospital.org/",
+        "sub": "subject-gina",
+        "email": "Gina@Hospital.org",
+        "email_verified": True,
+    }
     at.run()
     assert not at.exception
     assert at.session_state["user"].username == "gina@hospital.org"
@@ -265,12 +271,40 @@ def test_identity_provider_user_without_a_local_account_is_refused_once(app_stor
     create_user(app_store, "admin", PASSWORD, "admin", actor="cli")
     at = AppTest.from_file(APP, default_timeout=60)
     at.secrets = AUTH_SECRETS
-    at.user = {"is_logged_in": True, "email": "hal@hospital.org"}
+    at.user = {
+        "is_logged_in": True,
+        "iss": "https://login.hospital.org/",
+        "sub": "subject-hal",
+        "email": "hal@hospital.org",
+        "email_verified": True,
+    }
     at.run()
     at.run()
-    assert [e.value for e in at.error] == [
-        "hal@hospital.org has no active account on this dashboard; ask an administrator to add one."
+    assert [e.value for e in at.error] == [  # drawn escaped: an address is not made a link
+        r"hal\@hospital.org has no active account on this dashboard; ask an administrator to "
+        "add one."
     ]
     assert "Sign out of the hospital account" in [b.label for b in at.button]
     assert "user" not in at.session_state
     assert len(audit_events(app_store, action="sign_in_failed")) == 1
+
+
+def test_identity_provider_user_with_an_unverified_email_is_refused(app_store):
+    """Issue 14, finding 7, through a fake st.user: the e-mail must be verified to bind."""
+    create_user(app_store, "admin", PASSWORD, "admin", actor="cli")
+    create_user(app_store, "gina@hospital.org", None, "researcher", actor="admin")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.secrets = AUTH_SECRETS
+    at.user = {
+        "is_logged_in": True,
+        "iss": "https://login.hospital.org/",
+        "sub": "attacker",
+        "email": "gina@hospital.org",
+        "email_verified": False,
+    }
+    at.run()
+    assert [e.value for e in at.error] == [
+        r"The identity provider has not verified gina\@hospital.org; ask IT to verify it, "
+        "then sign in again."
+    ]
+    assert "user" not in at.session_state

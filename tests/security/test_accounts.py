@@ -160,16 +160,51 @@ def test_inactive_and_password_less_accounts_cannot_sign_in_with_a_password(stor
     assert authenticate(store, "frank", PASSWORD).username == "frank"
 
 
+IDP = "https://login.hospital.org/tenant-1/v2.0"
+
+
+def claims(email: str, sub: str = "subject-gina", *, verified=True, iss: str = IDP) -> dict:
+    """What st.user holds after an OpenID Connect sign-in (the fields the app reads)."""
+    return {"iss": iss, "sub": sub, "email": email, "email_verified": verified}
+
+
 def test_identity_provider_sign_in_maps_the_email_to_a_local_account(store):
     create_user(store, "Gina@Hospital.org", None, "researcher", actor="admin")
-    user = authenticate_external(store, "gina@hospital.org")
+    user = authenticate_external(store, claims("gina@hospital.org"))
     assert (user.role, user.has_password) == ("researcher", False)
     with pytest.raises(AuthError, match=r"^hal@hospital\.org has no active account on this"):
-        authenticate_external(store, "hal@hospital.org")
+        authenticate_external(store, claims("hal@hospital.org", "subject-hal"))
     assert [(e.action, e.details) for e in reversed(audit_events(store))][1:] == [
         ("sign_in", {"method": "oidc"}),
         ("sign_in_failed", {"method": "oidc"}),
     ]
+
+
+def test_identity_provider_accounts_are_matched_on_issuer_and_subject(store):
+    """Issue 14, finding 7: st.user.email alone mapped accounts, verified or not."""
+    create_user(store, "gina@hospital.org", None, "researcher", actor="admin")
+    # an unverified address binds nothing (anyone can type an address at some providers)
+    with pytest.raises(AuthError, match=r"^The identity provider has not verified gina@hosp"):
+        authenticate_external(store, claims("gina@hospital.org", verified=False))
+    # the first verified sign-in binds the account to this issuer + subject
+    assert authenticate_external(store, claims("gina@hospital.org")).username == "gina@hospital.org"
+    # later sign-ins match the subject, whatever the address became
+    renamed = claims("g.new@hospital.org", verified=False)
+    assert authenticate_external(store, renamed).username == "gina@hospital.org"
+    # another person given the old address at the provider cannot take the account over
+    with pytest.raises(AuthError, match=r"is linked to another account of the identity provider"):
+        authenticate_external(store, claims("gina@hospital.org", sub="someone-else"))
+    # nor can a verified address from another issuer (another tenant) take it over
+    other_tenant = claims("gina@hospital.org", iss="https://login.other.org/")
+    with pytest.raises(AuthError, match=r"is linked to another account of the identity provider"):
+        authenticate_external(store, other_tenant)
+    with pytest.raises(AuthError, match=r"^This identity provider \(or tenant\) is not the hosp"):
+        authenticate_external(store, other_tenant, issuers={IDP})
+    with pytest.raises(AuthError, match="no usable account identifier"):
+        authenticate_external(store, {"email": "gina@hospital.org", "email_verified": True})
+    set_user_active(store, "gina@hospital.org", False, actor="admin")
+    with pytest.raises(AuthError, match="has no active account"):
+        authenticate_external(store, claims("gina@hospital.org"))
 
 
 def test_a_weaker_stored_hash_is_replaced_at_sign_in(store):
@@ -318,3 +353,25 @@ def test_setup_token_is_issued_once_expires_and_is_spent_by_use(store):
     create_first_admin(store, "chief", PASSWORD, setup_token=fresh)
     assert not setup_token_matches(fresh)
     reset_setup_token()
+
+
+def test_admin_reset_makes_the_user_choose_a_new_password(store):
+    from rehab_core.security import change_own_password, reset_password
+
+    create_user(store, "lena", PASSWORD, "clinician", actor="admin")
+    assert get_user(store, "lena").must_change_password is False
+    reset = reset_password(store, "lena", "temporary tulip window", actor="admin")
+    assert reset.must_change_password is True
+    user = authenticate(store, "lena", "temporary tulip window")
+    assert user.must_change_password is True
+    with pytest.raises(AuthError, match=r"^The current password is wrong\.$"):
+        change_own_password(store, "lena", "not it", "my own quiet harbour")
+    with pytest.raises(ValueError, match=r"^The new password must differ from the current one"):
+        change_own_password(store, "lena", "temporary tulip window", "temporary tulip window")
+    with pytest.raises(ValueError, match=r"^The password is too easy to guess"):
+        change_own_password(store, "lena", "temporary tulip window", "Password1234")
+    changed = change_own_password(store, "lena", "temporary tulip window", "my own quiet harbour")
+    assert changed.must_change_password is False
+    assert authenticate(store, "lena", "my own quiet harbour").must_change_password is False
+    updates = [(e.username, e.details) for e in reversed(audit_events(store, action="user_update"))]
+    assert updates == [("admin", {"password_reset": True}), ("lena", {"password": True})]
