@@ -13,6 +13,7 @@ from pages._shared import (
     current_user,
     get_store,
     link_if_page,
+    plain,
     require_role,
     select_patient,
     upload_summary,
@@ -61,7 +62,7 @@ def _demo_button(store: Store) -> None:
         select_patient(demo.id)
         _flash(
             "success",
-            f"Created the synthetic patient {demo.pseudonym} with both recordings; "
+            f"Created the synthetic patient {plain(demo.pseudonym)} with both recordings; "
             "it is made-up data, not a real patient.",
         )
         st.rerun()
@@ -139,7 +140,7 @@ def _create_form(store: Store) -> None:
         return
     audit("create_patient", patient_id=patient.id)
     select_patient(patient.id)
-    _flash("success", f"Created patient {patient.pseudonym}; upload their recordings below.")
+    _flash("success", f"Created patient {plain(patient.pseudonym)}; upload their recordings below.")
     st.rerun()
 
 
@@ -148,12 +149,15 @@ def _store_upload(store: Store, patient: PatientRecord, kind: str, uploaded) -> 
     user = current_user()
     try:
         # a few checks at a time on the server: each runs in a sandbox with its own memory
-        with upload_slot(user.username), st.spinner(f"Reading and checking {uploaded.name}..."):
+        with (
+            upload_slot(user.username),
+            st.spinner(f"Reading and checking {plain(uploaded.name)}..."),
+        ):
             rec = store.add_upload(patient.id, kind, uploaded.name, uploaded.getvalue())
     except UploadsBusyError as err:
         return "warning", str(err)
     except InputError as err:
-        return "error", str(err)
+        return "error", plain(str(err))
     # the upload's id and hash, not its file name (which may carry a person's name)
     audit(
         "upload",
@@ -163,10 +167,11 @@ def _store_upload(store: Store, patient: PatientRecord, kind: str, uploaded) -> 
     )
     if rec.duplicate:
         return "info", (
-            f"{uploaded.name} holds the same bytes as {rec.original_name}, already stored "
-            f"for {patient.pseudonym} on {rec.created_at:%Y-%m-%d %H:%M} UTC; nothing new kept."
+            f"{plain(uploaded.name)} holds the same bytes as {plain(rec.original_name)}, "
+            f"already stored for {plain(patient.pseudonym)} on "
+            f"{rec.created_at:%Y-%m-%d %H:%M} UTC; nothing new kept."
         )
-    return "success", f"Stored {rec.original_name}: {upload_summary(rec)}."
+    return "success", f"Stored {plain(rec.original_name)}: {upload_summary(rec)}."
 
 
 def _uploaders(store: Store, patient: PatientRecord) -> None:
@@ -215,7 +220,7 @@ def _uploads_table(store: Store, patient: PatientRecord) -> None:
     )
     warned = [u for u in uploads if u.qc.get("warnings")]
     for u in warned:
-        with st.expander(f"Reader warnings for {u.original_name}"):
+        with st.expander(f"Reader warnings for {plain(u.original_name)}"):
             for w in u.qc["warnings"]:
                 st.write(w)
 
@@ -227,16 +232,16 @@ def _delete_section(store: Store, patient: PatientRecord) -> None:
         return
     with st.expander("Delete this patient"):
         st.warning(
-            f"This erases {patient.pseudonym}, their recordings and predictions for good; "
+            f"This erases {plain(patient.pseudonym)}, their recordings and predictions for good; "
             "the audit trail keeps only the patient id."
         )
         typed = st.text_input(
-            f"Type {patient.pseudonym} to confirm", key=f"delete_confirm_{patient.id}"
+            f"Type {plain(patient.pseudonym)} to confirm", key=f"delete_confirm_{patient.id}"
         )
         if not st.button("Delete this patient", type="primary", key=f"delete_{patient.id}"):
             return
         if typed.strip() != patient.pseudonym:
-            st.error(f"Type the pseudonym {patient.pseudonym} exactly; nothing was deleted.")
+            st.error(f"Type the pseudonym {plain(patient.pseudonym)} exactly; nothing was deleted.")
             return
         # delete first, then record: an event must not claim an erasure that did not happen
         try:
@@ -261,7 +266,7 @@ def _delete_section(store: Store, patient: PatientRecord) -> None:
         else:
             _flash(
                 "success",
-                f"Deleted {gone.pseudonym} with {gone.n_uploads} recording(s) and "
+                f"Deleted {plain(gone.pseudonym)} with {gone.n_uploads} recording(s) and "
                 f"{gone.n_predictions} prediction(s).",
             )
         st.rerun()
