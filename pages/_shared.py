@@ -281,14 +281,16 @@ def sign_in(user: UserRecord) -> None:
 def sign_out(reason: str | None = None, *, notice: str | None = None) -> None:
     """End the session's sign-in (and the identity provider's cookie); record ``sign_out``.
 
-    ``notice`` is shown once on the sign-in page.
+    Every session-state key is cleared. ``notice`` is shown once on the
+    sign-in page.
     """
     user = current_user()
     if user is not None:
         details = {"reason": reason} if reason else None
         record_event(get_store(), user.username, "sign_out", details=details)
-    for key in (USER_KEY, ACTIVITY_KEY, _VIEWED_KEY, PATIENT_KEY):
-        st.session_state.pop(key, None)
+    # every key, widget values and cached results included: the next person at this browser
+    # must find nothing of this session (issue 14, finding 13)
+    st.session_state.clear()
     if notice:
         st.session_state[_NOTICE_KEY] = notice
     if oidc_configured() and st.user.get("is_logged_in"):

@@ -185,8 +185,10 @@ def test_repeated_failures_are_throttled_without_checking_the_password(app_store
 def test_sign_out_returns_to_the_sign_in_page(app_store, signed_in):
     at = signed_in(AppTest.from_file(APP, default_timeout=60), username="dr.b").run()
     at.session_state["patient_id"] = 1
+    at.session_state["prediction_cache_key"] = "left behind by a page"  # any page's key
     assert titles(at) == [HOME_TITLE]
     at.sidebar.button[0].click().run()
+    assert "prediction_cache_key" not in at.session_state  # every key goes (issue 14, 13)
     assert [w.value for w in at.warning] == ["Sign in first."]  # the page refuses at once
     at = next_run(at)
     assert titles(at) == ["Sign in"]
