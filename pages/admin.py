@@ -191,6 +191,7 @@ def _audit_log(store: Store, me: UserRecord, usernames: list[str]) -> None:
         data=audited(
             functools.partial(audit_csv, store, **filters),
             "audit_export",
+            role="admin",  # checked again when the file is asked for
             details={k: v for k, v in filters.items() if v is not None},
         ),
         file_name="audit_log.csv",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._shared import get_store, require_role
+from pages._shared import fragment_session, get_store, require_role
 
 user = require_role("researcher")
 store = get_store()
@@ -413,6 +413,7 @@ active = any(not j.is_final for j in list_jobs(store))
 
 @st.fragment(run_every=POLL_S if active else None)
 def _jobs_fragment() -> None:
+    fragment_session("researcher", activity=False)  # reruns alone: expiry and role first
     _draw_jobs()
     still = any(not j.is_final for j in list_jobs(store))
     if active and not still:

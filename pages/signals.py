@@ -12,6 +12,7 @@ import streamlit as st
 
 from pages._shared import (
     PATIENTS_PAGE,
+    fragment_session,
     get_store,
     link_if_page,
     load_predictor,
@@ -125,6 +126,7 @@ def _no_upload(kind: str) -> None:
 @st.fragment
 def _trace_viewer(upload, rec, key: tuple) -> None:
     """The scrolling trace chart: a fragment, so moving through the recording reruns only it."""
+    fragment_session("clinician")  # reruns alone: expiry, deactivation and role first
     result = rec.result
     c_span, c_start, c_mode = st.columns([1, 3, 1.4])
     span_label = c_span.selectbox("Span", list(SPANS), key=f"sig_span_{upload.id}")
