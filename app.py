@@ -11,10 +11,13 @@ from pathlib import Path
 
 import streamlit as st
 
+from pages._server_guards import install_server_guards
 from pages._shared import plain, session_user, sign_out
 from rehab_core.security import role_allows
 
 st.set_page_config(page_title="Stroke lower-limb recovery", page_icon="🦵", layout="wide")
+# uploads only for signed-in sessions, the shared caches cleared only by an administrator
+install_server_guards()
 
 # (file, title, icon, minimum role) in menu order; a page is routed once its file exists
 # and only for roles that reach its minimum (clinician < researcher < admin).
