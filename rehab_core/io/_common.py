@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,8 @@ __all__ = [
     "short_reason",
 ]
 
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
 MIN_SIGNAL_SECONDS = 10.0
 """Shortest accepted recording: one 10-s analysis window (paper, Methods 2.4)."""
 
@@ -31,6 +34,8 @@ def short_reason(err: BaseException, path: Path) -> str:
     text = message.splitlines()[0] if message else type(err).__name__
     for folder in {str(path.parent), str(path.resolve().parent)}:
         text = text.replace(folder + os.sep, "")
+    # a library may quote what it failed to parse (a header line, a value): never echoed
+    text = _QUOTED.sub(lambda m: m.group(0) if len(m.group(0)) <= 24 else "'…'", text)
     return text[:200].rstrip(" .")
 
 

@@ -16,6 +16,7 @@ they raise plain ``ValueError`` / ``TypeError`` through
 from __future__ import annotations
 
 __all__ = [
+    "shown",
     "InputError",
     "UnknownFormatError",
     "EmptyFileError",
@@ -35,6 +36,23 @@ __all__ = [
     "ResourceLimitError",
     "DefaultSamplingRateWarning",
 ]
+
+
+_SHOWN_MAX = 16
+
+
+def shown(token: str) -> str:
+    """A value read from a file, as a message may quote it: short ones as they are, in quotes.
+
+    Messages name positions (line, column, channel), not content: a long
+    token (a line of some other file a header pointed at, a password in a
+    CSV) is described by its length instead, so that refusal tables never
+    echo file content.
+    """
+    text = str(token)
+    if len(text) <= _SHOWN_MAX and text.isprintable():
+        return repr(text)
+    return f"a {len(text)}-character value"
 
 
 class InputError(ValueError):

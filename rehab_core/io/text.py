@@ -83,6 +83,7 @@ from rehab_core.io.errors import (
     UnknownFormatError,
     UnknownSamplingRateError,
     UnknownUnitError,
+    shown,
 )
 from rehab_core.io.limits import check_n_channels, check_sfreq, check_signal_values
 
@@ -338,8 +339,9 @@ def _check_names(names: list[str], name: str, line_no: int) -> None:
             float(ch)
         except ValueError:
             continue
+        number = ch if len(ch) <= 16 else shown(ch)
         raise ChannelNamesError(
-            f"{name} line {line_no} should name the channels but holds the number {ch}; "
+            f"{name} line {line_no} should name the channels but holds the number {number}; "
             "expected a line of names such as 'C3 C4 EMG_RF' before the samples."
         )
     duplicates = sorted(n for n, count in Counter(names).items() if count > 1)  # linear
@@ -435,7 +437,7 @@ def _bad_cell(name: str, names: list[str], line_no: int, parts: list[str]) -> In
             value = float(token)
         except ValueError:
             value = None
-        where = f"{name} line {line_no} column {col + 1} ({names[col]}) holds {token!r}"
+        where = f"{name} line {line_no} column {col + 1} ({names[col]}) holds {shown(token)}"
         if value is None or "_" in token:
             return NonNumericError(
                 f"{where}, which is not a number; expected a sample value such as -4.5."

@@ -25,6 +25,7 @@ from _hostile import (
 from rehab_core.io import (
     ChannelNamesError,
     ExternalFileError,
+    InputError,
     TooLargeError,
     UnknownFormatError,
     UnknownSamplingRateError,
@@ -239,3 +240,21 @@ def test_matlab_v73_is_refused_by_name(tmp_path):
     path.write_bytes(header.ljust(116) + bytes(8) + b"\x00\x02IM" + bytes(384) + hdf5)
     with pytest.raises(UnknownFormatError, match=r"^new\.set is saved as MATLAB v7\.3 \(HDF5\)"):
         read_signals(path)
+
+
+def test_refusals_do_not_echo_a_line_of_the_file(tmp_path):
+    """Issue 14, finding 5: the failing-files table echoed a line of a private file."""
+    secret = "root:x:0:0:root:/root:/bin/bash"
+    path = tmp_path / "rec.txt"
+    path.write_text(f"# sfreq: 100\nC3 C4\n1 {secret}\n")
+    with pytest.raises(InputError) as err:
+        read_signals(path)
+    assert secret not in str(err.value) and "a 31-character value" in str(err.value)
+
+
+def test_short_reason_drops_long_quoted_text(tmp_path):
+    from rehab_core.io._common import short_reason
+
+    err = ValueError("could not parse 'PatientName=Jane Example Doe, born 1950' here")
+    assert short_reason(err, tmp_path / "x.vhdr") == "could not parse '…' here"
+    assert short_reason(ValueError("bad value 'abc'"), tmp_path / "x") == "bad value 'abc'"
