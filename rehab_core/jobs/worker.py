@@ -214,6 +214,8 @@ def run_job(store: Any, job_id: int, *, n_jobs: int | None = None) -> str:
     if job.is_final:
         return job.state
     settings, signal_settings, imaging_settings = job_settings(job)
+    if os.environ.get("REHAB_TRAIN_DEVICE"):  # the runner pinned this process to its GPU(s)
+        settings = settings.replace(device=os.environ["REHAB_TRAIN_DEVICE"])
     folder = job_dir(store, job.id)
     n_members = settings.n_folds * (1 + len(settings.backbones))
     reporter = ProgressReporter(store, job, n_members)
