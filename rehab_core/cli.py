@@ -135,8 +135,11 @@ class _TrainProgress:
 
 @_command("train")
 def _train(args: argparse.Namespace) -> int:
+    import torch
+
     from rehab_core.models import list_models
     from rehab_core.signals import SignalSettings
+    from rehab_core.training.devices import gpu_out_of_memory
     from rehab_core.training.experiment import ExperimentSettings, train_experiment
 
     backbones = tuple(list_models("image")) if args.backbone == "all" else (args.backbone,)
@@ -168,6 +171,8 @@ def _train(args: argparse.Namespace) -> int:
             data_description=args.description,
             image_members_from=args.reuse_image_members,
         )
+    except torch.cuda.OutOfMemoryError as err:  # outside fit_model, e.g. while scoring
+        raise gpu_out_of_memory() from err
     finally:
         progress.close()
     if args.json:
@@ -561,10 +566,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from rehab_core.io import InputError
     from rehab_core.storage import RecordNotFound, WeightsError
+    from rehab_core.training.devices import GPUOutOfMemoryError
 
+    refused = (InputError, WeightsError, RecordNotFound, FileNotFoundError, ValueError)
     try:
         return _COMMANDS[args.command](args)
-    except (InputError, WeightsError, RecordNotFound, FileNotFoundError, ValueError) as err:
+    except (*refused, GPUOutOfMemoryError) as err:
         # a wrong input or option gets one sentence; REHAB_DEBUG=1 shows the traceback
         if os.environ.get("REHAB_DEBUG"):
             raise

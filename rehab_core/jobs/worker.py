@@ -205,9 +205,12 @@ def _end(store: Any, job_id: int, state: str, error: str | None = None) -> None:
 
 def run_job(store: Any, job_id: int, *, n_jobs: int | None = None) -> str:
     """Run job ``job_id`` (resuming from its checkpoints); return its final state."""
+    from torch.cuda import OutOfMemoryError
+
     from rehab_core.io.cohort import read_cohort
     from rehab_core.io.errors import InputError
     from rehab_core.storage import WeightsError
+    from rehab_core.training.devices import GPUOutOfMemoryError, gpu_out_of_memory
     from rehab_core.training.experiment import train_experiment
 
     job = get_job(store, job_id)
@@ -243,8 +246,10 @@ def run_job(store: Any, job_id: int, *, n_jobs: int | None = None) -> str:
             shutil.rmtree(folder / "work", ignore_errors=True)
         print("cancelled", flush=True)
         return "cancelled"
-    except (InputError, ValueError, WeightsError) as err:
+    except (InputError, ValueError, WeightsError, GPUOutOfMemoryError, OutOfMemoryError) as err:
         # the cohort or the settings cannot train: one sentence, kept for the page
+        if isinstance(err, OutOfMemoryError):  # outside fit_model, which says it already
+            err = gpu_out_of_memory()
         if _main_rank():
             _end(store, job.id, "failed", str(err))
         print(f"failed: {err}", flush=True)
