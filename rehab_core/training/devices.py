@@ -34,11 +34,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DeviceInfo",
+    "GPUOutOfMemoryError",
     "LaunchPlan",
     "TimeEstimate",
     "estimate_training_seconds",
     "format_duration",
     "launch_plan",
+    "gpu_out_of_memory",
     "list_devices",
     "pin_gpus",
 ]
@@ -376,6 +378,41 @@ def list_devices() -> list[DeviceInfo]:
         devices.append(DeviceInfo(kind="mps", torch_device="mps", name=platform.machine()))
     devices.append(_cpu_device())
     return devices
+
+
+class GPUOutOfMemoryError(RuntimeError):
+    """A job ran out of GPU memory; the message is the one sentence a researcher sees."""
+
+
+def _physical_gpu(index: int) -> int:
+    """The NVML (``nvidia-smi``) number of this process's ``cuda:index``, where it can be read."""
+    selection = _visible_selection()
+    if selection is None or index >= len(selection):
+        return index
+    entry = selection[index]
+    if entry.isdigit():
+        return int(entry)
+    gpus = _gpus_from_nvml() or _gpus_from_smi() or []
+    match = [g["index"] for g in gpus if g["uuid"] and g["uuid"].startswith(entry)]
+    return match[0] if len(match) == 1 else index
+
+
+def gpu_out_of_memory(device: Any = None) -> GPUOutOfMemoryError:
+    """The error that ends a job which ran out of memory on ``device`` (a CUDA device).
+
+    Its message: ``"out of GPU memory on GPU k: try a smaller batch or one
+    GPU"``, with ``k`` as :func:`list_devices` and ``nvidia-smi`` number the
+    GPU (not as the pinned job process does).
+    """
+    import torch
+
+    if device is None or getattr(device, "index", None) is None:
+        index = torch.cuda.current_device() if torch.cuda.is_initialized() else 0
+    else:
+        index = device.index
+    return GPUOutOfMemoryError(
+        f"out of GPU memory on GPU {_physical_gpu(index)}: try a smaller batch or one GPU"
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -794,7 +831,8 @@ def estimate_training_seconds(
         f"Each of the {n_folds} folds trains on {n_folds - 1}/{n_folds} of the development "
         f"items ({100 * (1 - test_fraction):.0f} % of the cohort; the rest is the hold-out "
         f"test), less {100 * inner_val_fraction:.0f} % of those patients for early stopping.",
-        "Data loading and slice augmentation (in the training process) are included; "
+        "Data loading (in the training process), the copy to the device and the slice "
+        "augmentation (on the device) are included; "
         "preprocessing the cohort, loading ImageNet weights, checkpoints and the fusion "
         "and evaluation stage are not.",
     ]
