@@ -356,3 +356,21 @@ def test_a_fit_on_cuda_augments_on_the_gpu_and_pins_the_device():
     )
     assert result.device == f"cuda:{torch.cuda.current_device()}"
     assert all(s.is_cuda for s in model.seen)
+
+
+def test_the_bundle_manifest_records_the_augmentation(tiny_training):
+    from rehab_core.storage import load_bundle
+    from rehab_core.training.experiment import ExperimentSettings
+
+    m = load_bundle(tiny_training["out"] / "shufflenet_lstm").manifest
+    recorded = m["training"]["settings"]
+    assert recorded["augmentation"] == {
+        k: v for k, v in SliceAugmentation().to_dict().items() if k != "kind"
+    }
+    assert recorded["num_workers"] == 0 and recorded["deterministic"] is False
+    again = ExperimentSettings.from_dict(recorded)  # the manifest reproduces the settings
+    assert again.augmentation == SliceAugmentation() and again.to_dict() == recorded
+    with pytest.raises(
+        TypeError, match="augmentation must be a SliceAugmentation or None, got str"
+    ):
+        ExperimentSettings(augmentation="strong")
