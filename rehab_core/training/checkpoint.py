@@ -173,6 +173,11 @@ class CheckpointWriter:
         self._thread = threading.Thread(target=work, name=f"checkpoint-{epoch}", daemon=True)
         self._thread.start()
 
+    @property
+    def busy(self) -> bool:
+        """Whether a checkpoint is being written now."""
+        return self._thread is not None and self._thread.is_alive()
+
     def join(self, *, raise_error: bool = True) -> None:
         """Wait for the write in progress; raise its error unless ``raise_error`` is False."""
         if self._thread is not None:

@@ -537,8 +537,11 @@ def fit_model(
         loss.  Epoch events add ``train_loss``, ``val_loss``, ``val_auc``,
         ``lr``, ``seconds``, ``best_epoch`` and ``stopped_early``.  A
         ``"resumed"`` event with ``epoch`` is sent when training continues
-        from a checkpoint.  An exception raised by the callback stops
-        training (the last checkpoint stays usable).
+        from a checkpoint.  With ``checkpoint_dir``, an epoch's event (and
+        any event after it) is sent once that epoch's checkpoint is on disk,
+        so a reported epoch is never trained again after a crash.  An
+        exception raised by the callback stops training (the last checkpoint
+        stays usable).
     checkpoint_dir : path, optional
         Folder for a crash-safe checkpoint after every epoch (rank 0
         writes, in a background thread while the next epoch trains; see
@@ -745,6 +748,33 @@ def _fit(
     )
 
 
+class _Outbox:
+    """Progress events, delivered in order; none while a checkpoint is being written.
+
+    So an epoch is reported only once its checkpoint is on disk (a worker
+    killed right after the report resumes after that epoch, never before
+    it), while training goes on meanwhile: the events wait, not the step.
+    """
+
+    def __init__(self, progress: ProgressCallback | None, writer: CheckpointWriter) -> None:
+        self.progress = progress
+        self.writer = writer
+        self.events: list[dict[str, Any]] = []
+
+    def send(self, event: dict[str, Any]) -> None:
+        if self.progress is not None:
+            self.events.append(event)
+            self.flush()
+
+    def flush(self, *, wait: bool = False) -> None:
+        if wait:
+            self.writer.join()
+        if self.writer.busy:
+            return
+        while self.events:
+            self.progress(self.events.pop(0))
+
+
 def _check_finite(bad_batch: float, bad_loss: float, epoch: int, lr: float) -> None:
     if bad_batch:
         raise FloatingPointError(
@@ -787,6 +817,7 @@ def _epochs(
         n_batches = min(n_batches, settings.max_train_batches)
     epoch_seconds: list[float] = [h["seconds"] for h in state.history]
     last_epoch = state.epoch if state.stopped_early else settings.epochs
+    outbox = _Outbox(progress if ctx.is_main else None, writer)
     for epoch in range(state.epoch + 1, last_epoch + 1):
         t0 = time.perf_counter()
         train_sampler.set_epoch(epoch)
@@ -838,13 +869,13 @@ def _epochs(
                 read = _fetch(sums).tolist()
                 _check_finite(read[2], read[3], epoch, lr)
                 last_report = time.perf_counter()
-                if ctx.is_main and progress is not None:
+                if outbox.progress is not None:
                     elapsed = last_report - t0
                     per_epoch = (
                         float(np.mean(epoch_seconds)) if epoch_seconds else elapsed / b * n_batches
                     )
                     eta = elapsed / b * (n_batches - b) + per_epoch * (settings.epochs - epoch)
-                    progress(
+                    outbox.send(
                         {
                             "event": "batch",
                             "epoch": epoch,
@@ -857,6 +888,7 @@ def _epochs(
                     )
                 sums[1] = 0.0
                 n_since = 0
+            outbox.flush()  # events held for a checkpoint leave as soon as it is written
         read = _fetch(sums).tolist()
         _check_finite(read[2], read[3], epoch, lr)
         totals = ctx.all_reduce_sum(torch.tensor([read[0], float(n_seen)], dtype=torch.float64))
@@ -893,12 +925,13 @@ def _epochs(
         state.history.append(record)
         state.epoch = epoch
         if folder is not None and ctx.is_main:
+            outbox.flush(wait=True)  # the previous checkpoint is written: its events go first
             _save(
                 writer, folder, state, model, optimizer, scheduler, scaler, settings, ctx.world_size
             )
-        if ctx.is_main and progress is not None:
+        if outbox.progress is not None:
             remaining = 0 if state.stopped_early else settings.epochs - epoch
-            progress(
+            outbox.send(  # after this epoch's checkpoint is written
                 {
                     "event": "epoch",
                     "epoch": epoch,
@@ -914,3 +947,4 @@ def _epochs(
             )
         if state.stopped_early:
             break
+    outbox.flush(wait=True)

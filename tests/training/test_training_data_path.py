@@ -231,24 +231,35 @@ def test_checkpoints_are_written_in_the_background_and_hashed(tmp_path, monkeypa
         return path
 
     monkeypatch.setattr(checkpoint, "_write_files", slow_write)
-    events = []
+    steps = []  # (epoch, time) of every training forward pass
+
+    class Timed(MeanNet):
+        def forward(self, x):
+            if self.training:
+                steps.append(time.perf_counter())
+            return super().forward(x)
+
+    on_disk = []
 
     def on_event(e):
-        events.append((e["event"], e["epoch"], e.get("batch"), time.perf_counter()))
+        if e["event"] == "epoch":  # reported only once its checkpoint is complete
+            on_disk.append((e["epoch"], read_latest_checkpoint(tmp_path).epoch))
 
-    _fit_windows(checkpoint_dir=tmp_path, progress=on_event)
+    train, val = _windows()
+    settings = TrainSettings(epochs=3, batch_size=8)
+    fit_model(Timed(), train, val, settings, checkpoint_dir=tmp_path, progress=on_event)
     assert threads == ["checkpoint-1", "checkpoint-2", "checkpoint-3"]
     assert threading.current_thread().name not in threads
     # epoch 2 trained while epoch 1's checkpoint was still being written
-    epoch2_start = next(t for kind, ep, b, t in events if kind == "batch" and ep == 2)
-    assert epoch2_start < dict(finished)[1]
+    n_batches = math.ceil(len(train) / 8)
+    first_of_epoch2 = steps[n_batches]
+    assert first_of_epoch2 < dict(finished)[1]
+    assert on_disk == [(1, 1), (2, 2), (3, 3)]
     # all written and complete when fit_model returns: the hash is checked on reading
     ckpt = read_latest_checkpoint(tmp_path)
     assert ckpt.epoch == 3 and [h["epoch"] for h in ckpt.meta["history"]] == [1, 2, 3]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "epoch-0003.json",
-        "epoch-0003.safetensors",
-    ]
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["epoch-0003.json", "epoch-0003.safetensors"]
 
 
 def test_a_failed_background_write_ends_training_with_its_error(tmp_path, monkeypatch):
