@@ -84,6 +84,10 @@ open(sys.argv[1], "w").write("\n".join(lines) + "\n"); print("\n".join(lines))
 sys.exit(torch.cuda.is_initialized() or bool(ours))
 PY
 step "tiny cohort" 60 $PY -m rehab_core.cli demo-cohort --out "$W/cohort" --seed 5 "${SIZE[@]}"
+if ! $PY -c 'import SimpleITK' 2>/dev/null; then  # its 53 MB wheel does not fit the 64 MiB carry
+  echo "no SimpleITK here: fMRI slices without MNI152 registration (a CPU step)" | tee -a "$LOG"
+  TRAIN+=(--fmri-normalization none)
+fi
 step "rehab train --device $DEVICE (2 folds x LSTM + ShuffleNet)" 150 $PY -m rehab_core.cli train \
   --cohort "$W/cohort" --out "$W/train" --test-fraction 0.25 --device "$DEVICE" --no-pretrained \
   "${TRAIN[@]}"

@@ -137,6 +137,7 @@ class _TrainProgress:
 def _train(args: argparse.Namespace) -> int:
     import torch
 
+    from rehab_core.imaging import ImagingSettings
     from rehab_core.models import list_models
     from rehab_core.signals import SignalSettings
     from rehab_core.training.devices import gpu_out_of_memory
@@ -159,6 +160,7 @@ def _train(args: argparse.Namespace) -> int:
     signal_settings = SignalSettings(
         resample_sfreq=args.signal_rate, representation=args.signal_input
     )
+    imaging_settings = ImagingSettings(normalization=args.fmri_normalization)
     progress = _TrainProgress()
     try:
         report = train_experiment(
@@ -166,6 +168,7 @@ def _train(args: argparse.Namespace) -> int:
             args.out,
             settings,
             signal_settings=signal_settings,
+            imaging_settings=imaging_settings,
             n_jobs=args.jobs,
             progress=progress,
             data_description=args.description,
@@ -495,6 +498,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("envelope", "raw"),
         default="envelope",
         help="what the LSTM reads: per-frame log envelopes (default) or the paper's raw samples",
+    )
+    p.add_argument(
+        "--fmri-normalization",
+        choices=("mni152", "none"),
+        default="mni152",
+        help="register each fMRI to the MNI152 template before taking slices (default), "
+        "or take them in the scan's own space",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")

@@ -97,3 +97,21 @@ def test_train_out_of_gpu_memory_is_one_sentence(tmp_path, monkeypatch, capsys, 
     assert code == 2
     err = capsys.readouterr().err
     assert err == "rehab train: out of GPU memory on GPU 2: try a smaller batch or one GPU\n"
+
+
+@pytest.mark.parametrize(
+    ("flag", "expected"), [([], "mni152"), (["--fmri-normalization", "none"], "none")]
+)
+def test_train_passes_the_fmri_normalization(tmp_path, monkeypatch, capsys, flag, expected):
+    import rehab_core.training.experiment as experiment
+
+    seen = {}
+
+    def train_experiment(*args, imaging_settings=None, **kwargs):
+        seen["imaging"] = imaging_settings
+        return {"tables": {}, "seconds": 0.0}
+
+    monkeypatch.setattr(experiment, "train_experiment", train_experiment)
+    args = ["train", "--cohort", str(tmp_path), "--out", str(tmp_path / "o"), "--json", *flag]
+    assert main([*args, "--device", "cpu"]) == 0
+    assert seen["imaging"].normalization == expected
