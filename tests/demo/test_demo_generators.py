@@ -370,3 +370,24 @@ def test_generators_refuse_bad_arguments():
         )
     with pytest.raises(ValueError, match="must be finite"):
         simulate_bold(rng, markers={**fmri, "lesion_load": np.nan}, affected_side="left")
+
+
+@pytest.mark.slow
+def test_realised_lesion_load_correlates_moderately_with_corticospinal_integrity():
+    """Not v1's r ~ 0.98: the tract load in the infarcts drawn for 150 patients, r about -0.57."""
+    from scipy.stats import pearsonr
+
+    from rehab_core.demo import CohortSettings, draw_latents
+    from rehab_core.demo._bold import _draw_lesion
+
+    lat = draw_latents(np.random.default_rng(0), 150, CohortSettings())
+    rng = np.random.default_rng(1)
+    load, volume = [], []
+    for i in range(150):
+        markers = {k: lat[f"marker_{k}"][i] for k in ("lesion_load", "lesion_volume")}
+        truth = _draw_lesion(rng, markers, 1.0)[1]
+        load.append(truth["cst_lesion_load_ml"])
+        volume.append(truth["lesion_volume_ml"])
+    r_load = pearsonr(load, lat["c"])[0]
+    assert -0.75 < r_load < -0.4
+    assert -0.5 < pearsonr(np.log(volume), lat["n"])[0] < -0.2
