@@ -457,8 +457,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-patients", type=int, default=102)
     p.add_argument("--n-with-signals", type=int, default=86)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--minutes", type=float, default=None, help="EEG-EMG length per patient")
-    p.add_argument("--volumes", type=int, default=None, help="fMRI volumes per patient")
+    p.add_argument(
+        "--minutes", type=float, default=None, help="EEG-EMG length per patient (default: 9)"
+    )
+    p.add_argument(
+        "--volumes",
+        type=int,
+        default=None,
+        help="fMRI volumes per patient (default: each site's protocol, 100-240)",
+    )
     p.add_argument("--jobs", type=int, default=2, help="worker processes")
 
     p = sub.add_parser("preprocess", help="preprocess one patient and print shapes and QC")
