@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import make_windows
+from _windows import make_windows
 
 import rehab_core.training.checkpoint as checkpoint
 import rehab_core.training.loop as loop
