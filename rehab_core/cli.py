@@ -561,9 +561,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from rehab_core.io import InputError
     from rehab_core.storage import RecordNotFound, WeightsError
+    from rehab_core.training.distributed import distributed_process
 
     try:
-        return _COMMANDS[args.command](args)
+        # under torchrun (rehab train): one process group for every fit, freed before exit
+        with distributed_process(getattr(args, "device", "auto")):
+            return _COMMANDS[args.command](args)
     except (InputError, WeightsError, RecordNotFound, FileNotFoundError, ValueError) as err:
         # a wrong input or option gets one sentence; REHAB_DEBUG=1 shows the traceback
         if os.environ.get("REHAB_DEBUG"):

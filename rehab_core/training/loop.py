@@ -390,7 +390,9 @@ def fit_model(
     ``ReduceLROnPlateau`` on the validation loss after every epoch, early
     stopping with the best weights restored, optional mixed precision on
     CUDA.  Under ``torchrun`` the same call trains with
-    DistributedDataParallel (see :mod:`rehab_core.training.distributed`).
+    DistributedDataParallel over the process's one process group, which the
+    entry point creates and frees (:func:`~rehab_core.training.distributed.distributed_process`);
+    several calls in a row reuse it (see :mod:`rehab_core.training.distributed`).
 
     Parameters
     ----------
@@ -457,12 +459,10 @@ def fit_model(
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
     _check_dataset("train_ds", train_ds)
     _check_dataset("val_ds", val_ds)
+    # the process's group: created by the first fit (or the entry point), reused by the next
     ctx = setup_distributed(settings.device)
-    try:
-        with preserve_determinism_flags():
-            return _fit(model, train_ds, val_ds, settings, ctx, progress, checkpoint_dir, resume)
-    finally:
-        ctx.close()
+    with preserve_determinism_flags():
+        return _fit(model, train_ds, val_ds, settings, ctx, progress, checkpoint_dir, resume)
 
 
 def _fit(
