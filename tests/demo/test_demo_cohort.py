@@ -138,6 +138,8 @@ def test_nifti_shape_zooms_tr_units(cohort):
     assert img.get_data_dtype() == np.int16
 
 
+# reads every recording of the cohort and summarises it, to rank patients by their latents
+@pytest.mark.slow
 def test_each_modality_carries_its_latent(cohort):
     """Summaries computed from the files rank patients by their latent factor."""
     import nibabel as nib
@@ -163,6 +165,8 @@ def test_each_modality_carries_its_latent(cohort):
     assert spearmanr(n, img_score)[0] > 0.6
 
 
+@pytest.mark.slow
+@pytest.mark.processes  # generates a cohort twice, once in a pool of worker processes
 def test_same_seed_same_bytes_whatever_n_jobs(tmp_path):
     kw = dict(n_patients=3, n_with_signals=2, seed=3, minutes=0.2, volumes=10)
     a = generate_cohort(tmp_path / "a", n_jobs=1, **kw).root

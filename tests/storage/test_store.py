@@ -544,6 +544,8 @@ def test_prediction_refusals(store, patient, signals_bytes):
 # --- demo ---------------------------------------------------------------------------------
 
 
+# generates a demo patient's recordings
+@pytest.mark.slow
 def test_demo_patient(store):
     from rehab_core.demo import generate_patient
 
@@ -569,6 +571,8 @@ def test_demo_patient(store):
     assert leftovers(store) == []
 
 
+# generates a demo patient's recordings
+@pytest.mark.slow
 def test_demo_patient_completes_a_half_created_one(store):
     half = store.create_patient("DEMO-3", age=50)
     demo = store.create_demo_patient(seed=3, minutes=0.2, volumes=50)
