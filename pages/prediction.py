@@ -42,6 +42,7 @@ from pages._shared import (
     get_store,
     link_if_page,
     load_predictor,
+    plain,
     require_patient,
     require_role,
 )
@@ -338,7 +339,7 @@ def _report_button(
         ),
         file_name=f"{patient.pseudonym}_prediction_{record.id}.pdf",
         mime="application/pdf",
-        icon="📄",
+        icon=":material/picture_as_pdf:",
         on_click="ignore",
     )
 
@@ -382,7 +383,7 @@ def main() -> None:
     store = get_store()
     st.title("Prediction")
     st.caption(
-        f"Patient **{patient.pseudonym}**: probability of a good lower-limb recovery "
+        f"Patient **{plain(patient.pseudonym)}**: probability of a good lower-limb recovery "
         "(Fugl-Meyer above 17 of 34) three months after the stroke. Research software, "
         "not a medical device."
     )
@@ -398,15 +399,18 @@ def main() -> None:
         model_id = _model_picker(models)
     with right:
         st.markdown(
-            f"**EEG-EMG:** {signals.original_name if signals else 'none (image-only prediction)'}"
-            f"  \n**fMRI:** {fmri.original_name if fmri else 'none'}"
+            "**EEG-EMG:** "
+            f"{plain(signals.original_name) if signals else 'none (image-only prediction)'}"
+            f"  \n**fMRI:** {plain(fmri.original_name) if fmri else 'none'}"
         )
     if fmri is None:
-        st.warning(f"{patient.pseudonym} has no resting-state fMRI yet; the models need one.")
-        link_if_page(PATIENTS_PAGE, "Upload it on the Patients page", icon="👤")
+        st.warning(
+            f"{plain(patient.pseudonym)} has no resting-state fMRI yet; the models need one."
+        )
+        link_if_page(PATIENTS_PAGE, "Upload it on the Patients page", icon=":material/group:")
         _history(store, patient)
         st.stop()
-    if st.button("Predict", type="primary", icon="🎯"):
+    if st.button("Predict", type="primary", icon=":material/insights:"):
         try:
             with st.spinner(f"Preprocessing and predicting with {model_id}..."):
                 record = _predict(store, patient, model_id, signals, fmri)

@@ -12,9 +12,11 @@ import streamlit as st
 
 from pages._shared import (
     PATIENTS_PAGE,
+    fragment_session,
     get_store,
     link_if_page,
     load_predictor,
+    plain,
     require_patient,
     require_role,
 )
@@ -24,10 +26,11 @@ from rehab_core.signals import SignalSettings
 from rehab_core.storage import WeightsError
 from rehab_core.viz import (
     coherence_figure,
+    fmri_map_figure,
     fmri_qc_table,
     motion_figure,
-    orthogonal_views_figure,
     psd_figure,
+    registration_figure,
     rejected_intervals,
     screened_slices,
     signal_qc_table,
@@ -118,12 +121,13 @@ def _settings() -> tuple[SignalSettings, ImagingSettings, str]:
 
 def _no_upload(kind: str) -> None:
     st.info(f"No {kind} recording is stored for this patient yet; add one on the Patients page.")
-    link_if_page(PATIENTS_PAGE, "Patients", icon="👤")
+    link_if_page(PATIENTS_PAGE, "Patients", icon=":material/group:")
 
 
 @st.fragment
 def _trace_viewer(upload, rec, key: tuple) -> None:
     """The scrolling trace chart: a fragment, so moving through the recording reruns only it."""
+    fragment_session("clinician")  # reruns alone: expiry, deactivation and role first
     result = rec.result
     c_span, c_start, c_mode = st.columns([1, 3, 1.4])
     span_label = c_span.selectbox("Span", list(SPANS), key=f"sig_span_{upload.id}")
@@ -167,8 +171,8 @@ def _trace_viewer(upload, rec, key: tuple) -> None:
         st.plotly_chart(fig, key=f"sig_traces_{upload.id}")
         st.caption(
             "Red bands: windows the preprocessing rejected (reason on the band); grey: the end "
-            "shorter than a window. Dashed red traces (✗): bad channels (the QC table below says "
-            "what was done with each for the model). "
+            "shorter than a window. Dashed red traces marked 'bad': bad channels (the QC table "
+            "below says what was done with each for the model). "
             "Traces are reduced to the lowest and highest value per pixel, so peaks are kept; "
             "choose a shorter span to see single samples."
         )
@@ -190,7 +194,7 @@ def _signals_tab(patient_id: int, settings: SignalSettings, source: str) -> None
     band = result.qc["band_hz"]
     notch = f"{settings.line_freq:g} Hz notch" if result.qc["notch_freqs_hz"] else "no notch"
     st.caption(
-        f"{upload.original_name}: {len(rec.ch_names)} channels, {rec.sfreq:g} Hz, "
+        f"{plain(upload.original_name)}: {len(rec.ch_names)} channels, {rec.sfreq:g} Hz, "
         f"{rec.duration_s:.1f} s. Preprocessed with {source} (band-pass {band[0]:g}-{band[1]:g} "
         f"Hz, {notch}, {settings.window_s:g}-s windows): what you see is what the model saw."
     )
@@ -270,7 +274,8 @@ def _fmri_tab(patient_id: int, settings: ImagingSettings, source: str) -> None:
         return
     qc = result.qc
     st.caption(
-        f"{upload.original_name}: preprocessed with {source} ({qc['voxel_size_mm']:g} mm grid, "
+        f"{plain(upload.original_name)}: preprocessed with {source} "
+        f"({qc['voxel_size_mm']:g} mm grid, "
         "slice screening by brain area and tSNR): what you see is what the model saw."
     )
     for flag in qc["flags"]:
@@ -289,19 +294,7 @@ def _fmri_tab(patient_id: int, settings: ImagingSettings, source: str) -> None:
     y = c_y.slider("y (coronal)", 0, shape[1] - 1, shape[1] // 2, key=f"fmri_y_{upload.id}")
     z_default = kept[len(kept) // 2] if kept else shape[2] // 2
     z = c_z.slider("z (axial)", 0, shape[2] - 1, z_default, key=f"fmri_z_{upload.id}")
-    st.plotly_chart(
-        orthogonal_views_figure(
-            result.maps[name],
-            result.affine,
-            x,
-            y,
-            z,
-            screened_out=result.screened_out,
-            value_label=MAPS[name],
-            colorscale="Gray" if name == "mean" else "Inferno",
-        ),
-        key=f"fmri_views_{upload.id}",
-    )
+    st.plotly_chart(fmri_map_figure(result, name, x, y, z), key=f"fmri_views_{upload.id}")
     st.caption(
         "Axial slices shaded red on the coronal and sagittal views were screened out and not "
         "given to the model. Patient's left on the left."
@@ -337,13 +330,20 @@ def _fmri_tab(patient_id: int, settings: ImagingSettings, source: str) -> None:
         ),
         key=f"fmri_tsnr_{upload.id}",
     )
+    if qc.get("registration") is not None:
+        st.subheader("Alignment with the MNI152 template")
+        st.plotly_chart(registration_figure(result), key=f"fmri_registration_{upload.id}")
+        st.caption(
+            "The run's mean image after registration; the cyan line is the edge of the "
+            "template's brain. Every patient's slice k is the same height in this template."
+        )
     st.subheader("Quality control")
     st.dataframe(fmri_qc_table(result), hide_index=True)
 
 
 require_role("clinician")
 patient = require_patient()
-st.title(f"Signals: {patient.pseudonym}")
+st.title(f"Signals: {plain(patient.pseudonym)}")
 signal_settings, imaging_settings, settings_source = _settings()
 tab_signals, tab_fmri = st.tabs(["EEG-EMG", "fMRI"])
 with tab_signals:

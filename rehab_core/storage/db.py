@@ -33,13 +33,22 @@ People (:mod:`rehab_core.security`):
     Local accounts: user name, role (clinician, researcher, admin), an
     Argon2id password hash (none for accounts signed in through the
     hospital's identity provider), whether the account is active.
+``user_identities``
+    The identity provider's issuer and subject bound to a local account
+    (OpenID Connect sign-in matches on them, not on the e-mail address).
+``password_resets``
+    Accounts whose password an administrator reset: they must choose a new
+    one at their next sign-in.
 ``audit_events``
-    Append-only: who did what to which patient and when. Triggers installed
-    by :mod:`rehab_core.security.audit` refuse UPDATE and DELETE.
+    Append-only: who did what to which patient and when. The database itself
+    refuses to change it: :func:`install_audit_guards` puts triggers on it
+    that abort any UPDATE or DELETE (and, on PostgreSQL, TRUNCATE). The
+    trail's API (recording, filtering, export) is :mod:`rehab_core.security.audit`.
 
-The schema is created with ``Base.metadata.create_all`` when a store is
-opened; there is no migrations framework (Alembic) yet, so a change to these
-tables needs one, or a fresh database.
+The schema (tables and the audit trail's triggers) is created by
+:func:`create_db_engine` when a store is opened; there is no migrations
+framework (Alembic) yet, so a change to these tables needs one, or a fresh
+database.
 
 :func:`create_db_engine` works for any SQLAlchemy URL. For SQLite it turns on,
 per connection, write-ahead logging (readers never block the writer),
@@ -62,6 +71,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import warnings
 from typing import Any
 
 from sqlalchemy import (
@@ -76,6 +86,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -89,10 +100,14 @@ __all__ = [
     "TrainingJob",
     "ModelVersion",
     "User",
+    "UserIdentity",
+    "PasswordReset",
     "AuditEvent",
     "JOB_STATES",
     "ROLES",
     "create_db_engine",
+    "install_audit_guards",
+    "APPEND_ONLY_MESSAGE",
     "json_dumps",
     "utc_now",
     "SQLITE_BUSY_TIMEOUT_MS",
@@ -256,6 +271,42 @@ class User(Base):
     last_sign_in_at: Mapped[_dt.datetime | None] = mapped_column(UTCDateTime)
 
 
+class UserIdentity(Base):
+    """The identity provider's account bound to a local account (OpenID Connect ``iss`` + ``sub``).
+
+    The provider's subject is stable where the e-mail address is not (it can
+    be renamed or reassigned): the first sign-in through the provider binds
+    the local account named by the verified e-mail to this pair, and later
+    sign-ins are matched on the pair alone.
+    """
+
+    __tablename__ = "user_identities"
+    __table_args__ = (
+        UniqueConstraint("issuer", "subject", name="uq_identity_subject"),
+        UniqueConstraint("user_id", name="uq_identity_user"),  # one identity per account
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    issuer: Mapped[str] = mapped_column(String(255), nullable=False)
+    subject: Mapped[str] = mapped_column(String(255), nullable=False)
+    bound_at: Mapped[_dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utc_now)
+
+
+class PasswordReset(Base):
+    """A temporary password an administrator set: its user must choose a new one at sign-in."""
+
+    __tablename__ = "password_resets"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    set_by: Mapped[str] = mapped_column(String(64), nullable=False)
+    set_at: Mapped[_dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utc_now)
+
+
 class AuditEvent(Base):
     """One line of the audit trail; never updated or deleted.
 
@@ -322,17 +373,19 @@ def create_db_engine(url: str, *, create_tables: bool = True, **kwargs: Any) -> 
         Any SQLAlchemy URL, e.g. ``sqlite:////data/rehab.db`` or
         ``postgresql+psycopg://user@host/rehab``.
     create_tables : bool
-        Run ``Base.metadata.create_all`` (creates missing tables, never alters).
+        Run ``Base.metadata.create_all`` (creates missing tables, never alters)
+        and :func:`install_audit_guards`.
     **kwargs
         Passed to :func:`sqlalchemy.create_engine`.
 
     Returns
     -------
     sqlalchemy.Engine
-        JSON is written by :func:`json_dumps` (unless ``json_serializer`` is
-        given). For SQLite, every new connection is in WAL mode with foreign
-        keys enforced, ``secure_delete`` on and a busy timeout of
-        :data:`SQLITE_BUSY_TIMEOUT_MS`.
+        With ``create_tables``, the audit trail is append-only in the database
+        (:func:`install_audit_guards`). JSON is written by :func:`json_dumps`
+        (unless ``json_serializer`` is given). For SQLite, every new
+        connection is in WAL mode with foreign keys enforced, ``secure_delete``
+        on and a busy timeout of :data:`SQLITE_BUSY_TIMEOUT_MS`.
     """
     kwargs.setdefault("json_serializer", json_dumps)
     engine = create_engine(url, **kwargs)
@@ -340,4 +393,72 @@ def create_db_engine(url: str, *, create_tables: bool = True, **kwargs: Any) -> 
         event.listen(engine, "connect", _sqlite_pragmas)
     if create_tables:
         Base.metadata.create_all(engine)
+        install_audit_guards(engine)
     return engine
+
+
+# --- the audit trail's append-only guard -----------------------------------------------------
+APPEND_ONLY_MESSAGE = "audit_events is append-only: rows cannot be changed or deleted"
+"""The error text the audit trail's triggers raise."""
+
+_SQLITE_TRIGGERS = [
+    f"""CREATE TRIGGER IF NOT EXISTS audit_events_no_{verb.lower()}
+        BEFORE {verb} ON audit_events
+        BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END"""
+    for verb in ("UPDATE", "DELETE")
+]
+
+_PG_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION rehab_audit_append_only() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '{APPEND_ONLY_MESSAGE}' USING ERRCODE = 'insufficient_privilege';
+END
+$$"""
+_PG_TRIGGERS = {
+    "audit_events_no_update_delete": "BEFORE UPDATE OR DELETE ON audit_events FOR EACH ROW",
+    "audit_events_no_truncate": "BEFORE TRUNCATE ON audit_events FOR EACH STATEMENT",
+}
+# any constant: serialises two processes installing the guards at once
+_PG_LOCK_KEY = 72_616_275_646_974
+
+
+def install_audit_guards(engine: Engine) -> None:
+    """Make ``audit_events`` append-only in the database itself (idempotent).
+
+    SQLite: ``BEFORE UPDATE`` and ``BEFORE DELETE`` triggers that
+    ``RAISE(ABORT, ...)``. PostgreSQL: a PL/pgSQL trigger function that raises,
+    fired before UPDATE or DELETE of any row and before TRUNCATE. Other
+    databases get a warning (the application still never updates the trail).
+    The table must exist; :func:`create_db_engine` creates it and then calls this.
+    """
+    dialect = engine.dialect.name
+    if dialect == "sqlite":
+        with engine.begin() as conn:
+            for ddl in _SQLITE_TRIGGERS:
+                conn.execute(text(ddl))
+    elif dialect == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+            conn.execute(text(_PG_FUNCTION))
+            for name, when in _PG_TRIGGERS.items():
+                exists = conn.execute(
+                    text(
+                        "SELECT 1 FROM pg_trigger WHERE tgname = :name "
+                        "AND tgrelid = 'audit_events'::regclass"
+                    ),
+                    {"name": name},
+                ).first()
+                if exists is None:
+                    conn.execute(
+                        text(
+                            f"CREATE TRIGGER {name} {when} "
+                            "EXECUTE FUNCTION rehab_audit_append_only()"
+                        )
+                    )
+    else:  # pragma: no cover - the store supports SQLite and PostgreSQL
+        warnings.warn(
+            f"No append-only guard for {dialect} databases: the audit trail relies on the "
+            "application alone there.",
+            stacklevel=2,
+        )

@@ -6,7 +6,8 @@ chooses what to show and what to cache.
 
 decimate  min-max decimation of a long recording to the chart's pixel width
 signals   stacked EEG-EMG traces, power spectra, corticomuscular coherence, QC rows
-fmri      orthogonal views, screened slices, head motion, tSNR, QC rows
+fmri      orthogonal views in mm (one map styled by fmri_map_figure), template alignment,
+          screened slices, head motion, tSNR, QC rows
 prediction_figures  probability, window and slice scores, Grad-CAM overlay, attributions,
           ROC and calibration curves
 """
@@ -15,9 +16,12 @@ from __future__ import annotations
 
 from rehab_core.viz.decimate import decimate_minmax, view_slice
 from rehab_core.viz.fmri import (
+    FMRI_MAP_STYLES,
+    fmri_map_figure,
     fmri_qc_table,
     motion_figure,
     orthogonal_views_figure,
+    registration_figure,
     screened_slices,
     slice_profile,
     tsnr_figure,
@@ -52,6 +56,7 @@ from rehab_core.viz.signals import (
 
 __all__ = [
     "BETA_BAND_HZ",
+    "FMRI_MAP_STYLES",
     "MOTOR_EEG_CHANNELS",
     "MotorCoherence",
     "attribution_figure",
@@ -59,6 +64,7 @@ __all__ = [
     "coherence_confidence_limit",
     "coherence_figure",
     "decimate_minmax",
+    "fmri_map_figure",
     "fmri_qc_table",
     "gradcam_figure",
     "gradcam_overlay",
@@ -66,6 +72,7 @@ __all__ = [
     "motion_figure",
     "motor_coherence",
     "orthogonal_views_figure",
+    "registration_figure",
     "png_bytes",
     "probability_figure",
     "psd_figure",

@@ -29,6 +29,44 @@ def chans():
     return SimpleNamespace(names=NAMES, types=TYPES, sfreq=SFREQ, make_recording=make_recording)
 
 
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+
+
+def _drawn_strings(fig) -> list[str]:
+    data = fig.to_plotly_json()
+    # the template is the environment's, not the builder's (importing streamlit makes its
+    # theme, with the placeholder colours it swaps in the browser, the default)
+    data.get("layout", {}).pop("template", None)
+    return list(_strings(data))
+
+
+@pytest.fixture(scope="session")
+def figure_strings():
+    """Every string a builder put in a figure (titles, tick text, names, colours, hover text)."""
+    return _drawn_strings
+
+
+@pytest.fixture(scope="session")
+def leg_muscles():
+    """The paper's six leg muscles as the figures name and order them (front, then back)."""
+    return [
+        "proximal rectus femoris",
+        "rectus femoris",
+        "vastus medialis",
+        "gluteus maximus",
+        "biceps femoris (long head)",
+        "semitendinosus",
+    ]
+
+
 @pytest.fixture(scope="module")
 def recording():
     """A recording with a 600 µV spike on C3 in window 1 (10-20 s) and FC2 flat."""
@@ -74,6 +112,22 @@ def make_bold(shape=(16, 16, 10), n_vols=60, seed=0):
 
 @pytest.fixture(scope="module")
 def imaging_result():
+    """A sphere, not a brain: preprocessed in scanner space."""
     from rehab_core.imaging import ImagingSettings, preprocess_fmri
 
-    return preprocess_fmri(make_bold(), ImagingSettings(voxel_size_mm=3.0, image_size=32))
+    settings = ImagingSettings(voxel_size_mm=3.0, image_size=32, normalization="none")
+    return preprocess_fmri(make_bold(), settings)
+
+
+@pytest.fixture(scope="session")
+def registered_result(tmp_path_factory):
+    """A demo brain preprocessed in template space (the default)."""
+    import nibabel
+
+    from rehab_core.demo import generate_patient
+    from rehab_core.imaging import ImagingSettings, preprocess_fmri
+
+    patient = generate_patient(
+        tmp_path_factory.mktemp("bold"), seed=5, with_signals=False, volumes=50
+    )
+    return preprocess_fmri(nibabel.load(patient.fmri_path), ImagingSettings(image_size=32))
