@@ -41,6 +41,7 @@ import numpy as np
 
 from rehab_core._config import Settings
 from rehab_core._validation import check_option, check_range
+from rehab_core.training.augmentation import SliceAugmentation
 
 __all__ = [
     "ExperimentSettings",
@@ -99,6 +100,14 @@ class ExperimentSettings(Settings):
         ``"auto"``, ``"cpu"``, ``"cuda"``...
     max_train_batches : int | None
         Cap on batches per epoch (smoke runs only).
+    augmentation : SliceAugmentation or None
+        Online augmentation of the image models' training slices (applied
+        per batch on the training device); recorded in every manifest with
+        these settings.  None: no augmentation.
+    num_workers : int
+        DataLoader worker processes per fit (see :class:`TrainSettings`).
+    deterministic : bool
+        Deterministic algorithms (slower on a GPU; see :class:`TrainSettings`).
     """
 
     backbones: tuple[str, ...] = ("shufflenet",)
@@ -116,9 +125,20 @@ class ExperimentSettings(Settings):
     lr: float = 1e-3
     device: str = "auto"
     max_train_batches: int | None = None
+    augmentation: SliceAugmentation | None = dataclasses.field(default_factory=SliceAugmentation)
+    num_workers: int = 0
+    deterministic: bool = False
 
     def __post_init__(self) -> None:
         from rehab_core.models import list_models
+
+        if isinstance(self.augmentation, dict):  # read back from JSON (a job, a manifest)
+            object.__setattr__(self, "augmentation", SliceAugmentation.from_dict(self.augmentation))
+        if self.augmentation is not None and not isinstance(self.augmentation, SliceAugmentation):
+            raise TypeError(
+                f"augmentation must be a SliceAugmentation or None, "
+                f"got {type(self.augmentation).__name__}."
+            )
 
         for b in self.backbones:
             check_option("backbones", b, list_models("image"))
@@ -162,6 +182,8 @@ def _train_settings(settings: ExperimentSettings, kind: str, seed: int):
         "seed": seed,
         "device": settings.device,
         "max_train_batches": settings.max_train_batches,
+        "num_workers": settings.num_workers,
+        "deterministic": settings.deterministic,
     }
     if signal:
         return TrainSettings.for_signals(batch_size=settings.signal_batch_size, **common)
@@ -213,7 +235,6 @@ def _train_member(
     """
     from rehab_core.models import create_model
     from rehab_core.training import (
-        SliceAugmentation,
         SliceDataset,
         WindowDataset,
         fit_model,
@@ -235,7 +256,7 @@ def _train_member(
             item_patients,
             labels,
             indices=fit_idx,
-            augmentation=SliceAugmentation(),
+            augmentation=settings.augmentation,
             seed=seed,
         )
         val_ds = SliceDataset(data, item_patients, labels, indices=stop_idx)

@@ -49,8 +49,12 @@ class TrainSettings(Settings):
     weight_decay : float
         L2 (Adam) or decoupled (AdamW) weight decay.
     batch_size : int
-        Items per batch per process: 32 for signal windows and 16 for image
+        Items per optimiser step: 32 for signal windows and 16 for image
         slices in the paper (see :meth:`for_signals`, :meth:`for_images`).
+        The global batch: under DistributedDataParallel each of the ``W``
+        processes reads ``batch_size / W`` items (it must divide evenly), so
+        the batch, and with it the learning rate's meaning, does not depend
+        on the number of GPUs.
     lr_factor : float
         ``ReduceLROnPlateau`` multiplies the learning rate by this factor ...
     lr_patience : int
@@ -67,9 +71,16 @@ class TrainSettings(Settings):
     seed : int
         Seed of weights, shuffling, dropout and augmentation.
     deterministic : bool
-        Ask PyTorch for deterministic algorithms (see :func:`seed_everything`).
+        Deterministic algorithms (:func:`~rehab_core.training.set_determinism`):
+        ``CUBLAS_WORKSPACE_CONFIG``, no cuDNN autotuning, deterministic
+        kernels.  Costs GPU speed (convolutions especially) and about
+        24 MiB of GPU memory; False (the default) lets cuDNN autotune.  On
+        the CPU, runs repeat bit for bit either way.
     num_workers : int
-        DataLoader worker processes (0: load in the training process).
+        DataLoader worker processes (0: load in the training process).  They
+        are kept for the whole fit (persistent); items are read without
+        augmentation (slices are augmented per batch on the training
+        device), and a dataset's ``set_epoch`` reaches them each epoch.
     amp : {"auto", "off", "bf16", "fp16"}
         Mixed precision. ``"auto"`` is fp16 autocast with gradient scaling
         on CUDA and full precision on CPU and MPS.  fp16 rather than bf16:
@@ -97,7 +108,7 @@ class TrainSettings(Settings):
     min_delta: float = 0.0
     grad_clip_norm: float | None = None
     seed: int = 0
-    deterministic: bool = True
+    deterministic: bool = False
     num_workers: int = 0
     amp: str = "auto"
     device: str = "auto"

@@ -28,7 +28,8 @@ MANIFEST = json.loads((ROOT / "weights" / "shufflenet_lstm" / "manifest.json").r
 def demo_files(tmp_path_factory):
     from rehab_core.demo import generate_patient
 
-    return generate_patient(tmp_path_factory.mktemp("demo"), seed=42)
+    # the sizes of the v1 defaults (1 min, 60 volumes) keep this page test quick
+    return generate_patient(tmp_path_factory.mktemp("demo"), seed=42, minutes=1.0, volumes=60)
 
 
 @pytest.fixture
