@@ -583,10 +583,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rehab_core.io import InputError
     from rehab_core.storage import RecordNotFound, WeightsError
     from rehab_core.training.devices import GPUOutOfMemoryError
+    from rehab_core.training.distributed import distributed_process
 
     refused = (InputError, WeightsError, RecordNotFound, FileNotFoundError, ValueError)
     try:
-        return _COMMANDS[args.command](args)
+        # under torchrun (rehab train): one process group for every fit, freed before exit
+        with distributed_process(getattr(args, "device", "auto")):
+            return _COMMANDS[args.command](args)
     except (*refused, GPUOutOfMemoryError) as err:
         # a wrong input or option gets one sentence; REHAB_DEBUG=1 shows the traceback
         if os.environ.get("REHAB_DEBUG"):

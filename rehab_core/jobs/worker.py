@@ -278,9 +278,13 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) != 1 or not argv[0].isdigit():
         print("usage: python -m rehab_core.jobs.worker JOB_ID", file=sys.stderr)
         return 2
+    from rehab_core.training.distributed import distributed_process
+
     store = open_store()
     try:
-        run_job(store, int(argv[0]))
+        # under torchrun: one process group for every fit of the job, freed before exit
+        with distributed_process(get_job(store, int(argv[0])).device):
+            run_job(store, int(argv[0]))
     finally:
         store.close()
     return 0

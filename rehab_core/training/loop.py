@@ -508,7 +508,9 @@ def fit_model(
     ``ReduceLROnPlateau`` on the validation loss after every epoch, early
     stopping with the best weights restored, optional mixed precision on
     CUDA.  Under ``torchrun`` the same call trains with
-    DistributedDataParallel (see :mod:`rehab_core.training.distributed`).
+    DistributedDataParallel over the process's one process group, which the
+    entry point creates and frees (:func:`~rehab_core.training.distributed.distributed_process`);
+    several calls in a row reuse it (see :mod:`rehab_core.training.distributed`).
 
     Parameters
     ----------
@@ -605,25 +607,23 @@ def fit_model(
         raise ValueError(f"progress_interval_s={progress_interval_s!r} must be 0 or more.")
     _check_dataset("train_ds", train_ds)
     _check_dataset("val_ds", val_ds)
+    # the process's group: created by the first fit (or the entry point), reused by the next
     ctx = setup_distributed(settings.device)
-    try:
-        with preserve_determinism_flags():
-            try:
-                return _fit(
-                    model,
-                    train_ds,
-                    val_ds,
-                    settings,
-                    ctx,
-                    progress,
-                    checkpoint_dir,
-                    resume,
-                    progress_interval_s,
-                )
-            except torch.cuda.OutOfMemoryError as err:
-                raise gpu_out_of_memory(ctx.device) from err
-    finally:
-        ctx.close()
+    with preserve_determinism_flags():
+        try:
+            return _fit(
+                model,
+                train_ds,
+                val_ds,
+                settings,
+                ctx,
+                progress,
+                checkpoint_dir,
+                resume,
+                progress_interval_s,
+            )
+        except torch.cuda.OutOfMemoryError as err:
+            raise gpu_out_of_memory(ctx.device) from err
 
 
 def _fit(

@@ -205,6 +205,8 @@ def test_the_files_show_what_the_ground_truth_says(cohort):
     assert spearmanr(burst_true, burst_file)[0] > 0.6
 
 
+@pytest.mark.slow
+@pytest.mark.processes  # generates a cohort twice, once in a pool of worker processes
 def test_same_seed_same_bytes_whatever_n_jobs(tmp_path):
     kw = dict(n_patients=3, n_with_signals=2, seed=3, minutes=0.2, volumes=10)
     a = generate_cohort(tmp_path / "a", n_jobs=1, **kw).root
