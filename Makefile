@@ -39,7 +39,7 @@ run: setup
 	$(BIN)/streamlit run app.py --server.address $(HOST) --server.port $(PORT) --server.headless true
 
 test: setup browser postgres
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest --durations=30
 
 check: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "$(CHECK_MARKERS)" --hypothesis-profile=fast
