@@ -115,3 +115,25 @@ def test_train_passes_the_fmri_normalization(tmp_path, monkeypatch, capsys, flag
     args = ["train", "--cohort", str(tmp_path), "--out", str(tmp_path / "o"), "--json", *flag]
     assert main([*args, "--device", "cpu"]) == 0
     assert seen["imaging"].normalization == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ((), (102, 86)),
+        (("--n-patients", "40"), (40, 34)),
+        (("--n-patients", "40", "--n-with-signals", "40"), (40, 40)),
+    ],
+)
+def test_demo_cohort_scales_the_eeg_emg_share_with_the_cohort(
+    tmp_path, monkeypatch, args, expected
+):
+    """A smaller cohort keeps the paper's 86-of-102 EEG-EMG share without a second flag."""
+    seen = {}
+
+    def fake_generate(out, **kwargs):
+        seen.update(kwargs)
+
+    monkeypatch.setattr("rehab_core.demo.generate_cohort", fake_generate)
+    assert main(["demo-cohort", "--out", str(tmp_path / "c"), *args]) == 0
+    assert (seen["n_patients"], seen["n_with_signals"]) == expected
