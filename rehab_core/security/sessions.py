@@ -104,12 +104,15 @@ class SessionCheck:
     reason : str | None
         Why the session ended (``sign_out``, ``idle``, ``deactivated``,
         ``password``...), when it did.
+    has_cookie : bool
+        Whether the browser was handed its cookie (:func:`redeem_handoff`).
     """
 
     status: str
     session_id: int | None = None
     user: UserRecord | None = None
     reason: str | None = None
+    has_cookie: bool = False
 
     @property
     def ok(self) -> bool:
@@ -269,7 +272,8 @@ def _check_row(
         return SessionCheck("ended", row.id, reason="deactivated")
     if touch and now - row.last_seen_at.timestamp() >= _TOUCH_EVERY_S:
         row.last_seen_at = _at(now)
-    return SessionCheck("ok", row.id, user=_record(account, session))
+    user = _record(account, session)
+    return SessionCheck("ok", row.id, user=user, has_cookie=row.token_hash is not None)
 
 
 def resume_session(

@@ -213,7 +213,7 @@ def streamlit_server(
         "-m",
         "streamlit",
         "run",
-        "app.py",
+        "serve.py",  # app.py plus the session-cookie routes, as make run starts it
         "--server.headless",
         "true",
         "--server.port",

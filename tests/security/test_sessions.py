@@ -91,6 +91,13 @@ def test_a_validly_signed_but_unknown_token_is_invalid(store, alice):
     assert resume_session(store, SECRET, forged, max_idle_s=IDLE_S, now=T0 + 2).status == "invalid"
 
 
+def test_check_says_whether_the_cookie_was_handed_over(store, alice):
+    session_id, handoff = start_session(store, alice, now=T0)
+    assert not check_session(store, session_id, max_idle_s=IDLE_S, now=T0 + 1).has_cookie
+    redeem_handoff(store, SECRET, handoff, now=T0 + 1)
+    assert check_session(store, session_id, max_idle_s=IDLE_S, now=T0 + 2).has_cookie
+
+
 def test_handoff_is_single_use_and_short_lived(store, alice):
     _, handoff = start_session(store, alice, now=T0)
     assert redeem_handoff(store, SECRET, handoff, now=T0 + HANDOFF_SECONDS + 1) is None
