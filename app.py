@@ -1,10 +1,15 @@
 """Entry point of the dashboard: ``streamlit run app.py``. Routes only.
 
-Nobody signed in, or signed in with a password an administrator reset: only
-the sign-in page is routed (it also creates the first administrator, and asks
-for the new password). Signed in: the pages the account's role allows, and a
-sign-out button. The session check (idle expiry, deactivated accounts) is
-``pages._shared.session_user``.
+Nobody signed in, or signed in with a password an administrator reset: the
+sign-in page is routed (it also creates the first administrator, and asks
+for the new password), at its own address and, hidden, at every page's: a
+deep link such as ``/prediction?patient=3`` shows the sign-in page and, once
+signed in, the rerun lands on that page with its query. Signed in: the pages
+the account's role allows, a sign-out button, and at the address of each page
+it does not allow a one-sentence refusal instead of a silent Overview. The
+session check (cookie, idle expiry, deactivated accounts) is
+``pages._shared.session_user``; ``streamlit run serve.py`` adds the
+session-cookie endpoints.
 """
 
 from pathlib import Path
@@ -12,7 +17,14 @@ from pathlib import Path
 import streamlit as st
 
 from pages._server_guards import install_server_guards
-from pages._shared import plain, session_user, sign_out
+from pages._shared import (
+    deliver_session_cookie,
+    not_open_page,
+    plain,
+    session_user,
+    sign_out,
+    sync_patient_param,
+)
 from rehab_core.security import role_allows
 
 st.set_page_config(
@@ -35,16 +47,28 @@ PAGES = [
 SIGN_IN_PAGE = "pages/signin.py"
 HERE = Path(__file__).parent
 
+ROUTED = [(path, title, icon, role) for path, title, icon, role in PAGES if (HERE / path).is_file()]
+
 user = session_user()
 if user is None or user.must_change_password:  # a reset password is replaced before anything
     pages = [st.Page(SIGN_IN_PAGE, title="Sign in", icon=":material/login:", default=True)]
+    pages += [
+        st.Page(SIGN_IN_PAGE, title="Sign in", url_path=Path(path).stem, visibility="hidden")
+        for path, *_ in ROUTED
+    ]
+    deliver_session_cookie()
 else:
     pages = [
         st.Page(path, title=title, icon=icon, default=path == "pages/home.py")
-        for path, title, icon, role in PAGES
-        if (HERE / path).is_file() and role_allows(user.role, role)
+        if role_allows(user.role, role)
+        else st.Page(
+            not_open_page(title, role), title=title, url_path=Path(path).stem, visibility="hidden"
+        )
+        for path, title, icon, role in ROUTED
     ]
+    sync_patient_param()
     with st.sidebar:
         st.caption(f"Signed in as **{plain(user.display_name or user.username)}** ({user.role})")
         st.button("Sign out", icon=":material/logout:", on_click=sign_out)
+        deliver_session_cookie()
 st.navigation(pages).run()

@@ -2,7 +2,9 @@
 
 The selected patient lives in ``st.session_state["patient_id"]``, a plain key
 set with :func:`select_patient` (never a widget key: Streamlit clears a
-widget's state when the user changes page, a plain key survives).
+widget's state when the user changes page, a plain key survives), and in the
+URL as ``?patient=ID`` (:func:`sync_patient_param`, called by ``app.py``), so
+a reload, a bookmark or a link sent to a colleague opens the same patient.
 
 The store and models are ``st.cache_resource`` objects shared by every
 session; the store is keyed by the environment variables that locate it
@@ -15,10 +17,19 @@ The signed-in account lives in ``st.session_state["user"]`` (a
 ``app.py`` on every run) ends a session idle for longer than
 ``REHAB_SESSION_MINUTES`` (default 30) and one whose account was deactivated.
 :func:`audit` writes an event of the audit trail as the signed-in user.
+
+A sign-in also survives a reload and a new tab: :func:`sign_in` opens a
+browser session in the database (:mod:`rehab_core.security.sessions`) and
+:func:`deliver_session_cookie` has the browser fetch its HttpOnly cookie from
+the server's endpoint (``pages/_session_cookie.py``); a new Streamlit session
+finds the cookie in ``st.context.cookies`` and :func:`session_user` resumes
+it. Every run checks the browser session in the database, so a sign-out in
+another tab, a deactivation, a password change and the idle limit end it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -30,6 +41,16 @@ from typing import TYPE_CHECKING, Any
 import streamlit as st
 
 from rehab_core.security import UserRecord, get_user, record_event, role_allows
+from rehab_core.security.sessions import (
+    HANDOFF_SECONDS,
+    SESSION_COOKIE,
+    SessionCheck,
+    check_session,
+    end_session,
+    load_session_secret,
+    resume_session,
+    start_session,
+)
 from rehab_core.storage import PatientRecord, RecordNotFound, Store, open_store
 
 if TYPE_CHECKING:
@@ -42,6 +63,7 @@ __all__ = [
     "get_store",
     "current_patient",
     "select_patient",
+    "sync_patient_param",
     "require_patient",
     "load_predictor",
     "available_models",
@@ -54,11 +76,13 @@ __all__ = [
     "sign_in",
     "sign_out",
     "session_user",
+    "deliver_session_cookie",
     "fragment_session",
     "SessionEndedError",
     "session_minutes",
     "client_address",
     "require_role",
+    "not_open_page",
     "audit",
     "audited",
     "show_notice",
@@ -76,6 +100,14 @@ ACTIVITY_KEY = "last_activity"
 _NOTICE_KEY = "auth_notice"  # one sentence for the sign-in page (expired, deactivated)
 _VIEWED_KEY = "audit_viewed_patients"  # patient ids whose view_patient is recorded
 _CLOCK_KEY = "session_clock"  # the _SessionClock deferred downloads check
+WEB_SESSION_KEY = "web_session_id"
+"""Session-state key holding the id of the browser session (``web_sessions`` row), if any."""
+_HANDOFF_KEY = "web_session_handoff"  # (token, issued at) until the browser has its cookie
+_COOKIE_SET_KEY = "web_session_cookie_set"  # the check found the cookie handed over
+_CLEAR_COOKIE_KEY = "web_session_clear_cookie"  # ask the browser to drop its cookie once
+_COOKIE_TRIED_KEY = "web_session_cookie_tried"  # the cookie value this session already checked
+PATIENT_PARAM = "patient"
+"""URL query parameter holding the selected patient's id."""
 DEFAULT_SESSION_MINUTES = 30.0
 _APP_ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,11 +129,36 @@ def get_store() -> Store:
 
 
 def select_patient(patient_id: int | None) -> None:
-    """Make ``patient_id`` the selected patient on every page (None: no patient)."""
+    """Make ``patient_id`` the selected patient on every page and in the URL (None: no patient)."""
     if patient_id is None:
         st.session_state.pop(PATIENT_KEY, None)
+        st.query_params.pop(PATIENT_PARAM, None)
     else:
         st.session_state[PATIENT_KEY] = int(patient_id)
+        st.query_params[PATIENT_PARAM] = str(int(patient_id))
+
+
+def sync_patient_param() -> None:
+    """Agree the URL's ``?patient=ID`` and the selected patient; ``app.py`` calls it once signed in.
+
+    The URL wins when it names a patient that exists (a reload, a bookmark, a
+    link): it becomes the selected one. An id that is not a stored patient is
+    removed from the URL. Without one in the URL (a page change drops the
+    query), the selected patient is written back to it.
+    """
+    raw = st.query_params.get(PATIENT_PARAM)
+    if raw is not None:
+        try:
+            patient_id = int(raw)
+            get_store().get_patient(patient_id)
+        except (ValueError, RecordNotFound):
+            st.query_params.pop(PATIENT_PARAM, None)
+        else:
+            st.session_state[PATIENT_KEY] = patient_id
+            return
+    selected = st.session_state.get(PATIENT_KEY)
+    if selected is not None:
+        st.query_params[PATIENT_PARAM] = str(selected)
 
 
 def current_patient() -> PatientRecord | None:
@@ -297,33 +354,59 @@ def _clock(user: UserRecord, last_activity: float) -> _SessionClock:
     return clock
 
 
+def _secret() -> bytes:
+    return load_session_secret(get_store().data_dir)
+
+
 def sign_in(user: UserRecord) -> None:
-    """Make ``user`` the session's account (after :func:`rehab_core.security.authenticate`)."""
+    """Make ``user`` the session's account (after :func:`rehab_core.security.authenticate`).
+
+    A user who may use the app (no pending password change) also gets a
+    browser session, whose cookie :func:`deliver_session_cookie` hands over.
+    """
     now = time.time()
     st.session_state[USER_KEY] = user
     st.session_state[ACTIVITY_KEY] = now
     st.session_state.pop(_VIEWED_KEY, None)
     _clock(user, now)
+    if not user.must_change_password:
+        session_id, handoff = start_session(get_store(), user, now=now)
+        st.session_state[WEB_SESSION_KEY] = session_id
+        st.session_state[_HANDOFF_KEY] = (handoff, now)
+        st.session_state.pop(_COOKIE_SET_KEY, None)
 
 
-def sign_out(reason: str | None = None, *, notice: str | None = None) -> None:
+SIGNED_OUT = "You have been signed out."
+
+
+def sign_out(reason: str | None = None, *, notice: str | None = SIGNED_OUT) -> None:
     """End the session's sign-in (and the identity provider's cookie); record ``sign_out``.
 
-    Every session-state key is cleared. ``notice`` is shown once on the
-    sign-in page.
+    The browser session is ended in the database (every tab of this browser
+    is signed out at its next click) and the browser asked to drop its
+    cookie. Every session-state key is cleared. ``notice`` is shown once on
+    the sign-in page.
     """
     user = current_user()
     if user is not None:
         details = {"reason": reason} if reason else None
         record_event(get_store(), user.username, "sign_out", details=details)
+    session_id = st.session_state.get(WEB_SESSION_KEY)
+    if session_id is not None:
+        end_session(get_store(), session_id, reason or "sign_out")
     clock = st.session_state.get(_CLOCK_KEY)
     if isinstance(clock, _SessionClock):
         clock.ended = True  # deferred downloads still holding it refuse from now on
     # every key, widget values and cached results included: the next person at this browser
     # must find nothing of this session (issue 14, finding 13)
     st.session_state.clear()
+    st.query_params.pop(PATIENT_PARAM, None)
     if notice:
         st.session_state[_NOTICE_KEY] = notice
+    # the cookie this session was opened with names an ended session now: not checked again
+    st.session_state[_COOKIE_TRIED_KEY] = _browser_cookie()
+    if session_id is not None:
+        st.session_state[_CLEAR_COOKIE_KEY] = True
     if oidc_configured() and st.user.get("is_logged_in"):
         st.logout()  # else the provider's cookie would sign the browser straight back in
 
@@ -332,39 +415,147 @@ def show_notice() -> None:
     """Show (once) why the last session ended."""
     notice = st.session_state.pop(_NOTICE_KEY, None)
     if notice:
-        st.info(notice)
+        st.info(notice, icon=":material/info:")
+
+
+def _browser_cookie() -> str | None:
+    """The session cookie this Streamlit session's browser sent when it connected."""
+    try:
+        return st.context.cookies.get(SESSION_COOKIE)
+    except Exception:  # noqa: BLE001 - no client context (bare script, AppTest): no cookie
+        return None
+
+
+def _ended_notice(check: SessionCheck) -> str:
+    """One sentence on why a browser session is over, for the sign-in page."""
+    if check.status == "expired" and check.reason == "idle":
+        return (
+            f"Your session expired after {session_minutes():g} minutes without activity; "
+            "sign in again."
+        )
+    if check.status == "expired":
+        return "Your session expired (sessions last one working day at most); sign in again."
+    return {
+        "deactivated": "Your account is no longer active; ask an administrator.",
+        "password": "Your password was changed; sign in with the new one.",
+    }.get(check.reason or "", SIGNED_OUT)
+
+
+def _resume_from_cookie() -> UserRecord | None:
+    """Sign this new Streamlit session in from the browser's cookie (a reload, a new tab)."""
+    cookie = _browser_cookie()
+    if not cookie or st.session_state.get(_COOKIE_TRIED_KEY) == cookie:
+        return None
+    st.session_state[_COOKIE_TRIED_KEY] = cookie  # one check per cookie, not one per rerun
+    try:
+        check = resume_session(get_store(), _secret(), cookie, max_idle_s=session_minutes() * 60)
+    except ValueError:  # the key file is unusable: the sign-in page still works
+        return None
+    if not check.ok or check.user is None:
+        if check.status != "invalid":
+            st.session_state[_NOTICE_KEY] = _ended_notice(check)
+        return None
+    now = time.time()
+    st.session_state[USER_KEY] = check.user
+    st.session_state[ACTIVITY_KEY] = now
+    st.session_state[WEB_SESSION_KEY] = check.session_id
+    st.session_state[_COOKIE_SET_KEY] = True
+    _clock(check.user, now)
+    return check.user
 
 
 def session_user(*, touch: bool = True) -> UserRecord | None:
     """The signed-in account, refreshed from the database, or None after expiry or deactivation.
 
-    Called by ``app.py`` before routing, and by :func:`fragment_session`: an
-    idle session (longer than :func:`session_minutes`) or a deactivated
-    account is signed out with a one-sentence notice; otherwise the role is
+    Called by ``app.py`` before routing, and by :func:`fragment_session`. A
+    session without an account is signed in from the browser's cookie when it
+    names a live browser session. A browser session is checked in the
+    database (idle time across all its tabs, sign-out elsewhere, deactivation,
+    password change); a session without one (``streamlit run app.py``, the
+    page tests) by its own idle clock and the account's state. An ended
+    session is signed out with a one-sentence notice; otherwise the role is
     re-read (a change by the admin applies at once) and, with ``touch``, the
     activity clock restarts (a timer's poll is not activity: ``touch=False``).
     """
     user = current_user()
     if user is None:
-        return None
+        return _resume_from_cookie()
     now = time.time()
     minutes = session_minutes()
-    if now - st.session_state.get(ACTIVITY_KEY, now) > minutes * 60:
-        sign_out(
-            "expired",
-            notice=f"You were signed out after {minutes:g} minutes without activity; "
-            "sign in again.",
-        )
-        return None
-    fresh = get_user(get_store(), user.username)
-    if fresh is None or not fresh.active:
-        sign_out("deactivated", notice="Your account is no longer active; ask an administrator.")
-        return None
+    session_id = st.session_state.get(WEB_SESSION_KEY)
+    if session_id is not None:
+        check = check_session(get_store(), session_id, max_idle_s=minutes * 60, touch=touch)
+        if not check.ok or check.user is None:
+            sign_out(
+                "expired" if check.status == "expired" else check.reason,
+                notice=_ended_notice(check),
+            )
+            return None
+        fresh = check.user
+        if check.has_cookie:
+            st.session_state[_COOKIE_SET_KEY] = True
+    else:
+        if now - st.session_state.get(ACTIVITY_KEY, now) > minutes * 60:
+            sign_out(
+                "expired",
+                notice=f"Your session expired after {minutes:g} minutes without activity; "
+                "sign in again.",
+            )
+            return None
+        fresh = get_user(get_store(), user.username)
+        if fresh is None or not fresh.active:
+            sign_out(
+                "deactivated", notice="Your account is no longer active; ask an administrator."
+            )
+            return None
     st.session_state[USER_KEY] = fresh
     if touch:
         st.session_state[ACTIVITY_KEY] = now
     _clock(fresh, st.session_state.get(ACTIVITY_KEY, now))
     return fresh
+
+
+def _run_script(body: str) -> None:
+    # our own few lines, no user text in them; st.html runs them in the page itself
+    st.html(f"<script>{body}</script>", unsafe_allow_javascript=True)
+
+
+def deliver_session_cookie() -> None:
+    """Have the browser fetch (or drop) its HttpOnly session cookie; ``app.py`` calls it each run.
+
+    After a sign-in, until the server has handed the cookie over (at most
+    :data:`~rehab_core.security.sessions.HANDOFF_SECONDS`), the page posts the
+    one-time token to the cookie endpoint; after a sign-out it asks the
+    endpoint to delete the cookie. Nothing happens when the endpoints are not
+    served (``streamlit run app.py``).
+    """
+    from pages._session_cookie import (
+        END_HEADER,
+        HANDOFF_HEADER,
+        end_url,
+        handoff_url,
+        routes_served,
+    )
+
+    if st.session_state.pop(_CLEAR_COOKIE_KEY, False) and routes_served():
+        headers = json.dumps({END_HEADER: "end"})
+        _run_script(
+            f"fetch({json.dumps(end_url())}, {{method: 'POST', headers: {headers}, "
+            "credentials: 'same-origin', cache: 'no-store'});"
+        )
+    pending = st.session_state.get(_HANDOFF_KEY)
+    if pending is None:
+        return
+    handoff, issued = pending
+    if st.session_state.get(_COOKIE_SET_KEY) or time.time() - issued > HANDOFF_SECONDS:
+        st.session_state.pop(_HANDOFF_KEY, None)
+        return
+    if routes_served():
+        headers = json.dumps({HANDOFF_HEADER: handoff})
+        _run_script(
+            f"fetch({json.dumps(handoff_url())}, {{method: 'POST', headers: {headers}, "
+            "credentials: 'same-origin', cache: 'no-store'});"
+        )
 
 
 def fragment_session(role: str, *, activity: bool = True) -> UserRecord:
@@ -411,6 +602,35 @@ def require_role(role: str) -> UserRecord:
         st.error(f"This page is for the {role} role and above; you are signed in as {user.role}.")
         st.stop()
     return user
+
+
+_ROLE_PEOPLE = {
+    "clinician": "every signed-in user",
+    "researcher": "researchers and administrators",
+    "admin": "administrators",
+}
+
+
+def not_open_page(title: str, role: str) -> Callable[[], None]:
+    """A page that says, in place of page ``title``, that it needs ``role``.
+
+    ``app.py`` routes it (hidden from the menu) at the address of every page
+    the user's role does not reach, so a typed or bookmarked address says why
+    instead of silently showing the Overview.
+    """
+
+    def page() -> None:
+        user = current_user()
+        st.title(title)
+        st.warning(
+            f"The {title} page is open to {_ROLE_PEOPLE[role]} only, and you are signed in as "
+            f"a {user.role if user else 'visitor'}. Ask an administrator if you need it.",
+            icon=":material/lock:",
+        )
+        st.page_link("pages/home.py", label="Go to the overview", icon=":material/home:")
+
+    page.__name__ = "not_open_" + re.sub(r"\W", "_", title.lower())
+    return page
 
 
 def audit(action: str, **kwargs: Any) -> None:

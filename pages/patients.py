@@ -64,16 +64,22 @@ def _label(patient: PatientRecord) -> str:
     return patient.pseudonym + (f" ({', '.join(facts)})" if facts else "")
 
 
-def _demo_button(store: Store) -> None:
-    st.info("No patient yet. Create one below, or start with a synthetic demo patient.")
-    if st.button("Create a demo patient", type="primary", icon=":material/person_add:"):
+def _demo_button(store: Store, *, first: bool) -> None:
+    """The demo-patient button: for everyone while there is no patient, for admins always."""
+    if first:
+        st.info("No patient yet. Create one below, or start with a synthetic demo patient.")
+    label = "Create a demo patient" if first else "Create or open the demo patient"
+    kind = "primary" if first else "secondary"
+    if st.button(label, type=kind, icon=":material/person_add:"):
+        known = {p.id for p in store.list_patients()}
         with st.spinner("Generating and checking a synthetic patient's EEG-EMG and rs-fMRI..."):
             demo = create_demo_patient(store, _actor())
         select_patient(demo.id)
         _flash(
             "success",
-            f"Created the synthetic patient {plain(demo.pseudonym)} with both recordings; "
-            "it is made-up data, not a real patient.",
+            f"{'Opened' if demo.id in known else 'Created'} the synthetic patient "
+            f"{plain(demo.pseudonym)} with both recordings; it is made-up data, not a real "
+            "patient.",
         )
         st.rerun()
 
@@ -289,7 +295,7 @@ def main() -> None:
     patients = store.list_patients()
     patient = current_patient()  # None also drops an id that no longer exists
     if not patients:
-        _demo_button(store)
+        _demo_button(store, first=True)
     else:
         patient = _picker(patients, patient)
     if patient is not None:
@@ -305,6 +311,9 @@ def main() -> None:
         _delete_section(store, patient)
     with st.expander("Create a patient", expanded=not patients):
         _create_form(store)
+    user = current_user()
+    if patients and user is not None and role_allows(user.role, "admin"):
+        _demo_button(store, first=False)  # administrators can always show the demo
 
 
 main()

@@ -158,7 +158,22 @@ def _change_password(user: UserRecord) -> None:
     st.rerun()
 
 
+PRODUCT = "Stroke lower-limb recovery"  # the product's name, as app.py's page title has it
+
+
 def main() -> None:
+    # a narrow column in the middle: fields as wide as a user name, not as the screen
+    _, middle, _ = st.columns([1, 1.3, 1])
+    with middle:
+        _sign_in_page()
+
+
+def _sign_in_page() -> None:
+    st.markdown(f"#### :material/directions_walk: {PRODUCT}")
+    st.caption(
+        "Predicts lower-limb motor recovery after ischaemic stroke from EEG-EMG and "
+        "resting-state fMRI, for the clinical team."
+    )
     st.title("Sign in")
     show_notice()
     user = current_user()

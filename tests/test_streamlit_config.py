@@ -20,8 +20,17 @@ def test_tracebacks_are_not_shown_to_users():
     assert value == ShowErrorDetailsConfigOptions.NONE.value == "none"
 
 
-def test_developer_options_are_hidden_from_the_menu():
-    assert _config()["client"]["toolbarMode"] == "viewer"
+def test_the_menu_is_hidden():
+    """Issue 15: no Deploy button or developer options (what "viewer" did), and no menu at all."""
+    assert _config()["client"]["toolbarMode"] == "minimal"
+
+
+def test_no_usage_statistics_are_sent():
+    """Issue 15: Streamlit sends usage statistics unless told not to; a hospital opts in."""
+    from streamlit.config import _config_options_template
+
+    assert _config_options_template["browser.gatherUsageStats"].default_val is True
+    assert _config()["browser"]["gatherUsageStats"] is False
 
 
 def test_xsrf_protection_stays_on():

@@ -6,6 +6,8 @@
 * :mod:`~rehab_core.security.throttle`: sign-in back-off per account and client.
 * :mod:`~rehab_core.security.setup_token`: the one-time token (printed in the
   server's log) that the first-run form asks for.
+* :mod:`~rehab_core.security.sessions`: browser sessions behind a signed,
+  HttpOnly cookie, revocable in the database.
 * :mod:`~rehab_core.security.audit`: the append-only audit trail and its CSV export.
 
 Every function takes the :class:`~rehab_core.storage.Store` first. Nothing

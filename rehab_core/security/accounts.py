@@ -20,6 +20,9 @@ Rules
   must replace at the next sign-in.
 * The last active administrator cannot be deactivated nor lose the role,
   however many such changes arrive at once (:func:`_lock_admins`).
+* Deactivating an account, and setting or resetting its password, ends its
+  browser sessions (:mod:`~rehab_core.security.sessions`) in the same
+  transaction: every tab it is signed in on is signed out at its next click.
 * Every change is written to the audit trail with the actor's name.
 
 Every refusal is a :class:`ValueError` with one plain sentence; a failed
@@ -38,7 +41,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -52,7 +55,7 @@ from rehab_core.security.passwords import (
 )
 from rehab_core.security.setup_token import setup_token_matches, spend_setup_token
 from rehab_core.security.throttle import SIGN_IN_THROTTLE, SignInThrottle
-from rehab_core.storage.db import ROLES, PasswordReset, User, UserIdentity, utc_now
+from rehab_core.storage.db import ROLES, PasswordReset, User, UserIdentity, WebSession, utc_now
 
 if TYPE_CHECKING:
     from rehab_core.storage import Store
@@ -194,6 +197,15 @@ def _lock_admins(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADMINS_LOCK})
     else:
         session.execute(text("UPDATE users SET id = id WHERE 0 = 1"))
+
+
+def _end_web_sessions(session: Session, user_id: int, reason: str) -> None:
+    """End every open browser session of account ``user_id`` (its cookies sign nobody in)."""
+    session.execute(
+        update(WebSession)
+        .where(WebSession.user_id == user_id, WebSession.ended_at.is_(None))
+        .values(ended_at=utc_now(), end_reason=reason, handoff_hash=None)
+    )
 
 
 def _row(session: Session, username: str) -> User:
@@ -426,6 +438,8 @@ def set_user_active(store: Store, username: str, active: bool, *, actor: str) ->
                 f"{row.username} is the last active administrator; make another one first."
             )
         row.active = bool(active)
+        if not active:
+            _end_web_sessions(session, row.id, "deactivated")
     record_event(
         store, actor, "user_update", target=f"user {row.username}", details={"active": bool(active)}
     )
@@ -474,6 +488,7 @@ def set_password(store: Store, username: str, password: str, *, actor: str) -> U
         row = _row(session, name)
         row.password_hash = new_hash
         session.execute(delete(PasswordReset).where(PasswordReset.user_id == row.id))
+        _end_web_sessions(session, row.id, "password")
         record = _record(row, session)
     record_event(store, actor, "user_update", target=f"user {name}", details={"password": True})
     return record
@@ -500,6 +515,7 @@ def reset_password(store: Store, username: str, temporary: str, *, actor: str) -
         row.password_hash = new_hash
         session.execute(delete(PasswordReset).where(PasswordReset.user_id == row.id))
         session.add(PasswordReset(user_id=row.id, set_by=actor[:64], set_at=utc_now()))
+        _end_web_sessions(session, row.id, "password")
         session.flush()
         record = _record(row, session)
     record_event(

@@ -39,6 +39,12 @@ People (:mod:`rehab_core.security`):
 ``password_resets``
     Accounts whose password an administrator reset: they must choose a new
     one at their next sign-in.
+``web_sessions``
+    One row per browser sign-in (:mod:`rehab_core.security.sessions`): the
+    account, the SHA-256 of the session cookie's random part (and, until the
+    browser has it, of the one-time hand-over token), when it was last used,
+    when it expires at the latest, and when and why it ended (sign-out,
+    idle, deactivation, password change). Ending a row signs that browser out.
 ``audit_events``
     Append-only: who did what to which patient and when. The database itself
     refuses to change it: :func:`install_audit_guards` puts triggers on it
@@ -102,6 +108,7 @@ __all__ = [
     "User",
     "UserIdentity",
     "PasswordReset",
+    "WebSession",
     "AuditEvent",
     "JOB_STATES",
     "ROLES",
@@ -305,6 +312,25 @@ class PasswordReset(Base):
     )
     set_by: Mapped[str] = mapped_column(String(64), nullable=False)
     set_at: Mapped[_dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utc_now)
+
+
+class WebSession(Base):
+    """A browser's signed-in session, which its HttpOnly cookie names; revocable at any time."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    handoff_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    handoff_expires_at: Mapped[_dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[_dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utc_now)
+    last_seen_at: Mapped[_dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    expires_at: Mapped[_dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    ended_at: Mapped[_dt.datetime | None] = mapped_column(UTCDateTime)
+    end_reason: Mapped[str | None] = mapped_column(String(32))
 
 
 class AuditEvent(Base):

@@ -106,7 +106,7 @@ def test_a_fragment_of_an_expired_or_unentitled_session_does_not_run(
     assert not [m.value for m in at.markdown if m.value.startswith("fragment ran")]
     if idle_s > 60:
         assert "user" not in at.session_state  # signed out, with the notice for the sign-in page
-        assert at.session_state["auth_notice"].startswith("You were signed out after 30 minutes")
+        assert at.session_state["auth_notice"].startswith("Your session expired after 30 minutes")
     else:
         assert [e.value for e in at.error] == [
             "This part is for the researcher role and above; you are signed in as clinician."

@@ -192,6 +192,7 @@ def test_sign_out_returns_to_the_sign_in_page(app_store, signed_in):
     assert [w.value for w in at.warning] == ["Sign in first."]  # the page refuses at once
     at = next_run(at)
     assert titles(at) == ["Sign in"]
+    assert at.info[0].value == "You have been signed out."
     for key in ("user", "patient_id"):
         assert key not in at.session_state
     (event,) = audit_events(app_store, action="sign_out")
@@ -212,7 +213,7 @@ def test_an_idle_session_expires(app_store, signed_in, monkeypatch, minutes, lim
     assert titles(at) == ["Sign in"]
     shown = minutes or "30"
     assert at.info[0].value == (
-        f"You were signed out after {shown} minutes without activity; sign in again."
+        f"Your session expired after {shown} minutes without activity; sign in again."
     )
     (event,) = audit_events(app_store, action="sign_out")
     assert event.details == {"reason": "expired"}

@@ -28,6 +28,7 @@ ALL_TABLES = {
     "users",
     "user_identities",
     "password_resets",
+    "web_sessions",
     "audit_events",
 }
 
