@@ -36,7 +36,7 @@ $(STAMP): requirements.lock pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 run: setup
-	$(BIN)/streamlit run serve.py --server.address $(HOST) --server.port $(PORT) --server.headless true
+	$(BIN)/streamlit run app.py --server.address $(HOST) --server.port $(PORT) --server.headless true
 
 test: setup browser postgres
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest --durations=30

@@ -1,9 +1,9 @@
-"""The session cookie's two HTTP endpoints, served beside Streamlit's own routes by ``serve.py``.
+"""The session cookie's two HTTP endpoints, served beside Streamlit's own routes by ``app.py``.
 
 Streamlit gives a page script no way to set a cookie, and a cookie set by
 JavaScript cannot be HttpOnly (a script injected into the page could read it).
 So the server sets it, from a plain Starlette route that ``st.App`` serves
-next to Streamlit's (``serve.py``):
+next to Streamlit's (``app.py``, when the server imports it):
 
 ``POST <base>/_rehab/session``
     Header ``X-Rehab-Handoff: <token>``, the one-time token the page got at
@@ -18,10 +18,10 @@ next to Streamlit's (``serve.py``):
     cookie is not sent with another site's requests anyway.
 
 The page (``pages/_shared.py``) calls both with ``fetch`` from a few lines of
-JavaScript it writes itself (no user text in them). When the dashboard is
-started as ``streamlit run app.py`` instead of ``serve.py`` these routes do
-not exist; :func:`routes_served` is then False and the page keeps the
-sign-in in the tab only, as before.
+JavaScript it writes itself (no user text in them). When a process serves
+the pages without these routes (AppTest; a server started some other way than
+``streamlit run app.py``), :func:`routes_served` is False and the page keeps
+the sign-in in the tab only.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def end_url() -> str:
 
 
 def routes_served() -> bool:
-    """Whether this process serves the cookie endpoints (started through ``serve.py``)."""
+    """Whether this process serves the cookie endpoints (``streamlit run app.py`` imported ``app``)."""
     return _served
 
 

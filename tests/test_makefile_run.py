@@ -22,7 +22,7 @@ def _run_command(*variables: str) -> str:
         text=True,
         check=True,
     )
-    (line,) = [x for x in done.stdout.splitlines() if "streamlit run serve.py" in x]
+    (line,) = [x for x in done.stdout.splitlines() if "streamlit run app.py" in x]
     return line
 
 

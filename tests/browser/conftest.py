@@ -1,4 +1,4 @@
-"""Fixtures for the browser tests: one ``streamlit run serve.py`` and a headless Chromium page.
+"""Fixtures for the browser tests: one ``streamlit run app.py`` and a headless Chromium page.
 
 The server gets a private, temporary ``REHAB_DATA_DIR`` (its own database and
 uploads) and is ended with its whole process group when the module's tests

@@ -1,4 +1,4 @@
-"""Run ``streamlit run serve.py`` on a free port and drive it with Debian's Chromium.
+"""Run ``streamlit run app.py`` on a free port and drive it with Debian's Chromium.
 
 Shared by the browser test (``tests/browser/``) and the UI benchmark
 (``bench/bench_ui.py``, which puts this folder on ``sys.path``).
@@ -183,7 +183,7 @@ def streamlit_server(
     port: int | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Iterator[AppServer]:
-    """Start ``streamlit run serve.py`` with a private data folder; yield its URL and pid.
+    """Start ``streamlit run app.py`` with a private data folder; yield its URL and pid.
 
     Parameters
     ----------
@@ -213,7 +213,7 @@ def streamlit_server(
         "-m",
         "streamlit",
         "run",
-        "serve.py",  # app.py plus the session-cookie routes, as make run starts it
+        "app.py",  # the dashboard and its session-cookie routes, as make run starts it
         "--server.headless",
         "true",
         "--server.port",

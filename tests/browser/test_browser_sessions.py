@@ -1,6 +1,6 @@
 """Sessions in a real browser: a reload and a new tab stay signed in, deep links return (issue 15).
 
-One ``streamlit run serve.py`` (conftest.py) and headless Chromium: the
+One ``streamlit run app.py`` (conftest.py) and headless Chromium: the
 session cookie is set by the server's endpoint after sign-in (HttpOnly,
 SameSite=Strict), a reload and a second tab of the same browser are signed in
 without the form, a sign-out in one tab deletes the cookie and signs the
@@ -68,7 +68,7 @@ def _shot(page: Page, artifacts: Path, name: str) -> None:
 
 def test_deep_link_returns_to_its_page_after_sign_in(app_url: str, accounts, artifacts: Path):
     # the first request this server gets: Streamlit runs pages/patients.py without app.py for a
-    # process's first run unless told that pages/ is no legacy page folder (serve.py)
+    # process's first run unless told that pages/ is no legacy page folder (app.py)
     with chromium_browser() as browser:
         page = new_page(browser)  # a browser with no cookie
         open_app(page, f"{app_url}/patients?patient={accounts['patient']}", timeout_ms=UI_MS)

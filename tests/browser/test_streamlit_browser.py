@@ -28,7 +28,7 @@ def test_server_answers_then_its_process_group_is_gone_even_after_an_error(tmp_p
         os.killpg(server.pid, 0)  # no process of the server's group is left
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=2)
-    # the server's own output reached the log (serve.py runs as an st.App: uvicorn's own
+    # the server's own output reached the log (app.py runs as an st.App: uvicorn's own
     # start line is not printed there, Streamlit's greeting is)
     assert "You can now view your Streamlit app" in (tmp_path / "streamlit.log").read_text()
 

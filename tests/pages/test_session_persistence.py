@@ -68,7 +68,7 @@ def browser_cookie(monkeypatch):
 
 @pytest.fixture
 def routes_served(monkeypatch):
-    """The process serves the cookie endpoints (as ``streamlit run serve.py`` does)."""
+    """The process serves the cookie endpoints (as ``streamlit run app.py`` does)."""
     monkeypatch.setattr(session_cookie, "_served", True)
 
 
