@@ -6,7 +6,7 @@
 * :mod:`~rehab_core.security.throttle`: sign-in back-off per account and client.
 * :mod:`~rehab_core.security.setup_token`: the one-time token (printed in the
   server's log) that the first-run form asks for.
-* :mod:`~rehab_core.security.audit`: the append-only audit trail and its CSV export.
+* :mod:`~rehab_core.security.audit`: the append-only, hash-chained audit trail, its verification and CSV export.
 
 Every function takes the :class:`~rehab_core.storage.Store` first. Nothing
 here imports Streamlit; the pages' glue is ``pages/_shared.py``.
@@ -39,9 +39,11 @@ from rehab_core.security.accounts import (
 from rehab_core.security.audit import (
     ACTIONS,
     AuditRecord,
+    AuditVerdict,
     audit_csv,
     audit_events,
     record_event,
+    verify_audit_trail,
 )
 from rehab_core.security.passwords import hash_password, needs_rehash, verify_password
 from rehab_core.security.setup_token import (
@@ -82,4 +84,6 @@ __all__ = [
     "record_event",
     "audit_events",
     "audit_csv",
+    "AuditVerdict",
+    "verify_audit_trail",
 ]

@@ -29,6 +29,7 @@ ALL_TABLES = {
     "user_identities",
     "password_resets",
     "audit_events",
+    "audit_chain",
 }
 
 
