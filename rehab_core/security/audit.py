@@ -30,14 +30,18 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import hashlib
+import hmac
 import io
 import json
+import os
+import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from rehab_core._files import FILE_MODE, fsync_dir
 from rehab_core._validation import check_option
 from rehab_core.storage.db import AuditChainHead, AuditEvent, json_dumps, utc_now
 
@@ -54,7 +58,12 @@ __all__ = [
     "AuditVerdict",
     "verify_audit_trail",
     "GENESIS_HASH",
+    "AUDIT_KEY_FILE",
+    "typed_name_hash",
 ]
+
+AUDIT_KEY_FILE = "audit.key"
+"""The server secret (in the data folder, 0600) that keys :func:`typed_name_hash`."""
 
 GENESIS_HASH = "0" * 64
 """The ``prev_hash`` of the trail's first row."""
@@ -188,6 +197,44 @@ def _append(session: Session, fields: dict[str, Any]) -> None:
     session.execute(
         update(AuditChainHead).where(AuditChainHead.id == 1).values(last_hash=row_hash)
     )
+
+
+def _audit_key(store: Store) -> bytes:
+    """The data folder's 32-byte audit key, created 0600 on first use (race-free)."""
+    path = store.data_dir / AUDIT_KEY_FILE
+    try:
+        key = path.read_bytes()
+    except FileNotFoundError:
+        tmp = store.data_dir / f".{AUDIT_KEY_FILE}-{secrets.token_hex(8)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        try:
+            os.fchmod(fd, FILE_MODE)
+            os.write(fd, secrets.token_bytes(32))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)  # fails if another process made it first: theirs wins
+            fsync_dir(store.data_dir)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+        key = path.read_bytes()
+    if len(key) != 32:
+        raise RuntimeError(f"{path} is not a 32-byte audit key; restore it from the backup.")
+    return key
+
+
+def typed_name_hash(store: Store, typed: str) -> str:
+    """HMAC-SHA-256 (hex) of a user name typed at sign-in, keyed by the data folder's audit key.
+
+    A sign-in under a name that is no account is audited under this hash
+    only: a password typed into the user-name box is never stored, yet an
+    administrator can still see repeated attempts with the same name, and can
+    check a suspected name by hashing it again.
+    """
+    return hmac.new(_audit_key(store), typed.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def _canonical(value: Any) -> Any:
