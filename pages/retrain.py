@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._shared import fragment_session, get_store, require_role
+from pages._shared import audit, fragment_session, get_store, require_role
 
 user = require_role("researcher")
 store = get_store()
@@ -38,6 +38,7 @@ from rehab_core.jobs import (  # noqa: E402
     shipped_versions,
     submit_job,
     unpack_cohort_zip,
+    use_cohort,
 )
 from rehab_core.models import get_model_info, list_models  # noqa: E402
 from rehab_core.storage import WeightsError  # noqa: E402
@@ -47,6 +48,7 @@ COHORT_KEY = "retrain_cohort"
 CHECK_KEY = "retrain_check"
 JOB_KEY = "retrain_job"
 POLL_S = 2.0
+_LOGS_OPEN = "retrain_logs_open"  # job ids whose log is shown (and its view audited)
 
 st.title("Retrain the models on your cohort")
 st.caption(
@@ -107,7 +109,7 @@ with new_tab:
         typed = st.text_input("Or the cohort folder's path", value="" if choice else "")
         picked = Path(typed).expanduser() if typed.strip() else choice
         if picked is not None and st.button("Use this folder"):
-            st.session_state[COHORT_KEY] = str(Path(picked).resolve())
+            st.session_state[COHORT_KEY] = str(use_cohort(store, user.username, picked))
     else:
         upload = st.file_uploader("Cohort zip", type=["zip"], key="retrain_zip")
         if upload is not None and st.button("Unpack and use"):
@@ -122,9 +124,19 @@ with new_tab:
             except UploadsBusyError as err:
                 st.warning(str(err))
             except InputError as err:
+                audit(
+                    "upload_refused",
+                    details={
+                        "kind": "cohort zip",
+                        "size": upload.size,
+                        "reason": str(err).replace(upload.name, "<file>")[:500],
+                    },
+                )
                 st.error(str(err))
             else:
-                st.session_state[COHORT_KEY] = str(root)
+                st.session_state[COHORT_KEY] = str(
+                    use_cohort(store, user.username, root, via="zip")
+                )
 
     cohort = st.session_state.get(COHORT_KEY)
     check: CohortCheck | None = None
@@ -423,8 +435,14 @@ def _draw_jobs() -> None:
         retry_job(store, job_id, actor=user.username)
         ensure_runner(store)
         st.rerun()
-    with st.expander("Log"):
-        st.code(job_log(store, job_id) or "(empty)", language=None)
+    # a log can hold cohort paths and patient ids: opening it is audited, once per opening
+    seen = st.session_state.setdefault(_LOGS_OPEN, set())
+    if st.toggle("Show the log", key=f"log_{job_id}"):
+        actor = None if job_id in seen else user.username
+        seen.add(job_id)
+        st.code(job_log(store, job_id, actor=actor) or "(empty)", language=None)
+    else:
+        seen.discard(job_id)
 
 
 active = any(not j.is_final for j in list_jobs(store))

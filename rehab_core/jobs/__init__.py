@@ -14,7 +14,7 @@ See :mod:`rehab_core.jobs.queue` for a job's life and files,
 :mod:`rehab_core.jobs.versions` for versions and promotion.
 """
 
-from rehab_core.jobs.cohorts import CohortCheck, check_cohort, unpack_cohort_zip
+from rehab_core.jobs.cohorts import CohortCheck, check_cohort, unpack_cohort_zip, use_cohort
 from rehab_core.jobs.estimate import estimate_in_subprocess
 from rehab_core.jobs.queue import (
     FINAL_STATES,
@@ -47,6 +47,7 @@ __all__ = [
     "CohortCheck",
     "check_cohort",
     "unpack_cohort_zip",
+    "use_cohort",
     "estimate_in_subprocess",
     "FINAL_STATES",
     "JobError",

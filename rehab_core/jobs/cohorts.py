@@ -4,7 +4,9 @@
 the same readers the dashboard uses, so a researcher sees, before hours of
 training, how many patients there are, the class balance, who has both
 modalities and which files fail and why. :func:`unpack_cohort_zip` turns an
-uploaded zip into a cohort folder on the server, safely.
+uploaded zip into a cohort folder on the server, safely. :func:`use_cohort`
+is a researcher's choice of a cohort folder, written to the audit trail
+(``cohort_check``) before anything in it is read.
 """
 
 from __future__ import annotations
@@ -17,11 +19,17 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from rehab_core.security import record_event
+
+if TYPE_CHECKING:
+    from rehab_core.storage import Store
 
 __all__ = [
     "CohortCheck",
     "check_cohort",
+    "use_cohort",
     "unpack_cohort_zip",
     "MIN_PATIENTS_PER_CLASS",
     "ZIP_LIMITS",
@@ -165,6 +173,26 @@ def check_cohort(
             f"{MIN_PATIENTS_PER_CLASS} of each."
         )
     return CohortCheck(root=root, summary=summary, failures=failures, problems=problems)
+
+
+def use_cohort(
+    store: Store, actor: str, folder: str | os.PathLike[str], *, via: str = "folder"
+) -> Path:
+    """The cohort folder ``actor`` picked, resolved, after recording ``cohort_check``.
+
+    Parameters
+    ----------
+    via : str
+        How it was picked: ``"folder"`` (a path on the server) or ``"zip"`` (unpacked upload).
+
+    Returns
+    -------
+    Path
+        The folder with links and ``..`` resolved: what :func:`check_cohort` will read.
+    """
+    root = Path(folder).expanduser().resolve()
+    record_event(store, actor, "cohort_check", target=str(root), details={"via": via})
+    return root
 
 
 def _cohort_root(folder: Path) -> Path:

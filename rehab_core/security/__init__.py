@@ -6,7 +6,8 @@
 * :mod:`~rehab_core.security.throttle`: sign-in back-off per account and client.
 * :mod:`~rehab_core.security.setup_token`: the one-time token (printed in the
   server's log) that the first-run form asks for.
-* :mod:`~rehab_core.security.audit`: the append-only, hash-chained audit trail, its verification and CSV export.
+* :mod:`~rehab_core.security.audit`: the append-only, hash-chained audit trail, its check
+  and CSV export.
 
 Every function takes the :class:`~rehab_core.storage.Store` first. Nothing
 here imports Streamlit; the pages' glue is ``pages/_shared.py``.

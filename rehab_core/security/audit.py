@@ -78,9 +78,13 @@ ACTIONS: tuple[str, ...] = (
     "view_patient",
     "create_patient",
     "upload",
+    "upload_refused",
+    "access_refused",
     "predict",
     "download_report",
     "delete_patient",
+    "cohort_check",
+    "job_log_view",
     "train_submit",
     "train_cancel",
     "train_finish",
@@ -194,9 +198,7 @@ def _append(session: Session, fields: dict[str, Any]) -> None:
     prev = prev or GENESIS_HASH
     row_hash = event_hash(prev, **fields)
     session.add(AuditEvent(**fields, prev_hash=prev, row_hash=row_hash))
-    session.execute(
-        update(AuditChainHead).where(AuditChainHead.id == 1).values(last_hash=row_hash)
-    )
+    session.execute(update(AuditChainHead).where(AuditChainHead.id == 1).values(last_hash=row_hash))
 
 
 def _audit_key(store: Store) -> bytes:

@@ -83,6 +83,9 @@ def test_cohort_summary_then_submit_queues_a_job(app_store, signed_in, runner_st
     assert job.settings["experiment"]["max_train_batches"] is None
     assert Path(job.cohort) == Path(tiny_cohort).resolve()
     assert [e.action for e in audit_events(app_store, action="train_submit")] == ["train_submit"]
+    assert [e.target for e in audit_events(app_store, action="cohort_check")] == [
+        str(Path(tiny_cohort).resolve())
+    ]
 
 
 def test_unusable_cohort_is_refused_in_one_sentence(app_store, signed_in, runner_starts, tmp_path):
@@ -141,6 +144,9 @@ def test_zip_with_traversal_is_refused(app_store, signed_in, runner_starts):
         "expected plain relative paths such as sub-001/eeg/rec.txt."
     ]
     assert not list((app_store.data_dir / "cohorts").iterdir())  # nothing kept half-way
+    (refused,) = audit_events(app_store, action="upload_refused")  # issue 14, finding 6
+    assert refused.details["kind"] == "cohort zip"
+    assert refused.details["reason"].startswith("<file> holds a member named '../evil.txt'")
 
 
 def _running_job(store, cohort, fast_settings) -> jobs.JobRecord:
@@ -176,7 +182,14 @@ def test_running_job_shows_progress_curves_log_and_cancels(
     (chart,) = at.get("plotly_chart")
     spec = json.loads(chart.proto.spec)
     assert [t["y"] for t in spec["data"][:2]] == [[0.7, 0.6], [0.69, 0.66]]
+    assert not at.code  # the log is shown on request, and its view audited once per opening
+    labelled(at.toggle, "Show the log").set_value(True).run()
     assert "lstm/fold0 epoch 2/3" in at.code[0].value
+    at.run()
+    assert "lstm/fold0 epoch 2/3" in at.code[0].value
+    assert [(e.username, e.target) for e in audit_events(app_store, action="job_log_view")] == [
+        ("test-researcher", f"job {job.id}")
+    ]
     labelled(at.button, "Cancel this job").click().run()
     assert not at.exception, at.exception
     assert jobs.get_job(app_store, job.id).cancel_requested
@@ -219,6 +232,11 @@ def test_clinician_cannot_open_retrain(app_store, signed_in, runner_starts):
     ]
     assert not at.button
     assert runner_starts == []
+    (refused,) = audit_events(app_store, action="access_refused")  # issue 14, finding 6
+    assert (refused.target, refused.details) == (
+        "page",
+        {"needs": "researcher", "role": "clinician"},
+    )
 
 
 def test_estimate_button_shows_the_measured_bound(
