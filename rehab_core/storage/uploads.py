@@ -175,6 +175,8 @@ def add_upload(
     sha = hashlib.sha256(content).hexdigest()
     existing = _find(sessions, files, patient_id, kind, sha)
     if existing is not None:
+        with files.lock(exclusive=False):  # the same bytes again repair a file changed on disk
+            files.write(existing.path.relative_to(files.root).as_posix(), content)
         return existing
     qc = _checked_qc(files, kind, suffix, name, content, sha)
     if deidentified["cleared"]:
