@@ -22,6 +22,7 @@ from rehab_core.io.inflight import UploadsBusyError, upload_slot  # noqa: E402
 from rehab_core.jobs import (  # noqa: E402
     CohortCheck,
     JobError,
+    PromotionRefused,
     check_cohort,
     ensure_runner,
     estimate_in_subprocess,
@@ -31,6 +32,7 @@ from rehab_core.jobs import (  # noqa: E402
     list_jobs,
     list_versions,
     promote_version,
+    promotion_refusal,
     request_cancel,
     retry_job,
     revert_to_shipped,
@@ -500,10 +502,15 @@ with versions_tab:
     if candidates:
         labels = {v.label: v for v in candidates}
         target = labels[c1.selectbox("Version to promote", list(labels))]
-        if c1.button("Promote to default", type="primary"):
+        why_not = promotion_refusal(store, target, user.username)
+        if why_not is not None:
+            c1.caption(why_not)
+        if c1.button(
+            "Promote to default", type="primary", disabled=why_not is not None, help=why_not
+        ):
             try:
                 promote_version(store, target.id, actor=user.username)
-            except WeightsError as err:
+            except (WeightsError, PromotionRefused) as err:
                 st.error(str(err))
             else:
                 st.success(f"{model_id} {target.label} is now the default for predictions.")

@@ -33,12 +33,14 @@ from rehab_core.jobs.queue import (
     submit_job,
 )
 from rehab_core.jobs.versions import (
+    PromotionRefused,
     VersionRecord,
     default_version,
     get_version,
     list_versions,
     model_path,
     promote_version,
+    promotion_refusal,
     revert_to_shipped,
     shipped_versions,
 )
@@ -69,6 +71,8 @@ __all__ = [
     "list_versions",
     "model_path",
     "promote_version",
+    "promotion_refusal",
+    "PromotionRefused",
     "revert_to_shipped",
     "shipped_versions",
 ]

@@ -20,6 +20,7 @@ from streamlit.testing.v1 import AppTest
 import rehab_core.jobs as jobs
 from rehab_core.security import audit_events
 from rehab_core.storage import db
+from rehab_core.storage.weights import manifest_digest
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -198,8 +199,48 @@ def test_running_job_shows_progress_curves_log_and_cancels(
     ]
 
 
-def test_versions_compare_and_promote(app_store, signed_in, runner_starts, tiny_training):
-    bundle = tiny_training["out"] / "shufflenet_lstm"
+def _full_run_copy(bundle: Path, target: Path) -> Path:
+    """The tiny (trial) bundle as a full run would record it: no max_train_batches."""
+    shutil.copytree(bundle, target)
+    manifest = json.loads((target / "manifest.json").read_text())
+    manifest["training"]["settings"]["max_train_batches"] = None
+    manifest["manifest_sha256"] = manifest_digest(manifest)
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    return target
+
+
+def test_a_trial_run_or_ones_own_version_cannot_be_promoted_and_the_page_says_why(
+    app_store, signed_in, runner_starts, tiny_training, tmp_path
+):
+    """Issue 14, finding 8: any researcher could promote any version, trial runs included."""
+    trial = tiny_training["out"] / "shufflenet_lstm"
+    with Session(app_store.engine) as session, session.begin():
+        trial_id = jobs.versions.register_bundle(
+            session, trial, data_dir=app_store.data_dir, created_by="r"
+        ).id
+    at = open_retrain(signed_in)
+    assert labelled(at.button, "Promote to default").disabled
+    assert (
+        f"v{trial_id} is a trial run (one batch per epoch) and can never be the default; "
+        "train it in full first." in [c.value for c in at.caption]
+    )
+    own = _full_run_copy(trial, tmp_path / "own")
+    with Session(app_store.engine) as session, session.begin():
+        own_id = jobs.versions.register_bundle(
+            session, own, data_dir=app_store.data_dir, created_by="test-researcher"
+        ).id
+    at.run()
+    (picker,) = [s for s in at.selectbox if s.label == "Version to promote"]
+    picker.set_value(f"v{own_id}").run()
+    assert labelled(at.button, "Promote to default").disabled
+    assert f"You trained v{own_id}; another researcher or an administrator must promote it." in [
+        c.value for c in at.caption
+    ]
+    assert jobs.default_version(app_store, "shufflenet_lstm") is None
+
+
+def test_versions_compare_and_promote(app_store, signed_in, runner_starts, tiny_training, tmp_path):
+    bundle = _full_run_copy(tiny_training["out"] / "shufflenet_lstm", tmp_path / "full")
     with Session(app_store.engine) as session, session.begin():
         version_id = jobs.versions.register_bundle(
             session, bundle, data_dir=app_store.data_dir, created_by="r"
