@@ -130,8 +130,8 @@ def _without_name(err: Exception, original_name: str) -> str:
     """The refusal's sentence without the uploaded file's name (it may carry a person's)."""
     sentence = str(err)
     name = str(original_name).replace("\\", "/").rsplit("/", 1)[-1].strip()
-    for part in sorted({original_name, name, os.path.splitext(name)[0]}, key=len, reverse=True):
-        if len(part) >= 3:
+    for part in sorted({str(original_name), name}, key=len, reverse=True):
+        if part:
             sentence = sentence.replace(part, "<file>")
     return sentence[:500]
 

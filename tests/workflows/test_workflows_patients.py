@@ -144,7 +144,7 @@ def test_demo_patient(store):
         row["fma_le_baseline"],
     )
     ups = {u.kind: u for u in store.uploads(demo.id)}
-    assert ups["signals"].original_name == "sub-demo_task-flexext_eegemg.txt"
+    assert ups["signals"].original_name == "EEG-EMG recording (.txt)"
     assert ups["signals"].qc["missing_paper_channels"] == []
     assert ups["signals"].qc["duration_s"] == 12.0
     assert ups["fmri"].qc["shape"] == [64, 64, 35, 50]
