@@ -24,6 +24,7 @@ from rehab_core.jobs import (  # noqa: E402
     JobError,
     PromotionRefused,
     check_cohort,
+    cohort_roots,
     ensure_runner,
     estimate_in_subprocess,
     get_job,
@@ -64,10 +65,12 @@ new_tab, jobs_tab, versions_tab = st.tabs(["New job", "Jobs", "Model versions"])
 def _known_cohorts() -> list[Path]:
     """Uploaded cohorts under the data folder and those under ``$REHAB_COHORTS_DIR``."""
     found = []
-    for base in (store.data_dir / "cohorts", os.environ.get("REHAB_COHORTS_DIR")):
-        if not base or not Path(base).is_dir():
+    for base in cohort_roots(store):
+        if not base.is_dir():
             continue
         for child in sorted(Path(base).iterdir()):
+            if not child.is_dir():  # a stray file beside the cohorts
+                continue
             for root in (child, *(c for c in child.iterdir() if c.is_dir())):
                 if (root / "participants.tsv").is_file():
                     found.append(root)
@@ -111,7 +114,10 @@ with new_tab:
         typed = st.text_input("Or the cohort folder's path", value="" if choice else "")
         picked = Path(typed).expanduser() if typed.strip() else choice
         if picked is not None and st.button("Use this folder"):
-            st.session_state[COHORT_KEY] = str(use_cohort(store, user.username, picked))
+            try:
+                st.session_state[COHORT_KEY] = str(use_cohort(store, user.username, picked))
+            except InputError as err:  # not under the cohorts folder: one sentence
+                st.error(str(err))
     else:
         upload = st.file_uploader("Cohort zip", type=["zip"], key="retrain_zip")
         if upload is not None and st.button("Unpack and use"):

@@ -14,7 +14,13 @@ See :mod:`rehab_core.jobs.queue` for a job's life and files,
 :mod:`rehab_core.jobs.versions` for versions and promotion.
 """
 
-from rehab_core.jobs.cohorts import CohortCheck, check_cohort, unpack_cohort_zip, use_cohort
+from rehab_core.jobs.cohorts import (
+    CohortCheck,
+    check_cohort,
+    cohort_roots,
+    unpack_cohort_zip,
+    use_cohort,
+)
 from rehab_core.jobs.estimate import estimate_in_subprocess
 from rehab_core.jobs.queue import (
     FINAL_STATES,
@@ -50,6 +56,7 @@ __all__ = [
     "check_cohort",
     "unpack_cohort_zip",
     "use_cohort",
+    "cohort_roots",
     "estimate_in_subprocess",
     "FINAL_STATES",
     "JobError",

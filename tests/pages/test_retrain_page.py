@@ -35,6 +35,14 @@ def runner_starts(monkeypatch):
     return calls
 
 
+@pytest.fixture(autouse=True)
+def cohorts_root(monkeypatch, tmp_path_factory):
+    """The server's cohorts folder: the test session's temporary root (tiny_cohort, tmp_path)."""
+    root = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("REHAB_COHORTS_DIR", str(root))
+    return root
+
+
 def open_retrain(signed_in, role: str = "researcher") -> AppTest:
     at = signed_in(AppTest.from_file(APP, default_timeout=180), role).run()
     at.switch_page(RETRAIN).run()
@@ -98,6 +106,24 @@ def test_unusable_cohort_is_refused_in_one_sentence(app_store, signed_in, runner
         "participant_id and fma_le_3m."
     ]
     assert labelled(at.button, "Start training").disabled
+
+
+def test_a_folder_outside_the_cohorts_root_is_refused(
+    app_store, signed_in, runner_starts, monkeypatch, tmp_path
+):
+    """Issue 14, finding 5: any folder on the server could be typed as a cohort."""
+    monkeypatch.setenv("REHAB_COHORTS_DIR", str(tmp_path / "cohorts"))
+    (tmp_path / "cohorts").mkdir()
+    (tmp_path / "cohorts" / "escape").symlink_to("/etc")  # a link out is resolved first
+    at = open_retrain(signed_in)
+    for folder in ("/etc", str(tmp_path / "cohorts" / "escape"), str(tmp_path / "cohorts/../..")):
+        use_folder(at, Path(folder))
+        (error,) = [e.value for e in at.error]
+        assert "is not inside the server's cohorts folder (" in error
+        assert error.endswith("; ask the administrator to put it there.")
+        assert "retrain_cohort" not in at.session_state
+    refused = audit_events(app_store, action="cohort_check")
+    assert len(refused) == 3 and all(e.details["refused"] for e in refused)
 
 
 def test_unreadable_file_is_listed_with_its_reason(
