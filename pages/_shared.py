@@ -583,6 +583,8 @@ def fragment_session(role: str, *, activity: bool = True) -> UserRecord:
             st.rerun(scope="app")
         st.stop()
     if not role_allows(user.role, role):  # the next full run routes the new role's pages
+        if activity:  # not on every poll
+            _audit_refusal(user, role, "fragment")
         st.error(f"This part is for the {role} role and above; you are signed in as {user.role}.")
         st.stop()
     return user
@@ -599,9 +601,21 @@ def require_role(role: str) -> UserRecord:
         st.warning("Sign in first.")
         st.stop()
     if not role_allows(user.role, role):
+        _audit_refusal(user, role, "page")
         st.error(f"This page is for the {role} role and above; you are signed in as {user.role}.")
         st.stop()
     return user
+
+
+def _audit_refusal(user: UserRecord, role: str, where: str) -> None:
+    """Record ``access_refused``: ``user`` reached a page (or fragment) that needs ``role``."""
+    record_event(
+        get_store(),
+        user.username,
+        "access_refused",
+        target=where,
+        details={"needs": role, "role": user.role},
+    )
 
 
 _ROLE_PEOPLE = {
@@ -621,6 +635,8 @@ def not_open_page(title: str, role: str) -> Callable[[], None]:
 
     def page() -> None:
         user = current_user()
+        if user is not None:  # role refusals go into the audit trail (issue 14)
+            _audit_refusal(user, role, f"page {title}")
         st.title(title)
         st.warning(
             f"The {title} page is open to {_ROLE_PEOPLE[role]} only, and you are signed in as "

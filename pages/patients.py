@@ -183,7 +183,7 @@ def _store_upload(store: Store, patient: PatientRecord, kind: str, uploaded) -> 
             f"already stored for {plain(patient.pseudonym)} on "
             f"{rec.created_at:%Y-%m-%d %H:%M} UTC; nothing new kept."
         )
-    return "success", f"Stored {plain(rec.original_name)}: {upload_summary(rec)}."
+    return "success", f"Stored {plain(uploaded.name)}: {upload_summary(rec)}."
 
 
 def _uploaders(store: Store, patient: PatientRecord) -> None:

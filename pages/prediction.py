@@ -57,7 +57,14 @@ from rehab_core.report import (
     preprocessing_qc_lines,
 )
 from rehab_core.report.evaluation import TRAINING_REPORT
-from rehab_core.storage import PatientRecord, PredictionRecord, Store, UploadRecord, WeightsError
+from rehab_core.storage import (
+    PatientRecord,
+    PredictionRecord,
+    Store,
+    UploadRecord,
+    WeightsError,
+    check_stored_file,
+)
 
 LATEST = "prediction_latest"  # {patient id: prediction id}, plain session state
 _MODEL_KEY = "prediction_model"
@@ -86,12 +93,14 @@ def _limit_torch_threads() -> None:
 @st.cache_data(show_spinner=False, max_entries=16)
 def _prepared_signals(model_id: str, manifest_sha: str, sha256: str, _path: str) -> Any:
     """The EEG-EMG windows of one file with the bundle's settings (keyed by the file's hash)."""
+    check_stored_file(_path, sha256)  # the stored file still is what was uploaded
     return load_predictor(model_id).prepare(_path, None).signals
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _prepared_fmri(model_id: str, manifest_sha: str, sha256: str, _path: str) -> Any:
     """The model slices of one fMRI file with the bundle's settings (keyed by the file's hash)."""
+    check_stored_file(_path, sha256)
     return load_predictor(model_id).prepare(None, _path).fmri
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._shared import fragment_session, get_store, require_role
+from pages._shared import audit, fragment_session, get_store, require_role
 
 user = require_role("researcher")
 store = get_store()
@@ -22,7 +22,9 @@ from rehab_core.io.inflight import UploadsBusyError, upload_slot  # noqa: E402
 from rehab_core.jobs import (  # noqa: E402
     CohortCheck,
     JobError,
+    PromotionRefused,
     check_cohort,
+    cohort_roots,
     ensure_runner,
     estimate_in_subprocess,
     get_job,
@@ -31,6 +33,7 @@ from rehab_core.jobs import (  # noqa: E402
     list_jobs,
     list_versions,
     promote_version,
+    promotion_refusal,
     request_cancel,
     retry_job,
     revert_to_shipped,
@@ -38,6 +41,7 @@ from rehab_core.jobs import (  # noqa: E402
     shipped_versions,
     submit_job,
     unpack_cohort_zip,
+    use_cohort,
 )
 from rehab_core.models import get_model_info, list_models  # noqa: E402
 from rehab_core.storage import WeightsError  # noqa: E402
@@ -47,6 +51,7 @@ COHORT_KEY = "retrain_cohort"
 CHECK_KEY = "retrain_check"
 JOB_KEY = "retrain_job"
 POLL_S = 2.0
+_LOGS_OPEN = "retrain_logs_open"  # job ids whose log is shown (and its view audited)
 
 st.title("Retrain the models on your cohort")
 st.caption(
@@ -60,10 +65,12 @@ new_tab, jobs_tab, versions_tab = st.tabs(["New job", "Jobs", "Model versions"])
 def _known_cohorts() -> list[Path]:
     """Uploaded cohorts under the data folder and those under ``$REHAB_COHORTS_DIR``."""
     found = []
-    for base in (store.data_dir / "cohorts", os.environ.get("REHAB_COHORTS_DIR")):
-        if not base or not Path(base).is_dir():
+    for base in cohort_roots(store):
+        if not base.is_dir():
             continue
         for child in sorted(Path(base).iterdir()):
+            if not child.is_dir():  # a stray file beside the cohorts
+                continue
             for root in (child, *(c for c in child.iterdir() if c.is_dir())):
                 if (root / "participants.tsv").is_file():
                     found.append(root)
@@ -107,7 +114,10 @@ with new_tab:
         typed = st.text_input("Or the cohort folder's path", value="" if choice else "")
         picked = Path(typed).expanduser() if typed.strip() else choice
         if picked is not None and st.button("Use this folder"):
-            st.session_state[COHORT_KEY] = str(Path(picked).resolve())
+            try:
+                st.session_state[COHORT_KEY] = str(use_cohort(store, user.username, picked))
+            except InputError as err:  # not under the cohorts folder: one sentence
+                st.error(str(err))
     else:
         upload = st.file_uploader("Cohort zip", type=["zip"], key="retrain_zip")
         if upload is not None and st.button("Unpack and use"):
@@ -122,9 +132,19 @@ with new_tab:
             except UploadsBusyError as err:
                 st.warning(str(err))
             except InputError as err:
+                audit(
+                    "upload_refused",
+                    details={
+                        "kind": "cohort zip",
+                        "size": upload.size,
+                        "reason": str(err).replace(upload.name, "<file>")[:500],
+                    },
+                )
                 st.error(str(err))
             else:
-                st.session_state[COHORT_KEY] = str(root)
+                st.session_state[COHORT_KEY] = str(
+                    use_cohort(store, user.username, root, via="zip")
+                )
 
     cohort = st.session_state.get(COHORT_KEY)
     check: CohortCheck | None = None
@@ -423,8 +443,14 @@ def _draw_jobs() -> None:
         retry_job(store, job_id, actor=user.username)
         ensure_runner(store)
         st.rerun()
-    with st.expander("Log"):
-        st.code(job_log(store, job_id) or "(empty)", language=None)
+    # a log can hold cohort paths and patient ids: opening it is audited, once per opening
+    seen = st.session_state.setdefault(_LOGS_OPEN, set())
+    if st.toggle("Show the log", key=f"log_{job_id}"):
+        actor = None if job_id in seen else user.username
+        seen.add(job_id)
+        st.code(job_log(store, job_id, actor=actor) or "(empty)", language=None)
+    else:
+        seen.discard(job_id)
 
 
 active = any(not j.is_final for j in list_jobs(store))
@@ -482,10 +508,15 @@ with versions_tab:
     if candidates:
         labels = {v.label: v for v in candidates}
         target = labels[c1.selectbox("Version to promote", list(labels))]
-        if c1.button("Promote to default", type="primary"):
+        why_not = promotion_refusal(store, target, user.username)
+        if why_not is not None:
+            c1.caption(why_not)
+        if c1.button(
+            "Promote to default", type="primary", disabled=why_not is not None, help=why_not
+        ):
             try:
                 promote_version(store, target.id, actor=user.username)
-            except WeightsError as err:
+            except (WeightsError, PromotionRefused) as err:
                 st.error(str(err))
             else:
                 st.success(f"{model_id} {target.label} is now the default for predictions.")

@@ -23,7 +23,7 @@ from pages._shared import (
 from rehab_core.imaging import ImagingSettings
 from rehab_core.pipeline import SignalView, view_signals
 from rehab_core.signals import SignalSettings
-from rehab_core.storage import WeightsError
+from rehab_core.storage import WeightsError, check_stored_file
 from rehab_core.viz import (
     coherence_figure,
     fmri_map_figure,
@@ -60,6 +60,7 @@ def _recording(sha256: str, path: str, settings_json: str) -> SignalView:
     are ~100 MB that cache_data would unpickle (~0.3 s) on every slider move.
     They are read-only and shared, never modified.
     """
+    check_stored_file(path, sha256)  # the stored file still is what was uploaded
     return view_signals(path, SignalSettings.from_json(settings_json))
 
 
@@ -95,6 +96,7 @@ def _imaging(sha256: str, path: str, settings_json: str):
     from rehab_core.pipeline import prepare_patient
 
     settings = ImagingSettings.from_json(settings_json)
+    check_stored_file(path, sha256)
     result = prepare_patient(None, path, imaging_settings=settings).fmri
     return replace(result, slices=np.empty((0, *result.slices.shape[1:]), np.float32))
 

@@ -415,6 +415,21 @@ def _gc(args: argparse.Namespace) -> int:
     return 0
 
 
+@_command("audit")
+def _audit(args: argparse.Namespace) -> int:
+    """``rehab audit verify``: walk the hash chain; exit 1 at the first broken row."""
+    from rehab_core.security import verify_audit_trail
+    from rehab_core.storage import open_store
+
+    store = open_store(data_dir=args.data_dir)
+    try:
+        verdict = verify_audit_trail(store)
+    finally:
+        store.close()
+    print(verdict.message, file=sys.stdout if verdict.ok else sys.stderr)
+    return 0 if verdict.ok else 1
+
+
 @_command("patients")
 def _patients(args: argparse.Namespace) -> int:
     """``rehab patients delete``: erase a patient on the server, audited as ``--actor``.
@@ -577,6 +592,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("gc", help="remove stored files no record uses (left by a killed process)")
     p.add_argument("--data-dir", type=Path, default=None, help="default: $REHAB_DATA_DIR")
     p.add_argument("--dry-run", action="store_true", help="list what would go, remove nothing")
+
+    p = sub.add_parser("audit", help="the audit trail on the server")
+    audit = p.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    q = audit.add_parser("verify", help="check the hash chain: no row deleted, edited or reordered")
+    q.add_argument("--data-dir", type=Path, default=None, help="default: $REHAB_DATA_DIR")
 
     p = sub.add_parser("patients", help="patient records on the server (administrators)")
     patients = p.add_subparsers(dest="patients_command", required=True, metavar="ACTION")

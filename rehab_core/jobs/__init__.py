@@ -14,7 +14,13 @@ See :mod:`rehab_core.jobs.queue` for a job's life and files,
 :mod:`rehab_core.jobs.versions` for versions and promotion.
 """
 
-from rehab_core.jobs.cohorts import CohortCheck, check_cohort, unpack_cohort_zip
+from rehab_core.jobs.cohorts import (
+    CohortCheck,
+    check_cohort,
+    cohort_roots,
+    unpack_cohort_zip,
+    use_cohort,
+)
 from rehab_core.jobs.estimate import estimate_in_subprocess
 from rehab_core.jobs.queue import (
     FINAL_STATES,
@@ -33,12 +39,14 @@ from rehab_core.jobs.queue import (
     submit_job,
 )
 from rehab_core.jobs.versions import (
+    PromotionRefused,
     VersionRecord,
     default_version,
     get_version,
     list_versions,
     model_path,
     promote_version,
+    promotion_refusal,
     revert_to_shipped,
     shipped_versions,
 )
@@ -47,6 +55,8 @@ __all__ = [
     "CohortCheck",
     "check_cohort",
     "unpack_cohort_zip",
+    "use_cohort",
+    "cohort_roots",
     "estimate_in_subprocess",
     "FINAL_STATES",
     "JobError",
@@ -68,6 +78,8 @@ __all__ = [
     "list_versions",
     "model_path",
     "promote_version",
+    "promotion_refusal",
+    "PromotionRefused",
     "revert_to_shipped",
     "shipped_versions",
 ]

@@ -4,7 +4,14 @@
 the same readers the dashboard uses, so a researcher sees, before hours of
 training, how many patients there are, the class balance, who has both
 modalities and which files fail and why. :func:`unpack_cohort_zip` turns an
-uploaded zip into a cohort folder on the server, safely.
+uploaded zip into a cohort folder on the server, safely. :func:`use_cohort`
+is a researcher's choice of a cohort folder, written to the audit trail
+(``cohort_check``) before anything in it is read, and refused unless it lies
+under one of :func:`cohort_roots` (symbolic links resolved): the server reads
+cohorts there, not any folder a researcher types. :func:`check_cohort` also
+refuses every recording that is a link to a file outside the cohort folder;
+the readers confine the files a header names (BrainVision, EEGLAB ``.fdt``)
+to the header's folder and refuse FIF next-file references.
 """
 
 from __future__ import annotations
@@ -17,15 +24,26 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from rehab_core.security import record_event
+
+if TYPE_CHECKING:
+    from rehab_core.storage import Store
 
 __all__ = [
     "CohortCheck",
     "check_cohort",
+    "use_cohort",
+    "cohort_roots",
+    "COHORTS_DIR_ENV",
     "unpack_cohort_zip",
     "MIN_PATIENTS_PER_CLASS",
     "ZIP_LIMITS",
 ]
+
+COHORTS_DIR_ENV = "REHAB_COHORTS_DIR"
+"""Environment variable naming the server's folder of cohorts (besides ``DATA_DIR/cohorts``)."""
 
 MIN_PATIENTS_PER_CLASS = 6
 """Fewest patients of each outcome with both modalities readable: below it, k-fold
@@ -73,6 +91,14 @@ def _try_read(kind: str, path: str) -> tuple[str | None, float]:
         return f"{Path(path).name} could not be read ({type(err).__name__}: {err}).", 0.0
 
 
+def _outside(path: str) -> tuple[str, float]:
+    return (
+        f"{Path(path).name} is a link to a file outside the cohort folder; copy the file "
+        "into the cohort instead.",
+        0.0,
+    )
+
+
 def check_cohort(
     root: str | os.PathLike[str],
     *,
@@ -114,17 +140,26 @@ def check_cohort(
         for kind, path in (("signals", p.signals_path), ("fmri", p.fmri_path))
         if path is not None
     ]
+    inside = root.resolve()
+    outside = {
+        path
+        for _, _, path in todo
+        if not Path(path).resolve().is_relative_to(inside)  # a link (file or folder) out of it
+    }
     results: list[tuple[str | None, float]] = []
     if n_jobs > 1 and len(todo) > 1:
         with ProcessPoolExecutor(max_workers=n_jobs) as pool:
-            futures = [pool.submit(_try_read, kind, path) for _, kind, path in todo]
-            for i, fut in enumerate(futures, 1):
-                results.append(fut.result())
+            futures = [
+                None if path in outside else pool.submit(_try_read, kind, path)
+                for _, kind, path in todo
+            ]
+            for i, ((_, _, path), fut) in enumerate(zip(todo, futures, strict=True), 1):
+                results.append(_outside(path) if fut is None else fut.result())
                 if progress is not None:
                     progress(i, len(todo))
     else:
         for i, (_, kind, path) in enumerate(todo, 1):
-            results.append(_try_read(kind, path))
+            results.append(_outside(path) if path in outside else _try_read(kind, path))
             if progress is not None:
                 progress(i, len(todo))
 
@@ -165,6 +200,52 @@ def check_cohort(
             f"{MIN_PATIENTS_PER_CLASS} of each."
         )
     return CohortCheck(root=root, summary=summary, failures=failures, problems=problems)
+
+
+def use_cohort(
+    store: Store, actor: str, folder: str | os.PathLike[str], *, via: str = "folder"
+) -> Path:
+    """The cohort folder ``actor`` picked, resolved, after recording ``cohort_check``.
+
+    Parameters
+    ----------
+    via : str
+        How it was picked: ``"folder"`` (a path on the server) or ``"zip"`` (unpacked upload).
+
+    Returns
+    -------
+    Path
+        The folder with links and ``..`` resolved: what :func:`check_cohort` will read.
+
+    Raises
+    ------
+    CohortError
+        The folder is not inside one of :func:`cohort_roots` (recorded too).
+    """
+    from rehab_core.io.cohort import CohortError
+
+    root = Path(folder).expanduser().resolve()
+    roots = cohort_roots(store)
+    if not any(root.is_relative_to(r) and root != r for r in roots):
+        record_event(
+            store, actor, "cohort_check", target=str(root), details={"via": via, "refused": True}
+        )
+        raise CohortError(
+            f"{root} is not inside the server's cohorts folder "
+            f"({' or '.join(str(r) for r in roots)}); ask the administrator to put it there."
+        )
+    record_event(store, actor, "cohort_check", target=str(root), details={"via": via})
+    return root
+
+
+def cohort_roots(store: Store) -> list[Path]:
+    """The folders cohorts may lie under: ``DATA_DIR/cohorts`` (uploaded zips) and
+    ``$REHAB_COHORTS_DIR`` when set; symbolic links resolved."""
+    roots = [store.data_dir / "cohorts"]
+    configured = os.environ.get(COHORTS_DIR_ENV, "").strip()
+    if configured:
+        roots.append(Path(configured).expanduser())
+    return [r.resolve() for r in roots]
 
 
 def _cohort_root(folder: Path) -> Path:

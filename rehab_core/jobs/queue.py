@@ -266,8 +266,15 @@ def job_events(store: Store, job_id: int) -> list[dict[str, Any]]:
     return out
 
 
-def job_log(store: Store, job_id: int, *, max_bytes: int = 20_000) -> str:
-    """The last ``max_bytes`` of the job's log."""
+def job_log(store: Store, job_id: int, *, max_bytes: int = 20_000, actor: str | None = None) -> str:
+    """The last ``max_bytes`` of the job's log.
+
+    With ``actor``, the view is recorded (``job_log_view``): a log can hold
+    paths and patient ids of the cohort. Pages pass it once per opening, not
+    on every poll.
+    """
+    if actor is not None:
+        record_event(store, actor, "job_log_view", target=f"job {int(job_id)}")
     path = job_dir(store, job_id) / "log.txt"
     if not path.is_file():
         return ""

@@ -5,6 +5,11 @@ trained (``shufflenet_lstm``...). The prediction page loads, for each model
 id, the *promoted* version if there is one and the shipped bundle under
 ``weights/`` otherwise (:func:`model_path`). Promotion is recorded with who
 did it, on the version row and in the audit trail, in one transaction.
+
+Promotion makes a version every clinician's default, so it takes two people
+or an administrator (:func:`promotion_refusal`): an active administrator, or
+an active researcher who did not train it; and never a trial run (a bundle
+trained with ``max_train_batches``, one batch per epoch), whoever asks.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from rehab_core.security import record_event
+from rehab_core.security import get_user, record_event, role_allows
 from rehab_core.storage import db
 
 if TYPE_CHECKING:
@@ -32,6 +37,8 @@ __all__ = [
     "shipped_versions",
     "get_version",
     "promote_version",
+    "promotion_refusal",
+    "PromotionRefused",
     "revert_to_shipped",
     "default_version",
     "model_path",
@@ -215,16 +222,81 @@ def get_version(store: Store, version_id: int) -> VersionRecord:
         return _record(row, store.data_dir)
 
 
+class PromotionRefused(PermissionError):
+    """A promotion this account may not make; the message is one sentence."""
+
+
+def _is_trial(manifest: dict[str, Any]) -> bool:
+    settings = (manifest.get("training") or {}).get("settings") or {}
+    return settings.get("max_train_batches") is not None
+
+
+def promotion_refusal(
+    store: Store,
+    version: VersionRecord,
+    actor: str | None,
+    *,
+    manifest: dict[str, Any] | None = None,
+) -> str | None:
+    """Why ``actor`` may not promote ``version`` (one sentence), or None if they may.
+
+    Parameters
+    ----------
+    manifest : dict | None
+        The bundle's manifest, verified by the caller; else ``manifest.json``
+        is read as it is (enough to explain a disabled button).
+    """
+    account = None if actor is None else get_user(store, actor)
+    if account is None or not account.active or not role_allows(account.role, "researcher"):
+        return "Only an active researcher or administrator can promote a model version."
+    if manifest is None:
+        try:
+            manifest = _manifest(version.path)
+        except (OSError, ValueError):
+            manifest = {}
+    if _is_trial(manifest):
+        return (
+            f"{version.label} is a trial run (one batch per epoch) and can never be the "
+            "default; train it in full first."
+        )
+    if account.role == "admin":
+        return None
+    if version.created_by is None:
+        return f"{version.label} has no recorded trainer, so only an administrator can promote it."
+    if version.created_by == account.username:
+        return (
+            f"You trained {version.label}; another researcher or an administrator must promote it."
+        )
+    return None
+
+
 def promote_version(store: Store, version_id: int, *, actor: str | None) -> VersionRecord:
     """Make a version the default of its model id; the others of that id stop being default.
 
     The bundle is re-checked against its hashes first, so a damaged bundle is
     never promoted. Recorded with ``actor`` on the row and in the audit trail.
+
+    Raises
+    ------
+    PromotionRefused
+        :func:`promotion_refusal`'s sentence (also recorded, as ``access_refused``).
+    WeightsError
+        The bundle's files no longer match their hashes.
     """
     from rehab_core.storage import load_bundle
 
     version = get_version(store, version_id)
-    load_bundle(version.path)  # raises WeightsError when the files no longer match
+    manifest = load_bundle(version.path).manifest  # WeightsError when the files changed
+    refusal = promotion_refusal(store, version, actor, manifest=manifest)
+    if refusal is not None:
+        record_event(
+            store,
+            actor or "system",
+            "access_refused",
+            target=f"model version {version.id}",
+            details={"needs": "promotion", "reason": refusal},
+        )
+        raise PromotionRefused(refusal)
     with Session(store.engine) as session, session.begin():
         session.execute(
             update(db.ModelVersion)

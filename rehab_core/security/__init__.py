@@ -8,7 +8,8 @@
   server's log) that the first-run form asks for.
 * :mod:`~rehab_core.security.sessions`: browser sessions behind a signed,
   HttpOnly cookie, revocable in the database.
-* :mod:`~rehab_core.security.audit`: the append-only audit trail and its CSV export.
+* :mod:`~rehab_core.security.audit`: the append-only, hash-chained audit trail, its check
+  and CSV export.
 
 Every function takes the :class:`~rehab_core.storage.Store` first. Nothing
 here imports Streamlit; the pages' glue is ``pages/_shared.py``.
@@ -41,9 +42,11 @@ from rehab_core.security.accounts import (
 from rehab_core.security.audit import (
     ACTIONS,
     AuditRecord,
+    AuditVerdict,
     audit_csv,
     audit_events,
     record_event,
+    verify_audit_trail,
 )
 from rehab_core.security.passwords import hash_password, needs_rehash, verify_password
 from rehab_core.security.setup_token import (
@@ -84,4 +87,6 @@ __all__ = [
     "record_event",
     "audit_events",
     "audit_csv",
+    "AuditVerdict",
+    "verify_audit_trail",
 ]

@@ -46,7 +46,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from rehab_core._validation import check_option
-from rehab_core.security.audit import record_event
+from rehab_core.security.audit import record_event, typed_name_hash
 from rehab_core.security.passwords import (
     guessability_score,
     hash_password,
@@ -413,7 +413,13 @@ def authenticate(
     ok = verify_password(stored or _dummy_hash(), password) and stored is not None and active
     if not ok:
         throttle.failed(key, client)
-        record_event(store, typed or "(empty)", "sign_in_failed")
+        if row is not None or not typed:
+            record_event(store, name or "(empty)", "sign_in_failed")
+        else:  # maybe a password typed into the wrong box: kept only as a keyed hash
+            digest = typed_name_hash(store, typed)
+            record_event(
+                store, f"unknown:{digest[:16]}", "sign_in_failed", details={"name_hmac": digest}
+            )
         raise AuthError(_WRONG)
     throttle.succeeded(key)
     user = _signed_in(store, row_id, hash_password(password) if needs_rehash(stored) else None)

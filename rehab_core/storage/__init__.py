@@ -32,7 +32,8 @@ from rehab_core.storage.weights import (
 
 if TYPE_CHECKING:
     from rehab_core.storage.config import DEFAULT_MAX_UPLOAD_MB, default_data_dir
-    from rehab_core.storage.errors import RecordNotFound, UploadTooLargeError
+    from rehab_core.storage.errors import RecordNotFound, StoredFileChanged, UploadTooLargeError
+    from rehab_core.storage.files import check_stored_file
     from rehab_core.storage.patients import PatientDeletion, PatientRecord
     from rehab_core.storage.predictions import PredictionRecord
     from rehab_core.storage.store import Store, open_store
@@ -49,11 +50,15 @@ _LAZY = {
     "PredictionRecord": "predictions",
     "RecordNotFound": "errors",
     "UploadTooLargeError": "errors",
+    "StoredFileChanged": "errors",
+    "check_stored_file": "files",
     "DEFAULT_MAX_UPLOAD_MB": "config",
     "default_data_dir": "config",
 }
 
 __all__ = [
+    "StoredFileChanged",
+    "check_stored_file",
     "WeightsError",
     "WeightsIntegrityError",
     "list_bundles",

@@ -50,6 +50,15 @@ People (:mod:`rehab_core.security`):
     refuses to change it: :func:`install_audit_guards` puts triggers on it
     that abort any UPDATE or DELETE (and, on PostgreSQL, TRUNCATE). The
     trail's API (recording, filtering, export) is :mod:`rehab_core.security.audit`.
+    Each row also carries ``prev_hash`` (the hash of the row before it) and
+    ``row_hash`` (SHA-256 of the row's canonical JSON and ``prev_hash``), so
+    that a row edited or deleted by someone who dropped the triggers breaks
+    the chain.
+``audit_chain``
+    One row: how many events the trail has recorded and the last one's hash.
+    Every writer updates it first, which serialises writers (SQLite's write
+    lock, PostgreSQL's row lock) so no two rows ever follow the same one, and
+    it shows rows deleted from the end of the trail.
 
 The schema (tables and the audit trail's triggers) is created by
 :func:`create_db_engine` when a store is opened; there is no migrations
@@ -92,6 +101,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -110,6 +120,7 @@ __all__ = [
     "PasswordReset",
     "WebSession",
     "AuditEvent",
+    "AuditChainHead",
     "JOB_STATES",
     "ROLES",
     "create_db_engine",
@@ -349,6 +360,23 @@ class AuditEvent(Base):
     patient_id: Mapped[int | None] = mapped_column(Integer, index=True)
     target: Mapped[str | None] = mapped_column(String(255))
     details: Mapped[dict[str, Any]] = mapped_column(_JSON, nullable=False, default=dict)
+    # the chain (rehab_core.security.audit): null only in rows written around record_event
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    row_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """The audit chain's head: one row (``id`` 1), updated with every event.
+
+    Updating it first is the writers' lock; ``n_events`` and ``last_hash``
+    let a verification see rows deleted from the end of the trail.
+    """
+
+    __tablename__ = "audit_chain"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n_events: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    last_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
@@ -448,6 +476,16 @@ _PG_TRIGGERS = {
 # any constant: serialises two processes installing the guards at once
 _PG_LOCK_KEY = 72_616_275_646_974
 
+_HEAD_ROW = "INSERT INTO audit_chain (id, n_events) SELECT 1, count(*) FROM audit_events"
+
+
+def _add_chain_columns(conn: Any) -> None:
+    """``prev_hash`` and ``row_hash`` on an ``audit_events`` table made before the chain."""
+    have = {c["name"] for c in inspect(conn).get_columns("audit_events")}
+    for name in ("prev_hash", "row_hash"):
+        if name not in have:
+            conn.execute(text(f"ALTER TABLE audit_events ADD COLUMN {name} VARCHAR(64)"))
+
 
 def install_audit_guards(engine: Engine) -> None:
     """Make ``audit_events`` append-only in the database itself (idempotent).
@@ -457,15 +495,23 @@ def install_audit_guards(engine: Engine) -> None:
     fired before UPDATE or DELETE of any row and before TRUNCATE. Other
     databases get a warning (the application still never updates the trail).
     The table must exist; :func:`create_db_engine` creates it and then calls this.
+
+    It also adds the chain's two columns to an ``audit_events`` table created
+    before them, and the chain head's single row (counting the rows already
+    there, which carry no hash).
     """
     dialect = engine.dialect.name
     if dialect == "sqlite":
         with engine.begin() as conn:
+            _add_chain_columns(conn)
+            conn.execute(text(_HEAD_ROW.replace("INSERT", "INSERT OR IGNORE")))
             for ddl in _SQLITE_TRIGGERS:
                 conn.execute(text(ddl))
     elif dialect == "postgresql":
         with engine.begin() as conn:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+            _add_chain_columns(conn)
+            conn.execute(text(_HEAD_ROW + " ON CONFLICT (id) DO NOTHING"))
             conn.execute(text(_PG_FUNCTION))
             for name, when in _PG_TRIGGERS.items():
                 exists = conn.execute(

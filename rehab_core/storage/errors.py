@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rehab_core.io.errors import InputError
 
-__all__ = ["RecordNotFound", "UploadTooLargeError"]
+__all__ = ["RecordNotFound", "UploadTooLargeError", "StoredFileChanged"]
 
 
 class RecordNotFound(LookupError):
@@ -13,3 +13,10 @@ class RecordNotFound(LookupError):
 
 class UploadTooLargeError(InputError):
     """The upload is larger than the store's limit (``REHAB_MAX_UPLOAD_MB``)."""
+
+
+class StoredFileChanged(InputError):
+    """A stored recording is missing or no longer matches its SHA-256; one sentence.
+
+    An :class:`InputError`: every page that shows a refused recording shows this one too.
+    """

@@ -20,11 +20,17 @@ Rules
   by content is never removed under a new row.
 * Which stored paths are referenced is the database's knowledge: the store
   passes a ``referenced`` query in (:func:`rehab_core.storage.uploads.referenced_paths`).
+* Everything is private to the service's user: files 0600, folders (the data
+  folder, ``files/``, its subfolders, ``tmp/``) 0700, the lock file 0600.
+* A stored file is read only after :func:`check_stored_file` has hashed it
+  again: a file changed on disk (by hand, by a disk fault, by someone with
+  the service's rights) is refused in one sentence instead of being predicted on.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
@@ -32,15 +38,46 @@ import time
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 
-from rehab_core._files import fsync_dir, write_atomic
+from rehab_core._files import FILE_MODE, fsync_dir, make_private_dir, write_atomic
+from rehab_core.storage.errors import StoredFileChanged
 
-__all__ = ["FileStore", "STALE_TMP_S"]
+__all__ = ["FileStore", "STALE_TMP_S", "check_stored_file"]
 
 STALE_TMP_S = 3600.0
 """Age in seconds after which :meth:`FileStore.collect_garbage` treats a working copy as stale."""
 
 Referenced = Callable[[Collection[str] | None], set[str]]
 """``referenced(paths)``: which of ``paths`` (all when None) a database row names."""
+
+
+def check_stored_file(path: str | os.PathLike[str], sha256: str) -> Path:
+    """``path`` if its content still has this SHA-256; else :class:`StoredFileChanged`.
+
+    Read in 1 MiB blocks (a 4 GB recording is never held in memory). Call it
+    before a stored recording is read.
+
+    Raises
+    ------
+    StoredFileChanged
+        The file is missing or its content changed since it was stored.
+    """
+    path = Path(path)
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            while block := fh.read(1 << 20):
+                digest.update(block)
+    except FileNotFoundError:
+        raise StoredFileChanged(
+            f"The stored recording {sha256[:12]} is missing from the data folder; restore it "
+            "from the backup or upload it again."
+        ) from None
+    if digest.hexdigest() != sha256:
+        raise StoredFileChanged(
+            f"The stored recording {sha256[:12]} was changed on disk since it was uploaded "
+            "(its SHA-256 no longer matches); restore it from the backup or upload it again."
+        )
+    return path
 
 
 class FileStore:
@@ -56,8 +93,7 @@ class FileStore:
     """
 
     def __init__(self, root: Path, referenced: Referenced) -> None:
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = make_private_dir(root)
         self._referenced = referenced
 
     def __repr__(self) -> str:
@@ -80,7 +116,7 @@ class FileStore:
         except ImportError:  # pragma: no cover - not POSIX: no cross-process lock
             yield
             return
-        fd = os.open(self.root / ".files.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.root / ".files.lock", os.O_RDWR | os.O_CREAT, FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             yield
@@ -93,10 +129,15 @@ class FileStore:
         Call with the lock held (shared), before the row that references it.
         """
         target = self.absolute(rel)
-        if target.is_file() and target.stat().st_size == len(content):
-            return False
+        if target.is_file():
+            try:  # kept if its content is still what its name says; else written again
+                check_stored_file(target, Path(rel).name[:64])
+                return False
+            except StoredFileChanged:
+                pass
         created_dir = not target.parent.exists()
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.root / "files")  # mkdir's parents would get the umask's mode
+        make_private_dir(target.parent)
         if created_dir:
             fsync_dir(target.parent.parent)
         write_atomic(target, content)
@@ -136,9 +177,8 @@ class FileStore:
     @contextlib.contextmanager
     def temp_folder(self) -> Iterator[Path]:
         """A fresh folder under ``root/tmp``, removed on exit (or by :meth:`collect_garbage`)."""
-        tmp_root = self.root / "tmp"
-        tmp_root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=tmp_root) as folder:
+        tmp_root = make_private_dir(self.root / "tmp")
+        with tempfile.TemporaryDirectory(dir=tmp_root) as folder:  # mkdtemp: 0700
             yield Path(folder)
 
     def collect_garbage(

@@ -6,10 +6,12 @@ Rules
   is kept (:func:`rehab_core.io.upload_check.check_upload`); a refused file
   raises the reader's :class:`~rehab_core.io.InputError` (one sentence naming
   the file as the user called it) and stores nothing.
-* The name a file was uploaded under is metadata: only its suffix is used,
-  checked against :data:`UPLOAD_SUFFIXES`, never the name as a path. It is
-  kept (clinicians recognise their files by it) behind the same sign-in as the
-  patient's records, and never written to a log.
+* The name a file was uploaded under is used during the upload only: its
+  suffix (checked against :data:`UPLOAD_SUFFIXES`, never the name as a path)
+  and the refusal's sentence, where the user needs it. It is not kept: file
+  names often carry the patient's name, so the record, the pages and the PDF
+  report name a recording by :func:`upload_label` (``"EEG-EMG recording
+  (.txt)"``), stored in the ``original_name`` column for compatibility.
 * Names and dates are cleared from the file's header before it is hashed,
   checked or stored (:func:`rehab_core.io.deidentify.deidentify_bytes`);
   ``qc["deidentified"]``, present when something was cleared, lists the fields
@@ -50,6 +52,7 @@ __all__ = [
     "add_upload",
     "list_uploads",
     "referenced_paths",
+    "upload_label",
 ]
 
 _NAME_MAX = 255
@@ -60,8 +63,10 @@ class UploadRecord:
     """A stored recording.
 
     ``path`` is absolute (the data folder joined with the stored relative
-    path). ``duplicate`` is True when :func:`add_upload` found the same bytes
-    already stored for this patient and kind and returned that record.
+    path). ``original_name`` is the de-identified label of :func:`upload_label`
+    (the uploaded name is not kept). ``duplicate`` is True when :func:`add_upload`
+    found the same bytes already stored for this patient and kind and returned
+    that record.
     """
 
     id: int
@@ -75,6 +80,17 @@ class UploadRecord:
     qc: dict[str, Any]
     created_at: _dt.datetime
     duplicate: bool = False
+
+
+_KIND_LABELS = {"signals": "EEG-EMG recording", "fmri": "Resting-state fMRI"}
+
+
+def upload_label(kind: str, suffix: str) -> str:
+    """How a stored recording is named everywhere after its upload: kind and format only.
+
+    ``upload_label("signals", ".txt") == "EEG-EMG recording (.txt)"``.
+    """
+    return f"{_KIND_LABELS[kind]} ({suffix})"
 
 
 def _clean_name(original_name: Any) -> str:
@@ -175,6 +191,8 @@ def add_upload(
     sha = hashlib.sha256(content).hexdigest()
     existing = _find(sessions, files, patient_id, kind, sha)
     if existing is not None:
+        with files.lock(exclusive=False):  # the same bytes again repair a file changed on disk
+            files.write(existing.path.relative_to(files.root).as_posix(), content)
         return existing
     qc = _checked_qc(files, kind, suffix, name, content, sha)
     if deidentified["cleared"]:
@@ -183,7 +201,7 @@ def add_upload(
     row = db.Upload(
         patient_id=patient_id,
         kind=kind,
-        original_name=name,
+        original_name=upload_label(kind, suffix),  # never the uploaded name
         path=rel,
         size=len(content),
         sha256=sha,

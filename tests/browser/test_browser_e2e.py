@@ -171,8 +171,8 @@ def test_patient_to_pdf_report(page: Page, app_url: str, app_data_dir: Path, art
     try:
         patient = next(p for p in store.list_patients() if p.pseudonym == PSEUDONYM)
         stored = {u.kind: u for u in store.uploads(patient.id)}
-        assert stored["signals"].original_name == "e2e_eegemg.txt"
-        assert stored["fmri"].original_name == "e2e_bold.nii.gz"
+        assert stored["signals"].original_name == "EEG-EMG recording (.txt)"
+        assert stored["fmri"].original_name == "Resting-state fMRI (.nii.gz)"
         assert stored["signals"].path.read_bytes() == recordings["signals"].read_bytes()
         # the fMRI is stored de-identified (header text fields cleared, re-written): same image
         kept, sent = (nib.load(p) for p in (stored["fmri"].path, recordings["fmri"]))

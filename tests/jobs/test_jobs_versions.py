@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -16,9 +17,10 @@ from rehab_core.jobs import (
     revert_to_shipped,
     shipped_versions,
 )
-from rehab_core.jobs.versions import bundle_metrics, register_bundle
-from rehab_core.security import audit_events
+from rehab_core.jobs.versions import PromotionRefused, bundle_metrics, register_bundle
+from rehab_core.security import audit_events, create_user, set_user_active
 from rehab_core.storage import RecordNotFound, WeightsError
+from rehab_core.storage.weights import manifest_digest
 from rehab_core.viz.training import versions_table
 
 
@@ -27,11 +29,32 @@ def _register(any_store, bundle, **kwargs) -> int:
         return register_bundle(session, bundle, data_dir=any_store.data_dir, **kwargs).id
 
 
+@pytest.fixture(autouse=True)
+def accounts(any_store):
+    """Who promotes: the administrator ``adm``, the researchers ``bob``, ``cyd`` and ``dr.r``."""
+    create_user(any_store, "adm", None, "admin", actor="pytest")
+    for name in ("bob", "cyd", "dr.r"):
+        create_user(any_store, name, None, "researcher", actor="pytest")
+    create_user(any_store, "nurse", None, "clinician", actor="pytest")
+
+
+@pytest.fixture
+def trial_bundle(tiny_training, any_store):
+    """A copy of the tiny bundle (a trial run: one batch per epoch) in the store's data folder."""
+    target = any_store.data_dir / "jobs" / "6" / "out" / "shufflenet_lstm"
+    shutil.copytree(tiny_training["out"] / "shufflenet_lstm", target)
+    return target
+
+
 @pytest.fixture
 def bundle(tiny_training, any_store):
-    """A copy of the tiny bundle inside the store's data folder (as a job writes it)."""
+    """The tiny bundle as a full run would record it (as a job writes it, in the data folder)."""
     target = any_store.data_dir / "jobs" / "7" / "out" / "shufflenet_lstm"
     shutil.copytree(tiny_training["out"] / "shufflenet_lstm", target)
+    manifest = json.loads((target / "manifest.json").read_text())
+    manifest["training"]["settings"]["max_train_batches"] = None
+    manifest["manifest_sha256"] = manifest_digest(manifest)
+    (target / "manifest.json").write_text(json.dumps(manifest))
     return target
 
 
@@ -55,21 +78,21 @@ def test_register_records_relative_path_hash_and_figures(any_store, bundle):
 
 def test_promote_switches_the_default_and_is_audited(any_store, bundle, tmp_path):
     first = _register(any_store, bundle)
-    second = _register(any_store, bundle)
+    second = _register(any_store, bundle, created_by="dr.r")
     assert default_version(any_store, "shufflenet_lstm") is None
     shipped = model_path(any_store, "shufflenet_lstm", weights_dir=tmp_path / "w")
     assert shipped == tmp_path / "w" / "shufflenet_lstm"
-    promote_version(any_store, first, actor="a")
-    promoted = promote_version(any_store, second, actor="b")
-    assert promoted.is_default and promoted.promoted_by == "b"
+    promote_version(any_store, first, actor="adm")
+    promoted = promote_version(any_store, second, actor="bob")
+    assert promoted.is_default and promoted.promoted_by == "bob"
     assert not get_version(any_store, first).is_default  # one default per model
     assert model_path(any_store, "shufflenet_lstm") == bundle
-    revert_to_shipped(any_store, "shufflenet_lstm", actor="c")
+    revert_to_shipped(any_store, "shufflenet_lstm", actor="cyd")
     assert default_version(any_store, "shufflenet_lstm") is None
     events = [(e.username, e.target) for e in audit_events(any_store, action="promote")]
     assert sorted(events) == sorted(
-        [("a", f"model version {first}"), ("b", f"model version {second}"),
-         ("c", "shipped shufflenet_lstm")]
+        [("adm", f"model version {first}"), ("bob", f"model version {second}"),
+         ("cyd", "shipped shufflenet_lstm")]
     )  # fmt: skip
 
 
@@ -78,7 +101,7 @@ def test_damaged_bundle_is_never_promoted(any_store, bundle):
     weights = next(bundle.glob("*.safetensors"))
     weights.write_bytes(weights.read_bytes()[:-10] + b"0123456789")
     with pytest.raises(WeightsError):
-        promote_version(any_store, version_id, actor="a")
+        promote_version(any_store, version_id, actor="adm")
     assert default_version(any_store, "shufflenet_lstm") is None
     assert audit_events(any_store, action="promote") == []
 
@@ -98,14 +121,14 @@ def test_a_promotion_and_its_event_commit_together(any_store, bundle, monkeypatc
 
     monkeypatch.setattr(versions, "record_event", record_then_fail)
     with pytest.raises(OperationalError):
-        promote_version(any_store, version_id, actor="a")
+        promote_version(any_store, version_id, actor="adm")
     assert default_version(any_store, "shufflenet_lstm") is None
     assert audit_events(any_store, action="promote") == []
 
 
 def test_unknown_version_is_a_plain_sentence(any_store):
     with pytest.raises(RecordNotFound, match="^There is no model version 9.$"):
-        promote_version(any_store, 9, actor="a")
+        promote_version(any_store, 9, actor="adm")
 
 
 def test_shipped_bundle_is_a_version_without_id():
@@ -131,3 +154,50 @@ def test_versions_table_puts_versions_side_by_side(any_store, bundle):
 
 def test_bundle_metrics_of_a_manifest_without_tables():
     assert bundle_metrics({"model_id": "x"})["rows"] == []
+
+
+# --- who may promote (issue 14, finding 8) --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("actor", "created_by", "message"),
+    [
+        ("dr.r", "dr.r", r"^You trained v\d+ \(job \d+\)|^You trained v\d+; another researcher"),
+        ("bob", None, r"^v\d+ has no recorded trainer, so only an administrator can promote it\.$"),
+        ("nurse", "dr.r", r"^Only an active researcher or administrator can promote a model"),
+        ("ghost", "dr.r", r"^Only an active researcher or administrator can promote a model"),
+        ("retired", "dr.r", r"^Only an active researcher or administrator can promote a model"),
+        (None, "dr.r", r"^Only an active researcher or administrator can promote a model"),
+    ],
+)
+def test_a_promotion_needs_a_second_person_or_an_admin(
+    any_store, bundle, actor, created_by, message
+):
+    create_user(any_store, "retired", None, "admin", actor="pytest")
+    set_user_active(any_store, "retired", False, actor="adm")
+    version_id = _register(any_store, bundle, created_by=created_by)
+    with pytest.raises(PromotionRefused, match=message):
+        promote_version(any_store, version_id, actor=actor)
+    assert default_version(any_store, "shufflenet_lstm") is None
+    assert audit_events(any_store, action="promote") == []
+    (refused,) = audit_events(any_store, action="access_refused")
+    assert refused.target == f"model version {version_id}"
+
+
+@pytest.mark.parametrize("actor", ["adm", "bob"])
+def test_a_trial_run_is_never_promoted(any_store, trial_bundle, actor):
+    version_id = _register(any_store, trial_bundle, created_by="dr.r")
+    with pytest.raises(
+        PromotionRefused,
+        match=rf"^v{version_id} is a trial run \(one batch per epoch\) and can never be the "
+        r"default; train it in full first\.$",
+    ):
+        promote_version(any_store, version_id, actor=actor)
+    assert default_version(any_store, "shufflenet_lstm") is None
+
+
+def test_a_second_researcher_or_the_admin_promotes(any_store, bundle):
+    version_id = _register(any_store, bundle, created_by="dr.r")
+    assert promote_version(any_store, version_id, actor="bob").promoted_by == "bob"
+    own = _register(any_store, bundle, created_by="adm")
+    assert promote_version(any_store, own, actor="adm").promoted_by == "adm"  # an admin may

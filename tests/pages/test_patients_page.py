@@ -90,15 +90,15 @@ def test_empty_database_offers_a_demo_patient_in_one_click(signed_in, data_dir, 
     assert at.selectbox[0].value == demo.id
     assert at.success[0].value.startswith("Created the synthetic patient DEMO-42")
     table = at.dataframe[0].value
-    assert sorted(table["File"]) == [
-        "sub-demo_task-flexext_eegemg.txt",
-        "sub-demo_task-rest_bold.nii.gz",
+    assert sorted(table["File"]) == [  # de-identified labels, not the file names
+        "EEG-EMG recording (.txt)",
+        "Resting-state fMRI (.nii.gz)",
     ]
     summary = dict(zip(table["File"], table["Summary"], strict=True))
-    assert summary["sub-demo_task-flexext_eegemg.txt"] == (
+    assert summary["EEG-EMG recording (.txt)"] == (
         "22 channels (16 EEG, 6 EMG), 1000 Hz, 60.0 s; all 22 model channels present"
     )
-    assert summary["sub-demo_task-rest_bold.nii.gz"] == (
+    assert summary["Resting-state fMRI (.nii.gz)"] == (
         "64 x 64 x 35 voxels of 3.4 x 3.4 x 4 mm, 60 volumes, TR 2 s (120 s)"
     )
     assert not [b for b in at.button if b.label == "Create a demo patient"]
@@ -174,10 +174,12 @@ def test_uploads_through_the_page(signed_in, data_dir, store, tmp_path):
         "Stored rec.txt: 22 channels (16 EEG, 6 EMG), 100 Hz, 11.0 s; "
         "all 22 model channels present."
     ]
-    assert list(at.dataframe[0].value["File"]) == ["rec.txt"]
+    assert list(at.dataframe[0].value["File"]) == ["EEG-EMG recording (.txt)"]  # not the name
     # the same file again: recognised, nothing new kept
     at.file_uploader[0].upload("copy.txt", good).run()
-    assert at.info[0].value.startswith("copy.txt holds the same bytes as rec.txt, already stored")
+    assert at.info[0].value.startswith(
+        "copy.txt holds the same bytes as EEG-EMG recording (.txt), already stored"
+    )
     # a refused file: the reader's sentence, nothing stored
     at.file_uploader[0].upload("bad.txt", b"not a recording").run()
     assert at.error[0].value.startswith("bad.txt ")
@@ -185,11 +187,15 @@ def test_uploads_through_the_page(signed_in, data_dir, store, tmp_path):
     assert at.error[0].value.startswith("rec.vhdr is a BrainVision header")
     at.file_uploader[1].upload("scan.gz", b"\x1f\x8b").run()
     assert at.error[-1].value.startswith("scan.gz is not a supported resting-state fMRI")
-    assert [u.original_name for u in store.uploads(patient.id)] == ["rec.txt"]
+    assert [u.original_name for u in store.uploads(patient.id)] == ["EEG-EMG recording (.txt)"]
     files = [p for p in (data_dir / "files").rglob("*") if p.is_file()]
     assert len(files) == 1
     # audited: one view however many reruns, the two stored uploads, by id and hash, no names
     events = list(reversed(audit_events(store, patient_id=patient.id)))
+    refused = [e for e in events if e.action == "upload_refused"]  # issue 14, finding 6
+    assert [e.details["kind"] for e in refused] == ["signals", "signals", "fmri"]
+    assert "bad.txt" not in repr(refused) and "rec.vhdr" not in repr(refused)
+    events = [e for e in events if e.action != "upload_refused"]
     assert [e.action for e in events] == ["view_patient", "upload", "upload"]
     (stored,) = store.uploads(patient.id)
     assert [e.details for e in events[1:]] == [

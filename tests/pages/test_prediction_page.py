@@ -154,7 +154,9 @@ def test_image_only_patient_gets_the_image_only_note(signed_in, store, demo_file
     store.add_upload(patient.id, "fmri", "bold.nii.gz", demo_files.fmri_path)
     at = open_prediction(signed_in, patient.id)
     (inputs,) = [m.value for m in at.markdown if m.value.startswith("**EEG-EMG:**")]
-    assert inputs == "**EEG-EMG:** none (image-only prediction)  \n**fMRI:** bold.nii.gz"
+    assert inputs == (
+        "**EEG-EMG:** none (image-only prediction)  \n**fMRI:** Resting-state fMRI (.nii.gz)"
+    )
     at.session_state["prediction_slice"] = 999  # left by another patient's scan
     predict(at)
     (record,) = store.predictions(patient.id)

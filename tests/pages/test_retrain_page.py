@@ -20,6 +20,7 @@ from streamlit.testing.v1 import AppTest
 import rehab_core.jobs as jobs
 from rehab_core.security import audit_events
 from rehab_core.storage import db
+from rehab_core.storage.weights import manifest_digest
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -32,6 +33,14 @@ def runner_starts(monkeypatch):
     calls = []
     monkeypatch.setattr(jobs, "ensure_runner", lambda store: calls.append(store) or False)
     return calls
+
+
+@pytest.fixture(autouse=True)
+def cohorts_root(monkeypatch, tmp_path_factory):
+    """The server's cohorts folder: the test session's temporary root (tiny_cohort, tmp_path)."""
+    root = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("REHAB_COHORTS_DIR", str(root))
+    return root
 
 
 def open_retrain(signed_in, role: str = "researcher") -> AppTest:
@@ -83,6 +92,9 @@ def test_cohort_summary_then_submit_queues_a_job(app_store, signed_in, runner_st
     assert job.settings["experiment"]["max_train_batches"] is None
     assert Path(job.cohort) == Path(tiny_cohort).resolve()
     assert [e.action for e in audit_events(app_store, action="train_submit")] == ["train_submit"]
+    assert [e.target for e in audit_events(app_store, action="cohort_check")] == [
+        str(Path(tiny_cohort).resolve())
+    ]
 
 
 def test_unusable_cohort_is_refused_in_one_sentence(app_store, signed_in, runner_starts, tmp_path):
@@ -94,6 +106,24 @@ def test_unusable_cohort_is_refused_in_one_sentence(app_store, signed_in, runner
         "participant_id and fma_le_3m."
     ]
     assert labelled(at.button, "Start training").disabled
+
+
+def test_a_folder_outside_the_cohorts_root_is_refused(
+    app_store, signed_in, runner_starts, monkeypatch, tmp_path
+):
+    """Issue 14, finding 5: any folder on the server could be typed as a cohort."""
+    monkeypatch.setenv("REHAB_COHORTS_DIR", str(tmp_path / "cohorts"))
+    (tmp_path / "cohorts").mkdir()
+    (tmp_path / "cohorts" / "escape").symlink_to("/etc")  # a link out is resolved first
+    at = open_retrain(signed_in)
+    for folder in ("/etc", str(tmp_path / "cohorts" / "escape"), str(tmp_path / "cohorts/../..")):
+        use_folder(at, Path(folder))
+        (error,) = [e.value for e in at.error]
+        assert "is not inside the server's cohorts folder (" in error
+        assert error.endswith("; ask the administrator to put it there.")
+        assert "retrain_cohort" not in at.session_state
+    refused = audit_events(app_store, action="cohort_check")
+    assert len(refused) == 3 and all(e.details["refused"] for e in refused)
 
 
 def test_unreadable_file_is_listed_with_its_reason(
@@ -141,6 +171,9 @@ def test_zip_with_traversal_is_refused(app_store, signed_in, runner_starts):
         "expected plain relative paths such as sub-001/eeg/rec.txt."
     ]
     assert not list((app_store.data_dir / "cohorts").iterdir())  # nothing kept half-way
+    (refused,) = audit_events(app_store, action="upload_refused")  # issue 14, finding 6
+    assert refused.details["kind"] == "cohort zip"
+    assert refused.details["reason"].startswith("<file> holds a member named '../evil.txt'")
 
 
 def _running_job(store, cohort, fast_settings) -> jobs.JobRecord:
@@ -176,7 +209,14 @@ def test_running_job_shows_progress_curves_log_and_cancels(
     (chart,) = at.get("plotly_chart")
     spec = json.loads(chart.proto.spec)
     assert [t["y"] for t in spec["data"][:2]] == [[0.7, 0.6], [0.69, 0.66]]
+    assert not at.code  # the log is shown on request, and its view audited once per opening
+    labelled(at.toggle, "Show the log").set_value(True).run()
     assert "lstm/fold0 epoch 2/3" in at.code[0].value
+    at.run()
+    assert "lstm/fold0 epoch 2/3" in at.code[0].value
+    assert [(e.username, e.target) for e in audit_events(app_store, action="job_log_view")] == [
+        ("test-researcher", f"job {job.id}")
+    ]
     labelled(at.button, "Cancel this job").click().run()
     assert not at.exception, at.exception
     assert jobs.get_job(app_store, job.id).cancel_requested
@@ -185,8 +225,48 @@ def test_running_job_shows_progress_curves_log_and_cancels(
     ]
 
 
-def test_versions_compare_and_promote(app_store, signed_in, runner_starts, tiny_training):
-    bundle = tiny_training["out"] / "shufflenet_lstm"
+def _full_run_copy(bundle: Path, target: Path) -> Path:
+    """The tiny (trial) bundle as a full run would record it: no max_train_batches."""
+    shutil.copytree(bundle, target)
+    manifest = json.loads((target / "manifest.json").read_text())
+    manifest["training"]["settings"]["max_train_batches"] = None
+    manifest["manifest_sha256"] = manifest_digest(manifest)
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    return target
+
+
+def test_a_trial_run_or_ones_own_version_cannot_be_promoted_and_the_page_says_why(
+    app_store, signed_in, runner_starts, tiny_training, tmp_path
+):
+    """Issue 14, finding 8: any researcher could promote any version, trial runs included."""
+    trial = tiny_training["out"] / "shufflenet_lstm"
+    with Session(app_store.engine) as session, session.begin():
+        trial_id = jobs.versions.register_bundle(
+            session, trial, data_dir=app_store.data_dir, created_by="r"
+        ).id
+    at = open_retrain(signed_in)
+    assert labelled(at.button, "Promote to default").disabled
+    assert (
+        f"v{trial_id} is a trial run (one batch per epoch) and can never be the default; "
+        "train it in full first." in [c.value for c in at.caption]
+    )
+    own = _full_run_copy(trial, tmp_path / "own")
+    with Session(app_store.engine) as session, session.begin():
+        own_id = jobs.versions.register_bundle(
+            session, own, data_dir=app_store.data_dir, created_by="test-researcher"
+        ).id
+    at.run()
+    (picker,) = [s for s in at.selectbox if s.label == "Version to promote"]
+    picker.set_value(f"v{own_id}").run()
+    assert labelled(at.button, "Promote to default").disabled
+    assert f"You trained v{own_id}; another researcher or an administrator must promote it." in [
+        c.value for c in at.caption
+    ]
+    assert jobs.default_version(app_store, "shufflenet_lstm") is None
+
+
+def test_versions_compare_and_promote(app_store, signed_in, runner_starts, tiny_training, tmp_path):
+    bundle = _full_run_copy(tiny_training["out"] / "shufflenet_lstm", tmp_path / "full")
     with Session(app_store.engine) as session, session.begin():
         version_id = jobs.versions.register_bundle(
             session, bundle, data_dir=app_store.data_dir, created_by="r"
@@ -219,6 +299,11 @@ def test_clinician_cannot_open_retrain(app_store, signed_in, runner_starts):
     ]
     assert not at.button
     assert runner_starts == []
+    (refused,) = audit_events(app_store, action="access_refused")  # issue 14, finding 6
+    assert (refused.target, refused.details) == (
+        "page",
+        {"needs": "researcher", "role": "clinician"},
+    )
 
 
 def test_estimate_button_shows_the_measured_bound(

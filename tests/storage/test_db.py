@@ -30,6 +30,7 @@ ALL_TABLES = {
     "password_resets",
     "web_sessions",
     "audit_events",
+    "audit_chain",
 }
 
 

@@ -18,7 +18,8 @@ def test_signals_upload_is_validated_stored_by_content_and_summarised(
 ):
     rec = store.add_upload(patient.id, "signals", "C:\\clinic\\Rec 1.TXT", signals_bytes)
     sha = hashlib.sha256(signals_bytes).hexdigest()
-    assert rec.original_name == "Rec 1.TXT"  # metadata only: the last component
+    # the uploaded name is not kept (it may carry the patient's); only kind and format
+    assert rec.original_name == "EEG-EMG recording (.txt)"
     assert rec.path == store.data_dir / "files" / sha[:2] / f"{sha}.txt"
     assert rec.path.read_bytes() == signals_bytes
     assert (rec.sha256, rec.size, rec.format, rec.kind) == (
@@ -77,7 +78,7 @@ def test_same_bytes_twice_reuse_the_file_and_the_record(store, patient, signals_
     first = store.add_upload(patient.id, "signals", "a.txt", signals_bytes)
     again = store.add_upload(patient.id, "signals", "renamed.txt", signals_bytes)
     assert again.duplicate is True
-    assert again.id == first.id and again.original_name == "a.txt"
+    assert again.id == first.id and again.original_name == "EEG-EMG recording (.txt)"
     other = store.create_patient("P-002")
     theirs = store.add_upload(other.id, "signals", "b.txt", signals_bytes)
     assert theirs.duplicate is False and theirs.id != first.id
@@ -120,7 +121,7 @@ def test_upload_from_a_path(store, patient, tmp_path, fmri_bytes, as_type):
 def test_suffix_allow_list(store, patient, fmri_bytes, kind, name, message):
     if message is None:
         rec = store.add_upload(patient.id, kind, name, fmri_bytes)
-        assert rec.original_name == "passwd.nii.gz"
+        assert rec.original_name == "Resting-state fMRI (.nii.gz)"
         assert rec.path.parent.parent == store.data_dir / "files"
         return
     with pytest.raises(InputError, match=message):
@@ -186,11 +187,11 @@ def test_size_limit(store, db_url, patient, tmp_path, signals_bytes):
 
 
 def test_long_and_non_ascii_names_fit_the_column(store, patient, signals_bytes):
-    """PostgreSQL enforces String(255) (SQLite does not): the store keeps the last 255 chars."""
+    """PostgreSQL enforces String(255) (SQLite does not); the label, not the name, is stored."""
     name = "é" * 300 + ".txt"
     rec = store.add_upload(patient.id, "signals", name, signals_bytes)
-    assert rec.original_name == name[-255:]
-    assert store.uploads(patient.id)[0].original_name == name[-255:]
+    assert rec.original_name == "EEG-EMG recording (.txt)"
+    assert store.uploads(patient.id)[0].original_name == "EEG-EMG recording (.txt)"
 
 
 def test_failed_row_insert_removes_the_new_file(store, patient, signals_bytes, monkeypatch):
@@ -221,3 +222,34 @@ def test_failed_insert_keeps_a_file_another_row_uses(store, patient, signals_byt
         store.add_upload(other.id, "signals", "a.txt", signals_bytes)
     monkeypatch.undo()
     assert stored_files(store) == [theirs.path]
+
+
+def test_the_uploaded_name_is_never_stored(store, patient, signals_bytes, fmri_bytes):
+    """Issue 14, finding 12: file names (which often carry a patient's name) were stored."""
+    from sqlalchemy import text
+
+    store.add_upload(patient.id, "signals", "Jane_Doe_1956-03-02_eeg.txt", signals_bytes)
+    store.add_upload(patient.id, "fmri", "DOE^JANE_bold.nii.gz", fmri_bytes)
+    with store.engine.connect() as conn:
+        rows = conn.execute(text("SELECT * FROM uploads")).all()
+    dump = repr(rows) + repr(store.uploads(patient.id))
+    assert "Jane" not in dump and "JANE" not in dump and "1956" not in dump
+    assert sorted(u.original_name for u in store.uploads(patient.id)) == [
+        "EEG-EMG recording (.txt)",
+        "Resting-state fMRI (.nii.gz)",
+    ]
+
+
+
+def test_rehab_gc_collects_a_killed_deidentification_folder(store, patient):
+    """Issue 14, finding 12: what a killed upload leaves (the original bytes) goes with gc."""
+    import os
+
+    from rehab_core.cli import main
+
+    left = store.data_dir / "tmp" / "deid-killed"
+    left.mkdir(parents=True)
+    (left / "in_raw.fif").write_bytes(b"original header with a name")
+    os.utime(left, (1, 1))
+    assert main(["gc", "--data-dir", str(store.data_dir)]) == 0
+    assert not left.exists()

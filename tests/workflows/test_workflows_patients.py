@@ -144,7 +144,7 @@ def test_demo_patient(store):
         row["fma_le_baseline"],
     )
     ups = {u.kind: u for u in store.uploads(demo.id)}
-    assert ups["signals"].original_name == "sub-demo_task-flexext_eegemg.txt"
+    assert ups["signals"].original_name == "EEG-EMG recording (.txt)"
     assert ups["signals"].qc["missing_paper_channels"] == []
     assert ups["signals"].qc["duration_s"] == 12.0
     assert ups["fmri"].qc["shape"] == [64, 64, 35, 50]
@@ -169,3 +169,27 @@ def test_demo_patient_is_audited_once(store):
     assert kinds == ["fmri", "signals"]
     assert create_demo_patient(store, "root", seed=5, minutes=0.2, volumes=50) == demo
     assert len(events(store, "create_patient")) == 1 and len(events(store, "upload")) == 2
+
+
+# --- refusals are audited too (issue 14, finding 6) ---------------------------------------
+
+
+def test_a_refused_upload_is_audited_without_its_file_name(store):
+    patient = store.create_patient("P-1")
+    with pytest.raises(InputError, match=r"^Jane-Doe-eeg\.txt "):
+        upload_recording(
+            store, "carol", patient.id, "signals", "Jane-Doe-eeg.txt", b"not a recording"
+        )
+    ((user, pid, target, details),) = events(store, "upload_refused")
+    assert (user, pid, target) == ("carol", patient.id, None)
+    assert details["kind"] == "signals" and details["size"] == len(b"not a recording")
+    assert details["reason"].startswith("<file> ") and "Jane" not in repr(audit_events(store))
+
+
+def test_a_refused_deletion_is_audited(store):
+    patient = store.create_patient("P-1")
+    with pytest.raises(PermissionError):
+        delete_patient(store, "carol", patient.id)
+    assert events(store, "access_refused") == [
+        ("carol", patient.id, "delete_patient", {"needs": "admin", "role": "clinician"})
+    ]
