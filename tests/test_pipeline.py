@@ -3,10 +3,12 @@
 import json
 from pathlib import Path
 
+import nibabel
 import numpy as np
 import pytest
 
 from rehab_core.cli import main
+from rehab_core.imaging import template_grid
 from rehab_core.io import MissingChannelsError
 from rehab_core.pipeline import format_preprocess_report, prepare_patient, preprocess_patient
 
@@ -33,9 +35,12 @@ def test_report_has_shapes_qc_and_settings(demo_patient):
     assert sig["windows_shape"] == [3, 22, 2500]  # 30 s -> three 10-s windows at 250 Hz
     assert sig["settings"]["resample_sfreq"] == 250
     assert "bad_channels" in sig["qc"]
-    assert img["shape_in"] == [64, 64, 35, 50]
+    # cohort v2: the grid is the patient's scanner site's; the slices are axial
+    # slices of the fixed template grid, whichever grid the scan came on
+    assert img["shape_in"] == [*nibabel.load(demo_patient.fmri_path).shape[:3], 50]
     n, c, h, w = img["slices_shape"]
-    assert (c, h, w) == (3, 224, 224) and 0 < n <= 35
+    assert img["grid_shape"] == list(template_grid(img["settings"]["voxel_size_mm"])[0])
+    assert (c, h, w) == (3, 224, 224) and 0 < n <= img["grid_shape"][2]
     assert {"mean_fd_mm", "median_tsnr"} <= set(img["qc"])
     assert set(report["inputs"]) == {str(demo_patient.signals_path), str(demo_patient.fmri_path)}
     json.dumps(report)  # JSON-ready throughout

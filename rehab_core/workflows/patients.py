@@ -196,7 +196,8 @@ def create_demo_patient(
     """Create the synthetic patient ``DEMO-<seed>`` with both recordings stored, audited.
 
     The recordings come from :func:`rehab_core.demo.generate_patient`
-    (``minutes`` of EEG-EMG, ``volumes`` fMRI volumes at TR 2 s), generated
+    (``minutes`` of EEG-EMG, ``volumes`` fMRI volumes on the grid and TR of
+    the scanner site drawn for the seed, 2-3 s), generated
     in a working folder of the store; the clinical fields from its
     participants row. Calling it again returns the same patient, storing any
     recording a previous call did not. A ``create_patient`` event (details

@@ -156,8 +156,9 @@ def test_patient_to_pdf_report(page: Page, app_url: str, app_data_dir: Path, art
     uploaders.filter(has_text="Resting-state fMRI").locator("input[type=file]").set_input_files(
         recordings["fmri"]
     )
+    x, y, z = nib.load(recordings["fmri"]).shape[:3]  # the drawn site's grid (cohort v2)
     expect(
-        page.get_by_text(re.compile(r"^Stored e2e_bold\.nii\.gz: 64 x 64 x 35 voxels"))
+        page.get_by_text(re.compile(rf"^Stored e2e_bold\.nii\.gz: {x} x {y} x {z} voxels"))
     ).to_be_visible(timeout=SLOW_MS)
     table = page.get_by_test_id("stDataFrame")
     expect(table).to_be_visible()

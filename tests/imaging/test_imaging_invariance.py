@@ -7,22 +7,33 @@ space and compared with the original: the kept slice indices must be equal
 and the model's slices nearly so (Pearson correlation per channel over all
 kept slices, in display units [0, 1]).
 
-Bounds, from measurements on this run (``ImagingSettings(image_size=64)``):
+Every variant keeps the run's own repetition time (a variant that relabelled
+it, e.g. to v1's 2 s on a 2.5-s site-B run, moves the 0.01-0.08 Hz ALFF band:
+measured ALFF 0.947-0.985 on the header-only variants instead of 0.968-1.000).
 
+Bounds, from measurements on this run (site A, seed 7, cohort v2,
+``ImagingSettings(image_size=64)``):
+
+* the floor: the registration is a local optimiser whose end point moves by
+  0.8-1.6 mm at the brain's corners when its input changes by one float
+  rounding (the mean volume x 1.0000001); that alone gives mean BOLD 0.999,
+  ALFF 0.990-0.991 and ReHo 0.996 (sites A and B). ALFF is the roughest map
+  (on the site-B run, adjacent 4-mm slices correlate 0.58 in ALFF, 0.86 in
+  ReHo, 0.97 in mean BOLD), so it feels a sub-millimetre difference most;
 * a variant that changes only the header or the unit (rotated, shifted, LPS,
   x1.7) leaves the voxel values as they are, so only the registration can
-  differ: measured 0.999-1.000 in every channel; bound 0.995;
+  differ: measured mean BOLD 0.9994-0.9997, ALFF 0.991-0.994, ReHo
+  0.9954-0.9971, i.e. at that floor; bounds 0.995 (mean BOLD) and 0.985
+  (ALFF, ReHo);
 * a variant that re-interpolates the data (3-mm voxels; a grid tilted by
   8 degrees, as in issue 12) also smooths every time series once more, which
-  changes ALFF and raises ReHo whatever the alignment: measured 0.988-0.998
-  for the mean BOLD channel and 0.94-0.97 for ALFF and ReHo; bounds 0.98 and
+  changes ALFF and raises ReHo whatever the alignment: measured 0.997-0.998
+  for the mean BOLD channel and 0.93-0.98 for ALFF and ReHo; bounds 0.98 and
   0.92.
 
-For scale: the same maps misaligned by one 4-mm voxel correlate 0.66-0.74
-(mean BOLD), 0.19-0.29 (ALFF), 0.55-0.58 (ReHo); in scanner space (no
-normalisation) the rotated and tilted variants give 0.59-0.76 per channel
-and different slice indices, which the last test checks, so these bounds do
-fail without the registration.
+In scanner space (no normalisation) the rotated and tilted variants give
+different slices and a worst channel below 0.9, which the last test checks,
+so these bounds do fail without the registration.
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ from rehab_core.imaging import (
     ImagingSettings,
     imagenet_denormalize,
     preprocess_fmri,
+    repetition_time,
     resample_isotropic,
     resample_to_grid,
     rigid_transform,
@@ -45,7 +57,7 @@ pytestmark = pytest.mark.slow
 SETTINGS = ImagingSettings(image_size=64)
 
 
-def _image(data: np.ndarray, affine: np.ndarray, tr_s: float = 2.0):
+def _image(data: np.ndarray, affine: np.ndarray, tr_s: float):
     img = nibabel.Nifti1Image(np.asarray(data, dtype=np.float32), affine)
     img.header.set_zooms((*np.linalg.norm(affine[:3, :3], axis=0), tr_s))
     img.header.set_xyzt_units("mm", "sec")
@@ -60,12 +72,13 @@ def _variant(img, name: str):
     """The demo run as another scanner, position or storage would give it."""
     data = np.asarray(img.dataobj, dtype=np.float32)
     affine = img.affine
+    tr_s = repetition_time(img)  # the same run: only space and unit change, never time
     if name == "rotated 10 deg":  # the head pitched 10 degrees: the same voxels, moved world
-        return _image(data, _rotation((10.0, 0.0, 0.0)) @ affine)
+        return _image(data, _rotation((10.0, 0.0, 0.0)) @ affine, tr_s)
     if name == "shifted 20 mm":  # the head 20 mm higher in the scanner
         shift = np.eye(4)
         shift[2, 3] = 20.0
-        return _image(data, shift @ affine)
+        return _image(data, shift @ affine, tr_s)
     if name == "LPS":
         current = nibabel.orientations.io_orientation(affine)
         to_lps = nibabel.orientations.ornt_transform(
@@ -74,16 +87,16 @@ def _variant(img, name: str):
         flipped = nibabel.orientations.apply_orientation(data, to_lps)
         new_affine = affine @ nibabel.orientations.inv_ornt_aff(to_lps, data.shape[:3])
         assert nibabel.aff2axcodes(new_affine) == ("L", "P", "S")
-        return _image(flipped, new_affine)
+        return _image(flipped, new_affine, tr_s)
     if name == "3 mm":
         resampled, new_affine = resample_isotropic(data, affine, 3.0)
-        return _image(resampled, new_affine)
+        return _image(resampled, new_affine, tr_s)
     if name == "intensity x1.7":
-        return _image(data * 1.7, affine)
+        return _image(data * 1.7, affine, tr_s)
     if name == "tilted 8 deg grid":  # issue 12: stored on an oblique grid, data re-interpolated
         tilted = _rotation((8.0, 0.0, 5.0)) @ affine
         resampled, _ = resample_to_grid(data, affine, data.shape[:3], tilted)
-        return _image(resampled, tilted)
+        return _image(resampled, tilted, tr_s)
     raise AssertionError(name)
 
 
@@ -109,7 +122,7 @@ def test_same_brain_gives_the_same_template_space_slices(demo_bold, reference, n
     assert result.slices.shape == reference.slices.shape
     mean_bold, alff, reho = _channel_correlations(reference, result)
     if name in HEADER_ONLY:
-        assert min(mean_bold, alff, reho) > 0.995, (mean_bold, alff, reho)
+        assert mean_bold > 0.995 and min(alff, reho) > 0.985, (mean_bold, alff, reho)
     else:
         assert mean_bold > 0.98 and min(alff, reho) > 0.92, (mean_bold, alff, reho)
 

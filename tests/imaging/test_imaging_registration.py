@@ -86,15 +86,36 @@ def test_template_grid_at_4_mm_is_the_documented_one():
     np.testing.assert_array_equal(affine[:3, 3], [-76.0, -112.0, -72.0])
 
 
-def test_a_demo_scan_aligns_and_passes_the_checks(demo_registration):
+def _landmark_errors_mm(matrix: np.ndarray, truth: dict) -> np.ndarray:
+    """Distances (mm) between the generator's true landmarks and where ``matrix`` (template
+    to scan) puts them."""
+    mni = np.array(list(truth["landmarks_mni_mm"].values()), dtype=float)
+    scanner = np.array(list(truth["landmarks_scanner_mm"].values()), dtype=float)
+    ones = np.ones((len(mni), 1))
+    found = (matrix @ np.hstack([mni, ones]).T)[:3]
+    return np.linalg.norm(found - scanner.T, axis=0)
+
+
+def test_a_demo_scan_aligns_and_passes_the_checks(demo_patient, demo_registration):
+    from rehab_core.imaging.registration import _decompose
+
     reg = demo_registration
+    truth = demo_patient.scanner_to_mni
     assert reg.passed and not reg.already_in_template_space
-    # the demo brain is the template, same size, placed within 3 mm and 3 degrees per axis
-    assert all(0.95 < s < 1.05 for s in reg.scales)
-    assert reg.rotation_deg < 3.0 * np.sqrt(3)
-    centre = np.array([0.0, -18.0, 16.0, 1.0])
-    assert np.linalg.norm((reg.matrix @ centre - centre)[:3]) < 3.0 * np.sqrt(3)
-    assert reg.similarity > reg.similarity_start and reg.similarity > 1.15
+    # cohort v2: each head is its own size, shape and position; the reference is the
+    # generator's true transform. The best affine fit to it (an oracle no registration
+    # can beat) places the twelve landmarks 3.5 mm off on average (5.7 at most);
+    # measured for this registration: 4.2 mm (6.7 at most), scales within 0.021 of
+    # the oracle's, rotation 2.75 vs 3.25 degrees. Normalised mutual information is
+    # 1.09-1.15 on cohort-v2 EPI (noise, bias field, dropout; 1.2-1.3 on v1's clean
+    # template copies): measured 1.115 here; the failure limit is 1.05
+    oracle = np.linalg.inv(np.array(truth["affine_fit_scanner_to_mni"]))
+    errors = _landmark_errors_mm(reg.matrix, truth)
+    assert errors.mean() < 5.0 and errors.max() < 8.0, errors
+    oracle_scales, oracle_rotation = _decompose(oracle)
+    np.testing.assert_allclose(sorted(reg.scales), sorted(oracle_scales), atol=0.05)
+    assert abs(reg.rotation_deg - oracle_rotation) < 2.0
+    assert reg.similarity > reg.similarity_start and reg.similarity > 1.10
     assert reg.brain_overlap > 0.95 and reg.coverage > 0.9
     assert not reg.matrix.flags.writeable
     record = json.loads(json.dumps(reg.to_dict()))
@@ -120,12 +141,17 @@ def test_registration_follows_a_known_change_of_the_head(
     demo_bold, demo_registration, name, angles_deg, shift_mm, scales
 ):
     """The same voxels under a header moved by M: the result must move by M (equivariance)."""
+    from rehab_core.imaging.registration import _decompose
+
     change = rigid_transform([*shift_mm, *np.deg2rad(angles_deg)], np.zeros(3))
     change[:3, :3] = change[:3, :3] @ np.diag(scales)
     moved = register_to_template(mean_volume(demo_bold), change @ demo_bold.affine)
     assert moved.passed, name
     assert corner_error_mm(moved.matrix, change @ demo_registration.matrix) < 2.0, name
-    np.testing.assert_allclose(sorted(moved.scales), sorted(scales), atol=0.05)
+    # the demo head is not the template's size (cohort v2), so the expected scales are
+    # those of the change applied to the head's own registration, not the change's alone
+    expected, _ = _decompose(change @ demo_registration.matrix)
+    np.testing.assert_allclose(sorted(moved.scales), sorted(expected), atol=0.05)
 
 
 @pytest.mark.slow

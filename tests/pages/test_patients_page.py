@@ -76,7 +76,24 @@ def test_app_routes_only_existing_pages_and_home_points_to_patients(signed_in, d
     assert not at.exception and at.title[0].value == "Patients"
 
 
-def test_empty_database_offers_a_demo_patient_in_one_click(signed_in, data_dir, store):
+def _demo_fmri_summary(folder: Path, seed: int, n_volumes: int) -> str:
+    """The Patients page's line for a demo patient's fMRI, from its scanner site's protocol.
+
+    Cohort v2 draws the site per seed, and grid, voxel size and TR differ between sites.
+    """
+    from rehab_core.demo import SITES, generate_patient
+
+    drawn = generate_patient(folder, seed=seed, with_signals=False, volumes=n_volumes)
+    site = SITES[drawn.ground_truth["site"]]
+    x, y, z = site.shape
+    voxel = " x ".join(f"{v:g}" for v in site.zooms)
+    return (
+        f"{x} x {y} x {z} voxels of {voxel} mm, {n_volumes} volumes, "
+        f"TR {site.tr_s:g} s ({n_volumes * site.tr_s:.0f} s)"
+    )
+
+
+def test_empty_database_offers_a_demo_patient_in_one_click(signed_in, data_dir, store, tmp_path):
     at = open_patients(signed_in)
     assert [i.value for i in at.info] == [
         "No patient yet. Create one below, or start with a synthetic demo patient."
@@ -98,9 +115,7 @@ def test_empty_database_offers_a_demo_patient_in_one_click(signed_in, data_dir, 
     assert summary["EEG-EMG recording (.txt)"] == (
         "22 channels (16 EEG, 6 EMG), 1000 Hz, 60.0 s; all 22 model channels present"
     )
-    assert summary["Resting-state fMRI (.nii.gz)"] == (
-        "64 x 64 x 35 voxels of 3.4 x 3.4 x 4 mm, 60 volumes, TR 2 s (120 s)"
-    )
+    assert summary["Resting-state fMRI (.nii.gz)"] == _demo_fmri_summary(tmp_path, 42, 60)
     assert not [b for b in at.button if b.label == "Create a demo patient"]
     # the selection survives a trip to another page
     at.switch_page("pages/home.py").run()

@@ -14,7 +14,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from rehab_core.io import PAPER_CHANNELS, write_signals_text
+from rehab_core.demo import generate_patient
+from rehab_core.io import PAPER_CHANNELS, read_signals, write_signals_text
 from rehab_core.storage import open_store
 from rehab_core.workflows.patients import create_demo_patient
 
@@ -67,7 +68,7 @@ def test_without_a_patient_the_page_says_where_to_pick_one(signed_in, demo_patie
     assert not at.tabs
 
 
-def test_demo_patient_shows_traces_spectra_coherence_and_fmri(signed_in, demo_patient):
+def test_demo_patient_shows_traces_spectra_coherence_and_fmri(signed_in, demo_patient, tmp_path):
     at = open_signals(signed_in, patient_id=demo_patient.id)
     assert not at.exception, at.exception
     assert at.title[0].value == f"Signals: {demo_patient.pseudonym}"
@@ -89,18 +90,38 @@ def test_demo_patient_shows_traces_spectra_coherence_and_fmri(signed_in, demo_pa
     assert [d["type"] for d in alignment["data"]] == ["heatmap"] * 3 + ["contour"] * 3
     assert alignment["layout"]["title"]["text"].startswith("Alignment with MNI152: similarity")
 
-    # the demo patient's flat FC1 is flagged in the traces and the QC table
+    # the channels flagged are the ones the generator made bad (cohort v2 draws a flat
+    # EEG channel with probability 0.05 and a noisy one with 0.08; seed 42 drew none,
+    # v1 made FC1 flat): the flagging itself is checked on a flat channel below
+    truth = generate_patient(tmp_path, seed=42, minutes=1.0, volumes=8).ground_truth
+    drawn_bad = sorted(c.split(":")[0] for c in truth["bad_channels"].split(";") if c)
+    flagged = sorted(d["name"].split(" (bad:")[0] for d in traces["data"] if "(bad:" in d["name"])
+    assert flagged == drawn_bad
+    assert any("Screened-out axial slices" in m.value for m in at.markdown)
+
+
+def test_a_flat_channel_is_flagged_in_the_traces_and_the_qc_table(
+    signed_in, demo_patient, tmp_path
+):
+    """The demo recording with FC1 flattened (an unplugged electrode), as another patient."""
     store = open_store()
     try:
         upload = store.latest_upload(demo_patient.id, "signals")
+        raw = read_signals(upload.path)
+        data = raw.get_data() * 1e6  # µV
+        data[raw.ch_names.index("FC1")] = 0.0
+        path = write_signals_text(tmp_path / "flat.txt", data, raw.ch_names, raw.info["sfreq"])
+        patient = store.create_patient("SIG-FLAT")
+        store.add_upload(patient.id, "signals", path.name, path)
     finally:
         store.close()
-    assert upload is not None
+    at = open_signals(signed_in, patient_id=patient.id)
+    assert not at.exception, at.exception
+    traces = figures(at)[0]
     fc1 = [d for d in traces["data"] if d["name"].startswith("FC1")]
     assert fc1 and fc1[0]["name"].startswith("FC1 (bad: flat")
     bad_table = [df.value for df in at.dataframe if "channel" in df.value.columns]
     assert list(bad_table[0]["channel"]) == ["FC1"]
-    assert any("Screened-out axial slices" in m.value for m in at.markdown)
 
 
 def test_switching_to_raw_and_back_to_filtered(signed_in, demo_patient):

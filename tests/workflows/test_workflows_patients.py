@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import nibabel
 import pytest
 from sqlalchemy.exc import OperationalError
 
@@ -132,7 +133,8 @@ def test_demo_patient(store):
     from rehab_core.demo import generate_patient
 
     demo = create_demo_patient(store, "dr.demo", seed=7, minutes=0.2, volumes=50)
-    row = generate_patient(store.data_dir / "check", seed=7, minutes=0.2, volumes=50).participant
+    files = generate_patient(store.data_dir / "check", seed=7, minutes=0.2, volumes=50)
+    row = files.participant
     assert demo.pseudonym == "DEMO-7"
     assert (demo.age, demo.sex, demo.affected_side) == (
         row["age"],
@@ -147,7 +149,8 @@ def test_demo_patient(store):
     assert ups["signals"].original_name == "EEG-EMG recording (.txt)"
     assert ups["signals"].qc["missing_paper_channels"] == []
     assert ups["signals"].qc["duration_s"] == 12.0
-    assert ups["fmri"].qc["shape"] == [64, 64, 35, 50]
+    # the grid is the patient's scanner site's (cohort v2), not one fixed shape
+    assert ups["fmri"].qc["shape"] == [*nibabel.load(files.fmri_path).shape[:3], 50]
     assert create_demo_patient(store, "dr.demo", seed=7, minutes=0.2, volumes=50) == demo
     assert len(store.uploads(demo.id)) == 2
     assert leftovers(store) == []
