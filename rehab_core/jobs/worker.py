@@ -292,6 +292,9 @@ def _terminate(procs: Sequence[subprocess.Popen], grace_s: float) -> None:
         p.wait()
 
 
+_WORKER = (sys.executable, "-m", "rehab_core.jobs.worker")
+
+
 def _fold_slots() -> list[dict[str, Any]]:
     return json.loads(os.environ.get(FOLD_SLOTS_ENV) or "[]")
 
@@ -300,8 +303,7 @@ def _train_folds_side_by_side(store: Any, job: JobRecord, slots: list[dict[str, 
     """Run one child per fold slot; return "trained", or the job's state if they ended it."""
     commands = [
         (
-            [sys.executable, "-m", "rehab_core.jobs.worker", str(job.id), "--folds",
-             ",".join(str(f) for f in slot["folds"])],  # fmt: skip
+            [*_WORKER, str(job.id), "--folds", ",".join(str(f) for f in slot["folds"])],
             {**slot["env"], "REHAB_TRAIN_DEVICE": slot["device"], FOLD_SLOTS_ENV: ""},
         )
         for slot in slots

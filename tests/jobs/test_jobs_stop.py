@@ -139,7 +139,7 @@ def test_a_cancel_ends_every_rank_and_the_job_within_seconds(
 @pytest.mark.slow
 @pytest.mark.processes
 def test_the_runner_ends_a_worker_that_ignores_a_cancel(store, tiny_cohort, fast_job, launch_with):
-    """A worker stuck where it reads no cancel (e.g. inside a collective) is ended with its group."""
+    """A worker stuck where it reads no cancel (e.g. in a collective) is ended with its group."""
     settings, imaging = fast_job()
     job = submit_job(store, tiny_cohort, settings, imaging_settings=imaging)
     # a "worker" and a child of it that neither read the cancel nor end by themselves
@@ -180,9 +180,11 @@ def test_a_folds_job_trains_its_folds_side_by_side_then_evaluates_them(
     import rehab_core.training.devices as devices
 
     gpus = [
-        devices.DeviceInfo(kind="cuda", torch_device=f"cuda:{i}", name="H200", index=i, uuid=f"GPU-{i}")
+        devices.DeviceInfo(
+            kind="cuda", torch_device=f"cuda:{i}", name="H200", index=i, uuid=f"GPU-{i}"
+        )
         for i in range(2)
-    ]  # fmt: skip
+    ]
     cpu = devices.DeviceInfo(kind="cpu", torch_device="cpu", name="test CPU", n_cores=2)
     monkeypatch.setattr(devices, "list_devices", lambda: [*gpus, cpu])
     settings, imaging = fast_job(device="folds")  # 2 folds
