@@ -28,6 +28,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -50,6 +51,7 @@ CANCEL_GRACE_S = 5.0
 """Seconds a worker has to end by itself after a cancel before the runner ends it."""
 
 _POLL_S = 0.5
+_FINISHING_S = 30.0
 
 
 def _process_alive(pid: int | None, host: str | None) -> bool:
@@ -138,10 +140,11 @@ def _wait_for(pid: int, host: str | None) -> None:
         time.sleep(1.0)
 
 
-def _cancel_requested(store, job_id: int) -> bool:
+def _cancel_state(store, job_id: int) -> tuple[bool, bool]:
+    """(a cancel was requested, the job has reached a final state)."""
     with Session(store.engine) as session:
         row = session.get(db.TrainingJob, job_id)
-        return bool(row.cancel_requested) and row.state not in FINAL_STATES
+        return bool(row.cancel_requested), row.state in FINAL_STATES
 
 
 def _kill_group(proc: subprocess.Popen, grace_s: float = 3.0) -> None:
@@ -159,30 +162,39 @@ def _kill_group(proc: subprocess.Popen, grace_s: float = 3.0) -> None:
 
 
 def _wait_worker(store, job_id: int, proc: subprocess.Popen, log) -> int:
-    """Wait for the worker; end it (and mark the job cancelled) if it ignores a cancel."""
+    """Wait for the worker; end it (and mark the job cancelled) if it ignores a cancel.
+
+    A worker that has honoured the cancel (the job is final) is left
+    :data:`_FINISHING_S` more to clean up and exit.
+    """
     cancel_seen = None
     while True:
         try:
             return proc.wait(timeout=_POLL_S)
         except subprocess.TimeoutExpired:
             pass
+        cancelled, final = _cancel_state(store, job_id)
         if cancel_seen is None:
-            if _cancel_requested(store, job_id):
+            if cancelled and not final:
                 cancel_seen = time.monotonic()
-        elif time.monotonic() - cancel_seen > CANCEL_GRACE_S:
-            _kill_group(proc)
-            log.write(
-                f"--- cancel: the worker did not stop within {CANCEL_GRACE_S:.0f} s; "
-                "its processes were stopped ---\n".encode()
-            )
-            log.flush()
-            with Session(store.engine) as session, session.begin():
-                row = session.get(db.TrainingJob, job_id)
-                if row.state not in FINAL_STATES:
-                    row.state = "cancelled"
-                    row.finished_at = db.utc_now()
-                    row.progress = {**(row.progress or {}), "stage": "cancelled"}
-            return proc.wait()
+            continue
+        waited = time.monotonic() - cancel_seen
+        if waited <= CANCEL_GRACE_S or (final and waited <= CANCEL_GRACE_S + _FINISHING_S):
+            continue
+        _kill_group(proc)
+        log.write(
+            f"--- cancel: the worker did not stop within {waited:.0f} s; "
+            "its processes were stopped ---\n".encode()
+        )
+        log.flush()
+        with Session(store.engine) as session, session.begin():
+            row = session.get(db.TrainingJob, job_id)
+            if row.state not in FINAL_STATES:
+                row.state = "cancelled"
+                row.finished_at = db.utc_now()
+                row.progress = {**(row.progress or {}), "stage": "cancelled"}
+        shutil.rmtree(job_dir(store, job_id) / "work", ignore_errors=True)  # as the worker would
+        return proc.wait()
 
 
 def _run(store, job: JobRecord, orphan: bool) -> None:
