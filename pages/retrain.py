@@ -225,9 +225,11 @@ with new_tab:
 
         devices = list_devices()  # through NVML: no CUDA context in the web server
         several = sum(d.kind == "cuda" for d in devices) > 1
-        device_names = ["auto", *(["ddp"] if several else []), *(d.torch_device for d in devices)]
+        several_choices = ["folds", "ddp"] if several else []
+        device_names = ["auto", *several_choices, *(d.torch_device for d in devices)]
         labels = {
             "auto": "A free GPU (one per job), else the CPU",
+            "folds": "The folds side by side, one per free GPU",
             "ddp": "Several GPUs as one (DistributedDataParallel)",
         } | {d.torch_device: d.label for d in devices}
         # the widget holds plain labels (AppTest and reruns compare options as strings)
@@ -270,6 +272,7 @@ with new_tab:
                 },
                 lr=settings.lr,
                 n_members=settings.n_folds * (1 + len(settings.backbones)),
+                n_folds=settings.n_folds,
                 devices=devices,
             )
             st.caption(" ".join(schedule.lines))

@@ -56,7 +56,7 @@ def main() -> int:
 
     request = json.loads(sys.stdin.read())
     backbones = request.pop("backbones")
-    if request.get("device", "auto") in ("auto", "cuda", "ddp"):
+    if request.get("device", "auto") in ("auto", "cuda", "ddp", "folds"):
         schedule = schedule_job(request.get("device", "auto"))
         plan = schedule.launch
         # this child is not pinned: time on the job's (first) GPU as this process numbers it

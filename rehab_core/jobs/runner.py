@@ -15,12 +15,20 @@ runner waits for that worker instead of starting a second one.
 A worker that dies without writing a final state (SIGKILL, out of memory)
 is started again, up to :data:`MAX_ATTEMPTS` times; it resumes from the last
 epoch checkpoint.
+
+The worker runs in a session of its own (its torchrun ranks or fold
+processes with it). A cancel is honoured by the worker within a batch; one
+that is still running :data:`CANCEL_GRACE_S` seconds after the runner saw
+the request (stuck in preprocessing or in a collective) is ended with its
+whole process group and the job marked cancelled.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -34,10 +42,16 @@ from sqlalchemy.orm import Session
 from rehab_core.jobs.queue import FINAL_STATES, RUNNER_LOCK, JobRecord, get_job, job_dir
 from rehab_core.storage import db, open_store
 
-__all__ = ["MAX_ATTEMPTS", "main", "worker_command", "run_pending"]
+__all__ = ["CANCEL_GRACE_S", "MAX_ATTEMPTS", "main", "worker_command", "run_pending"]
 
 MAX_ATTEMPTS = 3
 """Starts of one job's worker (the first and two resumptions after a crash)."""
+
+CANCEL_GRACE_S = 5.0
+"""Seconds a worker has to end by itself after a cancel before the runner ends it."""
+
+_POLL_S = 0.5
+_FINISHING_S = 30.0
 
 
 def _process_alive(pid: int | None, host: str | None) -> bool:
@@ -60,11 +74,14 @@ def _launch(job: JobRecord) -> tuple[list[str], dict[str, str]]:
     """The worker's command and extra environment, following the scheduling policy.
 
     One GPU per job by default (the process sees only that GPU), torchrun
-    over several GPUs only for ``device="ddp"``; ``REHAB_TRAIN_DEVICE`` tells
-    the worker the device as its process numbers it (``cuda:0``, ``cuda``).
-    Raises ``ValueError`` (one sentence) when the job's device is unusable.
+    over several GPUs only for ``device="ddp"``, one process per GPU for
+    ``device="folds"`` (their folds and pins in ``REHAB_FOLD_SLOTS``);
+    ``REHAB_TRAIN_DEVICE`` tells the worker the device as its process
+    numbers it (``cuda:0``, ``cuda``). Raises ``ValueError`` (one sentence)
+    when the job's device is unusable.
     """
     from rehab_core.jobs.queue import job_settings
+    from rehab_core.jobs.worker import FOLD_SLOTS_ENV
     from rehab_core.training.scheduling import schedule_job
 
     settings = job_settings(job)[0]
@@ -72,10 +89,19 @@ def _launch(job: JobRecord) -> tuple[list[str], dict[str, str]]:
         job.device,
         batch_sizes={"signal": settings.signal_batch_size, "image": settings.image_batch_size},
         lr=settings.lr,
+        n_folds=settings.n_folds,
     )
     plan = schedule.launch
     module = ("-m", "rehab_core.jobs.worker", str(job.id))
-    return plan.command(*module), {**plan.env, "REHAB_TRAIN_DEVICE": plan.device}
+    env = {**plan.env, "REHAB_TRAIN_DEVICE": plan.device}
+    if schedule.fold_slots:
+        env[FOLD_SLOTS_ENV] = json.dumps(
+            [
+                {"folds": list(s.folds), "env": s.launch.env, "device": s.launch.device}
+                for s in schedule.fold_slots
+            ]
+        )
+    return plan.command(*module), env
 
 
 def _oldest(session: Session, state: str) -> db.TrainingJob | None:
@@ -112,6 +138,63 @@ def _set(store, job_id: int, **values) -> None:
 def _wait_for(pid: int, host: str | None) -> None:
     while _process_alive(pid, host):
         time.sleep(1.0)
+
+
+def _cancel_state(store, job_id: int) -> tuple[bool, bool]:
+    """(a cancel was requested, the job has reached a final state)."""
+    with Session(store.engine) as session:
+        row = session.get(db.TrainingJob, job_id)
+        return bool(row.cancel_requested), row.state in FINAL_STATES
+
+
+def _kill_group(proc: subprocess.Popen, grace_s: float = 3.0) -> None:
+    """SIGTERM the worker's process group (torchrun and its ranks, fold processes), then SIGKILL."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=grace_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _wait_worker(store, job_id: int, proc: subprocess.Popen, log) -> int:
+    """Wait for the worker; end it (and mark the job cancelled) if it ignores a cancel.
+
+    A worker that has honoured the cancel (the job is final) is left
+    :data:`_FINISHING_S` more to clean up and exit.
+    """
+    cancel_seen = None
+    while True:
+        try:
+            return proc.wait(timeout=_POLL_S)
+        except subprocess.TimeoutExpired:
+            pass
+        cancelled, final = _cancel_state(store, job_id)
+        if cancel_seen is None:
+            if cancelled and not final:
+                cancel_seen = time.monotonic()
+            continue
+        waited = time.monotonic() - cancel_seen
+        if waited <= CANCEL_GRACE_S or (final and waited <= CANCEL_GRACE_S + _FINISHING_S):
+            continue
+        _kill_group(proc)
+        log.write(
+            f"--- cancel: the worker did not stop within {waited:.0f} s; "
+            "its processes were stopped ---\n".encode()
+        )
+        log.flush()
+        with Session(store.engine) as session, session.begin():
+            row = session.get(db.TrainingJob, job_id)
+            if row.state not in FINAL_STATES:
+                row.state = "cancelled"
+                row.finished_at = db.utc_now()
+                row.progress = {**(row.progress or {}), "stage": "cancelled"}
+        shutil.rmtree(job_dir(store, job_id) / "work", ignore_errors=True)  # as the worker would
+        return proc.wait()
 
 
 def _run(store, job: JobRecord, orphan: bool) -> None:
@@ -153,9 +236,10 @@ def _run(store, job: JobRecord, orphan: bool) -> None:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+                start_new_session=True,  # its ranks or fold processes can be ended together
             )
             _set(store, job.id, pid=proc.pid, host=socket.gethostname())
-            rc = proc.wait()
+            rc = _wait_worker(store, job.id, proc, log)
         if rc != 0:
             with open(folder / "log.txt", "ab") as log:
                 why = f"signal {-rc}" if rc < 0 else f"exit status {rc}"

@@ -18,6 +18,22 @@ What the worker reports:
 Between two writes it reads ``cancel_requested``; when set, it stops at the
 next batch (raising :class:`JobCancelled` out of the training loop) and the
 job ends ``cancelled``.
+
+Ending every process of a job at once (issue 16):
+
+* Under ``torchrun`` (DDP) any rank that fails writes the job's one-sentence
+  error itself (the first sentence wins: the errors the other ranks then see
+  from their lost peer do not replace it) and leaves with exit status
+  :data:`STOPPED_EXIT` at once, without waiting for its peers in a
+  collective; torchrun then stops the other ranks (SIGTERM within its 0.1-s
+  monitor interval), so a failing or cancelled rank ends the job in seconds,
+  not after the process group's time-out.
+* A ``device="folds"`` job (:func:`~rehab_core.training.scheduling.schedule_job`)
+  preprocesses once, then trains its folds side by side in one child process
+  per GPU (``python -m rehab_core.jobs.worker JOB_ID --folds 0,2``, each
+  pinned to its GPU) and evaluates the ensemble from the members they left
+  in the work folder. The first child that fails or is cancelled ends the
+  others (:func:`run_processes`).
 """
 
 from __future__ import annotations
@@ -25,9 +41,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -37,9 +56,17 @@ from rehab_core.jobs.versions import register_bundle
 from rehab_core.security import record_event
 from rehab_core.storage import db, open_store
 
-__all__ = ["JobCancelled", "ProgressReporter", "run_job", "main"]
+__all__ = ["STOPPED_EXIT", "JobCancelled", "ProgressReporter", "run_job", "run_processes", "main"]
 
 _WRITE_EVERY_S = 1.0
+
+STOPPED_EXIT = 3
+"""Exit status of a job process (a DDP rank, a fold process) that ended the job failed or
+cancelled: non-zero, so that torchrun or the fold supervisor stops the job's other processes."""
+
+FOLD_SLOTS_ENV = "REHAB_FOLD_SLOTS"
+"""The runner's fold plan for a ``device="folds"`` job: JSON, a list of ``{"folds": [...],
+"env": {...}, "device": "cuda:0"}`` (one child process each)."""
 
 
 class JobCancelled(Exception):
@@ -196,16 +223,114 @@ def _finish(store: Any, job: JobRecord, report: dict[str, Any]) -> list[int]:
 
 
 def _end(store: Any, job_id: int, state: str, error: str | None = None) -> None:
+    """Mark the job ended, unless another of its processes already did: its sentence stays."""
+    from rehab_core.jobs.queue import FINAL_STATES
+
     with Session(store.engine) as session, session.begin():
         row = session.get(db.TrainingJob, job_id)
+        if row.state in FINAL_STATES:
+            return
         row.state = state
         row.finished_at = db.utc_now()
         row.error = error
         row.progress = {**(row.progress or {}), "stage": state}
 
 
-def run_job(store: Any, job_id: int, *, n_jobs: int | None = None) -> str:
-    """Run job ``job_id`` (resuming from its checkpoints); return its final state."""
+def _distributed() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def run_processes(
+    commands: Sequence[tuple[list[str], dict[str, str]]],
+    *,
+    poll_s: float = 0.2,
+    grace_s: float = 3.0,
+) -> list[int]:
+    """Run processes side by side; the first that fails ends the others.
+
+    Parameters
+    ----------
+    commands : sequence of (command, extra environment)
+        Each started with this process's output and environment plus its own.
+    poll_s : float
+        How often the processes (and ``stopped``) are checked.
+    grace_s : float
+        Seconds between SIGTERM and SIGKILL for the processes being ended.
+
+    Returns
+    -------
+    list of int
+        Each process's exit status (negative: the signal that ended it); all
+        are zero only if every process finished its work.
+    """
+    procs = [
+        subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env={**os.environ, **env})
+        for cmd, env in commands
+    ]
+    try:
+        while True:
+            codes = [p.poll() for p in procs]  # every one: any() would stop at the first alive
+            if all(c is not None for c in codes) or any(codes):
+                break
+            time.sleep(poll_s)
+    finally:
+        _terminate(procs, grace_s)
+    return [p.returncode for p in procs]
+
+
+def _terminate(procs: Sequence[subprocess.Popen], grace_s: float) -> None:
+    """SIGTERM the processes still running, SIGKILL those alive ``grace_s`` later; reap all."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        alive = [p for p in procs if p.poll() is None]
+        for p in alive:
+            p.send_signal(sig)
+        end = time.monotonic() + grace_s
+        while alive and time.monotonic() < end:
+            alive = [p for p in alive if p.poll() is None]
+            time.sleep(0.05)
+    for p in procs:
+        p.wait()
+
+
+_WORKER = (sys.executable, "-m", "rehab_core.jobs.worker")
+
+
+def _fold_slots() -> list[dict[str, Any]]:
+    return json.loads(os.environ.get(FOLD_SLOTS_ENV) or "[]")
+
+
+def _train_folds_side_by_side(store: Any, job: JobRecord, slots: list[dict[str, Any]]) -> str:
+    """Run one child per fold slot; return "trained", or the job's state if they ended it."""
+    commands = [
+        (
+            [*_WORKER, str(job.id), "--folds", ",".join(str(f) for f in slot["folds"])],
+            {**slot["env"], "REHAB_TRAIN_DEVICE": slot["device"], FOLD_SLOTS_ENV: ""},
+        )
+        for slot in slots
+    ]
+    codes = run_processes(commands)
+    if not any(codes):
+        return "trained"
+    state = get_job(store, job.id).state
+    if state in ("failed", "cancelled"):
+        return state
+    # killed from outside (no sentence written): the runner starts the job again
+    bad = [f"{c}" for c in codes if c]
+    raise RuntimeError(f"a fold process stopped without a result (exit status {bad[0]})")
+
+
+def run_job(
+    store: Any,
+    job_id: int,
+    *,
+    n_jobs: int | None = None,
+    folds: Sequence[int] | None = None,
+) -> str:
+    """Run job ``job_id`` (resuming from its checkpoints); return its final state.
+
+    With ``folds`` (a fold process of a ``device="folds"`` job), train only
+    those folds' members into the work folder and return ``"trained"``.
+    """
     from torch.cuda import OutOfMemoryError
 
     from rehab_core.io.cohort import read_cohort
@@ -221,16 +346,14 @@ def run_job(store: Any, job_id: int, *, n_jobs: int | None = None) -> str:
     if os.environ.get("REHAB_TRAIN_DEVICE"):  # the runner pinned this process to its GPU(s)
         settings = settings.replace(device=os.environ["REHAB_TRAIN_DEVICE"])
     folder = job_dir(store, job.id)
-    n_members = settings.n_folds * (1 + len(settings.backbones))
+    n_folds = settings.n_folds if folds is None else len(folds)
+    n_members = n_folds * (1 + len(settings.backbones))
     reporter = ProgressReporter(store, job, n_members)
-    if _main_rank():
+    if _main_rank() and folds is None:
         reporter._write({"stage": "starting", "attempt": job.attempts})
-    try:
-        if n_jobs is None:
-            # worker processes cost seconds to start: worth it only for a real cohort
-            n_patients = len(read_cohort(job.cohort, require_labels=False))
-            n_jobs = 1 if n_patients < 40 else min(4, os.cpu_count() or 1)
-        report = train_experiment(
+
+    def train(only: Sequence[int] | None):
+        return train_experiment(
             job.cohort,
             folder / "out",
             settings,
@@ -240,24 +363,48 @@ def run_job(store: Any, job_id: int, *, n_jobs: int | None = None) -> str:
             progress=reporter,
             data_description=job.settings.get("description"),
             work_dir=folder / "work",
+            folds=only,
         )
+
+    try:
+        if n_jobs is None:
+            # worker processes cost seconds to start: worth it only for a real cohort
+            n_patients = len(read_cohort(job.cohort, require_labels=False))
+            n_jobs = 1 if n_patients < 40 else min(4, os.cpu_count() or 1)
+        slots = _fold_slots() if folds is None else []
+        if slots:
+            train(())  # preprocess once, check the cohort, open the work folder
+            state = _train_folds_side_by_side(store, job, slots)
+            if state != "trained":
+                return state
+        report = train(folds)  # a folds job's parent: every member is kept, then evaluated
+        if folds is not None:
+            print(f"folds {', '.join(str(f + 1) for f in folds)} trained", flush=True)
+            return "trained"
     except JobCancelled:
         if _main_rank():
             _end(store, job.id, "cancelled")
             shutil.rmtree(folder / "work", ignore_errors=True)
         print("cancelled", flush=True)
         return "cancelled"
-    except (InputError, ValueError, WeightsError, GPUOutOfMemoryError, OutOfMemoryError) as err:
-        # the cohort or the settings cannot train: one sentence, kept for the page
+    except (
+        InputError,
+        ValueError,
+        WeightsError,
+        GPUOutOfMemoryError,
+        OutOfMemoryError,
+        FloatingPointError,
+    ) as err:
+        # the cohort or the settings cannot train: one sentence, kept for the page; any rank
+        # writes it (the first sentence wins), since the others only see their peer vanish
         if isinstance(err, OutOfMemoryError):  # outside fit_model, which says it already
             err = gpu_out_of_memory()
-        if _main_rank():
-            _end(store, job.id, "failed", str(err))
+        _end(store, job.id, "failed", str(err))
         print(f"failed: {err}", flush=True)
         return "failed"
     except Exception as err:
         traceback.print_exc()
-        if _main_rank():
+        if _main_rank() or _distributed():
             _end(
                 store,
                 job.id,
@@ -274,19 +421,41 @@ def run_job(store: Any, job_id: int, *, n_jobs: int | None = None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one job (or, with ``--folds 0,2``, those folds of it); return the exit status.
+
+    0 when the job (or the folds) ended as planned, :data:`STOPPED_EXIT` when a
+    DDP rank or a fold process ended it failed or cancelled (a plain worker
+    returns 0 then: the runner reads the job's state).
+    """
     argv = sys.argv[1:] if argv is None else argv
+    folds = None
+    if len(argv) == 3 and argv[1] == "--folds" and all(f.isdigit() for f in argv[2].split(",")):
+        folds = [int(f) for f in argv[2].split(",")]
+        argv = argv[:1]
     if len(argv) != 1 or not argv[0].isdigit():
-        print("usage: python -m rehab_core.jobs.worker JOB_ID", file=sys.stderr)
+        print("usage: python -m rehab_core.jobs.worker JOB_ID [--folds 0,2]", file=sys.stderr)
         return 2
     from rehab_core.training.distributed import distributed_process
 
+    job_id = int(argv[0])
     store = open_store()
     try:
+        # the device as this process numbers it (the runner pinned it); the job's own choice
+        # ("ddp", "folds") is no torch device
+        device = os.environ.get("REHAB_TRAIN_DEVICE") or get_job(store, job_id).device
         # under torchrun: one process group for every fit of the job, freed before exit
-        with distributed_process(get_job(store, int(argv[0])).device):
-            run_job(store, int(argv[0]))
+        with distributed_process(device):
+            state = run_job(store, job_id, folds=folds)
+            if state in ("failed", "cancelled") and _distributed():
+                # the others may wait for this rank inside a collective: leave now, without
+                # the group's orderly teardown, so that torchrun stops them at once
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(STOPPED_EXIT)
     finally:
         store.close()
+    if state in ("failed", "cancelled") and folds is not None:
+        return STOPPED_EXIT
     return 0
 
 

@@ -33,7 +33,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -525,7 +525,8 @@ def train_experiment(
     data_description: str | None = None,
     image_members_from: str | Path | None = None,
     work_dir: str | Path | None = None,
-) -> dict[str, Any]:
+    folds: Collection[int] | None = None,
+) -> dict[str, Any] | None:
     """Train the LSTM, the image backbones and their fusion on a cohort; write bundles.
 
     Parameters
@@ -559,6 +560,12 @@ def train_experiment(
         cancel) loads the finished members, continues the interrupted one from
         its last epoch and trains the rest. A folder that holds another
         run's members is refused.
+    folds : collection of int | None
+        With ``work_dir``: train only these folds' members (numbered from 0)
+        into it and return None, without evaluating; ``()`` only preprocesses
+        and checks. A job that trains its folds side by side, one process per
+        GPU, runs that in each process, then once more with None to evaluate
+        the members they kept (:mod:`rehab_core.jobs.worker`).
 
     Returns
     -------
@@ -581,6 +588,8 @@ def train_experiment(
     from rehab_core.training import patient_split, select_device
 
     settings = settings or ExperimentSettings()
+    if folds is not None and work_dir is None:
+        raise ValueError("folds= trains members for a later evaluation: it needs a work_dir.")
     signal_settings = signal_settings or SignalSettings()
     imaging_settings = imaging_settings or ImagingSettings()
     emit = progress or (lambda event: None)
@@ -680,6 +689,8 @@ def train_experiment(
 
     def run(kind, name, data, item_patients, batch_size, kwargs):
         for f, fold in enumerate(plan):
+            if folds is not None and f not in folds:
+                continue  # another process trains it
             seed = settings.seed * 100 + f
             emit({"stage": "train", "model": name, "fold": f, "n_folds": len(plan)})
             folder = None if work_dir is None else _member_dir(work_dir, name, f)
@@ -757,6 +768,8 @@ def train_experiment(
             settings.image_batch_size,
             {"pretrained": settings.pretrained},
         )
+    if folds is not None:  # this process's folds are kept in work_dir; another one evaluates
+        return None
 
     emit({"stage": "evaluate"})
 

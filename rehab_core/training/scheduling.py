@@ -14,6 +14,12 @@ The policy
   start-up and gradient exchange.  The ensemble's members (folds x models)
   train one after another on that GPU, so other GPUs stay free for other
   work.
+* **Folds side by side when asked** (``device="folds"``): the job gets the
+  free GPUs, as many as it has folds; fold ``f`` trains on GPU ``f mod N``
+  (one fold per GPU at a time, round-robin when there are more folds than
+  GPUs), each GPU in its own process pinned to it, so ``N`` members train
+  at once.  Each member is a whole model on one GPU: its batch is the
+  global batch, as set.
 * **DistributedDataParallel only when asked** (``device="ddp"``): torchrun
   over the free GPUs, as many as divide every global batch size evenly.
 * **The global batch is kept as set**: under DDP each of the ``W`` processes
@@ -36,10 +42,43 @@ from typing import Any
 from rehab_core.training import devices as _devices
 from rehab_core.training.devices import DeviceInfo, LaunchPlan, launch_plan
 
-__all__ = ["JOB_DEVICES", "JobSchedule", "schedule_job"]
+__all__ = ["JOB_DEVICES", "FoldSlot", "JobSchedule", "assign_folds", "schedule_job"]
 
-JOB_DEVICES = ("auto", "cuda", "ddp", "cpu", "mps")
+JOB_DEVICES = ("auto", "cuda", "ddp", "folds", "cpu", "mps")
 """Device choices of a job besides a named GPU (``"cuda:1"``)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FoldSlot:
+    """One process of a ``"folds"`` job: the folds it trains, one after another, and where.
+
+    Attributes
+    ----------
+    folds : tuple of int
+        Fold numbers (from 0), in the order they train.
+    launch : LaunchPlan
+        A one-GPU plan: ``launch.env`` pins the process to its GPU, which it
+        then sees as ``launch.device`` (``"cuda:0"``).
+    """
+
+    folds: tuple[int, ...]
+    launch: LaunchPlan
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"folds": list(self.folds), "launch": self.launch.to_dict()}
+
+
+def assign_folds(n_folds: int, n_devices: int) -> list[tuple[int, ...]]:
+    """Fold ``f`` on device ``f % n_devices``: one fold per device, round-robin beyond that.
+
+    Returns one tuple of folds per device that gets any (``min(n_folds,
+    n_devices)`` of them), e.g. 5 folds on 2 devices: ``[(0, 2, 4), (1, 3)]``.
+    """
+    for name, n in (("n_folds", n_folds), ("n_devices", n_devices)):
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"{name}={n!r} must be a whole number of at least 1.")
+    used = min(n_folds, n_devices)
+    return [tuple(range(d, n_folds, used)) for d in range(used)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +103,11 @@ class JobSchedule:
         The learning rate, as set.
     lines : tuple of str
         The decision in plain sentences, for the page.
+    fold_slots : tuple of FoldSlot
+        ``mode="folds"`` only: the processes that train the folds side by
+        side, one per GPU (``launch`` is then the job's main process, pinned
+        to the first of them, which preprocesses once and evaluates the
+        ensemble at the end).
     """
 
     mode: str
@@ -73,6 +117,7 @@ class JobSchedule:
     per_process_batch: dict[str, int]
     lr: float
     lines: tuple[str, ...]
+    fold_slots: tuple[FoldSlot, ...] = ()
 
     @property
     def label(self) -> str:
@@ -87,6 +132,7 @@ class JobSchedule:
             "per_process_batch": dict(self.per_process_batch),
             "lr": self.lr,
             "lines": list(self.lines),
+            "fold_slots": [slot.to_dict() for slot in self.fold_slots],
         }
 
 
@@ -110,6 +156,7 @@ def schedule_job(
     batch_sizes: Mapping[str, int] | None = None,
     lr: float = 1e-3,
     n_members: int | None = None,
+    n_folds: int = 5,
     devices: Sequence[DeviceInfo] | None = None,
     busy: Collection[str] = (),
 ) -> JobSchedule:
@@ -121,7 +168,8 @@ def schedule_job(
         The job's choice: ``"auto"`` (a free GPU, else MPS, else the CPU),
         ``"cuda"`` (a free GPU; refused without one), ``"cuda:K"`` (GPU K as
         :func:`list_devices` numbers it), ``"ddp"`` (DistributedDataParallel
-        over the free GPUs), ``"mps"`` or ``"cpu"``.
+        over the free GPUs), ``"folds"`` (the folds side by side, one per
+        free GPU), ``"mps"`` or ``"cpu"``.
     batch_sizes : mapping of str to int, optional
         Global batch per kind of model; default the paper's
         ``{"signal": 32, "image": 16}``.
@@ -129,6 +177,9 @@ def schedule_job(
         The learning rate the job was given.
     n_members : int, optional
         Ensemble members (folds x models) the job trains, for the text.
+    n_folds : int
+        Cross-validation folds of the job (``"folds"`` spreads them; the
+        default is :class:`ExperimentSettings`'s).
     devices : sequence of DeviceInfo, optional
         Default :func:`list_devices` (read through NVML: no CUDA context).
     busy : collection of str
@@ -142,7 +193,8 @@ def schedule_job(
     ------
     ValueError
         One sentence: an unknown choice, a GPU that is missing or busy, DDP
-        with fewer than two free GPUs or a batch no two of them can share.
+        with fewer than two free GPUs or a batch no two of them can share,
+        ``"folds"`` without a free GPU.
     """
     batches = dict(batch_sizes or {"signal": 32, "image": 16})
     for kind, n in batches.items():
@@ -182,6 +234,37 @@ def schedule_job(
                 f"every batch size evenly."
             )
         return _schedule("ddp", plan, world, batches, per, lr, lines, members)
+
+    if device == "folds":
+        if not free:
+            raise ValueError(
+                f"device='folds' needs a free GPU, but none of this machine's {n_gpus} is free; "
+                "choose 'cpu'."
+            )
+        groups = assign_folds(n_folds, len(free))
+        chosen = sorted(free[: len(groups)], key=lambda d: d.index)
+        slots = tuple(
+            FoldSlot(folds=folds, launch=launch_plan([gpu], allow_mps=False, available=devices))
+            for folds, gpu in zip(groups, chosen, strict=True)
+        )
+        lines = [
+            f"The {n_folds} folds side by side on {len(chosen)} GPU(s), one process pinned to "
+            "each: "
+            + "; ".join(
+                f"GPU {gpu.index} trains fold{'s' if len(f) > 1 else ''} "
+                + ", ".join(str(k + 1) for k in f)
+                for f, gpu in zip(groups, chosen, strict=True)
+            )
+            + ".",
+            f"Batch on each GPU: {_batches_text(batches)} (each fold's models are whole on "
+            "their GPU, so the batch is the one set).",
+        ]
+        if len(free) > len(chosen):
+            lines.append(
+                f"{len(free) - len(chosen)} free GPU(s) stay free: there is no fold left for them."
+            )
+        schedule = _schedule("folds", slots[0].launch, 1, batches, batches, lr, lines, members)
+        return dataclasses.replace(schedule, fold_slots=slots)
 
     if device in ("auto", "cuda"):
         if free:
@@ -235,7 +318,7 @@ def schedule_job(
 
     raise ValueError(
         f"device={device!r} is not a job device; choose 'auto', 'cuda', 'cuda:0'..., 'ddp', "
-        f"'mps' or 'cpu'."
+        f"'folds', 'mps' or 'cpu'."
     )
 
 

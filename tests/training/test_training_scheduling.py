@@ -116,3 +116,59 @@ def test_the_default_reads_the_machine_without_cuda(fake_gpus):
     s = schedule_job()
     assert s.launch.env["CUDA_VISIBLE_DEVICES"] == "GPU-fake-0" and s.world_size == 1
     assert not torch.cuda.is_initialized()
+
+
+@pytest.mark.parametrize(
+    ("n_folds", "n_devices", "expected"),
+    [
+        (5, 5, [(0,), (1,), (2,), (3,), (4,)]),  # one fold per device
+        (5, 2, [(0, 2, 4), (1, 3)]),  # round-robin when folds > devices
+        (3, 8, [(0,), (1,), (2,)]),  # no device without a fold
+        (4, 1, [(0, 1, 2, 3)]),
+    ],
+)
+def test_folds_go_round_robin_over_the_devices(n_folds, n_devices, expected):
+    from rehab_core.training.scheduling import assign_folds
+
+    groups = assign_folds(n_folds, n_devices)
+    assert groups == expected
+    assert sorted(f for g in groups for f in g) == list(range(n_folds))  # each fold once
+    with pytest.raises(ValueError, match="n_devices=0 must be a whole number of at least 1"):
+        assign_folds(n_folds, 0)
+
+
+def test_folds_spread_over_the_free_gpus_each_pinned_with_the_batch_as_set():
+    s = schedule_job(
+        "folds",
+        devices=_machine(70.0, 10.0, 79.0, 60.0),
+        busy={"cuda:3"},
+        n_folds=5,
+        batch_sizes={"signal": 32, "image": 16},
+    )
+    assert (s.mode, s.world_size) == ("folds", 1)
+    # three free GPUs (0, 1, 2) in index order; fold f on GPU f mod 3
+    assert [slot.folds for slot in s.fold_slots] == [(0, 3), (1, 4), (2,)]
+    assert [slot.launch.env["CUDA_VISIBLE_DEVICES"] for slot in s.fold_slots] == [
+        "GPU-0",
+        "GPU-1",
+        "GPU-2",
+    ]
+    assert {slot.launch.device for slot in s.fold_slots} == {"cuda:0"}  # each sees one GPU
+    assert s.launch.env == s.fold_slots[0].launch.env  # the main process: the first GPU
+    # every fold is a whole model on one GPU: the global batch, unsplit
+    assert s.global_batch == s.per_process_batch == {"signal": 32, "image": 16}
+    assert s.lines[0] == (
+        "The 5 folds side by side on 3 GPU(s), one process pinned to each: GPU 0 trains folds "
+        "1, 4; GPU 1 trains folds 2, 5; GPU 2 trains fold 3."
+    )
+    assert s.to_dict()["fold_slots"][2]["folds"] == [2]
+
+
+def test_folds_leave_gpus_without_a_fold_free_and_need_one_free_gpu():
+    s = schedule_job("folds", devices=_machine(*[80.0] * 4), n_folds=2)
+    assert [slot.folds for slot in s.fold_slots] == [(0,), (1,)]
+    assert "2 free GPU(s) stay free" in s.lines[2]
+    with pytest.raises(ValueError, match="device='folds' needs a free GPU, but none of this"):
+        schedule_job("folds", devices=_machine(80.0), busy={"cuda:0"})
+    with pytest.raises(ValueError, match="device='folds' needs a free GPU"):
+        schedule_job("folds", devices=[CPU])
