@@ -35,23 +35,24 @@ def _size_bytes(root: Path) -> int:
 
 def _cv_auc(x: np.ndarray, y: np.ndarray, seed: int = 0) -> float:
     from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    from rehab_core.evaluation import roc_auc
+
     model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0))
     cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
     p = cross_val_predict(model, x, y, cv=cv, method="predict_proba")[:, 1]
-    return float(roc_auc_score(y, p))
+    return roc_auc(y, p)
 
 
 def summarise_cohort(info) -> dict[str, float]:
     """Cross-validated AUCs of the hand-made summaries on a generated cohort."""
     import nibabel as nib
-    from sklearn.metrics import roc_auc_score
 
     from rehab_core.demo import FMRI_FEATURES, SIGNAL_FEATURES, TR_S, fmri_summary, signal_summary
+    from rehab_core.evaluation import roc_auc
     from rehab_core.io import read_signals_text
 
     rows = []
@@ -76,18 +77,16 @@ def summarise_cohort(info) -> dict[str, float]:
         "n_patients": len(rows),
         "n_with_signals": len(both),
         "good_fraction": float(y_all.mean()),
-        "auc_p_good_bayes_all": float(roc_auc_score(y_all, p_bayes)),
-        "auc_p_good_bayes_with_signals": float(roc_auc_score(y_sig, p_bayes[both])),
+        "auc_p_good_bayes_all": roc_auc(y_all, p_bayes),
+        "auc_p_good_bayes_with_signals": roc_auc(y_sig, p_bayes[both]),
         "cv_auc_fmri_summary_all": _cv_auc(x_img, y_all),
         "cv_auc_signal_summary": _cv_auc(x_sig, y_sig),
         "cv_auc_fmri_summary_with_signals": _cv_auc(x_img[both], y_sig),
         "cv_auc_fused_summary_with_signals": _cv_auc(np.hstack([x_sig, x_img[both]]), y_sig),
-        "auc_latent_c_with_signals": float(
-            roc_auc_score(y_sig, [rows[i][0].ground_truth["latent_c"] for i in both])
+        "auc_latent_c_with_signals": roc_auc(
+            y_sig, [rows[i][0].ground_truth["latent_c"] for i in both]
         ),
-        "auc_latent_n_all": float(
-            roc_auc_score(y_all, [p.ground_truth["latent_n"] for p, _, _ in rows])
-        ),
+        "auc_latent_n_all": roc_auc(y_all, [p.ground_truth["latent_n"] for p, _, _ in rows]),
     }
 
 

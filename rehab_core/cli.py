@@ -203,6 +203,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 @_command("predict")
 def _predict(args: argparse.Namespace) -> int:
+    from rehab_core._json import to_jsonable
     from rehab_core.prediction import FusionPredictor, default_weights_dir
     from rehab_core.storage import WeightsError
 
@@ -245,7 +246,7 @@ def _predict(args: argparse.Namespace) -> int:
             "package_version",
         )
         # strict JSON: a value that cannot be computed (FMA without a baseline) is null
-        print(json.dumps(_json_null_nan({k: out[k] for k in keys}), indent=2, allow_nan=False))
+        print(json.dumps(to_jsonable({k: out[k] for k in keys}), indent=2, allow_nan=False))
         return 0
     lo, hi = pred.interval
     print(
@@ -268,16 +269,6 @@ def _predict(args: argparse.Namespace) -> int:
     for path, sha in pred.inputs.items():
         print(f"  {sha[:12]}  {path}")
     return 0
-
-
-def _json_null_nan(value):
-    if isinstance(value, dict):
-        return {k: _json_null_nan(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_null_nan(v) for v in value]
-    if isinstance(value, float) and value != value:
-        return None
-    return value
 
 
 def _predict_cohort(predictor, args: argparse.Namespace) -> int:

@@ -154,18 +154,6 @@ def p_good_given_latents(c: np.ndarray, n: np.ndarray, settings: CohortSettings)
     return _phi((s + settings.outcome_offset) / settings.outcome_noise_sd)
 
 
-def _auc(y: np.ndarray, score: np.ndarray) -> float:
-    """Rank-based ROC AUC (Mann-Whitney), ties counted half."""
-    from scipy.stats import rankdata
-
-    y = np.asarray(y).astype(bool)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
-        raise ValueError("AUC needs both outcomes; the draw has only one class.")
-    ranks = rankdata(score)
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 def latent_auc_ceiling(
     settings: CohortSettings | None = None, *, n_draws: int = 200_000, seed: int = 0
 ) -> dict[str, Any]:
@@ -192,6 +180,7 @@ def latent_auc_ceiling(
         ``n_draws``.
     """
     from rehab_core.demo._cohort import CohortSettings
+    from rehab_core.evaluation import roc_auc
 
     settings = CohortSettings() if settings is None else settings
     check_positive("n_draws", n_draws)
@@ -200,10 +189,10 @@ def latent_auc_ceiling(
     # P(good | c) and P(good | n) are monotone in c and n (positive weights),
     # so their AUC is the AUC of the latent itself.
     return {
-        "auc_bayes": _auc(y, lat["p_good_bayes"]),
-        "auc_c_only": _auc(y, lat["c"]),
-        "auc_n_only": _auc(y, lat["n"]),
-        "auc_baseline_fma": _auc(y, lat["fma_le_baseline"]),
+        "auc_bayes": roc_auc(y, lat["p_good_bayes"]),
+        "auc_c_only": roc_auc(y, lat["c"]),
+        "auc_n_only": roc_auc(y, lat["n"]),
+        "auc_baseline_fma": roc_auc(y, lat["fma_le_baseline"]),
         "good_fraction": float(y.mean()),
         "n_draws": int(n_draws),
     }

@@ -9,6 +9,7 @@ Functions
 binary_metrics       accuracy, recall, precision, F1, ROC AUC, specificity, ... (= sklearn)
 bootstrap_metrics    the same with stratified percentile bootstrap intervals
 regression_metrics   MAE (with interval), RMSE, R^2, Spearman of a continuous FMA-LE prediction
+roc_auc              the package's one ROC AUC (NaN with a single outcome class)
 roc_points           ROC curve as lists
 calibration_bins     reliability diagram bins and expected calibration error
 evaluate_model       one model's record -> ModelEvaluation
@@ -23,6 +24,7 @@ from rehab_core.evaluation._metrics import (
     binary_metrics,
     bootstrap_metrics,
     regression_metrics,
+    roc_auc,
 )
 from rehab_core.evaluation._report import (
     GROUPS,
@@ -61,6 +63,7 @@ __all__ = [
     "format_interval",
     "paper_tables",
     "regression_metrics",
+    "roc_auc",
     "roc_points",
     "to_json",
     "to_markdown",

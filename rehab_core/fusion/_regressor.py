@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from rehab_core._validation import check_positive, check_range
+from rehab_core._validation import check_int, check_positive, check_range
 from rehab_core.evaluation._checks import as_probabilities, check_same_length
 from rehab_core.fusion._state import (
     count,
@@ -109,8 +109,7 @@ class FMARegressor(BaseEstimator):
     def _check_params(self) -> None:
         check_positive("alpha", self.alpha, strict=False)
         check_range("p_clip", self.p_clip, 1e-12, 0.49)
-        if isinstance(self.cv, bool) or not isinstance(self.cv, (int, np.integer)) or self.cv < 2:
-            raise ValueError(f"cv={self.cv!r} must be an integer number of folds, at least 2.")
+        check_int("cv", self.cv, low=2)
 
     def _features(self, p_good: object, baseline_fma: object | None) -> np.ndarray:
         p = as_probabilities(p_good, "p_good")

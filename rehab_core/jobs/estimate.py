@@ -15,6 +15,8 @@ import subprocess
 import sys
 from typing import Any
 
+from rehab_core._json import to_jsonable
+
 __all__ = ["estimate_in_subprocess", "main"]
 
 
@@ -61,7 +63,7 @@ def main() -> int:
     if "window_shape" in request:
         request["window_shape"] = tuple(request["window_shape"])
     result = estimate_training_seconds(backbones, **request)
-    print(json.dumps(result.to_dict(), default=float))
+    print(json.dumps(to_jsonable(result.to_dict())))
     return 0
 
 

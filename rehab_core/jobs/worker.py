@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from rehab_core._json import to_jsonable
 from rehab_core.jobs.queue import JobRecord, get_job, job_dir, job_settings
 from rehab_core.jobs.versions import register_bundle
 from rehab_core.storage import db, open_store
@@ -93,13 +94,13 @@ class ProgressReporter:
     # -- writing ---------------------------------------------------------------------------
     def _append_event(self, event: dict[str, Any]) -> None:
         with open(self.events_path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"t": time.time(), **event}, default=float) + "\n")
+            fh.write(json.dumps(to_jsonable({"t": time.time(), **event})) + "\n")
 
     def _write(self, progress: dict[str, Any]) -> bool:
         """Store the progress and heartbeat; return whether a cancel was requested."""
         with Session(self.store.engine) as session, session.begin():
             row = session.get(db.TrainingJob, self.job_id)
-            row.progress = json.loads(json.dumps(progress, default=float))
+            row.progress = to_jsonable(progress)
             row.heartbeat_at = db.utc_now()
             cancel = bool(row.cancel_requested)
         self._last_write = self.clock()
@@ -162,7 +163,7 @@ def _describe(event: dict[str, Any]) -> str:
         return f"training and evaluation done in {event['seconds']:.0f} s"
     if kind == "work_dir":
         return "checkpoints and finished members go to the job's work folder"
-    return json.dumps(event, default=float)
+    return json.dumps(to_jsonable(event))
 
 
 def _finish(store: Any, job: JobRecord, report: dict[str, Any]) -> list[int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rehab_core._validation import check_positive
+from rehab_core._validation import check_int, check_positive
 from rehab_core.signals._checks import check_data, check_sfreq, check_windows
 
 __all__ = ["make_windows", "window_n_times", "zscore_windows"]
@@ -66,9 +66,7 @@ def make_windows(
         )
     if n_windows is None:
         n_windows = n_fit
-    elif isinstance(n_windows, bool) or not isinstance(n_windows, int | np.integer):
-        raise TypeError(f"n_windows must be an int or None, got {n_windows!r}.")
-    elif not 1 <= n_windows <= n_fit:
+    elif not 1 <= check_int("n_windows", n_windows) <= n_fit:
         raise ValueError(f"{n_windows=} but only {n_fit} whole {window_s:g}-s windows fit.")
     n_windows = int(n_windows)
     used = data[:, : n_windows * n_times_window]

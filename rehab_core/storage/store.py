@@ -808,14 +808,14 @@ class Store:
             ``outputs`` lacks ``model_id``/``weights_sha256``, or an upload id is
             not one of this patient's uploads.
         """
-        from rehab_core.storage.weights import _json_ready
+        from rehab_core._json import to_jsonable
 
         if not isinstance(outputs, dict):
             raise TypeError(f"outputs must be a dict, got {type(outputs).__name__}.")
         missing = [k for k in ("model_id", "weights_sha256") if not outputs.get(k)]
         if missing:
             raise ValueError(f"The prediction's outputs lack {' and '.join(missing)}.")
-        clean = _json_ready(outputs)
+        clean = to_jsonable(outputs)
         ids = [int(i) for i in upload_ids]
         with self._sessions.begin() as session:
             self._patient_row(session, patient_id)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rehab_core._files import write_atomic
+from rehab_core._json import to_jsonable
 
 __all__ = [
     "Bundle",
@@ -65,21 +66,6 @@ class Bundle:
         return out
 
 
-def _json_ready(value: Any) -> Any:
-    """Builtins only, with NaN and infinities as ``null`` (JSON has no NaN)."""
-    import math
-
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    if hasattr(value, "tolist") and callable(value.tolist):  # numpy scalars and arrays
-        return _json_ready(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def save_bundle(
     out_dir: str | Path,
     state_dicts: dict[str, dict[str, Any]],
@@ -107,7 +93,7 @@ def save_bundle(
     blob = save(flat, metadata={"format": "pt"})
     write_atomic(out / TENSORS_FILE, blob)
     full = {
-        **_json_ready(manifest),
+        **to_jsonable(manifest),
         "manifest_version": MANIFEST_VERSION,
         "created": manifest.get("created")
         or _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),

@@ -23,7 +23,7 @@ import torch
 from numpy.typing import ArrayLike, NDArray
 
 from rehab_core._config import Settings
-from rehab_core._validation import check_positive, check_range
+from rehab_core._validation import check_int, check_positive, check_range
 from rehab_core.training.seeding import derive_seed
 
 __all__ = ["SliceAugmentation", "SliceDataset", "WindowDataset", "augment_slice"]
@@ -285,8 +285,7 @@ class SliceDataset(_ArrayDataset):
                 f"augmentation must be a SliceAugmentation or None, "
                 f"got {type(augmentation).__name__}."
             )
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed={seed!r} must be a non-negative integer.")
+        check_int("seed", seed, low=0)
         self.augmentation = augmentation
         self.seed = seed
         self.epoch = 0

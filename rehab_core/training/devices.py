@@ -416,8 +416,9 @@ class TimeEstimate:
 
 
 def _check_count(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}={value!r} must be a whole number of at least {minimum}.")
+    from rehab_core._validation import check_int
+
+    check_int(name, value, low=minimum)
 
 
 def _model_seconds(

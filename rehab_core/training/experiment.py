@@ -40,7 +40,8 @@ from typing import Any
 import numpy as np
 
 from rehab_core._config import Settings
-from rehab_core._validation import check_option, check_range
+from rehab_core._json import to_jsonable
+from rehab_core._validation import check_int, check_option, check_range
 
 __all__ = [
     "ExperimentSettings",
@@ -124,16 +125,12 @@ class ExperimentSettings(Settings):
             check_option("backbones", b, list_models("image"))
         if not self.backbones:
             raise ValueError("backbones is empty; name at least one image backbone.")
-        if self.n_folds < 2:
-            raise ValueError(f"n_folds={self.n_folds!r} must be at least 2.")
+        check_int("n_folds", self.n_folds, low=2)
         check_range("test_fraction", self.test_fraction, 0.0, 0.5)
         check_range("inner_val_fraction", self.inner_val_fraction, 0.05, 0.5)
         for key in ("signal_epochs", "signal_patience"):
-            value = getattr(self, key)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 1
-            ):
-                raise ValueError(f"{key}={value!r} must be a positive whole number or None.")
+            if getattr(self, key) is not None:
+                check_int(key, getattr(self, key), low=1)
 
 
 def cohort_fingerprint(inputs: dict[str, dict[str, str]], labels: dict[str, int]) -> str:
@@ -266,9 +263,9 @@ def _run_identity(
     """What a work folder's finished members depend on: reused only when all of it matches."""
     return {
         "format": _RUN_FORMAT,
-        "settings": json.loads(json.dumps(settings.to_dict(), default=_json_default)),
-        "signals": json.loads(json.dumps(signal, default=_json_default)),
-        "imaging": json.loads(json.dumps(imaging, default=_json_default)),
+        "settings": to_jsonable(settings.to_dict()),
+        "signals": to_jsonable(signal),
+        "imaging": to_jsonable(imaging),
         "fingerprint_sha256": fingerprint,
     }
 
@@ -303,15 +300,12 @@ def _arrays_key(cohort: Any, signal_settings: Any, imaging_settings: Any) -> dic
             if path is not None:
                 stat = Path(path).stat()
                 files[str(path)] = [stat.st_size, stat.st_mtime_ns]
-    return json.loads(
-        json.dumps(
-            {
-                "signals": signal_settings.to_dict(),
-                "imaging": imaging_settings.to_dict(),
-                "files": files,
-            },
-            default=_json_default,
-        )
+    return to_jsonable(
+        {
+            "signals": signal_settings.to_dict(),
+            "imaging": imaging_settings.to_dict(),
+            "files": files,
+        }
     )
 
 
@@ -341,7 +335,7 @@ def _cache_arrays(work_dir: Path, cohort, arrays, signal_settings, imaging_setti
         "present": [n for n in _ARRAY_FIELDS if getattr(arrays, n) is not None],
     }
     # written last: its presence means every array beside it is complete
-    write_atomic(folder / "arrays.json", json.dumps(meta, default=_json_default).encode())
+    write_atomic(folder / "arrays.json", json.dumps(to_jsonable(meta)).encode())
 
 
 def _cached_arrays(work_dir: Path, cohort, signal_settings, imaging_settings):
@@ -390,9 +384,7 @@ def _save_member(folder: Path, model: Any, history: dict[str, Any]) -> None:
     }
     write_atomic(folder / "member.safetensors", payload)
     # the JSON goes last: its presence means the weights beside it are complete
-    write_atomic(
-        folder / "member.json", json.dumps(record, indent=2, default=_json_default).encode()
-    )
+    write_atomic(folder / "member.json", json.dumps(to_jsonable(record), indent=2).encode())
 
 
 def _load_member(folder: Path, kind: str, name: str, kwargs: dict[str, Any]):
@@ -923,7 +915,7 @@ def train_experiment(
         }
         save_bundle(out_dir / model_id, state, manifest)
         report["models"][model_id] = entry
-    (out_dir / "evaluation.json").write_text(json.dumps(report, indent=2, default=_json_default))
+    (out_dir / "evaluation.json").write_text(json.dumps(to_jsonable(report), indent=2))
     (out_dir / "tables.md").write_text(to_markdown(tables))
     emit({"stage": "done", "seconds": report["seconds"]})
     return report
@@ -951,12 +943,11 @@ def _float_or_nan(value: Any) -> float:
 
 
 def _auc(y: np.ndarray, p: np.ndarray) -> float | None:
-    from sklearn.metrics import roc_auc_score
+    from rehab_core.evaluation import roc_auc
 
     ok = ~np.isnan(p)
-    if ok.sum() < 2 or len(np.unique(y[ok])) < 2:
-        return None
-    return float(roc_auc_score(y[ok], p[ok]))
+    auc = roc_auc(y[ok], p[ok]) if ok.any() else float("nan")
+    return None if np.isnan(auc) else auc
 
 
 def bayes_ceiling_auc(truth: dict[str, dict[str, Any]], ids, y) -> float | None:
@@ -965,11 +956,3 @@ def bayes_ceiling_auc(truth: dict[str, dict[str, Any]], ids, y) -> float | None:
         return None
     p = np.asarray([_float_or_nan(truth.get(str(i), {}).get("p_good_bayes")) for i in ids])
     return _auc(np.asarray(y), p)
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")

@@ -6,7 +6,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from rehab_core._config import Settings
-from rehab_core._validation import check_option, check_positive
+from rehab_core._validation import check_int, check_option, check_positive
 
 if TYPE_CHECKING:
     import torch
@@ -20,13 +20,11 @@ AMP_MODES = ("auto", "off", "bf16", "fp16")
 def _check_optional_count(name: str, value: int | None) -> None:
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}={value!r} must be a positive integer or None.")
+    check_int(name, value, low=1)
 
 
 def _check_count(name: str, value: int, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}={value!r} must be an integer of at least {minimum}.")
+    check_int(name, value, low=minimum)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rehab_core._validation import check_int
 from rehab_core.viz._plotly import MARGIN, axis_refs, band_shape, line_shape, plotly
 
 if TYPE_CHECKING:
@@ -67,8 +68,7 @@ def _voxel_sizes(affine_or_zooms: np.ndarray | Sequence[float]) -> np.ndarray:
 
 def _check_index(axis: int, value: object, size: int) -> int:
     name = _AXIS_NAMES[axis]
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be a whole voxel index, got {value!r}.")
+    value = check_int(name, value)
     if not 0 <= value < size:
         raise ValueError(
             f"{name}={value} is outside the volume, which has {size} {_VIEW_NAMES[axis]} "

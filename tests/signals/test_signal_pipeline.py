@@ -133,7 +133,7 @@ def test_preprocess_raw_matches_arrays_in_microvolts():
         ({"l_freq": 200.0}, ValueError, "l_freq=200.0 must be below h_freq=150.0"),
         ({"bad_channel_policy": "zeros"}, ValueError, "Did you mean 'zero'"),
         ({"resample_sfreq": 0.0}, ValueError, "resample_sfreq=0.0 must be positive"),
-        ({"filter_order": 4.0}, TypeError, "filter_order must be an int"),
+        ({"filter_order": 4.0}, TypeError, "filter_order must be a whole number"),
         ({"window_s": -10.0}, ValueError, "window_s=-10.0 must be positive"),
     ],
 )

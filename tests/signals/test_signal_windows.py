@@ -23,7 +23,7 @@ def test_make_windows_with_fixed_count():
     assert make_windows(data, 100.0, 10.0, n_windows=3)[0].shape == (3, 1, 1000)
     with pytest.raises(ValueError, match="n_windows=6 but only 5 whole 10-s windows fit"):
         make_windows(data, 100.0, 10.0, n_windows=6)
-    with pytest.raises(TypeError, match="n_windows must be an int or None"):
+    with pytest.raises(TypeError, match="n_windows must be a whole number"):
         make_windows(data, 100.0, 10.0, n_windows=2.0)
 
 

@@ -68,7 +68,7 @@ def test_settings_are_checked():
         ExperimentSettings(backbones=("shufflenett",))
     with pytest.raises(ValueError, match=r"n_folds=1 must be at least 2"):
         ExperimentSettings(n_folds=1)
-    with pytest.raises(ValueError, match=r"signal_epochs=0 must be a positive whole number"):
+    with pytest.raises(ValueError, match=r"signal_epochs=0 must be at least 1"):
         ExperimentSettings(signal_epochs=0)
 
 

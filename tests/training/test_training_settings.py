@@ -34,14 +34,14 @@ def test_round_trip_and_frozen():
     [
         ({"optimizer": "adma"}, ValueError, "optimizer='adma' is not allowed.*Did you mean 'adam'"),
         ({"amp": "fp32"}, ValueError, "amp='fp32' is not allowed"),
-        ({"epochs": 0}, ValueError, "epochs=0 must be an integer of at least 1"),
+        ({"epochs": 0}, ValueError, "epochs=0 must be at least 1"),
         ({"lr": -1.0}, ValueError, "lr=-1.0 must be positive"),
         ({"lr_factor": 1.0}, ValueError, "lr_factor=1.0 must be below 1"),
-        ({"batch_size": 2.5}, ValueError, "batch_size=2.5 must be an integer"),
+        ({"batch_size": 2.5}, TypeError, "batch_size must be a whole number, got 2.5"),
         (
             {"max_train_batches": 0},
             ValueError,
-            "max_train_batches=0 must be a positive integer or None",
+            "max_train_batches=0 must be at least 1",
         ),
         ({"device": ""}, ValueError, "device='' must be 'auto' or a device name"),
         ({"deterministic": 1}, TypeError, "deterministic must be True or False"),
@@ -93,7 +93,7 @@ def test_seed_everything_repeats_all_generators():
         assert torch.are_deterministic_algorithms_enabled()
     assert first[0] == again[0] and first[1] == again[1]
     torch.testing.assert_close(first[2], again[2], rtol=0, atol=0)
-    with pytest.raises(ValueError, match=r"seed=-3 must be an integer between 0 and 2\*\*32 - 1"):
+    with pytest.raises(ValueError, match=r"seed=-3 must be between 0 and 4294967295"):
         seed_everything(-3)
 
 
