@@ -24,7 +24,7 @@ from rehab_core.signals.windows import make_windows, window_n_times, zscore_wind
 if TYPE_CHECKING:
     import mne
 
-__all__ = ["SignalResult", "preprocess_raw", "preprocess_signals"]
+__all__ = ["SignalResult", "preprocess_raw", "preprocess_signals", "recording_arrays"]
 
 #: The steps of :func:`preprocess_signals`, in order (saved in the QC record).
 PIPELINE_STEPS = (
@@ -297,14 +297,42 @@ def preprocess_raw(raw: mne.io.BaseRaw, settings: SignalSettings | None = None) 
 
     if not isinstance(raw, mne.io.BaseRaw):
         raise TypeError(f"raw must be an mne.io.BaseRaw, got {type(raw).__name__}.")
+    data, sfreq, ch_names, ch_types = recording_arrays(raw)
+    return preprocess_signals(data, sfreq, list(ch_types), settings, list(ch_names))
+
+
+def recording_arrays(
+    raw: mne.io.BaseRaw,
+) -> tuple[np.ndarray, float, tuple[str, ...], tuple[str, ...]]:
+    """The EEG and EMG channels of a Raw as the signal pipeline sees them.
+
+    The picks and units of :func:`preprocess_raw` (which calls it), so a
+    viewer shows exactly the samples the preprocessing read.
+
+    Parameters
+    ----------
+    raw : mne.io.BaseRaw
+        A recording, e.g. from :func:`rehab_core.io.read_signals`.
+
+    Returns
+    -------
+    data : ndarray, shape (n_chans, n_times), float64
+        Signals in µV.
+    sfreq : float
+        Sampling rate in Hz.
+    ch_names, ch_types : tuple of str
+        One entry per row of ``data``.
+    """
+    import mne
+
     picks = mne.pick_types(raw.info, eeg=True, emg=True, exclude=[])
     if len(picks) == 0:
         raise ValueError(
             f"the recording has no EEG or EMG channel (types: "
             f"{sorted(set(raw.get_channel_types()))}); set the channel types first."
         )
-    ch_types = raw.get_channel_types(picks=picks)
+    ch_types = tuple(raw.get_channel_types(picks=picks))
     # a str unit is refused by MNE for mixed channel types, so name each type
     data = raw.get_data(picks=picks, units={t: "uV" for t in set(ch_types)})
-    ch_names = [raw.ch_names[i] for i in picks]
-    return preprocess_signals(data, raw.info["sfreq"], ch_types, settings, ch_names)
+    ch_names = tuple(raw.ch_names[i] for i in picks)
+    return data, float(raw.info["sfreq"]), ch_names, ch_types
