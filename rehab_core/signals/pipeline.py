@@ -182,28 +182,10 @@ def preprocess_signals(
     n_chans, n_times = data.shape
     ch_types = check_ch_types(ch_types, n_chans)
     ch_names = check_ch_names(ch_names, n_chans)
-    n_times_in = window_n_times(settings.window_s, sfreq)
-    out_sfreq = sfreq if settings.resample_sfreq is None else float(settings.resample_sfreq)
-    n_times_out = window_n_times(settings.window_s, out_sfreq)
-    if settings.representation == "envelope":  # refuse a bad frame before the heavy work
-        envelope_n_frames(n_times_out, out_sfreq, settings.envelope_frame_s)
-    if n_times < n_times_in:
-        raise ValueError(
-            f"the recording lasts {n_times / sfreq:g} s ({n_times} samples at {sfreq:g} Hz), "
-            f"shorter than one {settings.window_s:g}-s window; give a longer recording."
-        )
+    n_times_in, out_sfreq = _window_lengths(n_times, sfreq, settings)
 
-    if settings.line_freq + 6.0 < sfreq / 2.0:
-        ratios = line_noise_ratio(data, sfreq, settings.line_freq)
-        noise = {
-            n: (None if math.isnan(r) else float(r)) for n, r in zip(ch_names, ratios, strict=True)
-        }
-    else:
-        noise = {n: None for n in ch_names}
+    noise = _line_noise(data, sfreq, settings, ch_names)
     band = effective_band(sfreq, settings)
-    notch_freqs = (
-        line_harmonics(settings.line_freq, sfreq, settings.notch_width) if settings.notch else ()
-    )
     filtered = filter_signals(data, sfreq, settings)
 
     bad = detect_bad_channels(
@@ -229,18 +211,7 @@ def preprocess_signals(
     )
     kept = ~rejected
     windows = zscore_windows(windows[kept], min_std=settings.zscore_min_std_uv)
-    window_sfreq = out_sfreq
-    steps = list(PIPELINE_STEPS)
-    if settings.representation == "envelope":
-        windows = envelope_features(
-            windows,
-            out_sfreq,
-            ch_types,
-            frame_s=settings.envelope_frame_s,
-            eeg_band=settings.envelope_eeg_band,
-        )
-        window_sfreq = 1.0 / settings.envelope_frame_s
-        steps.append(ENVELOPE_STEP)
+    windows, window_sfreq, steps = _represent(windows, out_sfreq, ch_types, settings)
 
     qc: dict[str, Any] = {
         "bad_channels": {ch_names[i]: reason for i, reason in bad.items()},
@@ -252,7 +223,7 @@ def preprocess_signals(
         "reasons": {str(w): reason for w, reason in reasons.items()},
         "band_hz": [band[0], band[1]],
         "h_freq_clamped": bool(band[1] < settings.h_freq),
-        "notch_freqs_hz": [float(f) for f in notch_freqs],
+        "notch_freqs_hz": _notch_freqs(sfreq, settings),
         "input_sfreq": sfreq,
         "output_sfreq": out_sfreq,
         "n_times_window": int(windows.shape[2]),
@@ -272,6 +243,62 @@ def preprocess_signals(
         qc=qc,
         settings=settings,
     )
+
+
+def _window_lengths(n_times: int, sfreq: float, settings: SignalSettings) -> tuple[int, float]:
+    """Samples per window at the input rate, and the output rate.
+
+    Refuses a recording shorter than one window, or an envelope frame the
+    output rate cannot hold, before any heavy work.
+    """
+    n_times_in = window_n_times(settings.window_s, sfreq)
+    out_sfreq = sfreq if settings.resample_sfreq is None else float(settings.resample_sfreq)
+    n_times_out = window_n_times(settings.window_s, out_sfreq)
+    if settings.representation == "envelope":
+        envelope_n_frames(n_times_out, out_sfreq, settings.envelope_frame_s)
+    if n_times < n_times_in:
+        raise ValueError(
+            f"the recording lasts {n_times / sfreq:g} s ({n_times} samples at {sfreq:g} Hz), "
+            f"shorter than one {settings.window_s:g}-s window; give a longer recording."
+        )
+    return n_times_in, out_sfreq
+
+
+def _line_noise(
+    data: np.ndarray, sfreq: float, settings: SignalSettings, ch_names: Sequence[str]
+) -> dict[str, float | None]:
+    """Mains-noise ratio per channel on the raw data; None where mains is near Nyquist."""
+    if settings.line_freq + 6.0 >= sfreq / 2.0:
+        return {n: None for n in ch_names}
+    ratios = line_noise_ratio(data, sfreq, settings.line_freq)
+    return {n: (None if math.isnan(r) else float(r)) for n, r in zip(ch_names, ratios, strict=True)}
+
+
+def _notch_freqs(sfreq: float, settings: SignalSettings) -> list[float]:
+    """The mains harmonics the notch filters took out (Hz); none without a notch."""
+    if not settings.notch:
+        return []
+    return [float(f) for f in line_harmonics(settings.line_freq, sfreq, settings.notch_width)]
+
+
+def _represent(
+    windows: np.ndarray, sfreq: float, ch_types: Sequence[str], settings: SignalSettings
+) -> tuple[np.ndarray, float, list[str]]:
+    """The model's input: the z-scored windows, or their per-frame log envelopes.
+
+    Returns the windows, their rate (the frame rate for envelopes) and the
+    pipeline's steps.
+    """
+    if settings.representation != "envelope":
+        return windows, sfreq, list(PIPELINE_STEPS)
+    envelopes = envelope_features(
+        windows,
+        sfreq,
+        ch_types,
+        frame_s=settings.envelope_frame_s,
+        eeg_band=settings.envelope_eeg_band,
+    )
+    return envelopes, 1.0 / settings.envelope_frame_s, [*PIPELINE_STEPS, ENVELOPE_STEP]
 
 
 def preprocess_raw(raw: mne.io.BaseRaw, settings: SignalSettings | None = None) -> SignalResult:

@@ -88,6 +88,59 @@ def _runs(indices: Sequence[int]) -> list[tuple[int, int]]:
     return runs
 
 
+def _default_range(volume: np.ndarray) -> tuple[float, float]:
+    """The 1st-99th percentile of the non-zero voxels (0-1 for an empty map)."""
+    finite = volume[np.isfinite(volume) & (volume != 0)]
+    if finite.size:
+        low, high = np.percentile(finite, [1.0, 99.0])
+    else:
+        low, high = 0.0, 1.0
+    return float(low), float(high) if high > low else float(low) + 1.0
+
+
+def _voxel_axes(fig: go.Figure, shape, sizes, axes: list[tuple[int, int]]) -> None:
+    """Each view's axes in voxel indices, with the true voxel aspect ratio."""
+    for col, (h_axis, v_axis) in enumerate(axes, start=1):
+        fig.update_xaxes(
+            title_text=_AXIS_NAMES[h_axis],
+            range=[-0.5, shape[h_axis] - 0.5],
+            showgrid=False,
+            zeroline=False,
+            row=1,
+            col=col,
+        )
+        fig.update_yaxes(
+            title_text=_AXIS_NAMES[v_axis],
+            range=[-0.5, shape[v_axis] - 0.5],
+            scaleanchor="x" if col == 1 else f"x{col}",
+            scaleratio=float(sizes[v_axis] / sizes[h_axis]),
+            showgrid=False,
+            zeroline=False,
+            row=1,
+            col=col,
+        )
+
+
+def _crosshairs_and_screening(
+    fig: go.Figure, voxel: tuple[int, int, int], screened: Mapping[int, str]
+) -> list[dict[str, Any]]:
+    """Crosshairs at the other two planes; screened-out axial slices shaded on the side views."""
+    x, y, z = voxel
+    cross = "rgba(255, 215, 0, 0.8)"
+    shapes = []
+    for col, (h_value, v_value) in enumerate(((x, y), (x, z), (y, z)), start=1):
+        refs = axis_refs(fig, 1, col)
+        shapes.append(line_shape(refs, x=h_value, colour=cross, dash="solid"))
+        shapes.append(line_shape(refs, y=v_value, colour=cross, dash="solid"))
+    for first, last in _runs(int(k) for k in screened):
+        for col in (2, 3):  # coronal and sagittal: z is their vertical axis
+            band = band_shape(
+                axis_refs(fig, 1, col), y=(first - 0.5, last + 0.5), fill=_SCREENED_FILL
+            )
+            shapes.append({**band, "layer": "above", "name": "screened out"})
+    return shapes
+
+
 def orthogonal_views_figure(
     volume: np.ndarray,
     affine_or_zooms: np.ndarray | Sequence[float],
@@ -146,12 +199,7 @@ def orthogonal_views_figure(
             "slices; give the map and the screening of the same grid."
         )
     if value_range is None:
-        finite = volume[np.isfinite(volume) & (volume != 0)]
-        if finite.size:
-            low, high = np.percentile(finite, [1.0, 99.0])
-        else:
-            low, high = 0.0, 1.0
-        value_range = (float(low), float(high) if high > low else float(low) + 1.0)
+        value_range = _default_range(volume)
 
     axial_note = f" - screened out: {screened[z]}" if z in screened else " - kept for the model"
     fig = make_subplots(
@@ -182,40 +230,10 @@ def orthogonal_views_figure(
         for image, h_axis, v_axis in views
     ]
     fig.add_traces(heatmaps, rows=1, cols=[1, 2, 3])
-    for col, (_, h_axis, v_axis) in enumerate(views, start=1):
-        fig.update_xaxes(
-            title_text=_AXIS_NAMES[h_axis],
-            range=[-0.5, volume.shape[h_axis] - 0.5],
-            showgrid=False,
-            zeroline=False,
-            row=1,
-            col=col,
-        )
-        fig.update_yaxes(
-            title_text=_AXIS_NAMES[v_axis],
-            range=[-0.5, volume.shape[v_axis] - 0.5],
-            scaleanchor="x" if col == 1 else f"x{col}",
-            scaleratio=float(sizes[v_axis] / sizes[h_axis]),
-            showgrid=False,
-            zeroline=False,
-            row=1,
-            col=col,
-        )
-    cross = "rgba(255, 215, 0, 0.8)"
-    shapes = []
-    for col, (h_value, v_value) in enumerate(((x, y), (x, z), (y, z)), start=1):
-        refs = axis_refs(fig, 1, col)
-        shapes.append(line_shape(refs, x=h_value, colour=cross, dash="solid"))
-        shapes.append(line_shape(refs, y=v_value, colour=cross, dash="solid"))
-    for first, last in _runs(int(k) for k in screened):
-        for col in (2, 3):  # coronal and sagittal: z is their vertical axis
-            band = band_shape(
-                axis_refs(fig, 1, col), y=(first - 0.5, last + 0.5), fill=_SCREENED_FILL
-            )
-            shapes.append({**band, "layer": "above", "name": "screened out"})
+    _voxel_axes(fig, volume.shape, sizes, [(h, v) for _, h, v in views])
     fig.update_layout(
         title=title,
-        shapes=shapes,
+        shapes=_crosshairs_and_screening(fig, (x, y, z), screened),
         coloraxis=dict(
             colorscale=colorscale,
             cmin=value_range[0],

@@ -75,6 +75,32 @@ def _row_scales(
     return scales
 
 
+def _shading(
+    rejected: Sequence[Mapping[str, Any]],
+    unused: tuple[float, float] | None,
+    x_range: tuple[float, float],
+) -> list[dict[str, Any]]:
+    """Red bands for the rejected windows and a grey one for the unused tail, in the view."""
+    shapes = [
+        band_shape(
+            ("x", "y"),
+            x=(r["start_s"], r["end_s"]),
+            fill=_REJECTED_FILL,
+            text=f"rejected: {r['reason']}",
+            text_colour=_BAD_COLOUR,
+        )
+        for r in rejected
+        if r["end_s"] > x_range[0] and r["start_s"] < x_range[1]
+    ]
+    if unused is not None and unused[1] > x_range[0] and unused[0] < x_range[1]:
+        shapes.append(
+            band_shape(
+                ("x", "y"), x=unused, fill=_UNUSED_FILL, text="not used (shorter than a window)"
+            )
+        )
+    return shapes
+
+
 def signal_traces_figure(
     times: np.ndarray,
     values: np.ndarray,
@@ -169,23 +195,7 @@ def signal_traces_figure(
         tick_text.append(f"<span style='color:{_BAD_COLOUR}'>✗ {label}</span>" if is_bad else label)
 
     x_range = view if view is not None else (float(times.min()), float(times.max()))
-    shapes = [
-        band_shape(
-            ("x", "y"),
-            x=(r["start_s"], r["end_s"]),
-            fill=_REJECTED_FILL,
-            text=f"rejected: {r['reason']}",
-            text_colour=_BAD_COLOUR,
-        )
-        for r in rejected
-        if r["end_s"] > x_range[0] and r["start_s"] < x_range[1]
-    ]
-    if unused is not None and unused[1] > x_range[0] and unused[0] < x_range[1]:
-        shapes.append(
-            band_shape(
-                ("x", "y"), x=unused, fill=_UNUSED_FILL, text="not used (shorter than a window)"
-            )
-        )
+    shapes = _shading(rejected, unused, x_range)
     fig = go.Figure(data=traces)
     scale_text = ", ".join(f"{k.upper()} {v:g} µV" for k, v in scales.items())
     fig.update_layout(
