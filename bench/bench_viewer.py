@@ -39,14 +39,15 @@ def _load(out_dir: Path):
     import numpy as np
 
     from rehab_core.demo import generate_patient
+    from rehab_core.models import DEFAULT_MODEL_ID
     from rehab_core.pipeline import prepare_patient
     from rehab_core.prediction import default_weights_dir
     from rehab_core.signals import SignalSettings, recording_arrays
     from rehab_core.storage.weights import read_manifest
 
     files = generate_patient(out_dir, seed=42, minutes=9, volumes=50)
-    manifest = read_manifest(default_weights_dir() / "shufflenet_lstm")
-    settings = SignalSettings.from_dict(manifest["preprocessing"]["signals"])
+    manifest = read_manifest(default_weights_dir() / DEFAULT_MODEL_ID)
+    settings = SignalSettings.from_dict(manifest.preprocessing.signals)
     start = time.perf_counter()
     prepared = prepare_patient(
         files.signals_path, None, signal_settings=settings, paper_channels=True

@@ -19,6 +19,7 @@ from pages._shared import (
     require_role,
 )
 from rehab_core.imaging import ImagingSettings
+from rehab_core.models import DEFAULT_MODEL_ID
 from rehab_core.pipeline import SignalView, view_signals
 from rehab_core.signals import (
     SignalSettings,
@@ -41,7 +42,7 @@ from rehab_core.viz import (
     view_slice,
 )
 
-MODEL_ID = "shufflenet_lstm"
+MODEL_ID = DEFAULT_MODEL_ID
 #: Chart width the traces are decimated for (min and max per pixel column).
 N_PIXELS = 1200
 SPANS = {"10 s": 10.0, "30 s": 30.0, "60 s": 60.0, "whole": None}

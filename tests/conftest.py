@@ -47,7 +47,7 @@ def tiny_cohort(tmp_path_factory):
 
 def _tiny_experiment_settings(**overrides):
     """The settings of ``tiny_training``: 2 folds, one batch of one epoch, CPU, no ImageNet."""
-    from rehab_core.training.experiment import ExperimentSettings
+    from rehab_core.training import ExperimentSettings
 
     kwargs = dict(
         n_folds=2,
@@ -73,7 +73,7 @@ def tiny_training(tiny_cohort, tmp_path_factory):
     import warnings
 
     from rehab_core.signals import SignalSettings
-    from rehab_core.training.experiment import train_experiment
+    from rehab_core.workflows.train import train_experiment
 
     out = tmp_path_factory.mktemp("tiny_weights")
     settings = _tiny_experiment_settings()
@@ -165,6 +165,17 @@ def clean_result():
 
     settings = SignalSettings(resample_sfreq=None, h_freq=100.0)
     return preprocess_signals(make_recording(30.0, seed=1), SIGNAL_SFREQ, TYPES, settings, NAMES)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models run faster (and repeat exactly) on one thread of a shared machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 # --- model-weight hermeticity (used by tests/models and tests/explain) ------------------------

@@ -14,6 +14,9 @@ roc_points           ROC curve as lists
 calibration_bins     reliability diagram bins and expected calibration error
 evaluate_model       one model's record -> ModelEvaluation
 paper_tables         Tables 1-3 of Shi et al. 2025 with intervals; to_markdown / to_json
+scored_patients      one table row's per-patient scores (the input of ROC curves)
+bayes_ceiling_auc    AUC of a synthetic cohort's Bayes-optimal probabilities (its ceiling)
+bayes_probabilities  those probabilities per patient
 """
 
 from __future__ import annotations
@@ -32,6 +35,11 @@ from rehab_core.evaluation._report import (
     ModelEvaluation,
     ModelResult,
     evaluate_model,
+)
+from rehab_core.evaluation._scores import (
+    bayes_ceiling_auc,
+    bayes_probabilities,
+    scored_patients,
 )
 from rehab_core.evaluation._tables import (
     CEILING_LABEL,
@@ -56,6 +64,8 @@ __all__ = [
     "EvaluationSettings",
     "ModelEvaluation",
     "ModelResult",
+    "bayes_ceiling_auc",
+    "bayes_probabilities",
     "binary_metrics",
     "bootstrap_metrics",
     "calibration_bins",
@@ -65,6 +75,7 @@ __all__ = [
     "regression_metrics",
     "roc_auc",
     "roc_points",
+    "scored_patients",
     "to_json",
     "to_markdown",
 ]

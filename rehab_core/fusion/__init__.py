@@ -2,6 +2,7 @@
 
 LateFusion          p_good = w * signal + (1 - w) * image, w by stratified CV (scikit-learn API)
 FMARegressor        continuous 3-month FMA-LE with a conformal-style interval (beyond the paper)
+predict_fma         its prediction for many patients, NaN where an input is missing
 ensemble_interval   per-patient mean and percentile interval over fold/bootstrap/MC-dropout members
 """
 
@@ -9,6 +10,13 @@ from __future__ import annotations
 
 from rehab_core.fusion._ensemble import EnsembleInterval, ensemble_interval
 from rehab_core.fusion._late import LateFusion
-from rehab_core.fusion._regressor import FMA_MAX, FMARegressor
+from rehab_core.fusion._regressor import FMA_MAX, FMARegressor, predict_fma
 
-__all__ = ["FMA_MAX", "EnsembleInterval", "FMARegressor", "LateFusion", "ensemble_interval"]
+__all__ = [
+    "FMA_MAX",
+    "EnsembleInterval",
+    "FMARegressor",
+    "LateFusion",
+    "ensemble_interval",
+    "predict_fma",
+]

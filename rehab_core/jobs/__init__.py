@@ -14,8 +14,8 @@ See :mod:`rehab_core.jobs.queue` for a job's life and files,
 :mod:`rehab_core.jobs.versions` for versions and promotion.
 """
 
-from rehab_core.jobs.cohorts import CohortCheck, check_cohort, unpack_cohort_zip
-from rehab_core.jobs.estimate import estimate_in_subprocess
+from rehab_core.jobs.cohorts import CohortCheck, check_cohort, find_cohorts, unpack_cohort_zip
+from rehab_core.jobs.estimate import estimate_in_subprocess, estimate_request
 from rehab_core.jobs.queue import (
     FINAL_STATES,
     JobError,
@@ -46,8 +46,10 @@ from rehab_core.jobs.versions import (
 __all__ = [
     "CohortCheck",
     "check_cohort",
+    "find_cohorts",
     "unpack_cohort_zip",
     "estimate_in_subprocess",
+    "estimate_request",
     "FINAL_STATES",
     "JobError",
     "JobRecord",

@@ -10,7 +10,6 @@ did it, on the version row and in the audit trail, in one transaction.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +20,7 @@ from sqlalchemy.orm import Session
 from rehab_core.storage import db
 
 if TYPE_CHECKING:
-    from rehab_core.storage import Store
+    from rehab_core.storage import BundleManifest, Store
 
 __all__ = [
     "VersionRecord",
@@ -71,7 +70,7 @@ class VersionRecord:
         return None if row is None else row.get("roc_auc")
 
 
-def bundle_metrics(manifest: dict[str, Any]) -> dict[str, Any]:
+def bundle_metrics(manifest: BundleManifest) -> dict[str, Any]:
     """The figures a version is compared by, from a bundle manifest's evaluation tables.
 
     Returns
@@ -82,9 +81,9 @@ def bundle_metrics(manifest: dict[str, Any]) -> dict[str, Any]:
         ``group``, ``n``, the estimate and 95 % interval of ``roc_auc``,
         ``accuracy``, ``recall``, ``precision``, ``f1``, and ``cv_auc``.
     """
-    metrics = manifest.get("metrics") or {}
-    tables = metrics.get("tables") or {}
-    display = manifest.get("display_name", "")
+    metrics = manifest.metrics
+    tables = metrics.tables if metrics is not None else {}
+    display = manifest.display_name
     image = display.removesuffix("_LSTM")
     rows = []
     for key in ("table1", "table2", "table3"):
@@ -103,9 +102,9 @@ def bundle_metrics(manifest: dict[str, Any]) -> dict[str, Any]:
                 row[f"{name}_ci"] = [m.get("low"), m.get("high")]
             rows.append(row)
     return {
-        "evaluated_on": metrics.get("evaluated_on"),
-        "bayes_ceiling_auc": metrics.get("bayes_ceiling_auc"),
-        "fma": metrics.get("fma"),
+        "evaluated_on": metrics.evaluated_on if metrics is not None else None,
+        "bayes_ceiling_auc": metrics.bayes_ceiling_auc if metrics is not None else None,
+        "fma": metrics.fma if metrics is not None else None,
         "rows": rows,
     }
 
@@ -125,10 +124,6 @@ def _record(row: db.ModelVersion, data_dir: Path) -> VersionRecord:
         promoted_at=row.promoted_at,
         promoted_by=row.promoted_by,
     )
-
-
-def _manifest(bundle: Path) -> dict[str, Any]:
-    return json.loads((Path(bundle) / "manifest.json").read_text())
 
 
 def register_bundle(
@@ -154,9 +149,9 @@ def register_bundle(
     except ValueError:
         stored = str(bundle)
     row = db.ModelVersion(
-        model_id=manifest["model_id"],
+        model_id=manifest.model_id,
         path=stored,
-        weights_sha256=manifest["sha256"],
+        weights_sha256=manifest.sha256,
         job_id=job_id,
         created_by=created_by,
         metrics=bundle_metrics(manifest),
@@ -178,19 +173,18 @@ def list_versions(store: Store, model_id: str | None = None) -> list[VersionReco
 def shipped_versions(weights_dir: str | Path | None = None) -> list[VersionRecord]:
     """The bundles under the shipped weights folder, as versions without a database id."""
     from rehab_core.prediction import default_weights_dir
-    from rehab_core.storage import list_bundles
+    from rehab_core.storage import find_bundles, read_manifest
 
     folder = Path(weights_dir) if weights_dir is not None else default_weights_dir()
     out = []
-    for entry in list_bundles(folder):
-        path = Path(entry["path"])
-        manifest = _manifest(path)
+    for path in find_bundles(folder):
+        manifest = read_manifest(path)
         out.append(
             VersionRecord(
                 id=None,
-                model_id=manifest["model_id"],
+                model_id=manifest.model_id,
                 path=path,
-                weights_sha256=manifest["sha256"],
+                weights_sha256=manifest.sha256,
                 job_id=None,
                 created_at=None,
                 created_by=None,

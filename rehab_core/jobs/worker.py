@@ -2,7 +2,7 @@
 
 The runner starts it with the store in ``REHAB_DATA_DIR`` /
 ``REHAB_DATABASE_URL`` and its output going to the job's ``log.txt``. It
-calls :func:`rehab_core.training.experiment.train_experiment` with the job's
+calls :func:`rehab_core.workflows.train.train_experiment` with the job's
 folder as ``work_dir``, so a second start after a crash continues from the
 last checkpoint. Only rank 0 (the only process without ``torchrun``) writes
 to the database and the event file.
@@ -209,7 +209,7 @@ def run_job(store: Any, job_id: int, *, n_jobs: int | None = None) -> str:
     from rehab_core.io.cohort import read_cohort
     from rehab_core.io.errors import InputError
     from rehab_core.storage import WeightsError
-    from rehab_core.training.experiment import train_experiment
+    from rehab_core.workflows.train import train_experiment
 
     job = get_job(store, job_id)
     if job.is_final:

@@ -2,7 +2,8 @@
 
 ``open_store()`` opens the dashboard's database and file folder
 (:mod:`rehab_core.storage.store`); the tables are in :mod:`rehab_core.storage.db`.
-Weights bundles are in :mod:`rehab_core.storage.weights`. Importing this
+Weights bundles are in :mod:`rehab_core.storage.weights`, their typed manifest in
+:mod:`rehab_core.storage.manifest`. Importing this
 package does not import SQLAlchemy; :func:`open_store` and the record types
 are loaded on first use.
 """
@@ -11,11 +12,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rehab_core.storage.manifest import BundleManifest, ManifestError
 from rehab_core.storage.weights import (
     WeightsError,
     WeightsIntegrityError,
-    list_bundles,
+    find_bundles,
     load_bundle,
+    read_manifest,
     save_bundle,
 )
 
@@ -34,10 +37,13 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "BundleManifest",
+    "ManifestError",
     "WeightsError",
     "WeightsIntegrityError",
-    "list_bundles",
+    "find_bundles",
     "load_bundle",
+    "read_manifest",
     "save_bundle",
     "Store",
     "open_store",

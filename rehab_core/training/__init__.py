@@ -37,6 +37,7 @@ _EXPORTS = {
     "SliceDataset": "datasets",
     "WindowDataset": "datasets",
     "augment_slice": "datasets",
+    "ExperimentSettings": "settings",
     "TrainSettings": "settings",
     "resolve_amp": "settings",
     "select_device": "settings",

@@ -1,28 +1,38 @@
-"""The whole training path on a tiny synthetic cohort: bundles, manifest, tables, splits."""
+"""The whole training path on a tiny synthetic cohort: bundles, manifest, tables, splits.
+
+Moved from tests/training/test_experiment.py and test_experiment_predictions.py.
+"""
 
 import json
 
 import pytest
 
+from rehab_core.evaluation import roc_points
 from rehab_core.io.cohort import CohortError
 from rehab_core.storage import load_bundle
-from rehab_core.training.experiment import ExperimentSettings, train_experiment
+from rehab_core.training import ExperimentSettings
+from rehab_core.workflows.train import train_experiment
 
 
 def test_bundle_and_manifest(tiny_training):
     bundle = load_bundle(tiny_training["out"] / "shufflenet_lstm")
     m = bundle.manifest
-    assert m["model_id"] == "shufflenet_lstm"
-    assert m["parts"]["signal"]["n_members"] == 2 and m["parts"]["image"]["n_members"] == 2
-    assert m["parts"]["image"]["imagenet_pretrained"] is False
-    assert m["data"]["synthetic"] is True
-    assert len(m["data"]["fingerprint_sha256"]) == 64
-    assert m["preprocessing"]["signals"]["representation"] == "envelope"
+    assert m.model_id == "shufflenet_lstm"
+    assert m.parts.signal.n_members == 2 and m.parts.image.n_members == 2
+    assert m.parts.image.imagenet_pretrained is False and m.imagenet_pretrained is False
+    assert m.data.trained_on == "synthetic" and m.trained_on == "synthetic"
+    assert m.schema_version == 2 and m.notes == ()
+    assert len(m.data.fingerprint_sha256) == 64
+    assert m.preprocessing.signals["representation"] == "envelope"
     # the LSTM reads 25 frames of 0.4 s per 10-s window
-    assert m["parts"]["signal"]["kwargs"]["n_times"] == 25
-    assert m["parts"]["signal"]["kwargs"]["sfreq"] == pytest.approx(2.5)
-    assert 0.0 <= m["fusion"]["weight"] <= 1.0
-    assert {"tables", "fma", "bayes_ceiling_auc"} <= set(m["metrics"])
+    assert m.parts.signal.kwargs["n_times"] == 25
+    assert m.parts.signal.kwargs["sfreq"] == pytest.approx(2.5)
+    assert 0.0 <= m.fusion["weight"] <= 1.0
+    assert m.metrics.tables and m.metrics.fma and m.metrics.bayes_ceiling_auc is not None
+    # on disk: the current schema, trained_on in place of schema 1's synthetic flag
+    raw = json.loads((tiny_training["out"] / "shufflenet_lstm" / "manifest.json").read_text())
+    assert raw["schema_version"] == 2 and "manifest_version" not in raw
+    assert raw["data"]["trained_on"] == "synthetic" and "synthetic" not in raw["data"]
     # every ensemble member of both parts is stored
     for part in ("signal0", "signal1", "image0", "image1"):
         assert bundle.part(part)
@@ -30,7 +40,7 @@ def test_bundle_and_manifest(tiny_training):
 
 def test_no_patient_in_both_development_and_test(tiny_training):
     m = load_bundle(tiny_training["out"] / "shufflenet_lstm").manifest
-    dev, test = set(m["data"]["split"]["development"]), set(m["data"]["split"]["test"])
+    dev, test = set(m.data.split.development), set(m.data.split.test)
     assert dev and test and not dev & test
     assert len(dev | test) == 20
 
@@ -73,28 +83,27 @@ def test_settings_are_checked():
 
 
 def test_the_lstm_can_have_its_own_epoch_budget():
-    from rehab_core.training.experiment import _train_settings
-
     settings = ExperimentSettings(epochs=15, patience=4, signal_epochs=50, signal_patience=10)
-    signal, image = _train_settings(settings, "signal", 0), _train_settings(settings, "image", 0)
+    signal, image = settings.member_settings("signal", 0), settings.member_settings("image", 0)
     assert (signal.epochs, signal.early_stopping_patience) == (50, 10)
     assert (image.epochs, image.early_stopping_patience) == (15, 4)
-    default = _train_settings(ExperimentSettings(epochs=7, patience=3), "signal", 0)
+    default = ExperimentSettings(epochs=7, patience=3).member_settings("signal", 0)
     assert (default.epochs, default.early_stopping_patience) == (7, 3)
+    assert (signal.batch_size, image.batch_size) == (32, 16)
 
 
 def test_no_model_ever_sees_a_test_or_held_out_patient(tiny_training):
     """Every fit_model call: its training and early-stopping patients are development
     patients outside the fold it scores, and the two sets are disjoint."""
     m = load_bundle(tiny_training["out"] / "shufflenet_lstm").manifest
-    test = set(m["data"]["split"]["test"])
+    test = set(m.data.split.test)
     calls = tiny_training["fit_calls"]
     assert len(calls) == 4  # LSTM and ShuffleNet, two folds each
     held_out = []
     for train, stop in calls:
         assert train and stop and not train & stop
         assert not (train | stop) & test
-        held_out.append(set(m["data"]["split"]["development"]) - train - stop)
+        held_out.append(set(m.data.split.development) - train - stop)
     # each fold leaves out a different, non-empty part of the development patients
     assert all(held_out) and held_out[0] != held_out[1]
 
@@ -119,31 +128,71 @@ def test_image_members_reused_from_an_earlier_run(
     for f in range(2):
         for key, value in old.part(f"image{f}").items():
             assert torch.equal(value, new.part(f"image{f}")[key])
-    assert new.manifest["parts"]["signal"]["kwargs"]["n_times"] == 20  # 0.5-s frames
-    record = new.manifest["training"]["image_members_from"]
-    assert record["manifest_sha256"] == old.manifest["manifest_sha256"]
-    assert (
-        new.manifest["training"]["histories"]["image"]
-        == old.manifest["training"]["histories"]["image"]
-    )
+    assert new.manifest.parts.signal.kwargs["n_times"] == 20  # 0.5-s frames
+    record = new.manifest.training.image_members_from
+    assert record["manifest_sha256"] == old.manifest.manifest_sha256
+    assert new.manifest.training.histories["image"] == old.manifest.training.histories["image"]
 
 
-def test_image_members_of_another_split_are_refused(
-    tiny_training, tiny_experiment_settings, tmp_path
+def test_image_members_of_another_split_are_refused_before_preprocessing(
+    tiny_training, tiny_experiment_settings, tmp_path, monkeypatch
 ):
-    with pytest.raises(
-        ValueError, match=r"cannot be reused: the development/test split and the folds"
-    ):
-        train_experiment(
-            tiny_training["cohort"],
-            tmp_path,
-            tiny_experiment_settings(seed=3),
-            image_members_from=tiny_training["out"],
-        )
+    """Other folds (another seed) are seen in the bundle alone: the cohort is not preprocessed."""
+    import rehab_core.pipeline
+
+    def no_preprocessing(*args, **kwargs):
+        raise AssertionError("a refused reuse must not preprocess the cohort")
+
+    with monkeypatch.context() as m:
+        m.setattr(rehab_core.pipeline, "prepare_cohort", no_preprocessing)
+        with pytest.raises(ValueError, match=r"cannot be reused: the folds differ from this run"):
+            train_experiment(
+                tiny_training["cohort"],
+                tmp_path,
+                tiny_experiment_settings(seed=3),
+                image_members_from=tiny_training["out"],
+            )
     with pytest.raises(ValueError, match=r"holds no bundle to reuse the shufflenet members from"):
         train_experiment(
             tiny_training["cohort"],
             tmp_path,
             tiny_experiment_settings(),
             image_members_from=tmp_path,
+        )
+
+
+def test_training_report_lists_the_scores_behind_its_tables(tiny_training):
+    report = json.loads((tiny_training["out"] / "evaluation.json").read_text())
+    manifest = json.loads((tiny_training["out"] / "shufflenet_lstm" / "manifest.json").read_text())
+    test_ids = sorted(manifest["data"]["split"]["test"])
+    by_group = {r["group"]: r for r in report["predictions"]}
+    assert set(by_group) == {"signal", "image", "fusion"}
+    for group in ("image", "fusion"):
+        assert sorted(by_group[group]["patients"]) == test_ids
+    assert set(by_group["signal"]["patients"]) <= set(test_ids)
+    aucs = {
+        e["name"]: e["metrics"]["roc_auc"]["estimate"]
+        for table in ("table1", "table2", "table3")
+        for e in report["tables"][table]["evaluations"]
+    }
+    for record in report["predictions"]:
+        assert len(record["y_true"]) == len(record["p_good"]) == len(record["patients"])
+        if len(set(record["y_true"])) == 2:
+            auc = roc_points(record["y_true"], record["p_good"])["auc"]
+            assert auc == pytest.approx(aucs[record["name"]])
+    assert set(report["bayes_p_good"]) == set(test_ids)
+
+
+def test_image_members_of_another_split_are_refused_once_the_cohort_is_read(
+    tiny_training, tiny_experiment_settings, tmp_path
+):
+    """Same folds and seed, another test fraction: the split differs, seen after preprocessing."""
+    with pytest.raises(
+        ValueError, match=r"cannot be reused: the development/test split differ from this run"
+    ):
+        train_experiment(
+            tiny_training["cohort"],
+            tmp_path,
+            tiny_experiment_settings(test_fraction=0.4),
+            image_members_from=tiny_training["out"],
         )
