@@ -13,25 +13,27 @@ import streamlit as st
 from pages._shared import session_user, sign_out
 from rehab_core.security import role_allows
 
-st.set_page_config(page_title="Stroke lower-limb recovery", page_icon="🦵", layout="wide")
+st.set_page_config(
+    page_title="Stroke lower-limb recovery", page_icon=":material/directions_walk:", layout="wide"
+)
 
 # (file, title, icon, minimum role) in menu order; a page is routed once its file exists
 # and only for roles that reach its minimum (clinician < researcher < admin).
 PAGES = [
-    ("pages/home.py", "Overview", "🏠", "clinician"),
-    ("pages/patients.py", "Patients", "👤", "clinician"),
-    ("pages/signals.py", "Signals", "📈", "clinician"),
-    ("pages/prediction.py", "Prediction", "🎯", "clinician"),
-    ("pages/evaluation.py", "Evaluation", "📊", "researcher"),
-    ("pages/retrain.py", "Retrain", "🧪", "researcher"),
-    ("pages/admin.py", "Admin", "🛡️", "admin"),
+    ("pages/home.py", "Overview", ":material/home:", "clinician"),
+    ("pages/patients.py", "Patients", ":material/group:", "clinician"),
+    ("pages/signals.py", "Signals", ":material/monitoring:", "clinician"),
+    ("pages/prediction.py", "Prediction", ":material/insights:", "clinician"),
+    ("pages/evaluation.py", "Evaluation", ":material/analytics:", "researcher"),
+    ("pages/retrain.py", "Retrain", ":material/model_training:", "researcher"),
+    ("pages/admin.py", "Admin", ":material/admin_panel_settings:", "admin"),
 ]
 SIGN_IN_PAGE = "pages/signin.py"
 HERE = Path(__file__).parent
 
 user = session_user()
 if user is None:
-    pages = [st.Page(SIGN_IN_PAGE, title="Sign in", icon="🔑", default=True)]
+    pages = [st.Page(SIGN_IN_PAGE, title="Sign in", icon=":material/login:", default=True)]
 else:
     pages = [
         st.Page(path, title=title, icon=icon, default=path == "pages/home.py")
@@ -40,5 +42,5 @@ else:
     ]
     with st.sidebar:
         st.caption(f"Signed in as **{user.display_name or user.username}** ({user.role})")
-        st.button("Sign out", icon="🚪", on_click=sign_out)
+        st.button("Sign out", icon=":material/logout:", on_click=sign_out)
 st.navigation(pages).run()

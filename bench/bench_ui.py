@@ -337,6 +337,7 @@ def main() -> None:
 
     from rehab_core.security import create_first_admin, create_user
     from rehab_core.storage import open_store
+    from rehab_core.workflows.patients import create_demo_patient
 
     with tempfile.TemporaryDirectory(prefix="bench_ui_") as tmp:
         data_dir = Path(tmp) / "data"
@@ -346,7 +347,7 @@ def main() -> None:
             create_user(store, CLINICIAN, PASSWORD, "clinician", actor=ADMIN)
             _log(f"creating {args.repeats + 1} demo patients")
             for k in range(args.repeats + 1):
-                store.create_demo_patient(seed=FIRST_SEED + k)
+                create_demo_patient(store, ADMIN, seed=FIRST_SEED + k)
         finally:
             store.close()
         options = [part for o in args.streamlit_option for part in _option(o)]

@@ -119,7 +119,7 @@ def require_patient() -> PatientRecord:
     patient = current_patient()
     if patient is None:
         st.info("Pick or create a patient on the Patients page first.")
-        link_if_page(PATIENTS_PAGE, "Patients", icon="👤")
+        link_if_page(PATIENTS_PAGE, "Patients", icon=":material/group:")
         st.stop()
     return patient
 

@@ -2,7 +2,7 @@
 
 The audit trail is shown and exported, never edited: the app has no way to
 change or delete an event, and the database refuses it
-(:func:`rehab_core.security.install_audit_guards`).
+(:func:`rehab_core.storage.db.install_audit_guards`).
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ def _audit_log(store: Store, me: UserRecord, usernames: list[str]) -> None:
         ),
         file_name="audit_log.csv",
         mime="text/csv",
-        icon="⬇️",
+        icon=":material/download:",
         on_click="ignore",
     )
 

@@ -25,7 +25,7 @@ st.info(
     "Start on the **Patients** page: pick or create a patient (or a synthetic demo patient "
     "in one click) and upload their EEG-EMG recording and rs-fMRI."
 )
-st.page_link("pages/patients.py", label="Go to Patients", icon="👤")
+st.page_link("pages/patients.py", label="Go to Patients", icon=":material/group:")
 st.warning(
     "Research software. Not a medical device: predictions must not replace clinical judgement."
 )

@@ -5,10 +5,8 @@ from __future__ import annotations
 import logging
 
 import streamlit as st
-from sqlalchemy.exc import SQLAlchemyError
 
 from pages._shared import (
-    audit,
     current_patient,
     current_user,
     get_store,
@@ -20,6 +18,13 @@ from pages._shared import (
 from rehab_core.io import InputError
 from rehab_core.security import role_allows
 from rehab_core.storage import UPLOAD_SUFFIXES, PatientRecord, RecordNotFound, Store
+from rehab_core.workflows.patients import (
+    AuditNotRecorded,
+    create_demo_patient,
+    create_patient,
+    delete_patient,
+    upload_recording,
+)
 
 _LOG = logging.getLogger(__name__)
 _FLASH = "patients_flash"  # (level, sentence) shown once after a rerun
@@ -34,6 +39,12 @@ _UPLOADER_TYPES = {
     "signals": ["txt", "edf", "bdf", "fif", "gz", "set", "vhdr"],
     "fmri": ["nii", "gz"],
 }
+
+
+def _actor() -> str:
+    """The signed-in user's name, as the audit trail records it."""
+    user = current_user()
+    return user.username if user else "anonymous"
 
 
 def _flash(level: str, sentence: str) -> None:
@@ -53,10 +64,9 @@ def _label(patient: PatientRecord) -> str:
 
 def _demo_button(store: Store) -> None:
     st.info("No patient yet. Create one below, or start with a synthetic demo patient.")
-    if st.button("Create a demo patient", type="primary", icon="✨"):
+    if st.button("Create a demo patient", type="primary", icon=":material/person_add:"):
         with st.spinner("Generating and checking a synthetic patient's EEG-EMG and rs-fMRI..."):
-            demo = store.create_demo_patient()
-        audit("create_patient", patient_id=demo.id, details={"demo": True})
+            demo = create_demo_patient(store, _actor())
         select_patient(demo.id)
         _flash(
             "success",
@@ -125,7 +135,9 @@ def _create_form(store: Store) -> None:
     if not submitted:
         return
     try:
-        patient = store.create_patient(
+        patient = create_patient(
+            store,
+            _actor(),
             pseudonym,
             age=age,
             sex=sex,
@@ -136,26 +148,20 @@ def _create_form(store: Store) -> None:
     except ValueError as err:
         st.error(str(err))
         return
-    audit("create_patient", patient_id=patient.id)
     select_patient(patient.id)
     _flash("success", f"Created patient {patient.pseudonym}; upload their recordings below.")
     st.rerun()
 
 
 def _store_upload(store: Store, patient: PatientRecord, kind: str, uploaded) -> tuple[str, str]:
-    """Validate and store one uploaded file; the (level, sentence) to show."""
+    """Check, store and audit one uploaded file; the (level, sentence) to show."""
     try:
         with st.spinner(f"Reading and checking {uploaded.name}..."):
-            rec = store.add_upload(patient.id, kind, uploaded.name, uploaded.getvalue())
+            rec = upload_recording(
+                store, _actor(), patient.id, kind, uploaded.name, uploaded.getvalue()
+            )
     except InputError as err:
         return "error", str(err)
-    # the upload's id and hash, not its file name (which may carry a person's name)
-    audit(
-        "upload",
-        patient_id=patient.id,
-        target=f"upload {rec.id}",
-        details={"kind": kind, "sha256": rec.sha256, "duplicate": rec.duplicate},
-    )
     if rec.duplicate:
         return "info", (
             f"{uploaded.name} holds the same bytes as {rec.original_name}, already stored "
@@ -230,27 +236,30 @@ def _delete_section(store: Store, patient: PatientRecord) -> None:
         if typed.strip() != patient.pseudonym:
             st.error(f"Type the pseudonym {patient.pseudonym} exactly; nothing was deleted.")
             return
-        # delete first, then record: an event must not claim an erasure that did not happen
         try:
-            gone = store.delete_patient(patient.id)
+            gone = delete_patient(store, user.username, patient.id)
+        except PermissionError as err:  # the account lost the role meanwhile
+            st.error(str(err))
+            return
         except RecordNotFound as err:  # deleted meanwhile in another session
             select_patient(None)
             _flash("error", str(err))
             st.rerun()
-        select_patient(None)
-        try:
-            audit("delete_patient", patient_id=gone.patient_id, details=gone.audit_details())
-        except SQLAlchemyError as err:
+        except AuditNotRecorded as err:
             # the id and the error class only: no patient data in application logs
             _LOG.error(
-                "delete_patient of patient %d not audited: %s", gone.patient_id, type(err).__name__
+                "delete_patient of patient %d not audited: %s",
+                err.deletion.patient_id,
+                type(err.__cause__).__name__,
             )
+            select_patient(None)
             _flash(
                 "error",
-                f"Patient {gone.patient_id} was deleted but the audit trail could not record "
-                "it; tell the data protection officer the time and patient id.",
+                f"Patient {err.deletion.patient_id} was deleted but the audit trail could not "
+                "record it; tell the data protection officer the time and patient id.",
             )
         else:
+            select_patient(None)
             _flash(
                 "success",
                 f"Deleted {gone.pseudonym} with {gone.n_uploads} recording(s) and "
@@ -277,9 +286,9 @@ def main() -> None:
         _uploads_table(store, patient)
         links = st.columns(2)
         with links[0]:
-            link_if_page("pages/signals.py", "Look at the signals", icon="📈")
+            link_if_page("pages/signals.py", "Look at the signals", icon=":material/monitoring:")
         with links[1]:
-            link_if_page("pages/prediction.py", "Predict the outcome", icon="🎯")
+            link_if_page("pages/prediction.py", "Predict the outcome", icon=":material/insights:")
         _delete_section(store, patient)
     with st.expander("Create a patient", expanded=not patients):
         _create_form(store)

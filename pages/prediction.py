@@ -326,7 +326,7 @@ def _report_button(
         ),
         file_name=f"{patient.pseudonym}_prediction_{record.id}.pdf",
         mime="application/pdf",
-        icon="📄",
+        icon=":material/picture_as_pdf:",
         on_click="ignore",
     )
 
@@ -391,10 +391,10 @@ def main() -> None:
         )
     if fmri is None:
         st.warning(f"{patient.pseudonym} has no resting-state fMRI yet; the models need one.")
-        link_if_page(PATIENTS_PAGE, "Upload it on the Patients page", icon="👤")
+        link_if_page(PATIENTS_PAGE, "Upload it on the Patients page", icon=":material/group:")
         _history(store, patient)
         st.stop()
-    if st.button("Predict", type="primary", icon="🎯"):
+    if st.button("Predict", type="primary", icon=":material/insights:"):
         try:
             with st.spinner(f"Preprocessing and predicting with {model_id}..."):
                 record = _predict(store, patient, model_id, signals, fmri)

@@ -31,9 +31,9 @@ from rehab_core.signals import (
 from rehab_core.storage import WeightsError
 from rehab_core.viz import (
     coherence_figure,
+    fmri_map_figure,
     fmri_qc_table,
     motion_figure,
-    orthogonal_views_figure,
     psd_figure,
     screened_slices,
     signal_qc_table,
@@ -122,7 +122,7 @@ def _settings() -> tuple[SignalSettings, ImagingSettings, str]:
 
 def _no_upload(kind: str) -> None:
     st.info(f"No {kind} recording is stored for this patient yet; add one on the Patients page.")
-    link_if_page(PATIENTS_PAGE, "Patients", icon="👤")
+    link_if_page(PATIENTS_PAGE, "Patients", icon=":material/group:")
 
 
 @st.fragment
@@ -171,8 +171,8 @@ def _trace_viewer(upload, rec, key: tuple) -> None:
         st.plotly_chart(fig, key=f"sig_traces_{upload.id}")
         st.caption(
             "Red bands: windows the preprocessing rejected (reason on the band); grey: the end "
-            "shorter than a window. Dashed red traces (✗): bad channels (the QC table below says "
-            "what was done with each for the model). "
+            "shorter than a window. Dashed red traces marked 'bad': bad channels (the QC table "
+            "below says what was done with each for the model). "
             "Traces are reduced to the lowest and highest value per pixel, so peaks are kept; "
             "choose a shorter span to see single samples."
         )
@@ -292,19 +292,7 @@ def _fmri_tab(patient_id: int, settings: ImagingSettings, source: str) -> None:
     y = c_y.slider("y (coronal)", 0, shape[1] - 1, shape[1] // 2, key=f"fmri_y_{upload.id}")
     z_default = kept[len(kept) // 2] if kept else shape[2] // 2
     z = c_z.slider("z (axial)", 0, shape[2] - 1, z_default, key=f"fmri_z_{upload.id}")
-    st.plotly_chart(
-        orthogonal_views_figure(
-            result.maps[name],
-            result.affine,
-            x,
-            y,
-            z,
-            screened_out=result.screened_out,
-            value_label=MAPS[name],
-            colorscale="Gray" if name == "mean" else "Inferno",
-        ),
-        key=f"fmri_views_{upload.id}",
-    )
+    st.plotly_chart(fmri_map_figure(result, name, x, y, z), key=f"fmri_views_{upload.id}")
     st.caption(
         "Axial slices shaded red on the coronal and sagittal views were screened out and not "
         "given to the model. Patient's left on the left."

@@ -83,7 +83,9 @@ def _identity_provider() -> None:
             return
         sign_in(user)
         st.rerun()
-    st.button("Sign in with the hospital account", icon="🏥", on_click=st.login)
+    st.button(
+        "Sign in with the hospital account", icon=":material/local_hospital:", on_click=st.login
+    )
     st.caption("or with a local account:")
 
 
@@ -93,7 +95,7 @@ def main() -> None:
     user = current_user()
     if user is not None:  # app.py routes this page to nobody signed in; a stale tab reruns it
         st.success(f"Signed in as {user.username} ({user.role}).")
-        st.page_link("pages/home.py", label="Go to the overview", icon="🏠")
+        st.page_link("pages/home.py", label="Go to the overview", icon=":material/home:")
         return
     store = get_store()
     if needs_first_admin(store):

@@ -371,38 +371,26 @@ def _patients(args: argparse.Namespace) -> int:
     Exit status 1 when the patient was deleted but the audit trail could not
     record it (the deletion stands; the message says so).
     """
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from rehab_core.security import get_user, record_event, role_allows
     from rehab_core.storage import open_store
+    from rehab_core.workflows.patients import AuditNotRecorded, delete_patient
 
     if not args.yes:
         raise ValueError("Deleting a patient cannot be undone; add --yes to confirm.")
     store = open_store(data_dir=args.data_dir)
     try:
-        actor = get_user(store, args.actor)
-        if actor is None or not actor.active or not role_allows(actor.role, "admin"):
-            raise ValueError(
-                f"{args.actor!r} is not an active administrator account; "
-                "give --actor the user name of one."
-            )
-        # delete first, then record: the trail must not claim an erasure that failed
-        gone = store.delete_patient(args.id)
-        try:
-            record_event(
-                store,
-                actor.username,
-                "delete_patient",
-                patient_id=gone.patient_id,
-                details={**gone.audit_details(), "via": "cli"},
-            )
-        except SQLAlchemyError:
-            print(
-                f"rehab patients: patient {gone.patient_id} was deleted but the audit trail "
-                "could not record it; record the time and patient id by hand.",
-                file=sys.stderr,
-            )
-            return 1
+        gone = delete_patient(store, args.actor, args.id, via="cli")
+    except PermissionError:
+        raise ValueError(
+            f"{args.actor!r} is not an active administrator account; "
+            "give --actor the user name of one."
+        ) from None
+    except AuditNotRecorded as err:
+        print(
+            f"rehab patients: patient {err.deletion.patient_id} was deleted but the audit trail "
+            "could not record it; record the time and patient id by hand.",
+            file=sys.stderr,
+        )
+        return 1
     finally:
         store.close()
     print(

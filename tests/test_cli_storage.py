@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import rehab_core.security
+import rehab_core.workflows.patients
 from rehab_core.cli import main
 from rehab_core.io import PAPER_CHANNELS, write_signals_text
 from rehab_core.security import audit_events, create_user, set_user_active
@@ -110,7 +110,7 @@ def test_patients_delete_tells_when_the_audit_fails(store, patient, capsys, monk
     def record_event(*args, **kwargs):
         raise OperationalError("INSERT INTO audit_events", {}, OSError("disk full"))
 
-    monkeypatch.setattr(rehab_core.security, "record_event", record_event)
+    monkeypatch.setattr(rehab_core.workflows.patients, "record_event", record_event)
     p, upload = patient
     assert rehab(store, "patients", "delete", "--id", str(p.id), "--actor", "root", "--yes") == 1
     assert capsys.readouterr().err == (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from rehab_core.storage.store import DEFAULT_MAX_UPLOAD_MB
+from rehab_core.storage.config import DEFAULT_MAX_UPLOAD_MB
 
 CONFIG = Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml"
 

@@ -12,8 +12,19 @@ regression_metrics   MAE (with interval), RMSE, R^2, Spearman of a continuous FM
 roc_auc              the package's one ROC AUC (NaN with a single outcome class)
 roc_points           ROC curve as lists
 calibration_bins     reliability diagram bins and expected calibration error
+calibration_slope_intercept
+                     logistic recalibration slope and calibration-in-the-large, with intervals
+decision_curve       net benefit of a model, of treating all and of treating none
+paired_bootstrap_auc AUC difference of two scores on the same patients, paired bootstrap
+delong_test          the same by DeLong's test (fast midrank algorithm of Sun & Xu 2014)
+ceiling_column       which ground-truth column is the ceiling of a table row
+ceiling_probabilities  that column's values for the row's patients
+ceiling_fraction     (AUC - 0.5) / (ceiling - 0.5) with an interval from the same resamples
+repeated_cv_summary  mean and SD of AUC over repeated cross-validation, pooled interval
+seed_summary         mean and SD of metrics over external cohorts (generator seeds)
 evaluate_model       one model's record -> ModelEvaluation
 paper_tables         Tables 1-3 of Shi et al. 2025 with intervals; to_markdown / to_json
+paired_differences   the table of paired AUC differences between rows (default_pairs)
 scored_patients      one table row's per-patient scores (the input of ROC curves)
 bayes_ceiling_auc    AUC of a synthetic cohort's Bayes-optimal probabilities (its ceiling)
 bayes_probabilities  those probabilities per patient
@@ -21,7 +32,23 @@ bayes_probabilities  those probabilities per patient
 
 from __future__ import annotations
 
+from rehab_core.evaluation._calibration import calibration_slope_intercept
+from rehab_core.evaluation._ceiling import (
+    CEILING_COLUMNS,
+    CLINICAL_MODEL,
+    CLINICAL_SUFFIX,
+    ceiling_column,
+    ceiling_fraction,
+    ceiling_probabilities,
+)
+from rehab_core.evaluation._comparisons import (
+    COMPARISON_FAMILIES,
+    default_pairs,
+    holm_adjust,
+    paired_differences,
+)
 from rehab_core.evaluation._curves import calibration_bins, roc_points
+from rehab_core.evaluation._decision import DEFAULT_THRESHOLDS, decision_curve
 from rehab_core.evaluation._metrics import (
     METRIC_NAMES,
     binary_metrics,
@@ -29,6 +56,8 @@ from rehab_core.evaluation._metrics import (
     regression_metrics,
     roc_auc,
 )
+from rehab_core.evaluation._paired import delong_test, paired_bootstrap_auc
+from rehab_core.evaluation._repeats import repeated_cv_summary, seed_summary
 from rehab_core.evaluation._report import (
     GROUPS,
     EvaluationSettings,
@@ -43,6 +72,7 @@ from rehab_core.evaluation._scores import (
 )
 from rehab_core.evaluation._tables import (
     CEILING_LABEL,
+    FUSION_CLINICAL_MODELS,
     FUSION_MODELS,
     IMAGE_MODELS,
     SIGNAL_MODELS,
@@ -54,7 +84,13 @@ from rehab_core.evaluation._tables import (
 )
 
 __all__ = [
+    "CEILING_COLUMNS",
     "CEILING_LABEL",
+    "CLINICAL_MODEL",
+    "CLINICAL_SUFFIX",
+    "COMPARISON_FAMILIES",
+    "DEFAULT_THRESHOLDS",
+    "FUSION_CLINICAL_MODELS",
     "FUSION_MODELS",
     "GROUPS",
     "IMAGE_MODELS",
@@ -69,13 +105,25 @@ __all__ = [
     "binary_metrics",
     "bootstrap_metrics",
     "calibration_bins",
+    "calibration_slope_intercept",
+    "ceiling_column",
+    "ceiling_fraction",
+    "ceiling_probabilities",
+    "decision_curve",
+    "default_pairs",
+    "delong_test",
     "evaluate_model",
     "format_interval",
+    "holm_adjust",
+    "paired_bootstrap_auc",
+    "paired_differences",
     "paper_tables",
     "regression_metrics",
+    "repeated_cv_summary",
     "roc_auc",
     "roc_points",
     "scored_patients",
+    "seed_summary",
     "to_json",
     "to_markdown",
 ]

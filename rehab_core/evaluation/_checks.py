@@ -71,3 +71,15 @@ def check_same_length(**arrays: np.ndarray) -> int:
         listed = ", ".join(f"{k} has {v}" for k, v in lengths.items())
         raise ValueError(f"Every input needs one value per patient, but {listed}.")
     return next(iter(lengths.values()))
+
+
+def check_both_outcomes(y: np.ndarray, what: str) -> None:
+    """Raise one sentence when the labels ``y`` (bool) hold one outcome only.
+
+    ``what`` names what needs both, e.g. ``"Calibration"``.
+    """
+    if y.all() or not y.any():
+        raise ValueError(
+            f"{what} needs patients of both outcomes, but all {y.size} patients are "
+            f"{'good' if y.all() else 'poor'}."
+        )

@@ -254,6 +254,26 @@ def _check_bootstrap(n_boot: int, ci: float) -> None:
         raise ValueError(f"ci={ci!r} must lie strictly between 0 and 1, e.g. 0.95.")
 
 
+def _resample_weights(y: np.ndarray, n_boot: int, seed: int, stratify: bool) -> np.ndarray:
+    """Bootstrap resamples of patients as multiplicities, shape (n_boot, n_patients).
+
+    Row ``b`` says how often each patient is drawn in resample ``b``: multinomial
+    counts over all patients, or (``stratify=True``) over the good and the poor
+    patients separately, each class keeping its size.  Every bootstrap of this
+    package draws its resamples here, so the same ``seed`` gives the same
+    resamples to a model's metrics, its paired comparisons and its ceiling.
+    """
+    rng = np.random.default_rng(seed)
+    weights = np.zeros((n_boot, y.size))
+    groups = [np.flatnonzero(y), np.flatnonzero(~y)] if stratify else [np.arange(y.size)]
+    for idx in groups:
+        if idx.size:
+            weights[:, idx] = rng.multinomial(
+                idx.size, np.full(idx.size, 1.0 / idx.size), size=n_boot
+            )
+    return weights
+
+
 def _percentile_interval(values: np.ndarray, ci: float) -> tuple[float, float]:
     finite = values[~np.isnan(values)]
     if finite.size == 0:
@@ -313,15 +333,7 @@ def bootstrap_metrics(
     y, p = _checked(y_true, p_good, threshold, average)
     _check_bootstrap(n_boot, ci)
 
-    rng = np.random.default_rng(seed)
-    weights = np.zeros((int(n_boot), y.size))
-    groups = [np.flatnonzero(y), np.flatnonzero(~y)] if stratify else [np.arange(y.size)]
-    for idx in groups:
-        if idx.size:
-            weights[:, idx] = rng.multinomial(
-                idx.size, np.full(idx.size, 1.0 / idx.size), size=int(n_boot)
-            )
-
+    weights = _resample_weights(y, int(n_boot), seed, stratify)
     point = _metric_rows(y, p, np.ones((1, y.size)), threshold, average)
     boot = _metric_rows(y, p, weights, threshold, average)
     _warn_undefined(y, p >= threshold)

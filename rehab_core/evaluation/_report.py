@@ -11,6 +11,7 @@ import numpy as np
 
 from rehab_core._config import Settings
 from rehab_core._validation import check_int, check_option, check_range
+from rehab_core.evaluation._ceiling import ceiling_fraction
 from rehab_core.evaluation._checks import as_binary_labels, as_probabilities, check_same_length
 from rehab_core.evaluation._metrics import bootstrap_metrics
 
@@ -69,7 +70,9 @@ class ModelResult:
     name : str
         Model name as in the paper, case-insensitive: ``"FBNet"``,
         ``"GhostNet"``, ``"RegNet"``, ``"ShuffleNet"``, ``"ResNet50"``
-        (image), ``"LSTM"`` (signal), ``"FBNet_LSTM"`` ... (fusion).
+        (image), ``"LSTM"`` (signal), ``"FBNet_LSTM"`` ... (fusion); in
+        every group also ``"Clinical"`` (the clinical comparator) and, in
+        fusion, ``"FBNet_LSTM + clinical"`` ... (fusion + clinical).
     group : {"image", "signal", "fusion"}
         Which paper table the model belongs to.
     y_true : array-like of {0, 1}, shape (n_patients,)
@@ -81,6 +84,13 @@ class ModelResult:
     threshold : float or None
         Decision threshold of this model (e.g. ``LateFusion.threshold_``);
         ``None`` uses :attr:`EvaluationSettings.threshold`.
+    patients : sequence of str or None
+        The patient of each score; needed to pair rows evaluated on different
+        patients (:func:`rehab_core.evaluation.paired_differences`).
+    p_ceiling : array-like of float or None, shape (n_patients,)
+        The ground truth's ideal P(good) of these patients for the
+        information this row sees (:func:`rehab_core.evaluation.ceiling_column`);
+        gives the row its ceiling and chance-corrected fraction of it.
     """
 
     name: str
@@ -89,6 +99,8 @@ class ModelResult:
     p_good: Any
     cv_auc: float | None = None
     threshold: float | None = None
+    patients: Any = None
+    p_ceiling: Any = None
 
     @classmethod
     def from_mapping(cls, record: Mapping[str, Any] | ModelResult) -> ModelResult:
@@ -128,6 +140,10 @@ class ModelEvaluation:
     cv_auc : float or None
     settings : dict
         :meth:`EvaluationSettings.to_dict` of the settings used.
+    ceiling : dict or None
+        :func:`rehab_core.evaluation.ceiling_fraction` of the row (its
+        ceiling AUC and the chance-corrected fraction of it, from the same
+        resamples as ``metrics``) when the record had ``p_ceiling``.
     """
 
     name: str
@@ -138,6 +154,7 @@ class ModelEvaluation:
     metrics: dict[str, dict[str, float]]
     cv_auc: float | None
     settings: dict[str, Any]
+    ceiling: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -181,6 +198,17 @@ def evaluate_model(
         average=settings.average,
         stratify=settings.stratify,
     )
+    ceiling = None
+    if record.p_ceiling is not None:
+        ceiling = ceiling_fraction(
+            y,
+            p,
+            as_probabilities(record.p_ceiling, f"p_ceiling of {record.name}"),
+            n_boot=int(settings.n_boot),
+            seed=int(settings.seed),
+            ci=settings.ci,
+            stratify=settings.stratify,
+        )
     return ModelEvaluation(
         name=str(record.name),
         group=record.group,
@@ -190,4 +218,5 @@ def evaluate_model(
         metrics=report["metrics"],
         cv_auc=cv_auc,
         settings=settings.to_dict(),
+        ceiling=ceiling,
     )

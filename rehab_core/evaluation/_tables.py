@@ -14,7 +14,13 @@ keys)::
 Each group may be evaluated on its own patients (the paper had 102 with fMRI
 and 86 with EEG-EMG).  Names are matched case-insensitively ("resnet50" is
 shown as "ResNet50"); rows follow the paper's order and models that were not
-run are simply absent.
+run are simply absent.  Every table may also hold the clinical comparator
+("Clinical") and Table 3 "fusion + clinical" rows ("ShuffleNet_LSTM + clinical").
+
+A record with ``p_ceiling`` (the ground truth's ideal probabilities for what
+that row sees, :func:`rehab_core.evaluation.ceiling_column`) carries its own
+ceiling and the chance-corrected fraction of it; ``pairs`` adds a table of
+paired AUC differences (:func:`rehab_core.evaluation.paired_differences`).
 """
 
 from __future__ import annotations
@@ -22,11 +28,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from rehab_core._json import to_jsonable
 from rehab_core._validation import check_option
+from rehab_core.evaluation._ceiling import CLINICAL_MODEL, CLINICAL_SUFFIX
+from rehab_core.evaluation._comparisons import default_pairs, paired_differences
 from rehab_core.evaluation._report import (
     EvaluationSettings,
     ModelResult,
@@ -35,6 +43,7 @@ from rehab_core.evaluation._report import (
 
 __all__ = [
     "CEILING_LABEL",
+    "FUSION_CLINICAL_MODELS",
     "FUSION_MODELS",
     "IMAGE_MODELS",
     "SIGNAL_MODELS",
@@ -58,20 +67,42 @@ TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("ROC AUC", "roc_auc"),
 )
 
+#: Rows of Table 3 that add the clinical data to a fusion model's score.
+FUSION_CLINICAL_MODELS: tuple[str, ...] = tuple(f"{m}{CLINICAL_SUFFIX}" for m in FUSION_MODELS)
+
 _TABLES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
-    ("table1", "image", "Table 1. fMRI prediction model evaluation", IMAGE_MODELS),
-    ("table2", "signal", "Table 2. EEG-EMG prediction model evaluation", SIGNAL_MODELS),
-    ("table3", "fusion", "Table 3. Multimodal fusion prediction model evaluation", FUSION_MODELS),
+    (
+        "table1",
+        "image",
+        "Table 1. fMRI prediction model evaluation",
+        (*IMAGE_MODELS, CLINICAL_MODEL),
+    ),
+    (
+        "table2",
+        "signal",
+        "Table 2. EEG-EMG prediction model evaluation",
+        (*SIGNAL_MODELS, CLINICAL_MODEL),
+    ),
+    (
+        "table3",
+        "fusion",
+        "Table 3. Multimodal fusion prediction model evaluation",
+        (*FUSION_MODELS, *FUSION_CLINICAL_MODELS, CLINICAL_MODEL),
+    ),
 )
 
 CEILING_LABEL = "Bayes-optimal ceiling"
 _MISSING = "—"
 
 
+def _key(name: str) -> str:
+    return str(name).strip().lower().replace("-", "_").replace(" ", "_")
+
+
 def _canonical(name: str, allowed: tuple[str, ...], group: str) -> str:
-    key = str(name).strip().lower().replace("-", "_").replace(" ", "_")
+    key = _key(name)
     for canonical in allowed:
-        if canonical.lower() == key:
+        if _key(canonical) == key:
             return canonical
     return check_option(f"name (group {group!r})", name, allowed)  # raises with the allowed names
 
@@ -93,6 +124,7 @@ def paper_tables(
     settings: EvaluationSettings | None = None,
     *,
     ceiling_auc: Mapping[str, float] | None = None,
+    pairs: str | Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Build Tables 1-3 of the paper from held-out predictions, with intervals.
 
@@ -105,7 +137,16 @@ def paper_tables(
     ceiling_auc : mapping of group to float, optional
         The demo generator's Bayes-optimal AUC on the same patients as that
         group's models, e.g. ``{"image": 0.84, "fusion": 0.91}``; shown as
-        a last row ("Bayes-optimal ceiling") with only ROC AUC filled.
+        a last row ("Bayes-optimal ceiling") with only ROC AUC filled.  This
+        is one ceiling for the whole table; a record's own ``p_ceiling``
+        gives each row the ceiling of what it sees (preferred).
+    pairs : "default", list of dict or None
+        Adds ``"paired"``, the table of paired AUC differences of
+        :func:`rehab_core.evaluation.paired_differences` between these rows:
+        ``"default"`` makes the comparisons of
+        :func:`rehab_core.evaluation.default_pairs`; a list gives them
+        (``{"a": (group, name), "b": (group, name), "family": str}`` with the
+        canonical names).  ``None`` (default): ``"paired"`` is ``None``.
 
     Returns
     -------
@@ -114,7 +155,9 @@ def paper_tables(
         each ``T`` is ``{"title", "group", "columns", "rows", "evaluations",
         "ceiling_auc"}``: ``columns`` lists ``"Method"``, Accuracy, Recall,
         F1-score, Precision, ROC AUC and, when any model of the table has
-        ``cv_auc``, ``"CV AUC"``; ``rows`` is a list of dicts mapping each
+        ``cv_auc``, ``"CV AUC"``, and when any row has ``p_ceiling``,
+        ``"Ceiling AUC"`` and ``"Fraction of ceiling"`` (chance-corrected,
+        with its interval); ``rows`` is a list of dicts mapping each
         column to its formatted cell (``"0.80 (0.65–0.91)"``);
         ``evaluations`` holds the numeric :meth:`ModelEvaluation.to_dict`
         of each row.  Everything is JSON-ready.
@@ -132,6 +175,7 @@ def paper_tables(
     for record in records:
         check_option("group", record.group, allowed_groups)
 
+    canonical_records: list[ModelResult] = []
     for key, group, title, order in _TABLES:
         by_name: dict[str, ModelResult] = {}
         for record in (r for r in records if r.group == group):
@@ -141,16 +185,16 @@ def paper_tables(
                     f"Model {name!r} appears twice in group {group!r}; give one record per model."
                 )
             by_name[name] = record
-        evaluations = [
-            evaluate_model(dataclasses.replace(by_name[name], name=name), settings)
-            for name in order
-            if name in by_name
-        ]
+        named = [dataclasses.replace(by_name[name], name=name) for name in order if name in by_name]
+        canonical_records += named
+        evaluations = [evaluate_model(record, settings) for record in named]
         has_cv = any(e.cv_auc is not None for e in evaluations)
+        has_ceiling = any(e.ceiling is not None for e in evaluations)
         columns = [
             "Method",
             *(label for label, _ in TABLE_COLUMNS),
             *(["CV AUC"] if has_cv else []),
+            *(list(_ROW_CEILING_COLUMNS) if has_ceiling else []),
         ]
         rows = []
         for ev in evaluations:
@@ -161,6 +205,8 @@ def paper_tables(
                 row["CV AUC"] = (
                     _MISSING if ev.cv_auc is None else _format(ev.cv_auc, settings.decimals)
                 )
+            if has_ceiling:
+                row.update(_ceiling_cells(ev.ceiling, settings.decimals))
             rows.append(row)
         ceiling = ceiling_auc.get(group)
         if ceiling is not None:
@@ -177,7 +223,26 @@ def paper_tables(
             "evaluations": [e.to_dict() for e in evaluations],
             "ceiling_auc": ceiling,
         }
+    if pairs is None:
+        out["paired"] = None
+    else:
+        if isinstance(pairs, str):
+            check_option("pairs", pairs, ("default",))
+            pairs = default_pairs(canonical_records)
+        out["paired"] = paired_differences(canonical_records, pairs, settings)
     return out
+
+
+_ROW_CEILING_COLUMNS = ("Ceiling AUC", "Fraction of ceiling")
+
+
+def _ceiling_cells(ceiling: Mapping[str, Any] | None, decimals: int) -> dict[str, str]:
+    if ceiling is None:
+        return dict.fromkeys(_ROW_CEILING_COLUMNS, _MISSING)
+    return {
+        "Ceiling AUC": _format(ceiling["ceiling_auc"]["estimate"], decimals),
+        "Fraction of ceiling": format_interval(ceiling["fraction"], decimals),
+    }
 
 
 def to_markdown(tables: Mapping[str, Any]) -> str:
@@ -196,6 +261,9 @@ def to_markdown(tables: Mapping[str, Any]) -> str:
         ]
         lines += ["| " + " | ".join(row[c] for c in columns) + " |" for row in table["rows"]]
         parts.append("\n".join(lines) + "\n")
+    paired = tables.get("paired")
+    if paired:
+        parts.append(_paired_markdown(paired))
     s = tables["settings"]
     averaging = (
         "of the good-outcome class"
@@ -214,8 +282,41 @@ def to_markdown(tables: Mapping[str, Any]) -> str:
             f" {CEILING_LABEL}: AUC of the demo generator's true outcome probabilities "
             "on the same patients."
         )
+    if any(_ROW_CEILING_COLUMNS[0] in tables[key]["columns"] for key, _, _, _ in _TABLES):
+        note += (
+            " Ceiling AUC: AUC of the generator's ideal probability given what that row "
+            "sees (fMRI, EEG-EMG, clinical data or all), on the row's patients; fraction of "
+            "ceiling = (AUC - 0.5) / (ceiling - 0.5), with its interval from the same "
+            "resamples."
+        )
+    if paired:
+        note += (
+            " Paired differences: both AUCs on the same resamples of the patients both "
+            "models scored (bootstrap) and DeLong's test; p (Holm) adjusts each family "
+            "of comparisons."
+        )
     parts.append(note)
     return "\n".join(parts) + "\n"
+
+
+def _paired_markdown(paired: Mapping[str, Any]) -> str:
+    columns = paired["columns"]
+    parts = [f"**{paired['title']}**\n"]
+    if not paired["rows"]:
+        parts.append("_No comparison was possible among these rows._\n")
+    for family in paired["families"]:
+        lines = [
+            f"_{family}_\n",
+            "| " + " | ".join(columns) + " |",
+            "|" + "|".join([" --- "] + [" ---: "] * (len(columns) - 1)) + "|",
+        ]
+        lines += [
+            "| " + " | ".join(row[c] for c in columns) + " |"
+            for row in paired["rows"]
+            if row["Family"] == family
+        ]
+        parts.append("\n".join(lines) + "\n")
+    return "\n".join(parts)
 
 
 def to_json(tables: Mapping[str, Any], **kwargs: Any) -> str:

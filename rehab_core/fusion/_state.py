@@ -39,6 +39,11 @@ def plain(name: str, value: Any) -> Any:
     )
 
 
+def learned_state(estimator: Any, names: Sequence[str]) -> dict[str, Any]:
+    """``{name: estimator.<name>_}`` for each learned value, as JSON builtins (:func:`plain`)."""
+    return {name: plain(f"{name}_", getattr(estimator, f"{name}_")) for name in names}
+
+
 def json_params(estimator: Any, *, described: Sequence[str] = ()) -> dict[str, Any]:
     """Constructor parameters of ``estimator`` as JSON builtins.
 

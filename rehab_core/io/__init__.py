@@ -11,6 +11,8 @@ write_signals_text(path, data_uV, ch_names, sfreq, *, decimals=2)
     The fast, deterministic writer of the text format (see :mod:`.text`).
 pick_paper_channels(raw) -> mne.io.BaseRaw
     The paper's 16 EEG + 6 leg-EMG channels, in the model's order.
+montage_order(names, ch_types=None) -> list of str
+    The display order of pages and figures: EEG front to back, left to right, then EMG.
 
 Every refused file raises a subclass of :class:`InputError` (a ``ValueError``)
 whose message is one plain sentence for the user. Importing this package does
@@ -24,7 +26,9 @@ from rehab_core.io.channels import (
     PAPER_CHANNELS,
     PAPER_EEG_CHANNELS,
     PAPER_EMG_CHANNELS,
+    channel_label,
     guess_channel_type,
+    montage_order,
     pick_paper_channels,
 )
 from rehab_core.io.errors import (
@@ -55,6 +59,8 @@ __all__ = [
     "read_fmri",
     "pick_paper_channels",
     "guess_channel_type",
+    "montage_order",
+    "channel_label",
     "PAPER_EEG_CHANNELS",
     "PAPER_EMG_CHANNELS",
     "PAPER_CHANNELS",

@@ -9,10 +9,18 @@ EEG (16)
 EMG (6), all of the paretic (task) leg
     ``EMG_RF``  rectus femoris,
     ``EMG_VM``  vastus medialis,
-    ``EMG_BFL`` biceps femoris, long head,
+    ``EMG_BFL`` biceps femoris (long head),
     ``EMG_GMAX`` gluteus maximus,
     ``EMG_ST``  semitendinosus,
     ``EMG_RFP`` proximal rectus femoris.
+
+Display order (:func:`montage_order`, used by every page and figure): EEG from
+front to back and, within a row, from left to right (10-20/10-05 names, any
+case); then EMG, the paper's leg muscles front of the thigh then back, each from
+hip to knee (proximal rectus femoris, rectus femoris, vastus medialis, gluteus
+maximus, biceps femoris (long head), semitendinosus), then other EMG channels;
+anything else last, in the recording's order. :func:`channel_label` names a
+paper EMG channel by its muscle.
 
 Channel types from names (used by every reader):
 
@@ -26,6 +34,8 @@ Channel types from names (used by every reader):
 from __future__ import annotations
 
 import functools
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,7 +49,9 @@ __all__ = [
     "PAPER_EMG_CHANNELS",
     "PAPER_CHANNELS",
     "EMG_MUSCLES",
+    "channel_label",
     "guess_channel_type",
+    "montage_order",
     "pick_paper_channels",
 ]
 
@@ -75,12 +87,110 @@ PAPER_CHANNELS: tuple[str, ...] = PAPER_EEG_CHANNELS + PAPER_EMG_CHANNELS
 EMG_MUSCLES: dict[str, str] = {
     "EMG_RF": "rectus femoris",
     "EMG_VM": "vastus medialis",
-    "EMG_BFL": "biceps femoris, long head",
+    "EMG_BFL": "biceps femoris (long head)",
     "EMG_GMAX": "gluteus maximus",
     "EMG_ST": "semitendinosus",
     "EMG_RFP": "proximal rectus femoris",
 }
 """Muscle of each paper EMG channel; all on the paretic (task) leg."""
+
+#: The paper's EMG channels in display order: the front of the thigh, then the back, each
+#: from hip to knee.
+_EMG_DISPLAY_ORDER = ("EMG_RFP", "EMG_RF", "EMG_VM", "EMG_GMAX", "EMG_BFL", "EMG_ST")
+
+#: Rows of the 10-20/10-05 system from front (nasion) to back (inion). A temporal prefix
+#: shares the row of its central neighbour (T7 lies on the C3-C4 line, FT7 on the FC line);
+#: earlobe (A) and mastoid (M) references come after the scalp.
+_ROWS = {
+    "N": 0, "Fp": 1, "AFp": 2, "AF": 3, "AFF": 4, "F": 5, "FFC": 6, "FFT": 6, "FC": 7,
+    "FT": 7, "FCC": 8, "FTT": 8, "C": 9, "T": 9, "CCP": 10, "TTP": 10, "CP": 11, "TP": 11,
+    "CPP": 12, "TPP": 12, "P": 13, "PPO": 14, "PO": 15, "POO": 16, "O": 17, "OI": 18,
+    "I": 19, "A": 20, "M": 20,
+}  # fmt: skip
+#: Old 10-20 names of the temporal sites and their 10-10 names.
+_OLD_TEMPORAL = {"t3": "T7", "t4": "T8", "t5": "P7", "t6": "P8"}
+_SITE = re.compile(r"^([A-Za-z]+?)(z|\d+h?)$", re.IGNORECASE)
+_ROWS_LOWER = {prefix.lower(): row for prefix, row in _ROWS.items()}
+
+
+def _eeg_position(name: str) -> tuple[int, float] | None:
+    """(row front to back, column left to right) of a 10-20/10-05 name, or ``None``.
+
+    Odd numbers lie on the left, even on the right, ``z`` on the midline; the
+    number grows away from it. A trailing ``h`` (10-05 half positions, e.g.
+    ``FFC1h``) lies half a step nearer the midline than its number.
+    """
+    name = _OLD_TEMPORAL.get(name.lower(), name)
+    match = _SITE.match(name)
+    if match is None or match.group(1).lower() not in _ROWS_LOWER:
+        return None
+    prefix, place = match.group(1).lower(), match.group(2).lower()
+    if place == "z":
+        return _ROWS_LOWER[prefix], 0.0
+    number = int(place.rstrip("h"))
+    if number == 0:
+        return None
+    step = (number + 1) // 2 - (0.5 if place.endswith("h") else 0.0)
+    return _ROWS_LOWER[prefix], -step if number % 2 else step
+
+
+def _natural_key(name: str) -> tuple[object, ...]:
+    """Sort key that puts emg2 before emg10."""
+    return tuple(int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", name))
+
+
+def montage_order(names: Sequence[str], ch_types: Sequence[str] | None = None) -> list[str]:
+    """The channel names in the order a clinician reads a montage.
+
+    EEG first, front to back and left to right within a row (``Fp1 Fpz Fp2
+    F7 F3 Fz ... O2``), for any 10-20 or 10-05 name in any case (the old
+    temporal names T3-T6 where T7, T8, P7, P8 stand); then the EMG, the
+    paper's leg muscles in a fixed anatomical order (front of the thigh, then
+    the back, each from hip to knee), then other EMG names in natural order
+    (``emg2`` before ``emg10``); then every other name, in the given order.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Channel names as in the recording.
+    ch_types : sequence of str or None
+        ``"eeg"``/``"emg"``/other per name; ``None`` judges by the name alone
+        (an ``EMG`` prefix is EMG). A channel typed ``emg`` is EMG whatever its
+        name, and one typed otherwise is never placed with the EEG.
+
+    Returns
+    -------
+    list of str
+        The same names, each once, reordered; ``names`` is not modified.
+    """
+    names = list(names)
+    if ch_types is not None and len(ch_types) != len(names):
+        raise ValueError(f"{len(ch_types)} channel types were given for {len(names)} names.")
+    emg_rank = {code.lower(): k for k, code in enumerate(_EMG_DISPLAY_ORDER)}
+
+    def key(item: tuple[int, str]) -> tuple[object, ...]:
+        i, name = item
+        kind = ch_types[i] if ch_types is not None else None
+        is_emg = kind == "emg" if kind is not None else name.upper().startswith("EMG")
+        position = None if is_emg or kind not in (None, "eeg") else _eeg_position(name)
+        if position is not None:
+            return (0, *position, i)
+        if is_emg and name.lower() in emg_rank:
+            return (1, emg_rank[name.lower()], i)
+        if is_emg:
+            return (2, _natural_key(name), i)
+        return (3, i)
+
+    return [name for _, name in sorted(enumerate(names), key=key)]
+
+
+def channel_label(name: str) -> str:
+    """How a figure names a channel: the muscle for a paper EMG code, otherwise the name.
+
+    ``channel_label("EMG_RF")`` is ``"rectus femoris"`` (any case);
+    ``channel_label("C3")`` is ``"C3"``.
+    """
+    return EMG_MUSCLES.get(name.upper(), name)
 
 
 @functools.lru_cache(maxsize=1)

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rehab_core.security import record_event
 from rehab_core.storage import db
 
 if TYPE_CHECKING:
@@ -179,17 +180,17 @@ def submit_job(
         session.add(row)
         session.flush()
         row.work_dir = f"jobs/{row.id}"
-        session.add(
-            db.AuditEvent(
-                username=created_by or "system",
-                action="train_submit",
-                target=f"training job {row.id}",
-                details={
-                    "cohort": str(cohort),
-                    "backbones": list(settings.backbones),
-                    "device": settings.device,
-                },
-            )
+        record_event(
+            store,
+            created_by or "system",
+            "train_submit",
+            target=f"training job {row.id}",
+            details={
+                "cohort": str(cohort),
+                "backbones": list(settings.backbones),
+                "device": settings.device,
+            },
+            session=session,
         )
         job_id = row.id
     job_dir(store, job_id).mkdir(parents=True, exist_ok=True)
@@ -236,13 +237,13 @@ def request_cancel(store: Store, job_id: int, *, actor: str | None) -> JobRecord
         if row.state == "queued":
             row.state = "cancelled"
             row.finished_at = db.utc_now()
-        session.add(
-            db.AuditEvent(
-                username=actor or "system",
-                action="train_cancel",
-                target=f"training job {job_id}",
-                details={"state_when_asked": row.state},
-            )
+        record_event(
+            store,
+            actor or "system",
+            "train_cancel",
+            target=f"training job {job_id}",
+            details={"state_when_asked": row.state},
+            session=session,
         )
     return get_job(store, job_id)
 
@@ -351,12 +352,12 @@ def retry_job(store: Store, job_id: int, *, actor: str | None) -> JobRecord:
         row.error = None
         row.finished_at = None
         row.progress = {"stage": "queued"}
-        session.add(
-            db.AuditEvent(
-                username=actor or "system",
-                action="train_submit",
-                target=f"training job {job_id}",
-                details={"retry": True},
-            )
+        record_event(
+            store,
+            actor or "system",
+            "train_submit",
+            target=f"training job {job_id}",
+            details={"retry": True},
+            session=session,
         )
     return get_job(store, job_id)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from rehab_core.security import record_event
 from rehab_core.storage import db
 
 if TYPE_CHECKING:
@@ -208,12 +209,6 @@ def get_version(store: Store, version_id: int) -> VersionRecord:
         return _record(row, store.data_dir)
 
 
-def _audit(session: Session, actor: str | None, action: str, target: str, **details: Any) -> None:
-    session.add(
-        db.AuditEvent(username=actor or "system", action=action, target=target, details=details)
-    )
-
-
 def promote_version(store: Store, version_id: int, *, actor: str | None) -> VersionRecord:
     """Make a version the default of its model id; the others of that id stop being default.
 
@@ -234,13 +229,13 @@ def promote_version(store: Store, version_id: int, *, actor: str | None) -> Vers
         row.is_default = True
         row.promoted_at = db.utc_now()
         row.promoted_by = actor
-        _audit(
-            session,
-            actor,
+        record_event(  # in this transaction: the promotion and its event commit together
+            store,
+            actor or "system",
             "promote",
-            f"model version {version.id}",
-            model_id=version.model_id,
-            weights_sha256=version.weights_sha256,
+            target=f"model version {version.id}",
+            details={"model_id": version.model_id, "weights_sha256": version.weights_sha256},
+            session=session,
         )
     return get_version(store, version_id)
 
@@ -253,7 +248,14 @@ def revert_to_shipped(store: Store, model_id: str, *, actor: str | None) -> None
             .where(db.ModelVersion.model_id == model_id)
             .values(is_default=False)
         )
-        _audit(session, actor, "promote", f"shipped {model_id}", model_id=model_id)
+        record_event(
+            store,
+            actor or "system",
+            "promote",
+            target=f"shipped {model_id}",
+            details={"model_id": model_id},
+            session=session,
+        )
 
 
 def default_version(store: Store, model_id: str) -> VersionRecord | None:

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from rehab_core._json import to_jsonable
 from rehab_core.jobs.queue import JobRecord, get_job, job_dir, job_settings
 from rehab_core.jobs.versions import register_bundle
+from rehab_core.security import record_event
 from rehab_core.storage import db, open_store
 
 __all__ = ["JobCancelled", "ProgressReporter", "run_job", "main"]
@@ -184,13 +185,13 @@ def _finish(store: Any, job: JobRecord, report: dict[str, Any]) -> list[int]:
         row.state = "finished"
         row.finished_at = db.utc_now()
         row.progress = {"stage": "done", "seconds": report.get("seconds"), "versions": ids}
-        session.add(
-            db.AuditEvent(
-                username=job.created_by or "system",
-                action="train_finish",
-                target=f"training job {job.id}",
-                details={"versions": ids, "seconds": report.get("seconds")},
-            )
+        record_event(  # in this transaction: the versions and the event commit together
+            store,
+            job.created_by or "system",
+            "train_finish",
+            target=f"training job {job.id}",
+            details={"versions": ids, "seconds": report.get("seconds")},
+            session=session,
         )
     return ids
 

@@ -35,7 +35,6 @@ from rehab_core.security.audit import (
     AuditRecord,
     audit_csv,
     audit_events,
-    install_audit_guards,
     record_event,
 )
 from rehab_core.security.passwords import hash_password, needs_rehash, verify_password
@@ -66,5 +65,4 @@ __all__ = [
     "record_event",
     "audit_events",
     "audit_csv",
-    "install_audit_guards",
 ]

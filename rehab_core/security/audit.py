@@ -2,10 +2,11 @@
 
 Every event is one row of ``audit_events`` (:class:`rehab_core.storage.db.AuditEvent`).
 The application only ever inserts; the database itself refuses the rest:
-:func:`install_audit_guards` (run each time a store is opened) installs
-triggers that abort any UPDATE or DELETE of the table (and, on PostgreSQL,
-TRUNCATE), so neither the app, a bug nor a hand-typed SQL statement through
-the app's connection can rewrite history.
+:func:`rehab_core.storage.db.install_audit_guards` (run each time a store is
+opened) installs triggers that abort any UPDATE or DELETE of the table (and,
+on PostgreSQL, TRUNCATE), so neither the app, a bug nor a hand-typed SQL
+statement through the app's connection can rewrite history. This module is
+the trail's API: every row is written by :func:`record_event`.
 
 Patients appear by their database id only (``patient_id``), never by name;
 callers put ids, hashes and settings in ``details``, not file names or
@@ -18,19 +19,16 @@ import csv
 import datetime as _dt
 import io
 import json
-import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rehab_core._validation import check_option
 from rehab_core.storage.db import AuditEvent
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
     from rehab_core.storage import Store
 
 __all__ = [
@@ -39,8 +37,6 @@ __all__ = [
     "record_event",
     "audit_events",
     "audit_csv",
-    "install_audit_guards",
-    "APPEND_ONLY_MESSAGE",
 ]
 
 ACTIONS: tuple[str, ...] = (
@@ -63,9 +59,6 @@ ACTIONS: tuple[str, ...] = (
     "audit_export",
 )
 """Every action the trail knows; :func:`record_event` refuses any other."""
-
-APPEND_ONLY_MESSAGE = "audit_events is append-only: rows cannot be changed or deleted"
-"""The error text the database triggers raise."""
 
 CSV_COLUMNS: tuple[str, ...] = (
     "id",
@@ -106,8 +99,13 @@ def record_event(
     patient_id: int | None = None,
     target: str | None = None,
     details: dict[str, Any] | None = None,
+    session: Session | None = None,
 ) -> None:
-    """Append one event to the trail (its own transaction, committed at once).
+    """Append one event to the trail.
+
+    Without ``session`` the event is its own transaction, committed at once;
+    with it, the event joins the caller's transaction and is committed (or
+    rolled back) with the change it records.
 
     Parameters
     ----------
@@ -123,6 +121,8 @@ def record_event(
         What else it concerned (``"prediction 12"``, ``"user alice"``), clipped to 255 characters.
     details : dict | None
         JSON-serialisable facts (ids, hashes, settings); never names.
+    session : sqlalchemy.orm.Session | None
+        A session of ``store``'s database inside a transaction the caller commits.
 
     Raises
     ------
@@ -142,8 +142,11 @@ def record_event(
         target=None if target is None else _clip(str(target), _TARGET_MAX),
         details=details,
     )
-    with Session(store.engine) as session, session.begin():
+    if session is not None:
         session.add(row)
+        return
+    with Session(store.engine) as own, own.begin():
+        own.add(row)
 
 
 def audit_events(
@@ -215,67 +218,3 @@ def audit_csv(store: Store, **filters: Any) -> bytes:
             ]
         )
     return out.getvalue().encode("utf-8")
-
-
-# --- the database's own refusal --------------------------------------------------------------
-_SQLITE_TRIGGERS = [
-    f"""CREATE TRIGGER IF NOT EXISTS audit_events_no_{verb.lower()}
-        BEFORE {verb} ON audit_events
-        BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END"""
-    for verb in ("UPDATE", "DELETE")
-]
-
-_PG_FUNCTION = f"""
-CREATE OR REPLACE FUNCTION rehab_audit_append_only() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION '{APPEND_ONLY_MESSAGE}' USING ERRCODE = 'insufficient_privilege';
-END
-$$"""
-_PG_TRIGGERS = {
-    "audit_events_no_update_delete": "BEFORE UPDATE OR DELETE ON audit_events FOR EACH ROW",
-    "audit_events_no_truncate": "BEFORE TRUNCATE ON audit_events FOR EACH STATEMENT",
-}
-# any constant: serialises two processes installing the guards at once
-_PG_LOCK_KEY = 72_616_275_646_974
-
-
-def install_audit_guards(engine: Engine) -> None:
-    """Make ``audit_events`` append-only in the database itself (idempotent).
-
-    SQLite: ``BEFORE UPDATE`` and ``BEFORE DELETE`` triggers that
-    ``RAISE(ABORT, ...)``. PostgreSQL: a PL/pgSQL trigger function that raises,
-    fired before UPDATE or DELETE of any row and before TRUNCATE. Other
-    databases get a warning (the application still never updates the trail).
-    The table must exist (:func:`rehab_core.storage.db.create_db_engine` creates it).
-    """
-    dialect = engine.dialect.name
-    if dialect == "sqlite":
-        with engine.begin() as conn:
-            for ddl in _SQLITE_TRIGGERS:
-                conn.execute(text(ddl))
-    elif dialect == "postgresql":
-        with engine.begin() as conn:
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
-            conn.execute(text(_PG_FUNCTION))
-            for name, when in _PG_TRIGGERS.items():
-                exists = conn.execute(
-                    text(
-                        "SELECT 1 FROM pg_trigger WHERE tgname = :name "
-                        "AND tgrelid = 'audit_events'::regclass"
-                    ),
-                    {"name": name},
-                ).first()
-                if exists is None:
-                    conn.execute(
-                        text(
-                            f"CREATE TRIGGER {name} {when} "
-                            "EXECUTE FUNCTION rehab_audit_append_only()"
-                        )
-                    )
-    else:  # pragma: no cover - the store supports SQLite and PostgreSQL
-        warnings.warn(
-            f"No append-only guard for {dialect} databases: the audit trail relies on the "
-            "application alone there.",
-            stacklevel=2,
-        )

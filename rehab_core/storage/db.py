@@ -34,12 +34,15 @@ People (:mod:`rehab_core.security`):
     Argon2id password hash (none for accounts signed in through the
     hospital's identity provider), whether the account is active.
 ``audit_events``
-    Append-only: who did what to which patient and when. Triggers installed
-    by :mod:`rehab_core.security.audit` refuse UPDATE and DELETE.
+    Append-only: who did what to which patient and when. The database itself
+    refuses to change it: :func:`install_audit_guards` puts triggers on it
+    that abort any UPDATE or DELETE (and, on PostgreSQL, TRUNCATE). The
+    trail's API (recording, filtering, export) is :mod:`rehab_core.security.audit`.
 
-The schema is created with ``Base.metadata.create_all`` when a store is
-opened; there is no migrations framework (Alembic) yet, so a change to these
-tables needs one, or a fresh database.
+The schema (tables and the audit trail's triggers) is created by
+:func:`create_db_engine` when a store is opened; there is no migrations
+framework (Alembic) yet, so a change to these tables needs one, or a fresh
+database.
 
 :func:`create_db_engine` works for any SQLAlchemy URL. For SQLite it turns on,
 per connection, write-ahead logging (readers never block the writer),
@@ -62,6 +65,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import warnings
 from typing import Any
 
 from sqlalchemy import (
@@ -76,6 +80,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -93,6 +98,8 @@ __all__ = [
     "JOB_STATES",
     "ROLES",
     "create_db_engine",
+    "install_audit_guards",
+    "APPEND_ONLY_MESSAGE",
     "json_dumps",
     "utc_now",
     "SQLITE_BUSY_TIMEOUT_MS",
@@ -322,17 +329,19 @@ def create_db_engine(url: str, *, create_tables: bool = True, **kwargs: Any) -> 
         Any SQLAlchemy URL, e.g. ``sqlite:////data/rehab.db`` or
         ``postgresql+psycopg://user@host/rehab``.
     create_tables : bool
-        Run ``Base.metadata.create_all`` (creates missing tables, never alters).
+        Run ``Base.metadata.create_all`` (creates missing tables, never alters)
+        and :func:`install_audit_guards`.
     **kwargs
         Passed to :func:`sqlalchemy.create_engine`.
 
     Returns
     -------
     sqlalchemy.Engine
-        JSON is written by :func:`json_dumps` (unless ``json_serializer`` is
-        given). For SQLite, every new connection is in WAL mode with foreign
-        keys enforced, ``secure_delete`` on and a busy timeout of
-        :data:`SQLITE_BUSY_TIMEOUT_MS`.
+        With ``create_tables``, the audit trail is append-only in the database
+        (:func:`install_audit_guards`). JSON is written by :func:`json_dumps`
+        (unless ``json_serializer`` is given). For SQLite, every new
+        connection is in WAL mode with foreign keys enforced, ``secure_delete``
+        on and a busy timeout of :data:`SQLITE_BUSY_TIMEOUT_MS`.
     """
     kwargs.setdefault("json_serializer", json_dumps)
     engine = create_engine(url, **kwargs)
@@ -340,4 +349,72 @@ def create_db_engine(url: str, *, create_tables: bool = True, **kwargs: Any) -> 
         event.listen(engine, "connect", _sqlite_pragmas)
     if create_tables:
         Base.metadata.create_all(engine)
+        install_audit_guards(engine)
     return engine
+
+
+# --- the audit trail's append-only guard -----------------------------------------------------
+APPEND_ONLY_MESSAGE = "audit_events is append-only: rows cannot be changed or deleted"
+"""The error text the audit trail's triggers raise."""
+
+_SQLITE_TRIGGERS = [
+    f"""CREATE TRIGGER IF NOT EXISTS audit_events_no_{verb.lower()}
+        BEFORE {verb} ON audit_events
+        BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END"""
+    for verb in ("UPDATE", "DELETE")
+]
+
+_PG_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION rehab_audit_append_only() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '{APPEND_ONLY_MESSAGE}' USING ERRCODE = 'insufficient_privilege';
+END
+$$"""
+_PG_TRIGGERS = {
+    "audit_events_no_update_delete": "BEFORE UPDATE OR DELETE ON audit_events FOR EACH ROW",
+    "audit_events_no_truncate": "BEFORE TRUNCATE ON audit_events FOR EACH STATEMENT",
+}
+# any constant: serialises two processes installing the guards at once
+_PG_LOCK_KEY = 72_616_275_646_974
+
+
+def install_audit_guards(engine: Engine) -> None:
+    """Make ``audit_events`` append-only in the database itself (idempotent).
+
+    SQLite: ``BEFORE UPDATE`` and ``BEFORE DELETE`` triggers that
+    ``RAISE(ABORT, ...)``. PostgreSQL: a PL/pgSQL trigger function that raises,
+    fired before UPDATE or DELETE of any row and before TRUNCATE. Other
+    databases get a warning (the application still never updates the trail).
+    The table must exist; :func:`create_db_engine` creates it and then calls this.
+    """
+    dialect = engine.dialect.name
+    if dialect == "sqlite":
+        with engine.begin() as conn:
+            for ddl in _SQLITE_TRIGGERS:
+                conn.execute(text(ddl))
+    elif dialect == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+            conn.execute(text(_PG_FUNCTION))
+            for name, when in _PG_TRIGGERS.items():
+                exists = conn.execute(
+                    text(
+                        "SELECT 1 FROM pg_trigger WHERE tgname = :name "
+                        "AND tgrelid = 'audit_events'::regclass"
+                    ),
+                    {"name": name},
+                ).first()
+                if exists is None:
+                    conn.execute(
+                        text(
+                            f"CREATE TRIGGER {name} {when} "
+                            "EXECUTE FUNCTION rehab_audit_append_only()"
+                        )
+                    )
+    else:  # pragma: no cover - the store supports SQLite and PostgreSQL
+        warnings.warn(
+            f"No append-only guard for {dialect} databases: the audit trail relies on the "
+            "application alone there.",
+            stacklevel=2,
+        )

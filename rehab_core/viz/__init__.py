@@ -7,7 +7,8 @@ chooses what to show and what to cache.
 decimate  min-max decimation of a long recording to the chart's pixel width
 signals   stacked EEG-EMG traces, power spectra, corticomuscular coherence, QC rows
           (the spectra and coherence themselves: rehab_core.signals)
-fmri      orthogonal views, screened slices, head motion, tSNR, QC rows
+fmri      orthogonal views in mm (one map styled by fmri_map_figure), screened slices,
+          head motion, tSNR, QC rows
 prediction_figures  probability, window and slice scores, Grad-CAM overlay, attributions,
           ROC and calibration curves
 """
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 from rehab_core.viz.decimate import decimate_minmax, view_slice
 from rehab_core.viz.fmri import (
+    FMRI_MAP_STYLES,
+    fmri_map_figure,
     fmri_qc_table,
     motion_figure,
     orthogonal_views_figure,
@@ -42,10 +45,12 @@ from rehab_core.viz.signals import (
 )
 
 __all__ = [
+    "FMRI_MAP_STYLES",
     "attribution_figure",
     "calibration_figure",
     "coherence_figure",
     "decimate_minmax",
+    "fmri_map_figure",
     "fmri_qc_table",
     "gradcam_figure",
     "gradcam_overlay",

@@ -12,8 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rehab_core._validation import check_int
-from rehab_core.viz._plotly import MARGIN, axis_refs, band_shape, line_shape, plotly
+from rehab_core._validation import check_int, check_option
+from rehab_core.viz._plotly import (
+    LABEL_MARGIN,
+    MARGIN,
+    axis_refs,
+    band_shape,
+    colour_scale,
+    edge_label,
+    line_shape,
+    plotly,
+)
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -21,6 +30,8 @@ if TYPE_CHECKING:
     from rehab_core.imaging.pipeline import ImagingResult
 
 __all__ = [
+    "FMRI_MAP_STYLES",
+    "fmri_map_figure",
     "fmri_qc_table",
     "motion_figure",
     "orthogonal_views_figure",
@@ -29,11 +40,20 @@ __all__ = [
     "tsnr_figure",
 ]
 
-_SCREENED_FILL = "rgba(198, 40, 40, 0.22)"
+_SCREENED_FILL = "rgba(229, 57, 53, 0.3)"
+_SCREENED_LINE = "#e53935"
+#: Outside the brain mask: "no data", not a value of the colour scale.
+_NO_DATA_COLOUR = "#000000"
 _KEPT_COLOUR = "#1f4e79"
 _SCREENED_COLOUR = "#b0b0b0"
 _AXIS_NAMES = ("x", "y", "z")
 _VIEW_NAMES = ("sagittal", "coronal", "axial")
+#: Scanner (RAS+) axes as a clinician reads them.
+_WORLD_TITLES = (
+    "x (mm): left to right",
+    "y (mm): posterior to anterior",
+    "z (mm): inferior to superior",
+)
 
 
 def _check_volume(volume: object, name: str = "volume") -> np.ndarray:
@@ -88,56 +108,107 @@ def _runs(indices: Sequence[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def _default_range(volume: np.ndarray) -> tuple[float, float]:
-    """The 1st-99th percentile of the non-zero voxels (0-1 for an empty map)."""
-    finite = volume[np.isfinite(volume) & (volume != 0)]
-    if finite.size:
-        low, high = np.percentile(finite, [1.0, 99.0])
-    else:
-        low, high = 0.0, 1.0
-    return float(low), float(high) if high > low else float(low) + 1.0
+def _grid_mm(
+    affine_or_zooms: np.ndarray | Sequence[float], shape: tuple[int, ...]
+) -> tuple[list[np.ndarray], tuple[str, str, str]]:
+    """Millimetre coordinates of the voxel centres along each grid axis, and axis titles.
+
+    An axis-aligned affine (the preprocessing's grids) gives scanner coordinates;
+    voxel sizes alone, or an oblique affine, give the distance from the first voxel.
+    """
+    arr = np.asarray(affine_or_zooms, dtype=np.float64)
+    sizes = _voxel_sizes(arr)
+    if arr.shape == (4, 4) and np.allclose(arr[:3, :3], np.diag(np.diag(arr[:3, :3]))):
+        coords = [arr[a, a] * np.arange(n) + arr[a, 3] for a, n in enumerate(shape[:3])]
+        return coords, _WORLD_TITLES
+    coords = [sizes[a] * np.arange(n) for a, n in enumerate(shape[:3])]
+    return coords, tuple(f"{name} (mm from the first voxel)" for name in _AXIS_NAMES)
 
 
-def _voxel_axes(fig: go.Figure, shape, sizes, axes: list[tuple[int, int]]) -> None:
-    """Each view's axes in voxel indices, with the true voxel aspect ratio."""
-    for col, (h_axis, v_axis) in enumerate(axes, start=1):
+def _world(coords: np.ndarray, index: float) -> float:
+    """mm position of a (possibly fractional) voxel index along one axis."""
+    step = coords[1] - coords[0] if coords.size > 1 else 1.0
+    return float(coords[0] + step * index)
+
+
+def _check_screened(screened_out: Mapping[int, str] | None, n_axial: int) -> dict[int, str]:
+    """The screened-out axial slices, refused when they are not slices of this volume."""
+    screened = dict(screened_out or {})
+    outside = [k for k in screened if not 0 <= int(k) < n_axial]
+    if outside:
+        raise ValueError(
+            f"Screened-out slices {outside} are outside the volume's {n_axial} axial "
+            "slices; give the map and the screening of the same grid."
+        )
+    return screened
+
+
+def _masked(
+    volume: np.ndarray, mask: np.ndarray | None, value_range: tuple[float, float] | None
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """The volume with voxels outside ``mask`` as NaN, and its colour range.
+
+    The range, when not given, is the 1st-99th percentile of the voxels in
+    ``mask`` (of the non-zero voxels without one).
+    """
+    if mask is not None:
+        if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != volume.shape:
+            raise ValueError(
+                f"The brain mask must be a boolean volume of the map's shape {volume.shape}."
+            )
+        volume = np.where(mask, volume, np.nan)
+    if value_range is None:
+        shown = volume[np.isfinite(volume)] if mask is not None else volume[volume != 0]
+        shown = shown[np.isfinite(shown)]
+        low, high = np.percentile(shown, [1.0, 99.0]) if shown.size else (0.0, 1.0)
+        value_range = (float(low), float(high) if high > low else float(low) + 1.0)
+    return volume, value_range
+
+
+def _mm_axes(fig: go.Figure, axes, cells, coords, axis_titles) -> None:
+    """Each view's axes in mm, half a voxel beyond the first and last, true aspect ratio."""
+    for k, ((h_axis, v_axis), (row, col)) in enumerate(zip(axes, cells, strict=True)):
+        half = [abs(_world(coords[a], 0.5) - _world(coords[a], 0.0)) for a in (h_axis, v_axis)]
+        h_span = sorted(float(v) for v in coords[h_axis][[0, -1]])
+        v_span = sorted(float(v) for v in coords[v_axis][[0, -1]])
         fig.update_xaxes(
-            title_text=_AXIS_NAMES[h_axis],
-            range=[-0.5, shape[h_axis] - 0.5],
+            title_text=axis_titles[h_axis],
+            range=[h_span[0] - half[0], h_span[1] + half[0]],
+            constrain="domain",
             showgrid=False,
             zeroline=False,
-            row=1,
+            row=row,
             col=col,
         )
         fig.update_yaxes(
-            title_text=_AXIS_NAMES[v_axis],
-            range=[-0.5, shape[v_axis] - 0.5],
-            scaleanchor="x" if col == 1 else f"x{col}",
-            scaleratio=float(sizes[v_axis] / sizes[h_axis]),
+            title_text=axis_titles[v_axis],
+            range=[v_span[0] - half[1], v_span[1] + half[1]],
+            scaleanchor="x" if k == 0 else f"x{k + 1}",
+            scaleratio=1.0,
+            constrain="domain",
             showgrid=False,
             zeroline=False,
-            row=1,
+            row=row,
             col=col,
         )
 
 
-def _crosshairs_and_screening(
-    fig: go.Figure, voxel: tuple[int, int, int], screened: Mapping[int, str]
-) -> list[dict[str, Any]]:
-    """Crosshairs at the other two planes; screened-out axial slices shaded on the side views."""
-    x, y, z = voxel
+def _crosshairs_and_screening(fig: go.Figure, cells, where, z_coords, screened) -> list[dict]:
+    """Crosshairs at the other two planes; screened-out axial slices outlined on the side views."""
     cross = "rgba(255, 215, 0, 0.8)"
     shapes = []
-    for col, (h_value, v_value) in enumerate(((x, y), (x, z), (y, z)), start=1):
-        refs = axis_refs(fig, 1, col)
-        shapes.append(line_shape(refs, x=h_value, colour=cross, dash="solid"))
-        shapes.append(line_shape(refs, y=v_value, colour=cross, dash="solid"))
+    for (row, col), (h_axis, v_axis) in zip(cells, ((0, 1), (0, 2), (1, 2)), strict=True):
+        refs = axis_refs(fig, row, col)
+        shapes.append(line_shape(refs, x=where[h_axis], colour=cross, dash="solid"))
+        shapes.append(line_shape(refs, y=where[v_axis], colour=cross, dash="solid"))
     for first, last in _runs(int(k) for k in screened):
-        for col in (2, 3):  # coronal and sagittal: z is their vertical axis
-            band = band_shape(
-                axis_refs(fig, 1, col), y=(first - 0.5, last + 0.5), fill=_SCREENED_FILL
+        z_span = sorted((_world(z_coords, first - 0.5), _world(z_coords, last + 0.5)))
+        for row, col in cells[1:]:  # coronal and sagittal: z is their vertical axis
+            band = band_shape(axis_refs(fig, row, col), y=tuple(z_span), fill=_SCREENED_FILL)
+            band.update(
+                layer="above", name="screened out", line=dict(color=_SCREENED_LINE, width=1)
             )
-            shapes.append({**band, "layer": "above", "name": "screened out"})
+            shapes.append(band)
     return shapes
 
 
@@ -148,69 +219,74 @@ def orthogonal_views_figure(
     y: int,
     z: int,
     *,
+    mask: np.ndarray | None = None,
     screened_out: Mapping[int, str] | None = None,
     value_range: tuple[float, float] | None = None,
     colorscale: str = "Gray",
     value_label: str = "",
     title: str | None = None,
 ) -> go.Figure:
-    """Axial, coronal and sagittal slices through one voxel, with crosshairs.
+    """Axial, coronal and sagittal slices through one voxel, with crosshairs, in mm.
 
-    Axial slice ``z`` (``volume[:, :, z]``), coronal ``y`` and sagittal ``x``,
-    side by side, in voxel indices with the true voxel aspect ratio; the
-    crosshairs mark the other two planes. Screened-out axial slices (not
-    given to the model) are shaded red on the coronal and sagittal views and
-    named in the axial title. Neurological convention on a RAS+ grid: the
-    patient's left is on the left.
+    Axial slice ``z`` (``volume[:, :, z]``) large on the left, coronal ``y``
+    and sagittal ``x`` stacked on the right, with millimetre axes (scanner
+    coordinates for an axis-aligned affine, otherwise the distance from the
+    first voxel) and the true aspect ratio; the crosshairs mark the other two
+    planes. Voxels outside ``mask`` are left out of the colour scale and shown
+    black, as "no data". Screened-out axial slices (not given to the model) are
+    outlined and shaded red on the coronal and sagittal views and named in the
+    axial title. Neurological convention on a RAS+ grid: the patient's left is
+    on the left.
 
     Parameters
     ----------
     volume : ndarray, shape (x, y, z)
         The map to show (e.g. ``ImagingResult.maps["mean"]``).
     affine_or_zooms : ndarray (4, 4) or sequence of 3 float
-        The grid's affine or voxel sizes in mm (only the sizes are used).
+        The grid's affine or voxel sizes in mm.
     x, y, z : int
         Voxel indices of the sagittal, coronal and axial planes.
+    mask : ndarray, shape (x, y, z), bool, or None
+        The brain (``ImagingResult.mask``); ``None`` shows every voxel.
     screened_out : mapping of int to str or None
         Axial index -> reason (``ImagingResult.screened_out``).
     value_range : (float, float) or None
-        Colour range; the 1st-99th percentile of the non-zero voxels when ``None``.
+        Colour range; the 1st-99th percentile of the voxels in ``mask`` (of the
+        non-zero voxels without one) when ``None``.
     colorscale : str
-        Plotly colour scale name.
+        Plotly colour scale name (stops that Streamlit's theme would recolour are
+        made safe, see :func:`rehab_core.viz._plotly.colour_scale`).
     value_label : str
-        Colour bar title (unit of the map).
+        Colour bar title (the map and its unit).
     title : str or None
 
     Returns
     -------
     plotly.graph_objects.Figure
-        Three heatmap traces sharing one colour axis; crosshair and
-        screened-slice shapes.
+        Three heatmap traces (axial, coronal, sagittal) sharing one colour
+        axis, x and y in mm; crosshair and screened-slice shapes.
     """
     go, make_subplots = plotly()
     volume = _check_volume(volume)
-    sizes = _voxel_sizes(affine_or_zooms)
+    coords, axis_titles = _grid_mm(affine_or_zooms, volume.shape)
     x, y, z = (_check_index(a, v, volume.shape[a]) for a, v in enumerate((x, y, z)))
-    screened = dict(screened_out or {})
-    outside = [k for k in screened if not 0 <= int(k) < volume.shape[2]]
-    if outside:
-        raise ValueError(
-            f"Screened-out slices {outside} are outside the volume's {volume.shape[2]} axial "
-            "slices; give the map and the screening of the same grid."
-        )
-    if value_range is None:
-        value_range = _default_range(volume)
+    screened = _check_screened(screened_out, volume.shape[2])
+    volume, value_range = _masked(volume, mask, value_range)
 
-    axial_note = f" - screened out: {screened[z]}" if z in screened else " - kept for the model"
+    where = [_world(coords[a], v) for a, v in enumerate((x, y, z))]
+    axial_note = f": screened out, {screened[z]}" if z in screened else ": kept for the model"
     fig = make_subplots(
-        rows=1,
-        cols=3,
+        rows=2,
+        cols=2,
+        specs=[[{"rowspan": 2}, {}], [None, {}]],
+        column_widths=[0.52, 0.48],
+        horizontal_spacing=0.07,
+        vertical_spacing=0.17,
         subplot_titles=(
-            f"axial z={z}{axial_note}",
-            f"coronal y={y}",
-            f"sagittal x={x}",
+            f"axial slice {z} (z = {where[2]:.0f} mm){axial_note}",
+            f"coronal slice {y} (y = {where[1]:.0f} mm)",
+            f"sagittal slice {x} (x = {where[0]:.0f} mm)",
         ),
-        horizontal_spacing=0.06,
     )
     # (image rows x cols, horizontal axis, vertical axis) for each view
     views = (
@@ -218,32 +294,87 @@ def orthogonal_views_figure(
         (volume[:, y, :].T, 0, 2),
         (volume[x, :, :].T, 1, 2),
     )
+    cells = ((1, 1), (1, 2), (2, 2))
     heatmaps = [
         go.Heatmap(
+            x=coords[h_axis],
+            y=coords[v_axis],
             z=np.asarray(image, dtype=np.float32),
             coloraxis="coloraxis",
+            hoverongaps=False,
             hovertemplate=(
-                f"{_AXIS_NAMES[h_axis]}=%{{x}}, {_AXIS_NAMES[v_axis]}=%{{y}}: "
+                f"{_AXIS_NAMES[h_axis]} %{{x:.0f}} mm, {_AXIS_NAMES[v_axis]} %{{y:.0f}} mm: "
                 "%{z:.3g}<extra></extra>"
             ),
         )
         for image, h_axis, v_axis in views
     ]
-    fig.add_traces(heatmaps, rows=1, cols=[1, 2, 3])
-    _voxel_axes(fig, volume.shape, sizes, [(h, v) for _, h, v in views])
+    fig.add_traces(heatmaps, rows=[r for r, _ in cells], cols=[c for _, c in cells])
+    _mm_axes(fig, [(h, v) for _, h, v in views], cells, coords, axis_titles)
+    shapes = _crosshairs_and_screening(fig, cells, where, coords[2], screened)
+    fig.update_annotations(yshift=8)  # the view titles, clear of the images' top edge
     fig.update_layout(
         title=title,
-        shapes=_crosshairs_and_screening(fig, (x, y, z), screened),
+        shapes=shapes,
         coloraxis=dict(
-            colorscale=colorscale,
+            colorscale=colour_scale(colorscale),
             cmin=value_range[0],
             cmax=value_range[1],
-            colorbar=dict(title=value_label),
+            colorbar=dict(title=dict(text=value_label, side="right")),
         ),
-        height=380,
-        margin=MARGIN,
+        plot_bgcolor=_NO_DATA_COLOUR,
+        height=640,
+        margin=dict(l=10, r=10, t=60 if title else 40, b=40),
     )
     return fig
+
+
+# --- one preprocessed map, as the Signals page shows it -----------------------------------------
+
+#: How each map of ``ImagingResult.maps`` is shown: colour-bar title with its unit, colour
+#: scale, and whether voxels outside the brain are left out. Quantitative maps use a scale
+#: without red, which the views keep for "screened out".
+FMRI_MAP_STYLES: dict[str, tuple[str, str, bool]] = {
+    "mean": ("mean BOLD (scanner units)", "Gray", False),
+    "alff": ("ALFF (scanner units)", "Viridis", True),
+    "reho": ("ReHo (Kendall's W, 0-1)", "Viridis", True),
+    "tsnr": ("tSNR (mean / SD over time)", "Viridis", True),
+}
+
+
+def fmri_map_figure(
+    result: ImagingResult, name: str, x: int, y: int, z: int, *, title: str | None = None
+) -> go.Figure:
+    """One preprocessed map in three orthogonal views, styled for that map.
+
+    :func:`orthogonal_views_figure` of ``result.maps[name]`` on the result's
+    grid, with the screened-out slices, the map's unit on the colour bar, a
+    colour scale without red for the quantitative maps (ALFF, ReHo, tSNR) and,
+    for them, the background outside the brain mask shown as "no data" (they
+    are zero there by construction, not low).
+
+    Parameters
+    ----------
+    result : ImagingResult
+    name : {"mean", "alff", "reho", "tsnr"}
+    x, y, z : int
+        Voxel indices of the sagittal, coronal and axial planes.
+    title : str or None
+    """
+    check_option("name", name, tuple(FMRI_MAP_STYLES))
+    label, colorscale, masked = FMRI_MAP_STYLES[name]
+    return orthogonal_views_figure(
+        result.maps[name],
+        result.affine,
+        x,
+        y,
+        z,
+        mask=result.mask if masked else None,
+        screened_out=result.screened_out,
+        colorscale=colorscale,
+        value_label=label,
+        title=title,
+    )
 
 
 def screened_slices(
@@ -387,23 +518,36 @@ def tsnr_figure(
                 )
             )
     fig.add_traces(bars, rows=rows_of_bars, cols=1)
-    shapes = []
+    # the lines are named in the right margin, where no bar can cover the words
+    shapes, labels = [], []
     tsnr_refs, area_refs = axis_refs(fig, 1, 1), axis_refs(fig, 2, 1)
     if np.isfinite(brain_median):
-        median_text = f"whole-brain median {brain_median:.1f}"
-        shapes.append(line_shape(tsnr_refs, y=brain_median, text=median_text, dash="solid"))
+        shapes.append(line_shape(tsnr_refs, y=brain_median, dash="solid"))
+        labels.append(
+            edge_label(tsnr_refs, y=brain_median, text=f"whole-brain<br>median {brain_median:.1f}")
+        )
         if min_slice_tsnr_fraction is not None:
-            limit_text = f"screening limit ({min_slice_tsnr_fraction:.0%})"
             limit = min_slice_tsnr_fraction * brain_median
-            shapes.append(line_shape(tsnr_refs, y=limit, text=limit_text, position="end"))
+            text = f"screening limit<br>{limit:.1f} ({min_slice_tsnr_fraction:.0%} of median)"
+            shapes.append(line_shape(tsnr_refs, y=limit))
+            labels.append(edge_label(tsnr_refs, y=limit, text=text, above=False))
     if min_brain_fraction is not None and area.max() > 0:
-        limit_text = f"screening limit ({min_brain_fraction:.0%} of the largest)"
         limit = min_brain_fraction * area.max()
-        shapes.append(line_shape(area_refs, y=limit, text=limit_text))
+        text = f"screening limit<br>{limit:.0f} voxels<br>({min_brain_fraction:.0%} of the largest)"
+        shapes.append(line_shape(area_refs, y=limit))
+        labels.append(edge_label(area_refs, y=limit, text=text))
     fig.update_xaxes(title_text="axial slice", row=2, col=1)
     fig.update_yaxes(title_text="tSNR", row=1, col=1)
     fig.update_yaxes(title_text="voxels", row=2, col=1)
-    fig.update_layout(title=title, shapes=shapes, barmode="overlay", height=460, margin=MARGIN)
+    fig.update_layout(
+        title=title,
+        shapes=shapes,
+        annotations=[*fig.layout.annotations, *labels],
+        barmode="overlay",
+        height=480,
+        margin={**MARGIN, "r": LABEL_MARGIN + 20},
+        legend=dict(orientation="h", x=1.0, xanchor="right", y=1.0, yanchor="bottom"),
+    )
     return fig
 
 

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rehab_core.viz._plotly import MARGIN, plotly
+from rehab_core.io.channels import channel_label, montage_order
+from rehab_core.viz._plotly import LABEL_MARGIN, MARGIN, edge_label, line_shape, plotly
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -67,26 +68,33 @@ def _score_layout(
     title: str,
     xaxis: dict[str, Any],
 ) -> go.Figure:
-    """Threshold and mean-score lines and the common layout of the per-item score charts."""
-    fig.add_hline(
-        y=threshold,
-        line=dict(dash="dash", color="#333", width=1),
-        annotation_text=f"threshold {threshold:.2f}",
-        annotation_position="top left",
-    )
+    """Threshold and mean-score lines and the common layout of the per-item score charts.
+
+    The two lines are named in the right margin, where no bar can cover the words;
+    the higher line's name sits above it and the lower one's below, so the two
+    never overlap however close the score is to the threshold.
+    """
     label, value = score
+    refs = ("x", "y")
+    shapes = [line_shape(refs, y=threshold, colour="#333", dash="dash")]
+    score_above = value is not None and float(value) >= threshold
+    labels = [
+        edge_label(refs, y=threshold, text=f"threshold {threshold:.2f}", above=not score_above)
+    ]
     if value is not None:
-        fig.add_hline(
-            y=float(value),
-            line=dict(color=_NEUTRAL, width=2),
-            annotation_text=f"{label} {float(value):.2f}",
-            annotation_position="bottom right",
+        shapes.append(line_shape(refs, y=float(value), colour=_NEUTRAL, dash="solid"))
+        shapes[-1]["line"]["width"] = 2
+        text = f"{label} {float(value):.2f}"
+        labels.append(
+            edge_label(refs, y=float(value), text=text, colour=_NEUTRAL, above=score_above)
         )
     fig.update_layout(
         title=title,
         height=280,
-        margin=MARGIN,
+        margin={**MARGIN, "r": LABEL_MARGIN},
         showlegend=False,
+        shapes=shapes,
+        annotations=labels,
         xaxis=xaxis,
         yaxis=dict(title="P(good outcome)", range=[0, 1]),
     )
@@ -214,7 +222,7 @@ def window_timeline_figure(
         fig,
         threshold,
         ("signal score", signal_score),
-        title=f"EEG-EMG windows ({probs.size} of {window_s:g} s)",
+        title=f"EEG-EMG windows ({probs.size} windows of {window_s:g} s)",
         xaxis=dict(title="time in the recording (s)", range=[0, float(starts.max() + window_s)]),
     )
 
@@ -378,14 +386,19 @@ def attribution_figure(summary: AttributionSummary) -> go.Figure:
     plotly.graph_objects.Figure
         Left: a heatmap of the share (%) per channel and time bin; right: the
         share per channel, coloured by the sign of its summed attribution
-        (green: towards a good outcome, red: towards a poor one).
+        (green: towards a good outcome, red: towards a poor one). Channels
+        run from the top in montage order (:func:`rehab_core.io.montage_order`),
+        a paper muscle by its name.
     """
     go, make_subplots = plotly()
-    shares = 100 * np.asarray(summary.per_channel_bin, dtype=np.float64)
+    codes = list(summary.ch_names)
+    index = {name: i for i, name in enumerate(codes)}
+    order = [index[name] for name in montage_order(codes)]
+    shares = 100 * np.asarray(summary.per_channel_bin, dtype=np.float64)[order]
     edges = np.asarray(summary.bin_edges_s, dtype=np.float64)
     centres = (edges[:-1] + edges[1:]) / 2
-    names = list(summary.ch_names)
-    signed = np.asarray(summary.signed_per_channel, dtype=np.float64)
+    names = [channel_label(codes[i]) for i in order]
+    signed = np.asarray(summary.signed_per_channel, dtype=np.float64)[order]
     fig = make_subplots(
         rows=1,
         cols=2,
@@ -408,7 +421,7 @@ def attribution_figure(summary: AttributionSummary) -> go.Figure:
     )
     fig.add_trace(
         go.Bar(
-            x=100 * np.asarray(summary.per_channel, dtype=np.float64),
+            x=100 * np.asarray(summary.per_channel, dtype=np.float64)[order],
             y=names,
             orientation="h",
             marker_color=[GOOD_COLOUR if s >= 0 else POOR_COLOUR for s in signed],

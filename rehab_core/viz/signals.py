@@ -15,10 +15,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rehab_core.io.channels import channel_label, montage_order
 from rehab_core.signals._checks import check_ch_names, check_ch_types, check_data
 from rehab_core.signals.spectra import BETA_BAND_HZ, coherence_confidence_limit
 from rehab_core.signals.windows import rejected_intervals
-from rehab_core.viz._plotly import MARGIN, axis_refs, band_shape, line_shape, plotly
+from rehab_core.viz._plotly import (
+    LEGEND_ENTRY_PX,
+    LEGEND_GROUP_PX,
+    MARGIN,
+    axis_refs,
+    band_shape,
+    line_shape,
+    log_axis_ticks,
+    plotly,
+)
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -52,6 +62,18 @@ def _nice(value: float) -> float:
 # --- traces -------------------------------------------------------------------------------------
 
 
+def _display_order(ch_names: Sequence[str], ch_types: Sequence[str]) -> list[int]:
+    """Row indices in montage order (:func:`rehab_core.io.montage_order`)."""
+    index = {name: i for i, name in enumerate(ch_names)}
+    return [index[name] for name in montage_order(ch_names, ch_types)]
+
+
+def _hover_name(name: str) -> str:
+    """A channel as hover text: the muscle and its code for a paper EMG channel."""
+    label = channel_label(name)
+    return name if label == name else f"{label} ({name})"
+
+
 def _row_scales(
     values: np.ndarray,
     ch_types: Sequence[str],
@@ -73,6 +95,39 @@ def _row_scales(
         low, high = np.percentile(values[rows], [1.0, 99.0], axis=1)
         scales[kind] = _nice(2.5 * float(np.median((high - low) / 2.0)))
     return scales
+
+
+def _trace_rows(go, times, values, ch_names, ch_types, bad, scales) -> tuple[list, list[str]]:
+    """One line per channel, first on top, centred on its median; and the row labels."""
+    n_chans = len(ch_names)
+    centred = values - np.median(values, axis=1, keepdims=True)
+    traces, tick_text = [], []
+    for i, name in enumerate(ch_names):
+        kind = ch_types[i]
+        offset = n_chans - 1 - i
+        is_bad = name in bad
+        traces.append(
+            # SVG, not Scattergl: the view is already ~2 points per pixel, and WebGL on a
+            # browser without a GPU (software GL) took ~6 s per redraw (bench/bench_ui.py)
+            go.Scatter(
+                # float32 halves the JSON; its step is < 0.25 ms for recordings under 1 h
+                x=times[i].astype(np.float32),
+                y=(offset + centred[i] / scales[kind]).astype(np.float32),
+                mode="lines",
+                name=f"{name} (bad: {bad[name]})" if is_bad else name,
+                line=dict(
+                    width=1,
+                    color=_BAD_COLOUR if is_bad else _COLOURS[kind],
+                    dash="dash" if is_bad else "solid",
+                ),
+                hovertemplate=f"{_hover_name(name)}<br>%{{x:.3f}} s<extra></extra>",
+                showlegend=False,
+            )
+        )
+        # plain words, no symbol: a browser without the glyph would draw an empty box
+        label = f"{channel_label(name)} ({kind.upper()}{', bad' if is_bad else ''})"
+        tick_text.append(f"<span style='color:{_BAD_COLOUR}'>{label}</span>" if is_bad else label)
+    return traces, tick_text
 
 
 def _shading(
@@ -116,12 +171,14 @@ def signal_traces_figure(
 ) -> go.Figure:
     """Stacked multi-channel traces, rejected windows shaded, bad channels marked.
 
-    Each channel is drawn on its own row (first channel on top, names on
-    the y axis), centred on its median in the view and scaled by its type's
-    µV-per-row (one scale for all EEG, one for all EMG, so amplitudes compare
-    within a type). Bad channels are drawn dashed in red and their names
-    flagged; rejected windows are red bands labelled with the reason; the
-    unused tail (shorter than a window) is a grey band.
+    Each channel is drawn on its own row, in montage order from the top (EEG
+    front to back and left to right, then the leg muscles, see
+    :func:`rehab_core.io.montage_order`), named on the y axis (a paper EMG
+    channel by its muscle), centred on its median in the view and scaled by
+    its type's µV-per-row (one scale for all EEG, one for all EMG, so
+    amplitudes compare within a type). Bad channels are drawn dashed in red
+    and their names marked "bad"; rejected windows are red bands labelled with
+    the reason; the unused tail (shorter than a window) is a grey band.
 
     Parameters
     ----------
@@ -147,8 +204,9 @@ def signal_traces_figure(
     Returns
     -------
     plotly.graph_objects.Figure
-        One ``scatter`` (SVG) trace per channel; one shape per rejected window
-        (and the unused tail) in the view.
+        One ``scatter`` (SVG) trace per channel, in display order, named by
+        its code; one shape per rejected window (and the unused tail) in the
+        view.
     """
     go, _ = plotly()
     values = check_data(values, "values")
@@ -166,34 +224,11 @@ def signal_traces_figure(
     if unknown:
         raise ValueError(f"Bad channels {', '.join(unknown)} are not among the channels shown.")
     scales = _row_scales(values, ch_types, bad, ch_names, scalings)
+    order = _display_order(ch_names, ch_types)
+    times, values = times[order], values[order]
+    ch_names, ch_types = [ch_names[i] for i in order], [ch_types[i] for i in order]
 
-    centred = values - np.median(values, axis=1, keepdims=True)
-    traces, tick_text = [], []
-    for i, name in enumerate(ch_names):
-        kind = ch_types[i]
-        offset = n_chans - 1 - i
-        is_bad = name in bad
-        traces.append(
-            # SVG, not Scattergl: the view is already ~2 points per pixel, and WebGL on a
-            # browser without a GPU (software GL) took ~6 s per redraw (bench/bench_ui.py)
-            go.Scatter(
-                # float32 halves the JSON; its step is < 0.25 ms for recordings under 1 h
-                x=times[i].astype(np.float32),
-                y=(offset + centred[i] / scales[kind]).astype(np.float32),
-                mode="lines",
-                name=f"{name} (bad: {bad[name]})" if is_bad else name,
-                line=dict(
-                    width=1,
-                    color=_BAD_COLOUR if is_bad else _COLOURS[kind],
-                    dash="dash" if is_bad else "solid",
-                ),
-                hovertemplate=f"{name}<br>%{{x:.3f}} s<extra></extra>",
-                showlegend=False,
-            )
-        )
-        label = f"{name} ({kind.upper()})"
-        tick_text.append(f"<span style='color:{_BAD_COLOUR}'>✗ {label}</span>" if is_bad else label)
-
+    traces, tick_text = _trace_rows(go, times, values, ch_names, ch_types, bad, scales)
     x_range = view if view is not None else (float(times.min()), float(times.max()))
     shapes = _shading(rejected, unused, x_range)
     fig = go.Figure(data=traces)
@@ -235,6 +270,11 @@ def psd_figure(
 ) -> go.Figure:
     """Power spectral density of every channel, EEG and EMG side by side, log scale.
 
+    Both power axes are in µV²/Hz with ticks at whole decades written as plain
+    numbers (:func:`log_axis_ticks`). Channels are listed in montage order
+    (:func:`rehab_core.io.montage_order`; a paper EMG channel by its muscle)
+    and the figure is tall enough for its legend to show every channel.
+
     Parameters
     ----------
     freqs : ndarray, shape (n_freqs,)
@@ -244,7 +284,8 @@ def psd_figure(
     ch_names, ch_types : sequence of str
         ``ch_types`` ``None`` means all EEG.
     bad_channels : mapping of str to str or None
-        Bad channels are drawn dashed in red with their reason in the legend.
+        Bad channels are drawn dashed in red, marked "bad" in the legend, with
+        the reason on hover.
     band : (float, float) or None
         The pass band actually used (``SignalResult.qc["band_hz"]``), drawn
         as two dotted lines.
@@ -256,7 +297,7 @@ def psd_figure(
     Returns
     -------
     plotly.graph_objects.Figure
-        One trace per channel, one panel per channel type present.
+        One trace per channel in montage order, one panel per channel type present.
     """
     go, make_subplots = plotly()
     psd = check_data(psd, "psd")
@@ -275,31 +316,34 @@ def psd_figure(
         rows=1,
         cols=len(kinds),
         subplot_titles=[f"{k.upper()} power spectra" for k in kinds],
-        horizontal_spacing=0.08,
+        horizontal_spacing=0.1,
     )
+    order = _display_order(ch_names, ch_types)
     traces = []
-    for i, name in enumerate(ch_names):
+    for i in order:
+        name = ch_names[i]
         is_bad = name in bad
         line = dict(width=1, dash="dash" if is_bad else "solid")
         if is_bad:
             line["color"] = _BAD_COLOUR
+        hover = _hover_name(name) + (f" (bad: {bad[name]})" if is_bad else "")
         traces.append(
             go.Scatter(
                 x=freqs,
                 # a zeroed channel has no power; a log axis cannot show 0: "no value" instead
                 y=np.where(psd[i] > 0, psd[i], np.nan),
                 mode="lines",
-                name=f"{name} (bad: {bad[name]})" if is_bad else name,
+                name=f"{channel_label(name)} (bad)" if is_bad else channel_label(name),
                 line=line,
                 legendgroup=ch_types[i],
                 legendgrouptitle_text=ch_types[i].upper(),
-                hovertemplate=f"{name}<br>%{{x:.1f}} Hz: %{{y:.3g}} µV²/Hz<extra></extra>",
+                hovertemplate=f"{hover}<br>%{{x:.1f}} Hz: %{{y:.3g}} µV²/Hz<extra></extra>",
             )
         )
-    fig.add_traces(traces, rows=1, cols=[kinds.index(t) + 1 for t in ch_types])
+    fig.add_traces(traces, rows=1, cols=[kinds.index(ch_types[i]) + 1 for i in order])
     fmax = float(freqs.max()) if freqs.size else 0.0
     shapes = []
-    for col in range(1, len(kinds) + 1):
+    for col, kind in enumerate(kinds, start=1):
         refs = axis_refs(fig, 1, col)
         shapes += [line_shape(refs, x=edge) for edge in band or () if edge <= fmax]
         shapes += [
@@ -307,17 +351,56 @@ def psd_figure(
             for f in notch_freqs
             if f <= fmax
         ]
+        tickvals, ticktext = log_axis_ticks(psd[[i for i, t in enumerate(ch_types) if t == kind]])
         fig.update_xaxes(title_text="frequency (Hz)", row=1, col=col)
-        fig.update_yaxes(type="log", row=1, col=col)
-    fig.update_yaxes(title_text="power (µV²/Hz)", row=1, col=1)
+        fig.update_yaxes(
+            type="log",
+            title_text="power (µV²/Hz)",
+            tickmode="array",
+            tickvals=tickvals,
+            ticktext=ticktext,
+            row=1,
+            col=col,
+        )
+    margin = dict(MARGIN)
+    legend_px = LEGEND_ENTRY_PX * len(ch_names) + LEGEND_GROUP_PX * len(kinds)
     fig.update_layout(
         title=title,
         shapes=shapes,
-        height=420,
-        margin=MARGIN,
-        legend=dict(groupclick="toggleitem"),
+        # the plot area holds the whole legend: nothing cut off at 22 or 40 channels
+        height=max(420, margin["t"] + margin["b"] + legend_px),
+        margin=margin,
+        legend=dict(groupclick="toggleitem", tracegroupgap=12),
     )
     return fig
+
+
+def _band_mean_heatmap(go, band_mean, eeg_labels, emg_labels, map_domain):
+    """The site x muscle map of the band-mean coherence, its colour bar under it."""
+    return go.Heatmap(
+        z=band_mean.T,
+        x=eeg_labels,
+        y=emg_labels,
+        zmin=0.0,
+        zmax=max(0.1, float(band_mean.max())),
+        colorscale="Viridis",
+        texttemplate="%{z:.2f}",
+        # under the map, as wide as it: a colour bar beside the map ran into the
+        # spectrum's axis title ("coherence0.1")
+        colorbar=dict(
+            title=dict(text="mean coherence", side="top"),
+            orientation="h",
+            x=(map_domain[0] + map_domain[1]) / 2,
+            xanchor="center",
+            len=map_domain[1] - map_domain[0],
+            lenmode="fraction",
+            y=-0.16,
+            yanchor="top",
+            thickness=12,
+        ),
+        hovertemplate="%{y} - %{x}: %{z:.3f}<extra></extra>",
+        name="band mean",
+    )
 
 
 def coherence_figure(
@@ -331,12 +414,15 @@ def coherence_figure(
     bad_channels: Mapping[str, str] | None = None,
     title: str | None = None,
 ) -> go.Figure:
-    """Corticomuscular coherence: a site x muscle map of the band mean and the spectra.
+    """Corticomuscular coherence: a muscle x site map of the band mean and the spectra.
 
-    Left: the mean coherence within ``band`` for every EEG site (rows) and
-    EMG channel (columns). Right: the coherence spectrum of each EMG
+    Left: the mean coherence within ``band`` for every EMG channel (rows, a
+    paper muscle by its name) and EEG site (columns), both in montage order
+    (:func:`rehab_core.io.montage_order`), with its colour bar underneath,
+    clear of the spectrum's axis. Right: the coherence spectrum of each EMG
     channel, averaged over the EEG sites, with ``band`` shaded and, given
-    ``n_segments``, the 95 % confidence limit of independent signals.
+    ``n_segments``, the 95 % confidence limit of independent signals (named
+    in the legend, not over the curves).
 
     Parameters
     ----------
@@ -346,15 +432,15 @@ def coherence_figure(
     band : (float, float)
         Band to average and shade in Hz (beta by default); needs a frequency in it.
     n_segments : int or None
-        Independent segments behind the estimate (:class:`MotorCoherence`).
+        Independent segments behind the estimate (:class:`~rehab_core.signals.MotorCoherence`).
     bad_channels : mapping of str to str or None
-        Names marked with ✗ on the map.
+        Names marked "(bad)" on the map.
     title : str or None
 
     Returns
     -------
     plotly.graph_objects.Figure
-        A heatmap trace and one line per EMG channel.
+        A heatmap trace (rows EMG, columns EEG) and one line per EMG channel.
     """
     go, make_subplots = plotly()
     freqs = np.asarray(freqs, dtype=np.float64)
@@ -375,35 +461,32 @@ def coherence_figure(
     bad = dict(bad_channels or {})
 
     def label(name: str) -> str:
-        return f"✗ {name}" if name in bad else name
+        return f"{channel_label(name)} (bad)" if name in bad else channel_label(name)
+
+    eeg_order = _display_order(eeg_names, ["eeg"] * len(eeg_names))
+    emg_order = _display_order(emg_names, ["emg"] * len(emg_names))
+    coh = coh[eeg_order][:, emg_order]
+    eeg_names = [eeg_names[i] for i in eeg_order]
+    emg_names = [emg_names[j] for j in emg_order]
 
     fig = make_subplots(
         rows=1,
         cols=2,
         column_widths=[0.42, 0.58],
-        horizontal_spacing=0.14,
+        horizontal_spacing=0.1,
         subplot_titles=(
             f"mean coherence {low:g}-{high:g} Hz",
             "coherence spectrum (mean over the EEG sites)",
         ),
     )
-    band_mean = coh[:, :, in_band].mean(axis=2)
-    fig.add_trace(
-        go.Heatmap(
-            z=band_mean,
-            x=[label(n) for n in emg_names],
-            y=[label(n) for n in eeg_names],
-            zmin=0.0,
-            zmax=max(0.1, float(band_mean.max())),
-            colorscale="Viridis",
-            texttemplate="%{z:.2f}",
-            colorbar=dict(title="coherence", x=0.39, len=0.9),
-            hovertemplate="%{y} - %{x}: %{z:.3f}<extra></extra>",
-            name="band mean",
-        ),
-        row=1,
-        col=1,
+    heatmap = _band_mean_heatmap(
+        go,
+        coh[:, :, in_band].mean(axis=2),
+        [label(n) for n in eeg_names],
+        [label(n) for n in emg_names],
+        fig.layout.xaxis.domain,
     )
+    fig.add_trace(heatmap, row=1, col=1)
     mean_over_eeg = coh.mean(axis=0)
     lines = [
         go.Scatter(
@@ -411,7 +494,7 @@ def coherence_figure(
             y=mean_over_eeg[j],
             mode="lines",
             name=label(name),
-            hovertemplate=f"{name}<br>%{{x:.1f}} Hz: %{{y:.3f}}<extra></extra>",
+            hovertemplate=f"{_hover_name(name)}<br>%{{x:.1f}} Hz: %{{y:.3f}}<extra></extra>",
         )
         for j, name in enumerate(emg_names)
     ]
@@ -419,14 +502,23 @@ def coherence_figure(
     refs = axis_refs(fig, 1, 2)
     band_text = "beta" if (low, high) == BETA_BAND_HZ else f"{low:g}-{high:g} Hz"
     shapes = [band_shape(refs, x=(low, high), fill="rgba(255, 193, 7, 0.2)", text=band_text)]
+    top = float(np.nanmax(mean_over_eeg)) if mean_over_eeg.size else 0.1
     if n_segments is not None:
         limit = coherence_confidence_limit(n_segments)
-        limit_text = f"95 % limit of independent signals ({limit:.3f})"
-        shapes.append(line_shape(refs, y=limit, text=limit_text, position="end"))
+        top = max(top, limit)
+        limit_line = line_shape(refs, y=limit)
+        limit_line.update(showlegend=True, name=f"95 % limit of independent signals ({limit:.3f})")
+        shapes.append(limit_line)
     fig.update_yaxes(autorange="reversed", row=1, col=1)
     fig.update_xaxes(title_text="frequency (Hz)", row=1, col=2)
-    fig.update_yaxes(title_text="coherence", rangemode="tozero", row=1, col=2)
-    fig.update_layout(title=title, shapes=shapes, height=440, margin=MARGIN)
+    # the limit stays inside the panel even when every curve is below it
+    fig.update_yaxes(title_text="coherence", range=[0.0, 1.1 * top], row=1, col=2)
+    fig.update_layout(
+        title=title,
+        shapes=shapes,
+        height=440 + 12 * max(0, len(emg_names) - 6),
+        margin={**MARGIN, "b": 110},
+    )
     return fig
 
 

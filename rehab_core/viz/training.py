@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from rehab_core.viz._plotly import MARGIN, plotly
+from rehab_core.viz._plotly import LEGEND_ENTRY_PX, MARGIN, plotly
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -39,7 +39,8 @@ def learning_curves(events: Sequence[Mapping[str, Any]], *, height: int = 360) -
     One colour per member; solid lines are the training loss, dashed the
     validation loss (left); the right panel is the validation AUC on the
     member's early-stopping patients (missing where they hold one outcome
-    only).
+    only). The members are listed in a legend right of the panels; the figure
+    grows past ``height`` (pixels) until every member fits in it.
     """
     go, make_subplots = plotly()
     table = epoch_table(events)
@@ -76,10 +77,12 @@ def learning_curves(events: Sequence[Mapping[str, Any]], *, height: int = 360) -
             )
     fig.update_xaxes(title_text="epoch")
     fig.update_yaxes(range=[0, 1.02], row=1, col=2)
+    # a legend under the panels wrapped onto the axis titles and was cut off at 20 members
     fig.update_layout(
-        height=height,
+        height=max(height, MARGIN["t"] + MARGIN["b"] + LEGEND_ENTRY_PX * len(table)),
         margin=MARGIN,
-        legend=dict(orientation="h", y=-0.2),
+        # one legend group per member: no gap between groups, or each entry takes 30 px
+        legend=dict(orientation="v", x=1.02, xanchor="left", y=1.0, yanchor="top", tracegroupgap=0),
         title=None if table else "No finished epoch yet",
     )
     return fig

@@ -124,6 +124,7 @@ def prepare_data(data_dir: Path, n_sessions: int, *, shared_patient: bool = Fals
     """
     from rehab_core.security import create_first_admin, create_user
     from rehab_core.storage import open_store
+    from rehab_core.workflows.patients import create_demo_patient
 
     store = open_store(data_dir=data_dir)
     try:
@@ -132,7 +133,7 @@ def prepare_data(data_dir: Path, n_sessions: int, *, shared_patient: bool = Fals
         for k in range(n_sessions):
             user = create_user(store, f"clinician{k + 1:02d}", PASSWORD, "clinician", actor=ADMIN)
             seed = FIRST_SEED if shared_patient else FIRST_SEED + k
-            patient = store.create_demo_patient(seed=seed)
+            patient = create_demo_patient(store, ADMIN, seed=seed)
             accounts.append(Account(user.username, PASSWORD, patient.pseudonym))
         return accounts
     finally:

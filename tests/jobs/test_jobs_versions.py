@@ -83,6 +83,26 @@ def test_damaged_bundle_is_never_promoted(any_store, bundle):
     assert audit_events(any_store, action="promote") == []
 
 
+def test_a_promotion_and_its_event_commit_together(any_store, bundle, monkeypatch):
+    """The event is written in the promotion's transaction: if that fails, neither is kept."""
+    from sqlalchemy.exc import OperationalError
+
+    import rehab_core.jobs.versions as versions
+
+    version_id = _register(any_store, bundle)
+    real = versions.record_event
+
+    def record_then_fail(*args, **kwargs):
+        real(*args, **kwargs)  # added to the promotion's session...
+        raise OperationalError("UPDATE model_versions", {}, OSError("disk full"))  # ...then lost
+
+    monkeypatch.setattr(versions, "record_event", record_then_fail)
+    with pytest.raises(OperationalError):
+        promote_version(any_store, version_id, actor="a")
+    assert default_version(any_store, "shufflenet_lstm") is None
+    assert audit_events(any_store, action="promote") == []
+
+
 def test_unknown_version_is_a_plain_sentence(any_store):
     with pytest.raises(RecordNotFound, match="^There is no model version 9.$"):
         promote_version(any_store, 9, actor="a")

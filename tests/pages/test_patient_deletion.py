@@ -109,16 +109,16 @@ def test_a_failed_audit_record_is_told_after_the_deletion(
 ):
     patient, upload = doomed
     at = open_patients(signed_in, "admin", patient.id)
-    import pages._shared
+    import rehab_core.workflows.patients
 
-    real = pages._shared.record_event
+    real = rehab_core.workflows.patients.record_event
 
     def record_event(store, username, action, **kwargs):
         if action == "delete_patient":
             raise OperationalError("INSERT INTO audit_events", {}, OSError("disk full"))
         return real(store, username, action, **kwargs)
 
-    monkeypatch.setattr(pages._shared, "record_event", record_event)
+    monkeypatch.setattr(rehab_core.workflows.patients, "record_event", record_event)
     confirm_and_click(at, "P-1")
     assert [e.value for e in at.error] == [
         f"Patient {patient.id} was deleted but the audit trail could not record it; "

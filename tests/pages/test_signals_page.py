@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from rehab_core.io import PAPER_CHANNELS, write_signals_text
 from rehab_core.storage import open_store
+from rehab_core.workflows.patients import create_demo_patient
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -38,7 +39,7 @@ def demo_patient(tmp_path_factory):
         st.cache_data.clear()
         store = open_store(data_dir=data_dir)
         try:
-            patient = store.create_demo_patient(seed=42)
+            patient = create_demo_patient(store, "pytest", seed=42)
         finally:
             store.close()
         yield patient

@@ -1,4 +1,4 @@
-"""rehab_core.security.audit: events, filters, CSV export, and the database's append-only guard."""
+"""rehab_core.security.audit: events, filters, CSV export, events in the caller's transaction."""
 
 from __future__ import annotations
 
@@ -7,14 +7,11 @@ import io
 import json
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from rehab_core.security import ACTIONS, audit_csv, audit_events, install_audit_guards, record_event
-from rehab_core.security.audit import APPEND_ONLY_MESSAGE, CSV_COLUMNS
+from rehab_core.security import ACTIONS, audit_csv, audit_events, record_event
+from rehab_core.security.audit import CSV_COLUMNS
 from rehab_core.storage import open_store
-from rehab_core.storage.db import AuditEvent
 
 
 @pytest.fixture
@@ -90,61 +87,19 @@ def test_csv_holds_every_matching_event_and_defuses_formulas(store):
     assert [r[0] for r in only_bob[1:]] == ["5", "4"]
 
 
-@pytest.mark.parametrize(
-    "statement",
-    [
-        "UPDATE audit_events SET username = 'mallory' WHERE id = 1",
-        "UPDATE audit_events SET action = 'sign_in'",
-        "DELETE FROM audit_events WHERE id = 2",
-        "DELETE FROM audit_events",
-    ],
-)
-def test_raw_sql_cannot_change_or_delete_events(store, statement):
-    fill(store)
-    before = audit_events(store)
-    with pytest.raises(DBAPIError, match=APPEND_ONLY_MESSAGE), store.engine.begin() as conn:
-        conn.execute(text(statement))
-    assert audit_events(store) == before
-
-
-def test_the_orm_cannot_change_or_delete_events_either(store):
-    fill(store)
-    with pytest.raises(DBAPIError, match="append-only"), Session(store.engine) as session:
+def test_an_event_joins_the_callers_transaction(store):
+    """With ``session``, the event commits with the change it records, or not at all."""
+    with pytest.raises(RuntimeError, match="the change failed"), Session(store.engine) as session:
         with session.begin():
-            session.get(AuditEvent, 1).username = "mallory"
-    with pytest.raises(DBAPIError, match="append-only"), Session(store.engine) as session:
-        with session.begin():
-            session.delete(session.get(AuditEvent, 2))
-    assert len(audit_events(store)) == 5 and audit_events(store)[-1].username == "ann"
-
-
-_TRIGGERS = {
-    "sqlite": "SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name",
-    "postgresql": "SELECT tgname FROM pg_trigger WHERE tgrelid = 'audit_events'::regclass "
-    "AND NOT tgisinternal ORDER BY tgname",
-}
-
-
-def test_guards_are_installed_once_and_survive_reopening(store, db_url, tmp_path):
-    install_audit_guards(store.engine)  # idempotent
-    again = open_store(url=db_url, data_dir=tmp_path / "data")
-    try:
-        with again.engine.connect() as conn:
-            names = list(conn.execute(text(_TRIGGERS[again.engine.dialect.name])).scalars())
-        assert names == (
-            ["audit_events_no_delete", "audit_events_no_update"]
-            if again.engine.dialect.name == "sqlite"
-            else ["audit_events_no_truncate", "audit_events_no_update_delete"]
-        )
-        record_event(again, "ann", "sign_in")
-        with pytest.raises(DBAPIError, match="append-only"), again.engine.begin() as conn:
-            conn.execute(text("DELETE FROM audit_events"))
-        if again.engine.dialect.name == "postgresql":
-            with pytest.raises(DBAPIError, match="append-only"), again.engine.begin() as conn:
-                conn.execute(text("TRUNCATE audit_events"))
-        assert len(audit_events(again)) == 1
-    finally:
-        again.close()
+            record_event(store, "ann", "promote", target="model version 1", session=session)
+            raise RuntimeError("the change failed")
+    assert audit_events(store) == []
+    with Session(store.engine) as session, session.begin():
+        record_event(store, "ann", "promote", target="model version 1", session=session)
+        session.flush()
+        assert audit_events(store) == []  # not before the caller commits
+    (event,) = audit_events(store)
+    assert (event.username, event.action, event.target) == ("ann", "promote", "model version 1")
 
 
 def test_vocabulary_covers_the_issue():

@@ -42,7 +42,7 @@ def install_crash(point: str, store) -> None:
     """Kill this process at ``point`` once :data:`armed` is set."""
     from sqlalchemy import event
 
-    from rehab_core.storage.store import Store
+    from rehab_core.storage.files import FileStore
 
     real_fsync, real_replace = os.fsync, os.replace
 
@@ -69,14 +69,14 @@ def install_crash(point: str, store) -> None:
     if point == "after_commit":
         event.listen(store._sessions, "after_commit", lambda session: die() if armed else None)
     if point == "delete_after_rows":
-        real_remove = Store._remove_unreferenced
+        real_remove = FileStore.remove_unreferenced
 
         def remove(self, rels):
             if armed:
                 die()
             return real_remove(self, rels)
 
-        Store._remove_unreferenced = remove
+        FileStore.remove_unreferenced = remove
 
 
 def recording(seed: int, folder: Path) -> bytes:

@@ -1,4 +1,4 @@
-"""Engine settings, every table on SQLite and PostgreSQL, where the store finds its data."""
+"""Engine settings; every table and the audit trail's triggers on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,11 +7,17 @@ import json
 
 import pytest
 from sqlalchemy import inspect, select, text
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from rehab_core.storage import db, open_store
-from rehab_core.storage.db import SQLITE_BUSY_TIMEOUT_MS, create_db_engine, json_dumps
+from rehab_core.storage.db import (
+    APPEND_ONLY_MESSAGE,
+    SQLITE_BUSY_TIMEOUT_MS,
+    create_db_engine,
+    install_audit_guards,
+    json_dumps,
+)
 
 ALL_TABLES = {
     "patients",
@@ -181,41 +187,6 @@ def test_json_is_stored_alike_on_every_backend(engine):
         assert session.scalars(select(db.AuditEvent.details)).one() == json.loads(json_dumps(value))
 
 
-def test_data_dir_and_url_precedence(tmp_path, monkeypatch):
-    env_dir, arg_dir = tmp_path / "env", tmp_path / "arg"
-    monkeypatch.setenv("REHAB_DATA_DIR", str(env_dir))
-    store = open_store()
-    assert store.data_dir == env_dir.resolve()
-    assert store.url == f"sqlite:///{env_dir.resolve() / 'rehab.db'}"
-    assert (env_dir / "rehab.db").is_file()
-    store.close()
-
-    store = open_store(data_dir=arg_dir)  # the argument wins over the environment
-    assert store.data_dir == arg_dir.resolve()
-    assert store.url.endswith("arg/rehab.db")
-    store.close()
-
-    other_db = tmp_path / "elsewhere.db"
-    monkeypatch.setenv("REHAB_DATABASE_URL", f"sqlite:///{other_db}")
-    store = open_store()
-    assert store.url == f"sqlite:///{other_db}" and store.data_dir == env_dir.resolve()
-    store.create_patient("P-1")
-    store.close()
-    assert open_store(data_dir=env_dir).list_patients()[0].pseudonym == "P-1"
-
-    explicit = tmp_path / "explicit.db"
-    store = open_store(url=f"sqlite:///{explicit}")  # the argument wins again
-    assert store.url == f"sqlite:///{explicit}" and store.list_patients() == []
-    store.close()
-
-
-def test_default_data_dir_is_under_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path))
-    store = open_store()
-    assert store.data_dir == (tmp_path / ".local" / "share" / "rehab").resolve()
-    store.close()
-
-
 def test_two_stores_on_one_database_see_each_other(db_url, tmp_path):
     a = open_store(db_url, tmp_path)
     b = open_store(db_url, tmp_path)
@@ -225,3 +196,92 @@ def test_two_stores_on_one_database_see_each_other(db_url, tmp_path):
         b.create_patient("P-1")
     a.close()
     b.close()
+
+
+# --- the audit trail is append-only in the database itself ------------------------------------
+
+
+def fill_audit(engine) -> None:
+    """Five events, as the audit API writes them (ids 1 to 5)."""
+    with Session(engine) as session, session.begin():
+        for username, action, patient_id in [
+            ("ann", "sign_in", None),
+            ("ann", "view_patient", 3),
+            ("ann", "predict", 3),
+            ("bob", "view_patient", 4),
+            ("bob", "download_report", 3),
+        ]:
+            session.add(db.AuditEvent(username=username, action=action, patient_id=patient_id))
+
+
+def audit_rows(engine) -> list[tuple]:
+    """Every event as a tuple of its columns, oldest first."""
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(select(db.AuditEvent.__table__).order_by("id"))]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_events SET username = 'mallory' WHERE id = 1",
+        "UPDATE audit_events SET action = 'sign_in'",
+        "DELETE FROM audit_events WHERE id = 2",
+        "DELETE FROM audit_events",
+    ],
+)
+def test_raw_sql_cannot_change_or_delete_audit_events(engine, statement):
+    fill_audit(engine)
+    before = audit_rows(engine)
+    with pytest.raises(DBAPIError, match=APPEND_ONLY_MESSAGE), engine.begin() as conn:
+        conn.execute(text(statement))
+    assert audit_rows(engine) == before
+
+
+def test_the_orm_cannot_change_or_delete_audit_events_either(engine):
+    fill_audit(engine)
+    with pytest.raises(DBAPIError, match="append-only"), Session(engine) as session:
+        with session.begin():
+            session.get(db.AuditEvent, 1).username = "mallory"
+    with pytest.raises(DBAPIError, match="append-only"), Session(engine) as session:
+        with session.begin():
+            session.delete(session.get(db.AuditEvent, 2))
+    rows = audit_rows(engine)
+    assert len(rows) == 5 and rows[0][2] == "ann"  # the oldest event is unchanged
+
+
+_TRIGGERS = {
+    "sqlite": "SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name",
+    "postgresql": "SELECT tgname FROM pg_trigger WHERE tgrelid = 'audit_events'::regclass "
+    "AND NOT tgisinternal ORDER BY tgname",
+}
+
+
+def test_audit_guards_are_installed_once_and_survive_reopening(engine, db_url):
+    install_audit_guards(engine)  # idempotent
+    again = create_db_engine(db_url)  # a store opened again installs them again
+    try:
+        with again.connect() as conn:
+            names = list(conn.execute(text(_TRIGGERS[again.dialect.name])).scalars())
+        assert names == (
+            ["audit_events_no_delete", "audit_events_no_update"]
+            if again.dialect.name == "sqlite"
+            else ["audit_events_no_truncate", "audit_events_no_update_delete"]
+        )
+        with Session(again) as session, session.begin():
+            session.add(db.AuditEvent(username="ann", action="sign_in"))
+        with pytest.raises(DBAPIError, match="append-only"), again.begin() as conn:
+            conn.execute(text("DELETE FROM audit_events"))
+        if again.dialect.name == "postgresql":
+            with pytest.raises(DBAPIError, match="append-only"), again.begin() as conn:
+                conn.execute(text("TRUNCATE audit_events"))
+        assert len(audit_rows(again)) == 1
+    finally:
+        again.dispose()
+
+
+def test_no_guards_without_creating_the_schema(tmp_path):
+    """``create_tables=False`` touches nothing: neither tables nor triggers."""
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'bare.db'}", create_tables=False)
+    with engine.connect() as conn:
+        assert list(conn.execute(text(_TRIGGERS["sqlite"])).scalars()) == []
+    engine.dispose()

@@ -10,6 +10,44 @@ import numpy as np
 import pytest
 
 
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+
+
+def _drawn_strings(fig) -> list[str]:
+    data = fig.to_plotly_json()
+    # the template is the environment's, not the builder's (importing streamlit makes its
+    # theme, with the placeholder colours it swaps in the browser, the default)
+    data.get("layout", {}).pop("template", None)
+    return list(_strings(data))
+
+
+@pytest.fixture(scope="session")
+def figure_strings():
+    """Every string a builder put in a figure (titles, tick text, names, colours, hover text)."""
+    return _drawn_strings
+
+
+@pytest.fixture(scope="session")
+def leg_muscles():
+    """The paper's six leg muscles as the figures name and order them (front, then back)."""
+    return [
+        "proximal rectus femoris",
+        "rectus femoris",
+        "vastus medialis",
+        "gluteus maximus",
+        "biceps femoris (long head)",
+        "semitendinosus",
+    ]
+
+
 def make_bold(shape=(16, 16, 10), n_vols=60, seed=0):
     """A ball of 'brain' (~1000 a.u., 1 % noise) in a 20 a.u. background, 3-mm voxels, TR 2 s."""
     import nibabel

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from rehab_core.viz import (
+    FMRI_MAP_STYLES,
+    fmri_map_figure,
     fmri_qc_table,
     motion_figure,
     orthogonal_views_figure,
@@ -13,6 +15,7 @@ from rehab_core.viz import (
     slice_profile,
     tsnr_figure,
 )
+from rehab_core.viz._plotly import is_theme_placeholder
 
 
 @pytest.fixture
@@ -30,13 +33,19 @@ def test_orthogonal_views_show_the_three_planes_through_the_voxel(volume):
     np.testing.assert_array_equal(sagittal, volume[3, :, :].T)  # rows z, columns y
     assert [tr.type for tr in fig.data] == ["heatmap"] * 3
     assert {tr.coloraxis for tr in fig.data} == {"coloraxis"}
-    # true voxel aspect: 4-mm slices are twice as tall as the 2-mm in-plane voxels
-    assert fig.layout.yaxis.scaleratio == 1.0
-    assert fig.layout.yaxis2.scaleratio == 2.0 and fig.layout.yaxis3.scaleratio == 2.0
+    # true voxel aspect: the axes are in mm at one scale, so 4-mm slices are twice as tall
+    # as the 2-mm in-plane voxels
+    np.testing.assert_array_equal(fig.data[1].x, 2.0 * np.arange(6))
+    np.testing.assert_array_equal(fig.data[1].y, 4.0 * np.arange(4))
+    assert {fig.layout[f"yaxis{k}"].scaleratio for k in ("", "2", "3")} == {1.0}
     titles = [a.text for a in fig.layout.annotations]
-    assert titles == ["axial z=2 - kept for the model", "coronal y=1", "sagittal x=3"]
+    assert titles == [
+        "axial slice 2 (z = 8 mm): kept for the model",
+        "coronal slice 1 (y = 2 mm)",
+        "sagittal slice 3 (x = 6 mm)",
+    ]
     crosshairs = [(s.type, s.x0, s.y0, s.xref) for s in fig.layout.shapes]
-    assert ("line", 3, 0, "x") in crosshairs  # vertical line at x=3 on the axial view
+    assert ("line", 6.0, 0, "x") in crosshairs  # vertical line at x=3 (6 mm) on the axial view
     assert len(fig.layout.shapes) == 6
 
 
@@ -45,14 +54,16 @@ def test_orthogonal_views_mark_screened_slices(volume):
     fig = orthogonal_views_figure(
         volume, np.diag([2.0, 2.0, 4.0, 1.0]), 0, 0, 1, screened_out=screened
     )
-    assert fig.layout.annotations[0].text == "axial z=1 - screened out: too little brain"
+    assert fig.layout.annotations[0].text == (
+        "axial slice 1 (z = 4 mm): screened out, too little brain"
+    )
     bands = [(s.y0, s.y1, s.xref) for s in fig.layout.shapes if s.type == "rect"]
-    # runs 0-1 and 3, on the coronal (x2) and the sagittal (x3) views
+    # runs 0-1 and 3 (in mm: 4-mm slices), on the coronal (x2) and the sagittal (x3) views
     assert sorted(bands) == [
-        (-0.5, 1.5, "x2 domain"),
-        (-0.5, 1.5, "x3 domain"),
-        (2.5, 3.5, "x2 domain"),
-        (2.5, 3.5, "x3 domain"),
+        (-2.0, 6.0, "x2 domain"),
+        (-2.0, 6.0, "x3 domain"),
+        (10.0, 14.0, "x2 domain"),
+        (10.0, 14.0, "x3 domain"),
     ]
 
 
@@ -63,6 +74,71 @@ def test_orthogonal_views_colour_range_ignores_the_background(volume):
     assert fig.layout.coloraxis.cmax == pytest.approx(np.percentile(nonzero, 99))
     fixed = orthogonal_views_figure(volume, (1.0, 1.0, 1.0), 0, 0, 0, value_range=(0.0, 5.0))
     assert (fixed.layout.coloraxis.cmin, fixed.layout.coloraxis.cmax) == (0.0, 5.0)
+
+
+def _rgb(colour):
+    from plotly.colors import hex_to_rgb, unlabel_rgb
+
+    return hex_to_rgb(colour) if colour.startswith("#") else unlabel_rgb(colour)
+
+
+@pytest.mark.parametrize("name", ["alff", "reho", "tsnr"])
+def test_quantitative_maps_show_the_background_as_no_data_not_as_screened_red(imaging_result, name):
+    """The clinicians saw the background of tSNR/ALFF/ReHo in the pink of "screened out"."""
+    res = imaging_result
+    shape = res.mask.shape
+    z = int(res.slice_index[0])
+    fig = fmri_map_figure(res, name, shape[0] // 2, shape[1] // 2, z)
+    axial = np.asarray(fig.data[0].z, dtype=float)
+    inside = res.mask[:, :, z].T
+    # outside the brain: no value at all, so no colour of the scale; the plot shows black
+    assert np.isnan(axial[~inside]).all() and np.isfinite(axial[inside]).all()
+    assert fig.layout.plot_bgcolor == "#000000"
+    stops = [colour for _, colour in fig.layout.coloraxis.colorscale]
+    # Streamlit's theme recolours #000001-#000040 (Inferno's first stop #000004 became pink)
+    assert not any(is_theme_placeholder(c) for c in stops)
+    # and no stop of the scale is the red that marks screened-out slices
+    assert not any(r > g + b for r, g, b in map(_rgb, stops))
+    # the colour range is that of the brain
+    brain = res.maps[name][res.mask]
+    assert fig.layout.coloraxis.cmin == pytest.approx(np.percentile(brain, 1), rel=1e-5)
+    assert FMRI_MAP_STYLES[name][0] in fig.layout.coloraxis.colorbar.title.text
+
+
+def test_a_named_scale_with_a_theme_placeholder_colour_is_made_safe(volume):
+    fig = orthogonal_views_figure(volume, (1.0, 1.0, 1.0), 0, 0, 0, colorscale="Inferno")
+    stops = [colour for _, colour in fig.layout.coloraxis.colorscale]
+    assert stops[0] == "#000000" and not any(is_theme_placeholder(c) for c in stops)
+    assert is_theme_placeholder("#000004") and is_theme_placeholder("rgb(0, 0, 40)")
+    assert not is_theme_placeholder("#000000") and not is_theme_placeholder("#0000ff")
+
+
+def test_brain_views_are_large_with_millimetre_axes(imaging_result):
+    res = imaging_result
+    fig = fmri_map_figure(res, "mean", 3, 4, int(res.slice_index[0]))
+    axes = [fig.layout[f"{a}axis{k}"] for k in ("", "2", "3") for a in "xy"]
+    assert all(axis.title.text.split(":")[0].endswith("(mm)") for axis in axes)
+    assert [fig.layout.xaxis.title.text, fig.layout.yaxis.title.text] == [
+        "x (mm): left to right",
+        "y (mm): posterior to anterior",
+    ]
+    # scanner coordinates of the voxel centres, from the affine
+    i = np.arange(res.mask.shape[0])
+    np.testing.assert_allclose(fig.data[0].x, res.affine[0, 0] * i + res.affine[0, 3])
+    assert fig.layout.height >= 600
+    # the axial view spans both rows: taller than either of the other two
+    assert fig.layout.yaxis.domain[1] - fig.layout.yaxis.domain[0] > 0.9
+    assert fig.layout.yaxis2.domain[1] - fig.layout.yaxis2.domain[0] < 0.5
+    # only the voxel sizes: distances from the first voxel, still in mm
+    plain = orthogonal_views_figure(res.maps["mean"], (3.0, 3.0, 3.0), 0, 0, 0)
+    assert plain.layout.xaxis.title.text == "x (mm from the first voxel)"
+
+
+def test_map_figure_refuses_an_unknown_map_and_a_mask_of_another_shape(imaging_result, volume):
+    with pytest.raises(ValueError, match="name='bold' is not allowed; choose one of 'mean'"):
+        fmri_map_figure(imaging_result, "bold", 0, 0, 0)
+    with pytest.raises(ValueError, match="boolean volume of the map's shape"):
+        orthogonal_views_figure(volume, (1.0, 1.0, 1.0), 0, 0, 0, mask=np.ones((6, 5, 3), bool))
 
 
 @pytest.mark.parametrize(
@@ -113,14 +189,8 @@ def test_screened_slices_agree_with_the_preprocessing(imaging_result):
     assert {r["slice"]: r["reason"] for r in rows if not r["kept"]} == imaging_result.screened_out
 
 
-def test_slice_profile_and_tsnr_figure_explain_the_screening(imaging_result):
-    res = imaging_result
-    area, median = slice_profile(res.maps["tsnr"], res.mask)
-    assert area[0] == 0 and np.isnan(median[0])
-    k = int(res.slice_index[0])
-    assert median[k] == pytest.approx(np.median(res.maps["tsnr"][:, :, k][res.mask[:, :, k]]))
-
-    fig = tsnr_figure(
+def _tsnr(res):
+    return tsnr_figure(
         res.maps["tsnr"],
         res.mask,
         res.slice_index,
@@ -128,6 +198,16 @@ def test_slice_profile_and_tsnr_figure_explain_the_screening(imaging_result):
         min_slice_tsnr_fraction=0.5,
         min_brain_fraction=0.3,
     )
+
+
+def test_slice_profile_and_tsnr_figure_explain_the_screening(imaging_result):
+    res = imaging_result
+    area, median = slice_profile(res.maps["tsnr"], res.mask)
+    assert area[0] == 0 and np.isnan(median[0])
+    k = int(res.slice_index[0])
+    assert median[k] == pytest.approx(np.median(res.maps["tsnr"][:, :, k][res.mask[:, :, k]]))
+
+    fig = _tsnr(res)
     assert [(tr.name, tr.yaxis) for tr in fig.data] == [
         ("kept", "y"),
         ("screened out", "y"),
@@ -141,6 +221,27 @@ def test_slice_profile_and_tsnr_figure_explain_the_screening(imaging_result):
     limits = sorted(s.y0 for s in fig.layout.shapes)
     brain_median = float(np.median(res.maps["tsnr"][res.mask]))
     assert limits == pytest.approx(sorted([brain_median, 0.5 * brain_median, 0.3 * area.max()]))
+
+
+def test_tsnr_screening_limits_are_named_beside_the_bars(imaging_result):
+    """The clinicians found the screening-limit label hidden under the bars."""
+    res = imaging_result
+    fig = _tsnr(res)
+    assert all(not (s.label and s.label.text) for s in fig.layout.shapes)  # nothing on the bars
+    labels = [a for a in fig.layout.annotations if a.yref in ("y", "y2")]
+    brain_median = float(np.median(res.maps["tsnr"][res.mask]))
+    area, _ = slice_profile(res.maps["tsnr"], res.mask)
+    assert [(a.yref, a.y, a.text.split("<br>")[0]) for a in labels] == [
+        ("y", pytest.approx(brain_median), "whole-brain"),
+        ("y", pytest.approx(0.5 * brain_median), "screening limit"),
+        ("y2", pytest.approx(0.3 * area.max()), "screening limit"),
+    ]
+    for label in labels:
+        # right of the plot area, where there are no bars
+        assert label.xref.endswith(" domain") and label.x >= 1.0 and label.xanchor == "left"
+    assert [a.yanchor for a in labels[:2]] == ["bottom", "top"]  # apart from each other
+    assert "50% of median" in labels[1].text and "30% of the largest" in labels[2].text
+    assert fig.layout.margin.r >= 120
 
 
 def test_slice_profile_refuses_a_mask_of_another_shape():

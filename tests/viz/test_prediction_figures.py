@@ -70,8 +70,46 @@ def test_window_timeline_places_each_window_at_its_time():
     np.testing.assert_allclose(bars.y, [0.4, 0.6, 0.5])
     assert list(bars.marker.color) == [POOR_COLOUR, GOOD_COLOUR, GOOD_COLOUR]
     assert tuple(fig.layout.xaxis.range) == (0.0, 40.0)
-    assert "3 of 10 s" in fig.layout.title.text
+    assert "3 windows of 10 s" in fig.layout.title.text
     assert {a.text for a in fig.layout.annotations} >= {"threshold 0.50", "signal score 0.50"}
+
+
+def _line_labels(fig):
+    """The annotations that name a horizontal line (not a subplot title)."""
+    return [a for a in fig.layout.annotations if a.yref and not a.yref.endswith("paper")]
+
+
+def _assert_labels_beside_the_plot(fig, lines):
+    """Each line's label lies right of the plot area (where no bar is), at the line's height."""
+    labels = {a.text: a for a in _line_labels(fig)}
+    assert set(labels) == set(lines)
+    for text, y in lines.items():
+        label = labels[text]
+        assert label.xref.endswith(" domain") and label.x >= 1.0 and label.xanchor == "left"
+        assert label.y == pytest.approx(y)
+    assert fig.layout.margin.r >= 100  # room for the words in the margin
+
+
+@pytest.mark.parametrize(
+    ("score", "score_side"), [(0.51, "bottom"), (0.49, "top"), (0.9, "bottom")]
+)
+def test_score_and_threshold_labels_sit_beside_the_bars_and_apart(score, score_side):
+    """The clinicians found the score and threshold labels hidden under the bars."""
+    fig = window_timeline_figure(
+        [0.0, 10.0, 20.0], [0.3, 0.95, 0.7], threshold=0.5, signal_score=score
+    )
+    bars = fig.data[0]
+    right_edge = max(np.asarray(bars.x) + np.asarray(bars.width) / 2)
+    assert fig.layout.xaxis.range[1] >= right_edge  # every bar is inside the plot area
+    _assert_labels_beside_the_plot(fig, {"threshold 0.50": 0.5, f"signal score {score:.2f}": score})
+    sides = {a.text.split(" ")[0]: a.yanchor for a in _line_labels(fig)}
+    # the higher line's name above it, the lower's below: never on top of each other
+    assert sides == {
+        "signal": score_side,
+        "threshold": {"bottom": "top", "top": "bottom"}[score_side],
+    }
+    slices = slice_probabilities_figure([3, 4], [0.2, 0.9], threshold=0.4, image_score=0.55)
+    _assert_labels_beside_the_plot(slices, {"threshold 0.40": 0.4, "image score 0.55": 0.55})
 
 
 def test_window_timeline_without_windows_says_image_only():
@@ -164,6 +202,25 @@ def test_attribution_figure_shows_shares_per_channel_and_time():
     assert np.argmax(bars.x) == 1
     assert bars.marker.color[2] == POOR_COLOUR
     assert np.asarray(heat.z).sum() == pytest.approx(100.0)
+
+
+def test_attribution_channels_run_in_montage_order_with_muscle_names(leg_muscles):
+    """The model's channel order (P4 CP2 FC5 ...) is not one a clinician reads a montage in."""
+    from rehab_core.io import PAPER_CHANNELS
+
+    rng = np.random.default_rng(2)
+    attr = rng.standard_normal((2, 22, 100))
+    attr[:, PAPER_CHANNELS.index("EMG_GMAX")] *= 10  # the gluteus carries the evidence
+    summary = attribution_summary(attr, list(PAPER_CHANNELS), sfreq=100.0, n_bins=4)
+    heat, bars = attribution_figure(summary).data
+    assert list(heat.y)[:6] == ["F3", "F4", "FC5", "FC1", "FC2", "FC6"]
+    assert list(heat.y)[-6:] == leg_muscles
+    assert list(bars.y) == list(heat.y)
+    # the numbers moved with their names
+    gmax = list(heat.y).index("gluteus maximus")
+    assert np.argmax(bars.x) == gmax
+    i = PAPER_CHANNELS.index("F4")
+    np.testing.assert_allclose(heat.z[1], 100 * summary.per_channel_bin[i])
 
 
 @pytest.fixture

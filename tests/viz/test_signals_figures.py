@@ -21,6 +21,7 @@ from rehab_core.viz import (
     signal_traces_figure,
     view_slice,
 )
+from rehab_core.viz._plotly import log_axis_ticks
 
 # --- decimate_minmax ----------------------------------------------------------------------------
 
@@ -159,18 +160,25 @@ def test_traces_one_row_per_channel_with_rejected_window_and_tail_shaded(
     assert rects[0][:2] == (10.0, 20.0) and rects[0][2].startswith("rejected: peak-to-peak")
     assert rects[1] == (30.0, 35.0, "not used (shorter than a window)")
     assert list(fig.layout.xaxis.range) == [0.0, 35.0]
-    # first channel on top: C3 is the highest row
+    # montage order from the top: FC2 (bad) is the highest row, C3 the next
     assert fig.layout.yaxis.tickvals[0] == len(chans.names) - 1
-    assert fig.layout.yaxis.ticktext[0] == "C3 (EEG)"
+    assert "FC2 (EEG, bad)" in fig.layout.yaxis.ticktext[0]
+    assert fig.layout.yaxis.ticktext[1] == "C3 (EEG)"
+
+
+def _trace(fig, code):
+    """The trace of one channel, by its code (trace names start with it)."""
+    return next(t for t in fig.data if t.name.split(" (")[0] == code)
 
 
 def test_traces_mark_the_bad_channel(recording, signal_result, chans):
     fig = _traces(recording, signal_result, 0.0, 10.0)
-    fc2 = fig.data[chans.names.index("FC2")]
+    fc2 = _trace(fig, "FC2")
     assert fc2.line.dash == "dash"
     assert fc2.name.startswith("FC2 (bad: flat")
-    assert "✗ FC2 (EEG)" in fig.layout.yaxis.ticktext[chans.names.index("FC2")]
-    assert fig.data[0].line.dash == "solid"
+    row = list(fig.data).index(fc2)
+    assert "FC2 (EEG, bad)" in fig.layout.yaxis.ticktext[row]
+    assert _trace(fig, "C3").line.dash == "solid"
 
 
 def test_traces_draw_only_the_shading_inside_the_view(recording, signal_result):
@@ -182,7 +190,7 @@ def test_traces_without_rejections_have_no_shading(clean_result, chans):
     data = chans.make_recording(30.0, seed=1)
     fig = _traces(data, clean_result, 0.0, 30.0)
     assert len(fig.layout.shapes) == 0
-    assert not any("✗" in t for t in fig.layout.yaxis.ticktext)
+    assert not any("bad" in t for t in fig.layout.yaxis.ticktext)
 
 
 def test_traces_scale_each_type_by_a_readable_number(recording, signal_result, chans):
@@ -193,11 +201,49 @@ def test_traces_scale_each_type_by_a_readable_number(recording, signal_result, c
     assert scales["emg"] in (500.0, 1000.0, 2000.0)
     fixed = _traces(recording, signal_result, 0.0, 10.0, scalings={"eeg": 20.0})
     assert fixed.layout.meta["row_scale_uv"]["eeg"] == 20.0
-    row = chans.names.index("C1")
-    y = np.asarray(fixed.data[row].y, dtype=float)
+    c1 = _trace(fixed, "C1")
+    row = list(fixed.data).index(c1)  # C1's row on the page, in montage order
+    y = np.asarray(c1.y, dtype=float)
     _, values = view_slice(recording, chans.sfreq, 0.0, 10.0, 300)
-    expected = len(chans.names) - 1 - row + (values[row] - np.median(values[row])) / 20.0
+    i = chans.names.index("C1")
+    expected = len(chans.names) - 1 - row + (values[i] - np.median(values[i])) / 20.0
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_traces_run_in_montage_order_with_muscle_names(recording, signal_result, chans):
+    """The clinicians found the channels in an arbitrary order, muscles named by codes."""
+    fig = _traces(recording, signal_result, 0.0, 10.0)
+    ticks = [t.split(">")[1].split("<")[0] if "<" in t else t for t in fig.layout.yaxis.ticktext]
+    assert ticks == [
+        "FC2 (EEG, bad)",
+        "C3 (EEG)",
+        "C1 (EEG)",
+        "CP1 (EEG)",
+        "rectus femoris (EMG)",
+        "vastus medialis (EMG)",
+        "semitendinosus (EMG)",
+    ]
+    assert list(fig.layout.yaxis.tickvals) == list(range(6, -1, -1))  # top to bottom
+    assert [t.name.split(" (")[0] for t in fig.data] == [
+        "FC2", "C3", "C1", "CP1", "EMG_RF", "EMG_VM", "EMG_ST",
+    ]  # fmt: skip
+    # each trace sits on its own row: the median of the rectus femoris row is its offset
+    rf = _trace(fig, "EMG_RF")
+    assert np.median(np.asarray(rf.y, dtype=float)) == pytest.approx(2.0, abs=1e-3)
+    assert "rectus femoris (EMG_RF)" in rf.hovertemplate
+
+
+def test_figures_write_no_symbol_a_browser_may_lack(recording, signal_result, figure_strings):
+    """Symbols such as ✗ came out as empty boxes where the font lacks them."""
+    fig = _traces(recording, signal_result, 0.0, 35.0)
+    freqs = np.arange(2.0, 46.0)
+    coh = coherence_figure(
+        freqs, np.zeros((2, 1, freqs.size)), ["C1", "C3"], ["EMG_RF"], bad_channels={"C3": "x"}
+    )
+    for figure in (fig, coh):
+        text = "".join(figure_strings(figure))
+        assert "bad" in text  # the bad channels are named in words
+        assert not [c for c in text if ord(c) > 0x2000 and c not in "–—−→"], "non-text glyph"
 
 
 @pytest.mark.parametrize(
@@ -242,11 +288,66 @@ def test_psd_figure_one_trace_per_channel_in_two_panels(recording, signal_result
     assert fig.layout.yaxis.type == "log" and fig.layout.yaxis2.type == "log"
     assert {fig.data[i].xaxis for i in range(4)} == {"x"}
     assert {fig.data[i].xaxis for i in range(4, 7)} == {"x2"}
-    fc2 = fig.data[chans.names.index("FC2")]
+    fc2 = _trace(fig, "FC2")
     assert fc2.line.dash == "dash" and np.all(np.isnan(np.asarray(fc2.y, dtype=float)))
     # band edges 0.5 and 100 Hz and the notches at 50 and 100 Hz, in both panels
     xs = sorted(s.x0 for s in fig.layout.shapes)
     assert xs == [0.5, 0.5, 50.0, 50.0, 100.0, 100.0, 100.0, 100.0]
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "ticks"),
+    [
+        (1.5e-3, 120.0, ["0.001", "0.01", "0.1", "1", "10", "100", "1000"]),
+        (2e-9, 5e-5, ["10<sup>-9</sup>", "10<sup>-8</sup>", "10<sup>-7</sup>", "10<sup>-6</sup>",
+                      "10<sup>-5</sup>", "10<sup>-4</sup>"]),
+        # 15 decades: every second one
+        (1e-12, 400.0, ["10<sup>-12</sup>", "10<sup>-10</sup>", "10<sup>-8</sup>",
+                        "10<sup>-6</sup>", "10<sup>-4</sup>", "0.01", "1", "100"]),
+    ],
+)  # fmt: skip
+def test_log_ticks_are_whole_decades_in_plain_numbers(low, high, ticks):
+    values, text = log_axis_ticks(np.array([[low, 0.0, np.nan], [high, -1.0, high / 2]]))
+    assert text == ticks
+    np.testing.assert_allclose(np.log10(values), np.round(np.log10(values)))
+    assert log_axis_ticks(np.zeros(3)) == ([], [])
+
+
+@pytest.mark.parametrize("n_extra_eeg", [0, 18])
+def test_psd_axes_read_in_microvolts_and_the_legend_lists_every_channel(n_extra_eeg, leg_muscles):
+    """The clinicians read "100µ"/"10n" on the power axis and a 22-entry legend cut short."""
+    from rehab_core.io import PAPER_CHANNELS, montage_order
+
+    extra = ["Fp1", "Fp2", "AF3", "AF4", "F7", "Fz", "F8", "T7", "Cz", "T8", "P7", "Pz", "P8",
+             "PO3", "PO4", "O1", "Oz", "O2"][:n_extra_eeg]  # fmt: skip
+    names = [*extra, *PAPER_CHANNELS]
+    types = ["emg" if n.startswith("EMG") else "eeg" for n in names]
+    freqs = np.linspace(1.0, 160.0, 160)
+    psd = np.vstack([(1e-9 if t == "eeg" else 1e-3) * 1e4 / freqs for t in types])
+    fig = psd_figure(freqs, psd, names, types, bad_channels={"C3": "flat"})
+    for axis in (fig.layout.yaxis, fig.layout.yaxis2):
+        assert axis.type == "log" and axis.title.text == "power (µV²/Hz)"
+        assert axis.tickmode == "array" and len(axis.ticktext) >= 3
+        # plain numbers or powers of ten, never an SI prefix that reads like a unit
+        for text in axis.ticktext:
+            assert (
+                text.replace("10<sup>", "")
+                .replace("</sup>", "")
+                .lstrip("-")
+                .replace(".", "")
+                .isdigit()
+            ), text
+    assert "µ" not in "".join(fig.layout.yaxis.ticktext)
+    # every channel in the legend, in montage order, a paper muscle by its name
+    labels = [t.name for t in fig.data]
+    order = montage_order(names, types)
+    assert labels[: len(order) - 6] == [n + (" (bad)" if n == "C3" else "") for n in order[:-6]]
+    assert labels[-6:] == leg_muscles
+    assert all(t.showlegend is not False for t in fig.data)
+    # the plot area is tall enough for the whole legend: 19 px an entry (12-px text) and a
+    # title and gap per group (plotly's legend layout), so nothing is cut off
+    plot_area = fig.layout.height - fig.layout.margin.t - fig.layout.margin.b
+    assert plot_area >= 19 * len(names) + 30 * 2
 
 
 def test_psd_figure_refuses_mismatched_frequencies():
@@ -268,7 +369,7 @@ def test_coherence_is_high_where_eeg_and_emg_share_a_beta_rhythm():
     data = np.vstack([eeg, emg])
     mc = motor_coherence(data, sfreq, ["C1", "C2", "EMG_RF"], ["eeg", "eeg", "emg"])
     fig = coherence_figure(mc.freqs, mc.coh, mc.eeg_names, mc.emg_names, n_segments=mc.n_segments)
-    heat = np.asarray(fig.data[0].z, dtype=float)
+    heat = np.asarray(fig.data[0].z, dtype=float).T  # the map's rows are the muscles
     beta = (mc.freqs >= 13.0) & (mc.freqs <= 30.0)
     np.testing.assert_allclose(heat, mc.coh[:, :, beta].mean(axis=2))
     c1, c2 = heat[:, 0]
@@ -288,12 +389,38 @@ def test_coherence_figure_heatmap_lines_band_and_limit():
         bad_channels={"FC1": "flat"},
     )
     assert [tr.type for tr in fig.data] == ["heatmap", "scatter", "scatter"]
-    assert list(fig.data[0].y) == ["C1", "C3", "✗ FC1"]
+    # montage order: EEG sites as columns front to back, left to right; muscles as rows
+    assert list(fig.data[0].x) == ["FC1 (bad)", "C3", "C1"]
+    assert list(fig.data[0].y) == ["rectus femoris", "vastus medialis"]
+    np.testing.assert_allclose(
+        np.asarray(fig.data[0].z, dtype=float), coh[[2, 1, 0]][:, :, 11:29].mean(axis=2).T
+    )
     np.testing.assert_allclose(fig.data[1].y, coh[:, 0, :].mean(axis=0))
     band = [s for s in fig.layout.shapes if s.type == "rect"]
     assert [(s.x0, s.x1) for s in band] == [(13.0, 30.0)]
     limit = [s for s in fig.layout.shapes if s.type == "line"]
     assert limit[0].y0 == pytest.approx(1 - 0.05 ** (1 / 100))
+
+
+def test_coherence_colour_bar_stays_under_its_map_clear_of_the_spectrum():
+    """The clinicians read "coherence0.1": the colour bar ran into the spectrum's axis."""
+    freqs = np.arange(2.0, 46.0)
+    coh = np.random.default_rng(1).uniform(0, 0.3, size=(2, 6, freqs.size))
+    from rehab_core.io import PAPER_EMG_CHANNELS
+
+    fig = coherence_figure(freqs, coh, ["C1", "C2"], PAPER_EMG_CHANNELS, n_segments=50)
+    bar = fig.data[0].colorbar
+    map_x, spectrum_x = fig.layout.xaxis.domain, fig.layout.xaxis2.domain
+    assert bar.orientation == "h" and bar.xanchor == "center" and bar.lenmode == "fraction"
+    left, right = bar.x - bar.len / 2, bar.x + bar.len / 2
+    assert map_x[0] - 1e-9 <= left and right <= map_x[1] + 1e-9 < spectrum_x[0]
+    assert bar.y < 0 and bar.yanchor == "top"  # under the map's tick labels
+    assert fig.layout.margin.b >= 100  # and inside the figure
+    # the limit is named in the legend, not written over the curves
+    (limit,) = [s for s in fig.layout.shapes if s.type == "line"]
+    assert limit.showlegend and limit.name.startswith("95 % limit of independent signals")
+    assert not (limit.label and limit.label.text)
+    assert fig.layout.yaxis2.range[1] > limit.y0  # and drawn inside the panel
 
 
 def test_coherence_figure_refuses_a_band_outside_the_frequencies():

@@ -1,0 +1,233 @@
+"""Uploaded recordings: checked, de-identified, kept once by content, one row per patient and kind.
+
+Rules
+-----
+* An upload is read with the real reader from a working copy before anything
+  is kept (:func:`rehab_core.io.upload_check.check_upload`); a refused file
+  raises the reader's :class:`~rehab_core.io.InputError` (one sentence naming
+  the file as the user called it) and stores nothing.
+* The name a file was uploaded under is metadata: only its suffix is used,
+  checked against :data:`UPLOAD_SUFFIXES`, never the name as a path. It is
+  kept (clinicians recognise their files by it) behind the same sign-in as the
+  patient's records, and never written to a log.
+* Names and dates are cleared from the file's header before it is hashed,
+  checked or stored (:func:`rehab_core.io.deidentify.deidentify_bytes`);
+  ``qc["deidentified"]``, present when something was cleared, lists the fields
+  (names, not values).
+* The file is written (:meth:`FileStore.write`) under the shared files lock,
+  then its row is inserted in one transaction; if the insert fails, a file
+  this upload wrote and no row references is removed again.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import os
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from rehab_core._validation import check_option
+from rehab_core.io.deidentify import deidentify_bytes
+from rehab_core.io.errors import InputError
+from rehab_core.io.upload_check import KINDS, UPLOAD_SUFFIXES, check_upload, upload_suffix
+from rehab_core.storage import db
+from rehab_core.storage.errors import UploadTooLargeError
+from rehab_core.storage.files import FileStore
+from rehab_core.storage.patients import patient_row
+
+__all__ = [
+    "KINDS",
+    "UPLOAD_SUFFIXES",
+    "UploadRecord",
+    "add_upload",
+    "list_uploads",
+    "referenced_paths",
+]
+
+_NAME_MAX = 255
+
+
+@dataclass(frozen=True)
+class UploadRecord:
+    """A stored recording.
+
+    ``path`` is absolute (the data folder joined with the stored relative
+    path). ``duplicate`` is True when :func:`add_upload` found the same bytes
+    already stored for this patient and kind and returned that record.
+    """
+
+    id: int
+    patient_id: int
+    kind: str
+    original_name: str
+    path: Path
+    size: int
+    sha256: str
+    format: str
+    qc: dict[str, Any]
+    created_at: _dt.datetime
+    duplicate: bool = False
+
+
+def _clean_name(original_name: Any) -> str:
+    """The uploaded name as metadata: its last path component, stripped, at most 255 chars."""
+    if not isinstance(original_name, str) or not original_name.strip():
+        raise ValueError("original_name must be the uploaded file's name, a non-empty string.")
+    name = original_name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    name = "".join(ch for ch in name if ch.isprintable())
+    if not name:
+        raise ValueError(f"original_name={original_name!r} holds no file name.")
+    return name[-_NAME_MAX:]
+
+
+def _upload_bytes(data: bytes | str | os.PathLike[str], name: str, max_mb: float) -> bytes:
+    """The upload's bytes, refused above ``max_mb`` (a path is checked before it is read)."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        size = memoryview(data).nbytes
+    elif isinstance(data, (str, os.PathLike)):
+        size = Path(data).stat().st_size
+    else:
+        raise TypeError(f"data must be bytes or a file path, got {type(data).__name__}.")
+    if size > max_mb * 1e6:
+        raise UploadTooLargeError(
+            f"{name} is {size / 1e6:,.1f} MB, above the {max_mb:g} MB upload limit; "
+            "upload a shorter recording or ask the administrator to raise REHAB_MAX_UPLOAD_MB."
+        )
+    if isinstance(data, (str, os.PathLike)):
+        return Path(data).read_bytes()
+    return bytes(data)
+
+
+def _checked_qc(
+    files: FileStore, kind: str, suffix: str, name: str, content: bytes, sha: str
+) -> dict[str, Any]:
+    """Check a working copy with the real reader; the QC summary, or the reader's refusal."""
+    with files.temp_folder() as folder:
+        copy = folder / f"upload-{sha[:16]}{suffix}"
+        copy.write_bytes(content)
+        return check_upload(kind, copy, name)
+
+
+def _record(row: db.Upload, files: FileStore, *, duplicate: bool = False) -> UploadRecord:
+    return UploadRecord(
+        id=row.id,
+        patient_id=row.patient_id,
+        kind=row.kind,
+        original_name=row.original_name,
+        path=files.absolute(row.path),
+        size=row.size,
+        sha256=row.sha256,
+        format=row.format,
+        qc=dict(row.qc),
+        created_at=row.created_at,
+        duplicate=duplicate,
+    )
+
+
+def _find(
+    sessions: sessionmaker[Session], files: FileStore, patient_id: int, kind: str, sha: str
+) -> UploadRecord | None:
+    with sessions() as session:
+        row = session.scalar(
+            select(db.Upload).where(
+                db.Upload.patient_id == patient_id,
+                db.Upload.kind == kind,
+                db.Upload.sha256 == sha,
+            )
+        )
+        return None if row is None else _record(row, files, duplicate=True)
+
+
+def add_upload(
+    sessions: sessionmaker[Session],
+    files: FileStore,
+    patient_id: int,
+    kind: str,
+    original_name: str,
+    data: bytes | str | os.PathLike[str],
+    *,
+    max_upload_mb: float,
+) -> UploadRecord:
+    """Check and store one recording; see :meth:`rehab_core.storage.Store.add_upload`."""
+    check_option("kind", kind, KINDS)
+    name = _clean_name(original_name)
+    suffix = upload_suffix(kind, name)
+    with sessions() as session:
+        patient_row(session, patient_id)
+    content = _upload_bytes(data, name, max_upload_mb)
+    # names and dates leave the header before anything is hashed, read or stored
+    try:
+        content, deidentified = deidentify_bytes(kind, name, content)
+    except InputError:  # the reader's own refusal says best what is wrong; else this one
+        _checked_qc(files, kind, suffix, name, content, hashlib.sha256(content).hexdigest())
+        raise
+    sha = hashlib.sha256(content).hexdigest()
+    existing = _find(sessions, files, patient_id, kind, sha)
+    if existing is not None:
+        return existing
+    qc = _checked_qc(files, kind, suffix, name, content, sha)
+    if deidentified["cleared"]:
+        qc["deidentified"] = deidentified["cleared"]
+    rel = files.content_path(sha, suffix)
+    row = db.Upload(
+        patient_id=patient_id,
+        kind=kind,
+        original_name=name,
+        path=rel,
+        size=len(content),
+        sha256=sha,
+        format=UPLOAD_SUFFIXES[kind][suffix],
+        qc=qc,
+        created_at=db.utc_now(),
+    )
+    wrote = False
+    try:
+        # shared: no deletion may find the file unreferenced and remove it before this row is in
+        with files.lock(exclusive=False):
+            wrote = files.write(rel, content)
+            with sessions.begin() as session:
+                session.add(row)
+                session.flush()
+                return _record(row, files)
+    except BaseException as err:
+        if wrote:
+            files.discard(rel)
+        if isinstance(err, IntegrityError):
+            # a concurrent upload of the same bytes for this patient won the race
+            existing = _find(sessions, files, patient_id, kind, sha)
+            if existing is not None:
+                return existing
+        raise
+
+
+def list_uploads(
+    sessions: sessionmaker[Session], files: FileStore, patient_id: int, kind: str | None = None
+) -> list[UploadRecord]:
+    """A patient's uploads (of one kind, or all), newest first."""
+    if kind is not None:
+        check_option("kind", kind, KINDS)
+    with sessions() as session:
+        patient_row(session, patient_id)
+        query = select(db.Upload).where(db.Upload.patient_id == patient_id)
+        if kind is not None:
+            query = query.where(db.Upload.kind == kind)
+        query = query.order_by(db.Upload.created_at.desc(), db.Upload.id.desc())
+        return [_record(r, files) for r in session.scalars(query)]
+
+
+def referenced_paths(
+    sessions: sessionmaker[Session], paths: Collection[str] | None = None
+) -> set[str]:
+    """The stored relative paths, of ``paths`` (all when None), that an upload row names."""
+    query = select(db.Upload.path).distinct()
+    if paths is not None:
+        query = query.where(db.Upload.path.in_(sorted(paths)))
+    with sessions() as session:
+        return set(session.scalars(query))
