@@ -9,6 +9,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8501
+# The dashboard listens on this machine only unless told otherwise (HOST=0.0.0.0 make run);
+# a hospital serves it behind a TLS reverse proxy (README, "Security").
+HOST   ?= 127.0.0.1
 # The browser test (tests/browser/) drives Debian's Chromium through Playwright;
 # Playwright never downloads a browser of its own here.
 CHROMIUM ?= /usr/bin/chromium
@@ -27,7 +30,7 @@ $(STAMP): requirements.lock pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 run: setup
-	$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true
+	$(BIN)/streamlit run app.py --server.address $(HOST) --server.port $(PORT) --server.headless true
 
 test: setup browser postgres
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest

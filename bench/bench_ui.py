@@ -335,7 +335,7 @@ def main() -> None:
 
     import streamlit
 
-    from rehab_core.security import create_first_admin, create_user
+    from rehab_core.security import create_user
     from rehab_core.storage import open_store
     from rehab_core.workflows.patients import create_demo_patient
 
@@ -343,7 +343,7 @@ def main() -> None:
         data_dir = Path(tmp) / "data"
         store = open_store(data_dir=data_dir)
         try:  # accounts and patients exist before the server starts; their creation is not timed
-            create_first_admin(store, ADMIN, PASSWORD)
+            create_user(store, ADMIN, PASSWORD, "admin", actor="cli:bench")  # as `rehab users add`
             create_user(store, CLINICIAN, PASSWORD, "clinician", actor=ADMIN)
             _log(f"creating {args.repeats + 1} demo patients")
             for k in range(args.repeats + 1):

@@ -20,8 +20,10 @@ The signed-in account lives in ``st.session_state["user"]`` (a
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,17 +49,22 @@ __all__ = [
     "page_exists",
     "link_if_page",
     "upload_summary",
+    "plain",
     "USER_KEY",
     "current_user",
     "sign_in",
     "sign_out",
     "session_user",
+    "fragment_session",
+    "SessionEndedError",
     "session_minutes",
+    "client_address",
     "require_role",
     "audit",
     "audited",
     "show_notice",
     "oidc_configured",
+    "oidc_issuers",
 ]
 
 PATIENT_KEY = "patient_id"
@@ -69,6 +76,7 @@ ACTIVITY_KEY = "last_activity"
 """Session-state key holding the ``time.time()`` of the signed-in user's last run."""
 _NOTICE_KEY = "auth_notice"  # one sentence for the sign-in page (expired, deactivated)
 _VIEWED_KEY = "audit_viewed_patients"  # patient ids whose view_patient is recorded
+_CLOCK_KEY = "session_clock"  # the _SessionClock deferred downloads check
 DEFAULT_SESSION_MINUTES = 30.0
 _APP_ROOT = Path(__file__).resolve().parent.parent
 
@@ -170,6 +178,30 @@ def link_if_page(page: str, label: str, *, icon: str | None = None) -> None:
         st.page_link(page, label=label, icon=icon)
 
 
+_MARKDOWN_ACTIVE = re.compile(r"([\\`*\[\]<>$|~@])")
+_LINK_STARTS = re.compile(r"(?i)(:)(?=//)|(?<=www)(\.)")
+
+
+def plain(text: object) -> str:
+    """``text`` (a pseudonym, file name, user name, refusal sentence...) safe in Markdown.
+
+    Streamlit renders ``st.markdown``, ``st.success``/``info``/``warning``/
+    ``error``, captions and expander labels as Markdown: a pseudonym such as
+    ``[Open the report](https://evil.example)`` or ``![](https://track.example/x.png)``
+    would become a link or a tracking image. Every character that starts a
+    link, an image, HTML, code, a table, maths or an auto-link (``://``,
+    ``www.``, ``@``) is backslash-escaped and line breaks become spaces (no
+    headings or lists); the text shows exactly as typed. Every page draws user
+    text through this.
+    """
+    flat = " ".join(str(text).split())
+    escaped = _MARKDOWN_ACTIVE.sub(r"\\\1", flat)
+    escaped = _LINK_STARTS.sub(lambda m: "\\" + (m.group(1) or m.group(2)), escaped)
+    if escaped[:1] in ("#", "-", "+", "=", ">"):
+        escaped = "\\" + escaped
+    return escaped
+
+
 def _join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
@@ -213,29 +245,84 @@ def session_minutes() -> float:
     return minutes if minutes > 0 else DEFAULT_SESSION_MINUTES
 
 
+def client_address() -> str:
+    """The client's address, for sign-in throttling (``"localhost"`` for a local browser).
+
+    Behind a reverse proxy every connection comes from the proxy; with
+    ``REHAB_TRUST_FORWARDED_FOR=1`` the address the proxy appended last to
+    ``X-Forwarded-For`` is used instead. Set it only when the proxy is the only
+    way in: a client could otherwise write any address there.
+    """
+    if os.environ.get("REHAB_TRUST_FORWARDED_FOR") == "1":
+        forwarded = st.context.headers.get("X-Forwarded-For") or ""
+        last = forwarded.split(",")[-1].strip()
+        if last:
+            return last
+    return st.context.ip_address or "localhost"
+
+
+def oidc_issuers() -> set[str] | None:
+    """The identity provider issuers accepted (``$REHAB_OIDC_ISSUERS``, comma-separated), or None.
+
+    Set it to the hospital tenant's issuer URL: a multi-tenant provider signs
+    tokens for other organisations too.
+    """
+    issuers = {i.strip() for i in os.environ.get("REHAB_OIDC_ISSUERS", "").split(",")}
+    return {i for i in issuers if i} or None
+
+
 def oidc_configured() -> bool:
     """Whether ``.streamlit/secrets.toml`` has an ``[auth]`` section (``st.login`` is offered)."""
     return st.secrets.load_if_toml_exists() and "auth" in st.secrets
 
 
+@dataclass
+class _SessionClock:
+    """The signed-in user and their last activity, shared by reference with deferred downloads.
+
+    A deferred download runs later, on Streamlit's own thread, without the
+    session: it holds this object and checks it when the file is asked for.
+    """
+
+    username: str
+    last_activity: float
+    ended: bool = False
+
+
+def _clock(user: UserRecord, last_activity: float) -> _SessionClock:
+    clock = st.session_state.get(_CLOCK_KEY)
+    if not isinstance(clock, _SessionClock) or clock.username != user.username or clock.ended:
+        clock = _SessionClock(user.username, last_activity)
+        st.session_state[_CLOCK_KEY] = clock
+    clock.last_activity = last_activity
+    return clock
+
+
 def sign_in(user: UserRecord) -> None:
     """Make ``user`` the session's account (after :func:`rehab_core.security.authenticate`)."""
+    now = time.time()
     st.session_state[USER_KEY] = user
-    st.session_state[ACTIVITY_KEY] = time.time()
+    st.session_state[ACTIVITY_KEY] = now
     st.session_state.pop(_VIEWED_KEY, None)
+    _clock(user, now)
 
 
 def sign_out(reason: str | None = None, *, notice: str | None = None) -> None:
     """End the session's sign-in (and the identity provider's cookie); record ``sign_out``.
 
-    ``notice`` is shown once on the sign-in page.
+    Every session-state key is cleared. ``notice`` is shown once on the
+    sign-in page.
     """
     user = current_user()
     if user is not None:
         details = {"reason": reason} if reason else None
         record_event(get_store(), user.username, "sign_out", details=details)
-    for key in (USER_KEY, ACTIVITY_KEY, _VIEWED_KEY, PATIENT_KEY):
-        st.session_state.pop(key, None)
+    clock = st.session_state.get(_CLOCK_KEY)
+    if isinstance(clock, _SessionClock):
+        clock.ended = True  # deferred downloads still holding it refuse from now on
+    # every key, widget values and cached results included: the next person at this browser
+    # must find nothing of this session (issue 14, finding 13)
+    st.session_state.clear()
     if notice:
         st.session_state[_NOTICE_KEY] = notice
     if oidc_configured() and st.user.get("is_logged_in"):
@@ -249,13 +336,14 @@ def show_notice() -> None:
         st.info(notice)
 
 
-def session_user() -> UserRecord | None:
+def session_user(*, touch: bool = True) -> UserRecord | None:
     """The signed-in account, refreshed from the database, or None after expiry or deactivation.
 
-    Called by ``app.py`` before routing: an idle session (longer than
-    :func:`session_minutes`) or a deactivated account is signed out with a
-    one-sentence notice; otherwise the role is re-read (a change by the admin
-    applies at once) and the activity clock restarts.
+    Called by ``app.py`` before routing, and by :func:`fragment_session`: an
+    idle session (longer than :func:`session_minutes`) or a deactivated
+    account is signed out with a one-sentence notice; otherwise the role is
+    re-read (a change by the admin applies at once) and, with ``touch``, the
+    activity clock restarts (a timer's poll is not activity: ``touch=False``).
     """
     user = current_user()
     if user is None:
@@ -274,8 +362,40 @@ def session_user() -> UserRecord | None:
         sign_out("deactivated", notice="Your account is no longer active; ask an administrator.")
         return None
     st.session_state[USER_KEY] = fresh
-    st.session_state[ACTIVITY_KEY] = now
+    if touch:
+        st.session_state[ACTIVITY_KEY] = now
+    _clock(fresh, st.session_state.get(ACTIVITY_KEY, now))
     return fresh
+
+
+def fragment_session(role: str, *, activity: bool = True) -> UserRecord:
+    """The session check for a fragment, which reruns without ``app.py``; call it first.
+
+    ``st.fragment`` functions (a slider moved, a ``run_every`` timer) run
+    alone, so neither idle expiry, nor deactivation, nor a role change would
+    reach them. This runs :func:`session_user` and the role check: when the
+    session ended it reruns the whole app, which shows the sign-in page with
+    the reason; when the role no longer allows ``role`` the fragment stops
+    with one sentence (the next full run routes the new role's pages).
+
+    Parameters
+    ----------
+    role : str
+        The role the fragment's page needs.
+    activity : bool
+        Whether this run is the user's doing; False for ``run_every`` polls,
+        which must not keep an idle session alive.
+    """
+    had_user = current_user() is not None
+    user = session_user(touch=activity)
+    if user is None:  # just signed out: the whole app reruns and shows the sign-in page
+        if had_user:
+            st.rerun(scope="app")
+        st.stop()
+    if not role_allows(user.role, role):  # the next full run routes the new role's pages
+        st.error(f"This part is for the {role} role and above; you are signed in as {user.role}.")
+        st.stop()
+    return user
 
 
 def require_role(role: str) -> UserRecord:
@@ -304,19 +424,43 @@ def audit(action: str, **kwargs: Any) -> None:
     record_event(get_store(), user.username if user else "anonymous", action, **kwargs)
 
 
-def audited(data: Callable[[], bytes], action: str, **kwargs: Any) -> Callable[[], bytes]:
+class SessionEndedError(PermissionError):
+    """A deferred download was asked for after its session ended or lost the role."""
+
+
+def audited(
+    data: Callable[[], bytes], action: str, *, role: str = "clinician", **kwargs: Any
+) -> Callable[[], bytes]:
     """``data`` for a deferred ``st.download_button`` that records ``action`` when it runs.
 
     Streamlit calls a callable ``data`` when the user clicks the button, on
-    its own thread without the session: the store and the user name are
-    bound here, and the event is recorded as the file is handed over (no
-    rerun of the page, unlike an ``on_click`` callback).
+    its own thread without the session and without ``app.py``: the store and
+    the session's clock are bound here. When the file is asked for, the
+    session must still be signed in, not idle for longer than
+    :func:`session_minutes`, its account active and its role still allowing
+    ``role``; otherwise :class:`SessionEndedError` is raised (Streamlit
+    answers "Failed to generate file for download") and nothing is produced
+    or recorded. Then the event is recorded as the file is handed over.
     """
     store = get_store()
     user = current_user()
     username = user.username if user else "anonymous"
+    clock = st.session_state.get(_CLOCK_KEY) if user is not None else None
+    if user is not None and not isinstance(clock, _SessionClock):
+        clock = _clock(user, st.session_state.get(ACTIVITY_KEY, time.time()))
+    minutes = session_minutes()
 
     def produce() -> bytes:
+        fresh = None if clock is None else get_user(store, clock.username)
+        if (
+            clock is None
+            or clock.ended
+            or time.time() - clock.last_activity > minutes * 60
+            or fresh is None
+            or not fresh.active
+            or not role_allows(fresh.role, role)
+        ):
+            raise SessionEndedError("The session ended or lost the role; sign in again.")
         content = data()
         record_event(store, username, action, **kwargs)
         return content

@@ -1,4 +1,5 @@
-"""Admin page: the accounts (create, change role, deactivate) and the audit trail (read, export).
+"""Admin page: the accounts (create, change role, deactivate, reset a password) and the audit
+trail (read, export).
 
 The audit trail is shown and exported, never edited: the app has no way to
 change or delete an event, and the database refuses it
@@ -12,7 +13,7 @@ import json
 
 import streamlit as st
 
-from pages._shared import audited, get_store, require_role
+from pages._shared import audited, get_store, plain, require_role
 from rehab_core.security import (
     ACTIONS,
     MIN_PASSWORD_LENGTH,
@@ -22,6 +23,7 @@ from rehab_core.security import (
     audit_events,
     create_user,
     list_users,
+    reset_password,
     set_user_active,
     set_user_role,
 )
@@ -88,7 +90,7 @@ def _create_form(store: Store, me: UserRecord) -> None:
     except ValueError as err:
         st.error(str(err))
         return
-    _flash(f"Created the {user.role} account {user.username}.")
+    _flash(f"Created the {user.role} account {plain(user.username)}.")
     st.rerun()
 
 
@@ -107,7 +109,7 @@ def _manage(store: Store, me: UserRecord, users: list[UserRecord]) -> None:
             except ValueError as err:
                 st.error(str(err))
             else:
-                _flash(f"{name} is now {role}.")
+                _flash(f"{plain(name)} is now {role}.")
                 st.rerun()
     with c2:
         label = "Deactivate" if user.active else "Reactivate"
@@ -118,8 +120,37 @@ def _manage(store: Store, me: UserRecord, users: list[UserRecord]) -> None:
             except ValueError as err:
                 st.error(str(err))
             else:
-                _flash(f"{name} is {'inactive' if user.active else 'active'} now.")
+                _flash(f"{plain(name)} is {'inactive' if user.active else 'active'} now.")
                 st.rerun()
+    if user.has_password:
+        _reset_form(store, me, name)
+
+
+def _reset_form(store: Store, me: UserRecord, name: str) -> None:
+    """A temporary password for a user who forgot theirs; they must replace it at sign-in."""
+    with st.form("reset_password", clear_on_submit=True):
+        st.markdown(f"**Reset the password of {plain(name)}**")
+        c1, c2 = st.columns(2)
+        temporary = c1.text_input(
+            "Temporary password",
+            type="password",
+            help="Tell it to the user by another channel (phone, in person); they must choose "
+            "their own at the next sign-in.",
+        )
+        repeat = c2.text_input("Repeat temporary password", type="password")
+        submitted = st.form_submit_button("Set temporary password")
+    if not submitted:
+        return
+    if temporary != repeat:
+        st.error("The two passwords differ; type the same password twice.")
+        return
+    try:
+        reset_password(store, name, temporary, actor=me.username)
+    except ValueError as err:
+        st.error(str(err))
+        return
+    _flash(f"{plain(name)} has a temporary password and must choose a new one at the next sign-in.")
+    st.rerun()
 
 
 def _audit_log(store: Store, me: UserRecord, usernames: list[str]) -> None:
@@ -160,6 +191,7 @@ def _audit_log(store: Store, me: UserRecord, usernames: list[str]) -> None:
         data=audited(
             functools.partial(audit_csv, store, **filters),
             "audit_export",
+            role="admin",  # checked again when the file is asked for
             details={k: v for k, v in filters.items() if v is not None},
         ),
         file_name="audit_log.csv",

@@ -11,11 +11,13 @@ from pages._shared import (
     current_user,
     get_store,
     link_if_page,
+    plain,
     require_role,
     select_patient,
     upload_summary,
 )
 from rehab_core.io import InputError
+from rehab_core.io.inflight import UploadsBusyError, upload_slot
 from rehab_core.security import role_allows
 from rehab_core.storage import UPLOAD_SUFFIXES, PatientRecord, RecordNotFound, Store
 from rehab_core.workflows.patients import (
@@ -70,7 +72,7 @@ def _demo_button(store: Store) -> None:
         select_patient(demo.id)
         _flash(
             "success",
-            f"Created the synthetic patient {demo.pseudonym} with both recordings; "
+            f"Created the synthetic patient {plain(demo.pseudonym)} with both recordings; "
             "it is made-up data, not a real patient.",
         )
         st.rerun()
@@ -149,25 +151,33 @@ def _create_form(store: Store) -> None:
         st.error(str(err))
         return
     select_patient(patient.id)
-    _flash("success", f"Created patient {patient.pseudonym}; upload their recordings below.")
+    _flash("success", f"Created patient {plain(patient.pseudonym)}; upload their recordings below.")
     st.rerun()
 
 
 def _store_upload(store: Store, patient: PatientRecord, kind: str, uploaded) -> tuple[str, str]:
     """Check, store and audit one uploaded file; the (level, sentence) to show."""
+    user = current_user()
     try:
-        with st.spinner(f"Reading and checking {uploaded.name}..."):
+        # a few checks at a time on the server: each runs in a sandbox with its own memory
+        with (
+            upload_slot(user.username),
+            st.spinner(f"Reading and checking {plain(uploaded.name)}..."),
+        ):
             rec = upload_recording(
                 store, _actor(), patient.id, kind, uploaded.name, uploaded.getvalue()
             )
+    except UploadsBusyError as err:
+        return "warning", str(err)
     except InputError as err:
-        return "error", str(err)
+        return "error", plain(str(err))
     if rec.duplicate:
         return "info", (
-            f"{uploaded.name} holds the same bytes as {rec.original_name}, already stored "
-            f"for {patient.pseudonym} on {rec.created_at:%Y-%m-%d %H:%M} UTC; nothing new kept."
+            f"{plain(uploaded.name)} holds the same bytes as {plain(rec.original_name)}, "
+            f"already stored for {plain(patient.pseudonym)} on "
+            f"{rec.created_at:%Y-%m-%d %H:%M} UTC; nothing new kept."
         )
-    return "success", f"Stored {rec.original_name}: {upload_summary(rec)}."
+    return "success", f"Stored {plain(rec.original_name)}: {upload_summary(rec)}."
 
 
 def _uploaders(store: Store, patient: PatientRecord) -> None:
@@ -184,9 +194,12 @@ def _uploaders(store: Store, patient: PatientRecord) -> None:
             if uploaded is None:
                 continue
             key = f"{patient.id}:{kind}:{uploaded.file_id}"
-            if key not in done:  # each uploaded file is checked once, not on every rerun
-                done[key] = _store_upload(store, patient, kind, uploaded)
-            level, sentence = done[key]
+            if key in done:  # each uploaded file is checked once, not on every rerun
+                level, sentence = done[key]
+            else:
+                level, sentence = _store_upload(store, patient, kind, uploaded)
+                if level != "warning":  # busy: checked again on the next rerun
+                    done[key] = (level, sentence)
             getattr(st, level)(sentence)
 
 
@@ -213,7 +226,7 @@ def _uploads_table(store: Store, patient: PatientRecord) -> None:
     )
     warned = [u for u in uploads if u.qc.get("warnings")]
     for u in warned:
-        with st.expander(f"Reader warnings for {u.original_name}"):
+        with st.expander(f"Reader warnings for {plain(u.original_name)}"):
             for w in u.qc["warnings"]:
                 st.write(w)
 
@@ -225,16 +238,16 @@ def _delete_section(store: Store, patient: PatientRecord) -> None:
         return
     with st.expander("Delete this patient"):
         st.warning(
-            f"This erases {patient.pseudonym}, their recordings and predictions for good; "
+            f"This erases {plain(patient.pseudonym)}, their recordings and predictions for good; "
             "the audit trail keeps only the patient id."
         )
         typed = st.text_input(
-            f"Type {patient.pseudonym} to confirm", key=f"delete_confirm_{patient.id}"
+            f"Type {plain(patient.pseudonym)} to confirm", key=f"delete_confirm_{patient.id}"
         )
         if not st.button("Delete this patient", type="primary", key=f"delete_{patient.id}"):
             return
         if typed.strip() != patient.pseudonym:
-            st.error(f"Type the pseudonym {patient.pseudonym} exactly; nothing was deleted.")
+            st.error(f"Type the pseudonym {plain(patient.pseudonym)} exactly; nothing was deleted.")
             return
         try:
             gone = delete_patient(store, user.username, patient.id)
@@ -262,7 +275,7 @@ def _delete_section(store: Store, patient: PatientRecord) -> None:
             select_patient(None)
             _flash(
                 "success",
-                f"Deleted {gone.pseudonym} with {gone.n_uploads} recording(s) and "
+                f"Deleted {plain(gone.pseudonym)} with {gone.n_uploads} recording(s) and "
                 f"{gone.n_predictions} prediction(s).",
             )
         st.rerun()

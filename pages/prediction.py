@@ -39,6 +39,7 @@ from pages._shared import (
     get_store,
     link_if_page,
     load_predictor,
+    plain,
     require_patient,
     require_role,
 )
@@ -370,7 +371,7 @@ def main() -> None:
     store = get_store()
     st.title("Prediction")
     st.caption(
-        f"Patient **{patient.pseudonym}**: probability of a good lower-limb recovery "
+        f"Patient **{plain(patient.pseudonym)}**: probability of a good lower-limb recovery "
         "(Fugl-Meyer above 17 of 34) three months after the stroke. Research software, "
         "not a medical device."
     )
@@ -386,11 +387,14 @@ def main() -> None:
         model_id = _model_picker(models)
     with right:
         st.markdown(
-            f"**EEG-EMG:** {signals.original_name if signals else 'none (image-only prediction)'}"
-            f"  \n**fMRI:** {fmri.original_name if fmri else 'none'}"
+            "**EEG-EMG:** "
+            f"{plain(signals.original_name) if signals else 'none (image-only prediction)'}"
+            f"  \n**fMRI:** {plain(fmri.original_name) if fmri else 'none'}"
         )
     if fmri is None:
-        st.warning(f"{patient.pseudonym} has no resting-state fMRI yet; the models need one.")
+        st.warning(
+            f"{plain(patient.pseudonym)} has no resting-state fMRI yet; the models need one."
+        )
         link_if_page(PATIENTS_PAGE, "Upload it on the Patients page", icon=":material/group:")
         _history(store, patient)
         st.stop()

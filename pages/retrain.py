@@ -14,12 +14,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._shared import get_store, require_role
+from pages._shared import fragment_session, get_store, require_role
 
 user = require_role("researcher")
 store = get_store()
 
 from rehab_core.io import InputError  # noqa: E402
+from rehab_core.io.inflight import UploadsBusyError, upload_slot  # noqa: E402
 from rehab_core.jobs import (  # noqa: E402
     CohortCheck,
     JobError,
@@ -103,10 +104,15 @@ with new_tab:
         upload = st.file_uploader("Cohort zip", type=["zip"], key="retrain_zip")
         if upload is not None and st.button("Unpack and use"):
             try:
-                with st.spinner("Unpacking and checking the archive..."):
+                with (
+                    upload_slot(user.username),
+                    st.spinner("Unpacking and checking the archive..."),
+                ):
                     root = unpack_cohort_zip(
                         upload.getvalue(), store.data_dir / "cohorts", name=upload.name
                     )
+            except UploadsBusyError as err:
+                st.warning(str(err))
             except InputError as err:
                 st.error(str(err))
             else:
@@ -386,6 +392,7 @@ active = any(not j.is_final for j in list_jobs(store))
 
 @st.fragment(run_every=POLL_S if active else None)
 def _jobs_fragment() -> None:
+    fragment_session("researcher", activity=False)  # reruns alone: expiry and role first
     _draw_jobs()
     still = any(not j.is_final for j in list_jobs(store))
     if active and not still:

@@ -12,9 +12,11 @@ import streamlit as st
 
 from pages._shared import (
     PATIENTS_PAGE,
+    fragment_session,
     get_store,
     link_if_page,
     load_predictor,
+    plain,
     require_patient,
     require_role,
 )
@@ -35,6 +37,7 @@ from rehab_core.viz import (
     fmri_qc_table,
     motion_figure,
     psd_figure,
+    registration_figure,
     screened_slices,
     signal_qc_table,
     signal_traces_figure,
@@ -128,6 +131,7 @@ def _no_upload(kind: str) -> None:
 @st.fragment
 def _trace_viewer(upload, rec, key: tuple) -> None:
     """The scrolling trace chart: a fragment, so moving through the recording reruns only it."""
+    fragment_session("clinician")  # reruns alone: expiry, deactivation and role first
     result = rec.result
     c_span, c_start, c_mode = st.columns([1, 3, 1.4])
     span_label = c_span.selectbox("Span", list(SPANS), key=f"sig_span_{upload.id}")
@@ -194,7 +198,7 @@ def _signals_tab(patient_id: int, settings: SignalSettings, source: str) -> None
     band = result.qc["band_hz"]
     notch = f"{settings.line_freq:g} Hz notch" if result.qc["notch_freqs_hz"] else "no notch"
     st.caption(
-        f"{upload.original_name}: {len(rec.ch_names)} channels, {rec.sfreq:g} Hz, "
+        f"{plain(upload.original_name)}: {len(rec.ch_names)} channels, {rec.sfreq:g} Hz, "
         f"{rec.duration_s:.1f} s. Preprocessed with {source} (band-pass {band[0]:g}-{band[1]:g} "
         f"Hz, {notch}, {settings.window_s:g}-s windows): what you see is what the model saw."
     )
@@ -273,7 +277,8 @@ def _fmri_tab(patient_id: int, settings: ImagingSettings, source: str) -> None:
         return
     qc = result.qc
     st.caption(
-        f"{upload.original_name}: preprocessed with {source} ({qc['voxel_size_mm']:g} mm grid, "
+        f"{plain(upload.original_name)}: preprocessed with {source} "
+        f"({qc['voxel_size_mm']:g} mm grid, "
         "slice screening by brain area and tSNR): what you see is what the model saw."
     )
     for flag in qc["flags"]:
@@ -328,13 +333,20 @@ def _fmri_tab(patient_id: int, settings: ImagingSettings, source: str) -> None:
         ),
         key=f"fmri_tsnr_{upload.id}",
     )
+    if qc.get("registration") is not None:
+        st.subheader("Alignment with the MNI152 template")
+        st.plotly_chart(registration_figure(result), key=f"fmri_registration_{upload.id}")
+        st.caption(
+            "The run's mean image after registration; the cyan line is the edge of the "
+            "template's brain. Every patient's slice k is the same height in this template."
+        )
     st.subheader("Quality control")
     st.dataframe(fmri_qc_table(result), hide_index=True)
 
 
 require_role("clinician")
 patient = require_patient()
-st.title(f"Signals: {patient.pseudonym}")
+st.title(f"Signals: {plain(patient.pseudonym)}")
 signal_settings, imaging_settings, settings_source = _settings()
 tab_signals, tab_fmri = st.tabs(["EEG-EMG", "fMRI"])
 with tab_signals:

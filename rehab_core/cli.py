@@ -300,10 +300,21 @@ def _predict_cohort(predictor, args: argparse.Namespace) -> int:
         except InputError as err:
             row["error"] = str(err)
         rows.append(row)
+    from rehab_core.security.audit import _cell as spreadsheet_safe  # the audit export's helper
+
     with open(out, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
-        writer.writerows(rows)
+        # participant ids and error sentences come from the cohort's files: a cell starting
+        # with = + - @ would run as a formula in a spreadsheet (OWASP CSV injection)
+        text = ("participant_id", "label", "modality", "error")  # numbers stay numbers
+        writer.writerows(
+            {
+                k: spreadsheet_safe(v) if k in text and isinstance(v, str) else v
+                for k, v in row.items()
+            }
+            for row in rows
+        )
     print(f"wrote {len(rows)} predictions to {out}")
     return 0
 

@@ -152,6 +152,7 @@ def format_preprocess_report(report: dict[str, Any]) -> str:
             f"  input {tuple(img['shape_in'])}, voxel/TR {tuple(img['zooms_in'])}",
             f"  slices {tuple(img['slices_shape'])} (n_slices, channels, height, width)",
             f"  screened out: {len(img.get('screened_out', {}))} slices",
+            _registration_line(qc.get("registration")),
             "  QC: "
             + ", ".join(
                 f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
@@ -160,6 +161,27 @@ def format_preprocess_report(report: dict[str, Any]) -> str:
             ),
         ]
     return "\n".join(lines)
+
+
+def _registration_line(registration: dict[str, Any] | None) -> str:
+    """One line on the spatial normalisation for the text report."""
+    if registration is None:
+        return "  space: scanner (not normalised to a template)"
+    if registration["already_in_template_space"]:
+        how = "already in template space, not registered again"
+    else:
+        scales = "-".join(
+            f"{s:.2f}" for s in (min(registration["scales"]), max(registration["scales"]))
+        )
+        how = f"scaled {scales}, rotated {registration['rotation_deg']:.1f} deg"
+    verdict = (
+        "passed" if registration["passed"] else "FAILED: " + "; ".join(registration["failures"])
+    )
+    return (
+        f"  registration to {registration['template']}: similarity (NMI) "
+        f"{registration['similarity_nmi']:.3f}, brain overlap "
+        f"{registration['brain_overlap_dice']:.0%}, {how}; {verdict}"
+    )
 
 
 @dataclass(frozen=True)

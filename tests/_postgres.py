@@ -105,6 +105,37 @@ class PostgresServer:
         self._admin(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def create_password_database(self, role: str, password: str) -> str:
+        """A database owned by a new login role (``role`` plus a suffix) that must give
+        ``password``; its URL (the password percent-encoded).
+
+        The servers :func:`start_server` starts trust every local connection
+        (``initdb -A trust``); for ``role`` a ``scram-sha-256`` line is put
+        first in ``pg_hba.conf`` and the configuration reloaded, so a wrong or
+        missing password is refused as on a hospital's server.
+
+        Raises
+        ------
+        PostgresUnavailable
+            An external server (``REHAB_TEST_POSTGRES_URL``), whose
+            ``pg_hba.conf`` this cannot change.
+        """
+        from urllib.parse import quote
+
+        if self.folder is None:
+            raise PostgresUnavailable("an external server's pg_hba.conf cannot be changed here")
+        role = f"{role}_{uuid.uuid4().hex[:8]}"
+        literal = password.replace("'", "''")
+        self._admin(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{literal}'")
+        hba = self.folder / "data" / "pg_hba.conf"
+        rule = f"host all {role} 127.0.0.1/32 scram-sha-256\n"
+        hba.write_text(rule + hba.read_text())
+        self._admin("SELECT pg_reload_conf()")
+        name = f"rehab_pw_{uuid.uuid4().hex[:12]}"
+        self._admin(f'CREATE DATABASE "{name}" OWNER "{role}"')
+        auth = f"{role}:{quote(password, safe='')}"
+        return f"postgresql+psycopg://{auth}@{self.host}:{self.port}/{name}"
+
     def drop_database(self, url: str) -> None:
         """Drop the database ``url`` names, closing any connection still open to it."""
         name = url.rsplit("/", 1)[-1]

@@ -201,6 +201,16 @@ def hermetic_weights(monkeypatch, tmp_path):
     torch.set_num_threads(n_threads)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_sign_in_throttle():
+    """The server-wide sign-in throttle starts empty in every test (failures do not leak)."""
+    from rehab_core.security.throttle import SIGN_IN_THROTTLE
+
+    SIGN_IN_THROTTLE.reset()
+    yield
+    SIGN_IN_THROTTLE.reset()
+
+
 # --- databases: SQLite and a throwaway PostgreSQL server (tests/_postgres.py) -------------------
 @pytest.fixture(scope="session")
 def postgres_server():

@@ -51,6 +51,56 @@ def test_cli_preprocess_json_and_text(demo_patient, capsys):
     assert "screened out" in capsys.readouterr().out
 
 
+def test_cli_preprocess_reports_the_registration(demo_patient, capsys):
+    assert main(["preprocess", "--fmri", str(demo_patient.fmri_path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    qc = out["fmri"]["qc"]
+    reg = qc["registration"]
+    assert qc["space"] == "MNI152NLin2009aSym" and reg["passed"] is True
+    keys = {"similarity_nmi", "brain_overlap_dice", "scales", "rotation_deg", "failures"}
+    assert keys <= set(reg)
+    assert np.array(reg["template_to_scan_mm"]).shape == (4, 4)
+    assert out["fmri"]["grid_shape"] == [39, 49, 41]  # the fixed 4-mm template grid
+    assert main(["preprocess", "--fmri", str(demo_patient.fmri_path)]) == 0
+    line = next(
+        t for t in capsys.readouterr().out.splitlines() if t.startswith("  registration to ")
+    )
+    assert line.startswith(
+        f"  registration to MNI152NLin2009aSym: similarity (NMI) {reg['similarity_nmi']:.3f}"
+    )
+    assert line.endswith("; passed")
+
+
+def test_fmri_in_another_orientation_goes_through(demo_patient, tmp_path):
+    """A scanner file stored LPS on an oblique grid (qform and sform), as many scanners write."""
+    import nibabel
+
+    from rehab_core.imaging import rigid_transform
+
+    img = nibabel.load(demo_patient.fmri_path)
+    data = np.asarray(img.dataobj)
+    to_lps = nibabel.orientations.ornt_transform(
+        nibabel.orientations.io_orientation(img.affine),
+        nibabel.orientations.axcodes2ornt(("L", "P", "S")),
+    )
+    data = nibabel.orientations.apply_orientation(data, to_lps)
+    tilt = rigid_transform([0.0, 0.0, 0.0, *np.deg2rad([12.0, -5.0, 7.0])], np.zeros(3))
+    affine = tilt @ img.affine @ nibabel.orientations.inv_ornt_aff(to_lps, img.shape[:3])
+    oblique = nibabel.Nifti1Image(data, affine)
+    oblique.set_qform(affine, code=1)
+    oblique.set_sform(affine, code=1)
+    oblique.header.set_zooms(img.header.get_zooms())
+    oblique.header.set_xyzt_units("mm", "sec")
+    path = tmp_path / "sub-x_task-rest_bold.nii.gz"
+    nibabel.save(oblique, path)
+    assert nibabel.aff2axcodes(nibabel.load(path).affine) == ("L", "P", "S")
+    result = prepare_patient(fmri=path).fmri
+    reference = prepare_patient(fmri=demo_patient.fmri_path).fmri
+    assert result.qc["registration"]["passed"]
+    assert result.qc["registration"]["rotation_deg"] > 10
+    np.testing.assert_array_equal(result.slice_index, reference.slice_index)
+
+
 def test_cli_refuses_bad_file_with_one_sentence(tmp_path, capsys):
     bad = tmp_path / "rec.txt"
     bad.write_text("")

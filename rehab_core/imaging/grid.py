@@ -6,7 +6,7 @@ import numpy as np
 
 from rehab_core._validation import check_positive
 
-__all__ = ["isotropic_grid", "resample_isotropic", "rigid_transform"]
+__all__ = ["isotropic_grid", "resample_isotropic", "resample_to_grid", "rigid_transform"]
 
 
 def _check_affine(affine: np.ndarray) -> np.ndarray:
@@ -16,6 +16,15 @@ def _check_affine(affine: np.ndarray) -> np.ndarray:
     if abs(np.linalg.det(affine[:3, :3])) < 1e-9:
         raise ValueError("affine is singular (a voxel with zero size); fix the image header.")
     return affine
+
+
+def _check_data(data: object) -> np.ndarray:
+    if not isinstance(data, np.ndarray) or data.ndim not in (3, 4):
+        got = data.shape if isinstance(data, np.ndarray) else type(data).__name__
+        raise ValueError(f"data must be a 3D or 4D numpy array, got {got}.")
+    if not np.issubdtype(data.dtype, np.floating):
+        raise TypeError(f"data must be a float array, got dtype {data.dtype}.")
+    return data
 
 
 def isotropic_grid(
@@ -128,11 +137,8 @@ def resample_isotropic(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Resample a 3D or 4D image onto :func:`isotropic_grid` by trilinear interpolation.
 
-    Points of the new grid outside the input's field of view are 0. Without
-    ``motion``, one sparse interpolation matrix is built and applied to all
-    volumes at once; with ``motion``, every volume is sampled where the head
-    was at that time (one interpolation per volume, realigning it to the
-    reference of the motion estimate).
+    Points of the new grid outside the input's field of view are 0. See
+    :func:`resample_to_grid` (which this calls) for ``motion``.
 
     Parameters
     ----------
@@ -155,21 +161,80 @@ def resample_isotropic(
     affine : ndarray, shape (4, 4)
         Voxel-to-world affine of the new grid.
     """
-    if not isinstance(data, np.ndarray) or data.ndim not in (3, 4):
-        got = data.shape if isinstance(data, np.ndarray) else type(data).__name__
-        raise ValueError(f"data must be a 3D or 4D numpy array, got {got}.")
-    if not np.issubdtype(data.dtype, np.floating):
-        raise TypeError(f"data must be a float array, got dtype {data.dtype}.")
+    out_shape, out_affine = isotropic_grid(_check_data(data).shape, affine, voxel_size_mm)
+    out, _ = resample_to_grid(
+        data, affine, out_shape, out_affine, motion=motion, centre_mm=centre_mm
+    )
+    return out, out_affine
+
+
+def resample_to_grid(
+    data: np.ndarray,
+    affine: np.ndarray,
+    out_shape: tuple[int, int, int],
+    out_affine: np.ndarray,
+    *,
+    world_transform: np.ndarray | None = None,
+    motion: np.ndarray | None = None,
+    centre_mm: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Resample a 3D or 4D image onto a given grid, in one trilinear interpolation.
+
+    Every output voxel centre ``p`` (world mm of the output grid) is looked
+    up at ``world_transform @ p`` in the input's world (for example the
+    template-to-scan transform of
+    :func:`rehab_core.imaging.register_to_template`), and with ``motion``
+    additionally where the head was at that volume's time. The transforms are
+    composed into one voxel-to-voxel map, so the data are interpolated once.
+    Without ``motion``, one sparse interpolation matrix is built and applied
+    to all volumes at once; with ``motion``, every volume is sampled
+    separately (one interpolation per volume, realigning it to the reference
+    of the motion estimate). Points outside the input's field of view are 0.
+
+    Parameters
+    ----------
+    data : ndarray, shape (x, y, z) or (x, y, z, t), float
+        Image intensities (arbitrary units).
+    affine : ndarray, shape (4, 4)
+        Voxel-to-world (mm) affine of ``data``.
+    out_shape : tuple of int
+        ``(nx, ny, nz)`` of the output grid.
+    out_affine : ndarray, shape (4, 4)
+        Voxel-to-world (mm) affine of the output grid.
+    world_transform : ndarray, shape (4, 4), or None
+        Map from the output's world to the input's world; ``None`` is the identity.
+    motion : ndarray, shape (t, 6), or None
+        Rigid-body parameters per volume from
+        :func:`rehab_core.imaging.estimate_motion`, to be undone.
+    centre_mm : ndarray, shape (3,), or None
+        Rotation centre of ``motion`` in world mm (required with ``motion``).
+
+    Returns
+    -------
+    data : ndarray, shape out_shape or (*out_shape, t), float32
+        The resampled image.
+    inside : ndarray, shape out_shape, bool
+        Output voxels inside the input's field of view (without motion).
+    """
+    _check_data(data)
     affine = _check_affine(affine)
-    out_shape, out_affine = isotropic_grid(data.shape, affine, voxel_size_mm)
+    out_affine = _check_affine(out_affine)
+    out_shape = tuple(int(n) for n in out_shape)
+    if len(out_shape) != 3 or min(out_shape) < 1:
+        raise ValueError(f"out_shape must be three positive sizes, got {out_shape}.")
+    world_transform = np.eye(4) if world_transform is None else _check_affine(world_transform)
     grid = np.indices(out_shape, dtype=np.float64).reshape(3, -1)
-    world = out_affine[:3, :3] @ grid + out_affine[:3, 3:4]
+    # output voxel -> input world (homogeneous)
+    to_world = world_transform @ out_affine
+    world = to_world[:3, :3] @ grid + to_world[:3, 3:4]
     to_voxel = np.linalg.inv(affine)
     volumes = data if data.ndim == 4 else data[..., np.newaxis]
     n_vols = volumes.shape[3]
+    coords = to_voxel[:3, :3] @ world + to_voxel[:3, 3:4]
+    shape_arr = np.array(volumes.shape[:3])[:, np.newaxis]
+    inside = np.all((coords >= -1e-6) & (coords <= shape_arr - 1 + 1e-6), axis=0)
 
     if motion is None:
-        coords = to_voxel[:3, :3] @ world + to_voxel[:3, 3:4]
         weights = _trilinear_matrix(coords, volumes.shape[:3])
         flat = volumes.reshape(-1, n_vols).astype(np.float32, copy=False)
         out = np.asarray(weights @ flat, dtype=np.float32)
@@ -186,9 +251,9 @@ def resample_isotropic(
         time_first = np.ascontiguousarray(np.moveaxis(volumes, 3, 0))
         for t in range(n_vols):
             matrix = to_voxel @ rigid_transform(motion[t], centre_mm)
-            coords = matrix[:3] @ world_h
+            coords_t = matrix[:3] @ world_h
             out[:, t] = ndimage.map_coordinates(
-                time_first[t], coords, order=1, mode="constant", cval=0.0, prefilter=False
+                time_first[t], coords_t, order=1, mode="constant", cval=0.0, prefilter=False
             )
     out = out.reshape(*out_shape, n_vols)
-    return (out if data.ndim == 4 else out[..., 0]), out_affine
+    return (out if data.ndim == 4 else out[..., 0]), inside.reshape(out_shape)

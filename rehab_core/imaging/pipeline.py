@@ -7,9 +7,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rehab_core.imaging.grid import resample_isotropic
+from rehab_core.imaging.grid import resample_isotropic, resample_to_grid
 from rehab_core.imaging.maps import alff, brain_mask, mean_image, reho, temporal_snr
 from rehab_core.imaging.motion import estimate_motion, framewise_displacement
+from rehab_core.imaging.registration import (
+    TEMPLATE_SPACE,
+    RegistrationError,
+    claims_template_space,
+    register_to_template,
+    template_grid,
+    template_on_grid,
+)
 from rehab_core.imaging.settings import ImagingSettings
 from rehab_core.imaging.slices import (
     axial_slice_images,
@@ -29,13 +37,30 @@ CHANNELS = ("mean", "alff", "reho")
 PIPELINE_STEPS = (
     "drop dummy volumes",
     "rigid head-motion estimate on the native grid (Gauss-Newton, middle volume reference)",
+    "registration of the mean volume to the MNI152 template (SimpleITK, mutual information, "
+    "rigid then affine), refused or flagged when it fails its checks",
+    "one trilinear resampling onto the fixed 4-mm MNI152 grid, the registration and "
+    "(if settings.realign) the head motion composed",
+    "brain mask: the template's, within the scan's field of view",
+    "maps: mean BOLD, tSNR, ALFF, ReHo; mean and ALFF scaled so that the brain's median "
+    "mean intensity is 1000",
+    "axial slice screening (template brain area, field-of-view coverage, tSNR)",
+    "each map scaled to [0, 1] by within-mask percentiles",
+    "slices padded to square, bilinear resize, ImageNet standardisation",
+)
+PIPELINE_STEPS_SCANNER_SPACE = (
+    "drop dummy volumes",
+    "rigid head-motion estimate on the native grid (Gauss-Newton, middle volume reference)",
     "trilinear resampling to an isotropic RAS+ grid (realigned if settings.realign)",
     "brain mask of the mean image (Otsu, largest component, holes filled)",
-    "maps: mean BOLD, tSNR, ALFF, ReHo",
+    "maps: mean BOLD, tSNR, ALFF, ReHo; mean and ALFF scaled so that the brain's median "
+    "mean intensity is 1000",
     "axial slice screening (brain area, tSNR)",
     "each map scaled to [0, 1] by within-mask percentiles",
     "slices padded to square, bilinear resize, ImageNet standardisation",
 )
+#: Grand-median intensity scaling target: the brain's median mean intensity.
+INTENSITY_TARGET = 1000.0
 
 _TIME_UNIT_SCALE = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6}
 
@@ -56,25 +81,37 @@ class ImagingResult:
         [0, 1] within the brain and then standardised with the ImageNet mean
         and std (undo with :func:`rehab_core.imaging.imagenet_denormalize`).
     slice_index : ndarray, shape (n_slices,), int
-        Axial index (axis 2 of the resampled grid) of each slice.
+        Axial index (axis 2 of the resampled grid) of each slice; in template
+        space (the default) index ``k`` is the same height in the MNI152
+        brain for every patient.
     screened_out : dict of int to str
         Axial index and reason of every dropped slice.
     maps : dict of str to ndarray
         ``"mean"``, ``"alff"``, ``"reho"``, ``"tsnr"``: float32 volumes on the
         resampled grid, in their own units (0 outside the mask except
-        ``"mean"``).
+        ``"mean"``); ``"mean"`` and ``"alff"`` are scaled so that the median
+        mean intensity within the mask is 1000 (grand-median scaling, the
+        factor in ``qc["intensity_scale"]``).
     mask : ndarray, shape (x, y, z), bool
-        Brain mask on the resampled grid.
+        Brain mask on the resampled grid: in template space the template's
+        brain mask within the scan's field of view, else the scan's own.
     affine : ndarray, shape (4, 4)
-        Voxel-to-world (mm) affine of the resampled grid (RAS+, isotropic).
+        Voxel-to-world (mm) affine of the resampled grid (RAS+, isotropic);
+        in template space the world is MNI152 mm
+        (:func:`rehab_core.imaging.template_grid`).
     qc : dict
         JSON-ready quality record: ``tr_s``, ``n_volumes``, ``n_dummy_dropped``,
         ``input_shape``, ``input_zooms_mm``, ``grid_shape``, ``voxel_size_mm``,
         ``fd_mm`` (per volume), ``mean_fd_mm``, ``max_fd_mm``,
         ``n_high_motion_frames``, ``motion_params`` (per volume: mm, mm, mm,
         rad, rad, rad), ``motion_centre_mm``, ``realigned``, ``median_tsnr``,
-        ``n_mask_voxels``, ``n_slices_kept``, ``flags`` (human-readable
-        warnings) and ``steps``.
+        ``n_mask_voxels``, ``n_slices_kept``, ``normalization``,
+        ``space`` (``"MNI152NLin2009aSym"`` or ``"scanner"``),
+        ``registration`` (:meth:`RegistrationResult.to_dict`: template,
+        similarity, brain overlap, coverage, scales, rotation, the
+        template-to-scan matrix, checks and parameters; ``None`` in scanner
+        space), ``intensity_scale``, ``flags`` (human-readable warnings) and
+        ``steps``.
     settings : ImagingSettings
         The settings that produced this result.
     """
@@ -130,13 +167,26 @@ def preprocess_fmri(
     """Turn one resting-state fMRI run into screened 3-channel 224x224 axial slices.
 
     Steps: drop ``settings.n_dummy_volumes``; estimate rigid head motion
-    (:func:`estimate_motion`) and its framewise displacement; resample to an
-    isotropic RAS+ grid of ``settings.voxel_size_mm`` (realigning each volume
-    when ``settings.realign``); brain mask of the mean image; maps of mean
-    BOLD, tSNR, ALFF and ReHo; screening of axial slices with too little
-    brain or low tSNR; each channel map scaled to [0, 1] by its within-mask
-    percentiles, slices padded to square, resized and standardised with the
-    ImageNet mean and std.
+    (:func:`estimate_motion`) and its framewise displacement; register the
+    run's mean volume to the MNI152 template (:func:`register_to_template`;
+    a file already in MNI space is recognised and not registered twice) and
+    refuse (:class:`RegistrationError`) or flag a registration that fails its
+    checks; resample the series once onto the fixed template grid of
+    ``settings.voxel_size_mm`` (:func:`template_grid`; the registration and,
+    when ``settings.realign``, each volume's motion composed into one
+    interpolation); the template's brain mask within the field of view;
+    maps of mean BOLD, tSNR, ALFF and ReHo, with mean and ALFF scaled to a
+    brain median of 1000; screening of axial slices with too little template
+    brain, too little of it in the field of view, or low tSNR; each channel
+    map scaled to [0, 1] by its within-mask percentiles, slices padded to
+    square, resized and standardised with the ImageNet mean and std. With
+    ``settings.normalization="none"`` the grid is the scanner's (isotropic,
+    RAS+, spanning the field of view) and the mask the scan's own.
+
+    Why template space: the model sees axial slices; without spatial
+    normalisation a head that is larger, lower, tilted or stored in another
+    orientation puts different anatomy in slice ``k``, and the model learns
+    the position rather than the brain.
 
     Why these channels: ImageNet backbones expect three channels of natural
     image statistics. The mean EPI is the anatomy-like image of the run;
@@ -159,6 +209,14 @@ def preprocess_fmri(
     Returns
     -------
     ImagingResult
+
+    Raises
+    ------
+    RegistrationError
+        The registration failed its checks (and
+        ``settings.on_registration_failure == "raise"``), or the scan holds
+        none of the template's brain; an :class:`rehab_core.io.InputError`
+        with one plain sentence.
     """
     import nibabel
 
@@ -190,16 +248,37 @@ def preprocess_fmri(
 
     params, centre = estimate_motion(data, affine)
     fd = framewise_displacement(params, settings.head_radius_mm)
-    resampled, grid_affine = resample_isotropic(
-        data,
-        affine,
-        settings.voxel_size_mm,
-        motion=params if settings.realign else None,
-        centre_mm=centre,
-    )
+    motion = params if settings.realign else None
+    registration = None
+    covered = None
+    if settings.normalization == "mni152":
+        registration = _register(img, data, affine, settings)
+        grid_shape, grid_affine = template_grid(settings.voxel_size_mm)
+        resampled, covered = resample_to_grid(
+            data,
+            affine,
+            grid_shape,
+            grid_affine,
+            world_transform=registration.matrix,
+            motion=motion,
+            centre_mm=centre,
+        )
+        screening_mask = template_on_grid(settings.voxel_size_mm)[1]
+        mask = screening_mask & covered
+        if not mask.any():
+            raise RegistrationError(
+                "The fMRI's field of view holds none of the MNI152 template's brain after "
+                "alignment; check that the file is a resting-state EPI of the head."
+            )
+    else:
+        resampled, grid_affine = resample_isotropic(
+            data, affine, settings.voxel_size_mm, motion=motion, centre_mm=centre
+        )
     del data
     mean = mean_image(resampled)
-    mask = brain_mask(mean)
+    if registration is None:
+        mask = brain_mask(mean)
+        screening_mask = mask
     tsnr = temporal_snr(resampled, mask)
     maps = {
         "mean": mean,
@@ -208,11 +287,19 @@ def preprocess_fmri(
         "tsnr": tsnr,
     }
     del resampled
+    # per-subject intensity normalisation: the scanner's arbitrary unit out of
+    # mean and ALFF (tSNR and ReHo are already unitless)
+    brain_median = float(np.median(mean[mask]))
+    intensity_scale = INTENSITY_TARGET / brain_median if brain_median > 0 else 1.0
+    for name in ("mean", "alff"):
+        maps[name] = (maps[name] * np.float32(intensity_scale)).astype(np.float32)
     kept, screened_out = screen_slices(
-        mask,
+        screening_mask,
         tsnr,
         min_brain_fraction=settings.min_brain_fraction,
         min_slice_tsnr_fraction=settings.min_slice_tsnr_fraction,
+        covered=covered,
+        min_covered_fraction=settings.min_slice_coverage,
     )
     scaled = [scale_robust(maps[name], mask, settings.robust_percentiles) for name in CHANNELS]
     slices = imagenet_normalize(axial_slice_images(scaled, kept, settings.image_size))
@@ -230,6 +317,8 @@ def preprocess_fmri(
         flags.append(f"low temporal SNR: median {median_tsnr:.1f} < {settings.min_median_tsnr:g}")
     if kept.size == 0:
         flags.append("no axial slice passed screening")
+    if registration is not None and registration.failures:
+        flags.append(_failure_sentence(registration))
     qc: dict[str, Any] = {
         "tr_s": tr_s,
         "n_volumes": int(n_vols_in - settings.n_dummy_volumes),
@@ -245,11 +334,15 @@ def preprocess_fmri(
         "motion_params": [[float(v) for v in row] for row in params],
         "motion_centre_mm": [float(v) for v in centre],
         "realigned": bool(settings.realign),
+        "normalization": settings.normalization,
+        "space": TEMPLATE_SPACE if registration is not None else "scanner",
+        "registration": registration.to_dict() if registration is not None else None,
+        "intensity_scale": float(intensity_scale),
         "median_tsnr": median_tsnr,
         "n_mask_voxels": int(mask.sum()),
         "n_slices_kept": int(kept.size),
         "flags": flags,
-        "steps": list(PIPELINE_STEPS),
+        "steps": list(PIPELINE_STEPS if registration is not None else PIPELINE_STEPS_SCANNER_SPACE),
     }
     return ImagingResult(
         slices=_readonly(slices),
@@ -260,4 +353,29 @@ def preprocess_fmri(
         affine=_readonly(grid_affine),
         qc=qc,
         settings=settings,
+    )
+
+
+def _register(img, data: np.ndarray, affine: np.ndarray, settings: ImagingSettings):
+    """Register the run's mean volume to the template; refuse it if it fails and settings say so."""
+    registration = register_to_template(
+        data.mean(axis=3, dtype=np.float64).astype(np.float32),
+        affine,
+        claims_template=claims_template_space(img.header, img.shape, affine),
+        min_similarity=settings.min_registration_similarity,
+        min_brain_overlap=settings.min_brain_overlap,
+        scale_range=settings.registration_scale_range,
+        max_anisotropy=settings.max_registration_anisotropy,
+    )
+    if registration.failures and settings.on_registration_failure == "raise":
+        raise RegistrationError(_failure_sentence(registration) + ".")
+    return registration
+
+
+def _failure_sentence(registration) -> str:
+    return (
+        "The fMRI could not be aligned with the MNI152 brain template: "
+        + "; ".join(registration.failures)
+        + "; check that the file is a resting-state EPI of the head and that its header's "
+        "orientation is right"
     )

@@ -30,13 +30,18 @@ def screen_slices(
     *,
     min_brain_fraction: float = 0.3,
     min_slice_tsnr_fraction: float = 0.5,
+    covered: np.ndarray | None = None,
+    min_covered_fraction: float = 0.8,
 ) -> tuple[np.ndarray, dict[int, str]]:
     """Keep the informative axial slices (last axis) of a brain volume.
 
     A slice is dropped when its brain area is below ``min_brain_fraction``
-    of the largest slice's area, or (given ``tsnr``) when its median tSNR
-    within the mask is below ``min_slice_tsnr_fraction`` of the whole-brain
-    median.
+    of the largest slice's area; (given ``covered``) when less than
+    ``min_covered_fraction`` of its brain lies inside the scan's field of
+    view; or (given ``tsnr``) when its median tSNR within the covered brain
+    is below ``min_slice_tsnr_fraction`` of the whole covered brain's median.
+    In template space ``mask`` is the template's brain mask, the same for
+    every patient, so only coverage and tSNR differ between patients.
 
     Parameters
     ----------
@@ -46,6 +51,10 @@ def screen_slices(
         Temporal SNR map.
     min_brain_fraction, min_slice_tsnr_fraction : float
         Thresholds in [0, 1].
+    covered : ndarray, shape (x, y, z), bool, or None
+        Voxels inside the scan's field of view (``None``: all).
+    min_covered_fraction : float
+        Threshold in [0, 1].
 
     Returns
     -------
@@ -58,13 +67,20 @@ def screen_slices(
         raise TypeError("mask must be a 3D boolean numpy array.")
     check_range("min_brain_fraction", min_brain_fraction, 0.0, 1.0)
     check_range("min_slice_tsnr_fraction", min_slice_tsnr_fraction, 0.0, 1.0)
+    check_range("min_covered_fraction", min_covered_fraction, 0.0, 1.0)
     if tsnr is not None and tsnr.shape != mask.shape:
         raise ValueError(f"tsnr has shape {tsnr.shape} but mask has {mask.shape}.")
+    if covered is not None and (covered.shape != mask.shape or covered.dtype != np.bool_):
+        raise ValueError(f"covered must be a boolean volume of the mask's shape {mask.shape}.")
     area = mask.sum(axis=(0, 1))
     largest = int(area.max())
     if largest == 0:
         raise ValueError("the brain mask is empty; no slice can be kept.")
-    brain_median = float(np.median(tsnr[mask])) if tsnr is not None else 0.0
+    seen = mask if covered is None else mask & covered
+    seen_area = seen.sum(axis=(0, 1))
+    if not seen.any():
+        raise ValueError("none of the brain mask lies inside the field of view.")
+    brain_median = float(np.median(tsnr[seen])) if tsnr is not None else 0.0
     kept: list[int] = []
     screened_out: dict[int, str] = {}
     for k in range(mask.shape[2]):
@@ -75,9 +91,14 @@ def screen_slices(
                 f"brain area {area[k]} voxels < {min_brain_fraction:.0%} of the largest "
                 f"slice ({largest} voxels)"
             )
+        elif seen_area[k] == 0 or seen_area[k] < min_covered_fraction * area[k]:
+            screened_out[k] = (
+                f"only {seen_area[k] / area[k]:.0%} of the slice's brain is inside the scan's "
+                f"field of view (at least {min_covered_fraction:.0%} needed)"
+            )
         elif (
             tsnr is not None
-            and (slice_median := float(np.median(tsnr[:, :, k][mask[:, :, k]])))
+            and (slice_median := float(np.median(tsnr[:, :, k][seen[:, :, k]])))
             < min_slice_tsnr_fraction * brain_median
         ):
             screened_out[k] = (

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rehab_core.io.channels import guess_channel_type, standard_1005_montage_name
 from rehab_core.io.errors import EmptyFileError, TooShortError
@@ -21,6 +22,8 @@ __all__ = [
     "short_reason",
 ]
 
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
 MIN_SIGNAL_SECONDS = 10.0
 """Shortest accepted recording: one 10-s analysis window (paper, Methods 2.4)."""
 
@@ -31,57 +34,54 @@ def short_reason(err: BaseException, path: Path) -> str:
     text = message.splitlines()[0] if message else type(err).__name__
     for folder in {str(path.parent), str(path.resolve().parent)}:
         text = text.replace(folder + os.sep, "")
+    # a library may quote what it failed to parse (a header line, a value): never echoed
+    text = _QUOTED.sub(lambda m: m.group(0) if len(m.group(0)) <= 24 else "'…'", text)
     return text[:200].rstrip(" .")
 
 
 # scipy's MATLAB reader is not hardened against crafted files (its loadmat docstring says
 # so, scipy/scipy#25166): a mangled element type code makes it read a wild pointer and
 # crash the process (tests/io/test_io_fuzz.py found one). So the file is parsed first in
-# a child process, in the two ways the readers parse it, and only then in this one.
-_MATLAB_PROBE = """
-import sys, warnings
-warnings.simplefilter("ignore")
-from scipy.io import loadmat
-loadmat(sys.argv[1], appendmat=False)
-loadmat(sys.argv[1], appendmat=False, squeeze_me=True, mat_dtype=False)
-"""
+# a sandboxed child process (rehab_core.io.sandbox), in the two ways the readers parse it,
+# and only then in this one.
 MATLAB_PROBE_SECONDS = 60.0
 
 
-def check_matlab_parses(path: Path, name: str, fmt: str = "EEGLAB") -> None:
-    """Refuse a MATLAB file that crashes or hangs scipy's reader, tried in a child process.
+def check_matlab_parses(path: Path, name: str, fmt: str = "EEGLAB") -> dict[str, Any] | None:
+    """Refuse a MATLAB file that unpacks too far, or crashes or hangs scipy's reader.
 
-    A file the reader refuses with an ordinary exception passes: reading it
-    here raises the same exception, which the caller turns into its message.
+    The compressed parts are counted first
+    (:func:`rehab_core.io._guards.check_eeglab_container`), then the file is
+    parsed in a sandboxed child. A file the reader refuses with an ordinary
+    exception passes (None): reading it here raises the same exception, which
+    the caller turns into its message.
+
+    Returns
+    -------
+    dict | None
+        The EEGLAB header numbers (:func:`rehab_core.io._guards.eeglab_fields`),
+        or None when the child's reader refused the file.
 
     Raises
     ------
-    CorruptFileError
-        The child process was killed by a signal (a crash) or took longer
-        than :data:`MATLAB_PROBE_SECONDS`.
+    ResourceLimitError
+        The child process crashed, or ran longer than :data:`MATLAB_PROBE_SECONDS`.
+    TooLargeError, UnknownFormatError
+        The file unpacks too far, or is MATLAB v7.3.
     """
-    import subprocess
-    import sys
+    from rehab_core.io._guards import check_eeglab_container, eeglab_fields
+    from rehab_core.io.errors import InputError
+    from rehab_core.io.sandbox import Limits, SandboxError, run_limited
 
-    from rehab_core.io.errors import CorruptFileError
-
+    check_eeglab_container(path, name)
+    limits = Limits(cpu_s=MATLAB_PROBE_SECONDS, wall_s=MATLAB_PROBE_SECONDS * 2)
     try:
-        done = subprocess.run(
-            [sys.executable, "-c", _MATLAB_PROBE, str(path)],
-            capture_output=True,
-            timeout=MATLAB_PROBE_SECONDS,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as err:
-        raise CorruptFileError(
-            f"{name} could not be read as {fmt} (reading it took more than "
-            f"{MATLAB_PROBE_SECONDS:g} s); expected a complete {fmt} recording."
-        ) from err
-    if done.returncode < 0:
-        raise CorruptFileError(
-            f"{name} could not be read as {fmt} (the MATLAB file reader crashed on it); "
-            f"expected a complete {fmt} recording."
-        )
+        return run_limited(eeglab_fields, str(path), limits=limits, what=f"{name} ({fmt})")
+    except InputError:
+        raise
+    except (SandboxError, Exception):  # noqa: BLE001 - any ordinary refusal by scipy's parser
+        return None  # (MatReadError, ValueError...; in a sandbox child raised here directly):
+        # the reader in this process refuses the file the same way and says why
 
 
 def check_not_empty(path: Path) -> None:

@@ -43,6 +43,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import math
 import os
 import struct
 import tempfile
@@ -52,13 +53,20 @@ from pathlib import Path
 from typing import Any
 
 from rehab_core._files import write_atomic
+from rehab_core.io import limits as _limits
 from rehab_core.io._common import check_matlab_parses, short_reason
-from rehab_core.io.errors import CorruptFileError, UnknownFormatError
+from rehab_core.io.errors import CorruptFileError, TooLargeError, UnknownFormatError
+from rehab_core.io.limits import check_fmri_size
+
+_Deidentifier = Callable[[bytes, str, Path], tuple[bytes, list[str]]]
 
 __all__ = ["DEIDENTIFY_SUFFIXES", "MAX_DECOMPRESSED_BYTES", "deidentify_bytes", "deidentify_file"]
 
-MAX_DECOMPRESSED_BYTES = 4 * 1024**3
-"""Largest image a ``.nii.gz`` may unpack to (4 GiB); a larger one is refused, not unpacked."""
+MAX_DECOMPRESSED_BYTES = _limits.MAX_DECOMPRESSED_BYTES
+"""Most a ``.fif.gz`` may unpack to (:mod:`rehab_core.io.limits`); a ``.nii.gz`` may unpack to
+what its header declares, itself bounded by ``MAX_FMRI_BYTES``."""
+_NIFTI_SLACK = 1024**2  # trailing bytes after the declared image that are tolerated
+_MAX_NIFTI_OFFSET = 64 * 1024**2
 
 _NIFTI_TEXT_FIELDS = ("descrip", "aux_file", "intent_name", "db_name", "data_type", "unused_str")
 _EDF_FIELDS = (  # (start, stop, field, EDF+ anonymous value)
@@ -72,19 +80,52 @@ _SIDECAR_KEYS = ("sfreq", "units", "channel_types")
 _MAT_HEADER = b"MATLAB 5.0 MAT-file, written by rehab_core (de-identified)".ljust(116)
 
 
-def _nifti(content: bytes, name: str) -> tuple[bytes, list[str]]:
+def _nifti_header(data: bytes, name: str) -> Any:
     import nibabel as nib
 
-    compressed = content[:2] == b"\x1f\x8b"
-    data = _gunzip(content, name) if compressed else content
     klass = _nifti_header_class(data, name)
     try:
-        header = klass.from_fileobj(io.BytesIO(data), check=False)
+        return klass.from_fileobj(io.BytesIO(data), check=False)
     except (ValueError, EOFError, nib.spatialimages.HeaderDataError) as err:
         raise CorruptFileError(
             f"{name} has an unreadable NIfTI header ({short_reason(err, Path(name))}); "
             "expected a NIfTI-1 or NIfTI-2 image."
         ) from err
+
+
+def _nifti_declared_bytes(header: Any, name: str) -> int:
+    """Header, extensions and image bytes the header declares; refused beyond the fMRI bound."""
+    try:
+        shape = header.get_data_shape()
+        itemsize = header.get_data_dtype().itemsize
+    except Exception as err:  # nibabel raises several types for garbage dims and codes
+        raise CorruptFileError(
+            f"{name} has an unreadable NIfTI header ({short_reason(err, Path(name))}); "
+            "expected a NIfTI-1 or NIfTI-2 image."
+        ) from err
+    check_fmri_size(name, shape, itemsize)
+    offset = int(header["vox_offset"]) if _finite(header["vox_offset"]) else 0
+    offset = max(offset, len(header.binaryblock))
+    if offset > _MAX_NIFTI_OFFSET:
+        raise TooLargeError(
+            f"{name} puts its image {offset:,} bytes after the start, far more than a header "
+            "and its extensions take; expected an ordinary NIfTI image."
+        )
+    return offset + math.prod(int(n) for n in shape) * itemsize
+
+
+def _nifti(content: bytes, name: str, folder: Path) -> tuple[bytes, list[str]]:
+    compressed = content[:2] == b"\x1f\x8b"
+    if compressed:
+        # the header says how much there is to unpack; a stream that holds more is refused
+        # before it is unpacked, whatever it would unpack to
+        declared = _nifti_declared_bytes(_nifti_header(_gunzip(content, name, 540), name), name)
+        data = _gunzip(content, name, declared + _NIFTI_SLACK, refuse_beyond=True)
+    else:
+        data = content
+    header = _nifti_header(data, name)
+    if not compressed:
+        _nifti_declared_bytes(header, name)
     cleared = []
     for field in _NIFTI_TEXT_FIELDS:
         if field in header.keys() and bytes(header[field]).strip(b"\0 "):
@@ -110,8 +151,6 @@ def _nifti(content: bytes, name: str) -> tuple[bytes, list[str]]:
 
 
 def _finite(value: Any) -> bool:
-    import math
-
     return math.isfinite(float(value)) and 0 <= float(value) < 2**62
 
 
@@ -137,20 +176,22 @@ def _gzip_header_says_more(content: bytes) -> bool:
     return bool(flags & 0x18) or content[4:8] != bytes(4)
 
 
-def _gunzip(content: bytes, name: str) -> bytes:
-    """Decompress every gzip member, refusing more than :data:`MAX_DECOMPRESSED_BYTES`."""
+def _gunzip(content: bytes, name: str, limit: int, *, refuse_beyond: bool = False) -> bytes:
+    """The first ``limit`` unpacked bytes of every gzip member (all of them: ``refuse_beyond``
+    refuses a stream that holds more, after unpacking at most one chunk past ``limit``)."""
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(content)) as fh:
-            data = fh.read(MAX_DECOMPRESSED_BYTES + 1)
+            data = fh.read(limit)
+            more = bool(fh.read(1)) if refuse_beyond and len(data) == limit else False
     except (OSError, EOFError, zlib.error) as err:
         raise CorruptFileError(
             f"{name} is not a complete gzip file ({short_reason(err, Path(name))}); "
             "expected a gzip-compressed recording."
         ) from err
-    if len(data) > MAX_DECOMPRESSED_BYTES:
-        raise CorruptFileError(
-            f"{name} unpacks to more than {MAX_DECOMPRESSED_BYTES / 1024**3:g} GiB, far more "
-            "than a recording holds; expected an ordinary compressed file."
+    if more:
+        raise TooLargeError(
+            f"{name} unpacks to more than its header declares ({limit:,} bytes); "
+            "expected an ordinary compressed image."
         )
     return data
 
@@ -171,8 +212,8 @@ def _edf(content: bytes, name: str, fmt: str) -> tuple[bytes, list[str]]:
     return (bytes(out) if cleared else content), cleared
 
 
-def _edf_like(fmt: str) -> Callable[[bytes, str], tuple[bytes, list[str]]]:
-    return lambda content, name: _edf(content, name, fmt)
+def _edf_like(fmt: str) -> _Deidentifier:
+    return lambda content, name, folder: _edf(content, name, fmt)
 
 
 def _fif_identifying(info: Any) -> list[str]:
@@ -194,15 +235,17 @@ def _fif_identifying(info: Any) -> list[str]:
     return found
 
 
-def _fif(content: bytes, name: str) -> tuple[bytes, list[str]]:
+def _fif(content: bytes, name: str, work: Path) -> tuple[bytes, list[str]]:
     import mne
 
+    from rehab_core.io._guards import check_fif
     from rehab_core.io.signals import is_read_error
 
     compressed = content[:2] == b"\x1f\x8b"
-    with tempfile.TemporaryDirectory(prefix="rehab-deid-") as folder:
+    with _private_folder(work) as folder:
         src = Path(folder) / ("in_raw.fif.gz" if compressed else "in_raw.fif")
-        src.write_bytes(content)
+        _write_private(src, content)
+        check_fif(src, name)  # no next file (itself, say), nothing past the bounds
         try:
             raw = mne.io.read_raw_fif(src, preload=True, verbose="error")
             cleared = _fif_identifying(raw.info)
@@ -239,15 +282,15 @@ def _blank(value: Any) -> bool:
     return False
 
 
-def _eeglab(content: bytes, name: str) -> tuple[bytes, list[str]]:
+def _eeglab(content: bytes, name: str, work: Path) -> tuple[bytes, list[str]]:
     import numpy as np
     import scipy.io
 
     from rehab_core.io.signals import is_read_error
 
-    with tempfile.TemporaryDirectory(prefix="rehab-deid-") as folder:
+    with _private_folder(work) as folder:
         probe = Path(folder) / "in.set"
-        probe.write_bytes(content)
+        _write_private(probe, content)
         check_matlab_parses(probe, name)
     try:
         mat = scipy.io.loadmat(io.BytesIO(content), appendmat=False)
@@ -275,7 +318,7 @@ def _eeglab(content: bytes, name: str) -> tuple[bytes, list[str]]:
     return bytes(data), cleared
 
 
-def _text(content: bytes, name: str) -> tuple[bytes, list[str]]:
+def _text(content: bytes, name: str, folder: Path) -> tuple[bytes, list[str]]:
     """Drop header lines other than the format line and the keys the reader uses."""
     from rehab_core.io.text import FORMAT_NAME
 
@@ -307,7 +350,7 @@ def _text(content: bytes, name: str) -> tuple[bytes, list[str]]:
     return b"".join(kept) + content[pos:], cleared
 
 
-_FORMATS: dict[str, tuple[str, str, Callable[[bytes, str], tuple[bytes, list[str]]]]] = {
+_FORMATS: dict[str, tuple[str, str, _Deidentifier]] = {
     ".nii.gz": ("fmri", "NIfTI", _nifti),
     ".nii": ("fmri", "NIfTI", _nifti),
     ".edf": ("signals", "EDF", _edf_like("EDF")),
@@ -321,7 +364,7 @@ DEIDENTIFY_SUFFIXES: tuple[str, ...] = tuple(_FORMATS)
 """File suffixes :func:`deidentify_bytes` handles (matched case-insensitively)."""
 
 
-def _format_of(kind: str, name: str) -> tuple[str, Callable[[bytes, str], tuple[bytes, list[str]]]]:
+def _format_of(kind: str, name: str) -> tuple[str, _Deidentifier]:
     from rehab_core._validation import check_option
 
     check_option("kind", kind, ("signals", "fmri"))
@@ -335,8 +378,16 @@ def _format_of(kind: str, name: str) -> tuple[str, Callable[[bytes, str], tuple[
     )
 
 
-def deidentify_bytes(kind: str, name: str, content: bytes) -> tuple[bytes, dict[str, Any]]:
+def deidentify_bytes(
+    kind: str, name: str, content: bytes, *, work_dir: str | os.PathLike[str] | None = None
+) -> tuple[bytes, dict[str, Any]]:
     """Remove names, dates and free text from a recording's header.
+
+    FIF and EEGLAB files are parsed by MNE and SciPy, which were not written
+    for hostile input: for them the work runs in a sandboxed child process
+    (:func:`rehab_core.io.sandbox.run_limited`), after the header checks of
+    :mod:`rehab_core.io._guards` (a FIF naming a next file, a compressed file
+    that unpacks past :data:`MAX_DECOMPRESSED_BYTES`).
 
     Parameters
     ----------
@@ -347,6 +398,12 @@ def deidentify_bytes(kind: str, name: str, content: bytes) -> tuple[bytes, dict[
         format, and it names the file in error messages.
     content : bytes
         The file's bytes (not modified).
+    work_dir : path-like | None
+        Where the temporary copies of FIF and EEGLAB files go, each in a
+        private ``deid-*`` folder (0700) removed afterwards. The store passes
+        its ``DATA_DIR/tmp``, so the original bytes never leave the data
+        folder and a copy a crash left behind is removed by ``rehab gc``;
+        None: the system's temporary folder.
 
     Returns
     -------
@@ -360,12 +417,59 @@ def deidentify_bytes(kind: str, name: str, content: bytes) -> tuple[bytes, dict[
     ------
     UnknownFormatError
         The suffix is not one of this kind's formats.
-    CorruptFileError
-        The header cannot be parsed (so it cannot be cleared either).
+    CorruptFileError, TooLargeError, ExternalFileError, ResourceLimitError
+        The header cannot be parsed (so it cannot be cleared either), declares
+        too much or names another file, or parsing it ran past the sandbox's
+        limits.
     """
+    from rehab_core.io.sandbox import in_sandbox
+
     label, function = _format_of(kind, name)
-    out, cleared = function(bytes(content), name)
+    content = bytes(content)
+    work = Path(work_dir) if work_dir is not None else Path(tempfile.gettempdir())
+    work.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if function in (_fif, _eeglab) and not in_sandbox():
+        out, cleared = _deidentify_sandboxed(kind, name, content, work)
+    else:
+        out, cleared = function(content, name, work)
     return out, {"format": label, "cleared": cleared}
+
+
+def _deidentify_sandboxed(
+    kind: str, name: str, content: bytes, work: Path
+) -> tuple[bytes, list[str]]:
+    from rehab_core.io.sandbox import run_limited
+
+    with _private_folder(work) as folder:
+        src, dst = Path(folder) / "original", Path(folder) / "deidentified"
+        _write_private(src, content)
+        cleared = run_limited(
+            _deidentify_job, kind, name, str(src), str(dst), str(folder), what=name
+        )
+        if not cleared:
+            return content, []
+        return dst.read_bytes(), list(cleared)
+
+
+def _deidentify_job(kind: str, name: str, src: str, dst: str, folder: str) -> list[str]:
+    """The sandboxed half of :func:`deidentify_bytes`: ``src`` in, ``dst`` out, cleared fields."""
+    _, function = _format_of(kind, name)
+    out, cleared = function(Path(src).read_bytes(), name, Path(folder))
+    if cleared:
+        _write_private(Path(dst), out)
+    return cleared
+
+
+def _private_folder(work: Path) -> tempfile.TemporaryDirectory:
+    """A fresh 0700 folder under ``work`` for the copies of one file, removed on exit."""
+    return tempfile.TemporaryDirectory(prefix="deid-", dir=work)
+
+
+def _write_private(path: Path, content: bytes) -> None:
+    """Write a new file readable by this user only (0600, whatever the umask)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(content)
 
 
 def _clean_sidecar(path: Path) -> list[str]:

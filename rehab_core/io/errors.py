@@ -16,6 +16,7 @@ they raise plain ``ValueError`` / ``TypeError`` through
 from __future__ import annotations
 
 __all__ = [
+    "shown",
     "InputError",
     "UnknownFormatError",
     "EmptyFileError",
@@ -30,8 +31,28 @@ __all__ = [
     "ChannelNamesError",
     "MissingChannelsError",
     "NotFourDimensionalError",
+    "TooLargeError",
+    "ExternalFileError",
+    "ResourceLimitError",
     "DefaultSamplingRateWarning",
 ]
+
+
+_SHOWN_MAX = 16
+
+
+def shown(token: str) -> str:
+    """A value read from a file, as a message may quote it: short ones as they are, in quotes.
+
+    Messages name positions (line, column, channel), not content: a long
+    token (a line of some other file a header pointed at, a password in a
+    CSV) is described by its length instead, so that refusal tables never
+    echo file content.
+    """
+    text = str(token)
+    if len(text) <= _SHOWN_MAX and text.isprintable():
+        return repr(text)
+    return f"a {len(text)}-character value"
 
 
 class InputError(ValueError):
@@ -88,6 +109,18 @@ class MissingChannelsError(InputError):
 
 class NotFourDimensionalError(InputError):
     """An fMRI image is not a 4D (x, y, z, time) series."""
+
+
+class TooLargeError(InputError):
+    """The file declares (or unpacks to) more data than any accepted recording holds."""
+
+
+class ExternalFileError(InputError):
+    """The file refers to another file: outside its own folder, or one that must come with it."""
+
+
+class ResourceLimitError(InputError):
+    """Reading the file took too long or too much memory, or crashed the reader (sandbox)."""
 
 
 class DefaultSamplingRateWarning(UserWarning):

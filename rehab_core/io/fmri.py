@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rehab_core.io import limits as _limits
 from rehab_core.io._common import check_not_empty, short_reason
 from rehab_core.io.errors import (
     CorruptFileError,
@@ -61,8 +62,8 @@ MIN_FMRI_SECONDS = 100.0
 TR_RANGE_S: tuple[float, float] = (0.1, 10.0)
 """Plausible repetition times in seconds; anything outside is refused."""
 
-MAX_FMRI_BYTES = 4 * 1024**3
-"""Largest series read, as float32 (4 GiB, e.g. 128 x 128 x 64 x 500 volumes); larger is refused."""
+MAX_FMRI_BYTES = _limits.MAX_FMRI_BYTES
+"""Largest series read, as stored and as float32 (256 MiB, :mod:`rehab_core.io.limits`)."""
 _COUNT_GZIP_ABOVE = 256 * 1024**2
 
 _TIME_SCALES = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6, "unknown": 1.0}
@@ -106,20 +107,6 @@ def _load(path: Path) -> tuple[nibabel.Nifti1Image | nibabel.Nifti2Image, np.nda
     return img, data
 
 
-def _gzip_length(path: Path, limit: int) -> int:
-    """Bytes ``path`` unpacks to, counted up to ``limit`` without keeping them."""
-    import gzip
-
-    total = 0
-    with gzip.open(path, "rb") as fh:
-        while total < limit:
-            chunk = fh.read(min(1 << 22, limit - total))
-            if not chunk:
-                break
-            total += len(chunk)
-    return total
-
-
 def _check_declared_size(path: Path, img: nibabel.Nifti1Image | nibabel.Nifti2Image) -> None:
     """Refuse an image whose header declares more data than the file holds, before allocating it.
 
@@ -131,18 +118,13 @@ def _check_declared_size(path: Path, img: nibabel.Nifti1Image | nibabel.Nifti2Im
     header = img.header
     n_voxels = math.prod(int(n) for n in img.shape)
     name = path.name
-    if n_voxels * 4 > MAX_FMRI_BYTES:
-        raise CorruptFileError(
-            f"{name} declares an image of shape {img.shape}, {n_voxels * 4 / 1e9:,.1f} GB as "
-            f"float32, above the {MAX_FMRI_BYTES / 1e9:g} GB an fMRI series is read into; "
-            "expected a resting-state series of ordinary size."
-        )
+    _limits.check_fmri_size(name, img.shape, header.get_data_dtype().itemsize)
     needed = int(header.get_data_offset()) + n_voxels * header.get_data_dtype().itemsize
     if path.name.lower().endswith(".gz"):
         if needed <= _COUNT_GZIP_ABOVE:
             return
         try:
-            available = _gzip_length(path, needed)
+            available = min(_limits.gzip_size(path, needed), needed)
         except (OSError, EOFError, zlib.error) as err:
             raise CorruptFileError(
                 f"{name} is truncated or corrupt ({short_reason(err, path)}); "

@@ -181,10 +181,25 @@ def _read_or_refuse(path: Path, ext: str, *, refuse_truncation: bool) -> mne.io.
         ) from err
 
 
+def _check_header(path: Path, ext: str) -> None:
+    """The format's header checks (:mod:`rehab_core.io._guards`) before MNE reads the file."""
+    from rehab_core.io import _guards
+
+    if ext in (".fif", ".fif.gz"):
+        _guards.check_fif(path)
+    elif ext == ".set":
+        fields = check_matlab_parses(path, path.name)
+        if fields is not None:
+            _guards.check_eeglab_fields(path, fields)
+    elif ext == ".vhdr":
+        _guards.check_brainvision(path)
+    elif ext in (".edf", ".bdf"):
+        _guards.check_edf(path, _FORMAT_NAMES[ext])
+
+
 def _read_with_mne(path: Path, ext: str) -> mne.io.BaseRaw:
     fmt = _FORMAT_NAMES[ext]
-    if ext == ".set":
-        check_matlab_parses(path, path.name)
+    _check_header(path, ext)
     try:
         raw = _read_or_refuse(path, ext, refuse_truncation=True)
     except RuntimeWarning as warning:

@@ -60,6 +60,7 @@ import math
 import os
 import re
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -82,7 +83,9 @@ from rehab_core.io.errors import (
     UnknownFormatError,
     UnknownSamplingRateError,
     UnknownUnitError,
+    shown,
 )
+from rehab_core.io.limits import check_n_channels, check_sfreq, check_signal_values
 
 if TYPE_CHECKING:
     import mne
@@ -206,7 +209,7 @@ def write_signals_text(
                 f"channel name {name!r} must be a non-empty string without whitespace "
                 "that does not start with '#'."
             )
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    duplicates = sorted(n for n, count in Counter(names).items() if count > 1)
     if duplicates:
         raise ValueError(f"ch_names must be unique; repeated: {', '.join(duplicates)}.")
     check_positive("sfreq", sfreq)
@@ -330,16 +333,18 @@ def _read_header(fh: IO[bytes], name: str) -> tuple[dict[str, str], list[str], i
 
 
 def _check_names(names: list[str], name: str, line_no: int) -> None:
+    check_n_channels(name, len(names))  # before anything else looks at them
     for ch in names:
         try:
             float(ch)
         except ValueError:
             continue
+        number = ch if len(ch) <= 16 else shown(ch)
         raise ChannelNamesError(
-            f"{name} line {line_no} should name the channels but holds the number {ch}; "
+            f"{name} line {line_no} should name the channels but holds the number {number}; "
             "expected a line of names such as 'C3 C4 EMG_RF' before the samples."
         )
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    duplicates = sorted(n for n, count in Counter(names).items() if count > 1)  # linear
     if duplicates:
         raise ChannelNamesError(
             f"{name} names channel(s) {', '.join(duplicates)} more than once; "
@@ -432,7 +437,7 @@ def _bad_cell(name: str, names: list[str], line_no: int, parts: list[str]) -> In
             value = float(token)
         except ValueError:
             value = None
-        where = f"{name} line {line_no} column {col + 1} ({names[col]}) holds {token!r}"
+        where = f"{name} line {line_no} column {col + 1} ({names[col]}) holds {shown(token)}"
         if value is None or "_" in token:
             return NonNumericError(
                 f"{where}, which is not a number; expected a sample value such as -4.5."
@@ -612,7 +617,10 @@ def read_signals_text(path: str | os.PathLike[str]) -> mne.io.RawArray:
         keys, names, n_header_lines = _read_header(fh, name)
         _check_names(names, name, n_header_lines)
         sfreq, sfreq_from, units, ch_types = _resolve_metadata(path, keys, sidecar, names)
+        check_sfreq(name, sfreq)
         data = fh.read()
+    # at most one sample per line: refuse a file too long before parsing a byte of it
+    check_signal_values(name, len(names), data.count(b"\n") + 1)
     # Single spaces first (what write_signals_text writes) unless the first
     # 64 kB show other whitespace; a single-space pass over such a file fails
     # (empty fields, wrong column count), never succeeds wrongly.

@@ -28,6 +28,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,6 +66,9 @@ FINAL_STATES = ("finished", "failed", "cancelled")
 """States a job never leaves."""
 
 RUNNER_LOCK = "runner.lock"
+RUNNER_RESTART_S = 30.0
+"""Least seconds between two runner starts by :func:`ensure_runner` (one that died at once
+is not started again on every poll)."""
 
 
 class JobError(ValueError):
@@ -299,6 +303,24 @@ def _pending(store: Store) -> bool:
         )
 
 
+def _died_starting(stamp: Path, lock: Path) -> bool:
+    """Whether the last runner started less than RUNNER_RESTART_S ago and never took its lock.
+
+    A runner that cannot even open the store (a wrong database URL) dies
+    before its lock; starting another on every 2-s poll of the page would only
+    repeat that. One that took the lock and was killed later is restarted at once.
+    """
+    try:
+        started = stamp.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    try:
+        locked = lock.stat().st_mtime
+    except FileNotFoundError:
+        locked = 0.0
+    return locked < started and time.time() - started < RUNNER_RESTART_S
+
+
 def ensure_runner(store: Store) -> bool:
     """Start the background runner if jobs wait and none is running; True if one was started.
 
@@ -310,10 +332,16 @@ def ensure_runner(store: Store) -> bool:
         return False
     folder = store.data_dir / "jobs"
     folder.mkdir(parents=True, exist_ok=True)
+    stamp = folder / "runner.started"
+    if _died_starting(stamp, folder / RUNNER_LOCK):
+        return False
+    stamp.touch()
     env = {
         **os.environ,
         "REHAB_DATA_DIR": str(store.data_dir),
-        "REHAB_DATABASE_URL": store.url,
+        # the real URL, password included (store.url is masked for display: 'rehab:***@');
+        # the environment of a child is readable by this user and root only
+        "REHAB_DATABASE_URL": store.engine.url.render_as_string(hide_password=False),
     }
     with open(folder / "runner.log", "ab") as log:
         subprocess.Popen(

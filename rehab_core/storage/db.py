@@ -33,6 +33,12 @@ People (:mod:`rehab_core.security`):
     Local accounts: user name, role (clinician, researcher, admin), an
     Argon2id password hash (none for accounts signed in through the
     hospital's identity provider), whether the account is active.
+``user_identities``
+    The identity provider's issuer and subject bound to a local account
+    (OpenID Connect sign-in matches on them, not on the e-mail address).
+``password_resets``
+    Accounts whose password an administrator reset: they must choose a new
+    one at their next sign-in.
 ``audit_events``
     Append-only: who did what to which patient and when. The database itself
     refuses to change it: :func:`install_audit_guards` puts triggers on it
@@ -94,6 +100,8 @@ __all__ = [
     "TrainingJob",
     "ModelVersion",
     "User",
+    "UserIdentity",
+    "PasswordReset",
     "AuditEvent",
     "JOB_STATES",
     "ROLES",
@@ -261,6 +269,42 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     created_at: Mapped[_dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utc_now)
     last_sign_in_at: Mapped[_dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class UserIdentity(Base):
+    """The identity provider's account bound to a local account (OpenID Connect ``iss`` + ``sub``).
+
+    The provider's subject is stable where the e-mail address is not (it can
+    be renamed or reassigned): the first sign-in through the provider binds
+    the local account named by the verified e-mail to this pair, and later
+    sign-ins are matched on the pair alone.
+    """
+
+    __tablename__ = "user_identities"
+    __table_args__ = (
+        UniqueConstraint("issuer", "subject", name="uq_identity_subject"),
+        UniqueConstraint("user_id", name="uq_identity_user"),  # one identity per account
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    issuer: Mapped[str] = mapped_column(String(255), nullable=False)
+    subject: Mapped[str] = mapped_column(String(255), nullable=False)
+    bound_at: Mapped[_dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utc_now)
+
+
+class PasswordReset(Base):
+    """A temporary password an administrator set: its user must choose a new one at sign-in."""
+
+    __tablename__ = "password_resets"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    set_by: Mapped[str] = mapped_column(String(64), nullable=False)
+    set_at: Mapped[_dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utc_now)
 
 
 class AuditEvent(Base):

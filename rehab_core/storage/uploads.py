@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from rehab_core._validation import check_option
 from rehab_core.io.deidentify import deidentify_bytes
 from rehab_core.io.errors import InputError
+from rehab_core.io.sandbox import run_limited
 from rehab_core.io.upload_check import KINDS, UPLOAD_SUFFIXES, check_upload, upload_suffix
 from rehab_core.storage import db
 from rehab_core.storage.errors import UploadTooLargeError
@@ -112,7 +113,8 @@ def _checked_qc(
     with files.temp_folder() as folder:
         copy = folder / f"upload-{sha[:16]}{suffix}"
         copy.write_bytes(content)
-        return check_upload(kind, copy, name)
+        # read in a child process with CPU, wall-time and memory limits (hostile files)
+        return run_limited(check_upload, kind, copy, name, what=name)
 
 
 def _record(row: db.Upload, files: FileStore, *, duplicate: bool = False) -> UploadRecord:
@@ -164,7 +166,9 @@ def add_upload(
     content = _upload_bytes(data, name, max_upload_mb)
     # names and dates leave the header before anything is hashed, read or stored
     try:
-        content, deidentified = deidentify_bytes(kind, name, content)
+        content, deidentified = deidentify_bytes(
+            kind, name, content, work_dir=files.root / "tmp"
+        )
     except InputError:  # the reader's own refusal says best what is wrong; else this one
         _checked_qc(files, kind, suffix, name, content, hashlib.sha256(content).hexdigest())
         raise

@@ -7,8 +7,8 @@ chooses what to show and what to cache.
 decimate  min-max decimation of a long recording to the chart's pixel width
 signals   stacked EEG-EMG traces, power spectra, corticomuscular coherence, QC rows
           (the spectra and coherence themselves: rehab_core.signals)
-fmri      orthogonal views in mm (one map styled by fmri_map_figure), screened slices,
-          head motion, tSNR, QC rows
+fmri      orthogonal views in mm (one map styled by fmri_map_figure), template alignment,
+          screened slices, head motion, tSNR, QC rows
 prediction_figures  probability, window and slice scores, Grad-CAM overlay, attributions,
           ROC and calibration curves
 """
@@ -22,6 +22,7 @@ from rehab_core.viz.fmri import (
     fmri_qc_table,
     motion_figure,
     orthogonal_views_figure,
+    registration_figure,
     screened_slices,
     slice_profile,
     tsnr_figure,
@@ -56,6 +57,7 @@ __all__ = [
     "gradcam_overlay",
     "motion_figure",
     "orthogonal_views_figure",
+    "registration_figure",
     "png_bytes",
     "probability_figure",
     "psd_figure",

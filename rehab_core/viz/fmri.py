@@ -35,6 +35,7 @@ __all__ = [
     "fmri_qc_table",
     "motion_figure",
     "orthogonal_views_figure",
+    "registration_figure",
     "screened_slices",
     "slice_profile",
     "tsnr_figure",
@@ -44,6 +45,10 @@ _SCREENED_FILL = "rgba(229, 57, 53, 0.3)"
 _SCREENED_LINE = "#e53935"
 #: Outside the brain mask: "no data", not a value of the colour scale.
 _NO_DATA_COLOUR = "#000000"
+_OUTLINE_COLOUR = "#00e5ff"
+#: MNI point (mm) the registration figure's three planes pass through by default:
+#: the lateral ventricles, thalami and internal capsules, where misalignment shows.
+_REGISTRATION_VIEW_MNI = (0.0, -18.0, 12.0)
 _KEPT_COLOUR = "#1f4e79"
 _SCREENED_COLOUR = "#b0b0b0"
 _AXIS_NAMES = ("x", "y", "z")
@@ -327,6 +332,122 @@ def orthogonal_views_figure(
         margin=dict(l=10, r=10, t=60 if title else 40, b=40),
     )
     return fig
+
+
+def registration_figure(
+    result: ImagingResult,
+    *,
+    x: int | None = None,
+    y: int | None = None,
+    z: int | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """The registered mean volume with the MNI152 template's brain outline, in three planes.
+
+    The mean EPI in template space (``result.maps["mean"]``) in axial,
+    coronal and sagittal views (:func:`orthogonal_views_figure`), with the
+    edge of the template's brain mask drawn over each view: a person can
+    see at a glance whether the scan's brain fills the outline. The title
+    gives the registration's similarity (normalised mutual information),
+    brain overlap and scaling, or why it failed.
+
+    Parameters
+    ----------
+    result : ImagingResult
+        A result in template space (``settings.normalization="mni152"``).
+    x, y, z : int or None
+        Voxel indices of the planes; ``None`` passes through MNI
+        (0, -18, 12) mm (ventricles, thalami, internal capsules).
+    title : str or None
+        Replaces the default title.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        The three heatmaps of :func:`orthogonal_views_figure`, then three
+        ``contour`` traces (the outline, one per view).
+    """
+    from rehab_core.imaging import template_on_grid
+
+    registration = result.qc.get("registration")
+    if registration is None:
+        raise ValueError(
+            "This fMRI result is in scanner space (normalization='none'): there is no "
+            "alignment with the template to show."
+        )
+    _, template_mask = template_on_grid(float(result.settings.voxel_size_mm))
+    volume = np.asarray(result.maps["mean"])
+    if template_mask.shape != volume.shape:
+        raise ValueError(
+            f"The result's grid {volume.shape} is not the template grid {template_mask.shape} "
+            f"of {result.settings.voxel_size_mm:g} mm; was it made by another version?"
+        )
+    centre = np.linalg.inv(np.asarray(result.affine)) @ np.array([*_REGISTRATION_VIEW_MNI, 1.0])
+    default = [
+        int(np.clip(round(c), 0, n - 1)) for c, n in zip(centre[:3], volume.shape, strict=True)
+    ]
+    x, y, z = (default[i] if v is None else v for i, v in enumerate((x, y, z)))
+    if title is None:
+        title = _registration_title(registration)
+    inside = volume[template_mask]
+    low, high = np.percentile(inside, [1.0, 99.0]) if inside.size else (0.0, 1.0)
+    fig = orthogonal_views_figure(
+        volume,
+        result.affine,
+        x,
+        y,
+        z,
+        screened_out=result.screened_out,
+        value_range=(float(low), float(high) if high > low else float(low) + 1.0),
+        value_label="mean BOLD",
+        title=title,
+    )
+    go, _ = plotly()
+    x, y, z = (_check_index(a, v, volume.shape[a]) for a, v in enumerate((x, y, z)))
+    coords, _ = _grid_mm(result.affine, volume.shape)
+    # (outline, horizontal axis, vertical axis) in the cells orthogonal_views_figure uses
+    outlines = (
+        (template_mask[:, :, z].T, 0, 1, (1, 1)),
+        (template_mask[:, y, :].T, 0, 2, (1, 2)),
+        (template_mask[x, :, :].T, 1, 2, (2, 2)),
+    )
+    for k, (outline, h_axis, v_axis, (row, col)) in enumerate(outlines):
+        fig.add_trace(
+            go.Contour(
+                x=coords[h_axis],
+                y=coords[v_axis],
+                z=outline.astype(np.float32),
+                contours=dict(start=0.5, end=0.5, size=1.0, coloring="none"),
+                line=dict(color=_OUTLINE_COLOUR, width=1.5),
+                showscale=False,
+                hoverinfo="skip",
+                name="MNI152 brain outline",
+                showlegend=k == 0,
+            ),
+            row=row,
+            col=col,
+        )
+    # above the views, clear of the colour bar
+    fig.update_layout(legend=dict(orientation="h", x=1.0, xanchor="right", y=1.14))
+    return fig
+
+
+def _registration_title(registration: Mapping[str, Any]) -> str:
+    if registration.get("already_in_template_space"):
+        how = "already in MNI152 space (not registered again)"
+    else:
+        scales = registration.get("scales") or [1.0, 1.0, 1.0]
+        how = (
+            f"scaled {min(scales):.2f}-{max(scales):.2f}, "
+            f"rotated {registration.get('rotation_deg', 0.0):.1f} deg"
+        )
+    text = (
+        f"Alignment with MNI152: similarity (NMI) {registration['similarity_nmi']:.3f}, "
+        f"brain overlap {registration['brain_overlap_dice']:.0%}, {how}"
+    )
+    if not registration.get("passed", True):
+        text += " - FAILED: " + "; ".join(registration.get("failures", []))
+    return text
 
 
 # --- one preprocessed map, as the Signals page shows it -----------------------------------------
@@ -665,7 +786,34 @@ def fmri_qc_table(result: ImagingResult) -> list[dict[str, str]]:
             "value": f"{qc['median_tsnr']:.1f} (flagged below {s.min_median_tsnr:g})",
         },
         {"item": "brain voxels", "value": str(qc["n_mask_voxels"])},
+        *_registration_rows(qc.get("registration")),
         {"item": "axial slices kept", "value": f"{qc['n_slices_kept']} of {n_total}"},
         {"item": "flags", "value": "; ".join(qc["flags"]) if qc["flags"] else "none"},
     ]
     return rows
+
+
+def _registration_rows(registration: Mapping[str, Any] | None) -> list[dict[str, str]]:
+    """QC rows of the spatial normalisation (none in scanner space)."""
+    if registration is None:
+        return [{"item": "space", "value": "scanner (not normalised to a template)"}]
+    if registration["already_in_template_space"]:
+        transform = "none: the file is already in MNI152 space"
+    else:
+        scales = " x ".join(f"{v:.2f}" for v in registration["scales"])
+        transform = f"affine, scales {scales}, rotation {registration['rotation_deg']:.1f} deg"
+    return [
+        {"item": "space", "value": f"{registration['template']} (template)"},
+        {"item": "registration", "value": "passed" if registration["passed"] else "FAILED"},
+        {"item": "registration transform", "value": transform},
+        {
+            "item": "similarity to the template",
+            "value": f"{registration['similarity_nmi']:.3f} NMI "
+            f"(start {registration['similarity_nmi_start']:.3f})",
+        },
+        {"item": "brain overlap", "value": f"{registration['brain_overlap_dice']:.0%} (Dice)"},
+        {
+            "item": "template brain in the field of view",
+            "value": f"{registration['template_brain_in_field_of_view']:.0%}",
+        },
+    ]

@@ -122,13 +122,14 @@ def prepare_data(data_dir: Path, n_sessions: int, *, shared_patient: bool = Fals
         One demo patient for everybody instead of one each (``DEMO-200``,
         ``DEMO-201``, ...; each ``create_demo_patient`` takes about 8 s here).
     """
-    from rehab_core.security import create_first_admin, create_user
+    from rehab_core.security import create_user
     from rehab_core.storage import open_store
     from rehab_core.workflows.patients import create_demo_patient
 
     store = open_store(data_dir=data_dir)
     try:
-        create_first_admin(store, ADMIN, PASSWORD)
+        # as `rehab users add --role admin` on the server does (no setup token needed there)
+        create_user(store, ADMIN, PASSWORD, "admin", actor="cli:load")
         accounts = []
         for k in range(n_sessions):
             user = create_user(store, f"clinician{k + 1:02d}", PASSWORD, "clinician", actor=ADMIN)

@@ -85,6 +85,19 @@ def _wait_colourfulness(chart: Locator, *, above: float | None = None, below: fl
         chart.page.wait_for_timeout(250)
 
 
+def _logged_setup_token(log: Path) -> str:
+    """The first-run setup token the server printed in its log (waits for it)."""
+    import re
+
+    deadline = time.monotonic() + UI_MS / 1000
+    while time.monotonic() < deadline:
+        found = re.findall(r"First-run setup token \(valid .*?\): (\S+)", log.read_text())
+        if found:
+            return found[-1]
+        time.sleep(0.25)
+    raise AssertionError(f"no setup token in {log}")
+
+
 def _slider(page: Page, label: str) -> Locator:
     return page.get_by_test_id("stSlider").filter(has_text=label).get_by_role("slider")
 
@@ -94,6 +107,8 @@ def test_patient_to_pdf_report(page: Page, app_url: str, app_data_dir: Path, art
     open_app(page, app_url, timeout_ms=UI_MS)
     expect(page.get_by_text("Create the administrator account")).to_be_visible()
     expect(page.get_by_test_id("stSidebarNav")).to_have_count(0)  # nothing else is routed
+    # the one-time setup token is in the server's log, for whoever started the server
+    page.get_by_label("Setup token").fill(_logged_setup_token(artifacts / "streamlit.log"))
     page.get_by_label("User name").fill(ADMIN)
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_label("Repeat password").fill(PASSWORD)

@@ -60,3 +60,20 @@ def run_factory():
 def image_factory():
     """The :func:`make_image` factory."""
     return make_image
+
+
+@pytest.fixture(scope="session")
+def demo_bold(tmp_path_factory):
+    """A demo patient's BOLD run (64 x 64 x 35 x 50, 3.4 x 3.4 x 4 mm, TR 2 s), loaded.
+
+    ``rehab_core.demo`` draws a brain from the MNI152 template with its own
+    head position (up to 3 mm and 3 degrees), lesion, bias field and noise.
+    """
+    import nibabel
+
+    from rehab_core.demo import generate_patient
+
+    patient = generate_patient(
+        tmp_path_factory.mktemp("demo_bold"), seed=7, with_signals=False, volumes=50
+    )
+    return nibabel.load(patient.fmri_path)

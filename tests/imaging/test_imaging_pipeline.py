@@ -1,4 +1,9 @@
-"""preprocess_fmri end to end on a tiny seeded synthetic run."""
+"""preprocess_fmri end to end on a tiny seeded synthetic run.
+
+The tiny run is an ellipsoid, not a brain, so these tests use the scanner-space
+grid (``normalization="none"``); template space is tested on demo brains in
+``test_imaging_registration.py`` and ``test_imaging_invariance.py``.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +16,19 @@ from scipy import ndimage
 from rehab_core.imaging import (
     ImagingResult,
     ImagingSettings,
+    RegistrationError,
     imagenet_denormalize,
     preprocess_fmri,
 )
+from rehab_core.io import InputError
+
+SCANNER = ImagingSettings(normalization="none")
 
 
 def test_output_shapes_types_and_screening(run_factory, image_factory):
     data, affine, _ = run_factory()
     before = data.copy()
-    result = preprocess_fmri(image_factory(data, affine))
+    result = preprocess_fmri(image_factory(data, affine), SCANNER)
     assert isinstance(result, ImagingResult)
     n = result.slice_index.size
     assert n > 0
@@ -43,7 +52,7 @@ def test_output_shapes_types_and_screening(run_factory, image_factory):
 
 def test_qc_and_json_summary(run_factory, image_factory):
     data, affine, _ = run_factory()
-    result = preprocess_fmri(image_factory(data, affine))
+    result = preprocess_fmri(image_factory(data, affine), SCANNER)
     qc = result.qc
     assert qc["tr_s"] == 2.0
     assert qc["n_volumes"] == 64
@@ -51,6 +60,7 @@ def test_qc_and_json_summary(run_factory, image_factory):
     assert qc["mean_fd_mm"] < 0.2
     assert qc["median_tsnr"] > 30.0
     assert qc["flags"] == []
+    assert qc["space"] == "scanner" and qc["registration"] is None
     summary = json.loads(json.dumps(result.to_dict()))
     assert summary["n_slices"] == result.slices.shape[0]
     assert summary["slice_shape"] == [3, 224, 224]
@@ -62,11 +72,11 @@ def test_high_motion_is_flagged_and_realignment_helps(run_factory, image_factory
     for t in range(1, data.shape[3], 2):  # 4 mm back and forth every volume
         data[..., t] = ndimage.shift(data[..., t], (1.0, 0.0, 0.0), order=1, mode="nearest")
     img = image_factory(data, affine)
-    plain = preprocess_fmri(img)
+    plain = preprocess_fmri(img, SCANNER)
     assert plain.qc["mean_fd_mm"] == pytest.approx(4.0, abs=0.3)
     assert plain.qc["n_high_motion_frames"] == 63
     assert plain.qc["flags"][0].startswith("high motion: mean framewise displacement 4.")
-    realigned = preprocess_fmri(img, ImagingSettings(realign=True))
+    realigned = preprocess_fmri(img, SCANNER.replace(realign=True))
     assert realigned.qc["realigned"] is True
     assert realigned.qc["median_tsnr"] > 1.5 * plain.qc["median_tsnr"]
 
@@ -75,11 +85,11 @@ def test_repetition_time_units_override_and_dummies(run_factory, image_factory):
     data, affine, _ = run_factory()
     img = image_factory(data, affine, tr_s=2000.0)
     img.header.set_xyzt_units("mm", "msec")
-    assert preprocess_fmri(img).qc["tr_s"] == pytest.approx(2.0)
+    assert preprocess_fmri(img, SCANNER).qc["tr_s"] == pytest.approx(2.0)
     zero_tr = image_factory(data, affine, tr_s=0.0)
     with pytest.raises(ValueError, match="header gives TR = 0.0 sec; set ImagingSettings\\(tr_s"):
         preprocess_fmri(zero_tr)
-    result = preprocess_fmri(zero_tr, ImagingSettings(tr_s=2.0, n_dummy_volumes=4))
+    result = preprocess_fmri(zero_tr, SCANNER.replace(tr_s=2.0, n_dummy_volumes=4))
     assert result.qc["n_volumes"] == 60
     assert result.qc["n_dummy_dropped"] == 4
 
@@ -101,7 +111,7 @@ def test_preprocess_fmri_errors(run_factory, image_factory):
     with pytest.raises(ValueError, match="has 8 volumes and 6 dummy volumes are dropped"):
         preprocess_fmri(image_factory(data, affine), ImagingSettings(n_dummy_volumes=6))
     with pytest.raises(ValueError, match="shorter than one period"):
-        preprocess_fmri(image_factory(data, affine))
+        preprocess_fmri(image_factory(data, affine), SCANNER)
     with pytest.raises(TypeError, match="settings must be an ImagingSettings, got dict"):
         preprocess_fmri(image_factory(data, affine), {"realign": True})
 
@@ -117,6 +127,15 @@ def test_preprocess_fmri_errors(run_factory, image_factory):
         ({"n_dummy_volumes": -1}, ValueError, "n_dummy_volumes=-1 must be non-negative"),
         ({"realign": "yes"}, ValueError, "realign='yes' is not allowed"),
         ({"tr_s": 0.0}, ValueError, "tr_s=0.0 must be positive"),
+        ({"normalization": "mni"}, ValueError, "normalization='mni' is not allowed.*'mni152'"),
+        ({"on_registration_failure": "warn"}, ValueError, "on_registration_failure='warn'"),
+        ({"min_brain_overlap": 1.5}, ValueError, "min_brain_overlap=1.5 must lie between"),
+        ({"min_slice_coverage": -0.1}, ValueError, "min_slice_coverage=-0.1 must lie between"),
+        (
+            {"registration_scale_range": (1.1, 1.4)},
+            ValueError,
+            "must be \\(low, high\\) with 0 < low <= 1 <= high",
+        ),
     ],
 )
 def test_settings_are_validated(kwargs, error, match):
@@ -129,3 +148,19 @@ def test_settings_json_round_trip():
     assert settings.alff_band_hz == (0.01, 0.1)
     assert ImagingSettings.from_json(settings.to_json()) == settings
     assert ImagingSettings.from_dict(ImagingSettings().to_dict()) == ImagingSettings()
+
+
+def test_a_non_brain_is_refused_in_template_space_or_flagged(run_factory, image_factory):
+    data, affine, _ = run_factory()
+    img = image_factory(data, affine)
+    with pytest.raises(
+        RegistrationError,
+        match="^The fMRI could not be aligned with the MNI152 brain template: .*brain overlaps "
+        "the template's brain by only .*; check that the file is a resting-state EPI",
+    ) as err:
+        preprocess_fmri(img)
+    assert isinstance(err.value, InputError)
+    flagged = preprocess_fmri(img, ImagingSettings(on_registration_failure="flag"))
+    assert flagged.qc["registration"]["passed"] is False
+    assert flagged.qc["flags"][-1].startswith("The fMRI could not be aligned")
+    assert flagged.qc["space"] == "MNI152NLin2009aSym"

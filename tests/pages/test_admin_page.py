@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from rehab_core.security import audit_events, create_user, get_user, record_event
+from rehab_core.security import (
+    audit_events,
+    authenticate,
+    create_user,
+    get_user,
+    record_event,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -172,3 +179,33 @@ def test_a_researcher_sees_evaluation_not_admin(app_store, signed_in):
         at.switch_page(ADMIN)
     at.switch_page("pages/evaluation.py").run()
     assert not at.exception and at.title[0].value == "Evaluation"
+
+
+def test_admin_resets_a_password_and_the_user_must_choose_a_new_one(app_store, signed_in):
+    """Issue 14, finding 13: there was no password reset in the UI."""
+    create_user(app_store, "lena", PASSWORD, "clinician", actor="pytest")
+    at = open_admin(signed_in)
+    widget(at.selectbox, "Account").set_value("lena").run()
+    widget(at.text_input, "Temporary password").input("temporary tulip window")
+    widget(at.text_input, "Repeat temporary password").input("temporary tulip window")
+    button(at, "Set temporary password").click().run()
+    assert not at.exception
+    assert get_user(app_store, "lena").must_change_password
+    (event,) = [e for e in audit_events(app_store, action="user_update")]
+    assert (event.username, event.details) == ("test-admin", {"password_reset": True})
+
+    # lena signs in with the temporary password: nothing but the change form is routed
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["user"] = authenticate(app_store, "lena", "temporary tulip window")
+    at.session_state["last_activity"] = time.time()
+    at.run()
+    assert not at.exception
+    with pytest.raises(ValueError, match=NOT_ROUTED):
+        at.switch_page("pages/patients.py")
+    widget(at.text_input, "Temporary password").input("temporary tulip window")
+    widget(at.text_input, "New password").input("my own quiet harbour")
+    widget(at.text_input, "Repeat new password").input("my own quiet harbour")
+    button(at, "Set my password").click().run()
+    assert not at.exception
+    assert get_user(app_store, "lena").must_change_password is False
+    assert authenticate(app_store, "lena", "my own quiet harbour").username == "lena"

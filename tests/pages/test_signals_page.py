@@ -76,8 +76,8 @@ def test_demo_patient_shows_traces_spectra_coherence_and_fmri(signed_in, demo_pa
     assert any("shufflenet_lstm" in c.value for c in at.caption)
 
     figs = figures(at)
-    # EEG-EMG: traces, PSD, coherence; fMRI: orthogonal views, motion, tSNR
-    assert len(figs) == 6
+    # EEG-EMG: traces, PSD, coherence; fMRI: orthogonal views, motion, tSNR, registration
+    assert len(figs) == 7
     traces = figs[0]
     assert traces["layout"]["title"]["text"] == "Filtered EEG-EMG, 0-10 s"
     assert len(traces["data"]) == 22 and {d["type"] for d in traces["data"]} == {"scatter"}
@@ -85,6 +85,9 @@ def test_demo_patient_shows_traces_spectra_coherence_and_fmri(signed_in, demo_pa
     assert [d["type"] for d in figs[2]["data"]][0] == "heatmap"  # coherence map
     assert [d["type"] for d in figs[3]["data"]] == ["heatmap"] * 3  # axial/coronal/sagittal
     assert len(figs[4]["data"]) == 7  # motion: 3 translations, 3 rotations, FD
+    alignment = figs[6]
+    assert [d["type"] for d in alignment["data"]] == ["heatmap"] * 3 + ["contour"] * 3
+    assert alignment["layout"]["title"]["text"].startswith("Alignment with MNI152: similarity")
 
     # the demo patient's flat FC1 is flagged in the traces and the QC table
     store = open_store()

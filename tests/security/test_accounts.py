@@ -9,6 +9,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from rehab_core.security import (
+    SETUP_TOKEN_MINUTES,
     AuthError,
     audit_events,
     authenticate,
@@ -16,6 +17,7 @@ from rehab_core.security import (
     create_first_admin,
     create_user,
     get_user,
+    issue_setup_token,
     list_users,
     needs_first_admin,
     role_allows,
@@ -24,6 +26,7 @@ from rehab_core.security import (
     set_user_role,
     verify_password,
 )
+from rehab_core.security.setup_token import reset_setup_token
 from rehab_core.storage import open_store
 from rehab_core.storage.db import User
 
@@ -65,9 +68,20 @@ def test_role_allows_refuses_an_unknown_needed_role():
         role_allows("admin", "root")
 
 
-def test_first_admin_then_sign_in(store):
+@pytest.fixture
+def setup_token():
+    """The one-time token a fresh server prints in its log (none left over from another test)."""
+    reset_setup_token()
+    token = issue_setup_token()
+    yield token
+    reset_setup_token()
+
+
+def test_first_admin_then_sign_in(store, setup_token):
     assert needs_first_admin(store)
-    admin = create_first_admin(store, "  Chief.Admin ", PASSWORD, display_name="Dr A")
+    admin = create_first_admin(
+        store, "  Chief.Admin ", PASSWORD, setup_token=setup_token, display_name="Dr A"
+    )
     assert (admin.username, admin.role, admin.active, admin.has_password) == (
         "chief.admin",
         "admin",
@@ -75,8 +89,10 @@ def test_first_admin_then_sign_in(store):
         True,
     )
     assert not needs_first_admin(store)
+    with pytest.raises(ValueError, match="^The setup token is wrong or has expired"):
+        create_first_admin(store, "second", PASSWORD, setup_token=setup_token)  # spent
     with pytest.raises(ValueError, match="^An administrator account already exists; sign in"):
-        create_first_admin(store, "second", PASSWORD)
+        create_first_admin(store, "second", PASSWORD, setup_token=issue_setup_token())
     user = authenticate(store, "CHIEF.ADMIN", PASSWORD)
     assert user.last_sign_in_at is not None and user.display_name == "Dr A"
     assert actions(store) == ["first_admin", "sign_in"]
@@ -96,6 +112,13 @@ def test_first_admin_then_sign_in(store):
         ("carol", "", r"^The password must be at least 12 characters long\.$"),
         ("carol.jones.1", "Carol.Jones.1", r"^The password must not be the user name\.$"),
         ("carol", "x" * 1025, r"^The password must be at most 1024 characters long\.$"),
+        # guessable (issue 14, finding 13): common passwords and the patterns people use
+        ("carol", "Password1234", r"^The password is too easy to guess \(a common password"),
+        ("carol", "passwordpassword", r"^The password is too easy to guess"),
+        ("carol", "qwertyuiopasdf", r"^The password is too easy to guess"),
+        ("carol", "123456789012", r"^The password is too easy to guess"),
+        ("carol", "aaaaaaaaaaaa", r"^The password is too easy to guess"),
+        ("carol.jones", "carol.jones2024", r"^The password is too easy to guess"),
     ],
 )
 def test_refusals_are_one_sentence_and_store_nothing(store, username, password, message):
@@ -137,16 +160,51 @@ def test_inactive_and_password_less_accounts_cannot_sign_in_with_a_password(stor
     assert authenticate(store, "frank", PASSWORD).username == "frank"
 
 
+IDP = "https://login.hospital.org/tenant-1/v2.0"
+
+
+def claims(email: str, sub: str = "subject-gina", *, verified=True, iss: str = IDP) -> dict:
+    """What st.user holds after an OpenID Connect sign-in (the fields the app reads)."""
+    return {"iss": iss, "sub": sub, "email": email, "email_verified": verified}
+
+
 def test_identity_provider_sign_in_maps_the_email_to_a_local_account(store):
     create_user(store, "Gina@Hospital.org", None, "researcher", actor="admin")
-    user = authenticate_external(store, "gina@hospital.org")
+    user = authenticate_external(store, claims("gina@hospital.org"))
     assert (user.role, user.has_password) == ("researcher", False)
     with pytest.raises(AuthError, match=r"^hal@hospital\.org has no active account on this"):
-        authenticate_external(store, "hal@hospital.org")
+        authenticate_external(store, claims("hal@hospital.org", "subject-hal"))
     assert [(e.action, e.details) for e in reversed(audit_events(store))][1:] == [
         ("sign_in", {"method": "oidc"}),
         ("sign_in_failed", {"method": "oidc"}),
     ]
+
+
+def test_identity_provider_accounts_are_matched_on_issuer_and_subject(store):
+    """Issue 14, finding 7: st.user.email alone mapped accounts, verified or not."""
+    create_user(store, "gina@hospital.org", None, "researcher", actor="admin")
+    # an unverified address binds nothing (anyone can type an address at some providers)
+    with pytest.raises(AuthError, match=r"^The identity provider has not verified gina@hosp"):
+        authenticate_external(store, claims("gina@hospital.org", verified=False))
+    # the first verified sign-in binds the account to this issuer + subject
+    assert authenticate_external(store, claims("gina@hospital.org")).username == "gina@hospital.org"
+    # later sign-ins match the subject, whatever the address became
+    renamed = claims("g.new@hospital.org", verified=False)
+    assert authenticate_external(store, renamed).username == "gina@hospital.org"
+    # another person given the old address at the provider cannot take the account over
+    with pytest.raises(AuthError, match=r"is linked to another account of the identity provider"):
+        authenticate_external(store, claims("gina@hospital.org", sub="someone-else"))
+    # nor can a verified address from another issuer (another tenant) take it over
+    other_tenant = claims("gina@hospital.org", iss="https://login.other.org/")
+    with pytest.raises(AuthError, match=r"is linked to another account of the identity provider"):
+        authenticate_external(store, other_tenant)
+    with pytest.raises(AuthError, match=r"^This identity provider \(or tenant\) is not the hosp"):
+        authenticate_external(store, other_tenant, issuers={IDP})
+    with pytest.raises(AuthError, match="no usable account identifier"):
+        authenticate_external(store, {"email": "gina@hospital.org", "email_verified": True})
+    set_user_active(store, "gina@hospital.org", False, actor="admin")
+    with pytest.raises(AuthError, match="has no active account"):
+        authenticate_external(store, claims("gina@hospital.org"))
 
 
 def test_a_weaker_stored_hash_is_replaced_at_sign_in(store):
@@ -200,12 +258,12 @@ def test_no_account_exists_until_someone_creates_one(store):
             authenticate(store, name, password)
 
 
-def test_two_first_run_forms_at_once_make_one_administrator(store):
+def test_two_first_run_forms_at_once_make_one_administrator(store, setup_token):
     from concurrent.futures import ThreadPoolExecutor
 
     def attempt(name: str) -> str:
         try:
-            create_first_admin(store, name, PASSWORD)
+            create_first_admin(store, name, PASSWORD, setup_token=setup_token)
         except ValueError as err:
             return str(err)
         except DBAPIError:  # SQLite: the loser's write lock times out or its snapshot is stale
@@ -216,3 +274,104 @@ def test_two_first_run_forms_at_once_make_one_administrator(store):
         outcomes = list(pool.map(attempt, ["first.a", "first.b"]))
     assert outcomes.count("created") == 1, outcomes
     assert [u.role for u in list_users(store)] == ["admin"]
+
+
+@pytest.mark.parametrize("change", ["deactivate", "demote"])
+def test_two_admins_removing_each_other_at_once_leave_one(store, monkeypatch, change):
+    """Issue 14: the guard counted, then wrote; two such changes at once left no administrator.
+
+    Both threads are held after their first count of active administrators
+    until the other has counted too (or for a second, when the fix makes the
+    second wait for the first): without a lock both saw two and both wrote.
+    """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rehab_core.security import accounts
+
+    create_user(store, "ann.admin", PASSWORD, "admin", actor="pytest")
+    create_user(store, "bob.admin", PASSWORD, "admin", actor="pytest")
+    barrier = threading.Barrier(2)
+    real_count = accounts._n_active_admins
+
+    def count_then_wait(session):
+        n = real_count(session)
+        try:
+            barrier.wait(timeout=1.0)
+        except threading.BrokenBarrierError:
+            pass
+        return n
+
+    monkeypatch.setattr(accounts, "_n_active_admins", count_then_wait)
+
+    def remove(pair: tuple[str, str]) -> str:
+        actor, target = pair
+        try:
+            if change == "deactivate":
+                set_user_active(store, target, False, actor=actor)
+            else:
+                set_user_role(store, target, "researcher", actor=actor)
+        except ValueError as err:
+            return str(err)
+        except DBAPIError:  # SQLite: a lock wait ran out
+            return "refused by the database"
+        return "done"
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(remove, [("ann.admin", "bob.admin"), ("bob.admin", "ann.admin")]))
+    assert outcomes.count("done") == 1, outcomes
+    refused = next(o for o in outcomes if o != "done")
+    assert refused.endswith("is the last active administrator; make another one first.")
+    assert not needs_first_admin(store)
+    admins = [u for u in list_users(store) if u.role == "admin" and u.active]
+    assert len(admins) == 1
+
+
+@pytest.mark.parametrize("token", [None, "", "guess", "x" * 43])
+def test_no_first_administrator_without_the_setup_token(store, setup_token, token):
+    """Issue 14: any visitor of a fresh install could become administrator."""
+    with pytest.raises(ValueError, match=r"^The setup token is wrong or has expired; copy the one"):
+        create_first_admin(store, "intruder", PASSWORD, setup_token=token)
+    assert list_users(store) == [] and needs_first_admin(store)
+
+
+def test_setup_token_is_issued_once_expires_and_is_spent_by_use(store):
+    import time
+
+    reset_setup_token()
+    now = time.time()
+    token = issue_setup_token(now=now)
+    assert token and len(token) >= 40
+    assert issue_setup_token(now=now + 60) is None  # a reload cannot replace the logged one
+    later = now + SETUP_TOKEN_MINUTES * 60 + 1
+    from rehab_core.security import setup_token_matches
+
+    assert setup_token_matches(f"  {token} ", now=now + 60)  # pasted with spaces
+    assert not setup_token_matches(token, now=later)
+    fresh = issue_setup_token(now=later)  # expired: a new one for the log
+    assert fresh and fresh != token and not setup_token_matches(token, now=later)
+    create_first_admin(store, "chief", PASSWORD, setup_token=fresh)
+    assert not setup_token_matches(fresh)
+    reset_setup_token()
+
+
+def test_admin_reset_makes_the_user_choose_a_new_password(store):
+    from rehab_core.security import change_own_password, reset_password
+
+    create_user(store, "lena", PASSWORD, "clinician", actor="admin")
+    assert get_user(store, "lena").must_change_password is False
+    reset = reset_password(store, "lena", "temporary tulip window", actor="admin")
+    assert reset.must_change_password is True
+    user = authenticate(store, "lena", "temporary tulip window")
+    assert user.must_change_password is True
+    with pytest.raises(AuthError, match=r"^The current password is wrong\.$"):
+        change_own_password(store, "lena", "not it", "my own quiet harbour")
+    with pytest.raises(ValueError, match=r"^The new password must differ from the current one"):
+        change_own_password(store, "lena", "temporary tulip window", "temporary tulip window")
+    with pytest.raises(ValueError, match=r"^The password is too easy to guess"):
+        change_own_password(store, "lena", "temporary tulip window", "Password1234")
+    changed = change_own_password(store, "lena", "temporary tulip window", "my own quiet harbour")
+    assert changed.must_change_password is False
+    assert authenticate(store, "lena", "my own quiet harbour").must_change_password is False
+    updates = [(e.username, e.details) for e in reversed(audit_events(store, action="user_update"))]
+    assert updates == [("admin", {"password_reset": True}), ("lena", {"password": True})]

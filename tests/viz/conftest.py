@@ -67,6 +67,22 @@ def make_bold(shape=(16, 16, 10), n_vols=60, seed=0):
 
 @pytest.fixture(scope="module")
 def imaging_result():
+    """A sphere, not a brain: preprocessed in scanner space."""
     from rehab_core.imaging import ImagingSettings, preprocess_fmri
 
-    return preprocess_fmri(make_bold(), ImagingSettings(voxel_size_mm=3.0, image_size=32))
+    settings = ImagingSettings(voxel_size_mm=3.0, image_size=32, normalization="none")
+    return preprocess_fmri(make_bold(), settings)
+
+
+@pytest.fixture(scope="session")
+def registered_result(tmp_path_factory):
+    """A demo brain preprocessed in template space (the default)."""
+    import nibabel
+
+    from rehab_core.demo import generate_patient
+    from rehab_core.imaging import ImagingSettings, preprocess_fmri
+
+    patient = generate_patient(
+        tmp_path_factory.mktemp("bold"), seed=5, with_signals=False, volumes=50
+    )
+    return preprocess_fmri(nibabel.load(patient.fmri_path), ImagingSettings(image_size=32))

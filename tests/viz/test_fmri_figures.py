@@ -1,4 +1,4 @@
-"""fMRI figures: orthogonal views, screened slices, motion, tSNR (rehab_core.viz.fmri)."""
+"""fMRI figures: orthogonal views, template alignment, screened slices, motion, tSNR."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from rehab_core.viz import (
     fmri_qc_table,
     motion_figure,
     orthogonal_views_figure,
+    registration_figure,
     screened_slices,
     slice_profile,
     tsnr_figure,
@@ -294,3 +295,61 @@ def test_fmri_qc_table_reports_motion_tsnr_and_slices(imaging_result):
     assert rows["mean framewise displacement"] == f"{qc['mean_fd_mm']:.3f} mm"
     assert rows["median tSNR"].startswith(f"{qc['median_tsnr']:.1f}")
     assert rows["flags"] == "none"
+    assert rows["space"] == "scanner (not normalised to a template)"
+
+
+def test_registration_figure_draws_the_template_outline_over_the_mean(registered_result):
+    from rehab_core.imaging import template_on_grid
+
+    result = registered_result
+    fig = registration_figure(result)
+    assert [tr.type for tr in fig.data] == ["heatmap"] * 3 + ["contour"] * 3
+    _, template_mask = template_on_grid(result.settings.voxel_size_mm)
+    # default planes through MNI (0, -18, 12): voxel indices on the template grid
+    x, y, z = np.round(np.linalg.inv(result.affine) @ [0.0, -18.0, 12.0, 1.0])[:3].astype(int)
+    np.testing.assert_array_equal(fig.data[0].z, result.maps["mean"][:, :, z].T)
+    np.testing.assert_array_equal(fig.data[3].z, template_mask[:, :, z].T.astype(np.float32))
+    np.testing.assert_array_equal(fig.data[4].z, template_mask[:, y, :].T.astype(np.float32))
+    np.testing.assert_array_equal(fig.data[5].z, template_mask[x, :, :].T.astype(np.float32))
+    assert fig.data[3].contours.start == fig.data[3].contours.end == 0.5
+    # each outline lies on its view, in the same mm coordinates and the same subplot
+    for view, outline in zip(fig.data[:3], fig.data[3:], strict=True):
+        np.testing.assert_array_equal(outline.x, view.x)
+        np.testing.assert_array_equal(outline.y, view.y)
+        assert (outline.xaxis, outline.yaxis) == (view.xaxis, view.yaxis)
+    reg = result.qc["registration"]
+    assert fig.layout.title.text.startswith(
+        f"Alignment with MNI152: similarity (NMI) {reg['similarity_nmi']:.3f}, brain overlap "
+    )
+    assert "FAILED" not in fig.layout.title.text
+    other = registration_figure(result, z=int(result.slice_index[0]), title="mine")
+    assert other.layout.title.text == "mine"
+    assert other.layout.annotations[0].text.endswith("kept for the model")
+
+
+def test_registration_figure_names_a_failure_and_refuses_scanner_space(
+    registered_result, imaging_result
+):
+    import dataclasses
+
+    reg = {
+        **registered_result.qc["registration"],
+        "passed": False,
+        "failures": ["the scan's brain overlaps the template's brain by only 40%"],
+    }
+    failed = dataclasses.replace(
+        registered_result, qc={**registered_result.qc, "registration": reg}
+    )
+    title = registration_figure(failed).layout.title.text
+    assert title.endswith("- FAILED: the scan's brain overlaps the template's brain by only 40%")
+    with pytest.raises(ValueError, match="in scanner space \\(normalization='none'\\)"):
+        registration_figure(imaging_result)
+
+
+def test_fmri_qc_table_reports_the_registration(registered_result):
+    rows = {r["item"]: r["value"] for r in fmri_qc_table(registered_result)}
+    reg = registered_result.qc["registration"]
+    assert rows["space"] == "MNI152NLin2009aSym (template)"
+    assert rows["registration"] == "passed"
+    assert rows["similarity to the template"].startswith(f"{reg['similarity_nmi']:.3f} NMI")
+    assert rows["registration transform"].startswith("affine, scales ")
