@@ -1,7 +1,10 @@
 # Two commands for a new user (see README):
 #   make run    set everything up, then start the dashboard
-#   make test   set everything up, then run the whole test suite
-# Both are idempotent: the environment is rebuilt only when requirements.lock
+#   make test   set everything up, then run the whole test suite (what CI runs)
+# and one for a developer's working day:
+#   make check  the fast loop (at most 3 minutes on 2 cores): no slow, GPU, distributed,
+#               browser, PostgreSQL or background-process tests; hypothesis with few examples
+# All are idempotent: the environment is rebuilt only when requirements.lock
 # or pyproject.toml changed.
 
 PYTHON ?= python3
@@ -16,7 +19,10 @@ HOST   ?= 127.0.0.1
 # Playwright never downloads a browser of its own here.
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test setup browser postgres lock clean-venv
+# The markers are declared in pyproject.toml; make test runs every one of them.
+CHECK_MARKERS := not slow and not gpu and not distributed and not browser and not postgres and not processes
+
+.PHONY: run test check setup browser postgres lock clean-venv
 
 setup: $(STAMP)
 
@@ -34,6 +40,9 @@ run: setup
 
 test: setup browser postgres
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+check: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "$(CHECK_MARKERS)" --hypothesis-profile=fast
 
 # Installs Debian's chromium when it is missing and we are root (CI is); otherwise says what
 # to install, and the browser test is skipped with that reason.

@@ -195,11 +195,13 @@ with new_tab:
             )
         from rehab_core.training.devices import list_devices
 
-        devices = list_devices()
-        device_names = ["auto", *(d.torch_device for d in devices)]
-        labels = {"auto": "Every GPU (torchrun when several), else the CPU"} | {
-            d.torch_device: d.label for d in devices
-        }
+        devices = list_devices()  # through NVML: no CUDA context in the web server
+        several = sum(d.kind == "cuda" for d in devices) > 1
+        device_names = ["auto", *(["ddp"] if several else []), *(d.torch_device for d in devices)]
+        labels = {
+            "auto": "A free GPU (one per job), else the CPU",
+            "ddp": "Several GPUs as one (DistributedDataParallel)",
+        } | {d.torch_device: d.label for d in devices}
         # the widget holds plain labels (AppTest and reruns compare options as strings)
         by_label = {labels[d]: d for d in device_names}
         device = by_label[st.selectbox("Device", list(by_label))]
@@ -228,6 +230,23 @@ with new_tab:
         )
     except ValueError as err:
         settings_error = str(err)
+    if settings is not None:
+        from rehab_core.training.scheduling import schedule_job
+
+        try:
+            schedule = schedule_job(
+                settings.device,
+                batch_sizes={
+                    "signal": settings.signal_batch_size,
+                    "image": settings.image_batch_size,
+                },
+                lr=settings.lr,
+                n_members=settings.n_folds * (1 + len(settings.backbones)),
+                devices=devices,
+            )
+            st.caption(" ".join(schedule.lines))
+        except ValueError as err:
+            st.caption(str(err))
 
     if (estimate or submitted) and settings_error:
         st.error(settings_error)

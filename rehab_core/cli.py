@@ -135,7 +135,11 @@ class _TrainProgress:
 
 @_command("train")
 def _train(args: argparse.Namespace) -> int:
+    import torch
+
+    from rehab_core.imaging import ImagingSettings
     from rehab_core.signals import SignalSettings
+    from rehab_core.training.devices import gpu_out_of_memory
     from rehab_core.workflows.train import experiment_settings, train_experiment
 
     settings = experiment_settings(
@@ -154,6 +158,7 @@ def _train(args: argparse.Namespace) -> int:
     signal_settings = SignalSettings(
         resample_sfreq=args.signal_rate, representation=args.signal_input
     )
+    imaging_settings = ImagingSettings(normalization=args.fmri_normalization)
     progress = _TrainProgress()
     try:
         report = train_experiment(
@@ -161,11 +166,14 @@ def _train(args: argparse.Namespace) -> int:
             args.out,
             settings,
             signal_settings=signal_settings,
+            imaging_settings=imaging_settings,
             n_jobs=args.jobs,
             progress=progress,
             data_description=args.description,
             image_members_from=args.reuse_image_members,
         )
+    except torch.cuda.OutOfMemoryError as err:  # outside fit_model, e.g. while scoring
+        raise gpu_out_of_memory() from err
     finally:
         progress.close()
     if args.json:
@@ -425,8 +433,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-patients", type=int, default=102)
     p.add_argument("--n-with-signals", type=int, default=86)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--minutes", type=float, default=None, help="EEG-EMG length per patient")
-    p.add_argument("--volumes", type=int, default=None, help="fMRI volumes per patient")
+    p.add_argument(
+        "--minutes", type=float, default=None, help="EEG-EMG length per patient (default: 9)"
+    )
+    p.add_argument(
+        "--volumes",
+        type=int,
+        default=None,
+        help="fMRI volumes per patient (default: each site's protocol, 100-240)",
+    )
     p.add_argument("--jobs", type=int, default=2, help="worker processes")
 
     p = sub.add_parser("preprocess", help="preprocess one patient and print shapes and QC")
@@ -466,6 +481,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("envelope", "raw"),
         default="envelope",
         help="what the LSTM reads: per-frame log envelopes (default) or the paper's raw samples",
+    )
+    p.add_argument(
+        "--fmri-normalization",
+        choices=("mni152", "none"),
+        default="mni152",
+        help="register each fMRI to the MNI152 template before taking slices (default), "
+        "or take them in the scan's own space",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
@@ -536,10 +558,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from rehab_core.io import InputError
     from rehab_core.storage import RecordNotFound, WeightsError
+    from rehab_core.training.devices import GPUOutOfMemoryError
+    from rehab_core.training.distributed import distributed_process
 
+    refused = (InputError, WeightsError, RecordNotFound, FileNotFoundError, ValueError)
     try:
-        return _COMMANDS[args.command](args)
-    except (InputError, WeightsError, RecordNotFound, FileNotFoundError, ValueError) as err:
+        # under torchrun (rehab train): one process group for every fit, freed before exit
+        with distributed_process(getattr(args, "device", "auto")):
+            return _COMMANDS[args.command](args)
+    except (*refused, GPUOutOfMemoryError) as err:
         # a wrong input or option gets one sentence; REHAB_DEBUG=1 shows the traceback
         if os.environ.get("REHAB_DEBUG"):
             raise

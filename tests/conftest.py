@@ -13,10 +13,29 @@ from types import SimpleNamespace  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# ``--hypothesis-profile=fast`` (make check): property tests run a handful of examples each;
+# the default profile (make test, CI) runs the numbers each test states.
+settings.register_profile("fast", max_examples=5)
 
 
+# Fixtures that make a test slow or PostgreSQL-bound wherever it is written: the marker
+# follows the fixture, so that ``make check`` (-m "not slow and not postgres ...") leaves out
+# every test that pays for them, including the next one somebody writes.
+_MARK_BY_FIXTURE = {
+    "tiny_training": pytest.mark.slow,  # trains the default fusion model: minutes on 2 cores
+    "postgres_server": pytest.mark.postgres,
+    "postgres_url": pytest.mark.postgres,
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects, so that it sees these markers
 def pytest_collection_modifyitems(config, items):
-    """Skip GPU tests with a stated reason where no CUDA device exists (never silently)."""
+    """Mark tests by the fixtures they use; skip GPU tests with a stated reason where no CUDA."""
+    for item in items:
+        for name in set(getattr(item, "fixturenames", ())) & _MARK_BY_FIXTURE.keys():
+            item.add_marker(_MARK_BY_FIXTURE[name])
     try:
         import torch
 
@@ -242,7 +261,7 @@ def postgres_url(postgres_server):
     postgres_server.drop_database(url)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request, tmp_path):
     """A fresh, empty database per test, once on SQLite (in ``tmp_path``) and once on PostgreSQL."""
     if request.param == "sqlite":

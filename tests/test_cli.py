@@ -65,3 +65,53 @@ def test_users_add_refusal_is_one_sentence(tmp_path, monkeypatch, capsys, passwo
         assert list_users(store) == []
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    "raised",
+    [
+        "rehab_core.training.devices.gpu_out_of_memory",
+        "torch.cuda.OutOfMemoryError",
+    ],
+)
+def test_train_out_of_gpu_memory_is_one_sentence(tmp_path, monkeypatch, capsys, raised):
+    import torch
+
+    import rehab_core.workflows.train as experiment
+    from rehab_core.training.devices import gpu_out_of_memory
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2")
+    error = (
+        gpu_out_of_memory(torch.device("cuda", 0))
+        if raised.endswith("gpu_out_of_memory")
+        else torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB")
+    )
+
+    def train_experiment(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(experiment, "train_experiment", train_experiment)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+    code = main(["train", "--cohort", str(tmp_path), "--out", str(tmp_path / "out"),
+                 "--device", "cpu"])  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err == "rehab train: out of GPU memory on GPU 2: try a smaller batch or one GPU\n"
+
+
+@pytest.mark.parametrize(
+    ("flag", "expected"), [([], "mni152"), (["--fmri-normalization", "none"], "none")]
+)
+def test_train_passes_the_fmri_normalization(tmp_path, monkeypatch, capsys, flag, expected):
+    import rehab_core.workflows.train as experiment
+
+    seen = {}
+
+    def train_experiment(*args, imaging_settings=None, **kwargs):
+        seen["imaging"] = imaging_settings
+        return {"tables": {}, "seconds": 0.0}
+
+    monkeypatch.setattr(experiment, "train_experiment", train_experiment)
+    args = ["train", "--cohort", str(tmp_path), "--out", str(tmp_path / "o"), "--json", *flag]
+    assert main([*args, "--device", "cpu"]) == 0
+    assert seen["imaging"].normalization == expected

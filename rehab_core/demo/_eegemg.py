@@ -2,20 +2,23 @@
 
 One trial has four phases, preparation, flexion, rest and extension, each
 2 s nominal (jittered by up to +/- 0.25 s), so a trial lasts about 8 s. The
-corticospinal integrity percentile ``g = Phi(c)`` sets:
+EEG-EMG markers (:data:`rehab_core.demo.EEGEMG_MARKERS`, each a noisy mix of
+both latents) set:
 
-* beta (13-30 Hz) event-related desynchronisation (ERD) depth over the
+* ``erd``: beta (13-30 Hz) event-related desynchronisation (ERD) depth over the
   lesioned hemisphere, its onset delay and the post-movement rebound;
-* the beta modulation of the EMG drive (corticomuscular coherence);
-* EMG burst-to-tone ratio, burst onset delay and muscle selectivity
-  (co-contraction).
+* ``cmc``: the beta modulation of the EMG drive (corticomuscular coherence);
+* ``emg_burst``: EMG burst amplitude; ``emg_tone``: resting tone (spasticity);
+* ``emg_selectivity``: muscle selectivity (co-contraction) and burst onset delay.
 
-Everything else (background, alpha, amplitudes, nuisances) is independent of
-the latents. See ``docs/synthetic_cohort.md`` for the equations.
+Each patient's overall ERD depth, muscle gains, tone and EMG spectra vary
+between patients and muscles independently of the latents; so do
+background, alpha, amplitudes and artefacts. See ``docs/synthetic_cohort.md``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -69,6 +72,7 @@ _MUSCLE_ROLE: dict[str, tuple[float, float]] = {
     "EMG_ST": (0.7, 0.5),  # knee flexor, hip extensor
     "EMG_RFP": (1.0, 0.3),  # proximal rectus femoris: hip flexion
 }
+_MARKER_NAMES = ("erd", "cmc", "emg_burst", "emg_tone", "emg_selectivity")
 _PHASE_S = 2.0
 _PHASE_JITTER_S = 0.25
 _FIRST_TRIAL_S = 1.0
@@ -178,7 +182,7 @@ def _upsample(x: np.ndarray, rate: float, n_times: int, sfreq: float) -> np.ndar
 def simulate_eeg_emg(
     rng: np.random.Generator,
     *,
-    c: float,
+    markers: Mapping[str, float],
     affected_side: str,
     minutes: float,
     sfreq: float = 1000.0,
@@ -191,8 +195,9 @@ def simulate_eeg_emg(
     ----------
     rng : numpy.random.Generator
         Source of randomness.
-    c : float
-        Corticospinal integrity (standard normal units; higher is better).
+    markers : mapping of str to float
+        The EEG-EMG markers ``erd``, ``cmc``, ``emg_burst``, ``emg_tone``,
+        ``emg_selectivity`` (standard normal; higher is better).
     affected_side : {"left", "right"}
         Paretic body side; the lesion (and weaker ERD) is in the opposite
         hemisphere and the EMG is of this leg.
@@ -212,9 +217,10 @@ def simulate_eeg_emg(
     truth : dict
         Physiological parameters and nuisances (for ``ground_truth.tsv``):
         ``erd_depth_lesioned``, ``erd_depth_contralesional``,
-        ``erd_delay_s``, ``cmc_coupling``, ``emg_burst_ratio``,
-        ``emg_selectivity``, ``emg_onset_delay_s``, ``bad_channels``,
-        ``n_blinks``, ``n_pops``, ``mains_uV``.
+        ``erd_delay_s``, ``cmc_coupling``, ``emg_burst_uV``, ``emg_tone_uV``,
+        ``emg_burst_ratio`` (median over muscles), ``emg_selectivity``,
+        ``emg_onset_delay_s``, ``emg_peak_hz`` (median over muscles),
+        ``bad_channels``, ``n_blinks``, ``n_pops``, ``mains_uV``.
     """
     from scipy.special import ndtr
 
@@ -230,9 +236,15 @@ def simulate_eeg_emg(
         raise ValueError(
             f"minutes={minutes!r} is too short; simulate at least 2 s (one trial phase)."
         )
+    missing = sorted(set(_MARKER_NAMES) - set(markers))
+    if missing:
+        raise ValueError(f"markers lacks the EEG-EMG marker(s) {', '.join(missing)}.")
+    if not all(np.isfinite(float(markers[k])) for k in _MARKER_NAMES):
+        raise ValueError(f"markers={dict(markers)!r} must be finite values.")
     lesion_hemi = "left" if affected_side == "right" else "right"
     contra_hemi = "right" if lesion_hemi == "left" else "left"
-    g = float(ndtr(c))  # integrity percentile, 0-1
+    # Marker percentiles, 0-1 (uniform over the population; higher is better).
+    g_erd, g_cmc, g_burst, g_tone, g_sel = (float(ndtr(markers[k])) for k in _MARKER_NAMES)
     t = np.arange(n_times) / sfreq
     events = _schedule(rng, n_times / sfreq)
     rate = _ENV_RATE
@@ -258,12 +270,17 @@ def simulate_eeg_emg(
     w_alpha = np.exp(-((xy[:, 1] + 0.6) ** 2) / (2 * 0.3**2))
     eeg += rng.uniform(4.0, 9.0) * w_alpha[:, None] * alpha
 
-    # --- Sensorimotor beta, one source per hemisphere near the leg area.
+    # --- Sensorimotor beta, one source per hemisphere near the leg area. Each patient's
+    # overall modulation depth varies; the lesioned side is shallower, later and
+    # rebounds less with a low ``erd`` marker.
     f_beta = rng.uniform(17.0, 23.0)
-    depth0 = 0.6
-    depth = {lesion_hemi: depth0 * (0.15 + 0.85 * g), contra_hemi: depth0 * (0.6 + 0.3 * (1.0 - g))}
-    rebound = {lesion_hemi: 0.4 * g, contra_hemi: 0.25}
-    delay = {lesion_hemi: 0.4 * (1.0 - g), contra_hemi: 0.0}
+    depth0 = rng.uniform(0.45, 0.75)
+    depth = {
+        lesion_hemi: depth0 * (0.15 + 0.85 * g_erd),
+        contra_hemi: depth0 * (0.6 + 0.3 * (1.0 - g_erd)),
+    }
+    rebound = {lesion_hemi: 0.4 * g_erd, contra_hemi: 0.25}
+    delay = {lesion_hemi: 0.4 * (1.0 - g_erd), contra_hemi: 0.0}
     carriers = _shaped_noise(rng, 2, n_times, sfreq, _band(f_beta, 2.5))
     a_beta = rng.uniform(4.0, 6.5)
     beta_src = {}
@@ -279,35 +296,48 @@ def simulate_eeg_emg(
         w = np.exp(-((xy[:, 0] - x0) ** 2 + xy[:, 1] ** 2) / (2 * 0.22**2))
         eeg += a_beta * w[:, None] * beta_src[hemi][None, :]
 
-    # --- EMG of the paretic leg.
-    selectivity = g
-    onset_delay = 0.08 + 0.35 * (1.0 - g)
-    tone = 2.0 + 4.0 * (1.0 - g)
-    burst_amp = 15.0 + 120.0 * g
-    cmc = 0.6 * g
+    # --- EMG of the paretic leg: patient-level burst amplitude, tone, selectivity and
+    # coupling from the markers; per-muscle gains, tone and spectra vary as nuisances.
+    selectivity = g_sel
+    onset_delay = 0.08 + 0.35 * (1.0 - g_sel)
+    tone = 2.0 + 6.0 * (1.0 - g_tone)
+    burst_amp = 15.0 + 120.0 * g_burst
+    cmc = 0.6 * g_cmc
     conduction = 0.03 * sfreq  # cortex -> thigh, ~30 ms
     drive = _delay(beta_src[lesion_hemi], conduction, 0.0)
     drive_mod = np.clip(1.0 + cmc * drive, 0.0, None)
     flex = _upsample(_burst_profile(code, 1, rate, onset_delay), rate, n_times, sfreq)
     ext = _upsample(_burst_profile(code, 3, rate, onset_delay), rate, n_times, sfreq)
-    emg_carrier = _shaped_noise(
-        rng,
-        n_emg,
-        n_times,
-        sfreq,
-        lambda f: (f / 30.0) ** 2 / (1 + (f / 30.0) ** 2) / (1 + (f / 200.0) ** 2),
+    # Spectrum per muscle: high-pass corner ~30 Hz and low-pass ~200 Hz scaled together
+    # (fibre-type mix, conduction velocity, electrode distance), peak near 80 Hz.
+    corner = 30.0 * np.exp(rng.normal(0.0, 0.15) + rng.normal(0.0, 0.1, n_emg))
+    emg_carrier = np.vstack(
+        [
+            _shaped_noise(
+                rng,
+                1,
+                n_times,
+                sfreq,
+                lambda f, f0=f0: (f / f0) ** 2 / (1 + (f / f0) ** 2) / (1 + (f / (6.7 * f0)) ** 2),
+            )
+            for f0 in corner
+        ]
     )
     emg = np.empty((n_emg, n_times))
-    gains = np.exp(rng.normal(0.0, 0.25, n_emg))  # skin/adipose per muscle
+    gains = np.exp(rng.normal(0.0, 0.3, n_emg))  # skin and adipose tissue per muscle
+    activation = np.exp(rng.normal(0.0, 0.2, n_emg))  # how much each muscle is recruited
+    tones = tone * np.exp(rng.normal(0.0, 0.3, n_emg))  # spasticity differs between muscles
+    ratios = []
     for j, ch in enumerate(EMG_CHANNELS):
         w_f, w_e = _MUSCLE_ROLE[ch]
         w_f = selectivity * w_f + (1.0 - selectivity) * 0.6
         w_e = selectivity * w_e + (1.0 - selectivity) * 0.6
-        envelope = tone + burst_amp * (w_f * flex + w_e * ext)
+        envelope = tones[j] + burst_amp * activation[j] * (w_f * flex + w_e * ext)
         emg[j] = gains[j] * envelope * drive_mod * emg_carrier[j]
+        peak = tones[j] + burst_amp * activation[j] * max(w_f, w_e)
+        ratios.append(peak / np.hypot(tones[j], 1.5 / gains[j]))
     emg += 1.5 * rng.standard_normal((n_emg, n_times))  # amplifier floor
-    peak = burst_amp * 1.0 + tone
-    burst_ratio = peak / np.hypot(tone, 1.5)
+    burst_ratio = float(np.median(ratios))
 
     data = np.concatenate([eeg, emg], axis=0)
 
@@ -358,9 +388,12 @@ def simulate_eeg_emg(
         "erd_depth_contralesional": depth[contra_hemi],
         "erd_delay_s": delay[lesion_hemi],
         "cmc_coupling": cmc,
-        "emg_burst_ratio": float(burst_ratio),
+        "emg_burst_uV": burst_amp,
+        "emg_tone_uV": tone,
+        "emg_burst_ratio": burst_ratio,
         "emg_selectivity": selectivity,
         "emg_onset_delay_s": onset_delay,
+        "emg_peak_hz": float(np.median(corner) * np.sqrt(6.7)),
         "bad_channels": ";".join(bad),
         "n_blinks": n_blinks,
         "n_pops": n_pops,

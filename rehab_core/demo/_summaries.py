@@ -2,13 +2,15 @@
 
 Each summary reads what a file holds (no ground truth) plus the paretic side
 from ``participants.tsv``, and returns a few numbers that, by construction of
-the generator, move with one latent factor:
+the generator, move with that modality's markers:
 
-* :func:`signal_summary` (EEG-EMG -> corticospinal integrity ``c``): beta ERD
-  laterality, corticomuscular beta coherence, EMG burst-to-tone ratio;
-* :func:`fmri_summary` (BOLD -> motor-network integrity ``n``): hemispheric
-  and motor-region ALFF asymmetry, interhemispheric motor connectivity and
-  the hyperintense (lesion) fraction of the lesioned hemisphere.
+* :func:`signal_summary` (EEG-EMG): beta ERD laterality, corticomuscular beta
+  coherence, EMG burst-to-tone ratio;
+* :func:`fmri_summary` (BOLD, given a voxel-to-MNI affine: the synthetic files
+  are in scanner space, so pass an estimated or the true registration):
+  hemispheric and motor-region ALFF asymmetry, interhemispheric motor
+  connectivity and the hyperintense (lesion) fraction of the lesioned
+  hemisphere.
 
 Every feature is oriented so that larger means better integrity.
 """
@@ -138,7 +140,9 @@ def fmri_summary(
     data : ndarray, shape (X, Y, Z, T)
         BOLD intensities (any real dtype). Not modified.
     affine : ndarray, shape (4, 4)
-        Voxel-to-world affine in (approximately) MNI mm, RAS+.
+        Voxel-to-MNI affine (mm), e.g. ``affine_fit_scanner_to_mni @ file affine``
+        from a synthetic patient's true transform; the file's own affine only
+        for files already in MNI space.
     tr : float
         Repetition time (s).
     affected_side : {"left", "right"}

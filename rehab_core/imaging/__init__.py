@@ -41,6 +41,7 @@ from rehab_core.imaging.slices import (
     imagenet_normalize,
     scale_robust,
     screen_slices,
+    select_slices,
 )
 
 __all__ = [
@@ -71,6 +72,7 @@ __all__ = [
     "rigid_transform",
     "scale_robust",
     "screen_slices",
+    "select_slices",
     "template_grid",
     "template_on_grid",
     "temporal_snr",

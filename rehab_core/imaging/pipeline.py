@@ -24,6 +24,7 @@ from rehab_core.imaging.slices import (
     imagenet_normalize,
     scale_robust,
     screen_slices,
+    select_slices,
 )
 
 if TYPE_CHECKING:
@@ -301,6 +302,15 @@ def preprocess_fmri(
         covered=covered,
         min_covered_fraction=settings.min_slice_coverage,
     )
+    if settings.slice_range_mm is not None or settings.slice_step > 1:
+        z_mm = grid_affine[2, 2] * np.arange(mask.shape[2]) + grid_affine[2, 3]
+        kept, screened_out = select_slices(
+            kept,
+            screened_out,
+            z_mm,
+            z_range_mm=settings.slice_range_mm,
+            step=settings.slice_step,
+        )
     scaled = [scale_robust(maps[name], mask, settings.robust_percentiles) for name in CHANNELS]
     slices = imagenet_normalize(axial_slice_images(scaled, kept, settings.image_size))
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rehab_core._validation import check_range
+from rehab_core._validation import check_int, check_range
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -16,6 +16,7 @@ __all__ = [
     "imagenet_normalize",
     "scale_robust",
     "screen_slices",
+    "select_slices",
 ]
 
 #: Per-channel mean and standard deviation of ImageNet RGB in [0, 1], the input
@@ -234,3 +235,58 @@ def imagenet_denormalize(images: np.ndarray) -> np.ndarray:
     mean = np.array(IMAGENET_MEAN, dtype=np.float32)[:, None, None]
     std = np.array(IMAGENET_STD, dtype=np.float32)[:, None, None]
     return (images * std + mean).astype(np.float32)
+
+
+def select_slices(
+    kept: np.ndarray,
+    screened_out: dict[int, str],
+    z_mm: np.ndarray,
+    *,
+    z_range_mm: tuple[float, float] | None = None,
+    step: int = 1,
+) -> tuple[np.ndarray, dict[int, str]]:
+    """Keep only the screened slices within a height range, every ``step``-th one.
+
+    In template space axial slice ``k`` is at the same height ``z_mm[k]`` for
+    every patient, so a range (e.g. pons to corona radiata, where the
+    corticospinal tract runs) and a stride pick the same anatomy for all of
+    them. The stride counts from the lowest slice in the range, not from the
+    lowest slice a patient kept, for the same reason.
+
+    Parameters
+    ----------
+    kept : ndarray of int
+        Axial indices that passed :func:`screen_slices`.
+    screened_out : dict of int to str
+        Their companion (index -> reason); not modified.
+    z_mm : ndarray, shape (n_slices,)
+        Height of every axial slice of the grid in mm.
+    z_range_mm : (float, float) or None
+        Lowest and highest slice centre kept (``None``: all).
+    step : int
+        Keep every ``step``-th slice of the range (1: all).
+
+    Returns
+    -------
+    kept, screened_out
+        As :func:`screen_slices` returns them, with the slices left out here
+        added to ``screened_out`` with their reason.
+    """
+    step = check_int("step", step, low=1)
+    z_mm = np.asarray(z_mm, dtype=np.float64)
+    low, high = (-np.inf, np.inf) if z_range_mm is None else z_range_mm
+    in_range = np.flatnonzero((z_mm >= low - 1e-6) & (z_mm <= high + 1e-6))
+    chosen = set(in_range[::step].tolist())
+    out = dict(screened_out)
+    keep = []
+    for k in np.asarray(kept, dtype=int):
+        if int(k) in chosen:
+            keep.append(int(k))
+        elif z_range_mm is not None and not (low - 1e-6 <= z_mm[k] <= high + 1e-6):
+            out[int(k)] = (
+                f"outside the model's slice range ({low:g} to {high:g} mm, "
+                f"this slice at {z_mm[k]:.0f} mm)"
+            )
+        else:
+            out[int(k)] = f"not used by the model (it takes one slice in {step} of its range)"
+    return np.asarray(keep, dtype=int), dict(sorted(out.items()))

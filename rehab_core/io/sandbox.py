@@ -90,8 +90,38 @@ def in_sandbox() -> bool:
     return _in_child
 
 
+_SANDBOX_NAME = "rehab-sandbox"
+
+
+def _without_main(get_preparation_data: Callable[[str], dict]) -> Callable[[str], dict]:
+    """``multiprocessing.spawn.get_preparation_data`` that leaves the caller's ``__main__`` out.
+
+    A spawned or forkserver child normally re-imports the parent's ``__main__``
+    (by path or module name) before it runs its target. Inside Streamlit,
+    ``__main__`` is whichever page script is running (Streamlit executes page
+    scripts as ``__main__``), and under AppTest a generated temporary script:
+    the child would run a page or fail to import it, before reading a byte.
+    The sandbox's target is a module-level function imported by name, so its
+    children need no ``__main__`` at all.
+    """
+
+    def prepare(name: str) -> dict:
+        data = get_preparation_data(name)
+        if name.startswith(_SANDBOX_NAME):
+            data.pop("init_main_from_path", None)
+            data.pop("init_main_from_name", None)
+        return data
+
+    prepare.__wrapped__ = get_preparation_data  # type: ignore[attr-defined]
+    return prepare
+
+
 def _context() -> multiprocessing.context.BaseContext:
+    from multiprocessing import spawn
+
     with _context_lock:
+        if not hasattr(spawn.get_preparation_data, "__wrapped__"):
+            spawn.get_preparation_data = _without_main(spawn.get_preparation_data)
         if "forkserver" in multiprocessing.get_all_start_methods():
             ctx = multiprocessing.get_context("forkserver")
             ctx.set_forkserver_preload(_PRELOAD)
@@ -220,7 +250,12 @@ def run_limited(
         return func(*args, **kwargs)
     ctx = _context()
     reader, writer = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(writer, func, args, kwargs, limits), daemon=True)
+    proc = ctx.Process(
+        target=_child,
+        args=(writer, func, args, kwargs, limits),
+        daemon=True,
+        name=f"{_SANDBOX_NAME}-{func.__name__}",
+    )
     start = time.monotonic()
     proc.start()
     writer.close()

@@ -73,8 +73,9 @@ def estimate_request(
 def estimate_in_subprocess(backbones: list[str], *, timeout_s: float = 900, **kwargs: Any) -> dict:
     """``estimate_training_seconds(backbones, **kwargs).to_dict()``, measured in a child process.
 
-    ``device="auto"`` is resolved there, with the number of processes a job
-    would use (``torchrun`` over every GPU when there are several).
+    ``device="auto"``, ``"cuda"`` and ``"ddp"`` are resolved there as
+    :func:`~rehab_core.training.scheduling.schedule_job` would start the job
+    (the GPU it would get, or the DDP processes).
 
     Raises
     ------
@@ -102,14 +103,18 @@ def estimate_in_subprocess(backbones: list[str], *, timeout_s: float = 900, **kw
 
 
 def main() -> int:
-    from rehab_core.training.devices import estimate_training_seconds, launch_plan
+    from rehab_core.training.devices import estimate_training_seconds
+    from rehab_core.training.scheduling import schedule_job
 
     request = json.loads(sys.stdin.read())
     backbones = request.pop("backbones")
-    if request.get("device", "auto") == "auto":
-        plan = launch_plan(None)
-        request["device"] = plan.device
-        request.setdefault("n_processes", plan.n_processes)
+    if request.get("device", "auto") in ("auto", "cuda", "ddp"):
+        schedule = schedule_job(request.get("device", "auto"))
+        plan = schedule.launch
+        # this child is not pinned: time on the job's (first) GPU as this process numbers it
+        gpus = [d for d in plan.devices if d.kind == "cuda"]
+        request["device"] = gpus[0].torch_device if gpus else plan.device
+        request.setdefault("n_processes", schedule.world_size)
     if "window_shape" in request:
         request["window_shape"] = tuple(request["window_shape"])
     result = estimate_training_seconds(backbones, **request)

@@ -52,24 +52,30 @@ def _process_alive(pid: int | None, host: str | None) -> bool:
 
 
 def worker_command(job: JobRecord) -> list[str]:
-    """How to start a job's worker: ``torchrun`` over every GPU when there are several."""
+    """How to start a job's worker, as the scheduling policy (``schedule_job``) decides."""
     return _launch(job)[0]
 
 
 def _launch(job: JobRecord) -> tuple[list[str], dict[str, str]]:
-    """The worker's command and extra environment.
+    """The worker's command and extra environment, following the scheduling policy.
 
-    ``auto`` or ``cuda``: every GPU, through ``torchrun`` (DistributedDataParallel;
-    ``fit_model`` joins the process group itself) when there are several. A
-    named device (``cpu``, ``cuda:1``): one plain process.
+    One GPU per job by default (the process sees only that GPU), torchrun
+    over several GPUs only for ``device="ddp"``; ``REHAB_TRAIN_DEVICE`` tells
+    the worker the device as its process numbers it (``cuda:0``, ``cuda``).
+    Raises ``ValueError`` (one sentence) when the job's device is unusable.
     """
-    from rehab_core.training.devices import launch_plan
+    from rehab_core.jobs.queue import job_settings
+    from rehab_core.training.scheduling import schedule_job
 
+    settings = job_settings(job)[0]
+    schedule = schedule_job(
+        job.device,
+        batch_sizes={"signal": settings.signal_batch_size, "image": settings.image_batch_size},
+        lr=settings.lr,
+    )
+    plan = schedule.launch
     module = ("-m", "rehab_core.jobs.worker", str(job.id))
-    if job.device not in ("auto", "cuda"):
-        return [sys.executable, *module], {}
-    plan = launch_plan(None)
-    return plan.command(*module), dict(plan.env)
+    return plan.command(*module), {**plan.env, "REHAB_TRAIN_DEVICE": plan.device}
 
 
 def _oldest(session: Session, state: str) -> db.TrainingJob | None:
@@ -136,7 +142,11 @@ def _run(store, job: JobRecord, orphan: bool) -> None:
                 f"--- runner {os.getpid()}: start {job.attempts + 1} of job {job.id} ---\n".encode()
             )
             log.flush()
-            command, env = _launch(job)
+            try:
+                command, env = _launch(job)
+            except ValueError as err:  # the job's device is missing or taken: say so, stop
+                _set(store, job.id, state="failed", finished_at=db.utc_now(), error=str(err))
+                return
             proc = subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,

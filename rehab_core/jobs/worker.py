@@ -207,15 +207,20 @@ def _end(store: Any, job_id: int, state: str, error: str | None = None) -> None:
 
 def run_job(store: Any, job_id: int, *, n_jobs: int | None = None) -> str:
     """Run job ``job_id`` (resuming from its checkpoints); return its final state."""
+    from torch.cuda import OutOfMemoryError
+
     from rehab_core.io.cohort import read_cohort
     from rehab_core.io.errors import InputError
     from rehab_core.storage import WeightsError
+    from rehab_core.training.devices import GPUOutOfMemoryError, gpu_out_of_memory
     from rehab_core.workflows.train import train_experiment
 
     job = get_job(store, job_id)
     if job.is_final:
         return job.state
     settings, signal_settings, imaging_settings = job_settings(job)
+    if os.environ.get("REHAB_TRAIN_DEVICE"):  # the runner pinned this process to its GPU(s)
+        settings = settings.replace(device=os.environ["REHAB_TRAIN_DEVICE"])
     folder = job_dir(store, job.id)
     n_members = settings.n_folds * (1 + len(settings.backbones))
     reporter = ProgressReporter(store, job, n_members)
@@ -243,8 +248,10 @@ def run_job(store: Any, job_id: int, *, n_jobs: int | None = None) -> str:
             shutil.rmtree(folder / "work", ignore_errors=True)
         print("cancelled", flush=True)
         return "cancelled"
-    except (InputError, ValueError, WeightsError) as err:
+    except (InputError, ValueError, WeightsError, GPUOutOfMemoryError, OutOfMemoryError) as err:
         # the cohort or the settings cannot train: one sentence, kept for the page
+        if isinstance(err, OutOfMemoryError):  # outside fit_model, which says it already
+            err = gpu_out_of_memory()
         if _main_rank():
             _end(store, job.id, "failed", str(err))
         print(f"failed: {err}", flush=True)
@@ -272,9 +279,13 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) != 1 or not argv[0].isdigit():
         print("usage: python -m rehab_core.jobs.worker JOB_ID", file=sys.stderr)
         return 2
+    from rehab_core.training.distributed import distributed_process
+
     store = open_store()
     try:
-        run_job(store, int(argv[0]))
+        # under torchrun: one process group for every fit of the job, freed before exit
+        with distributed_process(get_job(store, int(argv[0])).device):
+            run_job(store, int(argv[0]))
     finally:
         store.close()
     return 0

@@ -14,10 +14,11 @@ loads torch when first used::
 
 Under ``torchrun --nproc_per_node N`` the same ``fit_model`` call trains with
 DistributedDataParallel; ``python -m rehab_core.training.ddp_smoke`` is a
-small end-to-end check of that path.  :func:`list_devices`,
-:func:`launch_plan` and :func:`estimate_training_seconds` say which devices
-exist, how a job should start (torchrun for several GPUs) and how long it
-will take, from training steps timed on this machine.
+small end-to-end check of that path.  :func:`list_devices` (through NVML,
+without a CUDA context), :func:`schedule_job` (one pinned GPU per job, DDP
+when asked, the global batch kept), :func:`launch_plan` and
+:func:`estimate_training_seconds` say which devices exist, how a job should
+start and how long it will take, from training steps timed on this machine.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ _EXPORTS = {
     "SliceAugmentation": "datasets",
     "SliceDataset": "datasets",
     "WindowDataset": "datasets",
+    "augment_batch": "augmentation",
     "augment_slice": "datasets",
     "ExperimentSettings": "settings",
     "TrainSettings": "settings",
@@ -44,24 +46,30 @@ _EXPORTS = {
     "derive_seed": "seeding",
     "seed_everything": "seeding",
     "seed_worker": "seeding",
+    "set_determinism": "seeding",
     "Checkpoint": "checkpoint",
     "CheckpointError": "checkpoint",
     "read_latest_checkpoint": "checkpoint",
     "write_checkpoint": "checkpoint",
     "DistributedContext": "distributed",
+    "distributed_process": "distributed",
     "setup_distributed": "distributed",
+    "shutdown_distributed": "distributed",
     "ProgressCallback": "loop",
     "TrainResult": "loop",
     "fit_model": "loop",
     "PatientScores": "predict",
     "predict_patient_scores": "predict",
     "DeviceInfo": "devices",
+    "GPUOutOfMemoryError": "devices",
     "LaunchPlan": "devices",
     "TimeEstimate": "devices",
     "estimate_training_seconds": "devices",
     "format_duration": "devices",
     "launch_plan": "devices",
     "list_devices": "devices",
+    "JobSchedule": "scheduling",
+    "schedule_job": "scheduling",
     "StepTiming": "throughput",
     "measure_model_steps": "throughput",
     "time_training_steps": "throughput",

@@ -10,14 +10,19 @@ Each file is written to a temporary name, flushed to disk (``fsync``) and
 renamed into place; the JSON goes last, so an existing JSON always points at
 a complete tensor file.  Older checkpoints are removed only after the new
 one is in place, so a run killed at any moment leaves a usable checkpoint.
+
+:class:`CheckpointWriter` does the same in a background thread: training
+goes on while the bytes are serialised, hashed and flushed to disk.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Checkpoint",
     "CheckpointError",
+    "CheckpointWriter",
     "flatten_optimizer_state",
     "read_latest_checkpoint",
     "unflatten_optimizer_state",
@@ -84,13 +90,18 @@ def write_checkpoint(
     Path
         The JSON file of the new checkpoint.
     """
-    from safetensors.torch import save as save_tensors
-
     if keep_last < 1:
         raise ValueError(f"keep_last={keep_last!r} must be at least 1.")
-    folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
     cpu = {name: t.detach().to("cpu", copy=True).contiguous() for name, t in tensors.items()}
+    return _write_files(Path(directory), epoch, cpu, meta, keep_last)
+
+
+def _write_files(
+    folder: Path, epoch: int, cpu: dict[str, torch.Tensor], meta: dict[str, Any], keep_last: int
+) -> Path:
+    from safetensors.torch import save as save_tensors
+
+    folder.mkdir(parents=True, exist_ok=True)
     blob = save_tensors(cpu, metadata={"format": FORMAT, "epoch": str(epoch)})
     stem = f"epoch-{epoch:04d}"
     tensor_path = folder / f"{stem}.safetensors"
@@ -109,6 +120,72 @@ def write_checkpoint(
         old_json.unlink(missing_ok=True)
         old_json.with_suffix(".safetensors").unlink(missing_ok=True)
     return json_path
+
+
+class CheckpointWriter:
+    """Writes checkpoints (as :func:`write_checkpoint`) in a background thread, one at a time.
+
+    :meth:`submit` copies the tensors to the CPU and the metadata at once
+    (so training may change them right after) and returns; serialising,
+    hashing, writing and ``fsync`` happen in a thread.  The next
+    :meth:`submit` and :meth:`join` wait for the previous write and raise
+    its error, if any; call :meth:`join` before relying on the files (the
+    training loop does at its end, also when it fails).
+
+    Parameters
+    ----------
+    keep_last : int
+        How many of the newest checkpoints to keep.
+
+    Attributes
+    ----------
+    written : list of Path
+        The JSON file of every checkpoint completed so far.
+    """
+
+    def __init__(self, *, keep_last: int = 1) -> None:
+        if keep_last < 1:
+            raise ValueError(f"keep_last={keep_last!r} must be at least 1.")
+        self.keep_last = keep_last
+        self.written: list[Path] = []
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def submit(
+        self,
+        directory: str | os.PathLike[str],
+        epoch: int,
+        tensors: dict[str, torch.Tensor],
+        meta: dict[str, Any],
+    ) -> None:
+        """Snapshot ``tensors`` and ``meta`` now; write them in the background."""
+        self.join()
+        cpu = {name: t.detach().to("cpu", copy=True).contiguous() for name, t in tensors.items()}
+        frozen_meta = copy.deepcopy(meta)
+        folder = Path(directory)
+
+        def work() -> None:
+            try:
+                self.written.append(_write_files(folder, epoch, cpu, frozen_meta, self.keep_last))
+            except BaseException as err:  # handed to the training thread by join()
+                self._error = err
+
+        self._thread = threading.Thread(target=work, name=f"checkpoint-{epoch}", daemon=True)
+        self._thread.start()
+
+    @property
+    def busy(self) -> bool:
+        """Whether a checkpoint is being written now."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def join(self, *, raise_error: bool = True) -> None:
+        """Wait for the write in progress; raise its error unless ``raise_error`` is False."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        error, self._error = self._error, None
+        if error is not None and raise_error:
+            raise error
 
 
 def _list_checkpoints(folder: Path) -> list[tuple[int, Path]]:

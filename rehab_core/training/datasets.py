@@ -7,14 +7,16 @@ changed.  Items are ``(x, y, patient_index)``: the input tensor, the outcome
 as a float32 scalar (1 = good) and the index of the item's patient in
 ``dataset.patients`` (patient ids may be strings, which tensors cannot hold).
 
-Slice augmentation follows Shi et al. (2025), section 2.7: random rotation
-(-15 to 15 degrees), horizontal flip and brightness change, applied online
-to training slices only.
+Slice augmentation (:mod:`rehab_core.training.augmentation`) extends Shi et
+al. (2025), section 2.7 (rotation, flip, brightness) with the variation of
+real scans (scale, shift, contrast, bias field, noise).  It is applied to
+training slices only: by :func:`~rehab_core.training.fit_model` to whole
+batches on the training device (:meth:`SliceDataset.augment_batch`), or per
+item when a :class:`SliceDataset` in training mode is read directly.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,85 +24,11 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
 
-from rehab_core._config import Settings
-from rehab_core._validation import check_int, check_positive, check_range
+from rehab_core._validation import check_int, check_positive
+from rehab_core.training.augmentation import SliceAugmentation, augment_batch, augment_slice
 from rehab_core.training.seeding import derive_seed
 
 __all__ = ["SliceAugmentation", "SliceDataset", "WindowDataset", "augment_slice"]
-
-
-@dataclasses.dataclass(frozen=True)
-class SliceAugmentation(Settings):
-    """Online augmentation of fMRI slices (training only).
-
-    Parameters
-    ----------
-    max_rotation_deg : float
-        The rotation angle is drawn uniformly from
-        ``[-max_rotation_deg, max_rotation_deg]`` degrees (paper: 15).
-        Bilinear interpolation; corners are filled with each channel's minimum
-        (the background of a scaled slice).
-    flip_probability : float
-        Probability of a left-right (last axis) flip.
-    brightness : float
-        Intensities are scaled about each channel's minimum by a factor drawn
-        from ``[1 - brightness, 1 + brightness]``.  Slices are already scaled
-        to the ImageNet mean/std range, so torchvision's ``adjust_brightness``
-        (which clips to [0, 1]) would destroy them; scaling about the
-        background level is its equivalent for such data.
-    """
-
-    max_rotation_deg: float = 15.0
-    flip_probability: float = 0.5
-    brightness: float = 0.1
-
-    def __post_init__(self) -> None:
-        check_range("max_rotation_deg", self.max_rotation_deg, 0.0, 180.0)
-        check_range("flip_probability", self.flip_probability, 0.0, 1.0)
-        check_range("brightness", self.brightness, 0.0, 1.0)
-
-
-def augment_slice(
-    image: torch.Tensor, settings: SliceAugmentation, generator: torch.Generator
-) -> torch.Tensor:
-    """Return a randomly rotated, flipped and brightness-scaled copy of one slice.
-
-    Parameters
-    ----------
-    image : Tensor, shape (n_channels, height, width), float
-        One slice (e.g. mean BOLD, ALFF, ReHo); not modified.
-    settings : SliceAugmentation
-        Ranges of the random changes.
-    generator : torch.Generator
-        Source of randomness (CPU); the same generator state gives the same
-        result.
-
-    Returns
-    -------
-    Tensor, same shape and dtype as ``image``
-    """
-    from torchvision.transforms.v2 import functional as tvf
-
-    if image.ndim != 3 or not image.is_floating_point():
-        raise ValueError(
-            f"image must be a float tensor of shape (n_channels, height, width), "
-            f"got {image.dtype} of shape {tuple(image.shape)}."
-        )
-    u = torch.rand(3, generator=generator, dtype=torch.float64).tolist()
-    floor = image.amin(dim=(-2, -1), keepdim=True)
-    factor = 1.0 + (2.0 * u[0] - 1.0) * settings.brightness
-    out = floor + (image - floor) * factor
-    angle = (2.0 * u[1] - 1.0) * settings.max_rotation_deg
-    if angle != 0.0:
-        out = tvf.rotate(
-            out,
-            angle=angle,
-            interpolation=tvf.InterpolationMode.BILINEAR,
-            fill=floor.flatten().tolist(),
-        )
-    if u[2] < settings.flip_probability:
-        out = torch.flip(out, dims=(-1,))
-    return out
 
 
 class _ArrayDataset(torch.utils.data.Dataset):
@@ -199,11 +127,27 @@ class _ArrayDataset(torch.utils.data.Dataset):
         return torch.tensor(self.data[self.indices[i]])
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self._item(self._load(i), i)
+
+    def read_item(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Item ``i`` as stored, never augmented (what ``fit_model``'s DataLoader reads)."""
+        return self._item(_ArrayDataset._load(self, i), i)
+
+    def read_items(self, items: ArrayLike) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Items ``items`` as stored, already stacked: ``(x, y, patient_index)`` batch tensors.
+
+        One copy out of the array for the whole batch (what ``fit_model``'s
+        DataLoader reads, instead of one tensor per item and a collation).
+        """
+        rows = self.indices[np.asarray(items, dtype=np.intp)]
         return (
-            self._load(i),
-            torch.tensor(self.item_labels[i]),
-            torch.tensor(self.item_patient_index[i]),
+            torch.from_numpy(np.take(self.data, rows, axis=0)),
+            torch.from_numpy(self.item_labels[items].copy()),
+            torch.from_numpy(self.item_patient_index[items].copy()),
         )
+
+    def _item(self, x: torch.Tensor, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return x, torch.tensor(self.item_labels[i]), torch.tensor(self.item_patient_index[i])
 
 
 class WindowDataset(_ArrayDataset):
@@ -251,18 +195,20 @@ class SliceDataset(_ArrayDataset):
         Random changes applied while the dataset is in training mode.  None:
         slices are returned unchanged.
     seed : int
-        Seed of the augmentation.  Each item's random draw is seeded from
-        ``(seed, epoch, index into slices)`` through a ``torch.Generator``,
-        so it does not depend on the order of reading, the number of
-        DataLoader workers or an interrupted run; call :meth:`set_epoch`
-        each epoch for fresh draws (``fit_model`` does).
+        Seed of the augmentation.  An item read directly is seeded from
+        ``(seed, epoch, index into slices)``, so it does not depend on the
+        order of reading or an interrupted run (call :meth:`set_epoch` each
+        epoch for fresh draws); a batch augmented by :meth:`augment_batch`
+        from ``(seed, epoch, batch, rank)``.
 
     Notes
     -----
     The dataset starts in training mode when it has an augmentation; call
     :meth:`eval` for validation, testing and prediction (``fit_model`` and
     ``predict_patient_scores`` switch it to evaluation mode while they
-    evaluate).
+    evaluate).  ``fit_model`` reads items with :meth:`read_item` (no
+    augmentation in the DataLoader) and augments each training batch on the
+    training device with :meth:`augment_batch`.
     """
 
     _ndim = 4
@@ -304,6 +250,33 @@ class SliceDataset(_ArrayDataset):
         """Set the epoch that seeds the next augmentation draws."""
         check_positive("epoch", epoch, strict=False)
         self.epoch = int(epoch)
+
+    def augment_batch(
+        self, x: torch.Tensor, *, epoch: int, batch: int, rank: int = 0
+    ) -> torch.Tensor:
+        """Augment a batch read with :meth:`read_item`, on its own device.
+
+        Parameters
+        ----------
+        x : Tensor, shape (batch, n_channels, height, width)
+            On the training device.
+        epoch, batch : int
+            1-based epoch and batch number; with ``rank`` and the dataset's
+            ``seed`` they seed the draw, so a resumed run repeats it.
+        rank : int
+            DDP rank (each rank reads other slices).
+
+        Returns
+        -------
+        Tensor
+            ``x`` itself when the dataset is in evaluation mode or has no
+            augmentation, else an augmented copy.
+        """
+        if not self.training or self.augmentation is None:
+            return x
+        generator = torch.Generator(device=x.device)
+        generator.manual_seed(derive_seed(self.seed, epoch, batch, rank))
+        return augment_batch(x, self.augmentation, generator=generator)
 
     def _load(self, i: int) -> torch.Tensor:
         x = super()._load(i)

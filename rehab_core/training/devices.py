@@ -14,9 +14,9 @@
     )
     est.label                     # "at most about 3 h 20 min on cpu (...)"
 
-Nothing here initialises CUDA more than :func:`torch.cuda.get_device_properties`
-does; free GPU memory is read only where that costs nothing (see
-:func:`list_devices`).
+Nothing here initialises CUDA in the calling process: GPUs are listed
+through NVML (see :func:`list_devices`), so the web server holds no CUDA
+context.
 """
 
 from __future__ import annotations
@@ -34,12 +34,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DeviceInfo",
+    "GPUOutOfMemoryError",
     "LaunchPlan",
     "TimeEstimate",
     "estimate_training_seconds",
     "format_duration",
     "launch_plan",
+    "gpu_out_of_memory",
     "list_devices",
+    "pin_gpus",
 ]
 
 _GIB = 1024**3
@@ -70,6 +73,12 @@ class DeviceInfo:
         CPU: logical cores this process may use; GPU: streaming multiprocessors.
     n_threads : int or None
         CPU: the intra-op threads torch uses now.
+    uuid : str or None
+        GPU: the UUID (``"GPU-..."``), which pins a job to this very GPU
+        through ``CUDA_VISIBLE_DEVICES`` whatever the numbering.
+    physical_index : int or None
+        GPU: NVML's (``nvidia-smi``'s) index, which differs from ``index``
+        when this process sees only some GPUs.
     """
 
     kind: str
@@ -81,6 +90,8 @@ class DeviceInfo:
     compute_capability: str | None = None
     n_cores: int | None = None
     n_threads: int | None = None
+    uuid: str | None = None
+    physical_index: int | None = None
 
     @property
     def label(self) -> str:
@@ -147,57 +158,261 @@ def _cpu_device() -> DeviceInfo:
     )
 
 
-def _cuda_free_gib(index: int) -> float | None:
-    """Free memory of GPU ``index`` if this process already holds a CUDA context, else None.
+def _visible_selection() -> list[str] | None:
+    """The entries of ``CUDA_VISIBLE_DEVICES`` (None when it is unset)."""
+    value = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if value is None:
+        return None
+    entries = []
+    for entry in value.split(","):
+        entry = entry.strip()
+        if not entry or entry.startswith("-"):
+            break  # CUDA stops at the first invalid entry ("-1" hides every GPU)
+        entries.append(entry)
+    return entries
 
-    :func:`torch.cuda.mem_get_info` creates a context on the device when
-    there is none, which keeps some hundreds of MiB of GPU memory for the life
-    of the (dashboard) process; that is not cheap, so it is skipped.
+
+def _apply_visibility(gpus: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """Keep the GPUs ``CUDA_VISIBLE_DEVICES`` shows, in its order; None if it cannot be read.
+
+    ``gpus`` are the physical GPUs in NVML's (PCI bus) order, each with
+    ``index`` and ``uuid``.  Entries may be indices or (prefixes of) UUIDs;
+    MIG instances and anything else give None (the caller asks CUDA itself).
     """
-    import torch
+    selection = _visible_selection()
+    if selection is None:
+        return gpus
+    chosen = []
+    for entry in selection:
+        if entry.isdigit():
+            match = [g for g in gpus if g["index"] == int(entry)]
+        elif entry.startswith("GPU-"):
+            match = [g for g in gpus if g["uuid"] and g["uuid"].startswith(entry)]
+        else:
+            return None
+        if len(match) != 1:
+            break  # CUDA ignores the rest of the list after an unknown entry
+        if match[0] not in chosen:
+            chosen.append(match[0])
+    return chosen
 
-    if not torch.cuda.is_initialized():
+
+def _gpus_from_nvml() -> list[dict[str, Any]] | None:
+    """Physical GPUs read through NVML (``nvidia-ml-py``); None if NVML is not usable."""
+    try:
+        import pynvml
+    except ImportError:
         return None
     try:
-        free, _ = torch.cuda.mem_get_info(index)
-    except RuntimeError:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError:
         return None
-    return free / _GIB
+    try:
+        gpus = []
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
+            memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
+            try:
+                major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(handle)
+                capability = f"{major}.{minor}"
+            except pynvml.NVMLError:
+                capability = None
+            name = pynvml.nvmlDeviceGetName(handle)
+            uuid = pynvml.nvmlDeviceGetUUID(handle)
+            gpus.append(
+                {
+                    "index": i,
+                    "uuid": uuid.decode() if isinstance(uuid, bytes) else str(uuid),
+                    "name": name.decode() if isinstance(name, bytes) else str(name),
+                    "total": memory.total / _GIB,
+                    "free": memory.free / _GIB,
+                    "capability": capability,
+                }
+            )
+        return gpus
+    except pynvml.NVMLError:
+        return None
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except pynvml.NVMLError:
+            pass
+
+
+_SMI_FIELDS = "index,uuid,name,memory.total,memory.free,compute_cap"
+
+
+def _gpus_from_smi() -> list[dict[str, Any]] | None:
+    """Physical GPUs read from ``nvidia-smi --query-gpu``; None if it is missing or fails."""
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            ["nvidia-smi", f"--query-gpu={_SMI_FIELDS}", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    gpus = []
+    for line in done.stdout.strip().splitlines():
+        fields = [f.strip() for f in line.split(",")]
+        if len(fields) != 6:
+            return None
+
+        def number(text: str) -> float | None:
+            try:
+                return float(text)
+            except ValueError:  # "[N/A]", "[Not Supported]"
+                return None
+
+        index, total, free = number(fields[0]), number(fields[3]), number(fields[4])
+        if index is None:
+            return None
+        gpus.append(
+            {
+                "index": int(index),
+                "uuid": fields[1] or None,
+                "name": fields[2],
+                "total": None if total is None else total / 1024,  # MiB
+                "free": None if free is None else free / 1024,
+                "capability": fields[5] if number(fields[5]) is not None else None,
+            }
+        )
+    return gpus
+
+
+_CHILD_PROBE = """
+import json, torch
+out = []
+for i in range(torch.cuda.device_count()):
+    p = torch.cuda.get_device_properties(i)
+    free, _ = torch.cuda.mem_get_info(i)
+    uuid = getattr(p, "uuid", None)
+    out.append({"index": i, "uuid": f"GPU-{uuid}" if uuid else None, "name": p.name,
+                "total": p.total_memory / 2**30, "free": free / 2**30,
+                "capability": f"{p.major}.{p.minor}",
+                "sms": getattr(p, "multi_processor_count", None)})
+print(json.dumps(out))
+"""
+
+
+def _gpus_from_child() -> list[dict[str, Any]]:
+    """Ask CUDA in a child process, whose context ends with it (the last resort)."""
+    import json
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _CHILD_PROBE],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        gpus = json.loads(done.stdout) if done.returncode == 0 else []
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        gpus = []
+    for g in gpus:  # the child already applied CUDA_VISIBLE_DEVICES: keep its numbering
+        g["visible_index"] = g["index"]
+    return gpus
+
+
+def _cuda_devices() -> list[DeviceInfo]:
+    """The CUDA GPUs this process may use, read without a CUDA context in this process."""
+    gpus = _gpus_from_nvml()
+    if gpus is None:
+        gpus = _gpus_from_smi()
+    visible = None if gpus is None else _apply_visibility(gpus)
+    if visible is None:
+        import torch
+
+        # neither NVML nor nvidia-smi could answer: a child process asks CUDA, if any
+        visible = _gpus_from_child() if torch.cuda.is_available() else []
+    return [
+        DeviceInfo(
+            kind="cuda",
+            torch_device=f"cuda:{i}",
+            name=g["name"],
+            index=i,
+            memory_gib=g["total"],
+            free_memory_gib=g["free"],
+            compute_capability=g["capability"],
+            n_cores=g.get("sms"),
+            uuid=g["uuid"],
+            physical_index=None if "visible_index" in g else g["index"],
+        )
+        for i, g in enumerate(visible)
+    ]
 
 
 def list_devices() -> list[DeviceInfo]:
     """Every CUDA GPU, Apple MPS if available, and the CPU (always last).
 
+    The GPUs are read through NVML (``nvidia-ml-py``), else from
+    ``nvidia-smi``, else by a short child process: never through CUDA in
+    this process, which would keep a CUDA context (hundreds of MiB on
+    every GPU) in the web server for its whole life.  After a call,
+    ``torch.cuda.is_initialized()`` is as it was.
+
     Returns
     -------
     list of DeviceInfo
-        CUDA GPUs in index order with name, total memory, compute capability
-        and, when this process already uses CUDA, free memory; then MPS; then
+        CUDA GPUs as this process numbers them (``cuda:0`` is the first GPU
+        that ``CUDA_VISIBLE_DEVICES`` shows, in NVML's PCI-bus order; set
+        ``CUDA_DEVICE_ORDER=PCI_BUS_ID`` where GPUs of different models
+        share a machine, so that torch numbers them alike), with name,
+        total and free memory, compute capability and UUID; then MPS; then
         the CPU with its model name, usable logical cores, torch threads and
         RAM.  A machine without GPUs returns the CPU alone.
     """
     import torch
 
-    devices = []
-    for i in range(torch.cuda.device_count()):
-        props = torch.cuda.get_device_properties(i)
-        devices.append(
-            DeviceInfo(
-                kind="cuda",
-                torch_device=f"cuda:{i}",
-                name=str(props.name),
-                index=i,
-                memory_gib=props.total_memory / _GIB,
-                free_memory_gib=_cuda_free_gib(i),
-                compute_capability=f"{props.major}.{props.minor}",
-                n_cores=getattr(props, "multi_processor_count", None),
-            )
-        )
+    devices = _cuda_devices()
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         devices.append(DeviceInfo(kind="mps", torch_device="mps", name=platform.machine()))
     devices.append(_cpu_device())
     return devices
+
+
+class GPUOutOfMemoryError(RuntimeError):
+    """A job ran out of GPU memory; the message is the one sentence a researcher sees."""
+
+
+def _physical_gpu(index: int) -> int:
+    """The NVML (``nvidia-smi``) number of this process's ``cuda:index``, where it can be read."""
+    selection = _visible_selection()
+    if selection is None or index >= len(selection):
+        return index
+    entry = selection[index]
+    if entry.isdigit():
+        return int(entry)
+    gpus = _gpus_from_nvml() or _gpus_from_smi() or []
+    match = [g["index"] for g in gpus if g["uuid"] and g["uuid"].startswith(entry)]
+    return match[0] if len(match) == 1 else index
+
+
+def gpu_out_of_memory(device: Any = None) -> GPUOutOfMemoryError:
+    """The error that ends a job which ran out of memory on ``device`` (a CUDA device).
+
+    Its message: ``"out of GPU memory on GPU k: try a smaller batch or one
+    GPU"``, with ``k`` as :func:`list_devices` and ``nvidia-smi`` number the
+    GPU (not as the pinned job process does).
+    """
+    import torch
+
+    if device is None or getattr(device, "index", None) is None:
+        index = torch.cuda.current_device() if torch.cuda.is_initialized() else 0
+    else:
+        index = device.index
+    return GPUOutOfMemoryError(
+        f"out of GPU memory on GPU {_physical_gpu(index)}: try a smaller batch or one GPU"
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,9 +425,10 @@ class LaunchPlan:
         ``"torchrun"``: one process per GPU with DistributedDataParallel;
         otherwise one plain process on that device.
     device : str
-        The ``device`` to give :class:`TrainSettings` in the job: ``"cuda"``
-        under torchrun (each rank takes ``cuda:LOCAL_RANK``), else e.g.
-        ``"cuda:0"``, ``"mps"``, ``"cpu"``.
+        The ``device`` to give :class:`TrainSettings` in the job, as the job's
+        process numbers its GPUs: ``"cuda"`` under torchrun (each rank takes
+        ``cuda:LOCAL_RANK``), ``"cuda:0"`` for one GPU (the job sees only
+        its own), else ``"mps"`` or ``"cpu"``.
     n_processes : int
         Processes that train (GPUs used, or 1).
     devices : tuple of DeviceInfo
@@ -221,8 +437,10 @@ class LaunchPlan:
         The start of the command: ``(python,)`` or ``(python, "-m",
         "torch.distributed.run", "--standalone", "--nproc_per_node", "N")``.
     env : dict of str to str
-        Environment variables to add for the job (``CUDA_VISIBLE_DEVICES``
-        when only some GPUs are used, ``OMP_NUM_THREADS`` under torchrun).
+        Environment variables to add for the job: ``CUDA_VISIBLE_DEVICES``
+        naming the job's GPUs (by UUID where known) for every GPU plan, so
+        that the job opens no CUDA context on any other GPU (pinned memory
+        included); ``OMP_NUM_THREADS`` under torchrun.
     """
 
     kind: str
@@ -271,6 +489,7 @@ def launch_plan(
     gpus: int | Sequence[DeviceInfo] | None = None,
     *,
     allow_mps: bool = True,
+    available: Sequence[DeviceInfo] | None = None,
 ) -> LaunchPlan:
     """Decide how a training job starts: torchrun over several GPUs, one GPU, or the CPU.
 
@@ -283,16 +502,22 @@ def launch_plan(
         job runs on the CPU (or MPS if listed).
     allow_mps : bool
         Without CUDA GPUs, use Apple MPS when present instead of the CPU.
+    available : sequence of DeviceInfo, optional
+        This machine's devices, as :func:`list_devices` returns them (read
+        again when not given).
 
     Returns
     -------
     LaunchPlan
         Two or more GPUs: ``python -m torch.distributed.run --standalone
         --nproc_per_node N`` (``fit_model`` then trains with DDP over NCCL);
-        one GPU: a plain process on that ``cuda:i``; none: a plain process on
-        the CPU.
+        one GPU: a plain process that sees only that GPU, as ``cuda:0``;
+        none: a plain process on the CPU.  Every GPU plan pins its process
+        to its GPUs through ``CUDA_VISIBLE_DEVICES`` (:func:`pin_gpus`).
+        Which GPUs a job should use is
+        :func:`~rehab_core.training.scheduling.schedule_job`'s decision.
     """
-    available = list_devices()
+    available = list(list_devices() if available is None else available)
     cuda = [d for d in available if d.kind == "cuda"]
     if gpus is None:
         chosen = cuda
@@ -321,11 +546,11 @@ def launch_plan(
 
     python = sys.executable
     if len(chosen) > 1:
-        env = {}
-        if [d.index for d in chosen] != list(range(len(chosen))):
-            env["CUDA_VISIBLE_DEVICES"] = ",".join(str(d.index) for d in chosen)
         cpu = available[-1]
-        env["OMP_NUM_THREADS"] = str(max(1, (cpu.n_cores or 1) // len(chosen)))
+        env = {
+            "CUDA_VISIBLE_DEVICES": pin_gpus(chosen),
+            "OMP_NUM_THREADS": str(max(1, (cpu.n_cores or 1) // len(chosen))),
+        }
         n = str(len(chosen))
         return LaunchPlan(
             kind="torchrun",
@@ -337,11 +562,30 @@ def launch_plan(
         )
     if len(chosen) == 1:
         d = chosen[0]
-        return LaunchPlan("cuda", d.torch_device, 1, (d,), (python,))
+        return LaunchPlan(
+            "cuda", "cuda:0", 1, (d,), (python,), {"CUDA_VISIBLE_DEVICES": pin_gpus([d])}
+        )
     mps = [d for d in available if d.kind == "mps"]
     if allow_mps and mps:
         return LaunchPlan("mps", "mps", 1, (mps[0],), (python,))
     return LaunchPlan("cpu", "cpu", 1, (available[-1],), (python,))
+
+
+def pin_gpus(gpus: Sequence[DeviceInfo]) -> str:
+    """The ``CUDA_VISIBLE_DEVICES`` value that shows a process exactly ``gpus``, in that order.
+
+    UUIDs where known (exact whatever the numbering), else NVML's physical
+    index, else the index this process uses.
+    """
+    names = []
+    for d in gpus:
+        if d.kind != "cuda":
+            raise ValueError(f"{d.torch_device} is not a CUDA GPU; only GPUs can be pinned.")
+        if d.uuid:
+            names.append(d.uuid)
+        else:
+            names.append(str(d.physical_index if d.physical_index is not None else d.index))
+    return ",".join(names)
 
 
 def format_duration(seconds: float) -> str:
@@ -477,7 +721,8 @@ def _estimate_assumptions(
         f"Each of the {n_folds} folds trains on {n_folds - 1}/{n_folds} of the development "
         f"items ({100 * (1 - test_fraction):.0f} % of the cohort; the rest is the hold-out "
         f"test), less {100 * inner_val_fraction:.0f} % of those patients for early stopping.",
-        "Data loading and slice augmentation (in the training process) are included; "
+        "Data loading (in the training process), the copy to the device and the slice "
+        "augmentation (on the device) are included; "
         "preprocessing the cohort, loading ImageNet weights, checkpoints and the fusion "
         "and evaluation stage are not.",
     ]
@@ -489,8 +734,9 @@ def _estimate_assumptions(
         )
     if n_processes > 1:
         assumptions.append(
-            f"With {n_processes} processes each step is assumed as fast as on one device and "
-            "the batches evenly split; the gradient exchange is not counted (optimistic)."
+            f"With {n_processes} processes each reads 1/{n_processes} of the global batch per "
+            "step, timed at that size on one device; the gradient exchange is not counted "
+            "(optimistic)."
         )
     return assumptions
 
@@ -503,14 +749,15 @@ def _model_seconds(
     n_folds: int,
     test_fraction: float,
     inner_val_fraction: float,
-    n_processes: int,
+    global_batch: int,
 ) -> float:
     """Seconds to train ``n_folds`` members for ``epochs`` full epochs, score included.
 
     Mirrors :func:`~rehab_core.workflows.train.train_experiment`: each
     fold trains on the other folds' development items less the early-stopping
     share, validates on that share every epoch, then scores its held-out fold
-    and the test set.
+    and the test set.  ``timing`` is of one process's share of a step
+    (``global_batch / n_processes`` items); a step consumes ``global_batch``.
     """
     batch = timing.batch_size
     development = n_items * (1.0 - test_fraction)
@@ -521,8 +768,7 @@ def _model_seconds(
     step = timing.train_s_per_step + timing.data_s_per_batch
     evaluate = timing.eval_s_per_step + timing.data_s_per_batch
     per_epoch = (
-        math.ceil(fit_items / (batch * n_processes)) * step
-        + math.ceil(stop_items / (batch * n_processes)) * evaluate
+        math.ceil(fit_items / global_batch) * step + math.ceil(stop_items / global_batch) * evaluate
     )
     scoring = math.ceil(score_items / batch) * evaluate
     return n_folds * (epochs * per_epoch + scoring)
@@ -574,7 +820,8 @@ def estimate_training_seconds(
     test_fraction, inner_val_fraction : float
         As in :class:`~rehab_core.training.ExperimentSettings`.
     n_processes : int
-        DDP processes (GPUs); each reads a batch per step.
+        DDP processes (GPUs).  The global batch (32 windows, 16 slices) is
+        kept: each process reads its share per step, and is timed at that size.
 
     Returns
     -------
@@ -583,7 +830,11 @@ def estimate_training_seconds(
         other work at the time of measurement is recorded with it.
     """
     from rehab_core.training.settings import select_device
-    from rehab_core.training.throughput import measure_model_steps
+    from rehab_core.training.throughput import (
+        IMAGE_BATCH_SIZE,
+        SIGNAL_BATCH_SIZE,
+        measure_model_steps,
+    )
 
     counts = {"n_slices": n_slices, "n_windows": n_windows, "epochs": epochs}
     counts |= {"n_folds": n_folds, "measure_steps": measure_steps, "n_processes": n_processes}
@@ -608,10 +859,12 @@ def estimate_training_seconds(
         load = None
     timings, per_model, items_per_s = {}, {}, {}
     for name, n_items, n_epochs in models:
+        global_batch = SIGNAL_BATCH_SIZE if name == "lstm" else IMAGE_BATCH_SIZE
         timing = measure_model_steps(
             name,
             device=dev,
             window_shape=tuple(window_shape) if name == "lstm" else None,
+            batch_size=max(1, global_batch // n_processes),
             steps=measure_steps,
         )
         timings[name] = timing
@@ -623,7 +876,7 @@ def estimate_training_seconds(
             n_folds=n_folds,
             test_fraction=test_fraction,
             inner_val_fraction=inner_val_fraction,
-            n_processes=n_processes,
+            global_batch=global_batch,
         )
     assumptions = _estimate_assumptions(
         dev,

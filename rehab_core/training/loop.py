@@ -25,17 +25,19 @@ import numpy as np
 from rehab_core.training._utils import as_logits, augmentation_off
 from rehab_core.training.checkpoint import (
     CheckpointError,
+    CheckpointWriter,
     flatten_optimizer_state,
     read_latest_checkpoint,
     unflatten_optimizer_state,
-    write_checkpoint,
 )
+from rehab_core.training.devices import gpu_out_of_memory
 from rehab_core.training.distributed import DistributedContext, setup_distributed
 from rehab_core.training.seeding import (
     derive_seed,
     preserve_determinism_flags,
     seed_everything,
     seed_worker,
+    set_determinism,
 )
 from rehab_core.training.settings import TrainSettings, resolve_amp
 
@@ -138,12 +140,31 @@ def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abs
     return torch.autocast(device.type, dtype=dtype)
 
 
-def _make_optimizer(params: Any, settings: TrainSettings) -> torch.optim.Optimizer:
+def _make_optimizer(
+    params: Any, settings: TrainSettings, device: torch.device
+) -> torch.optim.Optimizer:
+    """Adam or AdamW; fused on CUDA, where the gradient scaler then steps without a host sync."""
     import torch
 
-    if settings.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
-    return torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    kind = torch.optim.AdamW if settings.optimizer == "adamw" else torch.optim.Adam
+    fused = {"fused": True} if device.type == "cuda" else {}
+    return kind(params, lr=settings.lr, weight_decay=settings.weight_decay, **fused)
+
+
+def _fetch(values: torch.Tensor) -> torch.Tensor:
+    """Copy a tensor to the CPU: the loop's only waits for the device.
+
+    Called once per progress report, once at the end of each epoch's
+    training and once per validation pass; never per batch otherwise
+    (tests count the calls).
+    """
+    return values.to("cpu")
+
+
+def _accumulator_dtype(device: torch.device) -> torch.dtype:
+    import torch
+
+    return torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
 
 
 def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -191,6 +212,7 @@ def _rng_restore(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None
 
 
 def _save(
+    writer: CheckpointWriter,
     directory: Path,
     state: _State,
     model: torch.nn.Module,
@@ -225,7 +247,7 @@ def _save(
         "scaler": scaler.state_dict(),
         "rng": rng_meta,
     }
-    write_checkpoint(directory, state.epoch, tensors, meta)
+    writer.submit(directory, state.epoch, tensors, meta)  # written while the next epoch trains
 
 
 def _restore(
@@ -308,7 +330,7 @@ def _evaluate(
     import torch.nn.functional as F
 
     device = ctx.device
-    loss_sum = torch.zeros((), dtype=torch.float64)
+    device_sum = torch.zeros((), dtype=_accumulator_dtype(device), device=device)
     count = 0
     probs, labels, patients = [], [], []
     module.eval()
@@ -320,13 +342,20 @@ def _evaluate(
             y = y.to(device, non_blocking=True).float()
             with _autocast(device, amp_dtype):
                 logits = as_logits(module(x), len(x)).float()
-            loss_sum += (
-                F.binary_cross_entropy_with_logits(logits, y, reduction="sum").double().cpu()
+            device_sum += F.binary_cross_entropy_with_logits(logits, y, reduction="sum").to(
+                device_sum.dtype
             )
             count += len(x)
-            probs.append(torch.sigmoid(logits).double().cpu())
-            labels.append(y.double().cpu())
-            patients.append(p.long().cpu())
+            probs.append(torch.sigmoid(logits))  # stays on the device until the pass ends
+            labels.append(y)
+            patients.append(p.long())
+    # one transfer for the whole pass
+    dt = device_sum.dtype
+    flat = _fetch(torch.cat([device_sum.reshape(1), *(t.to(dt) for t in probs + labels)]))
+    flat = flat.double()
+    loss_sum = flat[0]
+    probs = [flat[1 : 1 + count]] if count else []
+    labels = [flat[1 + count :]] if count else []
     totals = ctx.all_reduce_sum(
         torch.stack([loss_sum, torch.tensor(float(count), dtype=torch.float64)])
     )
@@ -350,18 +379,106 @@ def _evaluate(
     return val_loss, roc_auc(patient_y, mean_prob) if patient_y.size else math.nan
 
 
-def _loader(ds: Any, sampler: Any, settings: TrainSettings, device: torch.device) -> Any:
+def _batch_augmented(ds: Any) -> bool:
+    """Whether ``ds`` is read raw and augmented per batch (:class:`SliceDataset`)."""
+    return callable(getattr(ds, "augment_batch", None)) and callable(getattr(ds, "read_item", None))
+
+
+class _EpochSampler:
+    """Yields ``(epoch, index)`` pairs, so the epoch reaches persistent DataLoader workers."""
+
+    def __init__(self, indices: Any) -> None:
+        self.indices = indices
+        self.epoch = 0
+
+    def __iter__(self):
+        epoch = self.epoch
+        return ((epoch, i) for i in self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+class _Stacked(tuple):
+    """A batch already stacked by the dataset: :func:`_collate` passes it through."""
+
+
+def _collate(data: Any) -> Any:
+    """DataLoader ``collate_fn``: stacked batches as they are, lists of items the usual way."""
+    from torch.utils.data import default_collate
+
+    return tuple(data) if isinstance(data, _Stacked) else default_collate(data)
+
+
+class _LoaderView:
+    """What the DataLoader reads: ``ds[i]`` or, for batch-augmented data, ``ds.read_item(i)``.
+
+    Runs inside the worker processes (a copy of ``ds`` each): a dataset with
+    ``set_epoch`` is told the epoch carried by the index, and validation
+    items are read with augmentation off, so neither depends on state that
+    the main process changes after the workers started.
+    """
+
+    def __init__(self, ds: Any, *, train: bool) -> None:
+        self.ds = ds
+        self.train = train
+        self.raw = _batch_augmented(ds)
+        self._epoch: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitems__(self, keys: list[tuple[int, int]]) -> Any:
+        """A whole batch (the DataLoader asks so): stacked in one copy when ``ds`` can."""
+        if self.raw and callable(getattr(self.ds, "read_items", None)):
+            return _Stacked(self.ds.read_items([i for _, i in keys]))
+        return [self[key] for key in keys]
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        epoch, i = key
+        if self.raw:
+            return self.ds.read_item(i)
+        if not self.train:
+            with augmentation_off(self.ds):
+                return self.ds[i]
+        if epoch != self._epoch and hasattr(self.ds, "set_epoch"):
+            self.ds.set_epoch(epoch)
+            self._epoch = epoch
+        return self.ds[i]
+
+
+def _loader(
+    ds: Any,
+    sampler: _EpochSampler,
+    batch_size: int,
+    settings: TrainSettings,
+    device: torch.device,
+    *,
+    train: bool,
+) -> Any:
     import torch
 
+    workers = settings.num_workers
     return torch.utils.data.DataLoader(
-        ds,
-        batch_size=settings.batch_size,
+        _LoaderView(ds, train=train),
+        batch_size=batch_size,
         sampler=sampler,
-        num_workers=settings.num_workers,
+        num_workers=workers,
         pin_memory=device.type == "cuda",
-        worker_init_fn=seed_worker if settings.num_workers else None,
+        persistent_workers=workers > 0,
+        worker_init_fn=seed_worker if workers else None,
         generator=torch.Generator(),
+        collate_fn=_collate,
     )
+
+
+def _per_rank_batch(batch_size: int, world_size: int) -> int:
+    if batch_size % world_size:
+        raise ValueError(
+            f"batch_size={batch_size} cannot be split evenly over {world_size} processes; "
+            f"choose a multiple of {world_size} or another number of GPUs."
+        )
+    return batch_size // world_size
 
 
 def fit_model(
@@ -373,6 +490,7 @@ def fit_model(
     progress: ProgressCallback | None = None,
     checkpoint_dir: str | Path | None = None,
     resume: bool = True,
+    progress_interval_s: float | None = None,
 ) -> TrainResult:
     """Train a binary outcome classifier with early stopping on the validation loss.
 
@@ -380,7 +498,9 @@ def fit_model(
     ``ReduceLROnPlateau`` on the validation loss after every epoch, early
     stopping with the best weights restored, optional mixed precision on
     CUDA.  Under ``torchrun`` the same call trains with
-    DistributedDataParallel (see :mod:`rehab_core.training.distributed`).
+    DistributedDataParallel over the process's one process group, which the
+    entry point creates and frees (:func:`~rehab_core.training.distributed.distributed_process`);
+    several calls in a row reuse it (see :mod:`rehab_core.training.distributed`).
 
     Parameters
     ----------
@@ -392,23 +512,33 @@ def fit_model(
         Map-style datasets whose items are ``(x, y, patient_index)``, e.g.
         :class:`WindowDataset` or :class:`SliceDataset`.  ``train_ds`` is
         shuffled each epoch (seeded); ``val_ds`` is read in order, without
-        augmentation.  A dataset with ``set_epoch`` is told the epoch.
+        augmentation.  A dataset with ``set_epoch`` is told the epoch (in
+        the DataLoader workers too).  A dataset with ``read_item`` and
+        ``augment_batch`` (:class:`SliceDataset`) is read unaugmented and
+        each training batch is augmented on the training device, seeded by
+        epoch, batch and rank.
     settings : TrainSettings, optional
         Defaults to ``TrainSettings()`` (the paper's values).
     progress : callable, optional
-        Called (on rank 0 only) with an event dict after every batch
-        (``event="batch"``) and every epoch (``event="epoch"``), each with
-        ``epoch``, ``n_epochs``, ``batch``, ``n_batches``, ``loss`` (batch
-        loss, or the epoch's training loss) and ``eta_s`` (seconds left if
-        all ``n_epochs`` run); epoch events add ``train_loss``,
-        ``val_loss``, ``val_auc``, ``lr``, ``seconds``, ``best_epoch`` and
-        ``stopped_early``.  A ``"resumed"`` event with ``epoch`` is sent
-        when training continues from a checkpoint.  An exception raised by
-        the callback stops training (the last checkpoint stays usable).
+        Called (on rank 0 only) with an event dict during training
+        (``event="batch"``) and after every epoch (``event="epoch"``), each
+        with ``epoch``, ``n_epochs``, ``batch``, ``n_batches``, ``loss`` and
+        ``eta_s`` (seconds left if all ``n_epochs`` run); ``loss`` is the
+        mean loss of the batches since the previous batch event (the batch's
+        own loss when every batch is reported), or the epoch's training
+        loss.  Epoch events add ``train_loss``, ``val_loss``, ``val_auc``,
+        ``lr``, ``seconds``, ``best_epoch`` and ``stopped_early``.  A
+        ``"resumed"`` event with ``epoch`` is sent when training continues
+        from a checkpoint.  With ``checkpoint_dir``, an epoch's event (and
+        any event after it) is sent once that epoch's checkpoint is on disk,
+        so a reported epoch is never trained again after a crash.  An
+        exception raised by the callback stops training (the last checkpoint
+        stays usable).
     checkpoint_dir : path, optional
         Folder for a crash-safe checkpoint after every epoch (rank 0
-        writes; see :mod:`rehab_core.training.checkpoint`).  None: no
-        checkpoints.
+        writes, in a background thread while the next epoch trains; see
+        :class:`~rehab_core.training.checkpoint.CheckpointWriter`).  None:
+        no checkpoints.
     resume : bool
         If True and ``checkpoint_dir`` holds a checkpoint, continue after its
         epoch: model, optimiser, scheduler, early-stopping state and random
@@ -416,25 +546,43 @@ def fit_model(
         of an uninterrupted run.  Only ``epochs``, ``num_workers`` and
         ``device`` may differ from the checkpoint's settings.  False: start
         over (older checkpoints in the folder are replaced as epochs finish).
+    progress_interval_s : float, optional
+        Batch events (and the loss read back from the device with them) at
+        most this often, plus the first and last batch of every epoch.
+        Reading the loss makes the host wait for the device, so on a GPU
+        the default is 1 s; on the CPU, where it costs nothing, every batch
+        (0).
 
     Returns
     -------
     TrainResult
 
+    Raises
+    ------
+    GPUOutOfMemoryError
+        ``"out of GPU memory on GPU k: try a smaller batch or one GPU"``.
+    FloatingPointError
+        The training or validation loss stopped being finite.
+
     Notes
     -----
     * The global Python, NumPy and torch generators are seeded from
       ``settings.seed`` at the start (and restored from a checkpoint when
-      resuming); the deterministic-algorithm flags are set for the run and
-      put back afterwards.
+      resuming); the determinism flags (:func:`set_determinism`) are set for
+      the run and put back afterwards.
     * The learning-rate schedule is ``ReduceLROnPlateau(mode="min",
       factor=lr_factor, patience=lr_patience, min_lr=min_lr)`` with PyTorch's
       default relative threshold (1e-4); early stopping compares with
       ``min_delta`` instead.
-    * Under DDP each process reads ``batch_size`` items per step (the
-      effective batch is ``world_size * batch_size``); training batches are
-      sharded by ``DistributedSampler`` (padded to equal length),
-      validation items are split without padding and the loss and
+    * No step waits for the device: losses are summed on the device and
+      read at progress reports and at the end of the epoch; a non-finite
+      loss is noticed there (at most ``progress_interval_s`` late) and named
+      with its epoch and batch.  On CUDA the optimiser is fused, so the
+      fp16 gradient scaler does not wait either.
+    * Under DDP ``settings.batch_size`` stays the global batch: each of the
+      ``W`` processes reads ``batch_size / W`` items per step.  Training
+      batches are sharded by ``DistributedSampler`` (padded to equal
+      length), validation items are split without padding and the loss and
       per-patient probability sums are all-reduced, so every rank sees the
       same metrics, schedule and stopping decision.
     """
@@ -445,14 +593,27 @@ def fit_model(
         raise TypeError(f"settings must be a TrainSettings, got {type(settings).__name__}.")
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+    if progress_interval_s is not None and not progress_interval_s >= 0:
+        raise ValueError(f"progress_interval_s={progress_interval_s!r} must be 0 or more.")
     _check_dataset("train_ds", train_ds)
     _check_dataset("val_ds", val_ds)
+    # the process's group: created by the first fit (or the entry point), reused by the next
     ctx = setup_distributed(settings.device)
-    try:
-        with preserve_determinism_flags():
-            return _fit(model, train_ds, val_ds, settings, ctx, progress, checkpoint_dir, resume)
-    finally:
-        ctx.close()
+    with preserve_determinism_flags():
+        try:
+            return _fit(
+                model,
+                train_ds,
+                val_ds,
+                settings,
+                ctx,
+                progress,
+                checkpoint_dir,
+                resume,
+                progress_interval_s,
+            )
+        except torch.cuda.OutOfMemoryError as err:
+            raise gpu_out_of_memory(ctx.device) from err
 
 
 def _fit(
@@ -464,12 +625,20 @@ def _fit(
     progress: ProgressCallback | None,
     checkpoint_dir: str | Path | None,
     resume: bool,
+    progress_interval_s: float | None,
 ) -> TrainResult:
     import torch
     from torch.utils.data.distributed import DistributedSampler
 
-    seed_everything(settings.seed, deterministic=settings.deterministic)
     device = ctx.device
+    if device.type == "cuda":
+        # this GPU is the process's current one: pinned memory and stray allocations land here
+        torch.cuda.set_device(device)
+        if device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
+    seed_everything(settings.seed, deterministic=False)
+    set_determinism(settings.deterministic)
+    per_rank_batch = _per_rank_batch(settings.batch_size, ctx.world_size)
     model.to(device)
     net: torch.nn.Module = model
     if ctx.is_distributed:
@@ -478,7 +647,7 @@ def _fit(
         net = DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
-    optimizer = _make_optimizer(model.parameters(), settings)
+    optimizer = _make_optimizer(model.parameters(), settings, device)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer,
         mode="min",
@@ -489,6 +658,12 @@ def _fit(
     amp_dtype = resolve_amp(settings.amp, device)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     loss_fn = torch.nn.BCEWithLogitsLoss()
+    augment = train_ds.augment_batch if _batch_augmented(train_ds) else None
+    interval = (
+        progress_interval_s
+        if progress_interval_s is not None
+        else (0.0 if device.type == "cpu" else 1.0)
+    )
 
     train_sampler = DistributedSampler(
         train_ds,
@@ -498,11 +673,11 @@ def _fit(
         seed=settings.seed,
         drop_last=False,
     )
-    train_loader = _loader(train_ds, train_sampler, settings, device)
+    train_order = _EpochSampler(train_sampler)
+    train_loader = _loader(train_ds, train_order, per_rank_batch, settings, device, train=True)
     # Validation shards are strided and unpadded, so every item counts once.
-    val_loader = _loader(
-        val_ds, list(range(ctx.rank, len(val_ds), ctx.world_size)), settings, device
-    )
+    val_order = _EpochSampler(list(range(ctx.rank, len(val_ds), ctx.world_size)))
+    val_loader = _loader(val_ds, val_order, per_rank_batch, settings, device, train=False)
 
     state = _State()
     resumed_from = None
@@ -516,65 +691,197 @@ def _fit(
             if ctx.is_main and progress is not None:
                 progress({"event": "resumed", "epoch": state.epoch, "n_epochs": settings.epochs})
 
+    writer = CheckpointWriter()
+    try:
+        _epochs(
+            net,
+            model,
+            train_ds,
+            val_ds,
+            settings,
+            ctx,
+            device,
+            progress,
+            folder,
+            writer,
+            state,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            scaler=scaler,
+            loss_fn=loss_fn,
+            amp_dtype=amp_dtype,
+            augment=augment,
+            interval=interval,
+            train_sampler=train_sampler,
+            orders=(train_order, val_order),
+            loaders=(train_loader, val_loader),
+        )
+    except BaseException:
+        writer.join(raise_error=False)  # leave the last checkpoint whole; the first error wins
+        raise
+    writer.join()
+
+    if state.best_state is None:  # unreachable: every finished epoch has a finite validation loss
+        raise RuntimeError("training ended without any evaluated epoch.")
+    model.load_state_dict(state.best_state)
+    ctx.barrier()
+    return TrainResult(
+        history=state.history,
+        best_epoch=state.best_epoch,
+        best_val_loss=state.best_val_loss,
+        best_state=state.best_state,
+        stopped_early=state.stopped_early,
+        settings=settings,
+        device=str(device),
+        world_size=ctx.world_size,
+        resumed_from_epoch=resumed_from,
+    )
+
+
+class _Outbox:
+    """Progress events, delivered in order; none while a checkpoint is being written.
+
+    So an epoch is reported only once its checkpoint is on disk (a worker
+    killed right after the report resumes after that epoch, never before
+    it), while training goes on meanwhile: the events wait, not the step.
+    """
+
+    def __init__(self, progress: ProgressCallback | None, writer: CheckpointWriter) -> None:
+        self.progress = progress
+        self.writer = writer
+        self.events: list[dict[str, Any]] = []
+
+    def send(self, event: dict[str, Any]) -> None:
+        if self.progress is not None:
+            self.events.append(event)
+            self.flush()
+
+    def flush(self, *, wait: bool = False) -> None:
+        if wait:
+            self.writer.join()
+        if self.writer.busy:
+            return
+        while self.events:
+            self.progress(self.events.pop(0))
+
+
+def _check_finite(bad_batch: float, bad_loss: float, epoch: int, lr: float) -> None:
+    if bad_batch:
+        raise FloatingPointError(
+            f"the training loss became {bad_loss} at epoch {epoch}, batch {int(bad_batch)}; "
+            f"lower lr (now {lr:g}) or check the inputs for NaN."
+        )
+
+
+def _epochs(
+    net: torch.nn.Module,
+    model: torch.nn.Module,
+    train_ds: Any,
+    val_ds: Any,
+    settings: TrainSettings,
+    ctx: DistributedContext,
+    device: torch.device,
+    progress: ProgressCallback | None,
+    folder: Path | None,
+    writer: CheckpointWriter,
+    state: _State,
+    *,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    scaler: Any,
+    loss_fn: Any,
+    amp_dtype: torch.dtype | None,
+    augment: Callable[..., torch.Tensor] | None,
+    interval: float,
+    train_sampler: Any,
+    orders: tuple[_EpochSampler, _EpochSampler],
+    loaders: tuple[Any, Any],
+) -> None:
+    """The epochs still to run, each: train, all-reduce, validate, schedule, checkpoint, report."""
+    import torch
+
+    train_loader, val_loader = loaders
+    acc = _accumulator_dtype(device)
     n_batches = len(train_loader)
     if settings.max_train_batches is not None:
         n_batches = min(n_batches, settings.max_train_batches)
     epoch_seconds: list[float] = [h["seconds"] for h in state.history]
     last_epoch = state.epoch if state.stopped_early else settings.epochs
+    outbox = _Outbox(progress if ctx.is_main else None, writer)
     for epoch in range(state.epoch + 1, last_epoch + 1):
         t0 = time.perf_counter()
         train_sampler.set_epoch(epoch)
+        for order in orders:
+            order.epoch = epoch
         train_loader.generator.manual_seed(derive_seed(settings.seed, epoch))
         val_loader.generator.manual_seed(derive_seed(settings.seed, epoch, 1))
         if hasattr(train_ds, "set_epoch"):
             train_ds.set_epoch(epoch)
         lr = float(optimizer.param_groups[0]["lr"])
         net.train()
-        loss_sum = torch.zeros((), dtype=torch.float64)
-        n_seen = 0
+        # running sums on the device: [epoch loss sum, loss sum since the last report,
+        # first non-finite batch (0: none), its loss]
+        sums = torch.zeros(4, dtype=acc, device=device)
+        n_seen = n_since = 0
+        last_report = -math.inf
         for b, (x, y, _) in enumerate(train_loader, 1):
             if b > n_batches:
                 break
             x = x.to(device, non_blocking=True)
             y = y.to(device, non_blocking=True).float()
+            if augment is not None:
+                x = augment(x, epoch=epoch, batch=b, rank=ctx.rank)
             optimizer.zero_grad(set_to_none=True)
             with _autocast(device, amp_dtype):
                 logits = as_logits(net(x), len(x))
             loss = loss_fn(logits.float(), y)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"the training loss became {loss.item()} at epoch {epoch}, batch {b}; "
-                    f"lower lr (now {lr:g}) or check the inputs for NaN."
-                )
             scaler.scale(loss).backward()
             if settings.grad_clip_norm is not None:
                 scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip_norm)
             scaler.step(optimizer)
             scaler.update()
-            batch_loss = float(loss.detach())
-            loss_sum += batch_loss * len(x)
+            value = loss.detach().to(acc)
+            first_bad = (sums[2] == 0) & ~torch.isfinite(value)
+            weighted = value * len(x)
+            sums = sums + torch.stack(
+                [
+                    weighted,
+                    weighted,
+                    torch.where(first_bad, float(b), 0.0).to(acc),
+                    torch.where(first_bad, value, 0.0),
+                ]
+            )
             n_seen += len(x)
-            if ctx.is_main and progress is not None:
-                elapsed = time.perf_counter() - t0
-                per_epoch = (
-                    float(np.mean(epoch_seconds)) if epoch_seconds else elapsed / b * n_batches
-                )
-                eta = elapsed / b * (n_batches - b) + per_epoch * (settings.epochs - epoch)
-                progress(
-                    {
-                        "event": "batch",
-                        "epoch": epoch,
-                        "n_epochs": settings.epochs,
-                        "batch": b,
-                        "n_batches": n_batches,
-                        "loss": batch_loss,
-                        "eta_s": eta,
-                    }
-                )
-        totals = ctx.all_reduce_sum(
-            torch.stack([loss_sum, torch.tensor(float(n_seen), dtype=torch.float64)])
-        )
+            n_since += len(x)
+            now = time.perf_counter()
+            if b == 1 or b == n_batches or now - last_report >= interval:
+                read = _fetch(sums).tolist()
+                _check_finite(read[2], read[3], epoch, lr)
+                last_report = time.perf_counter()
+                if outbox.progress is not None:
+                    elapsed = last_report - t0
+                    per_epoch = (
+                        float(np.mean(epoch_seconds)) if epoch_seconds else elapsed / b * n_batches
+                    )
+                    eta = elapsed / b * (n_batches - b) + per_epoch * (settings.epochs - epoch)
+                    outbox.send(
+                        {
+                            "event": "batch",
+                            "epoch": epoch,
+                            "n_epochs": settings.epochs,
+                            "batch": b,
+                            "n_batches": n_batches,
+                            "loss": read[1] / n_since,
+                            "eta_s": eta,
+                        }
+                    )
+                sums[1] = 0.0
+                n_since = 0
+            outbox.flush()  # events held for a checkpoint leave as soon as it is written
+        read = _fetch(sums).tolist()
+        _check_finite(read[2], read[3], epoch, lr)
+        totals = ctx.all_reduce_sum(torch.tensor([read[0], float(n_seen)], dtype=torch.float64))
         train_loss = float(totals[0] / totals[1])
         ctx.broadcast_buffers(model)
         with augmentation_off(val_ds):
@@ -608,10 +915,13 @@ def _fit(
         state.history.append(record)
         state.epoch = epoch
         if folder is not None and ctx.is_main:
-            _save(folder, state, model, optimizer, scheduler, scaler, settings, ctx.world_size)
-        if ctx.is_main and progress is not None:
+            outbox.flush(wait=True)  # the previous checkpoint is written: its events go first
+            _save(
+                writer, folder, state, model, optimizer, scheduler, scaler, settings, ctx.world_size
+            )
+        if outbox.progress is not None:
             remaining = 0 if state.stopped_early else settings.epochs - epoch
-            progress(
+            outbox.send(  # after this epoch's checkpoint is written
                 {
                     "event": "epoch",
                     "epoch": epoch,
@@ -627,19 +937,4 @@ def _fit(
             )
         if state.stopped_early:
             break
-
-    if state.best_state is None:  # unreachable: every finished epoch has a finite validation loss
-        raise RuntimeError("training ended without any evaluated epoch.")
-    model.load_state_dict(state.best_state)
-    ctx.barrier()
-    return TrainResult(
-        history=state.history,
-        best_epoch=state.best_epoch,
-        best_val_loss=state.best_val_loss,
-        best_state=state.best_state,
-        stopped_early=state.stopped_early,
-        settings=settings,
-        device=str(device),
-        world_size=ctx.world_size,
-        resumed_from_epoch=resumed_from,
-    )
+    outbox.flush(wait=True)

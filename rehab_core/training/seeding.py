@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 from collections.abc import Iterator
 
 import numpy as np
 
-__all__ = ["derive_seed", "preserve_determinism_flags", "seed_everything", "seed_worker"]
+__all__ = [
+    "CUBLAS_WORKSPACE",
+    "derive_seed",
+    "preserve_determinism_flags",
+    "seed_everything",
+    "seed_worker",
+    "set_determinism",
+]
+
+CUBLAS_WORKSPACE = ":4096:8"
+"""``CUBLAS_WORKSPACE_CONFIG`` for deterministic cuBLAS (NVIDIA: about 24 MiB more GPU memory)."""
 
 
 def seed_everything(seed: int, *, deterministic: bool = True) -> None:
@@ -19,12 +30,8 @@ def seed_everything(seed: int, *, deterministic: bool = True) -> None:
     seed : int
         A non-negative integer below 2**32.
     deterministic : bool
-        Also ask PyTorch for deterministic algorithms: cuDNN autotuning off,
-        deterministic cuDNN kernels, and
-        ``torch.use_deterministic_algorithms(True, warn_only=True)`` (an
-        operation with no deterministic version warns instead of failing).
-        These flags are process-wide.  On CPU this makes a run repeat bit for
-        bit with the same thread count; on CUDA some kernels may still vary.
+        Also switch deterministic algorithms on (:func:`set_determinism`);
+        False leaves the process's flags as they are.
 
     Notes
     -----
@@ -40,9 +47,39 @@ def seed_everything(seed: int, *, deterministic: bool = True) -> None:
     np.random.seed(seed)  # noqa: NPY002 - seeding the legacy global generator is the point
     torch.manual_seed(seed)  # seeds every CUDA device as well
     if deterministic:
+        set_determinism(True)
+
+
+def set_determinism(deterministic: bool) -> None:
+    """Switch PyTorch's deterministic algorithms on, or its fastest ones (the default) on.
+
+    On: ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` (unless already set; cuBLAS
+    reads it when it first runs in the process, so set it before any GPU
+    work: ``fit_model`` does at its start), cuDNN autotuning off and
+    deterministic cuDNN kernels, and
+    ``torch.use_deterministic_algorithms(True, warn_only=True)`` (an
+    operation with no deterministic kernel warns instead of failing).  What
+    it costs: no cuDNN autotuning and only deterministic kernels, which on a
+    GPU makes convolutions slower (``bench/gpu_check.sh`` measures the
+    ShuffleNet step both ways), and about 24 MiB of cuBLAS workspace.  On
+    the CPU a run repeats bit for bit with the same thread count either way.
+
+    Off: cuDNN autotuning on (``benchmark=True``: the first batch of each
+    shape tries the kernels and keeps the fastest), non-deterministic
+    kernels allowed.  The flags are process-wide; ``fit_model`` restores
+    them when it returns (:func:`preserve_determinism_flags`).
+    """
+    import torch
+
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
         torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.deterministic = False
+        torch.use_deterministic_algorithms(False)
 
 
 def derive_seed(*parts: int) -> int:
@@ -68,7 +105,8 @@ def seed_worker(worker_id: int) -> None:
 def preserve_determinism_flags() -> Iterator[None]:
     """Restore PyTorch's deterministic-algorithm and cuDNN flags on leaving the block.
 
-    :func:`seed_everything` sets process-wide flags; ``fit_model`` wraps
+    :func:`set_determinism` sets process-wide flags (and
+    ``CUBLAS_WORKSPACE_CONFIG``); ``fit_model`` wraps
     training in this so that code running after it (a dashboard, other
     tests) gets the flags it had before.
     """
@@ -80,9 +118,14 @@ def preserve_determinism_flags() -> Iterator[None]:
         torch.backends.cudnn.deterministic,
         torch.backends.cudnn.benchmark,
     )
+    cublas = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
         torch.backends.cudnn.deterministic = saved[2]
         torch.backends.cudnn.benchmark = saved[3]
+        if cublas is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+        else:
+            os.environ["CUBLAS_WORKSPACE_CONFIG"] = cublas

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from rehab_core._config import Settings
 from rehab_core._validation import check_int, check_option, check_positive, check_range
+from rehab_core.training.augmentation import SliceAugmentation
 
 if TYPE_CHECKING:
     import torch
@@ -44,8 +45,12 @@ class TrainSettings(Settings):
     weight_decay : float
         L2 (Adam) or decoupled (AdamW) weight decay.
     batch_size : int
-        Items per batch per process: 32 for signal windows and 16 for image
+        Items per optimiser step: 32 for signal windows and 16 for image
         slices in the paper (see :meth:`for_signals`, :meth:`for_images`).
+        The global batch: under DistributedDataParallel each of the ``W``
+        processes reads ``batch_size / W`` items (it must divide evenly), so
+        the batch, and with it the learning rate's meaning, does not depend
+        on the number of GPUs.
     lr_factor : float
         ``ReduceLROnPlateau`` multiplies the learning rate by this factor ...
     lr_patience : int
@@ -62,9 +67,16 @@ class TrainSettings(Settings):
     seed : int
         Seed of weights, shuffling, dropout and augmentation.
     deterministic : bool
-        Ask PyTorch for deterministic algorithms (see :func:`seed_everything`).
+        Deterministic algorithms (:func:`~rehab_core.training.set_determinism`):
+        ``CUBLAS_WORKSPACE_CONFIG``, no cuDNN autotuning, deterministic
+        kernels.  Costs GPU speed (convolutions especially) and about
+        24 MiB of GPU memory; False (the default) lets cuDNN autotune.  On
+        the CPU, runs repeat bit for bit either way.
     num_workers : int
-        DataLoader worker processes (0: load in the training process).
+        DataLoader worker processes (0: load in the training process).  They
+        are kept for the whole fit (persistent); items are read without
+        augmentation (slices are augmented per batch on the training
+        device), and a dataset's ``set_epoch`` reaches them each epoch.
     amp : {"auto", "off", "bf16", "fp16"}
         Mixed precision. ``"auto"`` is fp16 autocast with gradient scaling
         on CUDA and full precision on CPU and MPS.  fp16 rather than bf16:
@@ -92,7 +104,7 @@ class TrainSettings(Settings):
     min_delta: float = 0.0
     grad_clip_norm: float | None = None
     seed: int = 0
-    deterministic: bool = True
+    deterministic: bool = False
     num_workers: int = 0
     amp: str = "auto"
     device: str = "auto"
@@ -175,6 +187,14 @@ class ExperimentSettings(Settings):
         ``"auto"``, ``"cpu"``, ``"cuda"``...
     max_train_batches : int | None
         Cap on batches per epoch (smoke runs only).
+    augmentation : SliceAugmentation or None
+        Online augmentation of the image models' training slices (applied
+        per batch on the training device); recorded in every manifest with
+        these settings.  None: no augmentation.
+    num_workers : int
+        DataLoader worker processes per fit (see :class:`TrainSettings`).
+    deterministic : bool
+        Deterministic algorithms (slower on a GPU; see :class:`TrainSettings`).
     """
 
     backbones: tuple[str, ...] = ("shufflenet",)
@@ -192,10 +212,20 @@ class ExperimentSettings(Settings):
     lr: float = 1e-3
     device: str = "auto"
     max_train_batches: int | None = None
+    augmentation: SliceAugmentation | None = dataclasses.field(default_factory=SliceAugmentation)
+    num_workers: int = 0
+    deterministic: bool = False
 
     def __post_init__(self) -> None:
         from rehab_core.models import list_models
 
+        if isinstance(self.augmentation, dict):  # read back from JSON (a job, a manifest)
+            object.__setattr__(self, "augmentation", SliceAugmentation.from_dict(self.augmentation))
+        if self.augmentation is not None and not isinstance(self.augmentation, SliceAugmentation):
+            raise TypeError(
+                f"augmentation must be a SliceAugmentation or None, "
+                f"got {type(self.augmentation).__name__}."
+            )
         for b in self.backbones:
             check_option("backbones", b, list_models("image"))
         if not self.backbones:
@@ -220,6 +250,8 @@ class ExperimentSettings(Settings):
             "seed": seed,
             "device": self.device,
             "max_train_batches": self.max_train_batches,
+            "num_workers": self.num_workers,
+            "deterministic": self.deterministic,
         }
         if signal:
             return TrainSettings.for_signals(batch_size=self.signal_batch_size, **common)

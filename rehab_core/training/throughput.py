@@ -2,13 +2,15 @@
 
 One *training step* is what :func:`~rehab_core.training.fit_model` does per
 batch: forward (under the same mixed-precision rule: fp16 autocast on CUDA,
-full precision elsewhere), BCE-with-logits loss, backward, Adam step, and the
-loss read back to the host (the loop reports it every batch, which
-synchronises).  An *evaluation step* is the validation forward pass under
+full precision elsewhere), BCE-with-logits loss, backward, Adam step (fused
+on CUDA, as in the loop); the loop does not read the loss back per batch, so
+neither does the step (the device is synchronised only around the timing).
+An *evaluation step* is the validation forward pass under
 ``torch.inference_mode``.  Both run on random tensors already on the device,
-so they are the model's ceiling without DataLoader cost;
-:func:`time_data_batches` measures that cost separately, through the same
-datasets and DataLoader settings as the training loop.
+so they are the model's ceiling without data cost; :func:`time_data_batches`
+measures that cost separately, through the training loop's own DataLoader and
+per-batch augmentation on the device (:func:`time_data_path` splits it into
+its parts).
 
     from rehab_core.training.throughput import measure_model_steps
 
@@ -40,6 +42,7 @@ __all__ = [
     "measure_model_steps",
     "synthetic_dataset",
     "time_data_batches",
+    "time_data_path",
     "time_eval_steps",
     "time_training_steps",
 ]
@@ -100,7 +103,8 @@ def time_training_steps(
     if steps < 1 or warmup < 0:
         raise ValueError(f"steps={steps!r} must be at least 1 and warmup={warmup!r} at least 0.")
     model.to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    fused = {"fused": True} if device.type == "cuda" else {}
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, **fused)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     times = []
@@ -116,7 +120,6 @@ def time_training_steps(
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
-        float(loss.detach())  # the loop reads the loss every batch (progress), which synchronises
         _synchronize(device)
         if i >= warmup:
             times.append(time.perf_counter() - t0)
@@ -219,28 +222,96 @@ def synthetic_dataset(
     )
 
 
-def time_data_batches(dataset: Any, *, batch_size: int, batches: int = 2) -> list[float]:
-    """Seconds to read each of ``batches`` batches through a DataLoader like the loop's.
+def _training_loader(dataset: Any, batch_size: int, num_workers: int, device: torch.device):
+    """The DataLoader ``fit_model`` builds for training data, shuffled, epoch 1."""
+    import torch
 
-    One untimed batch is read first; ``dataset`` needs ``batches + 1`` batches
-    of items.  In-process loading (``num_workers=0``, the training default) with
-    shuffling, so augmentation and collation are included.
+    from rehab_core.training.loop import _EpochSampler, _loader
+    from rehab_core.training.settings import TrainSettings
+
+    order = _EpochSampler(
+        torch.utils.data.RandomSampler(dataset, generator=torch.Generator().manual_seed(0))
+    )
+    order.epoch = 1
+    settings = TrainSettings(batch_size=batch_size, num_workers=num_workers)
+    return _loader(dataset, order, batch_size, settings, device, train=True)
+
+
+def time_data_batches(
+    dataset: Any,
+    *,
+    batch_size: int,
+    batches: int = 2,
+    device: str | torch.device = "cpu",
+) -> list[float]:
+    """Seconds per batch of the training loop's data path, for ``batches`` batches.
+
+    What ``fit_model`` does before a step: read a batch through its
+    DataLoader (in-process, ``num_workers=0``, the default), copy it to
+    ``device`` and, for a :class:`~rehab_core.training.SliceDataset`, augment
+    it there.  One untimed batch is read first; ``dataset`` needs
+    ``batches + 1`` batches of items.
+    """
+    return [
+        sum(parts)
+        for parts in time_data_path(dataset, batch_size=batch_size, batches=batches, device=device)
+    ]
+
+
+def time_data_path(
+    dataset: Any,
+    *,
+    batch_size: int,
+    batches: int = 2,
+    device: str | torch.device = "cpu",
+    num_workers: int = 0,
+) -> list[tuple[float, float, float]]:
+    """Seconds of each part of the data path per batch: (read, copy to device, augment).
+
+    Parameters
+    ----------
+    dataset : Dataset
+        As ``fit_model``'s ``train_ds``; needs ``batches + 1`` batches of
+        items (the first, untimed, starts the workers).
+    batch_size : int
+    batches : int
+        Timed batches.
+    device : str or torch.device
+        The training device; the copy and the augmentation are timed there
+        (synchronised).
+    num_workers : int
+        DataLoader worker processes, persistent as in the loop; with workers,
+        "read" is the wait for the next prepared batch.
+
+    Returns
+    -------
+    list of (read_s, copy_s, augment_s)
     """
     import torch
 
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(0)
-    )
+    from rehab_core.training.settings import select_device
+
+    dev = device if isinstance(device, torch.device) else select_device(device)
+    augment = getattr(dataset, "augment_batch", None) if hasattr(dataset, "read_item") else None
+    loader = _training_loader(dataset, batch_size, num_workers, dev)
     times = []
     it = iter(loader)
-    next(it)  # untimed: the first batch pays one-off costs (lazy imports, allocation)
-    for _ in range(batches):
+    next(it)  # untimed: the first batch pays one-off costs (workers, lazy imports, allocation)
+    for b in range(1, batches + 1):
         t0 = time.perf_counter()
         try:
-            next(it)
+            x, _, _ = next(it)
         except StopIteration:
             break
-        times.append(time.perf_counter() - t0)
+        t1 = time.perf_counter()
+        x = x.to(dev, non_blocking=True)
+        _synchronize(dev)
+        t2 = time.perf_counter()
+        if augment is not None:
+            x = augment(x, epoch=1, batch=b)
+            _synchronize(dev)
+        times.append((t1 - t0, t2 - t1, time.perf_counter() - t2))
+    del it, loader  # ends persistent workers
     return times
 
 
@@ -260,8 +331,9 @@ class StepTiming:
     eval_s_per_step : float
         Median seconds of a validation forward pass of a batch.
     data_s_per_batch : float
-        Median seconds to read a batch through the DataLoader (augmentation
-        of slices included), in the training process.
+        Median seconds of the loop's data path per batch: the DataLoader
+        read, the copy to the device and, for slices, the augmentation on
+        the device.
     steps : int
         Timed steps behind each median.
     amp : str
@@ -371,6 +443,7 @@ def measure_model_steps(
         synthetic_dataset(name, batch * (steps + 1), window_shape=window_shape, seed=seed),
         batch_size=batch,
         batches=steps,
+        device=dev,
     )
     timing = StepTiming(
         model=name,

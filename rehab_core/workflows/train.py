@@ -78,7 +78,7 @@ def experiment_settings(
     if isinstance(backbones, str):
         backbones = list_models("image") if backbones == "all" else [backbones]
     ints = {"n_folds", "seed", "epochs", "patience", "signal_epochs", "signal_patience"}
-    ints |= {"signal_batch_size", "image_batch_size", "max_train_batches"}
+    ints |= {"signal_batch_size", "image_batch_size", "max_train_batches", "num_workers"}
     chosen = {k: v for k, v in values.items() if v is not None}
     for key, value in chosen.items():
         if key in ints and isinstance(value, float) and value.is_integer():

@@ -41,7 +41,7 @@ def recordings(tmp_path_factory) -> dict[str, Path]:
     from rehab_core.demo import generate_patient
 
     out = tmp_path_factory.mktemp("upload")
-    files = generate_patient(out / "generated", seed=7)
+    files = generate_patient(out / "generated", seed=7, minutes=1.0, volumes=60)
     signals = shutil.copy(files.signals_path, out / "e2e_eegemg.txt")
     fmri = shutil.copy(files.fmri_path, out / "e2e_bold.nii.gz")
     return {"signals": Path(signals), "fmri": Path(fmri)}

@@ -16,6 +16,7 @@ class _Boom(Exception):
 
 
 @pytest.mark.slow
+@pytest.mark.processes
 def test_server_answers_then_its_process_group_is_gone_even_after_an_error(tmp_path):
     with pytest.raises(_Boom):
         with streamlit_server(tmp_path / "data", tmp_path / "streamlit.log") as server:
@@ -42,6 +43,7 @@ with streamlit_server(Path({data!r}), Path({log!r})) as server:
 
 
 @pytest.mark.slow
+@pytest.mark.processes
 def test_a_terminated_holder_still_ends_the_server(tmp_path):
     """SIGTERM to the process holding the server (a CI timeout) does not leak the server."""
     import signal

@@ -12,11 +12,15 @@ from scipy.stats import spearmanr
 
 from rehab_core.demo import (
     CHANNELS,
+    MARKERS,
+    SITES,
     CohortSettings,
-    fmri_summary,
+    draw_cohort,
     generate_cohort,
     generate_patient,
+    read_true_transform,
     signal_summary,
+    true_scanner_to_mni,
 )
 
 SMALL = dict(n_patients=10, n_with_signals=8, seed=7, minutes=0.5, volumes=20)
@@ -59,7 +63,11 @@ def test_layout_and_progress(cohort):
         "rehab_core"
     )
     assert [p.participant_id for p in info.patients] == [f"sub-{i:03d}" for i in range(1, 11)]
+    assert description["GeneratedBy"][0]["GeneratorVersion"] == 2
     for p in info.patients:
+        xfm = root / "derivatives" / "truth" / p.participant_id
+        (sidecar,) = xfm.glob("*_from-scanner_to-MNI152NLin2009aSym_mode-image_xfm.json")
+        assert json.loads(sidecar.read_text()) == p.scanner_to_mni
         assert (
             p.fmri_path
             == root / p.participant_id / "func" / f"{p.participant_id}_task-rest_bold.nii.gz"
@@ -101,16 +109,29 @@ def test_ground_truth_schema(cohort):
     rows = _read_tsv(info.ground_truth_tsv)
     assert sum(r["has_signals"] == "true" for r in rows) == 8
     assert all(r["has_fmri"] == "true" for r in rows)
+    for key in ("p_good_bayes", "p_good_fmri", "p_good_eegemg", "p_good_clinical", "p_good_all"):
+        assert key in rows[0]
+    assert {f"marker_{k}" for k in MARKERS} <= set(rows[0])
     sides = {r["participant_id"]: r["affected_side"] for r in _read_tsv(info.participants_tsv)}
     for r in rows:
-        p = float(r["p_good_bayes"])
-        assert 0 < p < 1
+        for key in ("p_good_latents", "p_good_bayes", "p_good_fmri", "p_good_clinical"):
+            assert 0 < float(r[key]) < 1
         assert r["lesion_hemisphere"] == (
             "left" if sides[r["participant_id"]] == "right" else "right"
         )
-        assert float(r["lesion_volume_ml"]) > 0
+        assert r["site"] in SITES and r["lesion_site"] in {
+            "corona_radiata",
+            "internal_capsule",
+            "pons",
+        }
+        assert float(r["lesion_volume_ml"]) > 0 and float(r["cst_lesion_load_ml"]) >= 0
         if r["has_signals"] == "false":
             assert r["erd_depth_lesioned"] == "n/a" and r["bad_channels"] == "n/a"
+            assert r["p_good_eegemg"] == "n/a"
+            # what this patient's files can show is the fMRI alone
+            assert r["p_good_bayes"] == r["p_good_fmri"]
+        else:
+            assert 0 < float(r["p_good_eegemg"]) < 1
 
 
 def test_signal_files_have_the_papers_channels_and_rate(cohort):
@@ -127,49 +148,73 @@ def test_signal_files_have_the_papers_channels_and_rate(cohort):
     assert [e["trial_type"] for e in events[:4]] == ["preparation", "flexion", "rest", "extension"]
 
 
-def test_nifti_shape_zooms_tr_units(cohort):
+def test_nifti_grid_tr_units_and_codes_follow_the_site(cohort):
     import nibabel as nib
 
     info, _ = cohort
-    img = nib.load(info.patients[0].fmri_path)
-    assert img.shape == (64, 64, 35, 20)
-    assert img.header.get_zooms() == pytest.approx((3.4, 3.4, 4.0, 2.0))
-    assert img.header.get_xyzt_units() == ("mm", "sec")
-    assert img.get_data_dtype() == np.int16
+    seen = set()
+    for p in info.patients:
+        protocol = SITES[p.ground_truth["site"]]
+        img = nib.load(p.fmri_path)
+        assert img.shape == (*protocol.shape, 20)
+        assert img.header.get_zooms() == pytest.approx((*protocol.zooms, protocol.tr_s))
+        assert img.header.get_xyzt_units() == ("mm", "sec")
+        assert img.get_data_dtype() == np.int16
+        assert img.dataobj.slope == pytest.approx(protocol.scl_slope)  # nibabel moves it there
+        assert int(img.header["qform_code"]) == protocol.qform_code
+        assert int(img.header["sform_code"]) == protocol.sform_code
+        assert nib.aff2axcodes(img.affine) == tuple(protocol.orientation)
+        assert np.allclose(img.affine, p.scanner_to_mni["fmri_voxel_to_scanner"])
+        sidecar = json.loads(p.fmri_path.with_name(p.fmri_path.name[:-7] + ".json").read_text())
+        assert sidecar["RepetitionTime"] == protocol.tr_s
+        seen.add(nib.aff2axcodes(img.affine))
+    assert len(seen) >= 2  # varied storage orientations within one small cohort
 
 
-def test_each_modality_carries_its_latent(cohort):
-    """Summaries computed from the files rank patients by their latent factor."""
+def test_the_files_show_what_the_ground_truth_says(cohort):
+    """The infarct is where the truth puts it, and the EMG summary ranks as its truth does."""
     import nibabel as nib
 
+    from rehab_core.demo import true_mni_to_scanner
     from rehab_core.io import read_signals_text
 
     info, _ = cohort
-    c, sig, n, img_score = [], [], [], []
+    contrast, burst_true, burst_file = [], [], []
     for p in info.patients:
-        side = p.participant["affected_side"]
         img = nib.load(p.fmri_path)
-        f = fmri_summary(np.asarray(img.dataobj), img.affine, 2.0, affected_side=side)
-        n.append(p.ground_truth["latent_n"])
-        img_score.append(f["healthy_fraction"])
+        mean = np.asarray(img.dataobj).mean(axis=-1)
+        centre = np.array([p.ground_truth[f"lesion_center_{k}_mm"] for k in "xyz"])
+        values = []
+        for point in (centre, centre * np.array([-1.0, 1.0, 1.0])):  # the lesion, its mirror
+            scanner = true_mni_to_scanner(point, p.scanner_to_mni)
+            ijk = np.linalg.inv(img.affine) @ np.r_[scanner, 1.0]
+            values.append(mean[tuple(np.rint(ijk[:3]).astype(int))])
+        if p.ground_truth["lesion_volume_ml"] > 1.0:
+            contrast.append(values[0] / values[1])
         if p.signals_path is not None:
             raw = read_signals_text(p.signals_path)
             s = signal_summary(
-                raw.get_data() * 1e6, raw.info["sfreq"], raw.ch_names, affected_side=side
+                raw.get_data() * 1e6,
+                raw.info["sfreq"],
+                raw.ch_names,
+                affected_side=p.participant["affected_side"],
             )
-            c.append(p.ground_truth["latent_c"])
-            sig.append(s["emg_burst_log_ratio"] + s["beta_erd_laterality"])
-    assert spearmanr(c, sig)[0] > 0.6
-    assert spearmanr(n, img_score)[0] > 0.6
+            burst_true.append(p.ground_truth["emg_burst_ratio"])
+            burst_file.append(s["emg_burst_log_ratio"])
+    assert len(contrast) >= 3 and np.median(contrast) > 1.15
+    assert spearmanr(burst_true, burst_file)[0] > 0.6
 
 
+@pytest.mark.slow
+@pytest.mark.processes  # generates a cohort twice, once in a pool of worker processes
 def test_same_seed_same_bytes_whatever_n_jobs(tmp_path):
     kw = dict(n_patients=3, n_with_signals=2, seed=3, minutes=0.2, volumes=10)
     a = generate_cohort(tmp_path / "a", n_jobs=1, **kw).root
     b = generate_cohort(tmp_path / "b", n_jobs=2, **kw).root
     files_a, files_b = _all_files(a), _all_files(b)
     assert files_a.keys() == files_b.keys()
-    assert len(files_a) == 3 * 2 + 2 * 2 + 6  # func (nii + json), eeg (txt + events), 6 top-level
+    # func (nii + json), truth (xfm), eeg (txt + events), 6 top-level
+    assert len(files_a) == 3 * 3 + 2 * 2 + 6
     for name in files_a:
         assert files_a[name] == files_b[name], name
 
@@ -196,15 +241,78 @@ def test_modalities_use_independent_streams(tmp_path):
     assert long.signals_path is None and long.ground_truth["erd_depth_lesioned"] is None
 
 
-def test_demo_patient_is_readable_by_the_product_readers(tmp_path):
+@pytest.mark.parametrize("site", list(SITES))
+def test_demo_patient_is_readable_by_the_product_readers_at_every_site(tmp_path, site):
+    """50 volumes (the tests' short series) pass the reader at every site's TR and orientation."""
+    import nibabel as nib
+
     from rehab_core.io import read_fmri, read_signals
 
-    files = generate_patient(tmp_path, seed=1, minutes=0.2, volumes=50)
+    files = generate_patient(tmp_path, seed=1, minutes=0.2, volumes=50, site=site)
     raw = read_signals(files.signals_path)
     assert raw.ch_names == list(CHANNELS)
     img = read_fmri(files.fmri_path)
-    assert img.shape == (64, 64, 35, 50)
-    assert img.header.get_zooms()[3] == pytest.approx(2.0)
+    protocol = SITES[site]
+    assert img.shape == (*protocol.shape, 50)
+    assert img.header.get_zooms()[3] == pytest.approx(protocol.tr_s)
+    assert nib.aff2axcodes(img.affine) == tuple(protocol.orientation)
+    assert files.ground_truth["site"] == site
+    # the scanner origin lies inside the field of view; the MNI origin is near the brain centre
+    centre = img.affine @ np.r_[(np.array(protocol.shape) - 1) / 2.0, 1.0]
+    assert np.linalg.norm(centre[:3]) < 40.0
+    brain_centre_mni = true_scanner_to_mni(centre[:3], files.scanner_to_mni)
+    assert np.linalg.norm(brain_centre_mni - np.array([0.0, -20.0, 10.0])) < 30.0
+
+
+def test_site_override_keeps_the_patient(tmp_path):
+    a = generate_patient(tmp_path / "a", seed=4, minutes=0.2, volumes=8, site="C")
+    b = generate_patient(tmp_path / "b", seed=4, minutes=0.2, volumes=8, site="D")
+    assert a.participant == b.participant
+    assert a.signals_path.read_bytes() == b.signals_path.read_bytes()
+    assert (a.ground_truth["site"], b.ground_truth["site"]) == ("C", "D")
+    with pytest.raises(ValueError, match="site='Z' is not allowed"):
+        generate_patient(tmp_path / "c", seed=4, site="Z")
+
+
+def test_draw_cohort_equals_the_written_rows(cohort):
+    info, _ = cohort
+    rows = draw_cohort(info.settings)
+    assert [r["participant_id"] for r in rows] == [p.participant_id for p in info.patients]
+    for row, p in zip(rows, info.patients, strict=True):
+        for key in p.participant:
+            assert row[key] == p.participant[key], key
+        for key in ("latent_c", "p_good_bayes", "p_good_eegemg", "p_good_all", "site"):
+            assert row[key] == p.ground_truth[key], key
+
+
+def test_tiny_cohort_of_the_suite_has_both_outcomes():
+    """tests/conftest.py's TINY_COHORT (seed 5, 20 patients) must give good and poor patients."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "suite_conftest", Path(__file__).resolve().parents[1] / "conftest.py"
+    )
+    suite = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(suite)
+    rows = draw_cohort(CohortSettings(**suite.TINY_COHORT))
+    outcomes = [r["outcome"] for r in rows]
+    assert 5 <= outcomes.count("good") <= 15 and len(outcomes) == 20
+
+
+def test_read_true_transform(cohort):
+    info, _ = cohort
+    p = info.patients[3]
+    assert read_true_transform(info.root, p.participant_id) == p.scanner_to_mni
+    with pytest.raises(FileNotFoundError, match="sub-099"):
+        read_true_transform(info.root, "sub-099")
+
+
+def test_summary_reports_every_ceiling(cohort):
+    info, _ = cohort
+    text = info.summary()
+    assert text.startswith("10 patients")
+    for label in ("fMRI + EEG-EMG", "fMRI alone", "EEG-EMG alone", "baseline FMA-LE"):
+        assert label in text
 
 
 def test_refuses_a_non_empty_folder_unless_overwriting_a_cohort(tmp_path):

@@ -28,6 +28,15 @@ NAMES = ["C3", "C4", "EMG_RF"]
 FORMATS = [".txt", ".edf", ".bdf", ".vhdr", "_raw.fif", ".set", ".nii", ".nii.gz"]
 # A slow format (EEGLAB is first parsed in a child process) gets fewer examples.
 EXAMPLES = {".set": 4, ".vhdr": 12}
+
+
+def _examples(n: int) -> int:
+    """``n`` examples; at most the profile's under ``--hypothesis-profile=fast`` (make check)."""
+    if settings.get_current_profile_name() == "fast":
+        return min(n, settings.default.max_examples)
+    return n
+
+
 FUZZ = dict(
     derandomize=True,
     database=None,
@@ -129,7 +138,7 @@ def test_every_reader_returns_a_valid_object_or_one_sentence(seeds, suffix):
     read = read_fmri if suffix.startswith(".nii") else read_signals
     seed = seeds[suffix].read_bytes()
 
-    @settings(max_examples=EXAMPLES.get(suffix, 30), **FUZZ)
+    @settings(max_examples=_examples(EXAMPLES.get(suffix, 30)), **FUZZ)
     @given(content=_mutated(seed))
     def fuzz(content: bytes) -> None:
         with tempfile.TemporaryDirectory() as folder:
@@ -167,7 +176,7 @@ def test_store_refusal_leaves_no_row_file_or_temporary_copy(seeds, store, kind, 
     patient = store.create_patient(f"FUZZ{suffix}")
     name = f"upload{suffix}"
 
-    @settings(max_examples=15, **FUZZ)
+    @settings(max_examples=_examples(15), **FUZZ)
     @given(content=_mutated(seed))
     def fuzz(content: bytes) -> None:
         before_rows = len(store.uploads(patient.id))
@@ -197,7 +206,7 @@ def test_cohort_reader_on_a_mutated_participants_table(tmp_path_factory):
         (root / pid / "eeg").mkdir(parents=True)
         (root / pid / "eeg" / f"{pid}_eegemg.txt").write_bytes(b"")
 
-    @settings(max_examples=150, **FUZZ)
+    @settings(max_examples=_examples(150), **FUZZ)
     @given(content=_mutated(COHORT_TSV))
     def fuzz(content: bytes) -> None:
         (root / "participants.tsv").write_bytes(content)

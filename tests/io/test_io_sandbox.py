@@ -65,3 +65,22 @@ def test_an_unknown_exception_type_is_a_sandbox_error():
 
     with pytest.raises(SandboxError, match="JSONDecodeError"):
         run_limited(json.loads, "{")
+
+
+def test_the_child_never_runs_the_callers_main_script(tmp_path, monkeypatch):
+    """Streamlit runs each page script as ``__main__``; a child must not import it again.
+
+    Before the fix the forkserver child re-ran the running script (here one that
+    cannot even be imported), so every upload check inside a page died with
+    "made the file reader stop abruptly (exit 1)".
+    """
+    import sys
+    import types
+
+    script = tmp_path / "page.py"
+    script.write_text("raise SystemExit('the page script ran in the sandbox child')\n")
+    page = types.ModuleType("__main__")
+    page.__file__ = str(script)
+    page.__spec__ = None
+    monkeypatch.setitem(sys.modules, "__main__", page)
+    assert run_limited(os.getpid) != os.getpid()

@@ -7,6 +7,28 @@ import time
 import pytest
 
 
+def _stop_job_processes(data_dir) -> None:
+    """SIGKILL the runner and workers a test left on ``data_dir`` (a test that timed out).
+
+    Without this, a job whose test failed at load kept training in the background
+    for the rest of the session, slowing every later test.
+    """
+    import os
+    import signal
+    from pathlib import Path
+
+    wanted = f"REHAB_DATA_DIR={data_dir}".encode()
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            if b"rehab_core.jobs." not in cmdline:
+                continue
+            if wanted in (proc / "environ").read_bytes().split(b"\0"):
+                os.kill(int(proc.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            continue  # gone meanwhile, or not ours to read
+
+
 @pytest.fixture
 def store(tmp_path):
     """A store on SQLite in a temporary folder (the runner tests start real processes on it)."""
@@ -15,6 +37,7 @@ def store(tmp_path):
     s = open_store(data_dir=tmp_path / "data")
     yield s
     s.close()
+    _stop_job_processes(s.data_dir)
 
 
 @pytest.fixture

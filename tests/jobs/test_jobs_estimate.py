@@ -9,6 +9,9 @@ import pytest
 from rehab_core.jobs import estimate_in_subprocess
 
 
+# a child process that times real training steps of two models
+@pytest.mark.slow
+@pytest.mark.processes
 def test_estimate_runs_in_a_child_and_returns_the_measured_figures():
     result = estimate_in_subprocess(
         ["shufflenet"],

@@ -1,4 +1,4 @@
-"""How the runner starts a job's worker: torchrun over several GPUs, one process otherwise."""
+"""How the runner starts a job's worker: one pinned GPU by default, torchrun only for DDP."""
 
 from __future__ import annotations
 
@@ -23,17 +23,22 @@ def _gpus(n: int) -> list[devices.DeviceInfo]:
 
 
 @pytest.mark.parametrize(
-    ("device", "n_gpus", "expected"),
+    ("device", "n_gpus", "expected", "pinned", "in_process"),
     [
-        ("auto", 3, "torchrun"),
-        ("cuda", 2, "torchrun"),
-        ("auto", 1, "plain"),
-        ("auto", 0, "plain"),
-        ("cpu", 3, "plain"),
-        ("cuda:1", 3, "plain"),
+        # one GPU per job unless DDP is asked for (issue 16), pinned to it
+        ("auto", 3, "plain", "0", "cuda:0"),
+        ("cuda", 2, "plain", "0", "cuda:0"),
+        ("ddp", 3, "torchrun", "0,1", "cuda"),  # 2 of 3: the batches (16, 32) split in two
+        ("ddp", 4, "torchrun", "0,1,2,3", "cuda"),
+        ("auto", 1, "plain", "0", "cuda:0"),
+        ("auto", 0, "plain", None, "cpu"),
+        ("cpu", 3, "plain", None, "cpu"),
+        ("cuda:1", 3, "plain", "1", "cuda:0"),
     ],
 )
-def test_worker_command(store, tiny_cohort, fast_job, monkeypatch, device, n_gpus, expected):
+def test_worker_command(
+    store, tiny_cohort, fast_job, monkeypatch, device, n_gpus, expected, pinned, in_process
+):
     monkeypatch.setattr(devices, "list_devices", lambda: _gpus(n_gpus))
     job = submit_job(store, tiny_cohort, fast_job(device=device)[0])
     command, env = _launch(job)
@@ -42,7 +47,21 @@ def test_worker_command(store, tiny_cohort, fast_job, monkeypatch, device, n_gpu
     if expected == "torchrun":
         assert command[:5] == [sys.executable, "-m", "torch.distributed.run", "--standalone",
                                "--nproc_per_node"]  # fmt: skip
-        assert command[5] == str(n_gpus)
-        assert env["OMP_NUM_THREADS"] == str(32 // n_gpus)
+        assert command[5] == str(len(pinned.split(",")))
+        assert env["OMP_NUM_THREADS"] == str(32 // len(pinned.split(",")))
     else:
-        assert command == [sys.executable, *module] and env.get("CUDA_VISIBLE_DEVICES") is None
+        assert command == [sys.executable, *module]
+    assert env.get("CUDA_VISIBLE_DEVICES") == pinned
+    assert env["REHAB_TRAIN_DEVICE"] == in_process
+
+
+def test_a_job_on_a_missing_gpu_fails_with_a_sentence(store, tiny_cohort, fast_job, monkeypatch):
+    from rehab_core.jobs import get_job
+    from rehab_core.jobs.runner import run_pending
+
+    monkeypatch.setattr(devices, "list_devices", lambda: _gpus(1))
+    job = submit_job(store, tiny_cohort, fast_job(device="cuda:3")[0])
+    assert run_pending(store) == 1
+    done = get_job(store, job.id)
+    assert done.state == "failed"
+    assert done.error == "device='cuda:3' is not on this machine; it has 1 CUDA GPU(s)."

@@ -25,7 +25,7 @@ from rehab_core.jobs import (
 )
 from rehab_core.storage import db, load_bundle
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.processes]  # the real runner and its workers
 
 
 def _epochs(store, job_id, member):

@@ -28,7 +28,8 @@ MANIFEST = json.loads((ROOT / "weights" / "shufflenet_lstm" / "manifest.json").r
 def demo_files(tmp_path_factory):
     from rehab_core.demo import generate_patient
 
-    return generate_patient(tmp_path_factory.mktemp("demo"), seed=42)
+    # the sizes of the v1 defaults (1 min, 60 volumes) keep this page test quick
+    return generate_patient(tmp_path_factory.mktemp("demo"), seed=42, minutes=1.0, volumes=60)
 
 
 @pytest.fixture
@@ -77,6 +78,8 @@ def test_without_a_patient_the_page_points_to_the_patients_page(signed_in, store
     assert not at.button
 
 
+# the whole prediction of a demo patient with Grad-CAM, attributions and the PDF
+@pytest.mark.slow
 def test_demo_patient_prediction_is_shown_stored_explained_and_reported(
     signed_in, store, demo_files, deferred_downloads
 ):
@@ -144,6 +147,8 @@ def test_demo_patient_prediction_is_shown_stored_explained_and_reported(
     )
 
 
+# a demo patient's fMRI through the whole image branch of the shipped model
+@pytest.mark.slow
 def test_image_only_patient_gets_the_image_only_note(signed_in, store, demo_files):
     patient = store.create_patient("FMRI-ONLY")
     store.add_upload(patient.id, "fmri", "bold.nii.gz", demo_files.fmri_path)

@@ -244,3 +244,13 @@ def test_estimate_button_shows_the_measured_bound(
     assert backbones == ["shufflenet"] and kwargs["epochs"] == 50 and kwargs["n_folds"] == 5
     assert kwargs["window_shape"] == (22, 25)  # 10-s windows of 0.4-s envelope frames
     assert kwargs["n_windows"] >= 18 and kwargs["n_slices"] >= 20 * 35
+
+
+def test_the_scheduling_policy_is_stated(app_store, signed_in, runner_starts):
+    """What a job would get: device, batch as set, the learning-rate rule (issue 16)."""
+    at = open_retrain(signed_in)
+    devices = list(labelled(at.selectbox, "Device").options)
+    assert devices[0] == "A free GPU (one per job), else the CPU"
+    captions = " ".join(c.value for c in at.caption)
+    assert "Batch: 32 windows and 16 slices" in captions
+    assert "Learning rate 0.001 as set: the global batch does not change" in captions

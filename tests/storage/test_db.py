@@ -26,6 +26,8 @@ ALL_TABLES = {
     "training_jobs",
     "model_versions",
     "users",
+    "user_identities",
+    "password_resets",
     "audit_events",
 }
 

@@ -27,6 +27,7 @@ from rehab_core.storage import db, open_store
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.processes,  # writers in child processes, killed mid-write
     pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc"),
 ]
 

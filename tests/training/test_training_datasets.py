@@ -154,7 +154,7 @@ def test_eval_mode_switches_augmentation_off():
 def test_rotation_changes_the_image_and_keeps_the_background():
     image = torch.full((3, 32, 32), -2.0)
     image[:, 8:24, 14:18] = 3.0  # a vertical bar
-    only_rotation = SliceAugmentation(max_rotation_deg=15.0, flip_probability=0.0, brightness=0.0)
+    only_rotation = SliceAugmentation.only(max_rotation_deg=15.0)
     before = image.clone()
     out = augment_slice(image, only_rotation, torch.Generator().manual_seed(0))
     torch.testing.assert_close(image, before, rtol=0, atol=0)  # input untouched
@@ -165,11 +165,11 @@ def test_rotation_changes_the_image_and_keeps_the_background():
 
 def test_flip_and_brightness_are_what_they_say():
     image = torch.arange(3 * 4 * 5, dtype=torch.float32).reshape(3, 4, 5)
-    flip = SliceAugmentation(max_rotation_deg=0.0, flip_probability=1.0, brightness=0.0)
+    flip = SliceAugmentation.only(flip_probability=1.0)
     torch.testing.assert_close(
         augment_slice(image, flip, torch.Generator()), torch.flip(image, dims=(-1,))
     )
-    bright = SliceAugmentation(max_rotation_deg=0.0, flip_probability=0.0, brightness=0.5)
+    bright = SliceAugmentation.only(brightness=0.5)
     out = augment_slice(image, bright, torch.Generator().manual_seed(3))
     floor = image.amin(dim=(1, 2), keepdim=True)
     ratio = (out - floor)[:, 1:] / (image - floor)[:, 1:]
@@ -196,3 +196,16 @@ def test_augmentation_settings_and_input_are_checked():
     assert (
         SliceAugmentation.from_dict(SliceAugmentation(brightness=0.2).to_dict()).brightness == 0.2
     )
+
+
+def test_read_items_stacks_stored_slices_in_one_copy():
+    x, ids, labels = _slices()
+    ds = SliceDataset(x, ids, labels, indices=[5, 1, 3, 0], augmentation=SliceAugmentation())
+    xb, yb, pb = ds.read_items([2, 0, 3])
+    stacked = torch.utils.data.default_collate([ds.read_item(i) for i in (2, 0, 3)])
+    for got, expected in zip((xb, yb, pb), stacked, strict=True):
+        assert got.dtype == expected.dtype
+        torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    np.testing.assert_array_equal(xb.numpy(), x[[3, 5, 0]])  # never augmented
+    xb[:] = 0  # a copy: the caller's array is untouched
+    assert np.abs(x[[3, 5, 0]]).sum() > 0

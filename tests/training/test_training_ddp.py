@@ -21,9 +21,8 @@ def _without_seconds(history):
     return [{k: v for k, v in h.items() if k != "seconds"} for h in history]
 
 
-@pytest.mark.slow
-@pytest.mark.distributed
-def test_two_cpu_processes_train_to_identical_weights(tmp_path):
+def _torchrun_smoke(tmp_path, *args: str) -> subprocess.CompletedProcess:
+    """Run ``ddp_smoke`` in two CPU processes under torchrun (Gloo), output in files."""
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
@@ -43,8 +42,7 @@ def test_two_cpu_processes_train_to_identical_weights(tmp_path):
         "rehab_core.training.ddp_smoke",
         "--out",
         str(tmp_path),
-        "--epochs",
-        "3",
+        *args,
     ]
     env["REHAB_DDP_TIMEOUT_S"] = "120"  # a hung collective fails with a message, not silence
     # Output goes to files, not pipes: a worker left behind would hold a pipe open and
@@ -65,9 +63,17 @@ def test_two_cpu_processes_train_to_identical_weights(tmp_path):
                 proc.wait()
     stdout = (tmp_path / "stdout.txt").read_text()
     stderr = (tmp_path / "stderr.txt").read_text()
-    done = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_two_cpu_processes_train_to_identical_weights(tmp_path):
+    done = _torchrun_smoke(tmp_path, "--epochs", "3")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert done.stdout.count("(ranks agree)") == 2
+    # the group was destroyed before exit, not left to the interpreter's teardown (SIGABRT)
+    assert done.stdout.count("process group freed") == 2
     summaries = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [s["world_size"] for s in summaries] == [2, 2]
     assert summaries[0]["sha256"] == summaries[1]["sha256"]
@@ -80,6 +86,30 @@ def test_two_cpu_processes_train_to_identical_weights(tmp_path):
         "epoch-0003.json",
         "epoch-0003.safetensors",
     ]
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_one_two_process_job_trains_several_fits_over_one_process_group(tmp_path):
+    """A job's ensemble: several fit_model calls in a row in one torchrun job (issue 16)."""
+    done = _torchrun_smoke(tmp_path, "--epochs", "2", "--fits", "3")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.stdout.count("3 fit(s)") == 2
+    assert done.stdout.count("(ranks agree)") == 2
+    assert done.stdout.count("process group freed") == 2
+    fits = [json.loads((tmp_path / f"rank{r}.json").read_text())["fits"] for r in (0, 1)]
+    assert [len(f) for f in fits] == [3, 3]
+    for fit0, fit1 in zip(*fits, strict=True):
+        assert fit0["sha256"] == fit1["sha256"]
+        assert _without_seconds(fit0["history"]) == _without_seconds(fit1["history"])
+        assert [h["epoch"] for h in fit0["history"]] == [1, 2]
+    # three different models (seeds 0, 1, 2), not one model trained three times
+    assert len({f["sha256"] for f in fits[0]}) == 3
+    for folder in ("checkpoints", "checkpoints-2", "checkpoints-3"):
+        assert sorted(p.name for p in (tmp_path / folder).iterdir()) == [
+            "epoch-0002.json",
+            "epoch-0002.safetensors",
+        ]
 
 
 def test_smoke_runs_as_a_single_process(tmp_path, monkeypatch):
@@ -102,3 +132,40 @@ def test_half_set_torchrun_environment_is_refused(monkeypatch):
         match="WORLD_SIZE=2 is set but RANK is not; start distributed training with torchrun",
     ):
         distributed_env()
+
+
+def test_a_single_process_creates_no_process_group(monkeypatch):
+    import torch.distributed as dist
+
+    from rehab_core.training.distributed import (
+        distributed_process,
+        setup_distributed,
+        shutdown_distributed,
+    )
+
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    with distributed_process("cpu") as ctx:
+        assert ctx is None
+    ctx = setup_distributed("cpu")
+    assert (ctx.world_size, ctx.rank, ctx.is_distributed) == (1, 0, False)
+    assert not dist.is_initialized()
+    assert shutdown_distributed() is True  # nothing of ours to free
+
+
+def test_a_process_group_the_caller_made_is_used_and_left_to_the_caller(monkeypatch):
+    import torch.distributed as dist
+    import torch.distributed.nn  # noqa: F401  (before the group: see training/distributed.py)
+
+    from rehab_core.training.distributed import setup_distributed, shutdown_distributed
+
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        ctx = setup_distributed("cpu")
+        assert (ctx.world_size, ctx.backend) == (1, "gloo")
+        assert shutdown_distributed() is True
+        assert dist.is_initialized()  # not ours to destroy
+    finally:
+        dist.destroy_process_group()

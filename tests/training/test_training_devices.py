@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -17,35 +16,11 @@ from rehab_core.training import (
     launch_plan,
     list_devices,
 )
+from rehab_core.training.devices import pin_gpus
 from rehab_core.training.throughput import measure_model_steps
 
 GIB = 1024**3
 TINY_WINDOW = (4, 8)
-
-
-@pytest.fixture
-def fake_gpus(monkeypatch):
-    """``fake_gpus(n)``: make torch report ``n`` CUDA GPUs (and no MPS)."""
-
-    def install(n: int) -> None:
-        monkeypatch.setattr(torch.cuda, "device_count", lambda: n)
-        monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
-
-        def props(i):
-            if not 0 <= i < n:
-                raise AssertionError(f"asked for the properties of GPU {i} of {n}")
-            return SimpleNamespace(
-                name=f"Fake GPU {i}",
-                total_memory=80 * GIB,
-                major=9,
-                minor=0,
-                multi_processor_count=132,
-            )
-
-        monkeypatch.setattr(torch.cuda, "get_device_properties", props)
-        monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
-
-    return install
 
 
 def test_list_devices_always_ends_with_the_cpu():
@@ -62,7 +37,7 @@ def test_list_devices_always_ends_with_the_cpu():
 
 
 def test_fake_gpus_are_listed_with_name_memory_and_capability(fake_gpus):
-    fake_gpus(2)
+    nvml = fake_gpus(2)
     devices = list_devices()
     assert [d.torch_device for d in devices] == ["cuda:0", "cuda:1", "cpu"]
     gpu = devices[1]
@@ -72,11 +47,78 @@ def test_fake_gpus_are_listed_with_name_memory_and_capability(fake_gpus):
         name="Fake GPU 1",
         index=1,
         memory_gib=80.0,
-        free_memory_gib=None,  # no CUDA context yet: not read (it would cost GPU memory)
+        free_memory_gib=pytest.approx(79.0),  # NVML reads it without a CUDA context
         compute_capability="9.0",
-        n_cores=132,
+        n_cores=None,  # NVML does not count multiprocessors
+        uuid="GPU-fake-1",
+        physical_index=1,
     )
-    assert gpu.label == "GPU 1: Fake GPU 1, 80.0 GiB (compute 9.0)"
+    assert gpu.label == "GPU 1: Fake GPU 1, 80.0 GiB (compute 9.0), 79.0 GiB free"
+    assert nvml.initialised == nvml.shutdowns == 1
+
+
+def test_listing_gpus_leaves_cuda_uninitialised(fake_gpus):
+    """The Retrain page lists devices on every rerun: no CUDA context in the web server."""
+    fake_gpus(2)  # CUDA initialisation raises inside this fixture
+    assert not torch.cuda.is_initialized()
+    assert len(list_devices()) == 3 and len(launch_plan(1).devices) == 1
+    assert not torch.cuda.is_initialized()
+
+
+@pytest.mark.parametrize(
+    ("visible", "expected"),
+    [
+        ("2,0", [("cuda:0", 2), ("cuda:1", 0)]),
+        ("GPU-fake-1", [("cuda:0", 1)]),
+        ("1,7,2", [("cuda:0", 1)]),  # CUDA stops at the first unknown entry
+        ("-1", []),
+        ("", []),
+    ],
+)
+def test_cuda_visible_devices_renumbers_the_gpus(fake_gpus, monkeypatch, visible, expected):
+    fake_gpus(3)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    gpus = [d for d in list_devices() if d.kind == "cuda"]
+    assert [(d.torch_device, d.physical_index) for d in gpus] == expected
+    assert all(d.uuid == f"GPU-fake-{d.physical_index}" for d in gpus)
+
+
+def test_nvidia_smi_is_read_when_nvml_is_missing(fake_gpus, monkeypatch, tmp_path):
+    nvml = fake_gpus(0)
+
+    def broken_init():
+        raise nvml.NVMLError("NVML Shared Library Not Found")
+
+    monkeypatch.setattr(nvml, "nvmlInit", broken_init)
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text(
+        "#!/bin/sh\n"
+        'case "$1" in --query-gpu=index,uuid,name,memory.total,memory.free,compute_cap) ;;'
+        " *) exit 9;; esac\n"
+        "echo '0, GPU-aaa, NVIDIA H200, 143771, 143000, 9.0'\n"
+        "echo '1, GPU-bbb, NVIDIA H200, 143771, [N/A], [N/A]'\n"
+    )
+    smi.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    gpus = [d for d in list_devices() if d.kind == "cuda"]
+    assert [(d.torch_device, d.name, d.uuid) for d in gpus] == [
+        ("cuda:0", "NVIDIA H200", "GPU-aaa"),
+        ("cuda:1", "NVIDIA H200", "GPU-bbb"),
+    ]
+    assert gpus[0].memory_gib == pytest.approx(143771 / 1024)
+    assert gpus[0].free_memory_gib == pytest.approx(143000 / 1024)
+    assert gpus[1].free_memory_gib is None and gpus[1].compute_capability is None
+    assert not torch.cuda.is_initialized()
+
+
+def test_without_nvml_or_nvidia_smi_a_machine_without_cuda_lists_no_gpu(
+    fake_gpus, monkeypatch, tmp_path
+):
+    nvml = fake_gpus(4)
+    monkeypatch.setattr(nvml, "nvmlInit", lambda: (_ for _ in ()).throw(nvml.NVMLError("x")))
+    monkeypatch.setenv("PATH", str(tmp_path))  # no nvidia-smi
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert [d.kind for d in list_devices()] == ["cpu"]
 
 
 def test_no_gpu_gives_a_plain_cpu_process(fake_gpus):
@@ -99,7 +141,8 @@ def test_one_gpu_gives_a_plain_process_on_cuda_0(fake_gpus):
     plan = launch_plan()
     assert (plan.kind, plan.device, plan.n_processes) == ("cuda", "cuda:0", 1)
     assert plan.command("-m", "pkg.worker") == [sys.executable, "-m", "pkg.worker"]
-    assert plan.label == "one GPU (GPU 0: Fake GPU 0, 80.0 GiB (compute 9.0))"
+    assert plan.label == "one GPU (GPU 0: Fake GPU 0, 80.0 GiB (compute 9.0), 79.0 GiB free)"
+    assert plan.env == {"CUDA_VISIBLE_DEVICES": "GPU-fake-0"}  # pinned: no context elsewhere
 
 
 def test_three_gpus_launch_through_torchrun(fake_gpus):
@@ -117,31 +160,47 @@ def test_three_gpus_launch_through_torchrun(fake_gpus):
         "-m",
         "pkg.worker",
     ]
-    assert "CUDA_VISIBLE_DEVICES" not in plan.env
+    # every GPU plan pins its processes, even to all GPUs (by UUID: exact whatever the order)
+    assert plan.env["CUDA_VISIBLE_DEVICES"] == "GPU-fake-0,GPU-fake-1,GPU-fake-2"
     assert int(plan.env["OMP_NUM_THREADS"]) >= 1
     assert plan.label.startswith("3 GPUs through torchrun (DistributedDataParallel)")
     assert plan.to_dict()["launcher"][2] == "torch.distributed.run"
 
 
 @pytest.mark.parametrize(
-    ("wanted", "kind", "n", "device"),
-    [(0, "cpu", 1, "cpu"), (1, "cuda", 1, "cuda:0"), (2, "torchrun", 2, "cuda")],
+    ("wanted", "kind", "n", "device", "pinned"),
+    [
+        (0, "cpu", 1, "cpu", None),
+        (1, "cuda", 1, "cuda:0", "GPU-fake-0"),
+        (2, "torchrun", 2, "cuda", "GPU-fake-0,GPU-fake-1"),
+    ],
 )
-def test_a_number_of_gpus_takes_the_first_ones(fake_gpus, wanted, kind, n, device):
+def test_a_number_of_gpus_takes_the_first_ones(fake_gpus, wanted, kind, n, device, pinned):
     fake_gpus(3)
     plan = launch_plan(wanted)
     assert (plan.kind, plan.n_processes, plan.device) == (kind, n, device)
-    assert "CUDA_VISIBLE_DEVICES" not in plan.env
+    assert plan.env.get("CUDA_VISIBLE_DEVICES") == pinned
 
 
 def test_chosen_devices_are_made_the_only_visible_ones(fake_gpus):
     fake_gpus(3)
     devices = list_devices()
     plan = launch_plan([devices[1], devices[2]])
-    assert plan.kind == "torchrun" and plan.env["CUDA_VISIBLE_DEVICES"] == "1,2"
+    assert plan.kind == "torchrun" and plan.env["CUDA_VISIBLE_DEVICES"] == "GPU-fake-1,GPU-fake-2"
     single = launch_plan([devices[2]])
-    assert (single.kind, single.device) == ("cuda", "cuda:2")
+    # the job sees GPU 2 alone, as its cuda:0
+    assert (single.kind, single.device) == ("cuda", "cuda:0")
+    assert single.env["CUDA_VISIBLE_DEVICES"] == "GPU-fake-2"
     assert launch_plan([devices[-1]]).kind == "cpu"
+
+
+def test_pinning_without_uuid_uses_the_physical_index():
+    gpu = DeviceInfo(kind="cuda", torch_device="cuda:0", name="G", index=0, physical_index=3)
+    assert pin_gpus([gpu]) == "3"
+    bare = DeviceInfo(kind="cuda", torch_device="cuda:1", name="G", index=1)
+    assert pin_gpus([gpu, bare]) == "3,1"
+    with pytest.raises(ValueError, match="cpu is not a CUDA GPU"):
+        pin_gpus([DeviceInfo(kind="cpu", torch_device="cpu", name="x")])
 
 
 def test_more_gpus_than_present_are_refused(fake_gpus):
@@ -229,10 +288,16 @@ def test_estimate_scales_with_epochs_and_folds(estimate_args):
             got = estimate_training_seconds(**{**args, "n_folds": k, "epochs": epochs})
             expected = k * (epochs * fit_batches * step + score_batches * evaluate)
             assert got.per_model_s == {"lstm": pytest.approx(expected)}
-    # two DDP processes halve the training batches of each process
+    # two DDP processes keep the global batch of 32: each reads 16 per step (timed at 16)
     two_gpus = estimate_training_seconds(**{**args, "n_folds": 2, "n_processes": 2})
-    expected = 2 * (2 * math.ceil(96 / 64) * step + 3 * evaluate)
+    half = measure_model_steps(
+        "lstm", device="cpu", window_shape=TINY_WINDOW, steps=1, batch_size=16
+    )
+    step16 = half.train_s_per_step + half.data_s_per_batch
+    evaluate16 = half.eval_s_per_step + half.data_s_per_batch
+    expected = 2 * (2 * math.ceil(96 / 32) * step16 + math.ceil(96 / 16) * evaluate16)
     assert two_gpus.total_s == pytest.approx(expected)
+    assert two_gpus.timings["lstm"].batch_size == 16
     assert "gradient exchange is not counted" in two_gpus.assumptions[-1]
 
 

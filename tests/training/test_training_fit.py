@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import make_windows
+from _windows import make_windows
 
 from rehab_core.training.checkpoint import CheckpointError
 from rehab_core.training.datasets import SliceAugmentation, SliceDataset, WindowDataset

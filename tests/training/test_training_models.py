@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from conftest import make_windows
+from _windows import make_windows
 
 from rehab_core.models import create_model
 from rehab_core.training import (

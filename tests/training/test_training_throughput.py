@@ -19,6 +19,7 @@ from rehab_core.training.throughput import (
     measure_model_steps,
     synthetic_dataset,
     time_data_batches,
+    time_data_path,
     time_eval_steps,
     time_training_steps,
 )
@@ -106,3 +107,39 @@ def test_throughput_bench_runs_end_to_end(tmp_path, capsys):
     (row,) = json.loads(out.read_text())
     assert row["model"] == "lstm" and row["unit"] == "windows/s"
     assert row["real_items_per_s"] > 0 and row["real_over_bare"] > 0
+
+
+def test_the_data_path_is_timed_in_its_parts(monkeypatch):
+    import numpy as np
+
+    from rehab_core.training import SliceAugmentation
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((12, 3, 16, 16), dtype=np.float32)
+    ds = SliceDataset(x, np.arange(12) % 4, {p: p % 2 for p in range(4)},
+                      augmentation=SliceAugmentation())  # fmt: skip
+    calls = []
+    real = ds.augment_batch
+    monkeypatch.setattr(ds, "augment_batch", lambda x, **kw: calls.append(kw) or real(x, **kw))
+    parts = time_data_path(ds, batch_size=4, batches=2, device="cpu")
+    assert len(parts) == 2 and all(len(p) == 3 and min(p) >= 0 for p in parts)
+    assert calls == [{"epoch": 1, "batch": 1}, {"epoch": 1, "batch": 2}]  # on the device, per batch
+    assert len(time_data_batches(ds, batch_size=4, batches=2)) == 2
+
+
+def test_data_path_bench_runs_end_to_end(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location(
+        "bench_data_path", REPO / "bench" / "bench_data_path.py"
+    )
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "data_path.json"
+    args = ["--device", "cpu", "--size", "16", "--batches", "2", "--workers", "0"]
+    assert bench.main([*args, "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "load average" in printed and "slices/s target" in printed
+    summary = json.loads(out.read_text())
+    (row,) = summary["rows"]
+    assert row["workers"] == 0 and row["timed_batches"] == 2
+    assert row["read_slices_per_s"] > 0 and row["augment_slices_per_s"] > 0
+    assert summary["target_slices_per_s"] == 2000

@@ -67,6 +67,8 @@ def test_progress_events(tiny_training):
     assert members == {"lstm/fold0", "lstm/fold1", "shufflenet/fold0", "shufflenet/fold1"}
 
 
+# preprocesses the whole tiny cohort before the size check refuses it (issue 11)
+@pytest.mark.slow
 def test_too_small_cohort_is_refused_plainly(tiny_cohort, tmp_path):
     settings = ExperimentSettings(n_folds=12, epochs=1, pretrained=False)
     with pytest.raises(CohortError, match=r"too small for 12-fold training: its 17 development"):

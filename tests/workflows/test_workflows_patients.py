@@ -127,6 +127,7 @@ def test_a_failed_audit_event_leaves_the_deletion_standing(store, signals_bytes,
 # --- the demo patient --------------------------------------------------------------------
 
 
+@pytest.mark.slow  # generates a demo patient's recordings
 def test_demo_patient(store):
     from rehab_core.demo import generate_patient
 
@@ -152,6 +153,7 @@ def test_demo_patient(store):
     assert leftovers(store) == []
 
 
+@pytest.mark.slow  # generates a demo patient's recordings
 def test_demo_patient_completes_a_half_created_one(store):
     half = store.create_patient("DEMO-3", age=50)
     demo = create_demo_patient(store, "dr.demo", seed=3, minutes=0.2, volumes=50)
@@ -159,6 +161,7 @@ def test_demo_patient_completes_a_half_created_one(store):
     assert sorted(u.kind for u in store.uploads(demo.id)) == ["fmri", "signals"]
 
 
+@pytest.mark.slow  # generates a demo patient's recordings
 def test_demo_patient_is_audited_once(store):
     demo = create_demo_patient(store, "carol", seed=5, minutes=0.2, volumes=50)
     assert events(store, "create_patient") == [("carol", demo.id, None, {"demo": True})]

@@ -100,7 +100,6 @@ def train_member(
     """
     from rehab_core.models import create_model
     from rehab_core.training import (
-        SliceAugmentation,
         SliceDataset,
         WindowDataset,
         fit_model,
@@ -122,7 +121,7 @@ def train_member(
             spec.item_patients,
             labels,
             indices=fit_idx,
-            augmentation=SliceAugmentation(),
+            augmentation=settings.augmentation,
             seed=seed,
         )
         val_ds = SliceDataset(spec.data, spec.item_patients, labels, indices=stop_idx)

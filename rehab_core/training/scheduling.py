@@ -1,0 +1,286 @@
+"""Which GPUs a training job uses, with what batch and learning rate: the policy, in one place.
+
+:func:`schedule_job` is a pure decision over the devices this machine has
+(:func:`~rehab_core.training.devices.list_devices`) and those other jobs
+hold; the Retrain page shows its :attr:`JobSchedule.lines` and the runner
+starts the job with its :attr:`JobSchedule.launch`.
+
+The policy
+----------
+* **One GPU per job by default** (``device="auto"`` or ``"cuda"``): the free
+  GPU with the most free memory, the job's process pinned to it through
+  ``CUDA_VISIBLE_DEVICES``.  These cohorts are small: one GPU trains a
+  member in minutes, and DistributedDataParallel would mostly add
+  start-up and gradient exchange.  The ensemble's members (folds x models)
+  train one after another on that GPU, so other GPUs stay free for other
+  work.
+* **DistributedDataParallel only when asked** (``device="ddp"``): torchrun
+  over the free GPUs, as many as divide every global batch size evenly.
+* **The global batch is kept as set**: under DDP each of the ``W`` processes
+  reads ``batch / W`` items per step (``fit_model`` splits it), so a job
+  trains with the same batch (the paper's 16 slices and 32 windows) on one
+  GPU, eight GPUs or the CPU.
+* **The learning rate is used as set**: since the global batch does not
+  change with the number of GPUs, neither does the learning rate.  Who
+  changes the batch size changes the recipe; the linear rule
+  (``lr * new_batch / old_batch``) is the usual first guess and is not
+  applied for you.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from rehab_core.training import devices as _devices
+from rehab_core.training.devices import DeviceInfo, LaunchPlan, launch_plan
+
+__all__ = ["JOB_DEVICES", "JobSchedule", "schedule_job"]
+
+JOB_DEVICES = ("auto", "cuda", "ddp", "cpu", "mps")
+"""Device choices of a job besides a named GPU (``"cuda:1"``)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class JobSchedule:
+    """How one training job uses this machine.
+
+    Attributes
+    ----------
+    mode : {"gpu", "ddp", "mps", "cpu"}
+        One pinned GPU, DistributedDataParallel over several, Apple MPS or
+        the CPU.
+    launch : LaunchPlan
+        How the runner starts the job's process(es).
+    world_size : int
+        Training processes (GPUs under DDP, else 1).
+    global_batch : dict of str to int
+        Items per optimiser step over all processes, per kind of model
+        (``"signal"`` windows, ``"image"`` slices): as set.
+    per_process_batch : dict of str to int
+        Items each process reads per step: ``global_batch / world_size``.
+    lr : float
+        The learning rate, as set.
+    lines : tuple of str
+        The decision in plain sentences, for the page.
+    """
+
+    mode: str
+    launch: LaunchPlan
+    world_size: int
+    global_batch: dict[str, int]
+    per_process_batch: dict[str, int]
+    lr: float
+    lines: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return self.lines[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "launch": self.launch.to_dict(),
+            "world_size": self.world_size,
+            "global_batch": dict(self.global_batch),
+            "per_process_batch": dict(self.per_process_batch),
+            "lr": self.lr,
+            "lines": list(self.lines),
+        }
+
+
+def _free_gpus(devices: Sequence[DeviceInfo], busy: Collection[str]) -> list[DeviceInfo]:
+    """CUDA GPUs not held by another job, the most free memory first (then by index)."""
+    gpus = [d for d in devices if d.kind == "cuda" and d.torch_device not in busy]
+    return sorted(
+        gpus,
+        key=lambda d: (-(d.free_memory_gib if d.free_memory_gib is not None else -1.0), d.index),
+    )
+
+
+def _batches_text(batches: Mapping[str, int]) -> str:
+    unit = {"signal": "windows", "image": "slices"}
+    return " and ".join(f"{n} {unit.get(kind, kind + ' items')}" for kind, n in batches.items())
+
+
+def schedule_job(
+    device: str = "auto",
+    *,
+    batch_sizes: Mapping[str, int] | None = None,
+    lr: float = 1e-3,
+    n_members: int | None = None,
+    devices: Sequence[DeviceInfo] | None = None,
+    busy: Collection[str] = (),
+) -> JobSchedule:
+    """Decide the GPUs, processes, batch per process and learning rate of a training job.
+
+    Parameters
+    ----------
+    device : str
+        The job's choice: ``"auto"`` (a free GPU, else MPS, else the CPU),
+        ``"cuda"`` (a free GPU; refused without one), ``"cuda:K"`` (GPU K as
+        :func:`list_devices` numbers it), ``"ddp"`` (DistributedDataParallel
+        over the free GPUs), ``"mps"`` or ``"cpu"``.
+    batch_sizes : mapping of str to int, optional
+        Global batch per kind of model; default the paper's
+        ``{"signal": 32, "image": 16}``.
+    lr : float
+        The learning rate the job was given.
+    n_members : int, optional
+        Ensemble members (folds x models) the job trains, for the text.
+    devices : sequence of DeviceInfo, optional
+        Default :func:`list_devices` (read through NVML: no CUDA context).
+    busy : collection of str
+        ``torch_device`` names of GPUs that other jobs hold.
+
+    Returns
+    -------
+    JobSchedule
+
+    Raises
+    ------
+    ValueError
+        One sentence: an unknown choice, a GPU that is missing or busy, DDP
+        with fewer than two free GPUs or a batch no two of them can share.
+    """
+    batches = dict(batch_sizes or {"signal": 32, "image": 16})
+    for kind, n in batches.items():
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"batch_sizes[{kind!r}]={n!r} must be a whole number of at least 1.")
+    devices = list(_devices.list_devices() if devices is None else devices)
+    free = _free_gpus(devices, busy)
+    n_gpus = sum(d.kind == "cuda" for d in devices)
+    members = f"its {n_members} members" if n_members else "its members"
+
+    if device == "ddp":
+        if len(free) < 2:
+            raise ValueError(
+                f"device='ddp' needs at least two free GPUs, but {len(free)} of this machine's "
+                f"{n_gpus} are free; choose 'auto' for one GPU."
+            )
+        usable = [k for k in range(len(free), 1, -1) if all(n % k == 0 for n in batches.values())]
+        if not usable:
+            raise ValueError(
+                f"the batch sizes ({_batches_text(batches)}) cannot be split evenly over two or "
+                f"more GPUs; choose even batch sizes or 'auto' for one GPU."
+            )
+        world = usable[0]
+        chosen = sorted(free[:world], key=lambda d: d.index)
+        plan = launch_plan(chosen, allow_mps=False, available=devices)
+        per = {k: n // world for k, n in batches.items()}
+        lines = [
+            f"{world} GPUs as one (DistributedDataParallel through torchrun): "
+            + ", ".join(f"GPU {d.index}" for d in chosen)
+            + ".",
+            f"Global batch as set: {_batches_text(batches)}; each GPU reads "
+            f"{_batches_text(per)} per step.",
+        ]
+        if world < len(free):
+            lines.append(
+                f"{len(free) - world} free GPU(s) left out: {world} is the most that divides "
+                f"every batch size evenly."
+            )
+        return _schedule("ddp", plan, world, batches, per, lr, lines, members)
+
+    if device in ("auto", "cuda"):
+        if free:
+            return _one_gpu(free[0], devices, batches, lr, members, n_gpus)
+        if device == "cuda" or n_gpus:
+            if n_gpus:
+                raise ValueError(
+                    f"every one of this machine's {n_gpus} GPU(s) is held by another job; "
+                    "wait for it to finish or choose 'cpu'."
+                )
+            raise ValueError("device='cuda' but this machine has no CUDA GPU; choose 'auto'.")
+        plan = launch_plan(0, available=devices)
+        mode = "mps" if plan.kind == "mps" else "cpu"
+        return _schedule(
+            mode,
+            plan,
+            1,
+            batches,
+            batches,
+            lr,
+            [f"One process on {plan.label}: no CUDA GPU.", f"Batch: {_batches_text(batches)}."],
+            members,
+        )
+
+    if device in ("cpu", "mps"):
+        plan = launch_plan(0, allow_mps=device == "mps", available=devices)
+        if plan.kind != device:
+            raise ValueError("device='mps' but Apple MPS is not available; choose 'cpu'.")
+        return _schedule(
+            device,
+            plan,
+            1,
+            batches,
+            batches,
+            lr,
+            [f"One process on {plan.label}.", f"Batch: {_batches_text(batches)}."],
+            members,
+        )
+
+    if isinstance(device, str) and device.startswith("cuda:") and device[5:].isdigit():
+        wanted = [d for d in devices if d.torch_device == device]
+        if not wanted:
+            raise ValueError(
+                f"device={device!r} is not on this machine; it has {n_gpus} CUDA GPU(s)."
+            )
+        if device in busy:
+            raise ValueError(
+                f"{device} is held by another job; choose another GPU or wait for it to finish."
+            )
+        return _one_gpu(wanted[0], devices, batches, lr, members, n_gpus)
+
+    raise ValueError(
+        f"device={device!r} is not a job device; choose 'auto', 'cuda', 'cuda:0'..., 'ddp', "
+        f"'mps' or 'cpu'."
+    )
+
+
+def _one_gpu(
+    gpu: DeviceInfo,
+    devices: Sequence[DeviceInfo],
+    batches: dict[str, int],
+    lr: float,
+    members: str,
+    n_gpus: int,
+) -> JobSchedule:
+    plan = launch_plan([gpu], allow_mps=False, available=devices)
+    lines = [
+        f"One GPU: {gpu.label}; the job's process sees only this GPU.",
+        f"Batch: {_batches_text(batches)}; {members} train one after another on it.",
+    ]
+    if n_gpus > 1:
+        lines.append(
+            f"The machine's other {n_gpus - 1} GPU(s) stay free for other jobs; choose 'ddp' to "
+            "train each model over several GPUs at once."
+        )
+    return _schedule("gpu", plan, 1, batches, batches, lr, lines, members)
+
+
+def _schedule(
+    mode: str,
+    plan: LaunchPlan,
+    world: int,
+    batches: dict[str, int],
+    per: dict[str, int],
+    lr: float,
+    lines: list[str],
+    members: str,
+) -> JobSchedule:
+    lines.append(
+        f"Learning rate {lr:g} as set: the global batch does not change with the number of "
+        "GPUs, so neither does the learning rate (if you change the batch size, scaling lr by "
+        "the same factor is the usual first guess; it is not done for you)."
+    )
+    return JobSchedule(
+        mode=mode,
+        launch=plan,
+        world_size=world,
+        global_batch=dict(batches),
+        per_process_batch=dict(per),
+        lr=float(lr),
+        lines=tuple(lines),
+    )
