@@ -236,6 +236,10 @@ class ExperimentSettings(Settings):
         for key in ("signal_epochs", "signal_patience"):
             if getattr(self, key) is not None:
                 check_int(key, getattr(self, key), low=1)
+        # refused here, before a job preprocesses a cohort, not at its first member's fit
+        check_int("num_workers", self.num_workers, low=0)
+        if not isinstance(self.deterministic, bool):
+            raise TypeError(f"deterministic must be True or False, got {self.deterministic!r}.")
 
     def member_settings(self, kind: str, seed: int) -> TrainSettings:
         """The :class:`TrainSettings` of one ensemble member (``kind`` "signal" or "image")."""

@@ -8,7 +8,13 @@ import pytest
 import torch
 
 from rehab_core.training.seeding import derive_seed, preserve_determinism_flags, seed_everything
-from rehab_core.training.settings import TrainSettings, resolve_amp, select_device
+from rehab_core.training.augmentation import SliceAugmentation
+from rehab_core.training.settings import (
+    ExperimentSettings,
+    TrainSettings,
+    resolve_amp,
+    select_device,
+)
 
 
 def test_defaults_follow_the_paper_and_presets_set_batch_size():
@@ -51,6 +57,29 @@ def test_round_trip_and_frozen():
 def test_bad_settings_are_refused(kwargs, error, match):
     with pytest.raises(error, match=match):
         TrainSettings(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"num_workers": -1}, ValueError, "num_workers=-1 must be at least 0"),
+        ({"num_workers": 1.5}, TypeError, "num_workers must be a whole number, got 1.5"),
+        ({"deterministic": "yes"}, TypeError, "deterministic must be True or False, got 'yes'"),
+    ],
+)
+def test_experiment_settings_refuse_bad_data_path_settings_when_made(kwargs, error, match):
+    # at once, not when the first member's TrainSettings is built after preprocessing
+    with pytest.raises(error, match=match):
+        ExperimentSettings(**kwargs)
+
+
+def test_experiment_settings_pass_the_data_path_to_every_member():
+    s = ExperimentSettings(num_workers=2, deterministic=True, augmentation=None)
+    for kind in ("signal", "image"):
+        member = s.member_settings(kind, seed=5)
+        assert (member.num_workers, member.deterministic, member.seed) == (2, True, 5)
+    assert ExperimentSettings().augmentation == SliceAugmentation()
+    assert ExperimentSettings.from_dict(s.to_dict()) == s
 
 
 def test_select_device():
