@@ -41,15 +41,16 @@ def _size_bytes(root: Path) -> int:
 
 def _cv_auc(x: np.ndarray, y: np.ndarray, seed: int = 0) -> float:
     from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    from rehab_core.evaluation import roc_auc
+
     model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0))
     cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
     p = cross_val_predict(model, x, y, cv=cv, method="predict_proba")[:, 1]
-    return float(roc_auc_score(y, p))
+    return roc_auc(y, p)
 
 
 def load_cohort(root: Path):
@@ -99,17 +100,17 @@ def _pearson(a, b) -> float:
 
 def ceilings(info) -> dict[str, float]:
     """Realised AUC of each exact ceiling of ``ground_truth.tsv`` on a generated cohort."""
-    from sklearn.metrics import roc_auc_score
+    from rehab_core.evaluation import roc_auc
 
     y = np.array([p.participant["outcome"] == "good" for p in info.patients], int)
     sig = np.array([p.signals_path is not None for p in info.patients])
     out = {"n_patients": len(y), "n_with_signals": int(sig.sum()), "n_good": int(y.sum())}
     for key in ("p_good_latents", "p_good_bayes", "p_good_fmri", "p_good_clinical", "p_good_all"):
         p = np.array([q.ground_truth[key] for q in info.patients], float)
-        out[f"auc_{key}"] = float(roc_auc_score(y, p))
+        out[f"auc_{key}"] = float(roc_auc(y, p))
     for key in ("p_good_bayes", "p_good_fmri", "p_good_eegemg", "p_good_clinical"):
         p = np.array([q.ground_truth[key] for q in info.patients if q.signals_path], float)
-        out[f"auc_{key}_with_signals"] = float(roc_auc_score(y[sig], p))
+        out[f"auc_{key}_with_signals"] = float(roc_auc(y[sig], p))
     return out
 
 

@@ -41,25 +41,29 @@ def _median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def _random_bundle(backbone: str, out: Path, n_members: int, template: dict) -> Path:
-    """A bundle with random weights and the template's settings (for timing only)."""
-    from rehab_core.models import create_model
+def _random_bundle(backbone: str, out: Path, n_members: int, template) -> Path:
+    """A bundle with random weights and the template manifest's settings (for timing only)."""
+    from dataclasses import replace
+
+    from rehab_core.models import create_model, fusion_model_id
     from rehab_core.storage import save_bundle
 
-    parts = template["parts"]
+    parts = template.parts
     state = {}
     for f in range(n_members):
-        state[f"signal{f}"] = create_model("lstm", **parts["signal"]["kwargs"]).state_dict()
+        state[f"signal{f}"] = create_model("lstm", **parts.signal.kwargs).state_dict()
         state[f"image{f}"] = create_model(backbone).state_dict()
-    manifest = {
-        **template,
-        "model_id": f"{backbone}_lstm",
-        "parts": {
-            "signal": {**parts["signal"], "n_members": n_members},
-            "image": {**parts["image"], "model": backbone, "n_members": n_members},
-        },
-    }
-    return save_bundle(out / f"{backbone}_lstm", state, manifest)
+    manifest = replace(
+        template,
+        model_id=fusion_model_id(backbone),
+        parts=replace(
+            parts,
+            signal=replace(parts.signal, n_members=n_members),
+            image=replace(parts.image, model=backbone, n_members=n_members),
+        ),
+        created=None,
+    )
+    return save_bundle(out / manifest.model_id, state, manifest)
 
 
 def _time_bundle(bundle: Path, patient, repeats: int) -> tuple:
@@ -68,6 +72,7 @@ def _time_bundle(bundle: Path, patient, repeats: int) -> tuple:
     from rehab_core.io import pick_paper_channels, read_fmri, read_signals
     from rehab_core.prediction import FusionPredictor, member_probabilities
     from rehab_core.signals import preprocess_raw
+    from rehab_core.workflows.predict import prepare_inputs
 
     predictor = FusionPredictor.load(bundle)
     sig_s, img_s = predictor.signal_settings(), predictor.imaging_settings()
@@ -77,7 +82,7 @@ def _time_bundle(bundle: Path, patient, repeats: int) -> tuple:
     img = read_fmri(patient.fmri_path)
     t_pre_sig = _median_time(lambda: preprocess_raw(raw, sig_s), repeats)
     t_pre_img = _median_time(lambda: preprocess_fmri(img, img_s), repeats)
-    prepared = predictor.prepare(patient.signals_path, patient.fmri_path)
+    prepared = prepare_inputs(predictor, patient.signals_path, patient.fmri_path)
     windows, slices = prepared.signals.windows, prepared.fmri.slices
     t_lstm = _median_time(
         lambda: member_probabilities(predictor.signal_models, windows, 32), repeats
@@ -85,7 +90,10 @@ def _time_bundle(bundle: Path, patient, repeats: int) -> tuple:
     t_cnn = _median_time(lambda: member_probabilities(predictor.image_models, slices, 16), repeats)
     t_predict = _median_time(lambda: predictor.predict(prepared), repeats)
     t_total = _median_time(
-        lambda: predictor.predict(predictor.prepare(patient.signals_path, patient.fmri_path)), 1
+        lambda: predictor.predict(
+            prepare_inputs(predictor, patient.signals_path, patient.fmri_path)
+        ),
+        1,
     )
     return (
         predictor.model_id,
@@ -130,7 +138,7 @@ def main() -> None:
             for backbone in ("fbnet", "ghostnet", "regnet", "resnet50", "shufflenet"):
                 bundles.append(
                     _random_bundle(
-                        backbone, tmp / "bundles", template["parts"]["image"]["n_members"], template
+                        backbone, tmp / "bundles", template.parts.image.n_members, template
                     )
                 )
         rows = [_time_bundle(bundle, patient, args.repeats) for bundle in bundles]

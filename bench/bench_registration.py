@@ -531,6 +531,7 @@ def time_pipeline(out_path: Path, repeats: int, weights: Path) -> None:
     from rehab_core.imaging import preprocess_fmri, register_to_template
     from rehab_core.io import read_fmri
     from rehab_core.prediction import FusionPredictor
+    from rehab_core.workflows.predict import prepare_inputs
 
     one_off = subprocess.run(
         [
@@ -560,7 +561,7 @@ def time_pipeline(out_path: Path, repeats: int, weights: Path) -> None:
                 img, settings.replace(normalization="none")
             ),
             "whole prediction (read, preprocess, models)": lambda: predictor.predict(
-                predictor.prepare(patient.signals_path, patient.fmri_path)
+                prepare_inputs(predictor, patient.signals_path, patient.fmri_path)
             ),
         }
         for fn in steps.values():  # warm-up: imports, caches, the models' first pass

@@ -39,15 +39,15 @@ def _load(out_dir: Path):
     import numpy as np
 
     from rehab_core.demo import generate_patient
+    from rehab_core.models import DEFAULT_MODEL_ID
     from rehab_core.pipeline import prepare_patient
     from rehab_core.prediction import default_weights_dir
-    from rehab_core.signals import SignalSettings
+    from rehab_core.signals import SignalSettings, recording_arrays
     from rehab_core.storage.weights import read_manifest
-    from rehab_core.viz import recording_arrays
 
     files = generate_patient(out_dir, seed=42, minutes=9, volumes=50)
-    manifest = read_manifest(default_weights_dir() / "shufflenet_lstm")
-    settings = SignalSettings.from_dict(manifest["preprocessing"]["signals"])
+    manifest = read_manifest(default_weights_dir() / DEFAULT_MODEL_ID)
+    settings = SignalSettings.from_dict(manifest.preprocessing.signals)
     start = time.perf_counter()
     prepared = prepare_patient(
         files.signals_path, None, signal_settings=settings, paper_channels=True
@@ -66,15 +66,15 @@ def main() -> None:
 
     import plotly.io
 
-    from rehab_core.signals import filter_signals, power_spectra
-    from rehab_core.viz import (
+    from rehab_core.signals import (
+        filter_signals,
         kept_window_data,
         motor_coherence,
+        power_spectra,
         rejected_intervals,
-        signal_traces_figure,
         unused_tail,
-        view_slice,
     )
+    from rehab_core.viz import signal_traces_figure, view_slice
 
     with tempfile.TemporaryDirectory() as tmp:
         data, sfreq, names, types, result, prepare_s = _load(Path(tmp))

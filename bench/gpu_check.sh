@@ -53,7 +53,7 @@ print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch
 if shutil.which("nvidia-smi"):
     print(subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total,memory.used",
                           "--format=csv,noheader"], capture_output=True, text=True).stdout.strip())
-import rehab_core.cli, rehab_core.demo, rehab_core.training.experiment  # the dependencies load
+import rehab_core.cli, rehab_core.demo, rehab_core.workflows.train  # the dependencies load
 sys.exit(sys.argv[1] == "cuda" and not torch.cuda.is_available())
 PY
 step "device listing opens no CUDA context (what the Retrain page and the runner do)" 30 \

@@ -81,7 +81,7 @@ def end_url() -> str:
 
 
 def routes_served() -> bool:
-    """Whether this process serves the cookie endpoints (``streamlit run app.py`` imported ``app``)."""
+    """Whether this process serves the cookie endpoints (the server imported ``app``)."""
     return _served
 
 

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
+from rehab_core.models import DEFAULT_MODEL_ID
 from rehab_core.security import UserRecord, get_user, record_event, role_allows
 from rehab_core.security.sessions import (
     HANDOFF_SECONDS,
@@ -195,7 +196,7 @@ def _predictor(path: str) -> FusionPredictor:
     return FusionPredictor.load(path)
 
 
-def load_predictor(model_id: str = "shufflenet_lstm") -> FusionPredictor:
+def load_predictor(model_id: str = DEFAULT_MODEL_ID) -> FusionPredictor:
     """Model ``model_id``, loaded (hash-checked) once per bundle.
 
     The version a researcher promoted on the Retrain page if there is one,
@@ -216,9 +217,9 @@ def available_models() -> list[str]:
     """Model ids with a shipped bundle or a promoted version, sorted."""
     from rehab_core.jobs import list_versions
     from rehab_core.prediction import default_weights_dir
-    from rehab_core.storage import list_bundles
+    from rehab_core.storage import find_bundles
 
-    shipped = {Path(m["path"]).name for m in list_bundles(default_weights_dir())}
+    shipped = {path.name for path in find_bundles(default_weights_dir())}
     promoted = {v.model_id for v in list_versions(get_store()) if v.is_default}
     return sorted(shipped | promoted)
 

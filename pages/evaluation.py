@@ -182,7 +182,7 @@ def main() -> None:
     _curves_section(folder, info, stamp)
     st.subheader("Model cards")
     for model_id, manifest in info["manifests"].items():
-        with st.expander(f"{manifest.get('display_name', model_id)} ({model_id})"):
+        with st.expander(f"{manifest.display_name} ({model_id})"):
             show_model_card(model_card(manifest, training))
 
 

@@ -12,11 +12,10 @@ Caching (shared by every session):
   fit a fixed budget of time samples, spread over the recording, the mean of
   all the ensemble's LSTMs.
 
-Torch runs on one intra-op thread here (``REHAB_TORCH_THREADS`` to change it):
-on the 2-core machine shared with other sessions, two OpenMP threads that
-spin-wait for each other made a ShuffleNet pass 5-100 times slower whenever
-another process was busy, while one thread costs little (the LSTM's batches
-are small, and the image models' 90 slice passes parallelise poorly anyway).
+Predicting and storing is :func:`rehab_core.workflows.predict.predict_and_store`
+(``rehab predict`` calls the same :func:`~rehab_core.workflows.predict.predict_patient`);
+torch runs on one intra-op thread (:func:`~rehab_core.workflows.predict.limit_torch_threads`,
+``REHAB_TORCH_THREADS`` to change it).
 
 The latest prediction of each patient is kept in plain session state
 (``prediction_latest`` maps patient id to prediction id), so it survives
@@ -27,8 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import time
 from typing import Any
 
 import streamlit as st
@@ -36,9 +33,9 @@ import streamlit as st
 from pages._model_card import show_model_card
 from pages._shared import (
     PATIENTS_PAGE,
-    audit,
     audited,
     available_models,
+    current_user,
     get_store,
     link_if_page,
     load_predictor,
@@ -47,13 +44,12 @@ from pages._shared import (
     require_role,
 )
 from rehab_core.io import InputError
+from rehab_core.models import DEFAULT_MODEL_ID, FUSION_MODEL_IDS
 from rehab_core.pipeline import PreparedPatient
-from rehab_core.prediction import DEFAULT_MODEL_ID
 from rehab_core.report import (
     build_report_pdf,
     model_card,
     prediction_lines,
-    preprocessing_qc,
     preprocessing_qc_lines,
 )
 from rehab_core.report.evaluation import TRAINING_REPORT
@@ -65,6 +61,7 @@ from rehab_core.storage import (
     WeightsError,
     check_stored_file,
 )
+from rehab_core.workflows.predict import limit_torch_threads, predict_and_store, prepare_inputs
 
 LATEST = "prediction_latest"  # {patient id: prediction id}, plain session state
 _MODEL_KEY = "prediction_model"
@@ -81,27 +78,18 @@ TRAIN_COMMANDS = (
 
 
 # --- cached computations ----------------------------------------------------------------------
-def _limit_torch_threads() -> None:
-    """One torch thread unless ``REHAB_TORCH_THREADS`` says otherwise (see the module doc)."""
-    import torch
-
-    wanted = int(os.environ.get("REHAB_TORCH_THREADS", "1"))
-    if torch.get_num_threads() != wanted:
-        torch.set_num_threads(wanted)
-
-
 @st.cache_data(show_spinner=False, max_entries=16)
 def _prepared_signals(model_id: str, manifest_sha: str, sha256: str, _path: str) -> Any:
     """The EEG-EMG windows of one file with the bundle's settings (keyed by the file's hash)."""
     check_stored_file(_path, sha256)  # the stored file still is what was uploaded
-    return load_predictor(model_id).prepare(_path, None).signals
+    return prepare_inputs(load_predictor(model_id), _path, None).signals
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _prepared_fmri(model_id: str, manifest_sha: str, sha256: str, _path: str) -> Any:
     """The model slices of one fMRI file with the bundle's settings (keyed by the file's hash)."""
     check_stored_file(_path, sha256)
-    return load_predictor(model_id).prepare(None, _path).fmri
+    return prepare_inputs(load_predictor(model_id), None, _path).fmri
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -147,28 +135,28 @@ def _predict(
     fmri: UploadRecord,
 ) -> PredictionRecord:
     predictor = load_predictor(model_id)
-    _limit_torch_threads()
-    sha = predictor.manifest["manifest_sha256"]
-    started = time.perf_counter()
-    prepared = PreparedPatient()
-    if signals is not None:
-        prepared.signals = _prepared_signals(model_id, sha, signals.sha256, str(signals.path))
-    prepared.fmri = _prepared_fmri(model_id, sha, fmri.sha256, str(fmri.path))
-    # the caches are keyed by content: record this store's files, whoever prepared them first
-    prepared.inputs = {str(u.path): u.sha256 for u in (signals, fmri) if u is not None}
-    prepared_s = time.perf_counter() - started
-    prediction = predictor.predict(prepared, baseline_fma=patient.fma_le_baseline)
-    total_s = time.perf_counter() - started
-    outputs = prediction.to_dict()
-    outputs["timing_s"] = {"preprocess": round(prepared_s, 3), "total": round(total_s, 3)}
-    outputs["qc"] = preprocessing_qc(prepared.signals, prepared.fmri)
-    used = [u.id for u in (signals, fmri) if u is not None]
-    return store.add_prediction(patient.id, outputs, upload_ids=used)
+    sha = predictor.manifest.manifest_sha256
+
+    def prepare() -> PreparedPatient:  # the page's caches, keyed by each file's content
+        prepared = PreparedPatient()
+        if signals is not None:
+            prepared.signals = _prepared_signals(model_id, sha, signals.sha256, str(signals.path))
+        prepared.fmri = _prepared_fmri(model_id, sha, fmri.sha256, str(fmri.path))
+        return prepared
+
+    user = current_user()
+    return predict_and_store(
+        store,
+        patient,
+        predictor,
+        signals=signals,
+        fmri=fmri,
+        actor=user.username if user else "anonymous",
+        prepare=prepare,
+    )
 
 
 def _model_picker(models: list[str]) -> str:
-    from rehab_core.training.experiment import FUSION_MODEL_IDS
-
     default = DEFAULT_MODEL_ID if DEFAULT_MODEL_ID in models else models[0]
     if st.session_state.get(_MODEL_KEY) not in models:
         st.session_state[_MODEL_KEY] = default
@@ -426,12 +414,6 @@ def main() -> None:
         except (InputError, WeightsError, ValueError) as err:
             st.error(str(err))
         else:
-            audit(
-                "predict",
-                patient_id=patient.id,
-                target=f"prediction {record.id}",
-                details={"model_id": record.model_id, "weights_sha256": record.weights_sha256},
-            )
             st.session_state.setdefault(LATEST, {})[patient.id] = record.id
     record = _latest(store, patient)
     if record is None:
@@ -450,8 +432,8 @@ def main() -> None:
                     f"(preprocessing {timing['preprocess']:.1f} s) with the model loaded."
                 )
             _summary(out)
-            sha = load_predictor(shown_id).manifest["manifest_sha256"]
-            _limit_torch_threads()  # for the explanations below
+            sha = load_predictor(shown_id).manifest.manifest_sha256
+            limit_torch_threads()  # for the explanations below
             uploads = store.uploads(patient.id)
             by_id = {u.id: u for u in uploads}
             used = [by_id[i] for i in record.upload_ids if i in by_id]

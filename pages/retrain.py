@@ -1,7 +1,9 @@
 """Retrain: a researcher's cohort -> a background training job -> a new model version.
 
-The page only draws: the cohort check, the queue, the runner process and the
-versions are in :mod:`rehab_core.jobs`; the time estimate and the device list in
+The page only draws: the cohort check and search, the queue, the runner process,
+the estimate's request and the versions are in :mod:`rehab_core.jobs`; the
+settings from the form in :func:`rehab_core.workflows.train.experiment_settings`
+(as for ``rehab train``); the time estimate and the device list in
 :mod:`rehab_core.training.devices`.
 """
 
@@ -27,6 +29,8 @@ from rehab_core.jobs import (  # noqa: E402
     cohort_roots,
     ensure_runner,
     estimate_in_subprocess,
+    estimate_request,
+    find_cohorts,
     get_job,
     job_events,
     job_log,
@@ -45,7 +49,8 @@ from rehab_core.jobs import (  # noqa: E402
 )
 from rehab_core.models import get_model_info, list_models  # noqa: E402
 from rehab_core.storage import WeightsError  # noqa: E402
-from rehab_core.training.experiment import ExperimentSettings  # noqa: E402
+from rehab_core.training import ExperimentSettings  # noqa: E402
+from rehab_core.workflows.train import experiment_settings  # noqa: E402
 
 COHORT_KEY = "retrain_cohort"
 CHECK_KEY = "retrain_check"
@@ -62,22 +67,6 @@ new_tab, jobs_tab, versions_tab = st.tabs(["New job", "Jobs", "Model versions"])
 
 
 # --- 1. the cohort ------------------------------------------------------------------------
-def _known_cohorts() -> list[Path]:
-    """Uploaded cohorts under the data folder and those under ``$REHAB_COHORTS_DIR``."""
-    found = []
-    for base in cohort_roots(store):
-        if not base.is_dir():
-            continue
-        for child in sorted(Path(base).iterdir()):
-            if not child.is_dir():  # a stray file beside the cohorts
-                continue
-            for root in (child, *(c for c in child.iterdir() if c.is_dir())):
-                if (root / "participants.tsv").is_file():
-                    found.append(root)
-                    break
-    return found
-
-
 @st.cache_data(show_spinner=False, max_entries=8)
 def _check(root: str, stamp: float) -> CohortCheck:
     # ``stamp`` (participants.tsv's mtime) re-checks a cohort that changed on disk
@@ -105,7 +94,8 @@ with new_tab:
         "sub-XXX/eeg/ and sub-XXX/func/ (docs/formats.md).",
     )
     if source == "A folder on this server":
-        known = _known_cohorts()
+        # uploaded cohorts under the data folder and those under $REHAB_COHORTS_DIR
+        known = find_cohorts(*cohort_roots(store))
         choice = st.selectbox(
             "Cohorts found on the server",
             [None, *known],
@@ -243,20 +233,20 @@ with new_tab:
     settings_error = None
     settings = None
     try:
-        settings = ExperimentSettings(
-            backbones=tuple(backbones),
-            n_folds=int(n_folds),
+        settings = experiment_settings(
+            backbones,
+            n_folds=n_folds,
             test_fraction=float(test_fraction),
-            seed=int(seed),
+            seed=seed,
             pretrained=bool(pretrained),
-            epochs=int(epochs),
-            patience=int(patience),
-            signal_epochs=int(signal_epochs),
-            signal_batch_size=int(signal_batch),
-            image_batch_size=int(image_batch),
+            epochs=epochs,
+            patience=patience,
+            signal_epochs=signal_epochs,
+            signal_batch_size=signal_batch,
+            image_batch_size=image_batch,
             lr=float(lr),
             device=device,
-            max_train_batches=1 if trial else None,
+            trial=trial,
         )
     except ValueError as err:
         settings_error = str(err)
@@ -283,26 +273,13 @@ with new_tab:
         st.error(settings_error)
     elif estimate and check is not None and settings is not None:
         from rehab_core.signals import SignalSettings
-        from rehab_core.signals.envelopes import envelope_n_frames
 
-        sig = SignalSettings(representation=signal_input)
-        rate = sig.resample_sfreq or 1000.0  # the recordings' own 1000 Hz when not resampled
-        n_times = int(round(sig.window_s * rate))
-        if signal_input == "envelope":
-            n_times = envelope_n_frames(n_times, rate, sig.envelope_frame_s)[1]
+        request = estimate_request(
+            check, settings, SignalSettings(representation=signal_input), device
+        )
         try:
             with st.spinner("Timing a few training steps of each model on this machine..."):
-                result = _estimate(
-                    tuple(settings.backbones),
-                    n_slices=max(1, check.summary["fmri_slices"]),
-                    n_windows=max(1, int(check.summary["signal_seconds"] // sig.window_s)),
-                    window_shape=(22, n_times),
-                    epochs=settings.epochs,
-                    signal_epochs=settings.signal_epochs,
-                    n_folds=settings.n_folds,
-                    test_fraction=settings.test_fraction,
-                    device=device,
-                )
+                result = _estimate(tuple(settings.backbones), **request)
         except RuntimeError as err:
             st.error(str(err))
         else:

@@ -21,8 +21,15 @@ from pages._shared import (
     require_role,
 )
 from rehab_core.imaging import ImagingSettings
+from rehab_core.models import DEFAULT_MODEL_ID
 from rehab_core.pipeline import SignalView, view_signals
-from rehab_core.signals import SignalSettings
+from rehab_core.signals import (
+    SignalSettings,
+    SignalSpectra,
+    rejected_intervals,
+    signal_spectra,
+    unused_tail,
+)
 from rehab_core.storage import WeightsError, check_stored_file
 from rehab_core.viz import (
     coherence_figure,
@@ -31,17 +38,14 @@ from rehab_core.viz import (
     motion_figure,
     psd_figure,
     registration_figure,
-    rejected_intervals,
     screened_slices,
     signal_qc_table,
-    signal_spectra,
     signal_traces_figure,
     tsnr_figure,
-    unused_tail,
     view_slice,
 )
 
-MODEL_ID = "shufflenet_lstm"
+MODEL_ID = DEFAULT_MODEL_ID
 #: Chart width the traces are decimated for (min and max per pixel column).
 N_PIXELS = 1200
 SPANS = {"10 s": 10.0, "30 s": 30.0, "60 s": 60.0, "whole": None}
@@ -80,7 +84,7 @@ def _trace_view(
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def _spectra(sha256: str, path: str, settings_json: str) -> dict:
+def _spectra(sha256: str, path: str, settings_json: str) -> SignalSpectra:
     """Welch spectra and motor-cortex coherence of the filtered windows the model used."""
     rec = _recording(sha256, path, settings_json)
     return signal_spectra(
@@ -205,14 +209,14 @@ def _signals_tab(patient_id: int, settings: SignalSettings, source: str) -> None
 
     spectra = _spectra(*key)
     qc_rows = signal_qc_table(result)
-    if spectra["psd"] is None:
+    if spectra.psd is None:
         st.warning("Every window was rejected, so the model has no EEG-EMG input to show.")
     else:
         st.subheader("Power spectra")
         st.plotly_chart(
             psd_figure(
-                spectra["freqs"],
-                spectra["psd"],
+                spectra.freqs,
+                spectra.psd,
                 rec.ch_names,
                 rec.ch_types,
                 bad_channels=result.qc["bad_channels"],
@@ -226,18 +230,17 @@ def _signals_tab(patient_id: int, settings: SignalSettings, source: str) -> None
             "used; dotted lines: the pass band, faint lines: mains notches."
         )
         st.subheader("EEG-EMG coherence over the motor cortex")
-        coh = spectra["coherence"]
-        if isinstance(coh, str):
-            st.info(coh)
+        coh = spectra.coherence
+        if coh is None:
+            st.info(spectra.coherence_missing)
         else:
-            freqs, values, eeg_names, emg_names, n_segments = coh
             st.plotly_chart(
                 coherence_figure(
-                    freqs,
-                    values,
-                    eeg_names,
-                    emg_names,
-                    n_segments=n_segments,
+                    coh.freqs,
+                    coh.coh,
+                    coh.eeg_names,
+                    coh.emg_names,
+                    n_segments=coh.n_segments,
                     bad_channels=result.qc["bad_channels"],
                 ),
                 key=f"sig_coherence_{upload.id}",

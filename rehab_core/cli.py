@@ -144,14 +144,12 @@ def _train(args: argparse.Namespace) -> int:
     import torch
 
     from rehab_core.imaging import ImagingSettings
-    from rehab_core.models import list_models
     from rehab_core.signals import SignalSettings
     from rehab_core.training.devices import gpu_out_of_memory
-    from rehab_core.training.experiment import ExperimentSettings, train_experiment
+    from rehab_core.workflows.train import experiment_settings, train_experiment
 
-    backbones = tuple(list_models("image")) if args.backbone == "all" else (args.backbone,)
-    settings = ExperimentSettings(
-        backbones=backbones,
+    settings = experiment_settings(
+        args.backbone,
         n_folds=args.folds,
         test_fraction=args.test_fraction,
         seed=args.seed,
@@ -197,7 +195,7 @@ def _train(args: argparse.Namespace) -> int:
 
 @_command("evaluate")
 def _evaluate(args: argparse.Namespace) -> int:
-    from rehab_core.evaluation.cohort import evaluate_cohort
+    from rehab_core.workflows.evaluate import evaluate_cohort
 
     report = evaluate_cohort(args.cohort, args.weights, n_jobs=args.jobs)
     if args.json:
@@ -217,17 +215,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 @_command("predict")
 def _predict(args: argparse.Namespace) -> int:
-    from rehab_core.prediction import FusionPredictor, default_weights_dir
-    from rehab_core.storage import WeightsError
+    from rehab_core._json import to_jsonable
+    from rehab_core.report import prediction_lines, short_sha
+    from rehab_core.workflows.predict import load_model, predict_patient
 
-    weights = Path(args.weights) if args.weights else default_weights_dir()
-    bundle = weights / args.model if (weights / args.model).is_dir() else weights
-    predictor = FusionPredictor.load(bundle)
-    if predictor.model_id != args.model:
-        raise WeightsError(
-            f"{bundle} holds the model {predictor.model_id}, not {args.model}; "
-            f"choose --model {predictor.model_id} or another weights folder."
-        )
+    predictor = load_model(args.model, args.weights)
     if args.cohort is not None:
         return _predict_cohort(predictor, args)
     if args.fmri is None:
@@ -236,8 +228,9 @@ def _predict(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    prepared = predictor.prepare(args.signals, args.fmri)
-    pred = predictor.predict(prepared, baseline_fma=args.baseline_fma)
+    pred = predict_patient(
+        predictor, args.signals, args.fmri, baseline_fma=args.baseline_fma
+    ).prediction
     out = pred.to_dict()
     if args.json:
         keys = (
@@ -259,39 +252,15 @@ def _predict(args: argparse.Namespace) -> int:
             "package_version",
         )
         # strict JSON: a value that cannot be computed (FMA without a baseline) is null
-        print(json.dumps(_json_null_nan({k: out[k] for k in keys}), indent=2, allow_nan=False))
+        print(json.dumps(to_jsonable({k: out[k] for k in keys}), indent=2, allow_nan=False))
         return 0
-    lo, hi = pred.interval
-    print(
-        f"P(good outcome) = {pred.probability_good:.2f}  (model spread {lo:.2f}-{hi:.2f})"
-        f"  ->  {pred.label.upper()} (threshold {pred.threshold:.2f})"
-    )
-    sig = "n/a" if pred.signal_score is None else f"{pred.signal_score:.2f}"
-    print(
-        f"EEG-EMG score {sig}, fMRI score {pred.image_score:.2f}, "
-        f"fusion weight on EEG-EMG {pred.fusion_weight:.2f}"
-    )
-    if pred.fma_3m == pred.fma_3m:
-        print(
-            f"predicted 3-month FMA-LE {pred.fma_3m:.1f} of 34 "
-            f"(95% interval {pred.fma_interval[0]:.0f}-{pred.fma_interval[1]:.0f})"
-        )
-    for note in pred.notes:
-        print(note)
-    print(f"model {pred.model_id} (weights {pred.weights_sha256[:12]})")
+    # the dashboard's and the PDF's text, then what the prediction was made from
+    for label, text in prediction_lines(out):
+        print(f"{label}: {text}")
+    print(f"Model: {pred.model_id} (weights {short_sha(pred.weights_sha256)})")
     for path, sha in pred.inputs.items():
-        print(f"  {sha[:12]}  {path}")
+        print(f"  {short_sha(sha)}  {path}")
     return 0
-
-
-def _json_null_nan(value):
-    if isinstance(value, dict):
-        return {k: _json_null_nan(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_null_nan(v) for v in value]
-    if isinstance(value, float) and value != value:
-        return None
-    return value
 
 
 def _predict_cohort(predictor, args: argparse.Namespace) -> int:
@@ -299,6 +268,7 @@ def _predict_cohort(predictor, args: argparse.Namespace) -> int:
 
     from rehab_core.io import InputError
     from rehab_core.io.cohort import read_cohort
+    from rehab_core.workflows.predict import predict_patient
 
     cohort = read_cohort(args.cohort, require_labels=False)
     out = Path(args.out or "predictions.csv")
@@ -323,9 +293,13 @@ def _predict_cohort(predictor, args: argparse.Namespace) -> int:
         try:
             if p.fmri_path is None:
                 raise InputError(f"{p.participant_id} has no fMRI; the model needs one.")
-            prepared = predictor.prepare(p.signals_path, p.fmri_path)
             base = p.baseline_fma
-            pred = predictor.predict(prepared, baseline_fma=None if base != base else base)
+            pred = predict_patient(
+                predictor,
+                p.signals_path,
+                p.fmri_path,
+                baseline_fma=None if base != base else base,
+            ).prediction
             row.update(
                 probability_good=f"{pred.probability_good:.4f}",
                 interval_low=f"{pred.interval[0]:.4f}",
@@ -467,6 +441,8 @@ def _patients(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from rehab_core.models import DEFAULT_MODEL_ID
+
     parser = argparse.ArgumentParser(
         prog="rehab",
         description="Stroke lower-limb recovery prediction from EEG-EMG and rs-fMRI.",
@@ -565,7 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="predict one patient (or a cohort to CSV)")
     p.add_argument("--signals", type=Path, default=None, help="EEG-EMG (optional)")
     p.add_argument("--fmri", type=Path, default=None)
-    p.add_argument("--model", default="shufflenet_lstm", help="fusion model id")
+    p.add_argument("--model", default=DEFAULT_MODEL_ID, help="fusion model id")
     p.add_argument("--weights", type=Path, default=None, help="weights folder (default: shipped)")
     p.add_argument("--baseline-fma", type=float, default=None, help="baseline FMA-LE (0-34)")
     p.add_argument("--cohort", type=Path, default=None, help="predict every patient of a cohort")

@@ -208,8 +208,7 @@ class SignalView:
 
 def view_signals(path: str | Path, settings: Any = None) -> SignalView:
     """Read and preprocess one EEG-EMG file, keeping the continuous raw and filtered data."""
-    from rehab_core.signals import SignalSettings, filter_signals
-    from rehab_core.viz import recording_arrays
+    from rehab_core.signals import SignalSettings, filter_signals, recording_arrays
 
     settings = settings or SignalSettings()
     prepared = prepare_patient(path, None, signal_settings=settings, paper_channels=True)

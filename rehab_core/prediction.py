@@ -1,6 +1,6 @@
 """Predict one patient's outcome with a trained fusion model (a weights bundle).
 
-A bundle written by :func:`rehab_core.training.experiment.train_experiment`
+A bundle written by :func:`rehab_core.workflows.train.train_experiment`
 holds ``k`` LSTMs and ``k`` image backbones (one pair per cross-validation
 fold), the fitted fusion and the FMA-LE regressor.  For a patient:
 
@@ -21,19 +21,20 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from rehab_core.storage import BundleManifest
+
 __all__ = [
-    "DEFAULT_MODEL_ID",
     "FusionPredictor",
     "Prediction",
     "default_weights_dir",
     "member_probabilities",
 ]
 
-DEFAULT_MODEL_ID = "shufflenet_lstm"
 _LOG = logging.getLogger(__name__)
 
 
@@ -119,7 +120,7 @@ class FusionPredictor:
     """A loaded fusion model: ``FusionPredictor.load(path).predict(prepared)``."""
 
     def __init__(
-        self, manifest: dict[str, Any], signal_models: list, image_models: list, path: Path
+        self, manifest: BundleManifest, signal_models: list, image_models: list, path: Path
     ) -> None:
         from rehab_core.fusion import FMARegressor, LateFusion
 
@@ -127,26 +128,26 @@ class FusionPredictor:
         self.path = path
         self.signal_models = signal_models
         self.image_models = image_models
-        self.fusion = LateFusion.from_dict(manifest["fusion"])
-        self.fma = FMARegressor.from_dict(manifest["fma_regressor"])
+        self.fusion = LateFusion.from_dict(manifest.fusion)
+        self.fma = FMARegressor.from_dict(manifest.fma_regressor)
 
     @property
     def model_id(self) -> str:
-        return self.manifest["model_id"]
+        return self.manifest.model_id
 
     @property
     def image_backbone(self) -> str:
-        return self.manifest["parts"]["image"]["model"]
+        return self.manifest.parts.image.model
 
     def signal_settings(self):
         from rehab_core.signals import SignalSettings
 
-        return SignalSettings.from_dict(self.manifest["preprocessing"]["signals"])
+        return SignalSettings.from_dict(self.manifest.preprocessing.signals)
 
     def imaging_settings(self):
         from rehab_core.imaging import ImagingSettings
 
-        return ImagingSettings.from_dict(self.manifest["preprocessing"]["imaging"])
+        return ImagingSettings.from_dict(self.manifest.preprocessing.imaging)
 
     @classmethod
     def load(cls, path: str | Path) -> FusionPredictor:
@@ -156,31 +157,19 @@ class FusionPredictor:
 
         bundle = load_bundle(path)
         manifest = bundle.manifest
-        parts = manifest["parts"]
+        parts = manifest.parts
         signal_models, image_models = [], []
-        for f in range(parts["signal"]["n_members"]):
-            m = create_model("lstm", **parts["signal"]["kwargs"])
+        for f in range(parts.signal.n_members):
+            m = create_model(parts.signal.model, **parts.signal.kwargs)
             m.load_state_dict(bundle.part(f"signal{f}"))
             signal_models.append(m.eval())
-        for f in range(parts["image"]["n_members"]):
-            m = create_model(parts["image"]["model"], pretrained=False)
+        for f in range(parts.image.n_members):
+            m = create_model(parts.image.model, pretrained=False)
             m.load_state_dict(bundle.part(f"image{f}"))
             image_models.append(m.eval())
         # one line per load: how the load test proves the dashboard loads each model once
         _LOG.info("loaded model bundle %s", Path(path))
         return cls(manifest, signal_models, image_models, Path(path))
-
-    def prepare(self, signals: str | Path | None, fmri: str | Path | None):
-        """Read and preprocess a patient (either file may be None) with the bundle's settings."""
-        from rehab_core.pipeline import prepare_patient
-
-        return prepare_patient(
-            signals,
-            fmri,
-            signal_settings=self.signal_settings(),
-            imaging_settings=self.imaging_settings(),
-            paper_channels=True,
-        )
 
     def score_patients(
         self,
@@ -197,7 +186,7 @@ class FusionPredictor:
         image alone without windows) and ``fma_3m`` (NaN where a needed
         baseline is missing), each of shape ``(len(ids),)``.
         """
-        from rehab_core.training.experiment import predict_fma
+        from rehab_core.fusion import predict_fma
 
         image = np.full(len(ids), np.nan)
         signal = np.full(len(ids), np.nan)
@@ -210,7 +199,7 @@ class FusionPredictor:
                 if len(idx):
                     signal[i] = member_probabilities(self.signal_models, windows[idx], 32).mean()
         p_good = self.fusion.predict_proba(signal, image)
-        uses_baseline = bool(self.manifest.get("fma_uses_baseline"))
+        uses_baseline = self.manifest.fma_uses_baseline
         if uses_baseline and baseline_fma is None:
             baseline_fma = np.full(len(ids), np.nan)
         fma = predict_fma(self.fma, p_good, baseline_fma if uses_baseline else None)
@@ -222,7 +211,9 @@ class FusionPredictor:
         Parameters
         ----------
         prepared : PreparedPatient
-            From :meth:`prepare`; needs the fMRI, the EEG-EMG is optional.
+            The patient preprocessed with this bundle's settings
+            (:func:`rehab_core.workflows.predict.prepare_inputs`); needs the
+            fMRI, the EEG-EMG is optional.
         baseline_fma : float | None
             The patient's baseline lower-limb FMA, used by the FMA-LE
             regressor when the bundle was trained with it.
@@ -238,7 +229,7 @@ class FusionPredictor:
         signal_score: float | None = None
         window_probs = np.empty((0, 0))
         if prepared.signals is not None and prepared.signals.n_windows > 0:
-            expected = self.manifest["parts"]["signal"]["kwargs"]
+            expected = self.manifest.parts.signal.kwargs
             windows = prepared.signals.windows
             if windows.shape[1:] != (expected["n_chans"], expected["n_times"]):
                 raise ValueError(
@@ -266,12 +257,12 @@ class FusionPredictor:
         low, high = (float(v) for v in np.percentile(fused_members, [5, 95]))
         threshold = float(self.fusion.threshold_)
         baseline = None
-        if self.manifest.get("fma_uses_baseline"):
+        if self.manifest.fma_uses_baseline:
             if baseline_fma is None:
                 notes.append("The 3-month FMA-LE estimate needs the baseline FMA-LE; none given.")
             else:
                 baseline = np.asarray([float(baseline_fma)])
-        if self.manifest.get("fma_uses_baseline") and baseline is None:
+        if self.manifest.fma_uses_baseline and baseline is None:
             fma, fma_lo, fma_hi = float("nan"), float("nan"), float("nan")
         else:
             fma = float(self.fma.predict(np.asarray([probability]), baseline)[0])
@@ -289,8 +280,8 @@ class FusionPredictor:
             fma_3m=fma,
             fma_interval=(fma_lo, fma_hi),
             model_id=self.model_id,
-            weights_sha256=self.manifest["sha256"],
-            manifest_sha256=self.manifest["manifest_sha256"],
+            weights_sha256=self.manifest.sha256,
+            manifest_sha256=self.manifest.manifest_sha256,
             package_version=__version__,
             inputs=dict(prepared.inputs),
             window_probabilities=window_probs.mean(axis=0).tolist() if window_probs.size else [],
@@ -303,8 +294,8 @@ class FusionPredictor:
             slice_index=[int(i) for i in prepared.fmri.slice_index],
             member_probabilities=[float(v) for v in fused_members],
             preprocessing={
-                "signals": self.manifest["preprocessing"]["signals"],
-                "imaging": self.manifest["preprocessing"]["imaging"],
+                "signals": self.manifest.preprocessing.signals,
+                "imaging": self.manifest.preprocessing.imaging,
             },
             notes=notes,
         )

@@ -9,6 +9,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("REHAB_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+from types import SimpleNamespace  # noqa: E402
+
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
@@ -63,7 +66,7 @@ def tiny_cohort(tmp_path_factory):
 
 def _tiny_experiment_settings(**overrides):
     """The settings of ``tiny_training``: 2 folds, one batch of one epoch, CPU, no ImageNet."""
-    from rehab_core.training.experiment import ExperimentSettings
+    from rehab_core.training import ExperimentSettings
 
     kwargs = dict(
         n_folds=2,
@@ -89,7 +92,7 @@ def tiny_training(tiny_cohort, tmp_path_factory):
     import warnings
 
     from rehab_core.signals import SignalSettings
-    from rehab_core.training.experiment import train_experiment
+    from rehab_core.workflows.train import train_experiment
 
     out = tmp_path_factory.mktemp("tiny_weights")
     settings = _tiny_experiment_settings()
@@ -130,6 +133,68 @@ def tiny_training(tiny_cohort, tmp_path_factory):
         "cohort": tiny_cohort,
         "fit_calls": seen,
     }
+
+
+# --- small EEG-EMG recordings and their preprocessing (tests/signals, tests/viz) -------------
+SIGNAL_SFREQ = 250.0
+NAMES = ("C3", "C1", "CP1", "FC2", "EMG_RF", "EMG_VM", "EMG_ST")
+TYPES = ("eeg", "eeg", "eeg", "eeg", "emg", "emg", "emg")
+
+
+def make_recording(seconds: float = 35.0, seed: int = 0) -> np.ndarray:
+    """(7, n_times) µV at 250 Hz: EEG ~10 µV noise + alpha, EMG ~100 µV bursts of noise."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SIGNAL_SFREQ)
+    t = np.arange(n) / SIGNAL_SFREQ
+    eeg = 10.0 * rng.standard_normal((4, n)) + 15.0 * np.sin(2 * np.pi * 10.0 * t)
+    bursts = 1.0 + (np.sin(2 * np.pi * 0.5 * t) > 0)
+    emg = 100.0 * bursts * rng.standard_normal((3, n))
+    return np.vstack([eeg, emg])
+
+
+@pytest.fixture(scope="session")
+def chans():
+    """Channel names, types and rate of the recordings here (conftest is not importable)."""
+    return SimpleNamespace(
+        names=NAMES, types=TYPES, sfreq=SIGNAL_SFREQ, make_recording=make_recording
+    )
+
+
+@pytest.fixture(scope="module")
+def recording():
+    """A recording with a 600 µV spike on C3 in window 1 (10-20 s) and FC2 flat."""
+    data = make_recording()
+    data[0, int(15.0 * SIGNAL_SFREQ)] += 600.0
+    data[3] = 0.0
+    return data
+
+
+@pytest.fixture(scope="module")
+def signal_result(recording):
+    from rehab_core.signals import SignalSettings, preprocess_signals
+
+    settings = SignalSettings(resample_sfreq=None, h_freq=100.0)
+    return preprocess_signals(recording, SIGNAL_SFREQ, TYPES, settings, ch_names=NAMES)
+
+
+@pytest.fixture(scope="module")
+def clean_result():
+    """30 s, nothing rejected, no bad channel, no tail."""
+    from rehab_core.signals import SignalSettings, preprocess_signals
+
+    settings = SignalSettings(resample_sfreq=None, h_freq=100.0)
+    return preprocess_signals(make_recording(30.0, seed=1), SIGNAL_SFREQ, TYPES, settings, NAMES)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models run faster (and repeat exactly) on one thread of a shared machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 # --- model-weight hermeticity (used by tests/models and tests/explain) ------------------------

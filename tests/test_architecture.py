@@ -90,46 +90,14 @@ DYNAMIC_IMPORTS = {PACKAGE, f"{PACKAGE}.models", f"{PACKAGE}.storage", f"{PACKAG
 # branch point of issue 11's parallel refactors, and again on main at d1c313b (after the store,
 # viz, reg and harden merges: storage -> demo and storage -> security are gone) and at 8dc0fc0
 # (after the gpu and cohort merges: the demo circle is gone, a training circle came); delete an
-# entry when its import is gone.
-KNOWN_VIOLATIONS = {
-    ("rehab_core.evaluation.cohort", "rehab_core.pipeline"): (
-        "issue 11: evaluate_cohort moves to rehab_core/workflows (evaluate)"
-    ),
-    ("rehab_core.evaluation.cohort", "rehab_core.prediction"): (
-        "issue 11: evaluate_cohort moves to rehab_core/workflows (evaluate)"
-    ),
-    ("rehab_core.evaluation.cohort", "rehab_core.storage.weights"): (
-        "issue 11: evaluate_cohort moves to rehab_core/workflows (evaluate)"
-    ),
-    ("rehab_core.evaluation.cohort", "rehab_core.training.experiment"): (
-        "issue 11: evaluate_cohort moves to rehab_core/workflows (evaluate)"
-    ),
-    ("rehab_core.pipeline", "rehab_core.viz"): (
-        "issue 11: recording_arrays (science in viz/signals.py) moves into signals"
-    ),
-    ("rehab_core.prediction", "rehab_core.pipeline"): (
-        "issue 11: FusionPredictor.prepare calls pipeline.prepare_patient, but pipeline and "
-        "prediction share layer 6; preparing moves to the predict workflow (or the contract "
-        "puts pipeline below prediction)"
-    ),
-    ("rehab_core.training.experiment", "rehab_core.pipeline"): (
-        "issue 11: train_experiment moves to rehab_core/workflows/train.py"
-    ),
-    ("rehab_core.viz.training", "rehab_core.jobs"): (
-        "issue 11: viz/training.py names jobs.VersionRecord (TYPE_CHECKING); the versions "
-        "table takes plain rows, or moves up"
-    ),
-}
+# entry when its import is gone. Empty since the arch merge (issue 11): train_experiment and
+# evaluate_cohort moved to rehab_core/workflows, prepare_patient is called by the predict
+# workflow (not by prediction), recording_arrays moved to signals, and viz/training.py
+# describes the version rows it reads with a Protocol of its own.
+KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {}
 
 # Sets of modules that import each other in a circle -> the issue that removes it.
 KNOWN_CIRCLES = {
-    frozenset(
-        {
-            "rehab_core.evaluation.cohort",
-            "rehab_core.prediction",
-            "rehab_core.training.experiment",
-        }
-    ): "issue 11: train_experiment and evaluate_cohort move to rehab_core/workflows",
     frozenset(
         {
             "rehab_core.training.devices",

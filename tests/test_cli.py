@@ -77,7 +77,7 @@ def test_users_add_refusal_is_one_sentence(tmp_path, monkeypatch, capsys, passwo
 def test_train_out_of_gpu_memory_is_one_sentence(tmp_path, monkeypatch, capsys, raised):
     import torch
 
-    import rehab_core.training.experiment as experiment
+    import rehab_core.workflows.train as experiment
     from rehab_core.training.devices import gpu_out_of_memory
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2")
@@ -103,7 +103,7 @@ def test_train_out_of_gpu_memory_is_one_sentence(tmp_path, monkeypatch, capsys, 
     ("flag", "expected"), [([], "mni152"), (["--fmri-normalization", "none"], "none")]
 )
 def test_train_passes_the_fmri_normalization(tmp_path, monkeypatch, capsys, flag, expected):
-    import rehab_core.training.experiment as experiment
+    import rehab_core.workflows.train as experiment
 
     seen = {}
 

@@ -10,6 +10,7 @@ from rehab_core.cli import main
 from rehab_core.io.cohort import read_cohort
 from rehab_core.prediction import FusionPredictor
 from rehab_core.storage import WeightsIntegrityError
+from rehab_core.workflows.predict import prepare_inputs
 
 PREDICT_KEYS = {
     "probability_good",
@@ -40,7 +41,7 @@ def test_predict_one_patient(tiny_training):
     predictor = FusionPredictor.load(tiny_training["out"] / "shufflenet_lstm")
     p = _patient(tiny_training["cohort"])
     pred = predictor.predict(
-        predictor.prepare(p.signals_path, p.fmri_path),
+        prepare_inputs(predictor, p.signals_path, p.fmri_path),
         baseline_fma=float(p.clinical["fma_le_baseline"]),
     )
     assert 0 <= pred.probability_good <= 1
@@ -61,7 +62,7 @@ def test_predict_one_patient(tiny_training):
 def test_image_only_prediction_is_said(tiny_training):
     predictor = FusionPredictor.load(tiny_training["out"] / "shufflenet_lstm")
     p = _patient(tiny_training["cohort"], with_signals=False)
-    pred = predictor.predict(predictor.prepare(None, p.fmri_path))
+    pred = predictor.predict(prepare_inputs(predictor, None, p.fmri_path))
     assert pred.signal_score is None and pred.modality == "image"
     assert pred.probability_good == pytest.approx(pred.image_score)
     assert any("Image-only prediction" in n for n in pred.notes)

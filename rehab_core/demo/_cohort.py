@@ -189,7 +189,7 @@ class CohortInfo:
 
     def summary(self) -> str:
         """One line per ceiling: its AUC on this cohort (realised, not the population value)."""
-        from rehab_core.demo._latent import _auc
+        from rehab_core.evaluation import roc_auc
 
         y = np.array([p.participant["outcome"] == "good" for p in self.patients])
         lines = [f"{len(y)} patients, {int(y.sum())} good outcomes; ceilings (ROC AUC):"]
@@ -203,7 +203,7 @@ class CohortInfo:
             p = np.array([_nan(r.ground_truth[key]) for r in self.patients])
             ok = ~np.isnan(p)
             if len(np.unique(y[ok])) == 2:
-                lines.append(f"  {label}: {_auc(y[ok], p[ok]):.3f} ({int(ok.sum())} patients)")
+                lines.append(f"  {label}: {roc_auc(y[ok], p[ok]):.3f} ({int(ok.sum())} patients)")
         return "\n".join(lines)
 
 

@@ -427,18 +427,6 @@ def p_good_given_clinical(
     return np.clip(good / np.maximum(in_bin, 1e-300), 0.0, 1.0)
 
 
-def _auc(y: np.ndarray, score: np.ndarray) -> float:
-    """Rank-based ROC AUC (Mann-Whitney), ties counted half."""
-    from scipy.stats import rankdata
-
-    y = np.asarray(y).astype(bool)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
-        raise ValueError("AUC needs both outcomes; the draw has only one class.")
-    ranks = rankdata(score)
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 def latent_auc_ceiling(
     settings: CohortSettings | None = None, *, n_draws: int = 200_000, seed: int = 0
 ) -> dict[str, Any]:
@@ -466,19 +454,21 @@ def latent_auc_ceiling(
         ``auc_all`` (all markers and the clinical fields), ``auc_c_only`` and
         ``auc_n_only`` (one latent), ``good_fraction`` and ``n_draws``.
     """
+    from rehab_core.evaluation import roc_auc
+
     settings = CohortSettings() if settings is None else settings
     check_positive("n_draws", n_draws)
     lat = draw_latents(np.random.default_rng(seed), int(n_draws), settings)
     y = lat["outcome"]
     return {
-        "auc_latents": _auc(y, lat["p_good_latents"]),
-        "auc_bayes": _auc(y, lat["p_good_bayes"]),
-        "auc_fmri": _auc(y, lat["p_good_fmri"]),
-        "auc_eegemg": _auc(y, lat["p_good_eegemg"]),
-        "auc_clinical": _auc(y, lat["p_good_clinical"]),
-        "auc_all": _auc(y, lat["p_good_all"]),
-        "auc_c_only": _auc(y, lat["c"]),
-        "auc_n_only": _auc(y, lat["n"]),
+        "auc_latents": roc_auc(y, lat["p_good_latents"]),
+        "auc_bayes": roc_auc(y, lat["p_good_bayes"]),
+        "auc_fmri": roc_auc(y, lat["p_good_fmri"]),
+        "auc_eegemg": roc_auc(y, lat["p_good_eegemg"]),
+        "auc_clinical": roc_auc(y, lat["p_good_clinical"]),
+        "auc_all": roc_auc(y, lat["p_good_all"]),
+        "auc_c_only": roc_auc(y, lat["c"]),
+        "auc_n_only": roc_auc(y, lat["n"]),
         "good_fraction": float(y.mean()),
         "n_draws": int(n_draws),
     }

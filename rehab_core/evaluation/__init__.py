@@ -9,6 +9,7 @@ Functions
 binary_metrics       accuracy, recall, precision, F1, ROC AUC, specificity, ... (= sklearn)
 bootstrap_metrics    the same with stratified percentile bootstrap intervals
 regression_metrics   MAE (with interval), RMSE, R^2, Spearman of a continuous FMA-LE prediction
+roc_auc              the package's one ROC AUC (NaN with a single outcome class)
 roc_points           ROC curve as lists
 calibration_bins     reliability diagram bins and expected calibration error
 calibration_slope_intercept
@@ -24,6 +25,9 @@ seed_summary         mean and SD of metrics over external cohorts (generator see
 evaluate_model       one model's record -> ModelEvaluation
 paper_tables         Tables 1-3 of Shi et al. 2025 with intervals; to_markdown / to_json
 paired_differences   the table of paired AUC differences between rows (default_pairs)
+scored_patients      one table row's per-patient scores (the input of ROC curves)
+bayes_ceiling_auc    AUC of a synthetic cohort's Bayes-optimal probabilities (its ceiling)
+bayes_probabilities  those probabilities per patient
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from rehab_core.evaluation._metrics import (
     binary_metrics,
     bootstrap_metrics,
     regression_metrics,
+    roc_auc,
 )
 from rehab_core.evaluation._paired import delong_test, paired_bootstrap_auc
 from rehab_core.evaluation._repeats import repeated_cv_summary, seed_summary
@@ -59,6 +64,11 @@ from rehab_core.evaluation._report import (
     ModelEvaluation,
     ModelResult,
     evaluate_model,
+)
+from rehab_core.evaluation._scores import (
+    bayes_ceiling_auc,
+    bayes_probabilities,
+    scored_patients,
 )
 from rehab_core.evaluation._tables import (
     CEILING_LABEL,
@@ -90,6 +100,8 @@ __all__ = [
     "EvaluationSettings",
     "ModelEvaluation",
     "ModelResult",
+    "bayes_ceiling_auc",
+    "bayes_probabilities",
     "binary_metrics",
     "bootstrap_metrics",
     "calibration_bins",
@@ -108,7 +120,9 @@ __all__ = [
     "paper_tables",
     "regression_metrics",
     "repeated_cv_summary",
+    "roc_auc",
     "roc_points",
+    "scored_patients",
     "seed_summary",
     "to_json",
     "to_markdown",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from rehab_core._validation import check_option, check_positive
+from rehab_core._validation import check_int, check_option
 from rehab_core.evaluation._checks import as_binary_labels, as_probabilities, check_same_length
-from rehab_core.evaluation._metrics import _auc_rows
+from rehab_core.evaluation._metrics import roc_auc
 
 __all__ = ["calibration_bins", "roc_points"]
 
@@ -55,7 +55,7 @@ def roc_points(
         "fpr": [float(v) for v in fpr],
         "tpr": [float(v) for v in tpr],
         "thresholds": [float(v) if np.isfinite(v) else None for v in thresholds],
-        "auc": float(_auc_rows(y, p, np.ones((1, y.size)))[0]),
+        "auc": roc_auc(y, p),
     }
 
 
@@ -93,9 +93,7 @@ def calibration_bins(
     y = as_binary_labels(y_true, "y_true")
     p = as_probabilities(p_good, "p_good")
     n = check_same_length(y_true=y, p_good=p)
-    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)):
-        raise TypeError(f"n_bins must be an integer, got {type(n_bins).__name__}.")
-    check_positive("n_bins", int(n_bins))
+    n_bins = check_int("n_bins", n_bins, low=1)
     check_option("strategy", strategy, ("uniform", "quantile"))
 
     if strategy == "quantile":

@@ -26,10 +26,16 @@ import warnings
 
 import numpy as np
 
-from rehab_core._validation import check_option, check_positive, check_range
+from rehab_core._validation import check_int, check_option, check_range
 from rehab_core.evaluation._checks import as_binary_labels, as_probabilities, check_same_length
 
-__all__ = ["METRIC_NAMES", "binary_metrics", "bootstrap_metrics", "regression_metrics"]
+__all__ = [
+    "METRIC_NAMES",
+    "binary_metrics",
+    "bootstrap_metrics",
+    "regression_metrics",
+    "roc_auc",
+]
 
 #: Metrics returned by :func:`binary_metrics` (besides the counts ``n`` and ``n_positive``).
 METRIC_NAMES: tuple[str, ...] = (
@@ -82,6 +88,48 @@ def _auc_rows(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
     pairs = w_pos.sum(axis=1) * w_neg.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(pairs > 0, wins / np.where(pairs > 0, pairs, 1.0), np.nan)
+
+
+def roc_auc(y_true: object, score: object) -> float | np.ndarray:
+    """Area under the ROC curve: P(score of a good > score of a poor) + half the ties.
+
+    The one ROC AUC of the package (training's validation AUC, the fusion's
+    cross-validation, the cohort's ceilings, the tables all call it); the
+    same Mann-Whitney kernel as :func:`binary_metrics`, equal to
+    :func:`sklearn.metrics.roc_auc_score`.
+
+    Parameters
+    ----------
+    y_true : array-like of {0, 1} or bool, shape (n_patients,)
+        Observed outcome, 1 = good.
+    score : array-like of float, shape (n_patients,) or (n_rows, n_patients)
+        Any score that ranks patients (a probability, a latent factor...);
+        NaN is refused: leave out the patients without a score first. A 2-D
+        ``score`` gives one AUC per row (e.g. one per candidate fusion weight).
+
+    Returns
+    -------
+    float or ndarray of shape (n_rows,)
+        **NaN when ``y_true`` holds only one outcome** (the AUC is not
+        defined): the single, documented single-class behaviour. Callers that
+        write JSON get ``null`` from :func:`rehab_core._json.to_jsonable`.
+    """
+    y = as_binary_labels(y_true, "y_true")
+    s = np.asarray(score)
+    if s.dtype == bool or not np.issubdtype(s.dtype, np.number):
+        raise TypeError(f"score must hold numbers, got dtype {s.dtype}.")
+    if s.ndim not in (1, 2) or s.shape[-1] != y.size:
+        raise ValueError(
+            f"score has shape {s.shape} but y_true has {y.size} patients; give one score "
+            "per patient (or rows of them)."
+        )
+    s = s.astype(np.float64)
+    if np.isnan(s).any():
+        raise ValueError("score contains NaN; leave out the patients without a score.")
+    ones = np.ones((1, y.size))
+    if s.ndim == 1:
+        return float(_auc_rows(y, s, ones)[0])
+    return np.asarray([_auc_rows(y, row, ones)[0] for row in s])
 
 
 def _metric_rows(
@@ -200,9 +248,7 @@ def _warn_undefined(y: np.ndarray, pred: np.ndarray) -> None:
 
 
 def _check_bootstrap(n_boot: int, ci: float) -> None:
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)):
-        raise TypeError(f"n_boot must be an integer, got {type(n_boot).__name__}.")
-    check_positive("n_boot", int(n_boot))
+    check_int("n_boot", n_boot, low=1)
     check_range("ci", ci, 0.0, 1.0)
     if ci in (0.0, 1.0):
         raise ValueError(f"ci={ci!r} must lie strictly between 0 and 1, e.g. 0.95.")

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from rehab_core._config import Settings
-from rehab_core._validation import check_option, check_positive, check_range
+from rehab_core._validation import check_int, check_option, check_range
 from rehab_core.evaluation._ceiling import ceiling_fraction
 from rehab_core.evaluation._checks import as_binary_labels, as_probabilities, check_same_length
 from rehab_core.evaluation._metrics import bootstrap_metrics
@@ -52,11 +52,9 @@ class EvaluationSettings(Settings):
     decimals: int = 2
 
     def __post_init__(self) -> None:
-        for name in ("n_boot", "seed", "decimals"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} must be an integer, got {value!r}.")
-        check_positive("n_boot", self.n_boot)
+        check_int("n_boot", self.n_boot, low=1)
+        check_int("seed", self.seed)
+        check_int("decimals", self.decimals)
         check_range("ci", self.ci, 0.0, 1.0)
         check_range("threshold", self.threshold, 0.0, 1.0)
         check_option("average", self.average, ("binary", "macro"))

@@ -31,6 +31,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from rehab_core._json import to_jsonable
 from rehab_core._validation import check_option
 from rehab_core.evaluation._ceiling import CLINICAL_MODEL, CLINICAL_SUFFIX
 from rehab_core.evaluation._comparisons import default_pairs, paired_differences
@@ -321,15 +322,6 @@ def _paired_markdown(paired: Mapping[str, Any]) -> str:
 def to_json(tables: Mapping[str, Any], **kwargs: Any) -> str:
     """:func:`paper_tables` output as strict JSON (NaN written as ``null``)."""
 
-    def clean(value: Any) -> Any:
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        if isinstance(value, Mapping):
-            return {str(k): clean(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [clean(v) for v in value]
-        return value
-
     return json.dumps(
-        clean(tables), **{"indent": 2, "ensure_ascii": False, "allow_nan": False, **kwargs}
+        to_jsonable(tables), **{"indent": 2, "ensure_ascii": False, "allow_nan": False, **kwargs}
     )

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from rehab_core._validation import check_option, check_positive
+from rehab_core._validation import check_int, check_option, check_positive
 from rehab_core.explain._locks import model_lock
 
 if TYPE_CHECKING:
@@ -73,9 +73,8 @@ def integrated_gradients(
     import torch
 
     check_option("target", target, ("good", "poor"))
-    for key, value in (("steps", steps), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{key}={value!r} must be a positive whole number.")
+    check_int("steps", steps, low=1)
+    check_int("batch_size", batch_size, low=1)
     parameter = next(model.parameters(), None)
     device = parameter.device if parameter is not None else torch.device("cpu")
     dtype = parameter.dtype if parameter is not None else torch.float32
@@ -248,8 +247,7 @@ def attribution_summary(
     if len(ch_names) != n_chans:
         raise ValueError(f"attr has {n_chans} channels but {len(ch_names)} ch_names were given.")
     check_positive("sfreq", sfreq)
-    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or not 1 <= n_bins <= n_times:
-        raise ValueError(f"{n_bins=} must be a whole number between 1 and n_times={n_times}.")
+    check_int("n_bins", n_bins, low=1, high=n_times)
 
     edges = (np.arange(n_bins + 1) * n_times) // n_bins  # strictly increasing sample indices
     magnitude = np.abs(attr.astype(np.float64)).sum(axis=0)  # (n_chans, n_times)

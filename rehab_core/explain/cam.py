@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from rehab_core._validation import check_option
+from rehab_core._validation import check_int, check_option
 from rehab_core.explain._locks import model_lock
 
 if TYPE_CHECKING:
@@ -174,5 +174,4 @@ def _image_batch(slices: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 
 def _check_count(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}={value!r} must be a positive whole number.")
+    check_int(name, value, low=1)

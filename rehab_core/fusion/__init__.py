@@ -2,6 +2,7 @@
 
 LateFusion          p_good = w * signal + (1 - w) * image, w by stratified CV (scikit-learn API)
 FMARegressor        continuous 3-month FMA-LE with a conformal-style interval (beyond the paper)
+predict_fma         its prediction for many patients, NaN where an input is missing
 ensemble_interval   per-patient mean and percentile interval over fold/bootstrap/MC-dropout members
 ClinicalLogistic    the clinical comparator (baseline FMA-LE, age, days since stroke) and,
                     with score_feature, "fusion + clinical"
@@ -18,7 +19,7 @@ from rehab_core.fusion._clinical import (
 )
 from rehab_core.fusion._ensemble import EnsembleInterval, ensemble_interval
 from rehab_core.fusion._late import LateFusion
-from rehab_core.fusion._regressor import FMA_MAX, FMARegressor
+from rehab_core.fusion._regressor import FMA_MAX, FMARegressor, predict_fma
 
 __all__ = [
     "CLINICAL_FEATURES",
@@ -30,4 +31,5 @@ __all__ = [
     "ensemble_interval",
     "fold_indices",
     "out_of_fold_predict",
+    "predict_fma",
 ]

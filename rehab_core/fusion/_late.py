@@ -13,6 +13,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from rehab_core._validation import check_option, check_range
+from rehab_core.evaluation import roc_auc
 from rehab_core.evaluation._checks import as_binary_labels, as_probabilities, check_same_length
 from rehab_core.fusion._state import (
     count,
@@ -39,16 +40,6 @@ def _log_loss_per_row(y: np.ndarray, p: np.ndarray) -> np.ndarray:
 
 def _neg_log_loss_per_row(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     return -_log_loss_per_row(y, p)
-
-
-def _roc_auc_per_row(y: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """ROC AUC of each row of ``p (n_rows, n)`` (Mann-Whitney, ties count one half)."""
-    from scipy.stats import rankdata
-
-    n_pos = int(y.sum())
-    n_neg = y.size - n_pos
-    ranks = rankdata(p, axis=1)
-    return (ranks[:, y].sum(axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
 
 class LateFusion(BaseEstimator):
@@ -214,7 +205,7 @@ class LateFusion(BaseEstimator):
         fused = (
             grid[:, None] * s[None, :] + (1.0 - grid[:, None]) * i[None, :]
         )  # (n_weights, n_fit)
-        score = _roc_auc_per_row if self.scoring == "roc_auc" else _neg_log_loss_per_row
+        score = roc_auc if self.scoring == "roc_auc" else _neg_log_loss_per_row
         cv_scores = np.column_stack([score(labels[test], fused[:, test]) for _, test in splits])
 
         mean = cv_scores.mean(axis=1)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from rehab_core._validation import check_positive, check_range
+from rehab_core._validation import check_int, check_positive, check_range
 from rehab_core.evaluation._checks import as_probabilities, check_same_length
 from rehab_core.fusion._state import (
     count,
@@ -19,7 +19,7 @@ from rehab_core.fusion._state import (
     read_state,
 )
 
-__all__ = ["FMA_MAX", "FMARegressor"]
+__all__ = ["FMA_MAX", "FMARegressor", "predict_fma"]
 
 #: Maximum of the lower-limb Fugl-Meyer motor score (points).
 FMA_MAX = 34.0
@@ -109,8 +109,7 @@ class FMARegressor(BaseEstimator):
     def _check_params(self) -> None:
         check_positive("alpha", self.alpha, strict=False)
         check_range("p_clip", self.p_clip, 1e-12, 0.49)
-        if isinstance(self.cv, bool) or not isinstance(self.cv, (int, np.integer)) or self.cv < 2:
-            raise ValueError(f"cv={self.cv!r} must be an integer number of folds, at least 2.")
+        check_int("cv", self.cv, low=2)
 
     def _features(self, p_good: object, baseline_fma: object | None) -> np.ndarray:
         p = as_probabilities(p_good, "p_good")
@@ -314,3 +313,28 @@ class FMARegressor(BaseEstimator):
         model.uses_baseline_ = uses_baseline
         model.n_fit_ = n_fit
         return model
+
+
+def predict_fma(fma: FMARegressor, p_good: np.ndarray, baseline: np.ndarray | None) -> np.ndarray:
+    """A fitted regressor's 3-month FMA-LE; NaN for a patient whose needed input is missing.
+
+    Parameters
+    ----------
+    fma : FMARegressor
+        Fitted.
+    p_good : ndarray, shape (n_patients,)
+        Fused probabilities; NaN where a patient has none.
+    baseline : ndarray, shape (n_patients,) or None
+        Baseline FMA-LE (NaN where unknown); ``None`` for a regressor fitted
+        without it.
+
+    Returns
+    -------
+    ndarray, shape (n_patients,)
+        Points on the 0-34 scale, NaN where ``p_good`` (or a needed baseline) is NaN.
+    """
+    out = np.full(len(p_good), np.nan)
+    ok = np.isfinite(p_good) if baseline is None else np.isfinite(p_good) & np.isfinite(baseline)
+    if ok.any():
+        out[ok] = fma.predict(p_good[ok], None if baseline is None else baseline[ok])
+    return out

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from rehab_core._validation import check_int
+
 __all__: list[str] = []
 
 _JSON_SCALARS = (type(None), bool, int, float, str)
@@ -87,9 +89,7 @@ def finite_float(state: dict[str, Any], key: str) -> float:
 def count(state: dict[str, Any], key: str) -> int:
     """``state[key]`` as a non-negative ``int``."""
     value = state[key]
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"State entry {key}={value!r} must be a non-negative whole number.")
-    return value
+    return check_int(f"State entry {key}", value, low=0)
 
 
 def read_state(

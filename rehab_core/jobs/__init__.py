@@ -18,10 +18,11 @@ from rehab_core.jobs.cohorts import (
     CohortCheck,
     check_cohort,
     cohort_roots,
+    find_cohorts,
     unpack_cohort_zip,
     use_cohort,
 )
-from rehab_core.jobs.estimate import estimate_in_subprocess
+from rehab_core.jobs.estimate import estimate_in_subprocess, estimate_request
 from rehab_core.jobs.queue import (
     FINAL_STATES,
     JobError,
@@ -54,10 +55,12 @@ from rehab_core.jobs.versions import (
 __all__ = [
     "CohortCheck",
     "check_cohort",
+    "find_cohorts",
     "unpack_cohort_zip",
     "use_cohort",
     "cohort_roots",
     "estimate_in_subprocess",
+    "estimate_request",
     "FINAL_STATES",
     "JobError",
     "JobRecord",

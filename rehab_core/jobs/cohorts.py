@@ -37,6 +37,7 @@ __all__ = [
     "use_cohort",
     "cohort_roots",
     "COHORTS_DIR_ENV",
+    "find_cohorts",
     "unpack_cohort_zip",
     "MIN_PATIENTS_PER_CLASS",
     "ZIP_LIMITS",
@@ -70,6 +71,26 @@ class CohortCheck:
     @property
     def can_train(self) -> bool:
         return not self.problems
+
+
+def find_cohorts(*folders: str | Path | None) -> list[Path]:
+    """Cohort folders (with a ``participants.tsv``) one level below each of ``folders``.
+
+    A child that is not a cohort itself may hold one a level deeper (an
+    unpacked zip's top folder). Missing folders and ``None`` are skipped.
+    """
+    found = []
+    for base in folders:
+        if not base or not Path(base).is_dir():
+            continue
+        for child in sorted(Path(base).iterdir()):
+            if not child.is_dir():
+                continue
+            for root in (child, *(c for c in sorted(child.iterdir()) if c.is_dir())):
+                if (root / "participants.tsv").is_file():
+                    found.append(root)
+                    break
+    return found
 
 
 def _try_read(kind: str, path: str) -> tuple[str | None, float]:

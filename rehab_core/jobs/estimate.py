@@ -13,9 +13,61 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["estimate_in_subprocess", "main"]
+from rehab_core._json import to_jsonable
+
+if TYPE_CHECKING:
+    from rehab_core.jobs.cohorts import CohortCheck
+    from rehab_core.signals import SignalSettings
+    from rehab_core.training import ExperimentSettings
+
+__all__ = ["estimate_in_subprocess", "estimate_request", "lstm_window_shape", "main"]
+
+RECORDING_SFREQ_HZ = 1000.0
+"""The recordings' own rate, which the windows keep when the settings do not resample."""
+
+
+def lstm_window_shape(signal_settings: SignalSettings) -> tuple[int, int]:
+    """``(n_chans, n_times)`` of the LSTM's input windows under ``signal_settings``.
+
+    The paper's 22 channels; ``window_s`` at the resampled rate (the
+    recordings' own 1000 Hz when not resampled), or that many samples cut
+    into envelope frames for ``representation="envelope"``.
+    """
+    from rehab_core.io.channels import PAPER_CHANNELS
+    from rehab_core.signals import envelope_n_frames
+
+    rate = signal_settings.resample_sfreq or RECORDING_SFREQ_HZ
+    n_times = int(round(signal_settings.window_s * rate))
+    if signal_settings.representation == "envelope":
+        n_times = envelope_n_frames(n_times, rate, signal_settings.envelope_frame_s)[1]
+    return len(PAPER_CHANNELS), n_times
+
+
+def estimate_request(
+    check: CohortCheck,
+    settings: ExperimentSettings,
+    signal_settings: SignalSettings,
+    device: str,
+) -> dict[str, Any]:
+    """What :func:`estimate_in_subprocess` needs (besides the backbones) for a checked cohort.
+
+    Items per epoch come from the cohort's check (its fMRI slices and
+    seconds of EEG-EMG), the input shape from :func:`lstm_window_shape`, the
+    budget from ``settings``.
+    """
+    summary = check.summary
+    return {
+        "n_slices": max(1, summary["fmri_slices"]),
+        "n_windows": max(1, int(summary["signal_seconds"] // signal_settings.window_s)),
+        "window_shape": lstm_window_shape(signal_settings),
+        "epochs": settings.epochs,
+        "signal_epochs": settings.signal_epochs,
+        "n_folds": settings.n_folds,
+        "test_fraction": settings.test_fraction,
+        "device": device,
+    }
 
 
 def estimate_in_subprocess(backbones: list[str], *, timeout_s: float = 900, **kwargs: Any) -> dict:
@@ -66,7 +118,7 @@ def main() -> int:
     if "window_shape" in request:
         request["window_shape"] = tuple(request["window_shape"])
     result = estimate_training_seconds(backbones, **request)
-    print(json.dumps(result.to_dict(), default=float))
+    print(json.dumps(to_jsonable(result.to_dict())))
     return 0
 
 

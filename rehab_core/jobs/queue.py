@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from rehab_core.imaging import ImagingSettings
     from rehab_core.signals import SignalSettings
     from rehab_core.storage import Store
-    from rehab_core.training.experiment import ExperimentSettings
+    from rehab_core.training import ExperimentSettings
 
 __all__ = [
     "FINAL_STATES",
@@ -133,7 +133,7 @@ def job_settings(job: JobRecord) -> tuple[ExperimentSettings, SignalSettings, Im
     """The experiment, EEG-EMG and fMRI settings a job was submitted with."""
     from rehab_core.imaging import ImagingSettings
     from rehab_core.signals import SignalSettings
-    from rehab_core.training.experiment import ExperimentSettings
+    from rehab_core.training import ExperimentSettings
 
     return (
         ExperimentSettings.from_dict(job.settings["experiment"]),

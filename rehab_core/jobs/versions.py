@@ -15,7 +15,6 @@ trained with ``max_train_batches``, one batch per epoch), whoever asks.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +26,7 @@ from rehab_core.security import get_user, record_event, role_allows
 from rehab_core.storage import db
 
 if TYPE_CHECKING:
-    from rehab_core.storage import Store
+    from rehab_core.storage import BundleManifest, Store
 
 __all__ = [
     "VersionRecord",
@@ -79,7 +78,7 @@ class VersionRecord:
         return None if row is None else row.get("roc_auc")
 
 
-def bundle_metrics(manifest: dict[str, Any]) -> dict[str, Any]:
+def bundle_metrics(manifest: BundleManifest) -> dict[str, Any]:
     """The figures a version is compared by, from a bundle manifest's evaluation tables.
 
     Returns
@@ -90,9 +89,9 @@ def bundle_metrics(manifest: dict[str, Any]) -> dict[str, Any]:
         ``group``, ``n``, the estimate and 95 % interval of ``roc_auc``,
         ``accuracy``, ``recall``, ``precision``, ``f1``, and ``cv_auc``.
     """
-    metrics = manifest.get("metrics") or {}
-    tables = metrics.get("tables") or {}
-    display = manifest.get("display_name", "")
+    metrics = manifest.metrics
+    tables = metrics.tables if metrics is not None else {}
+    display = manifest.display_name
     image = display.removesuffix("_LSTM")
     rows = []
     for key in ("table1", "table2", "table3"):
@@ -111,9 +110,9 @@ def bundle_metrics(manifest: dict[str, Any]) -> dict[str, Any]:
                 row[f"{name}_ci"] = [m.get("low"), m.get("high")]
             rows.append(row)
     return {
-        "evaluated_on": metrics.get("evaluated_on"),
-        "bayes_ceiling_auc": metrics.get("bayes_ceiling_auc"),
-        "fma": metrics.get("fma"),
+        "evaluated_on": metrics.evaluated_on if metrics is not None else None,
+        "bayes_ceiling_auc": metrics.bayes_ceiling_auc if metrics is not None else None,
+        "fma": metrics.fma if metrics is not None else None,
         "rows": rows,
     }
 
@@ -133,10 +132,6 @@ def _record(row: db.ModelVersion, data_dir: Path) -> VersionRecord:
         promoted_at=row.promoted_at,
         promoted_by=row.promoted_by,
     )
-
-
-def _manifest(bundle: Path) -> dict[str, Any]:
-    return json.loads((Path(bundle) / "manifest.json").read_text())
 
 
 def register_bundle(
@@ -162,9 +157,9 @@ def register_bundle(
     except ValueError:
         stored = str(bundle)
     row = db.ModelVersion(
-        model_id=manifest["model_id"],
+        model_id=manifest.model_id,
         path=stored,
-        weights_sha256=manifest["sha256"],
+        weights_sha256=manifest.sha256,
         job_id=job_id,
         created_by=created_by,
         metrics=bundle_metrics(manifest),
@@ -186,19 +181,18 @@ def list_versions(store: Store, model_id: str | None = None) -> list[VersionReco
 def shipped_versions(weights_dir: str | Path | None = None) -> list[VersionRecord]:
     """The bundles under the shipped weights folder, as versions without a database id."""
     from rehab_core.prediction import default_weights_dir
-    from rehab_core.storage import list_bundles
+    from rehab_core.storage import find_bundles, read_manifest
 
     folder = Path(weights_dir) if weights_dir is not None else default_weights_dir()
     out = []
-    for entry in list_bundles(folder):
-        path = Path(entry["path"])
-        manifest = _manifest(path)
+    for path in find_bundles(folder):
+        manifest = read_manifest(path)
         out.append(
             VersionRecord(
                 id=None,
-                model_id=manifest["model_id"],
+                model_id=manifest.model_id,
                 path=path,
-                weights_sha256=manifest["sha256"],
+                weights_sha256=manifest.sha256,
                 job_id=None,
                 created_at=None,
                 created_by=None,
@@ -226,8 +220,8 @@ class PromotionRefused(PermissionError):
     """A promotion this account may not make; the message is one sentence."""
 
 
-def _is_trial(manifest: dict[str, Any]) -> bool:
-    settings = (manifest.get("training") or {}).get("settings") or {}
+def _is_trial(manifest: BundleManifest | None) -> bool:
+    settings = manifest.training.settings if manifest is not None else {}
     return settings.get("max_train_batches") is not None
 
 
@@ -236,24 +230,26 @@ def promotion_refusal(
     version: VersionRecord,
     actor: str | None,
     *,
-    manifest: dict[str, Any] | None = None,
+    manifest: BundleManifest | None = None,
 ) -> str | None:
     """Why ``actor`` may not promote ``version`` (one sentence), or None if they may.
 
     Parameters
     ----------
-    manifest : dict | None
+    manifest : BundleManifest | None
         The bundle's manifest, verified by the caller; else ``manifest.json``
-        is read as it is (enough to explain a disabled button).
+        is read without the tensors (enough to explain a disabled button).
     """
     account = None if actor is None else get_user(store, actor)
     if account is None or not account.active or not role_allows(account.role, "researcher"):
         return "Only an active researcher or administrator can promote a model version."
     if manifest is None:
+        from rehab_core.storage import WeightsError, read_manifest
+
         try:
-            manifest = _manifest(version.path)
-        except (OSError, ValueError):
-            manifest = {}
+            manifest = read_manifest(version.path)
+        except (OSError, WeightsError):
+            manifest = None  # promote_version refuses a damaged bundle anyway
     if _is_trial(manifest):
         return (
             f"{version.label} is a trial run (one batch per epoch) and can never be the "

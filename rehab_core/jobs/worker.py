@@ -2,7 +2,7 @@
 
 The runner starts it with the store in ``REHAB_DATA_DIR`` /
 ``REHAB_DATABASE_URL`` and its output going to the job's ``log.txt``. It
-calls :func:`rehab_core.training.experiment.train_experiment` with the job's
+calls :func:`rehab_core.workflows.train.train_experiment` with the job's
 folder as ``work_dir``, so a second start after a crash continues from the
 last checkpoint. Only rank 0 (the only process without ``torchrun``) writes
 to the database and the event file.
@@ -51,6 +51,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from rehab_core._json import to_jsonable
 from rehab_core.jobs.queue import JobRecord, get_job, job_dir, job_settings
 from rehab_core.jobs.versions import register_bundle
 from rehab_core.security import record_event
@@ -121,13 +122,13 @@ class ProgressReporter:
     # -- writing ---------------------------------------------------------------------------
     def _append_event(self, event: dict[str, Any]) -> None:
         with open(self.events_path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"t": time.time(), **event}, default=float) + "\n")
+            fh.write(json.dumps(to_jsonable({"t": time.time(), **event})) + "\n")
 
     def _write(self, progress: dict[str, Any]) -> bool:
         """Store the progress and heartbeat; return whether a cancel was requested."""
         with Session(self.store.engine) as session, session.begin():
             row = session.get(db.TrainingJob, self.job_id)
-            row.progress = json.loads(json.dumps(progress, default=float))
+            row.progress = to_jsonable(progress)
             row.heartbeat_at = db.utc_now()
             cancel = bool(row.cancel_requested)
         self._last_write = self.clock()
@@ -190,7 +191,7 @@ def _describe(event: dict[str, Any]) -> str:
         return f"training and evaluation done in {event['seconds']:.0f} s"
     if kind == "work_dir":
         return "checkpoints and finished members go to the job's work folder"
-    return json.dumps(event, default=float)
+    return json.dumps(to_jsonable(event))
 
 
 def _finish(store: Any, job: JobRecord, report: dict[str, Any]) -> list[int]:
@@ -337,7 +338,7 @@ def run_job(
     from rehab_core.io.errors import InputError
     from rehab_core.storage import WeightsError
     from rehab_core.training.devices import GPUOutOfMemoryError, gpu_out_of_memory
-    from rehab_core.training.experiment import train_experiment
+    from rehab_core.workflows.train import train_experiment
 
     job = get_job(store, job_id)
     if job.is_final:

@@ -24,13 +24,17 @@ from rehab_core.models._registry import (
     list_models,
     register_model,
 )
+from rehab_core.models.fusion_models import DEFAULT_MODEL_ID, FUSION_MODEL_IDS, fusion_model_id
 
 __all__ = [
+    "DEFAULT_MODEL_ID",
+    "FUSION_MODEL_IDS",
     "LSTMClassifier",
     "ModelInfo",
     "PretrainedWeightsWarning",
     "ShuffleNetV2Classifier",
     "create_model",
+    "fusion_model_id",
     "get_gradcam_layer",
     "get_model_info",
     "is_offline",

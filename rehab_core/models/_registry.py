@@ -11,7 +11,7 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from rehab_core._validation import check_option
+from rehab_core._validation import check_int, check_option
 
 if TYPE_CHECKING:
     from torch import nn
@@ -210,8 +210,7 @@ def create_model(
         and ``model_info`` (this entry's :class:`ModelInfo`).
     """
     info = get_model_info(name)
-    if isinstance(n_outputs, bool) or not isinstance(n_outputs, int) or n_outputs < 1:
-        raise ValueError(f"{n_outputs=} must be a positive whole number of logits.")
+    check_int("n_outputs", n_outputs, low=1)
     if weights_path is not None and not pretrained:
         raise ValueError(
             f"{weights_path=} is only read with pretrained=True; "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rehab_core._validation import check_positive, check_range
+from rehab_core._validation import check_int, check_positive, check_range
 
 __all__ = ["PAPER_HIDDEN_SIZES", "LSTMClassifier"]
 
@@ -60,21 +60,18 @@ class LSTMClassifier(nn.Module):
         drop_rate: float = 0.0,
     ) -> None:
         super().__init__()
-        for key, value in (("n_chans", n_chans), ("n_outputs", n_outputs)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{key}={value!r} must be a positive whole number.")
-        if n_times is not None and (
-            isinstance(n_times, bool) or not isinstance(n_times, int) or n_times < 1
-        ):
-            raise ValueError(f"{n_times=} must be a positive whole number of samples or None.")
+        check_int("n_chans", n_chans, low=1)
+        check_int("n_outputs", n_outputs, low=1)
+        if n_times is not None:
+            check_int("n_times", n_times, low=1)
         if sfreq is not None:
             check_positive("sfreq", sfreq)
-        if not hidden_sizes or any(
-            isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden_sizes
-        ):
+        if not hidden_sizes:
             raise ValueError(
                 f"{hidden_sizes=} must be a non-empty tuple of positive whole numbers."
             )
+        for h in hidden_sizes:
+            check_int("hidden_sizes", h, low=1)
         check_range("drop_rate", drop_rate, 0.0, 1.0)
         self.n_chans = n_chans
         self.n_outputs = n_outputs

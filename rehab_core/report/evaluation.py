@@ -15,7 +15,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rehab_core.storage import BundleManifest
 
 __all__ = [
     "HELDOUT_REPORT",
@@ -55,33 +58,32 @@ def read_evaluation_folder(folder: str | Path) -> dict[str, Any]:
     dict
         ``folder``; ``training`` (``evaluation.json`` or ``None``);
         ``markdown`` (``tables.md`` or ``None``); ``heldout``
-        (``heldout_evaluation.json`` or ``None``); ``manifests`` (model id ->
-        manifest of every bundle); ``synthetic`` (True when any bundle says
-        it was trained on synthetic data).
+        (``heldout_evaluation.json`` or ``None``); ``manifests`` (bundle
+        folder name -> :class:`~rehab_core.storage.BundleManifest` of every
+        bundle); ``synthetic`` (True when any bundle says it was trained on
+        synthetic data).
     """
-    from rehab_core.storage import list_bundles
+    from rehab_core.storage import find_bundles, read_manifest
 
     root = Path(folder)
     tables = root / TABLES_FILE
-    manifests = {Path(m["path"]).name: m for m in list_bundles(root)}
+    manifests = {path.name: read_manifest(path) for path in find_bundles(root) if path != root}
     return {
         "folder": str(root),
         "training": _read_json(root / TRAINING_REPORT),
         "markdown": tables.read_text(encoding="utf-8") if tables.is_file() else None,
         "heldout": _read_json(root / HELDOUT_REPORT),
         "manifests": manifests,
-        "synthetic": any((m.get("data") or {}).get("synthetic") for m in manifests.values()),
+        "synthetic": any(m.data.synthetic for m in manifests.values()),
     }
 
 
-def stale_models(
-    heldout: Mapping[str, Any], manifests: Mapping[str, Mapping[str, Any]]
-) -> list[str]:
+def stale_models(heldout: Mapping[str, Any], manifests: Mapping[str, BundleManifest]) -> list[str]:
     """Model ids the held-out report scored with other weights than the installed ones."""
     out = []
     for model_id, entry in (heldout.get("models") or {}).items():
         installed = manifests.get(model_id)
-        if installed is None or installed.get("sha256") != entry.get("weights_sha256"):
+        if installed is None or installed.sha256 != entry.get("weights_sha256"):
             out.append(model_id)
     return sorted(out)
 
@@ -127,7 +129,7 @@ def evaluation_curves(heldout: Mapping[str, Any], *, n_bins: int = 5) -> dict[st
     Parameters
     ----------
     heldout : mapping
-        Output of :func:`rehab_core.evaluation.cohort.evaluate_cohort`
+        Output of :func:`rehab_core.workflows.evaluate.evaluate_cohort`
         (``predictions`` and ``bayes_p_good``).
     n_bins : int
         Equal-width calibration bins (few: held-out sets are small).

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rehab_core.storage import BundleManifest
 
 __all__ = ["INTENDED_USE", "NOT_INTENDED_FOR", "model_card", "synthetic_statement"]
 
@@ -32,29 +35,38 @@ _GROUPS = (
 )
 
 
-def synthetic_statement(manifest: Mapping[str, Any]) -> str:
+def _typed(manifest: BundleManifest | Mapping[str, Any]) -> BundleManifest:
+    """A :class:`~rehab_core.storage.BundleManifest`; a dict (``manifest.json``) is read first."""
+    from rehab_core.storage import BundleManifest
+
+    if isinstance(manifest, BundleManifest):
+        return manifest
+    if not isinstance(manifest, Mapping):
+        raise TypeError(f"manifest must be a BundleManifest, got {type(manifest).__name__}.")
+    return BundleManifest.from_dict(manifest)
+
+
+def synthetic_statement(manifest: BundleManifest | Mapping[str, Any]) -> str:
     """One sentence on what the bundle was trained on, synthetic data said plainly."""
-    data = manifest.get("data") or {}
-    n = data.get("n_patients")
-    count = f"{n} " if isinstance(n, int) else ""
-    if data.get("synthetic"):
+    data = _typed(manifest).data
+    if data.synthetic:
         return (
-            f"Trained on synthetic data: a simulated cohort of {count}patients, not real "
-            "patients. Its predictions say nothing about real patients."
+            f"Trained on synthetic data: a simulated cohort of {data.n_patients} patients, not "
+            "real patients. Its predictions say nothing about real patients."
         )
-    description = data.get("description") or "a cohort not described in the manifest"
-    return f"Trained on {description} ({count}patients)."
+    return f"Trained on {data.description} ({data.n_patients} patients)."
 
 
 def model_card(
-    manifest: Mapping[str, Any], evaluation: Mapping[str, Any] | None = None
+    manifest: BundleManifest | Mapping[str, Any], evaluation: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """Describe a weights bundle from its manifest (and its training run's evaluation).
 
     Parameters
     ----------
-    manifest : mapping
-        The bundle's ``manifest.json`` (``FusionPredictor.manifest``).
+    manifest : BundleManifest or mapping
+        The bundle's manifest (``FusionPredictor.manifest``), or its
+        ``manifest.json`` as a dict (validated, schema 1 converted).
     evaluation : mapping or None
         The ``evaluation.json`` of the training run that wrote the bundle.
         Used only when its data fingerprint equals the manifest's (same
@@ -67,53 +79,51 @@ def model_card(
         JSON-ready: ``model_id``, ``display_name``, ``version``, ``created``,
         ``task``, ``intended_use``, ``not_intended_for``, ``weights_sha256``,
         ``manifest_sha256``, ``architecture``, ``fusion``, ``training_data``
-        (with ``synthetic`` and a plain ``statement``), ``metrics``
+        (with ``trained_on``, ``synthetic`` and a plain ``statement``), ``metrics``
         (``evaluated_on``, ``n_patients``, ``rows``: one per model group with
         ``{metric: {"estimate", "low", "high"}}`` and ``cv_auc``,
         ``bayes_ceiling_auc``, ``fma``) and ``limitations`` (sentences).
     """
-    if not isinstance(manifest, Mapping) or "model_id" not in manifest:
-        raise ValueError("The manifest lacks model_id; give the bundle's manifest.json.")
-    data = manifest.get("data") or {}
-    split = data.get("split") or {}
-    parts = manifest.get("parts") or {}
-    image = parts.get("image") or {}
-    signal = parts.get("signal") or {}
-    fusion = manifest.get("fusion") or {}
+    manifest = _typed(manifest)
+    data, image, signal = manifest.data, manifest.parts.image, manifest.parts.signal
     same_run = (
         evaluation is not None
         and evaluation.get("fingerprint_sha256") is not None
-        and evaluation.get("fingerprint_sha256") == data.get("fingerprint_sha256")
+        and evaluation.get("fingerprint_sha256") == data.fingerprint_sha256
     )
     metrics = _metrics(manifest, evaluation if same_run else None)
     card = {
-        "model_id": manifest["model_id"],
-        "display_name": manifest.get("display_name", manifest["model_id"]),
-        "version": manifest.get("version"),
-        "created": manifest.get("created"),
-        "task": manifest.get("task"),
+        "model_id": manifest.model_id,
+        "display_name": manifest.display_name,
+        "version": manifest.version,
+        "created": manifest.created,
+        "task": manifest.task,
         "intended_use": INTENDED_USE,
         "not_intended_for": NOT_INTENDED_FOR,
-        "weights_sha256": manifest.get("sha256"),
-        "manifest_sha256": manifest.get("manifest_sha256"),
+        "weights_sha256": manifest.sha256,
+        "manifest_sha256": manifest.manifest_sha256,
         "architecture": {
-            "image": image.get("architecture") or image.get("model"),
-            "image_members": image.get("n_members"),
-            "imagenet_pretrained": bool(image.get("imagenet_pretrained")),
+            "image": image.architecture,
+            "image_members": image.n_members,
+            "imagenet_pretrained": image.imagenet_pretrained,
             "signal": "LSTM 128/64/32 + linear head",
-            "signal_members": signal.get("n_members"),
-            "signal_input": signal.get("kwargs"),
+            "signal_members": signal.n_members,
+            "signal_input": signal.kwargs,
         },
-        "fusion": {"weight": fusion.get("weight"), "threshold": fusion.get("threshold")},
+        "fusion": {
+            "weight": manifest.fusion.get("weight"),
+            "threshold": manifest.fusion.get("threshold"),
+        },
         "training_data": {
-            "description": data.get("description"),
-            "synthetic": bool(data.get("synthetic")),
+            "description": data.description,
+            "trained_on": data.trained_on,
+            "synthetic": data.synthetic,
             "statement": synthetic_statement(manifest),
-            "n_patients": data.get("n_patients"),
-            "n_development": len(split.get("development") or []),
-            "n_test": len(split.get("test") or []),
-            "n_folds": split.get("n_folds"),
-            "fingerprint_sha256": data.get("fingerprint_sha256"),
+            "n_patients": data.n_patients,
+            "n_development": len(data.split.development),
+            "n_test": len(data.split.test),
+            "n_folds": data.split.n_folds,
+            "fingerprint_sha256": data.fingerprint_sha256,
         },
         "metrics": metrics,
     }
@@ -121,10 +131,10 @@ def model_card(
     return card
 
 
-def _metrics(manifest: Mapping[str, Any], evaluation: Mapping[str, Any] | None) -> dict[str, Any]:
-    recorded = manifest.get("metrics") or {}
-    tables = recorded.get("tables") or {}
-    display = str(manifest.get("display_name", ""))
+def _metrics(manifest: BundleManifest, evaluation: Mapping[str, Any] | None) -> dict[str, Any]:
+    recorded = manifest.metrics
+    tables = recorded.tables if recorded is not None else {}
+    display = manifest.display_name
     wanted = {"image": display.removesuffix("_LSTM"), "signal": "LSTM", "fusion": display}
     rows = []
     for group, key, label in _GROUPS:
@@ -147,13 +157,13 @@ def _metrics(manifest: Mapping[str, Any], evaluation: Mapping[str, Any] | None) 
             )
     ci = (tables.get("settings") or {}).get("ci")
     out = {
-        "evaluated_on": recorded.get("evaluated_on"),
+        "evaluated_on": recorded.evaluated_on if recorded is not None else None,
         "n_patients": max((r["n"] or 0 for r in rows), default=None),
         "ci": ci,
         "rows": rows,
-        "bayes_ceiling_auc": recorded.get("bayes_ceiling_auc"),
+        "bayes_ceiling_auc": recorded.bayes_ceiling_auc if recorded is not None else None,
         "bayes_ceiling_auc_cv": None,
-        "fma": recorded.get("fma"),
+        "fma": recorded.fma if recorded is not None else None,
     }
     if evaluation is not None:
         out["bayes_ceiling_auc_cv"] = evaluation.get("bayes_ceiling_auc_cv")

@@ -24,7 +24,7 @@ from rehab_core.signals.windows import make_windows, window_n_times, zscore_wind
 if TYPE_CHECKING:
     import mne
 
-__all__ = ["SignalResult", "preprocess_raw", "preprocess_signals"]
+__all__ = ["SignalResult", "preprocess_raw", "preprocess_signals", "recording_arrays"]
 
 #: The steps of :func:`preprocess_signals`, in order (saved in the QC record).
 PIPELINE_STEPS = (
@@ -182,28 +182,10 @@ def preprocess_signals(
     n_chans, n_times = data.shape
     ch_types = check_ch_types(ch_types, n_chans)
     ch_names = check_ch_names(ch_names, n_chans)
-    n_times_in = window_n_times(settings.window_s, sfreq)
-    out_sfreq = sfreq if settings.resample_sfreq is None else float(settings.resample_sfreq)
-    n_times_out = window_n_times(settings.window_s, out_sfreq)
-    if settings.representation == "envelope":  # refuse a bad frame before the heavy work
-        envelope_n_frames(n_times_out, out_sfreq, settings.envelope_frame_s)
-    if n_times < n_times_in:
-        raise ValueError(
-            f"the recording lasts {n_times / sfreq:g} s ({n_times} samples at {sfreq:g} Hz), "
-            f"shorter than one {settings.window_s:g}-s window; give a longer recording."
-        )
+    n_times_in, out_sfreq = _window_lengths(n_times, sfreq, settings)
 
-    if settings.line_freq + 6.0 < sfreq / 2.0:
-        ratios = line_noise_ratio(data, sfreq, settings.line_freq)
-        noise = {
-            n: (None if math.isnan(r) else float(r)) for n, r in zip(ch_names, ratios, strict=True)
-        }
-    else:
-        noise = {n: None for n in ch_names}
+    noise = _line_noise(data, sfreq, settings, ch_names)
     band = effective_band(sfreq, settings)
-    notch_freqs = (
-        line_harmonics(settings.line_freq, sfreq, settings.notch_width) if settings.notch else ()
-    )
     filtered = filter_signals(data, sfreq, settings)
 
     bad = detect_bad_channels(
@@ -229,18 +211,7 @@ def preprocess_signals(
     )
     kept = ~rejected
     windows = zscore_windows(windows[kept], min_std=settings.zscore_min_std_uv)
-    window_sfreq = out_sfreq
-    steps = list(PIPELINE_STEPS)
-    if settings.representation == "envelope":
-        windows = envelope_features(
-            windows,
-            out_sfreq,
-            ch_types,
-            frame_s=settings.envelope_frame_s,
-            eeg_band=settings.envelope_eeg_band,
-        )
-        window_sfreq = 1.0 / settings.envelope_frame_s
-        steps.append(ENVELOPE_STEP)
+    windows, window_sfreq, steps = _represent(windows, out_sfreq, ch_types, settings)
 
     qc: dict[str, Any] = {
         "bad_channels": {ch_names[i]: reason for i, reason in bad.items()},
@@ -252,7 +223,7 @@ def preprocess_signals(
         "reasons": {str(w): reason for w, reason in reasons.items()},
         "band_hz": [band[0], band[1]],
         "h_freq_clamped": bool(band[1] < settings.h_freq),
-        "notch_freqs_hz": [float(f) for f in notch_freqs],
+        "notch_freqs_hz": _notch_freqs(sfreq, settings),
         "input_sfreq": sfreq,
         "output_sfreq": out_sfreq,
         "n_times_window": int(windows.shape[2]),
@@ -272,6 +243,62 @@ def preprocess_signals(
         qc=qc,
         settings=settings,
     )
+
+
+def _window_lengths(n_times: int, sfreq: float, settings: SignalSettings) -> tuple[int, float]:
+    """Samples per window at the input rate, and the output rate.
+
+    Refuses a recording shorter than one window, or an envelope frame the
+    output rate cannot hold, before any heavy work.
+    """
+    n_times_in = window_n_times(settings.window_s, sfreq)
+    out_sfreq = sfreq if settings.resample_sfreq is None else float(settings.resample_sfreq)
+    n_times_out = window_n_times(settings.window_s, out_sfreq)
+    if settings.representation == "envelope":
+        envelope_n_frames(n_times_out, out_sfreq, settings.envelope_frame_s)
+    if n_times < n_times_in:
+        raise ValueError(
+            f"the recording lasts {n_times / sfreq:g} s ({n_times} samples at {sfreq:g} Hz), "
+            f"shorter than one {settings.window_s:g}-s window; give a longer recording."
+        )
+    return n_times_in, out_sfreq
+
+
+def _line_noise(
+    data: np.ndarray, sfreq: float, settings: SignalSettings, ch_names: Sequence[str]
+) -> dict[str, float | None]:
+    """Mains-noise ratio per channel on the raw data; None where mains is near Nyquist."""
+    if settings.line_freq + 6.0 >= sfreq / 2.0:
+        return {n: None for n in ch_names}
+    ratios = line_noise_ratio(data, sfreq, settings.line_freq)
+    return {n: (None if math.isnan(r) else float(r)) for n, r in zip(ch_names, ratios, strict=True)}
+
+
+def _notch_freqs(sfreq: float, settings: SignalSettings) -> list[float]:
+    """The mains harmonics the notch filters took out (Hz); none without a notch."""
+    if not settings.notch:
+        return []
+    return [float(f) for f in line_harmonics(settings.line_freq, sfreq, settings.notch_width)]
+
+
+def _represent(
+    windows: np.ndarray, sfreq: float, ch_types: Sequence[str], settings: SignalSettings
+) -> tuple[np.ndarray, float, list[str]]:
+    """The model's input: the z-scored windows, or their per-frame log envelopes.
+
+    Returns the windows, their rate (the frame rate for envelopes) and the
+    pipeline's steps.
+    """
+    if settings.representation != "envelope":
+        return windows, sfreq, list(PIPELINE_STEPS)
+    envelopes = envelope_features(
+        windows,
+        sfreq,
+        ch_types,
+        frame_s=settings.envelope_frame_s,
+        eeg_band=settings.envelope_eeg_band,
+    )
+    return envelopes, 1.0 / settings.envelope_frame_s, [*PIPELINE_STEPS, ENVELOPE_STEP]
 
 
 def preprocess_raw(raw: mne.io.BaseRaw, settings: SignalSettings | None = None) -> SignalResult:
@@ -297,14 +324,42 @@ def preprocess_raw(raw: mne.io.BaseRaw, settings: SignalSettings | None = None) 
 
     if not isinstance(raw, mne.io.BaseRaw):
         raise TypeError(f"raw must be an mne.io.BaseRaw, got {type(raw).__name__}.")
+    data, sfreq, ch_names, ch_types = recording_arrays(raw)
+    return preprocess_signals(data, sfreq, list(ch_types), settings, list(ch_names))
+
+
+def recording_arrays(
+    raw: mne.io.BaseRaw,
+) -> tuple[np.ndarray, float, tuple[str, ...], tuple[str, ...]]:
+    """The EEG and EMG channels of a Raw as the signal pipeline sees them.
+
+    The picks and units of :func:`preprocess_raw` (which calls it), so a
+    viewer shows exactly the samples the preprocessing read.
+
+    Parameters
+    ----------
+    raw : mne.io.BaseRaw
+        A recording, e.g. from :func:`rehab_core.io.read_signals`.
+
+    Returns
+    -------
+    data : ndarray, shape (n_chans, n_times), float64
+        Signals in µV.
+    sfreq : float
+        Sampling rate in Hz.
+    ch_names, ch_types : tuple of str
+        One entry per row of ``data``.
+    """
+    import mne
+
     picks = mne.pick_types(raw.info, eeg=True, emg=True, exclude=[])
     if len(picks) == 0:
         raise ValueError(
             f"the recording has no EEG or EMG channel (types: "
             f"{sorted(set(raw.get_channel_types()))}); set the channel types first."
         )
-    ch_types = raw.get_channel_types(picks=picks)
+    ch_types = tuple(raw.get_channel_types(picks=picks))
     # a str unit is refused by MNE for mixed channel types, so name each type
     data = raw.get_data(picks=picks, units={t: "uV" for t in set(ch_types)})
-    ch_names = [raw.ch_names[i] for i in picks]
-    return preprocess_signals(data, raw.info["sfreq"], ch_types, settings, ch_names)
+    ch_names = tuple(raw.ch_names[i] for i in picks)
+    return data, float(raw.info["sfreq"]), ch_names, ch_types

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rehab_core._config import Settings
-from rehab_core._validation import check_option, check_positive, check_range
+from rehab_core._validation import check_int, check_option, check_positive, check_range
 
 __all__ = ["BAD_CHANNEL_POLICIES", "SIGNAL_REPRESENTATIONS", "SignalSettings"]
 
@@ -138,9 +138,7 @@ class SignalSettings(Settings):
         check_positive("h_freq", self.h_freq)
         if self.l_freq >= self.h_freq:
             raise ValueError(f"l_freq={self.l_freq} must be below h_freq={self.h_freq}.")
-        if isinstance(self.filter_order, bool) or not isinstance(self.filter_order, int):
-            raise TypeError(f"filter_order must be an int, got {self.filter_order!r}.")
-        check_range("filter_order", self.filter_order, 1, 10)
+        check_int("filter_order", self.filter_order, low=1, high=10)
         check_range("max_h_freq_fraction", self.max_h_freq_fraction, 0.1, 0.99)
         check_option("line_freq", self.line_freq, (50, 60))
         check_option("notch", self.notch, (True, False))

@@ -1,13 +1,40 @@
-"""Spectral summaries for the dashboard: Welch power spectra and EEG-EMG coherence."""
+"""Spectral summaries: Welch power spectra and EEG-EMG (corticomuscular) coherence."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rehab_core._validation import check_positive
-from rehab_core.signals._checks import check_data, check_sfreq
+from rehab_core.signals._checks import check_ch_names, check_ch_types, check_data, check_sfreq
+from rehab_core.signals.windows import kept_window_data
 
-__all__ = ["coherence", "power_spectra"]
+if TYPE_CHECKING:
+    from rehab_core.signals.pipeline import SignalResult
+
+__all__ = [
+    "BETA_BAND_HZ",
+    "MOTOR_EEG_CHANNELS",
+    "CoherenceUnavailable",
+    "MotorCoherence",
+    "SignalSpectra",
+    "coherence",
+    "coherence_confidence_limit",
+    "motor_coherence",
+    "power_spectra",
+    "signal_spectra",
+]
+
+#: Corticomuscular coherence with the leg muscles is usually reported in the beta band.
+BETA_BAND_HZ = (13.0, 30.0)
+
+#: EEG sites over the leg and foot area of the motor cortex (the vertex, where the lower
+#: limb is represented) and the hand knobs C3/C4 next to it, in display order; only those
+#: present in a recording are used (the paper's 16 sites have no Cz).
+MOTOR_EEG_CHANNELS = ("Cz", "C1", "C2", "CPz", "CP1", "CP2", "FCz", "FC1", "FC2", "C3", "C4")
 
 
 def _segment(sfreq: float, n_times: int, segment_s: float) -> int:
@@ -159,3 +186,166 @@ def _segment_spectra(x: np.ndarray, nperseg: int, keep: np.ndarray) -> np.ndarra
         seg = (seg - seg.mean(axis=-1, keepdims=True)) * window
         out[:, start : start + chunk, :] = np.fft.rfft(seg, axis=-1)[..., keep]
     return out
+
+
+class CoherenceUnavailable(ValueError):
+    """The recording lacks what corticomuscular coherence needs (a motor-cortex site, an EMG)."""
+
+
+@dataclass(frozen=True)
+class MotorCoherence:
+    """EEG-EMG coherence over the motor cortex (from :func:`motor_coherence`).
+
+    ``freqs`` (n_freqs,) in Hz; ``coh`` (n_eeg, n_emg, n_freqs) in [0, 1];
+    ``eeg_names``, ``emg_names``; ``n_segments`` (independent segments, for
+    the confidence limit).
+    """
+
+    freqs: np.ndarray
+    coh: np.ndarray
+    eeg_names: tuple[str, ...]
+    emg_names: tuple[str, ...]
+    n_segments: int
+
+
+def motor_coherence(
+    data: np.ndarray,
+    sfreq: float,
+    ch_names: Sequence[str],
+    ch_types: Sequence[str],
+    *,
+    band: tuple[float, float] = (2.0, 45.0),
+    segment_s: float = 1.0,
+    eeg_channels: Sequence[str] = MOTOR_EEG_CHANNELS,
+) -> MotorCoherence:
+    """Coherence of the motor-cortex EEG sites with every EMG channel.
+
+    Picks the ``eeg_channels`` present (case-insensitive, in that order) and
+    every EMG channel, then calls :func:`rehab_core.signals.coherence`
+    (rectified EMG, Welch, 1-s Hann segments by default).
+
+    Parameters
+    ----------
+    data : ndarray, shape (n_chans, n_times)
+        Signals in µV, typically :func:`kept_window_data` of the filtered recording.
+    sfreq : float
+        Sampling rate in Hz.
+    ch_names, ch_types : sequence of str
+    band : (float, float)
+        Frequencies to keep in Hz (wider than beta, so the beta band is seen in
+        context); the upper edge is lowered to the Nyquist frequency if needed.
+    segment_s : float
+        Welch segment length in seconds.
+    eeg_channels : sequence of str
+        EEG sites to use.
+
+    Returns
+    -------
+    MotorCoherence
+
+    Raises
+    ------
+    CoherenceUnavailable
+        The recording has none of ``eeg_channels`` or no EMG channel (one
+        sentence saying which).
+    """
+    data = check_data(data)
+    sfreq = check_sfreq(sfreq)
+    ch_names = check_ch_names(ch_names, data.shape[0])
+    ch_types = check_ch_types(ch_types, data.shape[0])
+    by_lower = {n.lower(): i for i, n in enumerate(ch_names) if ch_types[i] == "eeg"}
+    eeg_idx = [by_lower[c.lower()] for c in eeg_channels if c.lower() in by_lower]
+    emg_idx = [i for i, t in enumerate(ch_types) if t == "emg"]
+    if not eeg_idx:
+        raise CoherenceUnavailable(
+            f"The recording has none of the motor-cortex EEG sites {', '.join(eeg_channels)}, "
+            "so corticomuscular coherence cannot be shown."
+        )
+    if not emg_idx:
+        raise CoherenceUnavailable(
+            "The recording has no EMG channel, so coherence cannot be shown."
+        )
+    band = (float(band[0]), min(float(band[1]), sfreq / 2.0))  # a slow recording ends lower
+    freqs, coh = coherence(data[eeg_idx], data[emg_idx], sfreq, band=band, segment_s=segment_s)
+    n_per_segment = max(2, int(round(segment_s * sfreq)))
+    return MotorCoherence(
+        freqs=freqs,
+        coh=coh,
+        eeg_names=tuple(ch_names[i] for i in eeg_idx),
+        emg_names=tuple(ch_names[i] for i in emg_idx),
+        n_segments=int(data.shape[1] // n_per_segment),
+    )
+
+
+def coherence_confidence_limit(n_segments: int, alpha: float = 0.05) -> float:
+    """Coherence that independent signals exceed with probability ``alpha``.
+
+    ``1 - alpha ** (1 / (L - 1))`` for ``L`` disjoint segments (Rosenberg et
+    al. 1989); Welch's 50 % overlap adds segments that are not independent,
+    so counting disjoint ones keeps the limit conservative.
+    """
+    if n_segments < 2:
+        raise ValueError(
+            f"A coherence confidence limit needs at least 2 segments, got {n_segments}."
+        )
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha={alpha} must lie between 0 and 1.")
+    return float(1.0 - alpha ** (1.0 / (n_segments - 1)))
+
+
+@dataclass(frozen=True)
+class SignalSpectra:
+    """What :func:`signal_spectra` computes from the windows the model kept.
+
+    ``freqs`` (n_freqs,) in Hz and ``psd`` (n_chans, n_freqs) in µV²/Hz are
+    ``None`` when every window was rejected; ``coherence`` is ``None`` then
+    too, or when the recording lacks a motor-cortex site or an EMG, and
+    ``coherence_missing`` says why in one sentence (``None`` when there is a
+    coherence).
+    """
+
+    freqs: np.ndarray | None
+    psd: np.ndarray | None
+    coherence: MotorCoherence | None
+    coherence_missing: str | None = None
+
+
+def signal_spectra(
+    filtered: np.ndarray,
+    sfreq: float,
+    result: SignalResult,
+    ch_names: Sequence[str],
+    ch_types: Sequence[str],
+    *,
+    fmax: float = 160.0,
+) -> SignalSpectra:
+    """Welch spectra and motor-cortex coherence of the filtered windows the model kept.
+
+    Parameters
+    ----------
+    filtered : ndarray, shape (n_chans, n_times)
+        The band-passed recording (µV) that ``result`` was computed from.
+    sfreq : float
+        Its sampling rate in Hz.
+    result : SignalResult
+        Its preprocessing result (which windows were kept).
+    ch_names, ch_types : sequence of str
+    fmax : float
+        Highest frequency of the spectra in Hz (at most Nyquist).
+
+    Returns
+    -------
+    SignalSpectra
+        Spectra of the kept windows (``None`` when every window was
+        rejected) and their coherence, or the sentence saying why there is
+        none (:class:`CoherenceUnavailable`).
+    """
+    if result.n_windows == 0:
+        return SignalSpectra(None, None, None, "Every window was rejected.")
+    kept = kept_window_data(filtered, result)
+    freqs, psd = power_spectra(kept, sfreq, fmax=min(fmax, sfreq / 2))
+    try:
+        coh = motor_coherence(kept, sfreq, ch_names, ch_types)
+    except CoherenceUnavailable as err:
+        return SignalSpectra(freqs, psd, None, str(err))
+    return SignalSpectra(freqs, psd, coh)

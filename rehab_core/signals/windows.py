@@ -1,13 +1,25 @@
-"""Cutting continuous signals into fixed windows and normalising each window."""
+"""Cutting continuous signals into fixed windows, normalising them, and which ones were kept."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
-from rehab_core._validation import check_positive
+from rehab_core._validation import check_int, check_positive
 from rehab_core.signals._checks import check_data, check_sfreq, check_windows
 
-__all__ = ["make_windows", "window_n_times", "zscore_windows"]
+if TYPE_CHECKING:
+    from rehab_core.signals.pipeline import SignalResult
+
+__all__ = [
+    "kept_window_data",
+    "make_windows",
+    "rejected_intervals",
+    "unused_tail",
+    "window_n_times",
+    "zscore_windows",
+]
 
 
 def window_n_times(window_s: float, sfreq: float) -> int:
@@ -66,9 +78,7 @@ def make_windows(
         )
     if n_windows is None:
         n_windows = n_fit
-    elif isinstance(n_windows, bool) or not isinstance(n_windows, int | np.integer):
-        raise TypeError(f"n_windows must be an int or None, got {n_windows!r}.")
-    elif not 1 <= n_windows <= n_fit:
+    elif not 1 <= check_int("n_windows", n_windows) <= n_fit:
         raise ValueError(f"{n_windows=} but only {n_fit} whole {window_s:g}-s windows fit.")
     n_windows = int(n_windows)
     used = data[:, : n_windows * n_times_window]
@@ -101,3 +111,82 @@ def zscore_windows(windows: np.ndarray, *, min_std: float = 1e-3) -> np.ndarray:
     usable = std > min_std
     out = np.where(usable, (x - mean) / np.where(usable, std, 1.0), 0.0)
     return out.astype(np.float32)
+
+
+# --- what the preprocessing kept and dropped ----------------------------------------------------
+
+
+def _input_window(result: SignalResult) -> tuple[float, int]:
+    sfreq_in = float(result.qc["input_sfreq"])
+    return sfreq_in, window_n_times(result.settings.window_s, sfreq_in)
+
+
+def rejected_intervals(result: SignalResult) -> list[dict[str, Any]]:
+    """Every rejected 10-s window as a time interval with its reason.
+
+    Parameters
+    ----------
+    result : SignalResult
+        From :func:`rehab_core.signals.preprocess_signals`.
+
+    Returns
+    -------
+    list of dict
+        ``window`` (index among the candidate windows), ``start_s``,
+        ``end_s`` (seconds from the first sample) and ``reason``, in time
+        order; empty when no window was rejected.
+    """
+    sfreq_in, n_in = _input_window(result)
+    reasons = result.qc.get("reasons", {})
+    out = []
+    for w in np.flatnonzero(np.asarray(result.rejected)):
+        w = int(w)
+        out.append(
+            {
+                "window": w,
+                "start_s": w * n_in / sfreq_in,
+                "end_s": (w + 1) * n_in / sfreq_in,
+                "reason": str(reasons.get(str(w), "rejected")),
+            }
+        )
+    return out
+
+
+def unused_tail(result: SignalResult) -> tuple[float, float] | None:
+    """The end of the recording shorter than a window, which no window covers.
+
+    Returns ``(start_s, end_s)``, or ``None`` when the recording is a whole
+    number of windows.
+    """
+    sfreq_in, n_in = _input_window(result)
+    start = result.n_windows_total * n_in / sfreq_in
+    end = float(result.qc["duration_s"])
+    return (start, end) if end - start > 1e-9 else None
+
+
+def kept_window_data(data: np.ndarray, result: SignalResult) -> np.ndarray:
+    """The samples of the windows the model saw, end to end, at the input rate.
+
+    Parameters
+    ----------
+    data : ndarray, shape (n_chans, n_times), float32 or float64
+        The recording (raw or filtered) that ``result`` was computed from.
+    result : SignalResult
+        Its preprocessing result.
+
+    Returns
+    -------
+    ndarray, shape (n_chans, n_kept_windows * n_times_window), same dtype as ``data``
+        Rejected windows and the unused tail left out.
+    """
+    data = check_data(data)
+    sfreq_in, n_in = _input_window(result)
+    if data.shape[0] != len(result.ch_names) or data.shape[1] < result.n_windows_total * n_in:
+        raise ValueError(
+            f"The data ({data.shape[0]} channels, {data.shape[1] / sfreq_in:g} s) are not the "
+            f"recording this result describes ({len(result.ch_names)} channels, "
+            f"{result.qc['duration_s']:g} s)."
+        )
+    kept = np.flatnonzero(~np.asarray(result.rejected))
+    windows = data[:, : result.n_windows_total * n_in].reshape(data.shape[0], -1, n_in)
+    return windows[:, kept, :].reshape(data.shape[0], -1)

@@ -8,7 +8,8 @@ facade, :class:`Store` (:mod:`rehab_core.storage.store`). Its parts:
 * :mod:`~rehab_core.storage.files`: the content-addressed file store, its lock, garbage collection;
 * :mod:`~rehab_core.storage.patients`, :mod:`~rehab_core.storage.uploads`,
   :mod:`~rehab_core.storage.predictions`: the records;
-* :mod:`~rehab_core.storage.weights`: weights bundles.
+* :mod:`~rehab_core.storage.weights`: weights bundles, and
+  :mod:`~rehab_core.storage.manifest`: their typed, versioned manifest.
 
 Storage is a bottom layer: it imports the base helpers and :mod:`rehab_core.io`
 only; who did what (the audit API) is :mod:`rehab_core.security`, and use cases
@@ -22,11 +23,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from rehab_core.storage.manifest import BundleManifest, ManifestError
 from rehab_core.storage.weights import (
     WeightsError,
     WeightsIntegrityError,
-    list_bundles,
+    find_bundles,
     load_bundle,
+    read_manifest,
     save_bundle,
 )
 
@@ -59,10 +62,13 @@ _LAZY = {
 __all__ = [
     "StoredFileChanged",
     "check_stored_file",
+    "BundleManifest",
+    "ManifestError",
     "WeightsError",
     "WeightsIntegrityError",
-    "list_bundles",
+    "find_bundles",
     "load_bundle",
+    "read_manifest",
     "save_bundle",
     "Store",
     "open_store",

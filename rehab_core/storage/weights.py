@@ -6,8 +6,9 @@ A *bundle* is one folder::
         model.safetensors   every tensor of the model(s), names prefixed by part
         manifest.json       provenance, settings, metrics and the file's SHA-256
 
-The manifest records what a reader needs to trust and reproduce a
-prediction: model names and version, the training data (description and
+The manifest (:class:`~rehab_core.storage.manifest.BundleManifest`, typed and
+versioned) records what a reader needs to trust and reproduce a prediction:
+model names and version, the training data (description, synthetic or real,
 hash), preprocessing settings, split, seed, metrics with intervals, the date,
 and whether ImageNet weights were used.  :func:`load_bundle` recomputes the
 SHA-256 of ``model.safetensors`` and refuses a file that does not match; the
@@ -16,6 +17,7 @@ manifest carries a hash of itself (``manifest_sha256``), checked too.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 from dataclasses import dataclass
@@ -23,21 +25,21 @@ from pathlib import Path
 from typing import Any
 
 from rehab_core._files import write_atomic
+from rehab_core.storage.manifest import BundleManifest, ManifestError
 
 __all__ = [
     "Bundle",
     "WeightsError",
     "WeightsIntegrityError",
-    "save_bundle",
+    "find_bundles",
     "load_bundle",
-    "list_bundles",
-    "read_manifest",
     "manifest_digest",
+    "read_manifest",
+    "save_bundle",
 ]
 
 TENSORS_FILE = "model.safetensors"
 MANIFEST_FILE = "manifest.json"
-MANIFEST_VERSION = 1
 
 
 class WeightsError(RuntimeError):
@@ -54,7 +56,7 @@ class Bundle:
 
     path: Path
     tensors: dict[str, Any]
-    manifest: dict[str, Any]
+    manifest: BundleManifest
 
     def part(self, prefix: str) -> dict[str, Any]:
         """Return the state dict of one part (e.g. ``"signal"``), prefix removed."""
@@ -65,32 +67,17 @@ class Bundle:
         return out
 
 
-def _json_ready(value: Any) -> Any:
-    """Builtins only, with NaN and infinities as ``null`` (JSON has no NaN)."""
-    import math
-
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    if hasattr(value, "tolist") and callable(value.tolist):  # numpy scalars and arrays
-        return _json_ready(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def save_bundle(
     out_dir: str | Path,
     state_dicts: dict[str, dict[str, Any]],
-    manifest: dict[str, Any],
+    manifest: BundleManifest,
 ) -> Path:
     """Write a bundle: ``state_dicts`` maps a part name to a torch state dict.
 
-    Tensors are stored as ``"<part>.<key>"``; the manifest gains
-    ``manifest_version``, ``created`` (UTC, ISO 8601), ``files`` and
-    ``sha256`` of the tensors file; NaN (an AUC undefined on one outcome, say)
-    is stored as ``null``.  Both files are written atomically
+    Tensors are stored as ``"<part>.<key>"``; the manifest is written with
+    ``created`` (UTC, ISO 8601, unless already set), ``files``, ``sha256`` of
+    the tensors file and ``manifest_sha256``; NaN (an AUC undefined on one
+    outcome, say) is stored as ``null``.  Both files are written atomically
     (temporary file, fsync, rename), the manifest last, so a reader never
     sees a manifest whose tensors are not complete.
     """
@@ -106,14 +93,15 @@ def save_bundle(
             flat[f"{part}.{key}"] = tensor.detach().to("cpu").contiguous()
     blob = save(flat, metadata={"format": "pt"})
     write_atomic(out / TENSORS_FILE, blob)
-    full = {
-        **_json_ready(manifest),
-        "manifest_version": MANIFEST_VERSION,
-        "created": manifest.get("created")
-        or _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
-        "files": {TENSORS_FILE: {"bytes": len(blob)}},
-        "sha256": hashlib.sha256(blob).hexdigest(),
-    }
+    if not isinstance(manifest, BundleManifest):
+        raise TypeError(f"manifest must be a BundleManifest, got {type(manifest).__name__}.")
+    full = dataclasses.replace(
+        manifest,
+        created=manifest.created or _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
+        files={TENSORS_FILE: {"bytes": len(blob)}},
+        sha256=hashlib.sha256(blob).hexdigest(),
+        manifest_sha256=None,
+    ).to_dict()
     full["manifest_sha256"] = manifest_digest(full)
     text = json.dumps(full, indent=2, sort_keys=True, allow_nan=False) + "\n"
     write_atomic(out / MANIFEST_FILE, text.encode())
@@ -133,9 +121,7 @@ def manifest_digest(manifest: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def read_manifest(path: str | Path) -> dict[str, Any]:
-    """Read a bundle's manifest without touching the tensors."""
-    folder = Path(path)
+def _read_json(folder: Path) -> dict[str, Any]:
     file = folder / MANIFEST_FILE
     if not file.is_file():
         raise WeightsError(f"{folder} is not a weights bundle: it has no {MANIFEST_FILE}.")
@@ -145,32 +131,55 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         raise WeightsError(f"The manifest of {folder.name} is not valid JSON ({err.msg}).") from err
 
 
+def _typed(raw: dict[str, Any], folder: Path) -> BundleManifest:
+    try:
+        return BundleManifest.from_dict(raw, source=f"The manifest of {folder.name}")
+    except ManifestError as err:
+        raise WeightsError(str(err)) from err
+
+
+def read_manifest(path: str | Path) -> BundleManifest:
+    """Read and validate a bundle's manifest without touching the tensors.
+
+    Raises :class:`WeightsError` (one sentence) for a folder without a
+    manifest, invalid JSON or a manifest that does not follow the schema; a
+    schema-1 manifest is converted (:func:`~rehab_core.storage.manifest.manifest_from_v1`).
+    """
+    folder = Path(path)
+    return _typed(_read_json(folder), folder)
+
+
 def load_bundle(path: str | Path) -> Bundle:
-    """Load a bundle after checking the tensors file against the manifest's SHA-256."""
+    """Load a bundle after checking the tensors file against the manifest's SHA-256.
+
+    Both hashes are checked on the manifest file as written (its own
+    ``manifest_sha256`` too), before it is read into a :class:`BundleManifest`.
+    """
     import hashlib
 
     from safetensors import SafetensorError
     from safetensors.torch import load
 
     folder = Path(path)
-    manifest = read_manifest(folder)
+    raw = _read_json(folder)
     file = folder / TENSORS_FILE
     if not file.is_file():
         raise WeightsError(f"The bundle {folder.name} has a manifest but no {TENSORS_FILE}.")
-    if manifest.get("manifest_sha256") != manifest_digest(manifest):
+    if raw.get("manifest_sha256") != manifest_digest(raw):
         raise WeightsIntegrityError(
             f"The manifest of {folder.name} was changed after it was written "
             "(its SHA-256 does not match), so the bundle is not loaded."
         )
     blob = file.read_bytes()
     digest = hashlib.sha256(blob).hexdigest()
-    expected = manifest.get("sha256")
+    expected = raw.get("sha256")
     if digest != expected:
         raise WeightsIntegrityError(
             f"The weights in {folder.name} do not match their manifest "
             f"(SHA-256 {digest[:12]}… instead of {str(expected)[:12]}…); "
             "the file was changed or damaged, so it is not loaded."
         )
+    manifest = _typed(raw, folder)
     try:
         tensors = load(blob)
     except SafetensorError as err:
@@ -178,14 +187,15 @@ def load_bundle(path: str | Path) -> Bundle:
     return Bundle(path=folder, tensors=tensors, manifest=manifest)
 
 
-def list_bundles(root: str | Path) -> list[dict[str, Any]]:
-    """Return the manifests of every bundle under ``root`` (one level), sorted by model id."""
-    root = Path(root)
+def find_bundles(path: str | Path) -> list[Path]:
+    """The bundle folder ``path`` itself, or every bundle one level below it, sorted.
+
+    A bundle is a folder with a ``manifest.json``; an empty list when there is
+    none (or ``path`` does not exist).
+    """
+    root = Path(path)
+    if (root / MANIFEST_FILE).is_file():
+        return [root]
     if not root.is_dir():
         return []
-    out = []
-    for child in sorted(root.iterdir()):
-        if (child / MANIFEST_FILE).is_file():
-            manifest = read_manifest(child)
-            out.append({**manifest, "path": str(child)})
-    return out
+    return sorted(child for child in root.iterdir() if (child / MANIFEST_FILE).is_file())

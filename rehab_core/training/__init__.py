@@ -39,6 +39,7 @@ _EXPORTS = {
     "WindowDataset": "datasets",
     "augment_batch": "augmentation",
     "augment_slice": "datasets",
+    "ExperimentSettings": "settings",
     "TrainSettings": "settings",
     "resolve_amp": "settings",
     "select_device": "settings",

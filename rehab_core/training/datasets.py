@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
 
-from rehab_core._validation import check_positive
+from rehab_core._validation import check_int, check_positive
 from rehab_core.training.augmentation import SliceAugmentation, augment_batch, augment_slice
 from rehab_core.training.seeding import derive_seed
 
@@ -231,8 +231,7 @@ class SliceDataset(_ArrayDataset):
                 f"augmentation must be a SliceAugmentation or None, "
                 f"got {type(augmentation).__name__}."
             )
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed={seed!r} must be a non-negative integer.")
+        check_int("seed", seed, low=0)
         self.augmentation = augmentation
         self.seed = seed
         self.epoch = 0

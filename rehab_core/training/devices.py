@@ -659,9 +659,86 @@ class TimeEstimate:
         }
 
 
-def _check_count(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}={value!r} must be a whole number of at least {minimum}.")
+_MINIMUM_COUNTS = {
+    "n_slices": 0,
+    "n_windows": 0,
+    "epochs": 1,
+    "n_folds": 2,
+    "measure_steps": 1,
+    "n_processes": 1,
+}
+
+
+def _check_estimate_args(
+    backbones: Sequence[str],
+    counts: dict[str, Any],
+    *,
+    signal_epochs: Any,
+    fractions: dict[str, float],
+) -> None:
+    """Refuse an unknown backbone, a count below its minimum or a fraction outside [0, 1)."""
+    from rehab_core._validation import check_int
+    from rehab_core.models import list_models
+
+    image_models = list_models("image")
+    unknown = [b for b in backbones if b not in image_models]
+    if unknown:
+        raise ValueError(
+            f"backbones={list(backbones)!r}: {', '.join(unknown)} is not an image backbone; "
+            f"choose from {', '.join(image_models)}."
+        )
+    for name, value in counts.items():
+        check_int(name, value, low=_MINIMUM_COUNTS[name])
+    if signal_epochs is not None:
+        check_int("signal_epochs", signal_epochs, low=1)
+    for name, value in fractions.items():
+        if not 0.0 <= value < 1.0:
+            raise ValueError(f"{name}={value!r} must be at least 0 and below 1.")
+
+
+def _estimate_assumptions(
+    dev: Any,
+    threads: int,
+    load: float | None,
+    *,
+    epochs: int,
+    lstm_epochs: int,
+    n_folds: int,
+    measure_steps: int,
+    test_fraction: float,
+    inner_val_fraction: float,
+    n_processes: int,
+) -> list[str]:
+    """The sentences that say what an estimate counts and what it leaves out."""
+    assumptions = [
+        f"An upper bound: every one of the {n_folds} folds trains all {epochs} epochs"
+        + (f" ({lstm_epochs} for the LSTM)" if lstm_epochs != epochs else "")
+        + "; early stopping usually ends training sooner.",
+        f"Timed just now on {dev} ({threads} CPU threads"
+        + (f", load average {load:.2f}" if load is not None else "")
+        + f"): {measure_steps} training step(s) per model after a warm-up step; "
+        "other work on the machine during training makes it slower.",
+        f"Each of the {n_folds} folds trains on {n_folds - 1}/{n_folds} of the development "
+        f"items ({100 * (1 - test_fraction):.0f} % of the cohort; the rest is the hold-out "
+        f"test), less {100 * inner_val_fraction:.0f} % of those patients for early stopping.",
+        "Data loading (in the training process), the copy to the device and the slice "
+        "augmentation (on the device) are included; "
+        "preprocessing the cohort, loading ImageNet weights, checkpoints and the fusion "
+        "and evaluation stage are not.",
+    ]
+    cores = os.cpu_count() or 1
+    if load is not None and load > cores:
+        assumptions.append(
+            f"The machine was busy when timed (load average {load:.1f} on {cores} cores), "
+            "so this figure is likely too high; estimate again when it is idle."
+        )
+    if n_processes > 1:
+        assumptions.append(
+            f"With {n_processes} processes each reads 1/{n_processes} of the global batch per "
+            "step, timed at that size on one device; the gradient exchange is not counted "
+            "(optimistic)."
+        )
+    return assumptions
 
 
 def _model_seconds(
@@ -676,7 +753,7 @@ def _model_seconds(
 ) -> float:
     """Seconds to train ``n_folds`` members for ``epochs`` full epochs, score included.
 
-    Mirrors :func:`~rehab_core.training.experiment.train_experiment`: each
+    Mirrors :func:`~rehab_core.workflows.train.train_experiment`: each
     fold trains on the other folds' development items less the early-stopping
     share, validates on that share every epoch, then scores its held-out fold
     and the test set.  ``timing`` is of one process's share of a step
@@ -719,7 +796,7 @@ def estimate_training_seconds(
     passes and DataLoader batches are timed on ``device``
     (:func:`~rehab_core.training.throughput.measure_model_steps`, kept per
     process), then scaled by the batches of every epoch and fold of
-    :func:`~rehab_core.training.experiment.train_experiment`.
+    :func:`~rehab_core.workflows.train.train_experiment`.
 
     Parameters
     ----------
@@ -741,7 +818,7 @@ def estimate_training_seconds(
     measure_steps : int
         Timed steps per model; 1 is fastest, more is steadier.
     test_fraction, inner_val_fraction : float
-        As in :class:`~rehab_core.training.experiment.ExperimentSettings`.
+        As in :class:`~rehab_core.training.ExperimentSettings`.
     n_processes : int
         DDP processes (GPUs).  The global batch (32 windows, 16 slices) is
         kept: each process reads its share per step, and is timed at that size.
@@ -752,7 +829,6 @@ def estimate_training_seconds(
         An upper bound: every epoch runs (no early stopping).  The load of
         other work at the time of measurement is recorded with it.
     """
-    from rehab_core.models import list_models
     from rehab_core.training.settings import select_device
     from rehab_core.training.throughput import (
         IMAGE_BATCH_SIZE,
@@ -760,30 +836,14 @@ def estimate_training_seconds(
         measure_model_steps,
     )
 
-    image_models = list_models("image")
-    unknown = [b for b in backbones if b not in image_models]
-    if unknown:
-        raise ValueError(
-            f"backbones={list(backbones)!r}: {', '.join(unknown)} is not an image backbone; "
-            f"choose from {', '.join(image_models)}."
-        )
-    for name, value, minimum in (
-        ("n_slices", n_slices, 0),
-        ("n_windows", n_windows, 0),
-        ("epochs", epochs, 1),
-        ("n_folds", n_folds, 2),
-        ("measure_steps", measure_steps, 1),
-        ("n_processes", n_processes, 1),
-    ):
-        _check_count(name, value, minimum)
-    if signal_epochs is not None:
-        _check_count("signal_epochs", signal_epochs, 1)
-    for name, value in (
-        ("test_fraction", test_fraction),
-        ("inner_val_fraction", inner_val_fraction),
-    ):
-        if not 0.0 <= value < 1.0:
-            raise ValueError(f"{name}={value!r} must be at least 0 and below 1.")
+    counts = {"n_slices": n_slices, "n_windows": n_windows, "epochs": epochs}
+    counts |= {"n_folds": n_folds, "measure_steps": measure_steps, "n_processes": n_processes}
+    _check_estimate_args(
+        backbones,
+        counts,
+        signal_epochs=signal_epochs,
+        fractions={"test_fraction": test_fraction, "inner_val_fraction": inner_val_fraction},
+    )
     dev = select_device(device)
     models: list[tuple[str, int, int]] = []
     if n_windows:
@@ -818,36 +878,18 @@ def estimate_training_seconds(
             inner_val_fraction=inner_val_fraction,
             global_batch=global_batch,
         )
-    threads = next(iter(timings.values())).threads
-    lstm_epochs = signal_epochs or epochs
-    assumptions = [
-        f"An upper bound: every one of the {n_folds} folds trains all {epochs} epochs"
-        + (f" ({lstm_epochs} for the LSTM)" if n_windows and lstm_epochs != epochs else "")
-        + "; early stopping usually ends training sooner.",
-        f"Timed just now on {dev} ({threads} CPU threads"
-        + (f", load average {load:.2f}" if load is not None else "")
-        + f"): {measure_steps} training step(s) per model after a warm-up step; "
-        "other work on the machine during training makes it slower.",
-        f"Each of the {n_folds} folds trains on {n_folds - 1}/{n_folds} of the development "
-        f"items ({100 * (1 - test_fraction):.0f} % of the cohort; the rest is the hold-out "
-        f"test), less {100 * inner_val_fraction:.0f} % of those patients for early stopping.",
-        "Data loading (in the training process), the copy to the device and the slice "
-        "augmentation (on the device) are included; "
-        "preprocessing the cohort, loading ImageNet weights, checkpoints and the fusion "
-        "and evaluation stage are not.",
-    ]
-    cores = os.cpu_count() or 1
-    if load is not None and load > cores:
-        assumptions.append(
-            f"The machine was busy when timed (load average {load:.1f} on {cores} cores), "
-            "so this figure is likely too high; estimate again when it is idle."
-        )
-    if n_processes > 1:
-        assumptions.append(
-            f"With {n_processes} processes each reads 1/{n_processes} of the global batch per "
-            "step, timed at that size on one device; the gradient exchange is not counted "
-            "(optimistic)."
-        )
+    assumptions = _estimate_assumptions(
+        dev,
+        next(iter(timings.values())).threads,
+        load,
+        epochs=epochs,
+        lstm_epochs=(signal_epochs or epochs) if n_windows else epochs,
+        n_folds=n_folds,
+        measure_steps=measure_steps,
+        test_fraction=test_fraction,
+        inner_val_fraction=inner_val_fraction,
+        n_processes=n_processes,
+    )
     return TimeEstimate(
         per_model_s=per_model,
         total_s=float(sum(per_model.values())),

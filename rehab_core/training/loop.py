@@ -373,20 +373,10 @@ def _evaluate(
     seen = sums[2] > 0
     mean_prob = (sums[0][seen] / sums[2][seen]).numpy()
     patient_y = (sums[1][seen] / sums[2][seen]).numpy().round()
-    return val_loss, _auc(patient_y, mean_prob)
+    from rehab_core.evaluation import roc_auc
 
-
-def _auc(y: np.ndarray, score: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney; ties count one half); NaN with one class.
-
-    Pairwise, which is exact and cheap for the tens of patients of a
-    validation set, and keeps scikit-learn out of the training processes.
-    """
-    pos, neg = score[y == 1], score[y == 0]
-    if len(pos) == 0 or len(neg) == 0:
-        return math.nan
-    diff = pos[:, None] - neg[None, :]
-    return float(np.mean((diff > 0) + 0.5 * (diff == 0)))
+    # NaN when the early-stopping patients hold one outcome only (or none)
+    return val_loss, roc_auc(patient_y, mean_prob) if patient_y.size else math.nan
 
 
 def _batch_augmented(ds: Any) -> bool:

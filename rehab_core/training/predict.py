@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from rehab_core._validation import check_int
 from rehab_core.training._utils import as_logits, augmentation_off
 from rehab_core.training.settings import select_device
 
@@ -93,8 +94,7 @@ def predict_patient_scores(
     """
     import torch
 
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size={batch_size!r} must be a positive integer.")
+    check_int("batch_size", batch_size, low=1)
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
     dev = device if isinstance(device, torch.device) else select_device(device)

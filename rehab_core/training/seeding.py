@@ -40,9 +40,9 @@ def seed_everything(seed: int, *, deterministic: bool = True) -> None:
     """
     import torch
 
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
-        raise ValueError(f"seed={seed!r} must be an integer between 0 and 2**32 - 1.")
-    seed = int(seed)
+    from rehab_core._validation import check_int
+
+    seed = check_int("seed", seed, low=0, high=2**32 - 1)
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002 - seeding the legacy global generator is the point
     torch.manual_seed(seed)  # seeds every CUDA device as well

@@ -1,4 +1,4 @@
-"""Training settings (Shi et al. 2025, section 2.7) and device selection."""
+"""Training settings (Shi et al. 2025, section 2.7): one model's, a whole experiment's; devices."""
 
 from __future__ import annotations
 
@@ -6,27 +6,23 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from rehab_core._config import Settings
-from rehab_core._validation import check_option, check_positive
+from rehab_core._validation import check_int, check_option, check_positive, check_range
+from rehab_core.training.augmentation import SliceAugmentation
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["AMP_MODES", "OPTIMIZERS", "TrainSettings", "resolve_amp", "select_device"]
+__all__ = [
+    "AMP_MODES",
+    "OPTIMIZERS",
+    "ExperimentSettings",
+    "TrainSettings",
+    "resolve_amp",
+    "select_device",
+]
 
 OPTIMIZERS = ("adam", "adamw")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
-
-
-def _check_optional_count(name: str, value: int | None) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}={value!r} must be a positive integer or None.")
-
-
-def _check_count(name: str, value: int, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}={value!r} must be an integer of at least {minimum}.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,33 +112,35 @@ class TrainSettings(Settings):
     max_val_batches: int | None = None
 
     def __post_init__(self) -> None:
-        _check_count("epochs", self.epochs, minimum=1)
+        check_int("epochs", self.epochs, low=1)
         check_positive("lr", self.lr)
         check_option("optimizer", self.optimizer, OPTIMIZERS)
         check_positive("weight_decay", self.weight_decay, strict=False)
-        _check_count("batch_size", self.batch_size, minimum=1)
+        check_int("batch_size", self.batch_size, low=1)
         check_positive("lr_factor", self.lr_factor)
         if self.lr_factor >= 1:
             raise ValueError(
                 f"lr_factor={self.lr_factor!r} must be below 1 so the learning rate goes down."
             )
-        _check_count("lr_patience", self.lr_patience, minimum=0)
+        check_int("lr_patience", self.lr_patience, low=0)
         check_positive("min_lr", self.min_lr, strict=False)
-        _check_count("early_stopping_patience", self.early_stopping_patience, minimum=1)
+        check_int("early_stopping_patience", self.early_stopping_patience, low=1)
         check_positive("min_delta", self.min_delta, strict=False)
         if self.grad_clip_norm is not None:
             check_positive("grad_clip_norm", self.grad_clip_norm)
-        _check_count("seed", self.seed, minimum=0)
+        check_int("seed", self.seed, low=0)
         if not isinstance(self.deterministic, bool):
             raise TypeError(f"deterministic must be True or False, got {self.deterministic!r}.")
-        _check_count("num_workers", self.num_workers, minimum=0)
+        check_int("num_workers", self.num_workers, low=0)
         check_option("amp", self.amp, AMP_MODES)
         if not isinstance(self.device, str) or not self.device:
             raise ValueError(
                 f"device={self.device!r} must be 'auto' or a device name such as 'cpu' or 'cuda:0'."
             )
-        _check_optional_count("max_train_batches", self.max_train_batches)
-        _check_optional_count("max_val_batches", self.max_val_batches)
+        if self.max_train_batches is not None:
+            check_int("max_train_batches", self.max_train_batches, low=1)
+        if self.max_val_batches is not None:
+            check_int("max_val_batches", self.max_val_batches, low=1)
 
     @classmethod
     def for_signals(cls, **changes: Any) -> TrainSettings:
@@ -153,6 +151,115 @@ class TrainSettings(Settings):
     def for_images(cls, **changes: Any) -> TrainSettings:
         """Settings for fMRI slices (batch size 16, as in the paper)."""
         return cls(**{"batch_size": 16, **changes})
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentSettings(Settings):
+    """How :func:`rehab_core.workflows.train.train_experiment` trains a cohort.
+
+    Parameters
+    ----------
+    backbones : tuple of str
+        Image backbones to train (each gives one fusion model with the LSTM).
+    n_folds : int
+        Folds over the development patients: one ensemble member per fold.
+    test_fraction : float
+        Fraction of patients held out for the final test (paper: 0.15); 0
+        evaluates by cross-validation over the whole cohort instead.
+    inner_val_fraction : float
+        Fraction of each fold's training patients used for early stopping.
+    seed : int
+        Seed of the splits, initialisations, shuffling and augmentation.
+    pretrained : bool
+        Start image backbones from ImageNet weights (paper: transfer learning).
+    epochs, patience : int
+        Maximum epochs and early-stopping patience (paper: 50 epochs).
+    signal_epochs, signal_patience : int | None
+        The same for the LSTM alone when it should differ from the image
+        models (``None``: ``epochs`` / ``patience``). An LSTM epoch on
+        envelope windows costs about a second on a CPU where a ShuffleNet epoch
+        costs minutes, so a CPU budget can give it the paper's 50 epochs.
+    signal_batch_size, image_batch_size : int
+        Paper: 32 windows and 16 slices.
+    lr : float
+        Adam's initial learning rate (paper: 1e-3).
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"``...
+    max_train_batches : int | None
+        Cap on batches per epoch (smoke runs only).
+    augmentation : SliceAugmentation or None
+        Online augmentation of the image models' training slices (applied
+        per batch on the training device); recorded in every manifest with
+        these settings.  None: no augmentation.
+    num_workers : int
+        DataLoader worker processes per fit (see :class:`TrainSettings`).
+    deterministic : bool
+        Deterministic algorithms (slower on a GPU; see :class:`TrainSettings`).
+    """
+
+    backbones: tuple[str, ...] = ("shufflenet",)
+    n_folds: int = 5
+    test_fraction: float = 0.15
+    inner_val_fraction: float = 0.15
+    seed: int = 0
+    pretrained: bool = True
+    epochs: int = 50
+    patience: int = 8
+    signal_epochs: int | None = None
+    signal_patience: int | None = None
+    signal_batch_size: int = 32
+    image_batch_size: int = 16
+    lr: float = 1e-3
+    device: str = "auto"
+    max_train_batches: int | None = None
+    augmentation: SliceAugmentation | None = dataclasses.field(default_factory=SliceAugmentation)
+    num_workers: int = 0
+    deterministic: bool = False
+
+    def __post_init__(self) -> None:
+        from rehab_core.models import list_models
+
+        if isinstance(self.augmentation, dict):  # read back from JSON (a job, a manifest)
+            object.__setattr__(self, "augmentation", SliceAugmentation.from_dict(self.augmentation))
+        if self.augmentation is not None and not isinstance(self.augmentation, SliceAugmentation):
+            raise TypeError(
+                f"augmentation must be a SliceAugmentation or None, "
+                f"got {type(self.augmentation).__name__}."
+            )
+        for b in self.backbones:
+            check_option("backbones", b, list_models("image"))
+        if not self.backbones:
+            raise ValueError("backbones is empty; name at least one image backbone.")
+        check_int("n_folds", self.n_folds, low=2)
+        check_range("test_fraction", self.test_fraction, 0.0, 0.5)
+        check_range("inner_val_fraction", self.inner_val_fraction, 0.05, 0.5)
+        for key in ("signal_epochs", "signal_patience"):
+            if getattr(self, key) is not None:
+                check_int(key, getattr(self, key), low=1)
+        # refused here, before a job preprocesses a cohort, not at its first member's fit
+        check_int("num_workers", self.num_workers, low=0)
+        if not isinstance(self.deterministic, bool):
+            raise TypeError(f"deterministic must be True or False, got {self.deterministic!r}.")
+
+    def member_settings(self, kind: str, seed: int) -> TrainSettings:
+        """The :class:`TrainSettings` of one ensemble member (``kind`` "signal" or "image")."""
+        check_option("kind", kind, ("signal", "image"))
+        signal = kind == "signal"
+        common = {
+            "epochs": self.signal_epochs if signal and self.signal_epochs else self.epochs,
+            "early_stopping_patience": (
+                self.signal_patience if signal and self.signal_patience else self.patience
+            ),
+            "lr": self.lr,
+            "seed": seed,
+            "device": self.device,
+            "max_train_batches": self.max_train_batches,
+            "num_workers": self.num_workers,
+            "deterministic": self.deterministic,
+        }
+        if signal:
+            return TrainSettings.for_signals(batch_size=self.signal_batch_size, **common)
+        return TrainSettings.for_images(batch_size=self.image_batch_size, **common)
 
 
 def select_device(preference: str = "auto") -> torch.device:

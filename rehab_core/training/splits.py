@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from rehab_core._validation import check_int
+
 __all__ = [
     "PatientFold",
     "PatientSplit",
@@ -269,8 +271,7 @@ def patient_kfold(
     from sklearn.model_selection import StratifiedKFold
 
     patients, y = patient_labels(patient_ids, labels)
-    if isinstance(n_splits, bool) or not isinstance(n_splits, int) or n_splits < 2:
-        raise ValueError(f"n_splits={n_splits!r} must be an integer of at least 2.")
+    check_int("n_splits", n_splits, low=2)
     smallest = int(np.bincount(y, minlength=2).min())
     if smallest < n_splits:
         raise ValueError(
@@ -313,7 +314,6 @@ def repeated_patient_splits(
     -------
     list of PatientSplit
     """
-    if isinstance(n_repeats, bool) or not isinstance(n_repeats, int) or n_repeats < 1:
-        raise ValueError(f"n_repeats={n_repeats!r} must be a positive integer.")
+    check_int("n_repeats", n_repeats, low=1)
     seeds = np.random.SeedSequence(seed).generate_state(n_repeats, dtype=np.uint32)
     return [patient_split(patient_ids, labels, fractions=fractions, seed=int(s)) for s in seeds]

@@ -6,6 +6,7 @@ chooses what to show and what to cache.
 
 decimate  min-max decimation of a long recording to the chart's pixel width
 signals   stacked EEG-EMG traces, power spectra, corticomuscular coherence, QC rows
+          (the spectra and coherence themselves: rehab_core.signals)
 fmri      orthogonal views in mm (one map styled by fmri_map_figure), template alignment,
           screened slices, head motion, tSNR, QC rows
 prediction_figures  probability, window and slice scores, Grad-CAM overlay, attributions,
@@ -38,55 +39,35 @@ from rehab_core.viz.prediction_figures import (
     window_timeline_figure,
 )
 from rehab_core.viz.signals import (
-    BETA_BAND_HZ,
-    MOTOR_EEG_CHANNELS,
-    MotorCoherence,
-    coherence_confidence_limit,
     coherence_figure,
-    kept_window_data,
-    motor_coherence,
     psd_figure,
-    recording_arrays,
-    rejected_intervals,
     signal_qc_table,
-    signal_spectra,
     signal_traces_figure,
-    unused_tail,
 )
 
 __all__ = [
-    "BETA_BAND_HZ",
     "FMRI_MAP_STYLES",
-    "MOTOR_EEG_CHANNELS",
-    "MotorCoherence",
     "attribution_figure",
     "calibration_figure",
-    "coherence_confidence_limit",
     "coherence_figure",
     "decimate_minmax",
     "fmri_map_figure",
     "fmri_qc_table",
     "gradcam_figure",
     "gradcam_overlay",
-    "kept_window_data",
     "motion_figure",
-    "motor_coherence",
     "orthogonal_views_figure",
     "registration_figure",
     "png_bytes",
     "probability_figure",
     "psd_figure",
-    "recording_arrays",
-    "rejected_intervals",
     "roc_figure",
     "screened_slices",
     "signal_qc_table",
-    "signal_spectra",
     "signal_traces_figure",
     "slice_probabilities_figure",
     "slice_profile",
     "tsnr_figure",
-    "unused_tail",
     "view_slice",
     "window_timeline_figure",
 ]

@@ -14,14 +14,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rehab_core._validation import check_int
 from rehab_core.signals._checks import check_data, check_sfreq
 
 __all__ = ["decimate_minmax", "view_slice"]
 
 
 def _check_n_pixels(n_pixels: object) -> int:
-    if isinstance(n_pixels, bool) or not isinstance(n_pixels, int | np.integer):
-        raise TypeError(f"n_pixels must be a whole number of pixels, got {n_pixels!r}.")
+    n_pixels = check_int("n_pixels", n_pixels)
     if n_pixels < 1:
         raise ValueError(f"n_pixels={n_pixels} must be at least 1 (the chart's width in pixels).")
     return int(n_pixels)

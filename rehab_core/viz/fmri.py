@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rehab_core._validation import check_option
+from rehab_core._validation import check_int, check_option
 from rehab_core.viz._plotly import (
     LABEL_MARGIN,
     MARGIN,
@@ -93,8 +93,7 @@ def _voxel_sizes(affine_or_zooms: np.ndarray | Sequence[float]) -> np.ndarray:
 
 def _check_index(axis: int, value: object, size: int) -> int:
     name = _AXIS_NAMES[axis]
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be a whole voxel index, got {value!r}.")
+    value = check_int(name, value)
     if not 0 <= value < size:
         raise ValueError(
             f"{name}={value} is outside the volume, which has {size} {_VIEW_NAMES[axis]} "
@@ -135,6 +134,87 @@ def _world(coords: np.ndarray, index: float) -> float:
     """mm position of a (possibly fractional) voxel index along one axis."""
     step = coords[1] - coords[0] if coords.size > 1 else 1.0
     return float(coords[0] + step * index)
+
+
+def _check_screened(screened_out: Mapping[int, str] | None, n_axial: int) -> dict[int, str]:
+    """The screened-out axial slices, refused when they are not slices of this volume."""
+    screened = dict(screened_out or {})
+    outside = [k for k in screened if not 0 <= int(k) < n_axial]
+    if outside:
+        raise ValueError(
+            f"Screened-out slices {outside} are outside the volume's {n_axial} axial "
+            "slices; give the map and the screening of the same grid."
+        )
+    return screened
+
+
+def _masked(
+    volume: np.ndarray, mask: np.ndarray | None, value_range: tuple[float, float] | None
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """The volume with voxels outside ``mask`` as NaN, and its colour range.
+
+    The range, when not given, is the 1st-99th percentile of the voxels in
+    ``mask`` (of the non-zero voxels without one).
+    """
+    if mask is not None:
+        if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != volume.shape:
+            raise ValueError(
+                f"The brain mask must be a boolean volume of the map's shape {volume.shape}."
+            )
+        volume = np.where(mask, volume, np.nan)
+    if value_range is None:
+        shown = volume[np.isfinite(volume)] if mask is not None else volume[volume != 0]
+        shown = shown[np.isfinite(shown)]
+        low, high = np.percentile(shown, [1.0, 99.0]) if shown.size else (0.0, 1.0)
+        value_range = (float(low), float(high) if high > low else float(low) + 1.0)
+    return volume, value_range
+
+
+def _mm_axes(fig: go.Figure, axes, cells, coords, axis_titles) -> None:
+    """Each view's axes in mm, half a voxel beyond the first and last, true aspect ratio."""
+    for k, ((h_axis, v_axis), (row, col)) in enumerate(zip(axes, cells, strict=True)):
+        half = [abs(_world(coords[a], 0.5) - _world(coords[a], 0.0)) for a in (h_axis, v_axis)]
+        h_span = sorted(float(v) for v in coords[h_axis][[0, -1]])
+        v_span = sorted(float(v) for v in coords[v_axis][[0, -1]])
+        fig.update_xaxes(
+            title_text=axis_titles[h_axis],
+            range=[h_span[0] - half[0], h_span[1] + half[0]],
+            constrain="domain",
+            showgrid=False,
+            zeroline=False,
+            row=row,
+            col=col,
+        )
+        fig.update_yaxes(
+            title_text=axis_titles[v_axis],
+            range=[v_span[0] - half[1], v_span[1] + half[1]],
+            scaleanchor="x" if k == 0 else f"x{k + 1}",
+            scaleratio=1.0,
+            constrain="domain",
+            showgrid=False,
+            zeroline=False,
+            row=row,
+            col=col,
+        )
+
+
+def _crosshairs_and_screening(fig: go.Figure, cells, where, z_coords, screened) -> list[dict]:
+    """Crosshairs at the other two planes; screened-out axial slices outlined on the side views."""
+    cross = "rgba(255, 215, 0, 0.8)"
+    shapes = []
+    for (row, col), (h_axis, v_axis) in zip(cells, ((0, 1), (0, 2), (1, 2)), strict=True):
+        refs = axis_refs(fig, row, col)
+        shapes.append(line_shape(refs, x=where[h_axis], colour=cross, dash="solid"))
+        shapes.append(line_shape(refs, y=where[v_axis], colour=cross, dash="solid"))
+    for first, last in _runs(int(k) for k in screened):
+        z_span = sorted((_world(z_coords, first - 0.5), _world(z_coords, last + 0.5)))
+        for row, col in cells[1:]:  # coronal and sagittal: z is their vertical axis
+            band = band_shape(axis_refs(fig, row, col), y=tuple(z_span), fill=_SCREENED_FILL)
+            band.update(
+                layer="above", name="screened out", line=dict(color=_SCREENED_LINE, width=1)
+            )
+            shapes.append(band)
+    return shapes
 
 
 def orthogonal_views_figure(
@@ -195,24 +275,8 @@ def orthogonal_views_figure(
     volume = _check_volume(volume)
     coords, axis_titles = _grid_mm(affine_or_zooms, volume.shape)
     x, y, z = (_check_index(a, v, volume.shape[a]) for a, v in enumerate((x, y, z)))
-    screened = dict(screened_out or {})
-    outside = [k for k in screened if not 0 <= int(k) < volume.shape[2]]
-    if outside:
-        raise ValueError(
-            f"Screened-out slices {outside} are outside the volume's {volume.shape[2]} axial "
-            "slices; give the map and the screening of the same grid."
-        )
-    if mask is not None:
-        if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != volume.shape:
-            raise ValueError(
-                f"The brain mask must be a boolean volume of the map's shape {volume.shape}."
-            )
-        volume = np.where(mask, volume, np.nan)
-    if value_range is None:
-        shown = volume[np.isfinite(volume)] if mask is not None else volume[volume != 0]
-        shown = shown[np.isfinite(shown)]
-        low, high = np.percentile(shown, [1.0, 99.0]) if shown.size else (0.0, 1.0)
-        value_range = (float(low), float(high) if high > low else float(low) + 1.0)
+    screened = _check_screened(screened_out, volume.shape[2])
+    volume, value_range = _masked(volume, mask, value_range)
 
     where = [_world(coords[a], v) for a, v in enumerate((x, y, z))]
     axial_note = f": screened out, {screened[z]}" if z in screened else ": kept for the model"
@@ -251,44 +315,8 @@ def orthogonal_views_figure(
         for image, h_axis, v_axis in views
     ]
     fig.add_traces(heatmaps, rows=[r for r, _ in cells], cols=[c for _, c in cells])
-    for k, ((_, h_axis, v_axis), (row, col)) in enumerate(zip(views, cells, strict=True)):
-        half = [abs(_world(coords[a], 0.5) - _world(coords[a], 0.0)) for a in (h_axis, v_axis)]
-        h_span = sorted(float(v) for v in coords[h_axis][[0, -1]])
-        v_span = sorted(float(v) for v in coords[v_axis][[0, -1]])
-        fig.update_xaxes(
-            title_text=axis_titles[h_axis],
-            range=[h_span[0] - half[0], h_span[1] + half[0]],
-            constrain="domain",
-            showgrid=False,
-            zeroline=False,
-            row=row,
-            col=col,
-        )
-        fig.update_yaxes(
-            title_text=axis_titles[v_axis],
-            range=[v_span[0] - half[1], v_span[1] + half[1]],
-            scaleanchor="x" if k == 0 else f"x{k + 1}",
-            scaleratio=1.0,
-            constrain="domain",
-            showgrid=False,
-            zeroline=False,
-            row=row,
-            col=col,
-        )
-    cross = "rgba(255, 215, 0, 0.8)"
-    shapes = []
-    for (row, col), (h_axis, v_axis) in zip(cells, ((0, 1), (0, 2), (1, 2)), strict=True):
-        refs = axis_refs(fig, row, col)
-        shapes.append(line_shape(refs, x=where[h_axis], colour=cross, dash="solid"))
-        shapes.append(line_shape(refs, y=where[v_axis], colour=cross, dash="solid"))
-    for first, last in _runs(int(k) for k in screened):
-        z_span = sorted((_world(coords[2], first - 0.5), _world(coords[2], last + 0.5)))
-        for row, col in cells[1:]:  # coronal and sagittal: z is their vertical axis
-            band = band_shape(axis_refs(fig, row, col), y=tuple(z_span), fill=_SCREENED_FILL)
-            band.update(
-                layer="above", name="screened out", line=dict(color=_SCREENED_LINE, width=1)
-            )
-            shapes.append(band)
+    _mm_axes(fig, [(h, v) for _, h, v in views], cells, coords, axis_titles)
+    shapes = _crosshairs_and_screening(fig, cells, where, coords[2], screened)
     fig.update_annotations(yshift=8)  # the view titles, clear of the images' top edge
     fig.update_layout(
         title=title,

@@ -1,22 +1,24 @@
-"""EEG-EMG figures for the dashboard and the reductions behind them.
+"""EEG-EMG figures for the dashboard.
 
 Every builder takes arrays (or a :class:`~rehab_core.signals.SignalResult`)
 and returns a ``plotly.graph_objects.Figure``; none reads files or keeps
 state, so the page decides what is cached and the tests check real numbers.
+The reductions behind them (which windows were kept, spectra, coherence) are
+in :mod:`rehab_core.signals`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rehab_core.io.channels import channel_label, montage_order
-from rehab_core.signals._checks import check_ch_names, check_ch_types, check_data, check_sfreq
-from rehab_core.signals.spectra import coherence
-from rehab_core.signals.windows import window_n_times
+from rehab_core.signals._checks import check_ch_names, check_ch_types, check_data
+from rehab_core.signals.spectra import BETA_BAND_HZ, coherence_confidence_limit
+from rehab_core.signals.windows import rejected_intervals
 from rehab_core.viz._plotly import (
     LEGEND_ENTRY_PX,
     LEGEND_GROUP_PX,
@@ -29,35 +31,16 @@ from rehab_core.viz._plotly import (
 )
 
 if TYPE_CHECKING:
-    import mne
     import plotly.graph_objects as go
 
     from rehab_core.signals.pipeline import SignalResult
 
 __all__ = [
-    "BETA_BAND_HZ",
-    "MOTOR_EEG_CHANNELS",
-    "MotorCoherence",
-    "coherence_confidence_limit",
     "coherence_figure",
-    "kept_window_data",
-    "motor_coherence",
     "psd_figure",
-    "recording_arrays",
-    "rejected_intervals",
     "signal_qc_table",
-    "signal_spectra",
     "signal_traces_figure",
-    "unused_tail",
 ]
-
-#: Corticomuscular coherence with the leg muscles is usually reported in the beta band.
-BETA_BAND_HZ = (13.0, 30.0)
-
-#: EEG sites over the leg and foot area of the motor cortex (the vertex, where the lower
-#: limb is represented) and the hand knobs C3/C4 next to it, in display order; only those
-#: present in a recording are used (the paper's 16 sites have no Cz).
-MOTOR_EEG_CHANNELS = ("Cz", "C1", "C2", "CPz", "CP1", "CP2", "FCz", "FC1", "FC2", "C3", "C4")
 
 _COLOURS = {"eeg": "#1f4e79", "emg": "#2e7d32"}
 _BAD_COLOUR = "#c62828"
@@ -74,118 +57,6 @@ def _nice(value: float) -> float:
         if step * 10**exponent >= value * (1 - 1e-9):
             return step * 10**exponent
     return 10.0 ** (exponent + 1)  # pragma: no cover - the loop always returns
-
-
-def recording_arrays(
-    raw: mne.io.BaseRaw,
-) -> tuple[np.ndarray, float, tuple[str, ...], tuple[str, ...]]:
-    """The EEG and EMG channels of a Raw as the signal pipeline sees them.
-
-    Same picks and units as :func:`rehab_core.signals.preprocess_raw`, so the
-    viewer shows exactly the samples the preprocessing read.
-
-    Parameters
-    ----------
-    raw : mne.io.BaseRaw
-        A recording, e.g. from :func:`rehab_core.io.read_signals`.
-
-    Returns
-    -------
-    data : ndarray, shape (n_chans, n_times), float64
-        Signals in µV.
-    sfreq : float
-        Sampling rate in Hz.
-    ch_names, ch_types : tuple of str
-        One entry per row of ``data``.
-    """
-    import mne
-
-    picks = mne.pick_types(raw.info, eeg=True, emg=True, exclude=[])
-    if len(picks) == 0:
-        raise ValueError("The recording has no EEG or EMG channel to show.")
-    ch_types = tuple(raw.get_channel_types(picks=picks))
-    data = raw.get_data(picks=picks, units={t: "uV" for t in set(ch_types)})
-    ch_names = tuple(raw.ch_names[i] for i in picks)
-    return data, float(raw.info["sfreq"]), ch_names, ch_types
-
-
-# --- what the preprocessing kept and dropped ----------------------------------------------------
-
-
-def _input_window(result: SignalResult) -> tuple[float, int]:
-    sfreq_in = float(result.qc["input_sfreq"])
-    return sfreq_in, window_n_times(result.settings.window_s, sfreq_in)
-
-
-def rejected_intervals(result: SignalResult) -> list[dict[str, Any]]:
-    """Every rejected 10-s window as a time interval with its reason.
-
-    Parameters
-    ----------
-    result : SignalResult
-        From :func:`rehab_core.signals.preprocess_signals`.
-
-    Returns
-    -------
-    list of dict
-        ``window`` (index among the candidate windows), ``start_s``,
-        ``end_s`` (seconds from the first sample) and ``reason``, in time
-        order; empty when no window was rejected.
-    """
-    sfreq_in, n_in = _input_window(result)
-    reasons = result.qc.get("reasons", {})
-    out = []
-    for w in np.flatnonzero(np.asarray(result.rejected)):
-        w = int(w)
-        out.append(
-            {
-                "window": w,
-                "start_s": w * n_in / sfreq_in,
-                "end_s": (w + 1) * n_in / sfreq_in,
-                "reason": str(reasons.get(str(w), "rejected")),
-            }
-        )
-    return out
-
-
-def unused_tail(result: SignalResult) -> tuple[float, float] | None:
-    """The end of the recording shorter than a window, which no window covers.
-
-    Returns ``(start_s, end_s)``, or ``None`` when the recording is a whole
-    number of windows.
-    """
-    sfreq_in, n_in = _input_window(result)
-    start = result.n_windows_total * n_in / sfreq_in
-    end = float(result.qc["duration_s"])
-    return (start, end) if end - start > 1e-9 else None
-
-
-def kept_window_data(data: np.ndarray, result: SignalResult) -> np.ndarray:
-    """The samples of the windows the model saw, end to end, at the input rate.
-
-    Parameters
-    ----------
-    data : ndarray, shape (n_chans, n_times), float32 or float64
-        The recording (raw or filtered) that ``result`` was computed from.
-    result : SignalResult
-        Its preprocessing result.
-
-    Returns
-    -------
-    ndarray, shape (n_chans, n_kept_windows * n_times_window), same dtype as ``data``
-        Rejected windows and the unused tail left out.
-    """
-    data = check_data(data)
-    sfreq_in, n_in = _input_window(result)
-    if data.shape[0] != len(result.ch_names) or data.shape[1] < result.n_windows_total * n_in:
-        raise ValueError(
-            f"The data ({data.shape[0]} channels, {data.shape[1] / sfreq_in:g} s) are not the "
-            f"recording this result describes ({len(result.ch_names)} channels, "
-            f"{result.qc['duration_s']:g} s)."
-        )
-    kept = np.flatnonzero(~np.asarray(result.rejected))
-    windows = data[:, : result.n_windows_total * n_in].reshape(data.shape[0], -1, n_in)
-    return windows[:, kept, :].reshape(data.shape[0], -1)
 
 
 # --- traces -------------------------------------------------------------------------------------
@@ -226,6 +97,65 @@ def _row_scales(
     return scales
 
 
+def _trace_rows(go, times, values, ch_names, ch_types, bad, scales) -> tuple[list, list[str]]:
+    """One line per channel, first on top, centred on its median; and the row labels."""
+    n_chans = len(ch_names)
+    centred = values - np.median(values, axis=1, keepdims=True)
+    traces, tick_text = [], []
+    for i, name in enumerate(ch_names):
+        kind = ch_types[i]
+        offset = n_chans - 1 - i
+        is_bad = name in bad
+        traces.append(
+            # SVG, not Scattergl: the view is already ~2 points per pixel, and WebGL on a
+            # browser without a GPU (software GL) took ~6 s per redraw (bench/bench_ui.py)
+            go.Scatter(
+                # float32 halves the JSON; its step is < 0.25 ms for recordings under 1 h
+                x=times[i].astype(np.float32),
+                y=(offset + centred[i] / scales[kind]).astype(np.float32),
+                mode="lines",
+                name=f"{name} (bad: {bad[name]})" if is_bad else name,
+                line=dict(
+                    width=1,
+                    color=_BAD_COLOUR if is_bad else _COLOURS[kind],
+                    dash="dash" if is_bad else "solid",
+                ),
+                hovertemplate=f"{_hover_name(name)}<br>%{{x:.3f}} s<extra></extra>",
+                showlegend=False,
+            )
+        )
+        # plain words, no symbol: a browser without the glyph would draw an empty box
+        label = f"{channel_label(name)} ({kind.upper()}{', bad' if is_bad else ''})"
+        tick_text.append(f"<span style='color:{_BAD_COLOUR}'>{label}</span>" if is_bad else label)
+    return traces, tick_text
+
+
+def _shading(
+    rejected: Sequence[Mapping[str, Any]],
+    unused: tuple[float, float] | None,
+    x_range: tuple[float, float],
+) -> list[dict[str, Any]]:
+    """Red bands for the rejected windows and a grey one for the unused tail, in the view."""
+    shapes = [
+        band_shape(
+            ("x", "y"),
+            x=(r["start_s"], r["end_s"]),
+            fill=_REJECTED_FILL,
+            text=f"rejected: {r['reason']}",
+            text_colour=_BAD_COLOUR,
+        )
+        for r in rejected
+        if r["end_s"] > x_range[0] and r["start_s"] < x_range[1]
+    ]
+    if unused is not None and unused[1] > x_range[0] and unused[0] < x_range[1]:
+        shapes.append(
+            band_shape(
+                ("x", "y"), x=unused, fill=_UNUSED_FILL, text="not used (shorter than a window)"
+            )
+        )
+    return shapes
+
+
 def signal_traces_figure(
     times: np.ndarray,
     values: np.ndarray,
@@ -260,9 +190,9 @@ def signal_traces_figure(
     bad_channels : mapping of str to str or None
         Channel name -> reason (``SignalResult.qc["bad_channels"]``).
     rejected : sequence of mapping
-        From :func:`rejected_intervals`; only those inside the view are drawn.
+        From :func:`rehab_core.signals.rejected_intervals`; only those inside the view are drawn.
     unused : (float, float) or None
-        From :func:`unused_tail`.
+        From :func:`rehab_core.signals.unused_tail`.
     view : (float, float) or None
         The x range in seconds; the data's own range when ``None``.
     scalings : mapping of str to float or None
@@ -298,52 +228,9 @@ def signal_traces_figure(
     times, values = times[order], values[order]
     ch_names, ch_types = [ch_names[i] for i in order], [ch_types[i] for i in order]
 
-    centred = values - np.median(values, axis=1, keepdims=True)
-    traces, tick_text = [], []
-    for i, name in enumerate(ch_names):
-        kind = ch_types[i]
-        offset = n_chans - 1 - i
-        is_bad = name in bad
-        traces.append(
-            # SVG, not Scattergl: the view is already ~2 points per pixel, and WebGL on a
-            # browser without a GPU (software GL) took ~6 s per redraw (bench/bench_ui.py)
-            go.Scatter(
-                # float32 halves the JSON; its step is < 0.25 ms for recordings under 1 h
-                x=times[i].astype(np.float32),
-                y=(offset + centred[i] / scales[kind]).astype(np.float32),
-                mode="lines",
-                name=f"{name} (bad: {bad[name]})" if is_bad else name,
-                line=dict(
-                    width=1,
-                    color=_BAD_COLOUR if is_bad else _COLOURS[kind],
-                    dash="dash" if is_bad else "solid",
-                ),
-                hovertemplate=f"{_hover_name(name)}<br>%{{x:.3f}} s<extra></extra>",
-                showlegend=False,
-            )
-        )
-        # plain words, no symbol: a browser without the glyph would draw an empty box
-        label = f"{channel_label(name)} ({kind.upper()}{', bad' if is_bad else ''})"
-        tick_text.append(f"<span style='color:{_BAD_COLOUR}'>{label}</span>" if is_bad else label)
-
+    traces, tick_text = _trace_rows(go, times, values, ch_names, ch_types, bad, scales)
     x_range = view if view is not None else (float(times.min()), float(times.max()))
-    shapes = [
-        band_shape(
-            ("x", "y"),
-            x=(r["start_s"], r["end_s"]),
-            fill=_REJECTED_FILL,
-            text=f"rejected: {r['reason']}",
-            text_colour=_BAD_COLOUR,
-        )
-        for r in rejected
-        if r["end_s"] > x_range[0] and r["start_s"] < x_range[1]
-    ]
-    if unused is not None and unused[1] > x_range[0] and unused[0] < x_range[1]:
-        shapes.append(
-            band_shape(
-                ("x", "y"), x=unused, fill=_UNUSED_FILL, text="not used (shorter than a window)"
-            )
-        )
+    shapes = _shading(rejected, unused, x_range)
     fig = go.Figure(data=traces)
     scale_text = ", ".join(f"{k.upper()} {v:g} µV" for k, v in scales.items())
     fig.update_layout(
@@ -488,96 +375,32 @@ def psd_figure(
     return fig
 
 
-class MotorCoherence(NamedTuple):
-    """EEG-EMG coherence over the motor cortex (from :func:`motor_coherence`).
-
-    ``freqs`` (n_freqs,) in Hz; ``coh`` (n_eeg, n_emg, n_freqs) in [0, 1];
-    ``eeg_names``, ``emg_names``; ``n_segments`` (independent segments, for
-    the confidence limit).
-    """
-
-    freqs: np.ndarray
-    coh: np.ndarray
-    eeg_names: tuple[str, ...]
-    emg_names: tuple[str, ...]
-    n_segments: int
-
-
-def motor_coherence(
-    data: np.ndarray,
-    sfreq: float,
-    ch_names: Sequence[str],
-    ch_types: Sequence[str],
-    *,
-    band: tuple[float, float] = (2.0, 45.0),
-    segment_s: float = 1.0,
-    eeg_channels: Sequence[str] = MOTOR_EEG_CHANNELS,
-) -> MotorCoherence:
-    """Coherence of the motor-cortex EEG sites with every EMG channel.
-
-    Picks the ``eeg_channels`` present (case-insensitive, in that order) and
-    every EMG channel, then calls :func:`rehab_core.signals.coherence`
-    (rectified EMG, Welch, 1-s Hann segments by default).
-
-    Parameters
-    ----------
-    data : ndarray, shape (n_chans, n_times)
-        Signals in µV, typically :func:`kept_window_data` of the filtered recording.
-    sfreq : float
-        Sampling rate in Hz.
-    ch_names, ch_types : sequence of str
-    band : (float, float)
-        Frequencies to keep in Hz (wider than beta, so the beta band is seen in
-        context); the upper edge is lowered to the Nyquist frequency if needed.
-    segment_s : float
-        Welch segment length in seconds.
-    eeg_channels : sequence of str
-        EEG sites to use.
-
-    Returns
-    -------
-    MotorCoherence
-    """
-    data = check_data(data)
-    sfreq = check_sfreq(sfreq)
-    ch_names = check_ch_names(ch_names, data.shape[0])
-    ch_types = check_ch_types(ch_types, data.shape[0])
-    by_lower = {n.lower(): i for i, n in enumerate(ch_names) if ch_types[i] == "eeg"}
-    eeg_idx = [by_lower[c.lower()] for c in eeg_channels if c.lower() in by_lower]
-    emg_idx = [i for i, t in enumerate(ch_types) if t == "emg"]
-    if not eeg_idx:
-        raise ValueError(
-            f"The recording has none of the motor-cortex EEG sites {', '.join(eeg_channels)}, "
-            "so corticomuscular coherence cannot be shown."
-        )
-    if not emg_idx:
-        raise ValueError("The recording has no EMG channel, so coherence cannot be shown.")
-    band = (float(band[0]), min(float(band[1]), sfreq / 2.0))  # a slow recording ends lower
-    freqs, coh = coherence(data[eeg_idx], data[emg_idx], sfreq, band=band, segment_s=segment_s)
-    n_per_segment = max(2, int(round(segment_s * sfreq)))
-    return MotorCoherence(
-        freqs=freqs,
-        coh=coh,
-        eeg_names=tuple(ch_names[i] for i in eeg_idx),
-        emg_names=tuple(ch_names[i] for i in emg_idx),
-        n_segments=int(data.shape[1] // n_per_segment),
+def _band_mean_heatmap(go, band_mean, eeg_labels, emg_labels, map_domain):
+    """The site x muscle map of the band-mean coherence, its colour bar under it."""
+    return go.Heatmap(
+        z=band_mean.T,
+        x=eeg_labels,
+        y=emg_labels,
+        zmin=0.0,
+        zmax=max(0.1, float(band_mean.max())),
+        colorscale="Viridis",
+        texttemplate="%{z:.2f}",
+        # under the map, as wide as it: a colour bar beside the map ran into the
+        # spectrum's axis title ("coherence0.1")
+        colorbar=dict(
+            title=dict(text="mean coherence", side="top"),
+            orientation="h",
+            x=(map_domain[0] + map_domain[1]) / 2,
+            xanchor="center",
+            len=map_domain[1] - map_domain[0],
+            lenmode="fraction",
+            y=-0.16,
+            yanchor="top",
+            thickness=12,
+        ),
+        hovertemplate="%{y} - %{x}: %{z:.3f}<extra></extra>",
+        name="band mean",
     )
-
-
-def coherence_confidence_limit(n_segments: int, alpha: float = 0.05) -> float:
-    """Coherence that independent signals exceed with probability ``alpha``.
-
-    ``1 - alpha ** (1 / (L - 1))`` for ``L`` disjoint segments (Rosenberg et
-    al. 1989); Welch's 50 % overlap adds segments that are not independent,
-    so counting disjoint ones keeps the limit conservative.
-    """
-    if n_segments < 2:
-        raise ValueError(
-            f"A coherence confidence limit needs at least 2 segments, got {n_segments}."
-        )
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha={alpha} must lie between 0 and 1.")
-    return float(1.0 - alpha ** (1.0 / (n_segments - 1)))
 
 
 def coherence_figure(
@@ -609,7 +432,7 @@ def coherence_figure(
     band : (float, float)
         Band to average and shade in Hz (beta by default); needs a frequency in it.
     n_segments : int or None
-        Independent segments behind the estimate (:class:`MotorCoherence`).
+        Independent segments behind the estimate (:class:`~rehab_core.signals.MotorCoherence`).
     bad_channels : mapping of str to str or None
         Names marked "(bad)" on the map.
     title : str or None
@@ -656,36 +479,14 @@ def coherence_figure(
             "coherence spectrum (mean over the EEG sites)",
         ),
     )
-    band_mean = coh[:, :, in_band].mean(axis=2)
-    map_domain = fig.layout.xaxis.domain
-    fig.add_trace(
-        go.Heatmap(
-            z=band_mean.T,
-            x=[label(n) for n in eeg_names],
-            y=[label(n) for n in emg_names],
-            zmin=0.0,
-            zmax=max(0.1, float(band_mean.max())),
-            colorscale="Viridis",
-            texttemplate="%{z:.2f}",
-            # under the map, as wide as it: a colour bar beside the map ran into the
-            # spectrum's axis title ("coherence0.1")
-            colorbar=dict(
-                title=dict(text="mean coherence", side="top"),
-                orientation="h",
-                x=(map_domain[0] + map_domain[1]) / 2,
-                xanchor="center",
-                len=map_domain[1] - map_domain[0],
-                lenmode="fraction",
-                y=-0.16,
-                yanchor="top",
-                thickness=12,
-            ),
-            hovertemplate="%{y} - %{x}: %{z:.3f}<extra></extra>",
-            name="band mean",
-        ),
-        row=1,
-        col=1,
+    heatmap = _band_mean_heatmap(
+        go,
+        coh[:, :, in_band].mean(axis=2),
+        [label(n) for n in eeg_names],
+        [label(n) for n in emg_names],
+        fig.layout.xaxis.domain,
     )
+    fig.add_trace(heatmap, row=1, col=1)
     mean_over_eeg = coh.mean(axis=0)
     lines = [
         go.Scatter(
@@ -788,31 +589,3 @@ def signal_qc_table(result: SignalResult) -> dict[str, list[dict[str, Any]]]:
         for r in rejected_intervals(result)
     ]
     return {"summary": summary, "bad_channels": bad_rows, "rejected_windows": rejected_rows}
-
-
-def signal_spectra(
-    filtered: np.ndarray,
-    sfreq: float,
-    result: SignalResult,
-    ch_names: Sequence[str],
-    ch_types: Sequence[str],
-    *,
-    fmax: float = 160.0,
-) -> dict[str, Any]:
-    """Welch spectra and motor-cortex coherence of the filtered windows the model kept.
-
-    Returns ``freqs`` and ``psd`` (None when every window was rejected) and
-    ``coherence``: a :class:`MotorCoherence` as a tuple, or the plain sentence
-    saying why none can be computed (no motor-cortex site, no EMG).
-    """
-    from rehab_core.signals.spectra import power_spectra
-
-    if result.n_windows == 0:
-        return {"freqs": None, "psd": None, "coherence": None}
-    kept = kept_window_data(filtered, result)
-    freqs, psd = power_spectra(kept, sfreq, fmax=min(fmax, sfreq / 2))
-    try:
-        coh: Any = tuple(motor_coherence(kept, sfreq, ch_names, ch_types))
-    except ValueError as err:
-        coh = str(err)
-    return {"freqs": freqs, "psd": psd, "coherence": coh}

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rehab_core.viz._plotly import LEGEND_ENTRY_PX, MARGIN, plotly
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
-
-    from rehab_core.jobs import VersionRecord
 
 __all__ = ["learning_curves", "epoch_table", "versions_table"]
 
@@ -111,7 +110,19 @@ def _cell(row: Mapping[str, Any] | None, key: str) -> str:
     return text
 
 
-def versions_table(versions: Sequence[VersionRecord]) -> list[dict[str, str]]:
+class ModelVersion(Protocol):
+    """What :func:`versions_table` reads of a version (``rehab_core.jobs.VersionRecord``)."""
+
+    model_id: str
+    label: str
+    metrics: Mapping[str, Any]
+    created_at: _dt.datetime | None
+    created_by: str | None
+    weights_sha256: str
+    is_default: bool
+
+
+def versions_table(versions: Sequence[ModelVersion]) -> list[dict[str, str]]:
     """Metric rows by version columns, for comparing versions side by side.
 
     Every figure is on that version's own evaluation patients (see the
@@ -124,7 +135,7 @@ def versions_table(versions: Sequence[VersionRecord]) -> list[dict[str, str]]:
     def add(name: str, values: Sequence[str]) -> None:
         table.append({"": name, **dict(zip(columns, values, strict=True))})
 
-    def group_row(v: VersionRecord, group: str) -> Mapping[str, Any] | None:
+    def group_row(v: ModelVersion, group: str) -> Mapping[str, Any] | None:
         return next((r for r in v.metrics.get("rows", []) if r["group"] == group), None)
 
     for group, key, name in _ROWS:

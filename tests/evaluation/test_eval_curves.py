@@ -70,7 +70,7 @@ def test_calibration_refuses_bad_settings():
     y, p = _data()
     with pytest.raises(ValueError, match="Did you mean 'quantile'"):
         calibration_bins(y, p, strategy="quantil")
-    with pytest.raises(ValueError, match="n_bins=0 must be positive"):
+    with pytest.raises(ValueError, match="n_bins=0 must be at least 1"):
         calibration_bins(y, p, n_bins=0)
-    with pytest.raises(TypeError, match="n_bins must be an integer"):
+    with pytest.raises(TypeError, match="n_bins must be a whole number"):
         calibration_bins(y, p, n_bins=2.5)

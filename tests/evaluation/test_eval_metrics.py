@@ -16,6 +16,7 @@ from rehab_core.evaluation import (
     binary_metrics,
     bootstrap_metrics,
     regression_metrics,
+    roc_auc,
 )
 from rehab_core.evaluation._metrics import _metric_rows
 
@@ -200,8 +201,8 @@ def test_stratified_bootstrap_keeps_auc_defined_where_plain_resampling_does_not(
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"n_boot": 0}, ValueError, "n_boot=0 must be positive"),
-        ({"n_boot": 10.5}, TypeError, "n_boot must be an integer"),
+        ({"n_boot": 0}, ValueError, "n_boot=0 must be at least 1"),
+        ({"n_boot": 10.5}, TypeError, "n_boot must be a whole number"),
         ({"ci": 1.0}, ValueError, "ci=1.0 must lie strictly between 0 and 1"),
         ({"ci": 95}, ValueError, "ci=95 must lie between 0.0 and 1.0"),
     ],
@@ -235,3 +236,44 @@ def test_regression_metrics_constant_prediction_and_bad_input():
         regression_metrics([1.0, 2.0], [1.0, np.nan])
     with pytest.raises(TypeError, match="fma_true must hold numeric FMA-LE scores"):
         regression_metrics(["a", "b"], [1.0, 2.0])
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_roc_auc_equals_sklearn_for_one_score_and_for_rows(ties):
+    y, p = _data(3, ties=ties)
+    assert roc_auc(y, p) == pytest.approx(skm.roc_auc_score(y, p))
+    rows = np.vstack([p, 1 - p, np.round(p, 1)])
+    np.testing.assert_allclose(roc_auc(y, rows), [skm.roc_auc_score(y, r) for r in rows])
+    # a score need not be a probability (latent factors, FMA points)
+    assert roc_auc(y, 34 * p - 3) == pytest.approx(skm.roc_auc_score(y, p))
+
+
+def test_roc_auc_is_nan_with_one_outcome_class():
+    assert np.isnan(roc_auc([1, 1, 1], [0.2, 0.5, 0.9]))
+    assert np.isnan(roc_auc([0, 0], np.array([[0.1, 0.2], [0.3, 0.4]]))).all()
+
+
+@pytest.mark.parametrize(
+    ("y", "score", "error", "match"),
+    [
+        ([0, 1], [0.1, np.nan], ValueError, "score contains NaN"),
+        ([0, 1], [0.1, 0.2, 0.3], ValueError, r"score has shape \(3,\) but y_true has 2"),
+        ([0, 1], ["a", "b"], TypeError, "score must hold numbers"),
+        ([0, 2], [0.1, 0.2], ValueError, "y_true must hold only 0"),
+    ],
+)
+def test_roc_auc_refuses_bad_input(y, score, error, match):
+    with pytest.raises(error, match=match):
+        roc_auc(y, score)
+
+
+def test_roc_auc_matches_scikit_learn_on_tied_patient_scores():
+    """Moved from the training loop's own AUC (its validation AUC is this one now)."""
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        y = rng.integers(0, 2, 15)
+        if len(set(y)) < 2:
+            continue
+        score = rng.integers(0, 4, 15) / 3  # ties included
+        assert roc_auc(y, score) == pytest.approx(skm.roc_auc_score(y, score), abs=1e-12)
+    assert np.isnan(roc_auc(np.ones(4), np.linspace(0, 1, 4)))

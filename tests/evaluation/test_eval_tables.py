@@ -183,7 +183,7 @@ def test_evaluation_settings_round_trip_and_checks():
     assert EvaluationSettings.from_dict(settings.to_dict()) == settings
     with pytest.raises(ValueError, match="Did you mean 'binary'"):
         EvaluationSettings(average="binar")
-    with pytest.raises(TypeError, match="n_boot must be an integer, got 10.5"):
+    with pytest.raises(TypeError, match="n_boot must be a whole number, got 10.5"):
         EvaluationSettings(n_boot=10.5)
     with pytest.raises(ValueError, match="ci=2 must lie between 0.0 and 1.0"):
         EvaluationSettings(ci=2)

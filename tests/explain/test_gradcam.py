@@ -136,7 +136,7 @@ def test_bad_options_are_refused(slices):
         ValueError, match=r"target='bad' is not allowed; choose one of 'good', 'poor'"
     ):
         gradcam(model, "shufflenet", slices[:1], target="bad")
-    with pytest.raises(ValueError, match=r"batch_size=0 must be a positive whole number"):
+    with pytest.raises(ValueError, match=r"batch_size=0 must be at least 1"):
         gradcam(model, "shufflenet", slices[:1], batch_size=0)
     with pytest.raises(ValueError, match="'lstm' has no Grad-CAM layer"):
         gradcam(create_model("lstm"), "lstm", slices[:1])

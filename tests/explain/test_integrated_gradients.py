@@ -112,7 +112,7 @@ def test_under_no_grad(windows):
             ValueError,
             r"baseline has shape \(4, 39\); expected \(4, 40\) or \(3, 4, 40\)",
         ),
-        ({"steps": 0}, ValueError, r"steps=0 must be a positive whole number"),
+        ({"steps": 0}, ValueError, r"steps=0 must be at least 1"),
         (
             {"target": "fair"},
             ValueError,
@@ -162,7 +162,7 @@ def test_summary_of_zero_attributions():
     ("kwargs", "error", "message"),
     [
         ({"ch_names": ["A"]}, ValueError, "attr has 3 channels but 1 ch_names were given"),
-        ({"n_bins": 11}, ValueError, r"n_bins=11 must be a whole number between 1 and n_times=10"),
+        ({"n_bins": 11}, ValueError, r"n_bins=11 must be between 1 and 10"),
         ({"sfreq": 0.0}, ValueError, r"sfreq=0\.0 must be positive"),
         (
             {"attr": np.zeros((1, 1, 3, 10))},

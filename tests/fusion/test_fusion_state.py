@@ -198,7 +198,7 @@ def _edit(state: dict, **changes) -> dict:
         (LateFusion, _late_state, {"threshold": 1.5}, ValueError, "threshold=1.5 must lie between"),
         (LateFusion, _late_state, {"weights": [0.0, 2.0]}, ValueError, "3 candidate weights"),
         (LateFusion, _late_state, {"cv_scores": [1.0]}, ValueError, "non-empty 2-D list"),
-        (LateFusion, _late_state, {"n_fit": -1}, ValueError, "n_fit=-1 must be a non-negative"),
+        (LateFusion, _late_state, {"n_fit": -1}, ValueError, "n_fit=-1 must be at least 0"),
         (
             LateFusion,
             _late_state,
@@ -218,7 +218,7 @@ def _edit(state: dict, **changes) -> dict:
             ValueError,
             "'scaler_scale' must be positive",
         ),
-        (FMARegressor, _fma_state, {"params": {"cv": 1}}, ValueError, "cv=1 must be an integer"),
+        (FMARegressor, _fma_state, {"params": {"cv": 1}}, ValueError, "cv=1 must be at least 2"),
         (FMARegressor, _fma_state, {"intercept": None}, ValueError, "lacks intercept"),
     ],
 )

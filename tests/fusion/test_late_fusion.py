@@ -11,8 +11,9 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import log_loss, roc_auc_score, roc_curve
 from sklearn.model_selection import PredefinedSplit, StratifiedKFold
 
+from rehab_core.evaluation import roc_auc
 from rehab_core.fusion import LateFusion
-from rehab_core.fusion._late import _log_loss_per_row, _roc_auc_per_row
+from rehab_core.fusion._late import _log_loss_per_row
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -60,7 +61,7 @@ def test_row_scorers_equal_sklearn():
     signal, image, y = _cohort(4, n=30)
     rows = np.vstack([signal, image, np.round(signal, 1)])
     yb = y.astype(bool)
-    np.testing.assert_allclose(_roc_auc_per_row(yb, rows), [roc_auc_score(y, r) for r in rows])
+    np.testing.assert_allclose(roc_auc(yb, rows), [roc_auc_score(y, r) for r in rows])
     np.testing.assert_allclose(_log_loss_per_row(yb, rows), [log_loss(y, r) for r in rows])
 
 

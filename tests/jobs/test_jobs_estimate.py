@@ -41,3 +41,43 @@ def test_a_failed_estimate_is_one_sentence():
             n_folds=2,
             device="cpu",
         )
+
+
+@pytest.mark.parametrize(
+    ("changes", "shape"),
+    [
+        ({"representation": "envelope"}, (22, 25)),  # 10 s of 0.4-s frames
+        ({"representation": "envelope", "envelope_frame_s": 0.5}, (22, 20)),
+        ({"representation": "raw", "resample_sfreq": 250.0}, (22, 2500)),
+        ({"representation": "raw", "resample_sfreq": None}, (22, 10_000)),  # the 1000 Hz files
+    ],
+)
+def test_the_lstm_input_shape_follows_the_signal_settings(changes, shape):
+    from rehab_core.jobs.estimate import lstm_window_shape
+    from rehab_core.signals import SignalSettings
+
+    assert lstm_window_shape(SignalSettings(**changes)) == shape
+
+
+def test_the_estimate_request_of_a_checked_cohort():
+    from pathlib import Path
+
+    from rehab_core.jobs import CohortCheck, estimate_request
+    from rehab_core.signals import SignalSettings
+    from rehab_core.training import ExperimentSettings
+
+    check = CohortCheck(Path("c"), {"fmri_slices": 700, "signal_seconds": 185.0})
+    settings = ExperimentSettings(epochs=7, signal_epochs=20, n_folds=3, test_fraction=0.2)
+    request = estimate_request(check, settings, SignalSettings(representation="envelope"), "cpu")
+    assert request == {
+        "n_slices": 700,
+        "n_windows": 18,  # whole 10-s windows
+        "window_shape": (22, 25),
+        "epochs": 7,
+        "signal_epochs": 20,
+        "n_folds": 3,
+        "test_fraction": 0.2,
+        "device": "cpu",
+    }
+    empty = CohortCheck(Path("c"), {"fmri_slices": 0, "signal_seconds": 0.0})
+    assert estimate_request(empty, settings, SignalSettings(), "cpu")["n_windows"] == 1

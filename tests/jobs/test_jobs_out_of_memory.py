@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-import rehab_core.training.experiment as experiment
+import rehab_core.workflows.train as experiment
 from rehab_core.jobs import get_job, submit_job
 from rehab_core.jobs.worker import run_job
 from rehab_core.training.devices import gpu_out_of_memory

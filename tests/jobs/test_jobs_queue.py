@@ -79,3 +79,19 @@ def test_running_job_cancel_is_a_request(any_store, tiny_cohort, fast_job):
         conn.execute(text("UPDATE training_jobs SET state='running' WHERE id=:i"), {"i": job.id})
     asked = request_cancel(any_store, job.id, actor="x")
     assert asked.state == "running" and asked.cancel_requested
+
+
+def test_find_cohorts_one_level_down_or_inside_an_unpacked_top_folder(tmp_path):
+    from rehab_core.jobs import find_cohorts
+
+    uploads, shared = tmp_path / "uploads", tmp_path / "shared"
+    (uploads / "a").mkdir(parents=True)
+    (uploads / "a" / "participants.tsv").write_text("participant_id\n")
+    (uploads / "zip" / "top").mkdir(parents=True)  # an unpacked zip's top folder
+    (uploads / "zip" / "top" / "participants.tsv").write_text("participant_id\n")
+    (uploads / "empty").mkdir()
+    (uploads / "notes.txt").write_text("not a cohort")  # a stray file is skipped
+    (shared / "b").mkdir(parents=True)
+    (shared / "b" / "participants.tsv").write_text("participant_id\n")
+    found = find_cohorts(uploads, None, tmp_path / "missing", shared)
+    assert found == [uploads / "a", uploads / "zip" / "top", shared / "b"]

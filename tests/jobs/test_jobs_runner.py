@@ -100,7 +100,7 @@ def test_job_survives_sigkill_of_worker_then_of_runner(store, tiny_cohort, fast_
     assert version.job_id == job.id and version.model_id == "shufflenet_lstm"
     assert version.created_by == "dr.r" and not version.is_default
     assert version.path == done.work_dir / "out" / "shufflenet_lstm"
-    assert load_bundle(version.path).manifest["sha256"] == version.weights_sha256
+    assert load_bundle(version.path).manifest.sha256 == version.weights_sha256
     assert {r["group"] for r in version.metrics["rows"]} == {"signal", "image", "fusion"}
     assert done.progress["versions"] == [version.id]
     with Session(store.engine) as session:

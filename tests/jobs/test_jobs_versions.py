@@ -153,7 +153,14 @@ def test_versions_table_puts_versions_side_by_side(any_store, bundle):
 
 
 def test_bundle_metrics_of_a_manifest_without_tables():
-    assert bundle_metrics({"model_id": "x"})["rows"] == []
+    import dataclasses
+
+    from rehab_core.prediction import default_weights_dir
+    from rehab_core.storage import read_manifest
+
+    shipped = read_manifest(default_weights_dir() / "shufflenet_lstm")
+    untested = bundle_metrics(dataclasses.replace(shipped, metrics=None))
+    assert untested["rows"] == [] and untested["evaluated_on"] is None
 
 
 # --- who may promote (issue 14, finding 8) --------------------------------------------------

@@ -60,8 +60,8 @@ def test_input_must_be_3d():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"n_chans": 0}, r"n_chans=0 must be a positive whole number"),
-        ({"n_times": 0}, r"n_times=0 must be a positive whole number of samples or None"),
+        ({"n_chans": 0}, r"n_chans=0 must be at least 1"),
+        ({"n_times": 0}, r"n_times=0 must be at least 1"),
         ({"sfreq": -1.0}, r"sfreq=-1.0 must be positive"),
         ({"drop_rate": 1.5}, r"drop_rate=1.5 must lie between 0.0 and 1.0"),
         ({"hidden_sizes": ()}, r"hidden_sizes=\(\) must be a non-empty tuple"),

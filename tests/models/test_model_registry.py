@@ -121,9 +121,17 @@ def test_unknown_kind_is_refused():
         list_models("images")
 
 
-@pytest.mark.parametrize("n_outputs", [0, -1, 1.0, True])
-def test_n_outputs_must_be_a_positive_int(n_outputs):
-    with pytest.raises(ValueError, match=r"n_outputs=.* must be a positive whole number of logits"):
+@pytest.mark.parametrize(
+    ("n_outputs", "error", "match"),
+    [
+        (0, ValueError, r"n_outputs=0 must be at least 1"),
+        (-1, ValueError, r"n_outputs=-1 must be at least 1"),
+        (1.0, TypeError, r"n_outputs must be a whole number, got 1.0"),
+        (True, TypeError, r"n_outputs must be a whole number, got True"),
+    ],
+)
+def test_n_outputs_must_be_a_positive_int(n_outputs, error, match):
+    with pytest.raises(error, match=match):
         create_model("lstm", n_outputs=n_outputs)
 
 

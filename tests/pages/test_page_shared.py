@@ -78,5 +78,5 @@ def test_available_models_lists_the_weights_folder(shared, tmp_path, monkeypatch
 @pytest.mark.slow
 def test_load_predictor_loads_once(shared):
     first = shared.load_predictor("shufflenet_lstm")
-    assert first.manifest["model_id"] == "shufflenet_lstm"
+    assert first.manifest.model_id == "shufflenet_lstm"
     assert shared.load_predictor() is first

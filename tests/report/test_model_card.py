@@ -96,6 +96,19 @@ def test_real_data_bundle_is_described_without_the_synthetic_sentences(manifest)
     assert "synthetic" not in text and "ImageNet" not in text and "barely learnt" not in text
 
 
-def test_manifest_without_model_id_is_refused():
+def test_manifest_without_model_id_is_refused(manifest):
+    nameless = {k: v for k, v in manifest.items() if k != "model_id"}
     with pytest.raises(ValueError, match="The manifest lacks model_id"):
+        model_card(nameless)
+    with pytest.raises(ValueError, match="The manifest has neither schema_version nor"):
         model_card({"sha256": "abc"})
+
+
+def test_card_of_a_typed_manifest_says_what_it_was_trained_on(manifest):
+    """The card reads BundleManifest; trained_on comes from the manifest (converted schema 1)."""
+    from rehab_core.storage import BundleManifest
+
+    typed = BundleManifest.from_dict(manifest)
+    card = model_card(typed)
+    assert card == model_card(manifest)
+    assert card["training_data"]["trained_on"] == "synthetic"

@@ -77,9 +77,18 @@ def test_no_ground_truth_no_bayes_curve(heldout):
     assert evaluation_curves(heldout)["bayes"] is None
 
 
+def _installed(sha256: str):
+    """The shipped manifest, as if its weights had the SHA-256 ``sha256``."""
+    import dataclasses
+
+    from rehab_core.storage import read_manifest
+
+    return dataclasses.replace(read_manifest(WEIGHTS / "shufflenet_lstm"), sha256=sha256)
+
+
 def test_stale_models_are_those_scored_with_other_weights(heldout):
-    assert stale_models(heldout, {"shufflenet_lstm": {"sha256": "abc"}}) == []
-    assert stale_models(heldout, {"shufflenet_lstm": {"sha256": "new"}}) == ["shufflenet_lstm"]
+    assert stale_models(heldout, {"shufflenet_lstm": _installed("abc")}) == []
+    assert stale_models(heldout, {"shufflenet_lstm": _installed("new")}) == ["shufflenet_lstm"]
     assert stale_models(heldout, {}) == ["shufflenet_lstm"]
 
 
@@ -127,7 +136,7 @@ def test_curve_source_prefers_fresh_heldout_scores(
     info = {
         "heldout": heldout,
         "training": training,
-        "manifests": {"shufflenet_lstm": {"sha256": installed}},
+        "manifests": {"shufflenet_lstm": _installed(installed)},
     }
     assert curve_source(info) == expected
 

@@ -133,7 +133,7 @@ def test_preprocess_raw_matches_arrays_in_microvolts():
         ({"l_freq": 200.0}, ValueError, "l_freq=200.0 must be below h_freq=150.0"),
         ({"bad_channel_policy": "zeros"}, ValueError, "Did you mean 'zero'"),
         ({"resample_sfreq": 0.0}, ValueError, "resample_sfreq=0.0 must be positive"),
-        ({"filter_order": 4.0}, TypeError, "filter_order must be an int"),
+        ({"filter_order": 4.0}, TypeError, "filter_order must be a whole number"),
         ({"window_s": -10.0}, ValueError, "window_s=-10.0 must be positive"),
     ],
 )
@@ -156,3 +156,19 @@ def test_preprocess_signals_errors():
         preprocess_signals(data[np.newaxis], SFREQ, TYPES)
     with pytest.raises(TypeError, match="settings must be a SignalSettings, got dict"):
         preprocess_signals(data, SFREQ, TYPES, {"l_freq": 1.0})
+
+
+def test_recording_arrays_are_the_eeg_and_emg_the_pipeline_reads():
+    """The viewer's samples: EEG and EMG picked, in µV, other channel types left out."""
+    import mne
+
+    from rehab_core.signals import recording_arrays
+
+    info = mne.create_info(["C3", "EMG_RF", "STI"], 100.0, ["eeg", "emg", "stim"])
+    volts = np.vstack([np.full(200, 2e-5), np.full(200, -1e-4), np.ones(200)])
+    data, sfreq, names, types = recording_arrays(mne.io.RawArray(volts, info, verbose=False))
+    assert (sfreq, names, types) == (100.0, ("C3", "EMG_RF"), ("eeg", "emg"))
+    np.testing.assert_allclose(data, [np.full(200, 20.0), np.full(200, -100.0)])
+    stim_only = mne.io.RawArray(np.ones((1, 10)), mne.create_info(["STI"], 100.0, ["stim"]))
+    with pytest.raises(ValueError, match=r"has no EEG or EMG channel \(types: \['stim'\]\)"):
+        recording_arrays(stim_only)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rehab_core.signals import make_windows, window_n_times, zscore_windows
+from rehab_core.signals import (
+    kept_window_data,
+    make_windows,
+    rejected_intervals,
+    unused_tail,
+    window_n_times,
+    zscore_windows,
+)
 
 
 def test_95_s_gives_9_windows_and_drops_the_remainder():
@@ -23,7 +30,7 @@ def test_make_windows_with_fixed_count():
     assert make_windows(data, 100.0, 10.0, n_windows=3)[0].shape == (3, 1, 1000)
     with pytest.raises(ValueError, match="n_windows=6 but only 5 whole 10-s windows fit"):
         make_windows(data, 100.0, 10.0, n_windows=6)
-    with pytest.raises(TypeError, match="n_windows must be an int or None"):
+    with pytest.raises(TypeError, match="n_windows must be a whole number"):
         make_windows(data, 100.0, 10.0, n_windows=2.0)
 
 
@@ -56,3 +63,31 @@ def test_zscore_windows_refuses_wrong_input():
         zscore_windows(np.zeros((3, 100)))
     with pytest.raises(TypeError, match="got dtype int64"):
         zscore_windows(np.zeros((1, 3, 100), dtype=np.int64))
+
+
+# --- what the preprocessing kept (moved from tests/viz) ------------------------------------------
+
+
+def test_rejected_intervals_and_tail_come_from_the_result(signal_result):
+    intervals = rejected_intervals(signal_result)
+    assert [(r["window"], r["start_s"], r["end_s"]) for r in intervals] == [(1, 10.0, 20.0)]
+    assert "C3" in intervals[0]["reason"] and "exceeds 200 µV" in intervals[0]["reason"]
+    assert unused_tail(signal_result) == (30.0, 35.0)
+
+
+def test_nothing_rejected_means_no_intervals_and_no_tail(clean_result):
+    assert rejected_intervals(clean_result) == []
+    assert unused_tail(clean_result) is None
+
+
+def test_kept_window_data_leaves_out_rejected_windows_and_the_tail(recording, signal_result):
+    kept = kept_window_data(recording, signal_result)
+    n = int(10 * signal_result.qc["input_sfreq"])
+    assert kept.shape == (7, 2 * n)
+    np.testing.assert_array_equal(kept[:, :n], recording[:, :n])
+    np.testing.assert_array_equal(kept[:, n:], recording[:, 2 * n : 3 * n])
+
+
+def test_kept_window_data_refuses_another_recording(signal_result):
+    with pytest.raises(ValueError, match="are not the recording this result describes"):
+        kept_window_data(np.zeros((7, 100)), signal_result)

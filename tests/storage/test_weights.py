@@ -1,4 +1,6 @@
+import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -6,10 +8,13 @@ import torch
 from rehab_core.storage import (
     WeightsError,
     WeightsIntegrityError,
-    list_bundles,
+    find_bundles,
     load_bundle,
+    read_manifest,
     save_bundle,
 )
+
+SHIPPED = Path(__file__).resolve().parents[2] / "weights" / "shufflenet_lstm"
 
 
 def _state():
@@ -17,9 +22,17 @@ def _state():
     return {"fc.weight": torch.randn(3, 4, generator=g), "fc.bias": torch.zeros(3)}
 
 
+def _manifest(**changes):
+    """A valid manifest (the shipped bundle's, read through the schema) with ``changes``."""
+    shipped = read_manifest(SHIPPED)
+    return dataclasses.replace(
+        shipped, model_id="m", created=None, files={}, sha256=None, manifest_sha256=None, **changes
+    )
+
+
 def test_round_trip_and_manifest(tmp_path):
     sd = _state()
-    save_bundle(tmp_path / "m", {"signal": sd}, {"model_id": "m", "seed": 0})
+    save_bundle(tmp_path / "m", {"signal": sd}, _manifest())
     bundle = load_bundle(tmp_path / "m")
     assert set(bundle.part("signal")) == set(sd)
     assert torch.equal(bundle.part("signal")["fc.weight"], sd["fc.weight"])
@@ -27,11 +40,16 @@ def test_round_trip_and_manifest(tmp_path):
     assert manifest["model_id"] == "m"
     assert len(manifest["sha256"]) == 64
     assert manifest["created"].endswith("+00:00")
-    assert [m["model_id"] for m in list_bundles(tmp_path)] == ["m"]
+    assert manifest["schema_version"] == 2
+    assert bundle.manifest.sha256 == manifest["sha256"]
+    assert bundle.manifest.manifest_sha256 == manifest["manifest_sha256"]
+    assert find_bundles(tmp_path) == [tmp_path / "m"]
+    assert find_bundles(tmp_path / "m") == [tmp_path / "m"]
+    assert find_bundles(tmp_path / "nowhere") == []
 
 
 def test_refuses_tampered_weights(tmp_path):
-    save_bundle(tmp_path / "m", {"signal": _state()}, {"model_id": "m"})
+    save_bundle(tmp_path / "m", {"signal": _state()}, _manifest())
     file = tmp_path / "m" / "model.safetensors"
     data = bytearray(file.read_bytes())
     data[-1] ^= 0xFF
@@ -41,7 +59,7 @@ def test_refuses_tampered_weights(tmp_path):
 
 
 def test_missing_part_and_missing_manifest(tmp_path):
-    save_bundle(tmp_path / "m", {"signal": _state()}, {"model_id": "m"})
+    save_bundle(tmp_path / "m", {"signal": _state()}, _manifest())
     with pytest.raises(WeightsError, match=r"holds no weights for 'image'"):
         load_bundle(tmp_path / "m").part("image")
     (tmp_path / "empty").mkdir()
@@ -50,7 +68,7 @@ def test_missing_part_and_missing_manifest(tmp_path):
 
 
 def test_no_pickle_is_written(tmp_path):
-    save_bundle(tmp_path / "m", {"signal": _state()}, {"model_id": "m"})
+    save_bundle(tmp_path / "m", {"signal": _state()}, _manifest())
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
         "manifest.json",
         "model.safetensors",
@@ -58,7 +76,7 @@ def test_no_pickle_is_written(tmp_path):
 
 
 def test_refuses_edited_manifest(tmp_path):
-    save_bundle(tmp_path / "m", {"signal": _state()}, {"model_id": "m", "fusion": {"weight": 0.4}})
+    save_bundle(tmp_path / "m", {"signal": _state()}, _manifest(fusion={"weight": 0.4}))
     path = tmp_path / "m" / "manifest.json"
     manifest = json.loads(path.read_text())
     manifest["fusion"]["weight"] = 0.9
@@ -68,5 +86,27 @@ def test_refuses_edited_manifest(tmp_path):
 
 
 def test_nan_in_manifest_is_stored_as_null(tmp_path):
-    save_bundle(tmp_path / "m", {"signal": _state()}, {"model_id": "m", "auc": float("nan")})
-    assert load_bundle(tmp_path / "m").manifest["auc"] is None
+    save_bundle(tmp_path / "m", {"signal": _state()}, _manifest(fusion={"cv_score": float("nan")}))
+    assert load_bundle(tmp_path / "m").manifest.fusion["cv_score"] is None
+
+
+def test_a_manifest_that_breaks_the_schema_is_refused_in_one_sentence(tmp_path):
+    """Hashes intact, content wrong: refused with the field named, as a WeightsError."""
+    from rehab_core.storage.weights import manifest_digest
+
+    save_bundle(tmp_path / "m", {"signal": _state()}, _manifest())
+    path = tmp_path / "m" / "manifest.json"
+    raw = json.loads(path.read_text())
+    raw["parts"]["signal"]["n_members"] = "three"
+    raw["manifest_sha256"] = manifest_digest(raw)
+    path.write_text(json.dumps(raw))
+    with pytest.raises(
+        WeightsError,
+        match=r"^The manifest of m has parts\.signal\.n_members='three'; expected a whole number",
+    ):
+        load_bundle(tmp_path / "m")
+
+
+def test_save_bundle_takes_a_typed_manifest(tmp_path):
+    with pytest.raises(TypeError, match="manifest must be a BundleManifest, got dict"):
+        save_bundle(tmp_path / "m", {"signal": _state()}, {"model_id": "m"})

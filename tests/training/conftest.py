@@ -19,14 +19,8 @@ def pytest_configure(config):
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models run faster (and repeat exactly) on one thread of a shared machine."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_torch_thread(one_torch_thread):
+    """Every training test on one torch thread (``one_torch_thread``, tests/conftest.py)."""
 
 
 @pytest.fixture

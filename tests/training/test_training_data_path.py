@@ -371,10 +371,10 @@ def test_a_fit_on_cuda_augments_on_the_gpu_and_pins_the_device():
 
 def test_the_bundle_manifest_records_the_augmentation(tiny_training):
     from rehab_core.storage import load_bundle
-    from rehab_core.training.experiment import ExperimentSettings
+    from rehab_core.training import ExperimentSettings
 
     m = load_bundle(tiny_training["out"] / "shufflenet_lstm").manifest
-    recorded = m["training"]["settings"]
+    recorded = m.training.settings
     assert recorded["augmentation"] == {
         k: v for k, v in SliceAugmentation().to_dict().items() if k != "kind"
     }

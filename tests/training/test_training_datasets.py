@@ -191,7 +191,7 @@ def test_augmentation_settings_and_input_are_checked():
         TypeError, match="augmentation must be a SliceAugmentation or None, got dict"
     ):
         SliceDataset(x, ids, labels, augmentation={"brightness": 0.1})
-    with pytest.raises(ValueError, match="seed=-1 must be a non-negative integer"):
+    with pytest.raises(ValueError, match="seed=-1 must be at least 0"):
         SliceDataset(x, ids, labels, seed=-1)
     assert (
         SliceAugmentation.from_dict(SliceAugmentation(brightness=0.2).to_dict()).brightness == 0.2

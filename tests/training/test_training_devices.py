@@ -305,8 +305,8 @@ def test_estimate_scales_with_epochs_and_folds(estimate_args):
     ("changes", "message"),
     [
         ({"backbones": ["resnet"]}, "resnet is not an image backbone; choose from fbnet"),
-        ({"epochs": 0}, "epochs=0 must be a whole number of at least 1"),
-        ({"n_folds": 1}, "n_folds=1 must be a whole number of at least 2"),
+        ({"epochs": 0}, "epochs=0 must be at least 1"),
+        ({"n_folds": 1}, "n_folds=1 must be at least 2"),
         ({"n_slices": 0, "n_windows": 0}, "n_slices and n_windows are both 0"),
         ({"test_fraction": 1.0}, "test_fraction=1.0 must be at least 0 and below 1"),
         ({"device": "cuda:7"} if not torch.cuda.is_available() else {"device": "tpu"}, "device="),

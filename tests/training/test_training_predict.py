@@ -92,7 +92,7 @@ def test_runs_without_gradients():
         ("f64", "ok", {}, TypeError, "data must be float32, got float64"),
         ("ok", None, {}, ValueError, "patient_ids is required when data is an array"),
         ("ok", "short", {}, ValueError, r"patient_ids must hold one id per item \(7\)"),
-        ("ok", "ok", {"batch_size": 0}, ValueError, "batch_size=0 must be a positive integer"),
+        ("ok", "ok", {"batch_size": 0}, ValueError, "batch_size=0 must be at least 1"),
         ("list", "ok", {}, TypeError, "data must be a float32 numpy array or a Dataset, got int"),
         ("empty", "empty", {}, ValueError, "data holds no items"),
         ("ok", "ok", {"device": "tpu"}, ValueError, "device='tpu' is not a device name"),

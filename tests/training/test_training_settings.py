@@ -7,8 +7,14 @@ import numpy as np
 import pytest
 import torch
 
+from rehab_core.training.augmentation import SliceAugmentation
 from rehab_core.training.seeding import derive_seed, preserve_determinism_flags, seed_everything
-from rehab_core.training.settings import TrainSettings, resolve_amp, select_device
+from rehab_core.training.settings import (
+    ExperimentSettings,
+    TrainSettings,
+    resolve_amp,
+    select_device,
+)
 
 
 def test_defaults_follow_the_paper_and_presets_set_batch_size():
@@ -34,14 +40,14 @@ def test_round_trip_and_frozen():
     [
         ({"optimizer": "adma"}, ValueError, "optimizer='adma' is not allowed.*Did you mean 'adam'"),
         ({"amp": "fp32"}, ValueError, "amp='fp32' is not allowed"),
-        ({"epochs": 0}, ValueError, "epochs=0 must be an integer of at least 1"),
+        ({"epochs": 0}, ValueError, "epochs=0 must be at least 1"),
         ({"lr": -1.0}, ValueError, "lr=-1.0 must be positive"),
         ({"lr_factor": 1.0}, ValueError, "lr_factor=1.0 must be below 1"),
-        ({"batch_size": 2.5}, ValueError, "batch_size=2.5 must be an integer"),
+        ({"batch_size": 2.5}, TypeError, "batch_size must be a whole number, got 2.5"),
         (
             {"max_train_batches": 0},
             ValueError,
-            "max_train_batches=0 must be a positive integer or None",
+            "max_train_batches=0 must be at least 1",
         ),
         ({"device": ""}, ValueError, "device='' must be 'auto' or a device name"),
         ({"deterministic": 1}, TypeError, "deterministic must be True or False"),
@@ -51,6 +57,29 @@ def test_round_trip_and_frozen():
 def test_bad_settings_are_refused(kwargs, error, match):
     with pytest.raises(error, match=match):
         TrainSettings(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"num_workers": -1}, ValueError, "num_workers=-1 must be at least 0"),
+        ({"num_workers": 1.5}, TypeError, "num_workers must be a whole number, got 1.5"),
+        ({"deterministic": "yes"}, TypeError, "deterministic must be True or False, got 'yes'"),
+    ],
+)
+def test_experiment_settings_refuse_bad_data_path_settings_when_made(kwargs, error, match):
+    # at once, not when the first member's TrainSettings is built after preprocessing
+    with pytest.raises(error, match=match):
+        ExperimentSettings(**kwargs)
+
+
+def test_experiment_settings_pass_the_data_path_to_every_member():
+    s = ExperimentSettings(num_workers=2, deterministic=True, augmentation=None)
+    for kind in ("signal", "image"):
+        member = s.member_settings(kind, seed=5)
+        assert (member.num_workers, member.deterministic, member.seed) == (2, True, 5)
+    assert ExperimentSettings().augmentation == SliceAugmentation()
+    assert ExperimentSettings.from_dict(s.to_dict()) == s
 
 
 def test_select_device():
@@ -93,7 +122,7 @@ def test_seed_everything_repeats_all_generators():
         assert torch.are_deterministic_algorithms_enabled()
     assert first[0] == again[0] and first[1] == again[1]
     torch.testing.assert_close(first[2], again[2], rtol=0, atol=0)
-    with pytest.raises(ValueError, match=r"seed=-3 must be an integer between 0 and 2\*\*32 - 1"):
+    with pytest.raises(ValueError, match=r"seed=-3 must be between 0 and 4294967295"):
         seed_everything(-3)
 
 

@@ -152,7 +152,7 @@ def test_kfold_item_indices():
 @pytest.mark.parametrize(
     ("n_splits", "match"),
     [
-        (1, "n_splits=1 must be an integer of at least 2"),
+        (1, "n_splits=1 must be at least 2"),
         (7, "smaller outcome group has only 6 patients"),
     ],
 )
@@ -170,7 +170,7 @@ def test_repeated_splits_are_reproducible_and_distinct():
     assert len({s.seed for s in first}) == 4
     assert len({tuple(s.test.tolist()) for s in first}) == 4
     assert all(s.sizes() == (35, 8, 7) for s in first)
-    with pytest.raises(ValueError, match="n_repeats=0 must be a positive integer"):
+    with pytest.raises(ValueError, match="n_repeats=0 must be at least 1"):
         repeated_patient_splits(ids, y, n_repeats=0, seed=0)
 
 

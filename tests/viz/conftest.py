@@ -1,32 +1,13 @@
-"""Tiny seeded recordings and their preprocessing results for the figure tests."""
+"""Tiny seeded fMRI series and their preprocessing results for the figure tests.
+
+The EEG-EMG recordings (``recording``, ``signal_result``, ``clean_result``,
+``chans``) are in ``tests/conftest.py``: ``tests/signals`` uses them too.
+"""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
-
-SFREQ = 250.0
-NAMES = ("C3", "C1", "CP1", "FC2", "EMG_RF", "EMG_VM", "EMG_ST")
-TYPES = ("eeg", "eeg", "eeg", "eeg", "emg", "emg", "emg")
-
-
-def make_recording(seconds: float = 35.0, seed: int = 0) -> np.ndarray:
-    """(7, n_times) µV at 250 Hz: EEG ~10 µV noise + alpha, EMG ~100 µV bursts of noise."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * SFREQ)
-    t = np.arange(n) / SFREQ
-    eeg = 10.0 * rng.standard_normal((4, n)) + 15.0 * np.sin(2 * np.pi * 10.0 * t)
-    bursts = 1.0 + (np.sin(2 * np.pi * 0.5 * t) > 0)
-    emg = 100.0 * bursts * rng.standard_normal((3, n))
-    return np.vstack([eeg, emg])
-
-
-@pytest.fixture(scope="session")
-def chans():
-    """Channel names, types and rate of the recordings here (conftest is not importable)."""
-    return SimpleNamespace(names=NAMES, types=TYPES, sfreq=SFREQ, make_recording=make_recording)
 
 
 def _strings(value):
@@ -65,32 +46,6 @@ def leg_muscles():
         "biceps femoris (long head)",
         "semitendinosus",
     ]
-
-
-@pytest.fixture(scope="module")
-def recording():
-    """A recording with a 600 µV spike on C3 in window 1 (10-20 s) and FC2 flat."""
-    data = make_recording()
-    data[0, int(15.0 * SFREQ)] += 600.0
-    data[3] = 0.0
-    return data
-
-
-@pytest.fixture(scope="module")
-def signal_result(recording):
-    from rehab_core.signals import SignalSettings, preprocess_signals
-
-    settings = SignalSettings(resample_sfreq=None, h_freq=100.0)
-    return preprocess_signals(recording, SFREQ, TYPES, settings, ch_names=NAMES)
-
-
-@pytest.fixture(scope="module")
-def clean_result():
-    """30 s, nothing rejected, no bad channel, no tail."""
-    from rehab_core.signals import SignalSettings, preprocess_signals
-
-    settings = SignalSettings(resample_sfreq=None, h_freq=100.0)
-    return preprocess_signals(make_recording(30.0, seed=1), SFREQ, TYPES, settings, NAMES)
 
 
 def make_bold(shape=(16, 16, 10), n_vols=60, seed=0):

@@ -147,7 +147,7 @@ def test_map_figure_refuses_an_unknown_map_and_a_mask_of_another_shape(imaging_r
     [
         ((6, 0, 0), {}, ValueError, r"x=6 is outside the volume, which has 6 sagittal slices"),
         ((0, 0, -1), {}, ValueError, r"z=-1 is outside the volume, which has 4 axial slices"),
-        ((0, 1.5, 0), {}, TypeError, "y must be a whole voxel index"),
+        ((0, 1.5, 0), {}, TypeError, "y must be a whole number"),
         ((0, 0, 0), {"screened_out": {7: "x"}}, ValueError, "outside the volume's 4 axial"),
     ],
 )

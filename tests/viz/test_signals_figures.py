@@ -5,19 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rehab_core.signals import filter_signals, power_spectra
-from rehab_core.viz import (
+from rehab_core.signals import (
     coherence_confidence_limit,
-    coherence_figure,
-    decimate_minmax,
     kept_window_data,
     motor_coherence,
-    psd_figure,
+    power_spectra,
     rejected_intervals,
-    signal_qc_table,
-    signal_spectra,
-    signal_traces_figure,
     unused_tail,
+)
+from rehab_core.viz import (
+    coherence_figure,
+    decimate_minmax,
+    psd_figure,
+    signal_qc_table,
+    signal_traces_figure,
     view_slice,
 )
 from rehab_core.viz._plotly import log_axis_ticks
@@ -129,34 +130,6 @@ def test_view_slice_picks_channels_in_the_given_order():
 def test_view_slice_explains_an_impossible_view(t0, t1, match):
     with pytest.raises(ValueError, match=match):
         view_slice(np.zeros((1, 10_000)), 1000.0, t0, t1, 100)
-
-
-# --- what the preprocessing kept ----------------------------------------------------------------
-
-
-def test_rejected_intervals_and_tail_come_from_the_result(signal_result):
-    intervals = rejected_intervals(signal_result)
-    assert [(r["window"], r["start_s"], r["end_s"]) for r in intervals] == [(1, 10.0, 20.0)]
-    assert "C3" in intervals[0]["reason"] and "exceeds 200 µV" in intervals[0]["reason"]
-    assert unused_tail(signal_result) == (30.0, 35.0)
-
-
-def test_nothing_rejected_means_no_intervals_and_no_tail(clean_result):
-    assert rejected_intervals(clean_result) == []
-    assert unused_tail(clean_result) is None
-
-
-def test_kept_window_data_leaves_out_rejected_windows_and_the_tail(recording, signal_result):
-    kept = kept_window_data(recording, signal_result)
-    n = int(10 * signal_result.qc["input_sfreq"])
-    assert kept.shape == (7, 2 * n)
-    np.testing.assert_array_equal(kept[:, :n], recording[:, :n])
-    np.testing.assert_array_equal(kept[:, n:], recording[:, 2 * n : 3 * n])
-
-
-def test_kept_window_data_refuses_another_recording(signal_result):
-    with pytest.raises(ValueError, match="are not the recording this result describes"):
-        kept_window_data(np.zeros((7, 100)), signal_result)
 
 
 # --- traces figure ------------------------------------------------------------------------------
@@ -385,18 +358,6 @@ def test_psd_figure_refuses_mismatched_frequencies():
 # --- coherence ----------------------------------------------------------------------------------
 
 
-def test_motor_coherence_picks_motor_sites_and_emg(recording, signal_result, chans):
-    filtered = filter_signals(recording, chans.sfreq, signal_result.settings)
-    mc = motor_coherence(
-        kept_window_data(filtered, signal_result), chans.sfreq, chans.names, chans.types
-    )
-    assert mc.eeg_names == ("C1", "CP1", "FC2", "C3")
-    assert mc.emg_names == ("EMG_RF", "EMG_VM", "EMG_ST")
-    assert mc.coh.shape == (4, 3, mc.freqs.size)
-    assert mc.freqs.min() >= 2.0 and mc.freqs.max() <= 45.0
-    assert mc.n_segments == 20
-
-
 def test_coherence_is_high_where_eeg_and_emg_share_a_beta_rhythm():
     rng = np.random.default_rng(3)
     sfreq = 250.0
@@ -407,7 +368,7 @@ def test_coherence_is_high_where_eeg_and_emg_share_a_beta_rhythm():
     emg = ((1.0 + 0.8 * drive) * rng.standard_normal(n))[None]
     data = np.vstack([eeg, emg])
     mc = motor_coherence(data, sfreq, ["C1", "C2", "EMG_RF"], ["eeg", "eeg", "emg"])
-    fig = coherence_figure(*mc[:4], n_segments=mc.n_segments)
+    fig = coherence_figure(mc.freqs, mc.coh, mc.eeg_names, mc.emg_names, n_segments=mc.n_segments)
     heat = np.asarray(fig.data[0].z, dtype=float).T  # the map's rows are the muscles
     beta = (mc.freqs >= 13.0) & (mc.freqs <= 30.0)
     np.testing.assert_allclose(heat, mc.coh[:, :, beta].mean(axis=2))
@@ -462,35 +423,9 @@ def test_coherence_colour_bar_stays_under_its_map_clear_of_the_spectrum():
     assert fig.layout.yaxis2.range[1] > limit.y0  # and drawn inside the panel
 
 
-@pytest.mark.parametrize(("n_segments", "expected"), [(2, 0.95), (21, 1 - 0.05 ** (1 / 20))])
-def test_coherence_confidence_limit(n_segments, expected):
-    assert coherence_confidence_limit(n_segments) == pytest.approx(expected)
-
-
-def test_motor_coherence_stops_at_nyquist_for_a_slow_recording():
-    rng = np.random.default_rng(0)
-    data = rng.standard_normal((2, 8000))
-    mc = motor_coherence(data, 80.0, ["Cz", "EMG_RF"], ["eeg", "emg"])
-    assert mc.freqs.max() == 40.0 and mc.freqs.min() == 2.0
-
-
-@pytest.mark.parametrize(
-    ("names", "types", "match"),
-    [
-        (["O1", "EMG_RF"], ["eeg", "emg"], "none of the motor-cortex EEG sites"),
-        (["C3", "C4"], ["eeg", "eeg"], "has no EMG channel"),
-    ],
-)
-def test_motor_coherence_says_what_is_missing(names, types, match):
-    with pytest.raises(ValueError, match=match):
-        motor_coherence(np.ones((2, 1000)), 250.0, names, types)
-
-
 def test_coherence_figure_refuses_a_band_outside_the_frequencies():
     with pytest.raises(ValueError, match="The band 13-30 Hz holds none of the frequencies"):
         coherence_figure(np.arange(40.0, 45.0), np.zeros((1, 1, 5)), ["C3"], ["EMG_RF"])
-    with pytest.raises(ValueError, match="at least 2 segments"):
-        coherence_confidence_limit(1)
 
 
 # --- QC table -----------------------------------------------------------------------------------
@@ -521,27 +456,3 @@ def test_signal_qc_table_when_all_is_clean(clean_result):
     assert table["bad_channels"] == [] and table["rejected_windows"] == []
     summary = {row["item"]: row["value"] for row in table["summary"]}
     assert summary["bad channels"] == "none" and summary["windows rejected"] == "0"
-
-
-def test_signal_spectra_are_those_of_the_kept_windows(recording, signal_result, chans):
-    out = signal_spectra(recording, chans.sfreq, signal_result, chans.names, chans.types, fmax=80)
-    kept = kept_window_data(recording, signal_result)
-    freqs, psd = power_spectra(kept, chans.sfreq, fmax=80)
-    np.testing.assert_array_equal(out["freqs"], freqs)
-    np.testing.assert_array_equal(out["psd"], psd)
-    expected = motor_coherence(kept, chans.sfreq, chans.names, chans.types)
-    np.testing.assert_array_equal(out["coherence"][0], expected[0])
-
-
-def test_signal_spectra_without_windows_or_emg(recording, signal_result, chans):
-    from dataclasses import replace
-
-    empty = replace(signal_result, windows=signal_result.windows[:0])
-    assert signal_spectra(recording, chans.sfreq, empty, chans.names, chans.types) == {
-        "freqs": None,
-        "psd": None,
-        "coherence": None,
-    }
-    eeg_only = ["eeg"] * len(chans.types)
-    out = signal_spectra(recording, chans.sfreq, signal_result, chans.names, eeg_only)
-    assert isinstance(out["coherence"], str) and "EMG" in out["coherence"]

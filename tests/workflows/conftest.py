@@ -1,8 +1,14 @@
-"""A fresh store per test, on SQLite and on PostgreSQL, with an administrator and a clinician."""
+"""The use cases' tests: a fresh store per test, on SQLite and on PostgreSQL, with an
+administrator and a clinician; and one torch thread, as in tests/training."""
 
 from __future__ import annotations
 
 import pytest
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread(one_torch_thread):
+    """Every use-case test on one torch thread (``one_torch_thread``, tests/conftest.py)."""
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from rehab_core.evaluation import roc_points
-from rehab_core.evaluation.cohort import evaluate_cohort
+from rehab_core.workflows.evaluate import evaluate_cohort
 
 
 @pytest.fixture(scope="module")
