@@ -97,33 +97,7 @@ DYNAMIC_IMPORTS = {PACKAGE, f"{PACKAGE}.models", f"{PACKAGE}.storage", f"{PACKAG
 KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {}
 
 # Sets of modules that import each other in a circle -> the issue that removes it.
-KNOWN_CIRCLES = {
-    frozenset(
-        {
-            "rehab_core.training.devices",
-            "rehab_core.training.loop",
-            "rehab_core.training.throughput",
-        }
-    ): (
-        "issue 16: came with the gpu merge (0c8acfb): training.loop imports gpu_out_of_memory "
-        "from training.devices at module level, while devices imports throughput and "
-        "throughput imports loop inside functions; gpu_out_of_memory in a module of its own "
-        "ends it"
-    ),
-    frozenset(
-        {
-            "rehab_core.io._common",
-            "rehab_core.io._guards",
-            "rehab_core.io.signals",
-            "rehab_core.io.text",
-        }
-    ): (
-        "issue 14: came with the upload guards (dfce15a): io._guards imports short_reason from "
-        "io._common at module level and io.signals inside a function, while io._common and "
-        "io.signals import io._guards inside functions; short_reason in a module of its own "
-        "(or the guards calling no reader) ends it"
-    ),
-}
+KNOWN_CIRCLES: dict[frozenset[str], str] = {}
 
 
 # --- the check, shared by rehab_core and the throw-away packages below -----------------------

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rehab_core.io._reasons import short_reason
 from rehab_core.io.channels import guess_channel_type, standard_1005_montage_name
 from rehab_core.io.errors import EmptyFileError, TooShortError
 
@@ -22,21 +21,8 @@ __all__ = [
     "short_reason",
 ]
 
-_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
-
 MIN_SIGNAL_SECONDS = 10.0
 """Shortest accepted recording: one 10-s analysis window (paper, Methods 2.4)."""
-
-
-def short_reason(err: BaseException, path: Path) -> str:
-    """First line of a library's exception message, without directory names, for a message."""
-    message = str(err).strip()
-    text = message.splitlines()[0] if message else type(err).__name__
-    for folder in {str(path.parent), str(path.resolve().parent)}:
-        text = text.replace(folder + os.sep, "")
-    # a library may quote what it failed to parse (a header line, a value): never echoed
-    text = _QUOTED.sub(lambda m: m.group(0) if len(m.group(0)) <= 24 else "'…'", text)
-    return text[:200].rstrip(" .")
 
 
 # scipy's MATLAB reader is not hardened against crafted files (its loadmat docstring says

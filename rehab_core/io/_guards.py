@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from rehab_core.io._common import short_reason
+from rehab_core.io._reasons import is_read_error, short_reason
 from rehab_core.io.errors import CorruptFileError, ExternalFileError, UnknownFormatError
 from rehab_core.io.limits import (
     MAX_DECOMPRESSED_BYTES,
@@ -74,8 +74,6 @@ def check_fif(path: Path, name: str | None = None) -> None:
     from mne._fiff.open import fiff_open
     from mne._fiff.tag import read_tag
     from mne._fiff.tree import dir_tree_find
-
-    from rehab_core.io.signals import is_read_error
 
     name = name or path.name
     if path.name.lower().endswith(".gz"):

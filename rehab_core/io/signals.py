@@ -30,11 +30,8 @@ post-processing applies:
 
 from __future__ import annotations
 
-import configparser
 import os
-import struct
 import warnings
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,6 +45,7 @@ from rehab_core.io._common import (
     finish_raw,
     short_reason,
 )
+from rehab_core.io._reasons import is_read_error
 from rehab_core.io.channels import guess_channel_type
 from rehab_core.io.errors import CorruptFileError, NonFiniteError, UnknownFormatError
 from rehab_core.io.text import read_signals_text
@@ -69,40 +67,6 @@ _FORMAT_NAMES = {
     ".set": "EEGLAB",
 }
 _TYPELESS_FORMATS = {".edf", ".bdf", ".vhdr", ".set"}
-
-# What MNE's readers (and the parsers under them: configparser, scipy.io, struct)
-# raise on a damaged or foreign file, checked for each format in
-# tests/io/test_io_signals.py and by tests/io/test_io_fuzz.py, which found the
-# TypeError, AttributeError, AssertionError, LookupError (unknown codec) and
-# configparser.Error that mangled headers cause; InputError is never raised inside them.
-_READ_ERRORS = (
-    OSError,
-    ValueError,
-    RuntimeError,
-    EOFError,
-    LookupError,
-    TypeError,
-    AttributeError,
-    AssertionError,
-    ArithmeticError,
-    struct.error,
-    configparser.Error,
-    zlib.error,
-)
-
-
-def is_read_error(err: BaseException) -> bool:
-    """Whether ``err``, raised inside a third-party reader, means the file is unreadable.
-
-    Besides :data:`_READ_ERRORS`: MNE's FIF tag reader raises a bare
-    ``Exception`` for an unknown tag type, and scipy's MATLAB reader (EEGLAB)
-    ``MatReadError`` or, on some mangled headers, ``UnboundLocalError``.
-    """
-    return (
-        isinstance(err, (*_READ_ERRORS, UnboundLocalError))
-        or type(err) is Exception
-        or type(err).__module__.startswith("scipy.io.matlab")
-    )
 
 
 def _signal_extension(path: Path) -> str:

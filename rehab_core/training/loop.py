@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rehab_core.training._utils import as_logits, augmentation_off
+from rehab_core.training.batching import EpochSampler, batch_augmented, make_loader
 from rehab_core.training.checkpoint import (
     CheckpointError,
     CheckpointWriter,
@@ -36,7 +37,6 @@ from rehab_core.training.seeding import (
     derive_seed,
     preserve_determinism_flags,
     seed_everything,
-    seed_worker,
     set_determinism,
 )
 from rehab_core.training.settings import TrainSettings, resolve_amp
@@ -379,99 +379,6 @@ def _evaluate(
     return val_loss, roc_auc(patient_y, mean_prob) if patient_y.size else math.nan
 
 
-def _batch_augmented(ds: Any) -> bool:
-    """Whether ``ds`` is read raw and augmented per batch (:class:`SliceDataset`)."""
-    return callable(getattr(ds, "augment_batch", None)) and callable(getattr(ds, "read_item", None))
-
-
-class _EpochSampler:
-    """Yields ``(epoch, index)`` pairs, so the epoch reaches persistent DataLoader workers."""
-
-    def __init__(self, indices: Any) -> None:
-        self.indices = indices
-        self.epoch = 0
-
-    def __iter__(self):
-        epoch = self.epoch
-        return ((epoch, i) for i in self.indices)
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-
-class _Stacked(tuple):
-    """A batch already stacked by the dataset: :func:`_collate` passes it through."""
-
-
-def _collate(data: Any) -> Any:
-    """DataLoader ``collate_fn``: stacked batches as they are, lists of items the usual way."""
-    from torch.utils.data import default_collate
-
-    return tuple(data) if isinstance(data, _Stacked) else default_collate(data)
-
-
-class _LoaderView:
-    """What the DataLoader reads: ``ds[i]`` or, for batch-augmented data, ``ds.read_item(i)``.
-
-    Runs inside the worker processes (a copy of ``ds`` each): a dataset with
-    ``set_epoch`` is told the epoch carried by the index, and validation
-    items are read with augmentation off, so neither depends on state that
-    the main process changes after the workers started.
-    """
-
-    def __init__(self, ds: Any, *, train: bool) -> None:
-        self.ds = ds
-        self.train = train
-        self.raw = _batch_augmented(ds)
-        self._epoch: int | None = None
-
-    def __len__(self) -> int:
-        return len(self.ds)
-
-    def __getitems__(self, keys: list[tuple[int, int]]) -> Any:
-        """A whole batch (the DataLoader asks so): stacked in one copy when ``ds`` can."""
-        if self.raw and callable(getattr(self.ds, "read_items", None)):
-            return _Stacked(self.ds.read_items([i for _, i in keys]))
-        return [self[key] for key in keys]
-
-    def __getitem__(self, key: tuple[int, int]) -> Any:
-        epoch, i = key
-        if self.raw:
-            return self.ds.read_item(i)
-        if not self.train:
-            with augmentation_off(self.ds):
-                return self.ds[i]
-        if epoch != self._epoch and hasattr(self.ds, "set_epoch"):
-            self.ds.set_epoch(epoch)
-            self._epoch = epoch
-        return self.ds[i]
-
-
-def _loader(
-    ds: Any,
-    sampler: _EpochSampler,
-    batch_size: int,
-    settings: TrainSettings,
-    device: torch.device,
-    *,
-    train: bool,
-) -> Any:
-    import torch
-
-    workers = settings.num_workers
-    return torch.utils.data.DataLoader(
-        _LoaderView(ds, train=train),
-        batch_size=batch_size,
-        sampler=sampler,
-        num_workers=workers,
-        pin_memory=device.type == "cuda",
-        persistent_workers=workers > 0,
-        worker_init_fn=seed_worker if workers else None,
-        generator=torch.Generator(),
-        collate_fn=_collate,
-    )
-
-
 def _per_rank_batch(batch_size: int, world_size: int) -> int:
     if batch_size % world_size:
         raise ValueError(
@@ -658,7 +565,7 @@ def _fit(
     amp_dtype = resolve_amp(settings.amp, device)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     loss_fn = torch.nn.BCEWithLogitsLoss()
-    augment = train_ds.augment_batch if _batch_augmented(train_ds) else None
+    augment = train_ds.augment_batch if batch_augmented(train_ds) else None
     interval = (
         progress_interval_s
         if progress_interval_s is not None
@@ -673,11 +580,11 @@ def _fit(
         seed=settings.seed,
         drop_last=False,
     )
-    train_order = _EpochSampler(train_sampler)
-    train_loader = _loader(train_ds, train_order, per_rank_batch, settings, device, train=True)
+    train_order = EpochSampler(train_sampler)
+    train_loader = make_loader(train_ds, train_order, per_rank_batch, settings, device, train=True)
     # Validation shards are strided and unpadded, so every item counts once.
-    val_order = _EpochSampler(list(range(ctx.rank, len(val_ds), ctx.world_size)))
-    val_loader = _loader(val_ds, val_order, per_rank_batch, settings, device, train=False)
+    val_order = EpochSampler(list(range(ctx.rank, len(val_ds), ctx.world_size)))
+    val_loader = make_loader(val_ds, val_order, per_rank_batch, settings, device, train=False)
 
     state = _State()
     resumed_from = None
@@ -794,7 +701,7 @@ def _epochs(
     augment: Callable[..., torch.Tensor] | None,
     interval: float,
     train_sampler: Any,
-    orders: tuple[_EpochSampler, _EpochSampler],
+    orders: tuple[EpochSampler, EpochSampler],
     loaders: tuple[Any, Any],
 ) -> None:
     """The epochs still to run, each: train, all-reduce, validate, schedule, checkpoint, report."""

@@ -226,15 +226,15 @@ def _training_loader(dataset: Any, batch_size: int, num_workers: int, device: to
     """The DataLoader ``fit_model`` builds for training data, shuffled, epoch 1."""
     import torch
 
-    from rehab_core.training.loop import _EpochSampler, _loader
+    from rehab_core.training.batching import EpochSampler, make_loader
     from rehab_core.training.settings import TrainSettings
 
-    order = _EpochSampler(
+    order = EpochSampler(
         torch.utils.data.RandomSampler(dataset, generator=torch.Generator().manual_seed(0))
     )
     order.epoch = 1
     settings = TrainSettings(batch_size=batch_size, num_workers=num_workers)
-    return _loader(dataset, order, batch_size, settings, device, train=True)
+    return make_loader(dataset, order, batch_size, settings, device, train=True)
 
 
 def time_data_batches(
