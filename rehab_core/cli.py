@@ -440,15 +440,7 @@ def _patients(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from rehab_core.models import DEFAULT_MODEL_ID
-
-    parser = argparse.ArgumentParser(
-        prog="rehab",
-        description="Stroke lower-limb recovery prediction from EEG-EMG and rs-fMRI.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_demo_cohort_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo-cohort", help="write the documented synthetic cohort")
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--n-patients", type=int, default=102)
@@ -470,11 +462,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--jobs", type=int, default=2, help="worker processes")
 
+
+def _add_preprocess_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("preprocess", help="preprocess one patient and print shapes and QC")
     p.add_argument("--signals", type=Path, default=None, help="EEG-EMG recording")
     p.add_argument("--fmri", type=Path, default=None, help="resting-state fMRI (NIfTI)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
+
+def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train the LSTM, image backbones and their fusion")
     p.add_argument("--cohort", required=True, type=Path)
     p.add_argument(
@@ -532,22 +528,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true")
 
+
+def _add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="paper-style tables of trained models on a cohort")
     p.add_argument("--cohort", required=True, type=Path)
     p.add_argument("--weights", required=True, type=Path, help="a bundle or a folder of bundles")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--json", action="store_true")
 
+
+def _add_predict_parser(sub: argparse._SubParsersAction, default_model_id: str) -> None:
     p = sub.add_parser("predict", help="predict one patient (or a cohort to CSV)")
     p.add_argument("--signals", type=Path, default=None, help="EEG-EMG (optional)")
     p.add_argument("--fmri", type=Path, default=None)
-    p.add_argument("--model", default=DEFAULT_MODEL_ID, help="fusion model id")
+    p.add_argument("--model", default=default_model_id, help="fusion model id")
     p.add_argument("--weights", type=Path, default=None, help="weights folder (default: shipped)")
     p.add_argument("--baseline-fma", type=float, default=None, help="baseline FMA-LE (0-34)")
     p.add_argument("--cohort", type=Path, default=None, help="predict every patient of a cohort")
     p.add_argument("--out", type=Path, default=None, help="CSV for --cohort")
     p.add_argument("--json", action="store_true")
 
+
+def _add_admin_parsers(sub: argparse._SubParsersAction) -> None:
+    """The server-side commands: users, gc, audit, patients."""
     p = sub.add_parser("users", help="dashboard accounts (no default password: add the admin here)")
     users = p.add_subparsers(dest="users_command", required=True, metavar="ACTION")
     q = users.add_parser("add", help="create an account")
@@ -581,6 +584,22 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--actor", required=True, help="your administrator user name, for the audit")
     q.add_argument("--yes", action="store_true", help="confirm: the deletion cannot be undone")
     q.add_argument("--data-dir", type=Path, default=None, help="default: $REHAB_DATA_DIR")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from rehab_core.models import DEFAULT_MODEL_ID
+
+    parser = argparse.ArgumentParser(
+        prog="rehab",
+        description="Stroke lower-limb recovery prediction from EEG-EMG and rs-fMRI.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_demo_cohort_parser(sub)
+    _add_preprocess_parser(sub)
+    _add_train_parser(sub)
+    _add_evaluate_parser(sub)
+    _add_predict_parser(sub, DEFAULT_MODEL_ID)
+    _add_admin_parsers(sub)
     return parser
 
 
