@@ -206,65 +206,10 @@ def schedule_job(
     members = f"its {n_members} members" if n_members else "its members"
 
     if device == "ddp":
-        if len(free) < 2:
-            raise ValueError(
-                f"device='ddp' needs at least two free GPUs, but {len(free)} of this machine's "
-                f"{n_gpus} are free; choose 'auto' for one GPU."
-            )
-        usable = [k for k in range(len(free), 1, -1) if all(n % k == 0 for n in batches.values())]
-        if not usable:
-            raise ValueError(
-                f"the batch sizes ({_batches_text(batches)}) cannot be split evenly over two or "
-                f"more GPUs; choose even batch sizes or 'auto' for one GPU."
-            )
-        world = usable[0]
-        chosen = sorted(free[:world], key=lambda d: d.index)
-        plan = launch_plan(chosen, allow_mps=False, available=devices)
-        per = {k: n // world for k, n in batches.items()}
-        lines = [
-            f"{world} GPUs as one (DistributedDataParallel through torchrun): "
-            + ", ".join(f"GPU {d.index}" for d in chosen)
-            + ".",
-            f"Global batch as set: {_batches_text(batches)}; each GPU reads "
-            f"{_batches_text(per)} per step.",
-        ]
-        if world < len(free):
-            lines.append(
-                f"{len(free) - world} free GPU(s) left out: {world} is the most that divides "
-                f"every batch size evenly."
-            )
-        return _schedule("ddp", plan, world, batches, per, lr, lines, members)
+        return _ddp_schedule(free, devices, batches, lr, members, n_gpus)
 
     if device == "folds":
-        if not free:
-            raise ValueError(
-                f"device='folds' needs a free GPU, but none of this machine's {n_gpus} is free; "
-                "choose 'cpu'."
-            )
-        groups = assign_folds(n_folds, len(free))
-        chosen = sorted(free[: len(groups)], key=lambda d: d.index)
-        slots = tuple(
-            FoldSlot(folds=folds, launch=launch_plan([gpu], allow_mps=False, available=devices))
-            for folds, gpu in zip(groups, chosen, strict=True)
-        )
-        lines = [
-            f"The {n_folds} folds side by side on {len(chosen)} GPU(s), one process pinned to "
-            "each: "
-            + "; ".join(
-                f"GPU {gpu.index} trains fold{'s' if len(f) > 1 else ''} "
-                + ", ".join(str(k + 1) for k in f)
-                for f, gpu in zip(groups, chosen, strict=True)
-            )
-            + ".",
-            f"Batch on each GPU: {_batches_text(batches)} (each fold's models are whole on "
-            "their GPU, so the batch is the one set).",
-        ]
-        if len(free) > len(chosen):
-            lines.append(
-                f"{len(free) - len(chosen)} free GPU(s) stay free: there is no fold left for them."
-            )
-        schedule = _schedule("folds", slots[0].launch, 1, batches, batches, lr, lines, members)
-        return dataclasses.replace(schedule, fold_slots=slots)
+        return _folds_schedule(free, devices, batches, lr, members, n_gpus, n_folds)
 
     if device in ("auto", "cuda"):
         if free:
@@ -320,6 +265,86 @@ def schedule_job(
         f"device={device!r} is not a job device; choose 'auto', 'cuda', 'cuda:0'..., 'ddp', "
         f"'folds', 'mps' or 'cpu'."
     )
+
+
+def _ddp_schedule(
+    free: list[DeviceInfo],
+    devices: Sequence[DeviceInfo],
+    batches: dict[str, int],
+    lr: float,
+    members: str,
+    n_gpus: int,
+) -> JobSchedule:
+    """``device="ddp"``: the most free GPUs that divide every batch, as one DDP job."""
+    if len(free) < 2:
+        raise ValueError(
+            f"device='ddp' needs at least two free GPUs, but {len(free)} of this machine's "
+            f"{n_gpus} are free; choose 'auto' for one GPU."
+        )
+    usable = [k for k in range(len(free), 1, -1) if all(n % k == 0 for n in batches.values())]
+    if not usable:
+        raise ValueError(
+            f"the batch sizes ({_batches_text(batches)}) cannot be split evenly over two or "
+            f"more GPUs; choose even batch sizes or 'auto' for one GPU."
+        )
+    world = usable[0]
+    chosen = sorted(free[:world], key=lambda d: d.index)
+    plan = launch_plan(chosen, allow_mps=False, available=devices)
+    per = {k: n // world for k, n in batches.items()}
+    lines = [
+        f"{world} GPUs as one (DistributedDataParallel through torchrun): "
+        + ", ".join(f"GPU {d.index}" for d in chosen)
+        + ".",
+        f"Global batch as set: {_batches_text(batches)}; each GPU reads "
+        f"{_batches_text(per)} per step.",
+    ]
+    if world < len(free):
+        lines.append(
+            f"{len(free) - world} free GPU(s) left out: {world} is the most that divides "
+            f"every batch size evenly."
+        )
+    return _schedule("ddp", plan, world, batches, per, lr, lines, members)
+
+
+def _folds_schedule(
+    free: list[DeviceInfo],
+    devices: Sequence[DeviceInfo],
+    batches: dict[str, int],
+    lr: float,
+    members: str,
+    n_gpus: int,
+    n_folds: int,
+) -> JobSchedule:
+    """``device="folds"``: the folds side by side, one process pinned to each free GPU."""
+    if not free:
+        raise ValueError(
+            f"device='folds' needs a free GPU, but none of this machine's {n_gpus} is free; "
+            "choose 'cpu'."
+        )
+    groups = assign_folds(n_folds, len(free))
+    chosen = sorted(free[: len(groups)], key=lambda d: d.index)
+    slots = tuple(
+        FoldSlot(folds=folds, launch=launch_plan([gpu], allow_mps=False, available=devices))
+        for folds, gpu in zip(groups, chosen, strict=True)
+    )
+    lines = [
+        f"The {n_folds} folds side by side on {len(chosen)} GPU(s), one process pinned to "
+        "each: "
+        + "; ".join(
+            f"GPU {gpu.index} trains fold{'s' if len(f) > 1 else ''} "
+            + ", ".join(str(k + 1) for k in f)
+            for f, gpu in zip(groups, chosen, strict=True)
+        )
+        + ".",
+        f"Batch on each GPU: {_batches_text(batches)} (each fold's models are whole on "
+        "their GPU, so the batch is the one set).",
+    ]
+    if len(free) > len(chosen):
+        lines.append(
+            f"{len(free) - len(chosen)} free GPU(s) stay free: there is no fold left for them."
+        )
+    schedule = _schedule("folds", slots[0].launch, 1, batches, batches, lr, lines, members)
+    return dataclasses.replace(schedule, fold_slots=slots)
 
 
 def _one_gpu(
