@@ -219,25 +219,8 @@ def preprocess_fmri(
         none of the template's brain; an :class:`rehab_core.io.InputError`
         with one plain sentence.
     """
-    import nibabel
-
-    settings = ImagingSettings() if settings is None else settings
-    if not isinstance(settings, ImagingSettings):
-        raise TypeError(f"settings must be an ImagingSettings, got {type(settings).__name__}.")
-    if not isinstance(img, nibabel.spatialimages.SpatialImage):
-        raise TypeError(f"img must be a nibabel image, got {type(img).__name__}.")
-    if len(img.shape) != 4:
-        raise ValueError(
-            f"the fMRI image must be 4D (x, y, z, time) but has shape {img.shape}: "
-            "a 3D image is a single volume (for example an anatomical scan), not a "
-            "resting-state run."
-        )
+    settings = _checked_inputs(img, settings)
     n_vols_in = img.shape[3]
-    if n_vols_in - settings.n_dummy_volumes < 3:
-        raise ValueError(
-            f"the run has {n_vols_in} volumes and {settings.n_dummy_volumes} dummy volumes "
-            "are dropped; at least 3 must remain."
-        )
     tr_s = float(settings.tr_s) if settings.tr_s is not None else repetition_time(img)
     data = np.asarray(img.get_fdata(dtype=np.float32, caching="unchanged"))
     data = data[..., settings.n_dummy_volumes :]
@@ -250,31 +233,9 @@ def preprocess_fmri(
     params, centre = estimate_motion(data, affine)
     fd = framewise_displacement(params, settings.head_radius_mm)
     motion = params if settings.realign else None
-    registration = None
-    covered = None
-    if settings.normalization == "mni152":
-        registration = _register(img, data, affine, settings)
-        grid_shape, grid_affine = template_grid(settings.voxel_size_mm)
-        resampled, covered = resample_to_grid(
-            data,
-            affine,
-            grid_shape,
-            grid_affine,
-            world_transform=registration.matrix,
-            motion=motion,
-            centre_mm=centre,
-        )
-        screening_mask = template_on_grid(settings.voxel_size_mm)[1]
-        mask = screening_mask & covered
-        if not mask.any():
-            raise RegistrationError(
-                "The fMRI's field of view holds none of the MNI152 template's brain after "
-                "alignment; check that the file is a resting-state EPI of the head."
-            )
-    else:
-        resampled, grid_affine = resample_isotropic(
-            data, affine, settings.voxel_size_mm, motion=motion, centre_mm=centre
-        )
+    resampled, grid_affine, registration, covered, screening_mask, mask = _onto_grid(
+        img, data, affine, settings, motion, centre
+    )
     del data
     mean = mean_image(resampled)
     if registration is None:
@@ -294,41 +255,14 @@ def preprocess_fmri(
     intensity_scale = INTENSITY_TARGET / brain_median if brain_median > 0 else 1.0
     for name in ("mean", "alff"):
         maps[name] = (maps[name] * np.float32(intensity_scale)).astype(np.float32)
-    kept, screened_out = screen_slices(
-        screening_mask,
-        tsnr,
-        min_brain_fraction=settings.min_brain_fraction,
-        min_slice_tsnr_fraction=settings.min_slice_tsnr_fraction,
-        covered=covered,
-        min_covered_fraction=settings.min_slice_coverage,
-    )
-    if settings.slice_range_mm is not None or settings.slice_step > 1:
-        z_mm = grid_affine[2, 2] * np.arange(mask.shape[2]) + grid_affine[2, 3]
-        kept, screened_out = select_slices(
-            kept,
-            screened_out,
-            z_mm,
-            z_range_mm=settings.slice_range_mm,
-            step=settings.slice_step,
-        )
+    kept, screened_out = _select_slices(screening_mask, tsnr, covered, grid_affine, settings)
     scaled = [scale_robust(maps[name], mask, settings.robust_percentiles) for name in CHANNELS]
     slices = imagenet_normalize(axial_slice_images(scaled, kept, settings.image_size))
 
     median_tsnr = float(np.median(tsnr[mask]))
     mean_fd = float(fd[1:].mean()) if fd.size > 1 else 0.0
     n_high = int(np.count_nonzero(fd > settings.fd_threshold_mm))
-    flags = []
-    if mean_fd > settings.fd_threshold_mm:
-        flags.append(
-            f"high motion: mean framewise displacement {mean_fd:.2f} mm > "
-            f"{settings.fd_threshold_mm:g} mm"
-        )
-    if median_tsnr < settings.min_median_tsnr:
-        flags.append(f"low temporal SNR: median {median_tsnr:.1f} < {settings.min_median_tsnr:g}")
-    if kept.size == 0:
-        flags.append("no axial slice passed screening")
-    if registration is not None and registration.failures:
-        flags.append(_failure_sentence(registration))
+    flags = _qc_flags(mean_fd, median_tsnr, kept, registration, settings)
     qc: dict[str, Any] = {
         "tr_s": tr_s,
         "n_volumes": int(n_vols_in - settings.n_dummy_volumes),
@@ -364,6 +298,127 @@ def preprocess_fmri(
         qc=qc,
         settings=settings,
     )
+
+
+def _checked_inputs(
+    img: nibabel.spatialimages.SpatialImage, settings: ImagingSettings | None
+) -> ImagingSettings:
+    """The settings (``None`` means the defaults), after refusing a run the pipeline cannot use."""
+    import nibabel
+
+    settings = ImagingSettings() if settings is None else settings
+    if not isinstance(settings, ImagingSettings):
+        raise TypeError(f"settings must be an ImagingSettings, got {type(settings).__name__}.")
+    if not isinstance(img, nibabel.spatialimages.SpatialImage):
+        raise TypeError(f"img must be a nibabel image, got {type(img).__name__}.")
+    if len(img.shape) != 4:
+        raise ValueError(
+            f"the fMRI image must be 4D (x, y, z, time) but has shape {img.shape}: "
+            "a 3D image is a single volume (for example an anatomical scan), not a "
+            "resting-state run."
+        )
+    n_vols_in = img.shape[3]
+    if n_vols_in - settings.n_dummy_volumes < 3:
+        raise ValueError(
+            f"the run has {n_vols_in} volumes and {settings.n_dummy_volumes} dummy volumes "
+            "are dropped; at least 3 must remain."
+        )
+    return settings
+
+
+def _onto_grid(
+    img: nibabel.spatialimages.SpatialImage,
+    data: np.ndarray,
+    affine: np.ndarray,
+    settings: ImagingSettings,
+    motion: np.ndarray | None,
+    centre: np.ndarray,
+):
+    """Resample the series once onto the analysis grid (template space or the scanner's).
+
+    Returns ``(resampled, grid_affine, registration, covered, screening_mask, mask)``;
+    in scanner space ``registration``, ``covered``, ``screening_mask`` and ``mask``
+    are ``None`` (the mask then comes from the mean image).
+    """
+    registration = None
+    covered = None
+    screening_mask = None
+    mask = None
+    if settings.normalization == "mni152":
+        registration = _register(img, data, affine, settings)
+        grid_shape, grid_affine = template_grid(settings.voxel_size_mm)
+        resampled, covered = resample_to_grid(
+            data,
+            affine,
+            grid_shape,
+            grid_affine,
+            world_transform=registration.matrix,
+            motion=motion,
+            centre_mm=centre,
+        )
+        screening_mask = template_on_grid(settings.voxel_size_mm)[1]
+        mask = screening_mask & covered
+        if not mask.any():
+            raise RegistrationError(
+                "The fMRI's field of view holds none of the MNI152 template's brain after "
+                "alignment; check that the file is a resting-state EPI of the head."
+            )
+    else:
+        resampled, grid_affine = resample_isotropic(
+            data, affine, settings.voxel_size_mm, motion=motion, centre_mm=centre
+        )
+    return resampled, grid_affine, registration, covered, screening_mask, mask
+
+
+def _select_slices(
+    screening_mask: np.ndarray,
+    tsnr: np.ndarray,
+    covered: np.ndarray | None,
+    grid_affine: np.ndarray,
+    settings: ImagingSettings,
+) -> tuple[np.ndarray, dict]:
+    """The axial slices that pass screening, then the settings' z range and step."""
+    kept, screened_out = screen_slices(
+        screening_mask,
+        tsnr,
+        min_brain_fraction=settings.min_brain_fraction,
+        min_slice_tsnr_fraction=settings.min_slice_tsnr_fraction,
+        covered=covered,
+        min_covered_fraction=settings.min_slice_coverage,
+    )
+    if settings.slice_range_mm is not None or settings.slice_step > 1:
+        z_mm = grid_affine[2, 2] * np.arange(screening_mask.shape[2]) + grid_affine[2, 3]
+        kept, screened_out = select_slices(
+            kept,
+            screened_out,
+            z_mm,
+            z_range_mm=settings.slice_range_mm,
+            step=settings.slice_step,
+        )
+    return kept, screened_out
+
+
+def _qc_flags(
+    mean_fd: float,
+    median_tsnr: float,
+    kept: np.ndarray,
+    registration,
+    settings: ImagingSettings,
+) -> list[str]:
+    """One plain phrase per quality problem of the run (empty when it passed every check)."""
+    flags = []
+    if mean_fd > settings.fd_threshold_mm:
+        flags.append(
+            f"high motion: mean framewise displacement {mean_fd:.2f} mm > "
+            f"{settings.fd_threshold_mm:g} mm"
+        )
+    if median_tsnr < settings.min_median_tsnr:
+        flags.append(f"low temporal SNR: median {median_tsnr:.1f} < {settings.min_median_tsnr:g}")
+    if kept.size == 0:
+        flags.append("no axial slice passed screening")
+    if registration is not None and registration.failures:
+        flags.append(_failure_sentence(registration))
+    return flags
 
 
 def _register(img, data: np.ndarray, affine: np.ndarray, settings: ImagingSettings):
