@@ -748,17 +748,7 @@ def _epochs(
                 torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip_norm)
             scaler.step(optimizer)
             scaler.update()
-            value = loss.detach().to(acc)
-            first_bad = (sums[2] == 0) & ~torch.isfinite(value)
-            weighted = value * len(x)
-            sums = sums + torch.stack(
-                [
-                    weighted,
-                    weighted,
-                    torch.where(first_bad, float(b), 0.0).to(acc),
-                    torch.where(first_bad, value, 0.0),
-                ]
-            )
+            sums = _add_batch_loss(sums, loss, len(x), b, acc)
             n_seen += len(x)
             n_since += len(x)
             now = time.perf_counter()
@@ -767,21 +757,16 @@ def _epochs(
                 _check_finite(read[2], read[3], epoch, lr)
                 last_report = time.perf_counter()
                 if outbox.progress is not None:
-                    elapsed = last_report - t0
-                    per_epoch = (
-                        float(np.mean(epoch_seconds)) if epoch_seconds else elapsed / b * n_batches
-                    )
-                    eta = elapsed / b * (n_batches - b) + per_epoch * (settings.epochs - epoch)
                     outbox.send(
-                        {
-                            "event": "batch",
-                            "epoch": epoch,
-                            "n_epochs": settings.epochs,
-                            "batch": b,
-                            "n_batches": n_batches,
-                            "loss": read[1] / n_since,
-                            "eta_s": eta,
-                        }
+                        _batch_event(
+                            epoch,
+                            settings.epochs,
+                            b,
+                            n_batches,
+                            read[1] / n_since,
+                            last_report - t0,
+                            epoch_seconds,
+                        )
                     )
                 sums[1] = 0.0
                 n_since = 0
@@ -791,24 +776,9 @@ def _epochs(
         totals = ctx.all_reduce_sum(torch.tensor([read[0], float(n_seen)], dtype=torch.float64))
         train_loss = float(totals[0] / totals[1])
         ctx.broadcast_buffers(model)
-        with augmentation_off(val_ds):
-            val_loss, val_auc = _evaluate(
-                model, val_loader, ctx, amp_dtype, settings.max_val_batches
-            )
-        if not math.isfinite(val_loss):
-            raise FloatingPointError(
-                f"the validation loss is {val_loss} at epoch {epoch}; "
-                f"check the validation inputs for NaN."
-            )
+        val_loss, val_auc = _validate(model, val_ds, val_loader, ctx, amp_dtype, settings, epoch)
         scheduler.step(val_loss)
-        if val_loss < state.best_val_loss - settings.min_delta:
-            state.best_val_loss, state.best_epoch, state.bad_epochs = val_loss, epoch, 0
-            state.best_state = _cpu_state(model)
-        else:
-            state.bad_epochs += 1
-        state.stopped_early = (
-            state.bad_epochs >= settings.early_stopping_patience and epoch < settings.epochs
-        )
+        _track_best(state, model, val_loss, epoch, settings)
         seconds = time.perf_counter() - t0
         epoch_seconds.append(seconds)
         record = {
@@ -845,3 +815,80 @@ def _epochs(
         if state.stopped_early:
             break
     outbox.flush(wait=True)
+
+
+def _add_batch_loss(
+    sums: torch.Tensor, loss: torch.Tensor, n: int, b: int, acc: torch.dtype
+) -> torch.Tensor:
+    """``sums`` plus one batch: its loss weighted by ``n`` twice, and batch ``b`` with its
+    loss in the first-non-finite slots if no earlier batch filled them (no host sync)."""
+    import torch
+
+    value = loss.detach().to(acc)
+    first_bad = (sums[2] == 0) & ~torch.isfinite(value)
+    weighted = value * n
+    return sums + torch.stack(
+        [
+            weighted,
+            weighted,
+            torch.where(first_bad, float(b), 0.0).to(acc),
+            torch.where(first_bad, value, 0.0),
+        ]
+    )
+
+
+def _batch_event(
+    epoch: int,
+    n_epochs: int,
+    b: int,
+    n_batches: int,
+    loss: float,
+    elapsed: float,
+    epoch_seconds: list[float],
+) -> dict[str, Any]:
+    """The progress event after batch ``b``, with the time left for the whole fit."""
+    per_epoch = float(np.mean(epoch_seconds)) if epoch_seconds else elapsed / b * n_batches
+    eta = elapsed / b * (n_batches - b) + per_epoch * (n_epochs - epoch)
+    return {
+        "event": "batch",
+        "epoch": epoch,
+        "n_epochs": n_epochs,
+        "batch": b,
+        "n_batches": n_batches,
+        "loss": loss,
+        "eta_s": eta,
+    }
+
+
+def _validate(
+    model: torch.nn.Module,
+    val_ds: Any,
+    val_loader: Any,
+    ctx: DistributedContext,
+    amp_dtype: torch.dtype | None,
+    settings: TrainSettings,
+    epoch: int,
+) -> tuple[float, float]:
+    """Validation loss and AUC with augmentation off; a non-finite loss stops the fit."""
+    with augmentation_off(val_ds):
+        val_loss, val_auc = _evaluate(model, val_loader, ctx, amp_dtype, settings.max_val_batches)
+    if not math.isfinite(val_loss):
+        raise FloatingPointError(
+            f"the validation loss is {val_loss} at epoch {epoch}; "
+            f"check the validation inputs for NaN."
+        )
+    return val_loss, val_auc
+
+
+def _track_best(
+    state: _State, model: torch.nn.Module, val_loss: float, epoch: int, settings: TrainSettings
+) -> None:
+    """Keep the best weights so far and decide early stopping (patience on ``min_delta``)."""
+    if val_loss < state.best_val_loss - settings.min_delta:
+        state.best_val_loss, state.best_epoch, state.bad_epochs = val_loss, epoch, 0
+        state.best_state = _cpu_state(model)
+    else:
+        state.bad_epochs += 1
+    state.stopped_early = (
+        state.bad_epochs >= settings.early_stopping_patience and epoch < settings.epochs
+    )
