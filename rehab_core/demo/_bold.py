@@ -371,24 +371,10 @@ def simulate_bold(
     -------
     SimulatedBold
     """
-    from scipy.ndimage import affine_transform, gaussian_filter
-    from scipy.special import ndtr
+    from scipy.ndimage import gaussian_filter
 
-    from rehab_core._validation import check_int, check_option
-
-    check_option("affected_side", affected_side, ("left", "right"))
-    check_option("site", site, tuple(SITES))
-    missing = sorted({"lesion_load", "lesion_volume", "motor_network", "motor_alff"} - set(markers))
-    if missing:
-        raise ValueError(f"markers lacks the fMRI marker(s) {', '.join(missing)}.")
-    if not all(np.isfinite(float(markers[k])) for k in markers):
-        raise ValueError(f"markers={dict(markers)!r} must be finite values.")
+    t_vols = _checked_bold_inputs(markers, affected_side, site, n_volumes)
     protocol: ScannerProtocol = SITES[site]
-    t_vols = (
-        protocol.n_volumes
-        if n_volumes is None
-        else check_int("n_volumes", n_volumes, low=8, high=2000)
-    )
     lesion_hemi = "left" if affected_side == "right" else "right"
     sign = -1.0 if lesion_hemi == "left" else 1.0
     shape = tuple(protocol.shape)
@@ -400,7 +386,7 @@ def simulate_bold(
     scanner_xyz = grid[:3, :3] @ ijk + grid[:3, 3:4]
     xyz = head.scanner_to_mni(scanner_xyz).reshape(3, *shape)
     anat = sample_tissue(xyz, head.gm_atrophy)
-    gm, wm, csf, mask = anat["gm"], anat["wm"], anat["csf"], anat["mask"]
+    gm, wm, mask = anat["gm"], anat["wm"], anat["mask"]
     voxel_ml = float(np.prod(protocol.zooms)) / 1000.0
 
     lesion_fn, truth = _draw_lesion(rng, markers, sign)
@@ -408,7 +394,85 @@ def simulate_bold(
     lesion = np.clip(gaussian_filter(hard.astype(np.float32), 0.5), 0.0, 1.0)
     lesion = np.maximum(lesion, hard.astype(np.float32))
 
-    # White-matter hyperintensities (small-vessel disease), more with age: a nuisance.
+    wmh, n_wmh = _draw_wmh(rng, xyz, wm, hard, age, voxel_ml)
+    truth["wmh_volume_ml"] = float(n_wmh * voxel_ml)
+    s0, gain = _mean_epi(rng, protocol, anat, scanner_xyz, xyz, wmh, lesion)
+
+    # Fluctuations (fraction of s0), on the voxels inside the head only.
+    idx = np.flatnonzero(mask > 0.02)
+    frac, coupling, alff_ratio = _fluctuations(rng, protocol, t_vols, anat, xyz, idx, markers, sign)
+    alive = (1.0 - lesion) * (1.0 - 0.5 * np.clip(gaussian_filter(lesion, 1.5) - lesion, 0, 1))
+    frac *= alive.reshape(-1)[idx][:, None]
+    s0_flat = s0.reshape(-1).astype(np.float32)
+    vols = np.broadcast_to(s0_flat, (t_vols, s0_flat.size)).copy()
+    vols[:, idx] = (s0_flat[idx][:, None] * (1.0 + frac)).T
+    vols = vols.reshape(t_vols, *shape)
+    del frac
+
+    params, motion = _motion(rng, t_vols)
+    moved = _move_head(vols, params, grid, head.head_centre_mm)
+    del vols
+    mag = _rician_magnitude(rng, moved, protocol.noise_sd * gain, protocol.scl_slope)
+    del moved
+    data = np.clip(np.rint(mag), 0, np.iinfo(np.int16).max).astype(np.int16).transpose(1, 2, 3, 0)
+    data, affine = _reorient(np.ascontiguousarray(data), grid, protocol.orientation)
+
+    transform, rms = _true_transform(head, scanner_xyz, xyz, mask, affine)
+    truth.update(motion)
+    truth.update(
+        site=site,
+        tr_s=tr,
+        n_volumes=t_vols,
+        voxel_size_mm="x".join(f"{z:g}" for z in protocol.zooms),
+        orientation=protocol.orientation,
+        oblique_deg=oblique_deg,
+        motor_coupling=coupling,
+        motor_alff_ratio=alff_ratio,
+        lesion_hemisphere=lesion_hemi,
+        head_scale=head.head_scale,
+        ventricle_expansion=head.ventricle_expansion,
+        gm_atrophy=head.gm_atrophy,
+        affine_fit_rms_mm=rms,
+        intensity_gain=gain,
+    )
+    return SimulatedBold(data, affine, protocol, truth, transform)
+
+
+def _checked_bold_inputs(
+    markers: Mapping[str, float], affected_side: str, site: str, n_volumes: int | None
+) -> int:
+    """The run's volume count, after refusing a side, site, markers or count it cannot use."""
+    from rehab_core._validation import check_int, check_option
+
+    check_option("affected_side", affected_side, ("left", "right"))
+    check_option("site", site, tuple(SITES))
+    missing = sorted({"lesion_load", "lesion_volume", "motor_network", "motor_alff"} - set(markers))
+    if missing:
+        raise ValueError(f"markers lacks the fMRI marker(s) {', '.join(missing)}.")
+    if not all(np.isfinite(float(markers[k])) for k in markers):
+        raise ValueError(f"markers={dict(markers)!r} must be finite values.")
+    protocol: ScannerProtocol = SITES[site]
+    return (
+        protocol.n_volumes
+        if n_volumes is None
+        else check_int("n_volumes", n_volumes, low=8, high=2000)
+    )
+
+
+def _draw_wmh(
+    rng: np.random.Generator,
+    xyz: np.ndarray,
+    wm: np.ndarray,
+    hard: np.ndarray,
+    age: float,
+    voxel_ml: float,
+) -> tuple[np.ndarray, int]:
+    """White-matter hyperintensities (small-vessel disease), more with age: a nuisance.
+
+    Returns the smoothed WMH map and its voxel count (outside the infarct ``hard``).
+    """
+    from scipy.ndimage import gaussian_filter
+
     ageing = float(np.clip((age - 40.0) / 40.0, 0.0, 1.0))
     wmh_ml = float(np.exp(rng.normal(np.log(0.5 + 12.0 * ageing**2), 0.7)))
     d2 = np.min(
@@ -421,19 +485,34 @@ def simulate_bold(
     score = _smooth_field(rng, xyz, 12.0) + 2.5 * np.exp(-d2 / (2.0 * 22.0**2))
     candidates = (wm > 0.5) & (hard == 0)
     n_wmh = int(min(round(wmh_ml / voxel_ml), candidates.sum()))
-    wmh = np.zeros(shape, np.float32)
+    wmh = np.zeros(hard.shape, np.float32)
     if n_wmh > 0:
         cut = np.sort(score[candidates])[-n_wmh]
         wmh[candidates & (score >= cut)] = 1.0
-    wmh = gaussian_filter(wmh, 0.6)
-    truth["wmh_volume_ml"] = float(n_wmh * voxel_ml)
+    return gaussian_filter(wmh, 0.6), n_wmh
 
-    # Mean EPI image: site contrast, receive bias (fixed to the coil: scanner space),
-    # susceptibility dropout (fixed to the anatomy), infarct and WMH hyperintensity.
+
+def _mean_epi(
+    rng: np.random.Generator,
+    protocol: ScannerProtocol,
+    anat: Mapping[str, np.ndarray],
+    scanner_xyz: np.ndarray,
+    xyz: np.ndarray,
+    wmh: np.ndarray,
+    lesion: np.ndarray,
+) -> tuple[np.ndarray, float]:
+    """The mean EPI image and the scanner's gain.
+
+    Site contrast, receive bias (fixed to the coil: scanner space), susceptibility
+    dropout (fixed to the anatomy), infarct and WMH hyperintensity.
+    """
+    from scipy.ndimage import gaussian_filter
+
+    shape = lesion.shape
     gain = float(np.exp(rng.normal(0.0, 0.15)))
     scale = protocol.intensity * gain
     c_gm, c_wm, c_csf = protocol.contrast
-    s0 = scale * (c_gm * gm + c_wm * wm + c_csf * csf)
+    s0 = scale * (c_gm * anat["gm"] + c_wm * anat["wm"] + c_csf * anat["csf"])
     scanner_grid = scanner_xyz.reshape(3, *shape)
     bias = np.exp(
         protocol.bias_strength * _smooth_field(rng, scanner_grid, 180.0, n=6)
@@ -452,16 +531,34 @@ def simulate_bold(
     texture = 1.0 + 0.06 * gaussian_filter(rng.standard_normal(shape), 0.8) / 0.2
     brightness = rng.uniform(0.85, 1.05)
     s0 = (1.0 - lesion) * s0 + lesion * scale * brightness * texture  # oedematous infarct
-    s0 = s0 * bias
+    return s0 * bias, gain
 
-    # Fluctuations (fraction of s0), on the voxels inside the head only.
-    basis = _band_basis(t_vols, tr)
-    idx = np.flatnonzero(mask > 0.02)
+
+def _fluctuations(
+    rng: np.random.Generator,
+    protocol: ScannerProtocol,
+    t_vols: int,
+    anat: Mapping[str, np.ndarray],
+    xyz: np.ndarray,
+    idx: np.ndarray,
+    markers: Mapping[str, float],
+    sign: float,
+) -> tuple[np.ndarray, float, float]:
+    """BOLD fluctuations as a fraction of s0 on the voxels ``idx``, shape (n_vox, T).
+
+    Local smooth noise, a global signal, physiological noise in CSF and the motor
+    network. Returns it with the network's coupling and ALFF ratio.
+    """
+    from scipy.ndimage import gaussian_filter
+    from scipy.special import ndtr
+
+    shape = anat["gm"].shape
+    basis = _band_basis(t_vols, protocol.tr_s)
     n_vox = idx.size
     fields = rng.standard_normal((basis.shape[0], *shape), dtype=np.float32)
     fields = gaussian_filter(fields, (0.0, 1.0, 1.0, 0.8)).reshape(basis.shape[0], -1)[:, idx]
     local = _unit_rows(fields.T @ basis)  # (n_vox, T), spatially smooth low-frequency noise
-    gm_v, wm_v, csf_v = (a.reshape(-1)[idx][:, None] for a in (gm, wm, csf))
+    gm_v, wm_v, csf_v = (anat[k].reshape(-1)[idx][:, None] for k in ("gm", "wm", "csf"))
     local_amp = float(np.exp(rng.normal(0.0, 0.2)))
     frac = (local_amp * (0.008 * gm_v + 0.004 * wm_v)) * local
     del local, fields
@@ -478,7 +575,23 @@ def simulate_bold(
     coupling = float(0.15 + 0.8 * ndtr(markers["motor_network"]))
     alff_ratio = float(0.5 + 0.6 * ndtr(markers["motor_alff"]))
     net_amp = 0.015 * float(np.exp(rng.normal(0.0, 0.2)))
-    weights = np.zeros((n_vox, 1 + len(MOTOR_ROIS)), np.float32)
+    weights = _motor_weights(xyz, anat["gm"], idx, sign, coupling, alff_ratio)
+    frac += net_amp * (weights @ np.vstack([network[None, :], roi_noise]))
+    return frac, coupling, alff_ratio
+
+
+def _motor_weights(
+    xyz: np.ndarray,
+    gm: np.ndarray,
+    idx: np.ndarray,
+    sign: float,
+    coupling: float,
+    alff_ratio: float,
+) -> np.ndarray:
+    """Weights (n_vox, 1 + n_rois) of the network signal and each ROI's own noise."""
+    from scipy.ndimage import gaussian_filter
+
+    weights = np.zeros((idx.size, 1 + len(MOTOR_ROIS)), np.float32)
     for k, (center, radius) in enumerate(MOTOR_ROIS.values()):
         for side in (-1.0, 1.0):
             roi = _sphere(xyz, (center[0] * side, center[1], center[2]), radius)
@@ -488,39 +601,46 @@ def simulate_bold(
                 weights[:, 1 + k] += alff_ratio * np.sqrt(1.0 - coupling**2) * w
             else:
                 weights[:, 0] += w
-    frac += net_amp * (weights @ np.vstack([network[None, :], roi_noise]))
+    return weights
 
-    alive = (1.0 - lesion) * (1.0 - 0.5 * np.clip(gaussian_filter(lesion, 1.5) - lesion, 0, 1))
-    frac *= alive.reshape(-1)[idx][:, None]
-    s0_flat = s0.reshape(-1).astype(np.float32)
-    vols = np.broadcast_to(s0_flat, (t_vols, s0_flat.size)).copy()
-    vols[:, idx] = (s0_flat[idx][:, None] * (1.0 + frac)).T
-    vols = vols.reshape(t_vols, *shape)
-    del frac
 
-    # Head motion in the scanner, about the head centre: output voxel o shows the
-    # anatomy at G^-1 M_v^-1 G o, M_v(p) = R (p - h) + h + t.
-    params, motion = _motion(rng, t_vols)
+def _move_head(
+    vols: np.ndarray, params: np.ndarray, grid: np.ndarray, head_centre_mm: np.ndarray
+) -> np.ndarray:
+    """Head motion in the scanner, about the head centre.
+
+    Output voxel o shows the anatomy at G^-1 M_v^-1 G o, M_v(p) = R (p - h) + h + t.
+    """
+    from scipy.ndimage import affine_transform
+
     g_lin, g_off = grid[:3, :3], grid[:3, 3]
     g_inv = np.linalg.inv(g_lin)
-    h = head.head_centre_mm
+    h = head_centre_mm
     moved = np.empty_like(vols)
-    for v in range(t_vols):
+    for v in range(len(vols)):
         rot_t = _rotation(params[v, 3:]).T
         matrix = g_inv @ rot_t @ g_lin
         offset = g_inv @ (rot_t @ (g_off - h - params[v, :3]) + h - g_off)
         affine_transform(vols[v], matrix, offset=offset, output=moved[v], order=1, cval=0.0)
-    del vols
+    return moved
 
-    # Thermal noise on the complex signal -> Rician magnitude, stored as int16 / slope.
-    sigma = protocol.noise_sd * gain
+
+def _rician_magnitude(
+    rng: np.random.Generator, moved: np.ndarray, sigma: float, scl_slope: float
+) -> np.ndarray:
+    """Thermal noise on the complex signal -> Rician magnitude, in units of the int16 slope.
+
+    Adds the real part's noise to ``moved`` in place (it is not used afterwards).
+    """
     moved += sigma * rng.standard_normal(moved.shape, dtype=np.float32)
     imag = sigma * rng.standard_normal(moved.shape, dtype=np.float32)
-    mag = np.sqrt(moved * moved + imag * imag) / np.float32(protocol.scl_slope)
-    del imag, moved
-    data = np.clip(np.rint(mag), 0, np.iinfo(np.int16).max).astype(np.int16).transpose(1, 2, 3, 0)
-    data, affine = _reorient(np.ascontiguousarray(data), grid, protocol.orientation)
+    return np.sqrt(moved * moved + imag * imag) / np.float32(scl_slope)
 
+
+def _true_transform(
+    head: Any, scanner_xyz: np.ndarray, xyz: np.ndarray, mask: np.ndarray, affine: np.ndarray
+) -> tuple[dict[str, Any], float]:
+    """The record of the true scanner -> MNI mapping, and its affine fit's RMS (mm)."""
     brain = mask.reshape(-1) > 0.5
     fit, rms = _affine_fit(scanner_xyz[:, brain], xyz.reshape(3, -1)[:, brain])
     names = list(LANDMARKS)
@@ -541,21 +661,4 @@ def simulate_bold(
         "landmarks_scanner_mm": {k: lm_scanner[:, i].tolist() for i, k in enumerate(names)},
         "head": head.to_dict(),
     }
-    truth.update(motion)
-    truth.update(
-        site=site,
-        tr_s=tr,
-        n_volumes=t_vols,
-        voxel_size_mm="x".join(f"{z:g}" for z in protocol.zooms),
-        orientation=protocol.orientation,
-        oblique_deg=oblique_deg,
-        motor_coupling=coupling,
-        motor_alff_ratio=alff_ratio,
-        lesion_hemisphere=lesion_hemi,
-        head_scale=head.head_scale,
-        ventricle_expansion=head.ventricle_expansion,
-        gm_atrophy=head.gm_atrophy,
-        affine_fit_rms_mm=rms,
-        intensity_gain=gain,
-    )
-    return SimulatedBold(data, affine, protocol, truth, transform)
+    return transform, rms
