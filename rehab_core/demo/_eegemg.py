@@ -224,6 +224,56 @@ def simulate_eeg_emg(
     """
     from scipy.special import ndtr
 
+    n_times = _checked_eeg_emg_inputs(
+        markers, affected_side, minutes, sfreq, p_flat_channel, p_noisy_channel
+    )
+    lesion_hemi = "left" if affected_side == "right" else "right"
+    contra_hemi = "right" if lesion_hemi == "left" else "left"
+    # Marker percentiles, 0-1 (uniform over the population; higher is better).
+    g_erd, g_cmc, g_burst, g_tone, g_sel = (float(ndtr(markers[k])) for k in _MARKER_NAMES)
+    events = _schedule(rng, n_times / sfreq)
+    rate = _ENV_RATE
+    code, since = _phase_codes(events, int(np.ceil(n_times * rate / sfreq)) + 1, rate)
+    n_eeg = len(EEG_CHANNELS)
+    xy = np.array([_POS[ch] for ch in EEG_CHANNELS])
+
+    eeg = _eeg_background(rng, xy, n_times, sfreq)
+    depth, delay, beta_src = _add_beta(
+        rng, eeg, xy, code, since, n_times, sfreq, g_erd, lesion_hemi, contra_hemi
+    )
+    emg, emg_truth = _paretic_emg(
+        rng, beta_src[lesion_hemi], code, n_times, sfreq, g_cmc, g_burst, g_tone, g_sel
+    )
+    data = np.concatenate([eeg, emg], axis=0)
+
+    # --- Nuisances.
+    mains, hum = _add_drift_and_mains(rng, data, n_eeg, n_times, sfreq)
+    n_blinks = _add_blinks(rng, data, xy, minutes, sfreq)
+    n_pops = _add_pops(rng, data, n_eeg, minutes, sfreq)
+    bad = _add_bad_channels(rng, data, hum, p_flat_channel, p_noisy_channel)
+
+    truth = {
+        "erd_depth_lesioned": depth[lesion_hemi],
+        "erd_depth_contralesional": depth[contra_hemi],
+        "erd_delay_s": delay[lesion_hemi],
+        **emg_truth,
+        "bad_channels": ";".join(bad),
+        "n_blinks": n_blinks,
+        "n_pops": n_pops,
+        "mains_uV": float(np.median(mains)),
+    }
+    return data, events, truth
+
+
+def _checked_eeg_emg_inputs(
+    markers: Mapping[str, float],
+    affected_side: str,
+    minutes: float,
+    sfreq: float,
+    p_flat_channel: float,
+    p_noisy_channel: float,
+) -> int:
+    """The recording's sample count, after refusing options or markers it cannot use."""
     from rehab_core._validation import check_option, check_positive, check_range
 
     check_option("affected_side", affected_side, ("left", "right"))
@@ -241,38 +291,51 @@ def simulate_eeg_emg(
         raise ValueError(f"markers lacks the EEG-EMG marker(s) {', '.join(missing)}.")
     if not all(np.isfinite(float(markers[k])) for k in _MARKER_NAMES):
         raise ValueError(f"markers={dict(markers)!r} must be finite values.")
-    lesion_hemi = "left" if affected_side == "right" else "right"
-    contra_hemi = "right" if lesion_hemi == "left" else "left"
-    # Marker percentiles, 0-1 (uniform over the population; higher is better).
-    g_erd, g_cmc, g_burst, g_tone, g_sel = (float(ndtr(markers[k])) for k in _MARKER_NAMES)
-    t = np.arange(n_times) / sfreq
-    events = _schedule(rng, n_times / sfreq)
-    rate = _ENV_RATE
-    code, since = _phase_codes(events, int(np.ceil(n_times * rate / sfreq)) + 1, rate)
+    return n_times
 
-    n_eeg, n_emg = len(EEG_CHANNELS), len(EMG_CHANNELS)
-    xy = np.array([_POS[ch] for ch in EEG_CHANNELS])
 
-    # --- EEG background: 1/f^alpha noise, spatially mixed (volume conduction).
+def _eeg_background(
+    rng: np.random.Generator, xy: np.ndarray, n_times: int, sfreq: float
+) -> np.ndarray:
+    """EEG background (1/f^alpha noise, spatially mixed) plus the posterior alpha rhythm."""
+    # 1/f^alpha noise, spatially mixed (volume conduction).
     exponent = rng.uniform(1.2, 1.8)
     bg = _shaped_noise(
-        rng, n_eeg, n_times, sfreq, lambda f: 1.0 / np.maximum(f, 0.5) ** (exponent / 2)
+        rng, len(xy), n_times, sfreq, lambda f: 1.0 / np.maximum(f, 0.5) ** (exponent / 2)
     )
     dist = np.linalg.norm(xy[:, None, :] - xy[None, :, :], axis=-1)
     mix = np.exp(-dist / 0.35)
     mix /= np.linalg.norm(mix, axis=1, keepdims=True)
     eeg = rng.uniform(7.0, 12.0) * (mix @ bg)
 
-    # --- Alpha (posterior) and mu (central) rhythms with waxing/waning.
+    # Alpha (posterior) and mu (central) rhythms with waxing/waning.
     f_alpha = rng.uniform(8.5, 11.5)
     slow = _shaped_noise(rng, 2, n_times, sfreq, lambda f: (f < 0.3).astype(float))
     alpha = _shaped_noise(rng, 1, n_times, sfreq, _band(f_alpha, 1.0))[0] * np.exp(0.4 * slow[0])
     w_alpha = np.exp(-((xy[:, 1] + 0.6) ** 2) / (2 * 0.3**2))
     eeg += rng.uniform(4.0, 9.0) * w_alpha[:, None] * alpha
+    return eeg
 
-    # --- Sensorimotor beta, one source per hemisphere near the leg area. Each patient's
-    # overall modulation depth varies; the lesioned side is shallower, later and
-    # rebounds less with a low ``erd`` marker.
+
+def _add_beta(
+    rng: np.random.Generator,
+    eeg: np.ndarray,
+    xy: np.ndarray,
+    code: np.ndarray,
+    since: np.ndarray,
+    n_times: int,
+    sfreq: float,
+    g_erd: float,
+    lesion_hemi: str,
+    contra_hemi: str,
+) -> tuple[dict[str, float], dict[str, float], dict[str, np.ndarray]]:
+    """Add sensorimotor beta to ``eeg`` in place: one source per hemisphere near the leg area.
+
+    Each patient's overall modulation depth varies; the lesioned side is shallower,
+    later and rebounds less with a low ``erd`` marker. Returns the depth and delay per
+    hemisphere and each hemisphere's source signal.
+    """
+    rate = _ENV_RATE
     f_beta = rng.uniform(17.0, 23.0)
     depth0 = rng.uniform(0.45, 0.75)
     depth = {
@@ -295,16 +358,35 @@ def simulate_eeg_emg(
         x0 = -0.25 if hemi == "left" else 0.25
         w = np.exp(-((xy[:, 0] - x0) ** 2 + xy[:, 1] ** 2) / (2 * 0.22**2))
         eeg += a_beta * w[:, None] * beta_src[hemi][None, :]
+    return depth, delay, beta_src
 
-    # --- EMG of the paretic leg: patient-level burst amplitude, tone, selectivity and
-    # coupling from the markers; per-muscle gains, tone and spectra vary as nuisances.
+
+def _paretic_emg(
+    rng: np.random.Generator,
+    lesioned_beta: np.ndarray,
+    code: np.ndarray,
+    n_times: int,
+    sfreq: float,
+    g_cmc: float,
+    g_burst: float,
+    g_tone: float,
+    g_sel: float,
+) -> tuple[np.ndarray, dict[str, float]]:
+    """EMG of the paretic leg, and its ground-truth parameters.
+
+    Patient-level burst amplitude, tone, selectivity and coupling (to the lesioned
+    hemisphere's beta) from the markers; per-muscle gains, tone and spectra vary as
+    nuisances.
+    """
+    rate = _ENV_RATE
+    n_emg = len(EMG_CHANNELS)
     selectivity = g_sel
     onset_delay = 0.08 + 0.35 * (1.0 - g_sel)
     tone = 2.0 + 6.0 * (1.0 - g_tone)
     burst_amp = 15.0 + 120.0 * g_burst
     cmc = 0.6 * g_cmc
     conduction = 0.03 * sfreq  # cortex -> thigh, ~30 ms
-    drive = _delay(beta_src[lesion_hemi], conduction, 0.0)
+    drive = _delay(lesioned_beta, conduction, 0.0)
     drive_mod = np.clip(1.0 + cmc * drive, 0.0, None)
     flex = _upsample(_burst_profile(code, 1, rate, onset_delay), rate, n_times, sfreq)
     ext = _upsample(_burst_profile(code, 3, rate, onset_delay), rate, n_times, sfreq)
@@ -337,21 +419,40 @@ def simulate_eeg_emg(
         peak = tones[j] + burst_amp * activation[j] * max(w_f, w_e)
         ratios.append(peak / np.hypot(tones[j], 1.5 / gains[j]))
     emg += 1.5 * rng.standard_normal((n_emg, n_times))  # amplifier floor
-    burst_ratio = float(np.median(ratios))
+    return emg, {
+        "cmc_coupling": cmc,
+        "emg_burst_uV": burst_amp,
+        "emg_tone_uV": tone,
+        "emg_burst_ratio": float(np.median(ratios)),
+        "emg_selectivity": selectivity,
+        "emg_onset_delay_s": onset_delay,
+        "emg_peak_hz": float(np.median(corner) * np.sqrt(6.7)),
+    }
 
-    data = np.concatenate([eeg, emg], axis=0)
 
-    # --- Nuisances.
+def _add_drift_and_mains(
+    rng: np.random.Generator, data: np.ndarray, n_eeg: int, n_times: int, sfreq: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Add slow electrode drift and 50/150-Hz mains hum in place; return the hum's
+    per-channel amplitudes and its waveform."""
     drift = _shaped_noise(
-        rng, n_eeg + n_emg, n_times, sfreq, lambda f: 1.0 / np.maximum(f, 0.01) * (f < 0.2)
+        rng, len(data), n_times, sfreq, lambda f: 1.0 / np.maximum(f, 0.01) * (f < 0.2)
     )
     data[:n_eeg] += rng.uniform(8.0, 20.0) * drift[:n_eeg]
     data[n_eeg:] += 2.0 * drift[n_eeg:]
-    mains = np.exp(rng.normal(np.log(2.0), 0.5, n_eeg + n_emg))
+    mains = np.exp(rng.normal(np.log(2.0), 0.5, len(data)))
     phase = rng.uniform(0, 2 * np.pi)
+    t = np.arange(n_times) / sfreq
     hum = np.sin(2 * np.pi * 50.0 * t + phase) + 0.3 * np.sin(2 * np.pi * 150.0 * t + 3 * phase)
     data += mains[:, None] * hum[None, :]
+    return mains, hum
 
+
+def _add_blinks(
+    rng: np.random.Generator, data: np.ndarray, xy: np.ndarray, minutes: float, sfreq: float
+) -> int:
+    """Add eye blinks (frontal) to the EEG rows of ``data`` in place; return their count."""
+    n_eeg, n_times = len(xy), data.shape[1]
     n_blinks = int(rng.poisson(12.0 * minutes))
     blink_w = np.exp(-((xy[:, 1] - 0.6) ** 2) / (2 * 0.3**2))
     kernel_t = np.arange(int(0.5 * sfreq)) / sfreq
@@ -362,7 +463,15 @@ def simulate_eeg_emg(
         data[:n_eeg, seg] += (
             rng.uniform(60, 150) * blink_w[:, None] * blink_shape[None, : n_times - onset]
         )
+    return n_blinks
 
+
+def _add_pops(
+    rng: np.random.Generator, data: np.ndarray, n_eeg: int, minutes: float, sfreq: float
+) -> int:
+    """Add electrode pops (step and exponential decay) to EEG channels in place; return
+    their count."""
+    n_times = data.shape[1]
     n_pops = int(rng.poisson(0.4 * minutes))
     for _ in range(n_pops):
         ch = int(rng.integers(n_eeg))
@@ -371,7 +480,19 @@ def simulate_eeg_emg(
         data[ch, i0:] += (
             rng.choice([-1, 1]) * rng.uniform(40, 150) * np.exp(-np.arange(n_times - i0) / tau)
         )
+    return n_pops
 
+
+def _add_bad_channels(
+    rng: np.random.Generator,
+    data: np.ndarray,
+    hum: np.ndarray,
+    p_flat_channel: float,
+    p_noisy_channel: float,
+) -> list[str]:
+    """Maybe make one EEG channel flat and one noisy, in place; return them as
+    ``"NAME:flat"`` / ``"NAME:noisy"``."""
+    n_eeg, n_times = len(EEG_CHANNELS), data.shape[1]
     bad = []
     if rng.random() < p_flat_channel:
         ch = int(rng.integers(n_eeg))
@@ -382,21 +503,4 @@ def simulate_eeg_emg(
         if f"{EEG_CHANNELS[ch]}:flat" not in bad:
             data[ch] += 60.0 * rng.standard_normal(n_times) + 25.0 * hum
             bad.append(f"{EEG_CHANNELS[ch]}:noisy")
-
-    truth = {
-        "erd_depth_lesioned": depth[lesion_hemi],
-        "erd_depth_contralesional": depth[contra_hemi],
-        "erd_delay_s": delay[lesion_hemi],
-        "cmc_coupling": cmc,
-        "emg_burst_uV": burst_amp,
-        "emg_tone_uV": tone,
-        "emg_burst_ratio": burst_ratio,
-        "emg_selectivity": selectivity,
-        "emg_onset_delay_s": onset_delay,
-        "emg_peak_hz": float(np.median(corner) * np.sqrt(6.7)),
-        "bad_channels": ";".join(bad),
-        "n_blinks": n_blinks,
-        "n_pops": n_pops,
-        "mains_uV": float(np.median(mains)),
-    }
-    return data, events, truth
+    return bad
