@@ -105,8 +105,13 @@ def _score_bundle(predictor: Any, arrays: Any, cohort: Any, rows: _Rows) -> tupl
 
 def _clinical_rows(predictor, cohort, ids, sig_ids, p_fused, labels, rows: _Rows) -> None:
     """The comparators' rows for one bundle's patients: stored states, else fitted out of fold."""
-    from rehab_core.evaluation import CLINICAL_MODEL, CLINICAL_SUFFIX, ModelResult
-    from rehab_core.workflows._train.clinical import apply_state, clinical_inputs, fit_external
+    from rehab_core.evaluation import CLINICAL_MODEL, CLINICAL_SUFFIX
+    from rehab_core.workflows._train.clinical import (
+        apply_state,
+        clinical_inputs,
+        comparator_rows,
+        fit_external,
+    )
 
     clinical = clinical_inputs(cohort)
     metrics = predictor.manifest.metrics
@@ -135,22 +140,7 @@ def _clinical_rows(predictor, cohort, ids, sig_ids, p_fused, labels, rows: _Rows
             continue
         kept_ids = [str(k) for k in kept]
         y = np.asarray([labels[k] for k in kept_ids])
-        groups = ("image", "fusion") if score is None else ("fusion",)
-        for group in groups:
-            rows.comparators.append(ModelResult(name, group, y, p, patients=kept_ids))
-        if score is None:
-            sig = set(sig_ids)
-            keep = np.array([k in sig for k in kept_ids], dtype=bool)
-            if keep.sum() >= 2:
-                rows.comparators.append(
-                    ModelResult(
-                        name,
-                        "signal",
-                        y[keep],
-                        p[keep],
-                        patients=[k for k, ok in zip(kept_ids, keep, strict=True) if ok],
-                    )
-                )
+        rows.comparators += comparator_rows(name, kept_ids, y, p, sig_ids, fused=score is not None)
 
 
 def _clinical_summary(rows: _Rows) -> dict[str, Any]:

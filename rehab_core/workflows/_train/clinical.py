@@ -27,6 +27,7 @@ __all__ = [
     "CLINICAL_C",
     "ClinicalScores",
     "apply_state",
+    "comparator_rows",
     "clinical_inputs",
     "fit_comparator",
     "fit_external",
@@ -208,3 +209,30 @@ def fit_external(
     s = None if score is None else np.asarray(score, dtype=float)[mask]
     X = _columns(clinical, kept, s, score_feature)
     return kept, out_of_fold_predict(_model(score_feature), X, y, fold_indices(kept, folds))
+
+
+def comparator_rows(
+    name: str,
+    ids: Any,
+    y: Any,
+    p_good: Any,
+    signal_ids: Any,
+    *,
+    cv_auc: float | None = None,
+    fused: bool = False,
+) -> list[Any]:
+    """A comparator's table rows: "<fusion> + clinical" in Table 3; "Clinical" in Tables 1
+    and 3 and, on the patients with EEG-EMG (at least two), in Table 2."""
+    from rehab_core.evaluation import ModelResult
+
+    ids = [str(p) for p in ids]
+    y, p_good = np.asarray(y), np.asarray(p_good, dtype=float)
+    groups = ("fusion",) if fused else ("image", "fusion")
+    out = [ModelResult(name, g, y, p_good, cv_auc, None, ids) for g in groups]
+    if not fused:
+        sig = {str(p) for p in signal_ids}
+        keep = np.array([p in sig for p in ids], dtype=bool)
+        if keep.sum() >= 2:
+            kept = [p for p, k in zip(ids, keep, strict=True) if k]
+            out.append(ModelResult(name, "signal", y[keep], p_good[keep], cv_auc, None, kept))
+    return out

@@ -123,9 +123,13 @@ class EvaluationRows:
         EEG-EMG), "<fusion> + clinical" into Table 3. A comparator that
         cannot be fitted is left out, its reason in ``self.clinical["omitted"]``.
         """
-        from rehab_core.evaluation import CLINICAL_MODEL, CLINICAL_SUFFIX, ModelResult
+        from rehab_core.evaluation import CLINICAL_MODEL, CLINICAL_SUFFIX
         from rehab_core.fusion import CLINICAL_FEATURES
-        from rehab_core.workflows._train.clinical import CLINICAL_C, fit_comparator
+        from rehab_core.workflows._train.clinical import (
+            CLINICAL_C,
+            comparator_rows,
+            fit_comparator,
+        )
 
         states: dict[str, Any] = {}
         omitted: dict[str, str] = {}
@@ -157,24 +161,9 @@ class EvaluationRows:
             ids = [str(p) for p in got.eval_ids]
             y = self.targets.y(ids)
             dev_auc = cv_auc(self.targets.y(got.dev_ids), got.dev_oof)
-            groups = ("image", "fusion") if fit is None else ("fusion",)
-            for group in groups:
-                self.comparators.append(ModelResult(name, group, y, got.p_eval, dev_auc, None, ids))
-            if fit is None:
-                sig = set(self._signal_ids())
-                keep = np.array([p in sig for p in ids], dtype=bool)
-                if keep.sum() >= 2:
-                    self.comparators.append(
-                        ModelResult(
-                            name,
-                            "signal",
-                            y[keep],
-                            got.p_eval[keep],
-                            dev_auc,
-                            None,
-                            [p for p, k in zip(ids, keep, strict=True) if k],
-                        )
-                    )
+            self.comparators += comparator_rows(
+                name, ids, y, got.p_eval, self._signal_ids(), cv_auc=dev_auc, fused=fit is not None
+            )
         self.clinical = {
             "features": list(CLINICAL_FEATURES),
             "C": CLINICAL_C,
