@@ -197,6 +197,7 @@ def evaluate_cohort(
     ValueError
         A bundle learnt from every patient of the cohort.
     """
+    from rehab_core._json import to_jsonable
     from rehab_core.evaluation import (
         bayes_ceiling_auc,
         bayes_probabilities,
@@ -245,7 +246,7 @@ def evaluate_cohort(
         "ceiling_note": ceiling_note,
         "tables": json.loads(to_json(tables)),
         "clinical": _clinical_summary(rows),
-        "diagnostics": row_diagnostics(records),
+        "diagnostics": to_jsonable(row_diagnostics(records)),
         "models": models,
         "predictions": rows.predictions,
         "comparator_predictions": [scored_patients(r, r.patients) for r in rows.comparators],

@@ -246,6 +246,7 @@ def training_report(
     seconds: float,
 ) -> dict[str, Any]:
     """The content of ``evaluation.json`` (its ``models`` filled by the caller)."""
+    from rehab_core._json import to_jsonable
     from rehab_core.evaluation import (
         bayes_ceiling_auc,
         bayes_probabilities,
@@ -267,7 +268,7 @@ def training_report(
         "tables": tables_json,
         "ceiling_note": rows.ceiling_note,
         "clinical": rows.clinical,
-        "diagnostics": row_diagnostics(rows.all_results()),
+        "diagnostics": to_jsonable(row_diagnostics(rows.all_results())),
         "predictions": rows.predictions(),
         "comparator_predictions": [scored_patients(r, r.patients) for r in rows.comparators],
         "bayes_p_good": bayes_probabilities(truth, [*plan.eval_ids]),
