@@ -2,9 +2,10 @@
 
 Reads the weights folder (``REHAB_WEIGHTS_DIR`` or the shipped ``weights/``):
 the training run's ``evaluation.json`` gives the paper's Tables 1-3 with
-bootstrap intervals and the Bayes-optimal ceiling; ``heldout_evaluation.json``
-(``rehab evaluate --json``) gives every held-out patient's score, from which
-the ROC and calibration curves are drawn. Everything is cached with
+bootstrap intervals and the Bayes-optimal ceiling, the clinical comparators,
+paired AUC differences, calibration and net benefit (when the run stored them);
+``heldout_evaluation.json`` (``rehab evaluate --json``) gives every held-out
+patient's score, from which the ROC and calibration curves are drawn. Everything is cached with
 ``st.cache_data``, keyed by the files' modification times.
 """
 
@@ -63,7 +64,57 @@ def _tables(training: dict[str, Any], markdown: str | None) -> None:
             width="stretch",
         )
     if markdown:  # the tables' own footnote: how the intervals were computed
-        st.caption(markdown.strip().split("\n\n")[-1])
+        notes = [p for p in markdown.strip().split("\n\n") if p.startswith("Point estimates")]
+        st.caption((notes or markdown.strip().split("\n\n"))[-1])
+
+
+def _statistics(training: dict[str, Any]) -> None:
+    """Clinical comparators, paired differences, calibration and net benefit (when stored)."""
+    clinical = training.get("clinical") or {}
+    if clinical.get("features"):
+        st.caption(
+            f"Clinical = logistic regression on {', '.join(clinical['features'])}; "
+            f"'<fusion> + clinical' adds the fused probability. Fitted on "
+            f"{clinical.get('fitted_on', '—')}. "
+            + " ".join((clinical.get("omitted") or {}).values())
+        )
+    if training.get("ceiling_note"):
+        st.caption(f"Ceilings: {training['ceiling_note']}")
+    paired = (training.get("tables") or {}).get("paired")
+    if paired and paired.get("rows"):
+        st.markdown(f"**{paired['title']}**")
+        columns = ["Family", *paired["columns"]]
+        st.dataframe(
+            [{c: row.get(c, "—") for c in columns} for row in paired["rows"]],
+            hide_index=True,
+            width="stretch",
+        )
+    diagnostics = [d for d in training.get("diagnostics") or [] if d.get("calibration")]
+    if diagnostics:
+        st.markdown("**Calibration and net benefit (decision curves)**")
+        thresholds = (0.2, 0.3, 0.5, 0.7, 0.8)
+        rows = []
+        for d in diagnostics:
+            cal, curve = d["calibration"], d["decision_curve"]
+            row = {
+                "Table": {"image": "1", "signal": "2", "fusion": "3"}.get(d["group"], d["group"]),
+                "Method": d["name"],
+                "Slope": format_number(cal["slope"]["estimate"]),
+                "Intercept": format_number(cal["intercept"]["estimate"]),
+            }
+            for t in thresholds:
+                k = min(
+                    range(len(curve["thresholds"])), key=lambda i: abs(curve["thresholds"][i] - t)
+                )
+                row[f"NB {t:g}"] = format_number(curve["net_benefit"][k], ".3f")
+                row[f"Treat all {t:g}"] = format_number(curve["treat_all"][k], ".3f")
+            rows.append(row)
+        st.dataframe(rows, hide_index=True, width="stretch")
+        st.caption(
+            "Net benefit (NB) of acting on P(good) ≥ threshold, in true positives per patient, "
+            "beside treating everyone on the same patients; treating no one is 0. Calibration "
+            "slope 1 and intercept 0 mean the probabilities can be taken at face value."
+        )
 
 
 def _models(training: dict[str, Any]) -> None:
@@ -178,6 +229,7 @@ def main() -> None:
         "generator's true outcome probabilities on the same patients: no model can beat it."
     )
     _tables(training, info["markdown"])
+    _statistics(training)
     _models(training)
     _curves_section(folder, info, stamp)
     st.subheader("Model cards")

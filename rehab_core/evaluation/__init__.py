@@ -15,6 +15,7 @@ calibration_bins     reliability diagram bins and expected calibration error
 calibration_slope_intercept
                      logistic recalibration slope and calibration-in-the-large, with intervals
 decision_curve       net benefit of a model, of treating all and of treating none
+row_diagnostics      calibration slope/intercept and decision curve of every table row
 paired_bootstrap_auc AUC difference of two scores on the same patients, paired bootstrap
 delong_test          the same by DeLong's test (fast midrank algorithm of Sun & Xu 2014)
 ceiling_column       which ground-truth column is the ceiling of a table row
@@ -49,6 +50,11 @@ from rehab_core.evaluation._comparisons import (
 )
 from rehab_core.evaluation._curves import calibration_bins, roc_points
 from rehab_core.evaluation._decision import DEFAULT_THRESHOLDS, decision_curve
+from rehab_core.evaluation._diagnostics import (
+    NET_BENEFIT_THRESHOLDS,
+    diagnostics_markdown,
+    row_diagnostics,
+)
 from rehab_core.evaluation._metrics import (
     METRIC_NAMES,
     binary_metrics,
@@ -95,6 +101,7 @@ __all__ = [
     "GROUPS",
     "IMAGE_MODELS",
     "METRIC_NAMES",
+    "NET_BENEFIT_THRESHOLDS",
     "SIGNAL_MODELS",
     "TABLE_COLUMNS",
     "EvaluationSettings",
@@ -112,6 +119,7 @@ __all__ = [
     "decision_curve",
     "default_pairs",
     "delong_test",
+    "diagnostics_markdown",
     "evaluate_model",
     "format_interval",
     "holm_adjust",
@@ -122,6 +130,7 @@ __all__ = [
     "repeated_cv_summary",
     "roc_auc",
     "roc_points",
+    "row_diagnostics",
     "scored_patients",
     "seed_summary",
     "to_json",

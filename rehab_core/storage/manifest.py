@@ -245,6 +245,9 @@ class Metrics:
     tables: dict[str, Any]
     fma: dict[str, Any] | None = None
     bayes_ceiling_auc: float | None = None
+    #: The clinical comparators fitted on the development patients (``ClinicalLogistic``
+    #: JSON states by row name), so an external evaluation applies them, not refits them.
+    clinical: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -346,6 +349,7 @@ class BundleManifest:
                 tables=m.record("tables"),
                 fma=m.record("fma", optional=True),
                 bayes_ceiling_auc=m.number("bayes_ceiling_auc", optional=True),
+                clinical=m.record("clinical", optional=True),
             )
         return cls(
             model_id=top.text("model_id"),

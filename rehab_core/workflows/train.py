@@ -20,7 +20,9 @@ Design (paper §2.5–2.8, with the choices it leaves open made explicit):
    uncertainty shown with every prediction.
 6. The test patients are scored by the ensembles: paper-style Tables 1–3 with
    bootstrap intervals, next to the cross-validated (out-of-fold) AUC and,
-   for the synthetic cohort, the Bayes-optimal ceiling on the same patients.
+   for the synthetic cohort, each row's ceiling (of what it sees). The clinical
+   comparators ("Clinical", "<fusion> + clinical") are fitted on the same
+   folds; paired AUC differences, calibration and decision curves follow.
 
 With ``test_fraction=0`` there is no hold-out set and the out-of-fold
 scores over the whole cohort are the evaluation (cross-validated AUC).
@@ -39,6 +41,7 @@ from typing import Any
 
 from rehab_core.training import ExperimentSettings
 from rehab_core.workflows._train import is_main_process
+from rehab_core.workflows._train.clinical import clinical_inputs
 from rehab_core.workflows._train.ensemble import Ensemble, ModelSpec, train_ensemble
 from rehab_core.workflows._train.fitting import FusionFit, fit_fusion
 from rehab_core.workflows._train.manifest import RunFacts, build_manifest
@@ -147,8 +150,12 @@ def _train_ensembles(arrays, plan, targets, settings, device, work, reused, prog
     return lstm, lstm_kwargs, images
 
 
-def _fit_and_tabulate(lstm, images, plan, targets, settings):
-    """Each backbone's fusion and FMA-LE regressor, and the rows of the paper's tables."""
+def _fit_and_tabulate(lstm, images, plan, targets, settings, clinical=None):
+    """Each backbone's fusion and FMA-LE regressor, and the rows of the paper's tables.
+
+    ``clinical`` (:func:`clinical_inputs` of the cohort) adds the clinical comparators'
+    rows, fitted on the same development folds.
+    """
     from rehab_core.models import get_model_info
 
     rows = EvaluationRows(plan, targets)
@@ -165,6 +172,8 @@ def _fit_and_tabulate(lstm, images, plan, targets, settings):
             seed=settings.seed,
         )
         rows.add_backbone(get_model_info(backbone).display_name, image, fits[backbone])
+    if clinical is not None:
+        rows.add_clinical(clinical)
     return rows, fits
 
 
@@ -188,14 +197,22 @@ def _write_bundles(
     from rehab_core.storage.manifest import Metrics
 
     fma_true = np.asarray([targets.fma_3m[p] for p in run.plan.eval_ids])
+    from rehab_core.evaluation import CLINICAL_MODEL, CLINICAL_SUFFIX
+    from rehab_core.models import get_model_info
+
+    clinical_states = (report.get("clinical") or {}).get("models", {})
     for backbone, image in images.items():
         fit = fits[backbone]
         fma = regression_metrics(fma_true, fit.fma_eval)
+        # the comparators fitted on the development patients, for an external evaluation
+        own = f"{get_model_info(backbone).display_name}_LSTM{CLINICAL_SUFFIX}"
+        clinical = {k: v for k, v in clinical_states.items() if k in (CLINICAL_MODEL, own)}
         metrics = Metrics(
             evaluated_on=report["evaluated_on"],
             tables=report["tables"],
             fma=fma,
             bayes_ceiling_auc=report["bayes_ceiling_auc"],
+            clinical=clinical or None,
         )
         manifest = build_manifest(
             run,
@@ -314,7 +331,7 @@ def train_experiment(
     if folds is not None:  # this process's folds are kept in work_dir; another one evaluates
         return None
     emit({"stage": "evaluate"})
-    rows, fits = _fit_and_tabulate(lstm, images, plan, targets, settings)
+    rows, fits = _fit_and_tabulate(lstm, images, plan, targets, settings, clinical_inputs(cohort))
     tables = rows.tables(cohort.ground_truth)
     report = training_report(
         rows,

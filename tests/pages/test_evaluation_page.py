@@ -141,3 +141,57 @@ def test_a_folder_without_evaluation(signed_in, tmp_path, monkeypatch):
         f"{tmp_path / 'empty'}` to see their evaluation here."
     ]
     assert not at.warning  # nothing says synthetic when there is no model at all
+
+
+def test_clinical_comparators_paired_differences_and_net_benefit_are_shown(
+    signed_in, tmp_path, monkeypatch
+):
+    """An evaluation.json with the statistics of issue 13 shows them under the tables."""
+    import numpy as np
+
+    from rehab_core._json import to_jsonable
+    from rehab_core.evaluation import (
+        EvaluationSettings,
+        ModelResult,
+        paper_tables,
+        row_diagnostics,
+    )
+
+    folder = weights_copy(tmp_path, monkeypatch)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 30)
+    ids = [f"sub-{i:02d}" for i in range(30)]
+    results = [
+        ModelResult(
+            name,
+            group,
+            y,
+            np.clip(0.5 + s * (y - 0.5) + rng.normal(0, 0.2, 30), 0, 1),
+            patients=ids,
+        )
+        for name, group, s in (
+            ("ShuffleNet", "image", 0.3),
+            ("ShuffleNet_LSTM", "fusion", 0.5),
+            ("Clinical", "fusion", 0.4),
+        )
+    ]
+    settings = EvaluationSettings(n_boot=50)
+    tables = paper_tables(results, settings, pairs="default")
+    report = json.loads((folder / "evaluation.json").read_text())
+    report["tables"]["paired"] = tables["paired"]
+    report["diagnostics"] = row_diagnostics(results, settings)
+    report["clinical"] = {
+        "features": ["fma_le_baseline", "age", "days_since_stroke"],
+        "fitted_on": "the development folds of the deep models",
+        "omitted": {},
+    }
+    (folder / "evaluation.json").write_text(json.dumps(to_jsonable(report)))
+    at = open_evaluation(signed_in)
+    titles = [m.value for m in at.markdown]
+    assert "**Paired AUC differences (A − B) on the patients both models scored**" in titles
+    assert "**Calibration and net benefit (decision curves)**" in titles
+    captions = " ".join(c.value for c in at.caption)
+    assert "Clinical = logistic regression on fma_le_baseline, age, days_since_stroke" in captions
+    frames = [f.value for f in at.dataframe]
+    assert any("ShuffleNet_LSTM − Clinical" in set(f.get("Comparison", [])) for f in frames)
+    assert any({"NB 0.5", "Treat all 0.5", "Slope"} <= set(f.columns) for f in frames)

@@ -47,3 +47,15 @@ def test_bayes_probabilities_of_the_scored_patients(report):
     scored = {p for r in report["predictions"] for p in r["patients"]}
     assert set(report["bayes_p_good"]) == scored
     assert all(0.0 <= v <= 1.0 for v in report["bayes_p_good"].values())
+
+
+def test_clinical_rows_come_from_the_bundle_and_every_row_has_its_ceiling(report):
+    from rehab_core.evaluation import CLINICAL_MODEL
+
+    assert report["clinical"]["omitted"] == {}
+    assert CLINICAL_MODEL in [r["Method"] for r in report["tables"]["table1"]["rows"]]
+    assert report["clinical"]["fitted_on"].endswith("(stored in the bundle)")
+    assert report["ceiling_note"] == "Every row has the ceiling of what it sees."
+    assert report["tables"]["paired"]["rows"]
+    assert all(d["decision_curve"] or d["reason"] for d in report["diagnostics"])
+    assert "Decision curves" in report["markdown"]

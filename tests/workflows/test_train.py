@@ -202,3 +202,34 @@ def test_image_members_of_another_split_are_refused_once_the_cohort_is_read(
             tiny_experiment_settings(test_fraction=0.3),
             image_members_from=tiny_training["out"],
         )
+
+
+def test_clinical_comparators_ceilings_and_statistics_in_the_report(tiny_training):
+    """Issue 13: the clinical rows, each row's own ceiling, paired differences, decision curves."""
+    from rehab_core.evaluation import CLINICAL_MODEL
+
+    report = json.loads((tiny_training["out"] / "evaluation.json").read_text())
+    names = {
+        t: [r["Method"] for r in report["tables"][t]["rows"]]
+        for t in ("table1", "table2", "table3")
+    }
+    assert report["clinical"]["omitted"] == {}  # the generator writes every clinical column
+    assert CLINICAL_MODEL in names["table1"] and CLINICAL_MODEL in names["table3"]
+    assert "ShuffleNet_LSTM + clinical" in names["table3"]
+    manifest = load_bundle(tiny_training["out"] / "shufflenet_lstm").manifest
+    assert set(manifest.metrics.clinical) == {CLINICAL_MODEL, "ShuffleNet_LSTM + clinical"}
+    test = set(manifest.data.split.test)
+    for record in report["comparator_predictions"]:
+        assert set(record["patients"]) <= test
+    assert report["ceiling_note"] == "Every row has the ceiling of what it sees."
+    for t in ("table1", "table3"):
+        assert "Fraction of ceiling" in report["tables"][t]["columns"]
+    comparisons = report["tables"]["paired"]["comparisons"]
+    assert {("ShuffleNet_LSTM", "ShuffleNet"), ("ShuffleNet_LSTM", "LSTM")} <= {
+        (c["a"]["name"], c["b"]["name"]) for c in comparisons
+    }
+    assert len(report["diagnostics"]) == len(report["predictions"]) + len(
+        report["comparator_predictions"]
+    )
+    md = (tiny_training["out"] / "tables.md").read_text()
+    assert "Paired AUC differences" in md and "Calibration" in md
