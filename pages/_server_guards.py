@@ -48,9 +48,11 @@ def signed_in_user(state: Mapping[str, Any], *, max_idle_s: float) -> Any | None
     from pages._shared import ACTIVITY_KEY, USER_KEY
     from rehab_core.security import UserRecord
 
+    # Streamlit's own SessionState (what the server hands over) has ``in`` and ``[]`` but no
+    # ``get``: it is no Mapping, and ``get`` raised, so every signed-in upload was refused
     try:
-        user = state.get(USER_KEY)
-        last = float(state.get(ACTIVITY_KEY) or 0.0)
+        user = state[USER_KEY] if USER_KEY in state else None
+        last = float((state[ACTIVITY_KEY] if ACTIVITY_KEY in state else None) or 0.0)
     except Exception:  # noqa: BLE001 - a state in the middle of a change counts as signed out
         return None
     if not isinstance(user, UserRecord) or user.must_change_password:

@@ -32,6 +32,19 @@ def test_signed_in_means_a_user_record_and_recent_activity(users):
     assert signed_in_user(state, max_idle_s=60) == users["clinician"]
 
 
+def test_signed_in_reads_streamlits_own_session_state(users):
+    # the server passes streamlit's SessionState, which is no Mapping (it has no ``get``)
+    from streamlit.runtime.state.session_state import SessionState
+
+    state = SessionState()
+    assert signed_in_user(state, max_idle_s=60) is None
+    state["user"] = users["clinician"]
+    state["last_activity"] = time.time()
+    assert signed_in_user(state, max_idle_s=60) == users["clinician"]
+    state["last_activity"] = time.time() - 120
+    assert signed_in_user(state, max_idle_s=60) is None
+
+
 class FakeSession:
     def __init__(self, state: dict) -> None:
         self._session_state = state
