@@ -188,6 +188,7 @@ def test_the_page_names_the_model_version_it_uses(signed_in, store, demo_files):
 
     from rehab_core.jobs import promote_version
     from rehab_core.jobs.versions import register_bundle
+    from rehab_core.security import create_user
 
     patient = store.create_patient("EEG-ONLY")
     store.add_upload(patient.id, "signals", "rec.txt", demo_files.signals_path)
@@ -197,6 +198,8 @@ def test_the_page_names_the_model_version_it_uses(signed_in, store, demo_files):
         version_id = register_bundle(
             session, ROOT / "weights" / "shufflenet_lstm", data_dir=store.data_dir
         ).id
+    # promotion needs an active administrator (or a second researcher): issue 14
+    create_user(store, "dr.r", None, "admin", actor="pytest")
     promote_version(store, version_id, actor="dr.r")
     at = open_prediction(signed_in, patient.id)
     (line,) = [c.value for c in at.caption if c.value.startswith("Version:")]
