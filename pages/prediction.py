@@ -31,6 +31,7 @@ from typing import Any
 import streamlit as st
 
 from pages._model_card import show_model_card
+from pages._result import show_summary, show_synthetic_banner
 from pages._shared import (
     PATIENTS_PAGE,
     audited,
@@ -48,9 +49,8 @@ from rehab_core.models import DEFAULT_MODEL_ID, FUSION_MODEL_IDS
 from rehab_core.pipeline import PreparedPatient
 from rehab_core.report import (
     build_report_pdf,
+    format_number,
     model_card,
-    prediction_lines,
-    preprocessing_qc_lines,
 )
 from rehab_core.report.evaluation import TRAINING_REPORT
 from rehab_core.storage import (
@@ -183,46 +183,6 @@ def _model_picker(models: list[str]) -> str:
 
 
 # --- display ----------------------------------------------------------------------------------
-def _number(value: Any, fmt: str) -> str:
-    return "n/a" if value is None else format(float(value), fmt)
-
-
-def _summary(out: dict[str, Any]) -> None:
-    from rehab_core.viz import probability_figure
-
-    good = out["label"] == "good"
-    low, high = out["interval"]
-    cols = st.columns(3)
-    cols[0].metric(
-        "Probability of a good outcome",
-        _number(out["probability_good"], ".2f"),
-        help="Model spread: 5th-95th percentile of the ensemble members' probabilities.",
-    )
-    cols[0].caption(f"model spread {_number(low, '.2f')}–{_number(high, '.2f')}")
-    cols[1].metric(
-        "Call at the threshold",
-        "Good recovery" if good else "Poor recovery",
-        help=f"Good when the probability is at least {out['threshold']:.2f}.",
-    )
-    cols[1].caption(f"threshold {out['threshold']:.2f}")
-    fma_low, fma_high = out.get("fma_interval") or (None, None)
-    cols[2].metric("Predicted 3-month FMA-LE", f"{_number(out.get('fma_3m'), '.1f')} / 34")
-    if out.get("fma_3m") is not None:
-        cols[2].caption(f"95 % interval {_number(fma_low, '.0f')}–{_number(fma_high, '.0f')}")
-    for note in out.get("notes") or []:
-        st.info(note)
-    st.plotly_chart(probability_figure(out), width="stretch", key="prediction_probability")
-    st.markdown(
-        "  \n".join(
-            f"**{label}:** {text}"
-            for label, text in prediction_lines(out)[2:]
-            if label != "Note"  # shown above as info boxes
-        )
-    )
-    for line in preprocessing_qc_lines(out.get("qc")):
-        st.caption(f"Preprocessing QC, {line}")
-
-
 def _windows_tab(
     out: dict[str, Any], signals: UploadRecord | None, model_id: str, sha: str
 ) -> None:
@@ -354,9 +314,9 @@ def _history(store: Store, patient: PatientRecord) -> None:
                 "When (UTC)": r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
                 "Model": r.model_id,
                 "P(good)": round(r.outputs["probability_good"], 3),
-                "Spread": "–".join(_number(v, ".2f") for v in r.outputs["interval"]),
+                "Spread": "–".join(format_number(v, ".2f") for v in r.outputs["interval"]),
                 "Call": r.outputs["label"],
-                "FMA-LE 3 m": _number(r.outputs.get("fma_3m"), ".1f"),
+                "FMA-LE 3 m": format_number(r.outputs.get("fma_3m"), ".1f"),
                 "Inputs": ", ".join(names.get(i, f"upload {i}") for i in r.upload_ids),
                 "Weights SHA-256": r.weights_sha256[:12],
             }
@@ -431,8 +391,10 @@ def main() -> None:
                     f"Predicted in {timing['total']:.1f} s "
                     f"(preprocessing {timing['preprocess']:.1f} s) with the model loaded."
                 )
-            _summary(out)
             sha = load_predictor(shown_id).manifest.manifest_sha256
+            card = _card(shown_id, sha)
+            show_synthetic_banner(card, patient.pseudonym)  # on the result, not in an expander
+            show_summary(out)
             limit_torch_threads()  # for the explanations below
             uploads = store.uploads(patient.id)
             by_id = {u.id: u for u in uploads}
@@ -444,7 +406,6 @@ def main() -> None:
                 png, caption = _slices_tab(out, used_fmri, shown_id, sha)
             with tab_windows:
                 _windows_tab(out, used_signals, shown_id, sha)
-            card = _card(shown_id, sha)
             with st.expander(f"Model card: {card['display_name']}"):
                 show_model_card(card)
             _report_button(patient, record, uploads, card, png, caption)
