@@ -70,7 +70,8 @@ def show_summary(out: dict[str, Any]) -> None:
         "  \n".join(
             f"**{label}:** {text}"
             for label, text in prediction_lines(out)[2:]
-            if label != "Note"  # shown above as info boxes
+            # notes are shown above as info boxes; the fusion formula is a technical detail
+            if label not in ("Note", "Fusion weight")
         )
     )
     for line in preprocessing_qc_lines(out.get("qc")):
