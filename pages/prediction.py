@@ -31,6 +31,7 @@ from typing import Any
 import streamlit as st
 
 from pages._model_card import show_model_card
+from pages._result import show_summary, show_synthetic_banner
 from pages._shared import (
     PATIENTS_PAGE,
     audited,
@@ -48,9 +49,8 @@ from rehab_core.models import DEFAULT_MODEL_ID, FUSION_MODEL_IDS
 from rehab_core.pipeline import PreparedPatient
 from rehab_core.report import (
     build_report_pdf,
+    format_number,
     model_card,
-    prediction_lines,
-    preprocessing_qc_lines,
 )
 from rehab_core.report.evaluation import TRAINING_REPORT
 from rehab_core.storage import (
@@ -160,12 +160,12 @@ def _model_picker(models: list[str]) -> str:
     default = DEFAULT_MODEL_ID if DEFAULT_MODEL_ID in models else models[0]
     if st.session_state.get(_MODEL_KEY) not in models:
         st.session_state[_MODEL_KEY] = default
-    model_id = st.selectbox("Model", models, key=_MODEL_KEY)
+    model_id = st.selectbox("Model", models, key=_MODEL_KEY, format_func=plain_model_name)
     from rehab_core.jobs import default_version
 
     promoted = default_version(get_store(), model_id)
     if promoted is None:
-        st.caption("Version: the shipped bundle (weights/).")
+        st.caption("Version: the model shipped with this software.")
     else:
         st.caption(
             f"Version: {promoted.label}, trained on this site's cohort and promoted by "
@@ -173,58 +173,68 @@ def _model_picker(models: list[str]) -> str:
         )
     missing = [m for m in FUSION_MODEL_IDS if m not in models]
     if missing:
-        with st.expander(f"{len(missing)} of the paper's fusion models are not installed"):
-            st.write(
-                f"Not installed: {', '.join(missing)}. They appear here once their bundles are "
-                "in the weights folder. Train all five (a GPU is advised; hours on a CPU) with:"
-            )
-            st.code(TRAIN_COMMANDS, language="bash")
+        st.caption(
+            f"{len(missing)} of the paper's fusion models are not installed; an administrator "
+            "can add them (see Technical details)."
+        )
     return model_id
 
 
+def plain_model_name(model_id: str) -> str:
+    """``"shufflenet_lstm"`` as ``"ShuffleNet + LSTM"`` (the id stays in Technical details)."""
+    names = {"shufflenet": "ShuffleNet", "mobilenet": "MobileNet", "resnet": "ResNet"}
+    names |= {"densenet": "DenseNet", "efficientnet": "EfficientNet", "lstm": "LSTM"}
+    parts = model_id.split("_")
+    return " + ".join(
+        names.get(p.rstrip("0123456789"), p) + p[len(p.rstrip("0123456789")) :] for p in parts
+    )
+
+
+def _technical_details(
+    model_id: str | None,
+    record: PredictionRecord | None,
+    card: dict[str, Any] | None,
+    methods: list[str],
+    models: list[str],
+) -> None:
+    """Everything a clinician does not need, in one place: ids, hashes, formulas, methods."""
+    with st.expander("Technical details", icon=":material/build:"):
+        if record is not None:
+            out = record.outputs
+            st.markdown(
+                f"Model `{out['model_id']}`, weights SHA-256 `{record.weights_sha256}`, "
+                f"manifest SHA-256 `{out.get('manifest_sha256', 'n/a')}`, "
+                f"package {out.get('package_version', 'n/a')}."
+            )
+            weight = out.get("fusion_weight")
+            if out.get("modality") != "image" and weight is not None:
+                st.markdown(
+                    f"Late fusion: p = w · EEG-EMG + (1 − w) · fMRI with w = "
+                    f"{format_number(weight)}, threshold {format_number(out['threshold'])}."
+                )
+        for text in methods:
+            st.markdown(text)
+        missing = [m for m in FUSION_MODEL_IDS if m not in models]
+        if missing:
+            st.markdown(
+                f"Not installed: {', '.join(missing)}. They appear once their bundles are in "
+                "the weights folder. Train all five (a GPU is advised; hours on a CPU) with:"
+            )
+            st.code(TRAIN_COMMANDS, language="bash")
+        elif model_id is None:
+            st.code(TRAIN_COMMANDS, language="bash")
+        if card is not None:
+            st.markdown(f"**Model card: {card['display_name']}**")
+            show_model_card(card)
+
+
 # --- display ----------------------------------------------------------------------------------
-def _number(value: Any, fmt: str) -> str:
-    return "n/a" if value is None else format(float(value), fmt)
-
-
-def _summary(out: dict[str, Any]) -> None:
-    from rehab_core.viz import probability_figure
-
-    good = out["label"] == "good"
-    low, high = out["interval"]
-    cols = st.columns(3)
-    cols[0].metric(
-        "Probability of a good outcome",
-        _number(out["probability_good"], ".2f"),
-        help="Model spread: 5th-95th percentile of the ensemble members' probabilities.",
-    )
-    cols[0].caption(f"model spread {_number(low, '.2f')}–{_number(high, '.2f')}")
-    cols[1].metric(
-        "Call at the threshold",
-        "Good recovery" if good else "Poor recovery",
-        help=f"Good when the probability is at least {out['threshold']:.2f}.",
-    )
-    cols[1].caption(f"threshold {out['threshold']:.2f}")
-    fma_low, fma_high = out.get("fma_interval") or (None, None)
-    cols[2].metric("Predicted 3-month FMA-LE", f"{_number(out.get('fma_3m'), '.1f')} / 34")
-    if out.get("fma_3m") is not None:
-        cols[2].caption(f"95 % interval {_number(fma_low, '.0f')}–{_number(fma_high, '.0f')}")
-    for note in out.get("notes") or []:
-        st.info(note)
-    st.plotly_chart(probability_figure(out), width="stretch", key="prediction_probability")
-    st.markdown(
-        "  \n".join(
-            f"**{label}:** {text}"
-            for label, text in prediction_lines(out)[2:]
-            if label != "Note"  # shown above as info boxes
-        )
-    )
-    for line in preprocessing_qc_lines(out.get("qc")):
-        st.caption(f"Preprocessing QC, {line}")
-
-
 def _windows_tab(
-    out: dict[str, Any], signals: UploadRecord | None, model_id: str, sha: str
+    out: dict[str, Any],
+    signals: UploadRecord | None,
+    model_id: str,
+    sha: str,
+    methods: list[str],
 ) -> None:
     from rehab_core.viz import attribution_figure, window_timeline_figure
 
@@ -243,20 +253,24 @@ def _windows_tab(
     if signals is None or not out.get("window_probabilities"):
         return
     st.markdown("**Which channels and moments drove the EEG-EMG score**")
-    with st.spinner("Integrated Gradients on the EEG-EMG windows..."):
+    with st.spinner("Working out which channels mattered..."):
         summary, starts = _attribution(model_id, sha, signals.sha256, str(signals.path))
     shown = ", ".join(f"{s:.0f}" for s in starts)
     st.caption(
-        f"Integrated Gradients, mean of the ensemble's LSTMs, on {len(starts)} window"
-        f"{'s' if len(starts) > 1 else ''} (starting at {shown} s); {IG_STEPS} steps from an "
-        "all-zero baseline (each channel at its window mean). Shares of the absolute "
-        "attribution; bars green where the channel's summed attribution favours a good outcome."
+        f"How much each channel moved the EEG-EMG score, over {len(starts)} stretch"
+        f"{'es' if len(starts) > 1 else ''} of 10 s (starting at {shown} s); green bars "
+        "favour a good outcome, the others a poor one."
+    )
+    methods.append(
+        f"EEG-EMG explanation: Integrated Gradients, mean of the ensemble's LSTMs, on "
+        f"{len(starts)} window{'s' if len(starts) > 1 else ''}; {IG_STEPS} steps from an "
+        "all-zero baseline (each channel at its window mean); shares of the absolute attribution."
     )
     st.plotly_chart(attribution_figure(summary), width="stretch", key="prediction_attribution")
 
 
 def _slices_tab(
-    out: dict[str, Any], fmri: UploadRecord, model_id: str, sha: str
+    out: dict[str, Any], fmri: UploadRecord, model_id: str, sha: str, methods: list[str]
 ) -> tuple[bytes | None, str | None]:
     """Slice scores and the Grad-CAM overlay; returns the shown overlay (PNG) and its caption."""
     from rehab_core.viz import (
@@ -270,7 +284,7 @@ def _slices_tab(
     if not index:
         st.info("No fMRI slice passed screening, so there is no slice to explain.")
         return None, None
-    with st.spinner("Grad-CAM of every kept slice (mean of the ensemble's image models)..."):
+    with st.spinner("Working out which brain regions mattered..."):
         heatmaps = _gradcam(model_id, sha, fmri.sha256, str(fmri.path))
         prepared = _prepared_fmri(model_id, sha, fmri.sha256, str(fmri.path))
     left, right = st.columns([3, 2])
@@ -281,16 +295,20 @@ def _slices_tab(
         alpha = st.slider("Heatmap opacity", 0.0, 1.0, 0.4, 0.05, key="prediction_opacity")
         pos = index.index(k)
         members = len(load_predictor(model_id).image_models)
-        title = f"Grad-CAM, axial slice {k} (P(good) {out['slice_probabilities'][pos]:.2f})"
+        title = f"Heatmap, axial slice {k} (probability {out['slice_probabilities'][pos]:.2f})"
         st.plotly_chart(
             gradcam_figure(prepared.slices[pos], heatmaps[pos], alpha=alpha, title=title),
             width="stretch",
             key="prediction_gradcam",
         )
         st.caption(
-            f"Evidence for a good outcome: mean Grad-CAM of the {members} image models over the "
-            "mean-BOLD channel; neurological view (left on the left). It shows what moved the "
-            "image score, not where a lesion is."
+            "Warm colours: the regions that most supported a good outcome, over the average "
+            "brain signal; the patient's left is on the left. It shows what moved the score, "
+            "not where a lesion is."
+        )
+        methods.append(
+            f"fMRI explanation: Grad-CAM, mean of the {members} image models, over the "
+            "mean-BOLD channel of each kept axial slice; neurological view."
         )
     with left:
         st.plotly_chart(
@@ -352,19 +370,31 @@ def _history(store: Store, patient: PatientRecord) -> None:
         [
             {
                 "When (UTC)": r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                "Model": r.model_id,
+                "Model": plain_model_name(r.model_id),
                 "P(good)": round(r.outputs["probability_good"], 3),
-                "Spread": "–".join(_number(v, ".2f") for v in r.outputs["interval"]),
+                "Spread": "–".join(format_number(v, ".2f") for v in r.outputs["interval"]),
                 "Call": r.outputs["label"],
-                "FMA-LE 3 m": _number(r.outputs.get("fma_3m"), ".1f"),
+                "FMA-LE 3 m": format_number(r.outputs.get("fma_3m"), ".1f"),
                 "Inputs": ", ".join(names.get(i, f"upload {i}") for i in r.upload_ids),
-                "Weights SHA-256": r.weights_sha256[:12],
             }
             for r in records
         ],
         hide_index=True,
         width="stretch",
     )
+    with st.expander("Technical details of these predictions", icon=":material/build:"):
+        st.dataframe(
+            [
+                {
+                    "When (UTC)": r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    "Model id": r.model_id,
+                    "Weights SHA-256": r.weights_sha256,
+                }
+                for r in records
+            ],
+            hide_index=True,
+            width="stretch",
+        )
 
 
 def _latest(store: Store, patient: PatientRecord) -> PredictionRecord | None:
@@ -386,8 +416,8 @@ def main() -> None:
     )
     models = available_models()
     if not models:
-        st.error("No model is installed: the weights folder holds no bundle. Train one with:")
-        st.code(TRAIN_COMMANDS, language="bash")
+        st.error("No model is installed yet; an administrator needs to install or train one.")
+        _technical_details(None, None, None, [], models)
         st.stop()
     signals = store.latest_upload(patient.id, "signals")
     fmri = store.latest_upload(patient.id, "fmri")
@@ -409,7 +439,7 @@ def main() -> None:
         st.stop()
     if st.button("Predict", type="primary", icon=":material/insights:"):
         try:
-            with st.spinner(f"Preprocessing and predicting with {model_id}..."):
+            with st.spinner("Preparing the recordings and predicting..."):
                 record = _predict(store, patient, model_id, signals, fmri)
         except (InputError, WeightsError, ValueError) as err:
             st.error(str(err))
@@ -425,29 +455,30 @@ def main() -> None:
             st.warning(f"The model {shown_id} of this prediction is no longer installed.")
         else:
             timing = out.get("timing_s") or {}
-            st.subheader(f"Result ({out['model_id']}, {record.created_at:%Y-%m-%d %H:%M} UTC)")
+            st.subheader(f"Result ({record.created_at:%Y-%m-%d %H:%M} UTC)")
             if timing:
                 st.caption(
                     f"Predicted in {timing['total']:.1f} s "
                     f"(preprocessing {timing['preprocess']:.1f} s) with the model loaded."
                 )
-            _summary(out)
             sha = load_predictor(shown_id).manifest.manifest_sha256
+            card = _card(shown_id, sha)
+            show_synthetic_banner(card, patient.pseudonym)  # on the result, not in an expander
+            show_summary(out)
             limit_torch_threads()  # for the explanations below
             uploads = store.uploads(patient.id)
             by_id = {u.id: u for u in uploads}
             used = [by_id[i] for i in record.upload_ids if i in by_id]
             used_signals = next((u for u in used if u.kind == "signals"), None)
             used_fmri = next((u for u in used if u.kind == "fmri"), fmri)
-            tab_slices, tab_windows = st.tabs(["fMRI slices and Grad-CAM", "EEG-EMG windows"])
+            methods: list[str] = []
+            tab_slices, tab_windows = st.tabs(["fMRI slices", "EEG-EMG windows"])
             with tab_slices:
-                png, caption = _slices_tab(out, used_fmri, shown_id, sha)
+                png, caption = _slices_tab(out, used_fmri, shown_id, sha, methods)
             with tab_windows:
-                _windows_tab(out, used_signals, shown_id, sha)
-            card = _card(shown_id, sha)
-            with st.expander(f"Model card: {card['display_name']}"):
-                show_model_card(card)
+                _windows_tab(out, used_signals, shown_id, sha, methods)
             _report_button(patient, record, uploads, card, png, caption)
+            _technical_details(shown_id, record, card, methods, models)
     _history(store, patient)
 
 

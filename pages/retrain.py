@@ -22,6 +22,7 @@ store = get_store()
 from rehab_core.io import InputError  # noqa: E402
 from rehab_core.io.inflight import UploadsBusyError, upload_slot  # noqa: E402
 from rehab_core.jobs import (  # noqa: E402
+    TRIAL_LABEL,
     CohortCheck,
     JobError,
     PromotionRefused,
@@ -32,6 +33,8 @@ from rehab_core.jobs import (  # noqa: E402
     estimate_request,
     find_cohorts,
     get_job,
+    is_trial_settings,
+    is_trial_version,
     job_events,
     job_log,
     list_jobs,
@@ -50,11 +53,14 @@ from rehab_core.jobs import (  # noqa: E402
 from rehab_core.models import get_model_info, list_models  # noqa: E402
 from rehab_core.storage import WeightsError  # noqa: E402
 from rehab_core.training import ExperimentSettings  # noqa: E402
+from rehab_core.training.devices import format_duration  # noqa: E402
 from rehab_core.workflows.train import experiment_settings  # noqa: E402
 
 COHORT_KEY = "retrain_cohort"
 CHECK_KEY = "retrain_check"
 JOB_KEY = "retrain_job"
+CONFIRM_KEY = "retrain_confirm"  # Start training pressed, waiting for the confirmation
+ESTIMATE_KEY = "retrain_estimate"  # (settings repr, label) of the last estimate
 POLL_S = 2.0
 _LOGS_OPEN = "retrain_logs_open"  # job ids whose log is shown (and its view audited)
 
@@ -82,6 +88,49 @@ def _estimate(backbones: tuple[str, ...], **kwargs) -> dict:
 def _stamp(root: Path) -> float:
     table = root / "participants.tsv"
     return table.stat().st_mtime if table.is_file() else 0.0
+
+
+def _confirm_and_submit(check, settings, trial: bool, signal_input: str, image_size: int) -> None:
+    """The second step of Start training: the estimate (when measured), then Confirm or Cancel."""
+    known = st.session_state.get(ESTIMATE_KEY)
+    when = (
+        f"It would take {known[1]}."
+        if known and known[0] == repr(settings)
+        else "Its duration is not estimated yet: press Estimate the time to measure it."
+    )
+    n_models = settings.n_folds * (1 + len(settings.backbones))
+    st.warning(
+        f"Start training {n_models} models on {check.summary.get('n_patients', 0)} patients"
+        + (" (trial run, not for patients)" if trial else "")
+        + f"? {when}",
+        icon=":material/schedule:",
+    )
+    c_yes, c_no = st.columns(2)
+    if c_no.button("Cancel", key="retrain_confirm_no"):
+        st.session_state.pop(CONFIRM_KEY, None)
+        st.rerun()
+    if c_yes.button("Confirm: start training", type="primary", key="retrain_confirm_yes"):
+        st.session_state.pop(CONFIRM_KEY, None)
+        from rehab_core.imaging import ImagingSettings
+        from rehab_core.signals import SignalSettings
+
+        try:
+            job = submit_job(
+                store,
+                check.root,
+                settings,
+                signal_settings=SignalSettings(representation=signal_input),
+                imaging_settings=ImagingSettings(image_size=image_size),
+                created_by=user.username,
+                description=f"cohort {Path(check.root).name}"
+                + (" (trial run: one batch per epoch)" if trial else ""),
+            )
+        except (InputError, ValueError) as err:
+            st.error(str(err))
+        else:
+            ensure_runner(store)
+            st.session_state[JOB_KEY] = job.id
+            st.success(f"Training job {job.id} is queued; follow it on the Jobs tab.")
 
 
 with new_tab:
@@ -284,12 +333,13 @@ with new_tab:
             st.error(str(err))
         else:
             st.info(f"Training would take {result['label']}.")
+            st.session_state[ESTIMATE_KEY] = (repr(settings), result["label"])
             st.caption(" ".join(result["assumptions"]))
             st.dataframe(
                 [
                     {
                         "model": m,
-                        "time": f"{s / 60:.1f} min",
+                        "time": format_duration(s),
                         "items/s": f"{result['items_per_s'][m]:.1f}",
                     }
                     for m, s in result["per_model_s"].items()
@@ -297,34 +347,15 @@ with new_tab:
                 hide_index=True,
             )
     elif submitted and check is not None and settings is not None:
-        from rehab_core.imaging import ImagingSettings
-        from rehab_core.signals import SignalSettings
-
-        try:
-            job = submit_job(
-                store,
-                check.root,
-                settings,
-                signal_settings=SignalSettings(representation=signal_input),
-                imaging_settings=ImagingSettings(image_size=int(image_size)),
-                created_by=user.username,
-                description=f"cohort {Path(check.root).name}"
-                + (" (trial run: one batch per epoch)" if trial else ""),
-            )
-        except (InputError, ValueError) as err:
-            st.error(str(err))
-        else:
-            ensure_runner(store)
-            st.session_state[JOB_KEY] = job.id
-            st.success(f"Training job {job.id} is queued; follow it on the Jobs tab.")
+        st.session_state[CONFIRM_KEY] = True  # a long job is never started in one click
+    if st.session_state.get(CONFIRM_KEY) and check is not None and settings is not None:
+        _confirm_and_submit(check, settings, trial, signal_input, int(image_size))
 
 
 # --- 3. jobs ------------------------------------------------------------------------------
 def _eta(seconds) -> str:
     if seconds is None:
         return "—"
-    from rehab_core.training.devices import format_duration
-
     return format_duration(float(seconds))
 
 
@@ -362,6 +393,7 @@ def _draw_jobs() -> None:
             {
                 "job": j.id,
                 "state": j.state,
+                "kind": TRIAL_LABEL if is_trial_settings(j.settings) else "full training",
                 "by": j.created_by or "—",
                 "cohort": Path(j.cohort).name,
                 "models": ", ".join(j.settings["experiment"]["backbones"]),
@@ -478,7 +510,8 @@ with versions_tab:
         )
     ]
     if picked:
-        st.dataframe(versions_table(picked), hide_index=True, width="stretch")
+        trial = [v.label for v in picked if is_trial_version(v)]
+        st.dataframe(versions_table(picked, trial), hide_index=True, width="stretch")
         st.caption(
             "Each version is evaluated on its own held-out patients; versions trained on "
             "different cohorts are not compared on the same patients."

@@ -50,6 +50,26 @@ MODEL_ID = DEFAULT_MODEL_ID
 N_PIXELS = 1200
 SPANS = {"10 s": 10.0, "30 s": 30.0, "60 s": 60.0, "whole": None}
 MAPS = {"mean": "mean BOLD", "alff": "ALFF", "reho": "ReHo", "tsnr": "tSNR"}
+# one plain line beside each fMRI map and QC figure (what it shows, why it matters)
+MAP_EXPLANATIONS = {
+    "mean": "Mean BOLD: the average brightness of the scan over time, i.e. the brain's anatomy "
+    "as this scanner sees it.",
+    "alff": "ALFF: how strongly each point's signal rises and falls slowly at rest; higher means "
+    "more spontaneous activity.",
+    "reho": "ReHo: how much each point's signal moves in step with its neighbours (0 to 1); "
+    "higher means more local synchrony.",
+    "tsnr": "tSNR: how steady each point's signal is over time (mean divided by its "
+    "fluctuation); low values mean noisy data.",
+}
+MOTION_EXPLANATION = (
+    "How much the head moved during the scan; frames above the dashed line moved too much "
+    "and are less trustworthy."
+)
+TSNR_EXPLANATION = (
+    "How clean each axial slice's signal is, and how much brain it holds; slices too noisy or "
+    "with too little brain are left out of the prediction."
+)
+QC_EXPLANATION = "Summary checks of the scan; a flagged row means its figure needs a second look."
 PSD_FMAX_HZ = 160.0
 
 
@@ -300,6 +320,7 @@ def _fmri_tab(patient_id: int, settings: ImagingSettings, source: str) -> None:
     z_default = kept[len(kept) // 2] if kept else shape[2] // 2
     z = c_z.slider("z (axial)", 0, shape[2] - 1, z_default, key=f"fmri_z_{upload.id}")
     st.plotly_chart(fmri_map_figure(result, name, x, y, z), key=f"fmri_views_{upload.id}")
+    st.caption(MAP_EXPLANATIONS[name])
     st.caption(
         "Axial slices shaded red on the coronal and sagittal views were screened out and not "
         "given to the model. Patient's left on the left."
@@ -323,6 +344,7 @@ def _fmri_tab(patient_id: int, settings: ImagingSettings, source: str) -> None:
         ),
         key=f"fmri_motion_{upload.id}",
     )
+    st.caption(MOTION_EXPLANATION)
     st.subheader("Temporal SNR and slice screening")
     st.plotly_chart(
         tsnr_figure(
@@ -335,6 +357,7 @@ def _fmri_tab(patient_id: int, settings: ImagingSettings, source: str) -> None:
         ),
         key=f"fmri_tsnr_{upload.id}",
     )
+    st.caption(TSNR_EXPLANATION)
     if qc.get("registration") is not None:
         st.subheader("Alignment with the MNI152 template")
         st.plotly_chart(registration_figure(result), key=f"fmri_registration_{upload.id}")
@@ -343,6 +366,7 @@ def _fmri_tab(patient_id: int, settings: ImagingSettings, source: str) -> None:
             "template's brain. Every patient's slice k is the same height in this template."
         )
     st.subheader("Quality control")
+    st.caption(QC_EXPLANATION)
     st.dataframe(fmri_qc_table(result), hide_index=True)
 
 

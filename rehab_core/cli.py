@@ -216,7 +216,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 @_command("predict")
 def _predict(args: argparse.Namespace) -> int:
     from rehab_core._json import to_jsonable
-    from rehab_core.report import prediction_lines, short_sha
+    from rehab_core.report import prediction_call, prediction_lines, short_sha
     from rehab_core.workflows.predict import load_model, predict_patient
 
     predictor = load_model(args.model, args.weights)
@@ -251,8 +251,14 @@ def _predict(args: argparse.Namespace) -> int:
             "manifest_sha256",
             "package_version",
         )
+        shown = {k: out[k] for k in keys}
+        verdict = prediction_call(out)  # good, poor or borderline (the page's and PDF's rule)
+        shown["call"], shown["call_reasons"] = verdict.call, list(verdict.reasons)
+        # what the bundle was trained on, from its manifest
+        shown["trained_on"] = predictor.manifest.trained_on
+        shown["imagenet_pretrained"] = predictor.manifest.imagenet_pretrained
         # strict JSON: a value that cannot be computed (FMA without a baseline) is null
-        print(json.dumps(to_jsonable({k: out[k] for k in keys}), indent=2, allow_nan=False))
+        print(json.dumps(to_jsonable(shown), indent=2, allow_nan=False))
         return 0
     # the dashboard's and the PDF's text, then what the prediction was made from
     for label, text in prediction_lines(out):

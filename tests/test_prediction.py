@@ -9,7 +9,8 @@ import pytest
 from rehab_core.cli import main
 from rehab_core.io.cohort import read_cohort
 from rehab_core.prediction import FusionPredictor
-from rehab_core.storage import WeightsIntegrityError
+from rehab_core.report import prediction_call
+from rehab_core.storage import BundleManifest, WeightsIntegrityError
 from rehab_core.workflows.predict import prepare_inputs
 
 PREDICT_KEYS = {
@@ -91,6 +92,14 @@ def test_predict_json_schema(tiny_training, capsys):
     assert PREDICT_KEYS <= set(out)
     assert out["label"] in ("good", "poor") and len(out["interval"]) == 2
     assert out["model_id"] == "shufflenet_lstm"
+    # the page's and the PDF's call, and what the bundle was trained on, from its manifest
+    assert out["call"] == prediction_call(out).call
+    assert out["call_reasons"] == list(prediction_call(out).reasons)
+    manifest = BundleManifest.from_dict(
+        json.loads((tiny_training["out"] / "shufflenet_lstm" / "manifest.json").read_text())
+    )
+    assert out["trained_on"] == manifest.trained_on == "synthetic"
+    assert out["imagenet_pretrained"] is manifest.imagenet_pretrained is False  # pretrained=False
 
 
 def test_tampered_weights_are_refused(tiny_training, tmp_path, capsys):

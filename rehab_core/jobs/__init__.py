@@ -40,10 +40,13 @@ from rehab_core.jobs.queue import (
     submit_job,
 )
 from rehab_core.jobs.versions import (
+    TRIAL_LABEL,
     PromotionRefused,
     VersionRecord,
     default_version,
     get_version,
+    is_trial_settings,
+    is_trial_version,
     list_versions,
     model_path,
     promote_version,
@@ -53,6 +56,9 @@ from rehab_core.jobs.versions import (
 )
 
 __all__ = [
+    "TRIAL_LABEL",
+    "is_trial_settings",
+    "is_trial_version",
     "CohortCheck",
     "check_cohort",
     "find_cohorts",

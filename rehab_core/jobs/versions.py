@@ -41,6 +41,9 @@ __all__ = [
     "revert_to_shipped",
     "default_version",
     "model_path",
+    "TRIAL_LABEL",
+    "is_trial_settings",
+    "is_trial_version",
 ]
 
 
@@ -223,6 +226,28 @@ class PromotionRefused(PermissionError):
 def _is_trial(manifest: BundleManifest | None) -> bool:
     settings = manifest.training.settings if manifest is not None else {}
     return settings.get("max_train_batches") is not None
+
+
+TRIAL_LABEL = "trial, not for patients"
+"""How trial runs (one batch per epoch) and their versions are labelled wherever listed."""
+
+
+def is_trial_version(version: VersionRecord) -> bool:
+    """Whether ``version`` came from a trial run (its manifest's ``max_train_batches``).
+
+    A bundle whose manifest cannot be read counts as a trial: it is not for patients either.
+    """
+    from rehab_core.storage import WeightsError, read_manifest
+
+    try:
+        return _is_trial(read_manifest(version.path))
+    except WeightsError:
+        return True
+
+
+def is_trial_settings(settings: dict[str, Any]) -> bool:
+    """Whether a job's stored settings (``job.settings``) are a trial run."""
+    return (settings.get("experiment") or {}).get("max_train_batches") is not None
 
 
 def promotion_refusal(

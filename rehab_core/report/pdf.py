@@ -1,9 +1,12 @@
 """A one-page A4 PDF report of one prediction (fpdf2).
 
 The page holds, top to bottom: the header (product name, "Research software,
-not a medical device"), the patient, the input files with their SHA-256 and
-QC, the prediction beside the Grad-CAM heatmap, the model (id, weights hash,
-what it was trained on, its held-out metrics) and the disclaimer.
+not a medical device", and a synthetic-data banner whenever the bundle was
+trained on synthetic data or the patient is a demo patient), the patient,
+the input files with their SHA-256 and QC, the prediction beside the
+Grad-CAM heatmap, the model (id, weights hash, what it was trained on, its
+held-out metrics) and the disclaimer (which says what the bundle was trained
+on, from its manifest via the model card).
 
 Text is set in DejaVu Sans embedded from matplotlib's own font folder, so
 µ, ±, → and en dashes print as such; should those files be missing, the core
@@ -20,6 +23,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rehab_core.report.labels import report_disclaimer, synthetic_banner
+from rehab_core.report.outcome import prediction_call
 from rehab_core.report.summary import (
     format_number,
     input_lines,
@@ -32,13 +37,6 @@ from rehab_core.report.summary import (
 __all__ = ["PRODUCT_NAME", "build_report_pdf", "latin1_safe"]
 
 PRODUCT_NAME = "Stroke lower-limb recovery: prognosis report"
-DISCLAIMER = (
-    "Research software, not a medical device. The probability and the FMA-LE estimate come "
-    "from models that, as shipped, were trained on a synthetic cohort; they are not validated "
-    "on patients and must not be used for diagnosis, treatment or discharge decisions. They do "
-    "not replace clinical judgement."
-)
-
 _PAGE_W, _PAGE_H = 210.0, 297.0
 _MARGIN = 14.0
 _WIDTH = _PAGE_W - 2 * _MARGIN
@@ -225,7 +223,7 @@ class _Page:
         return True
 
 
-def _header(page: _Page, created_at: _dt.datetime) -> None:
+def _header(page: _Page, created_at: _dt.datetime, banner: str | None) -> None:
     pdf = page.pdf
     page.font(14, True)
     pdf.set_xy(_MARGIN, _MARGIN)
@@ -238,6 +236,8 @@ def _header(page: _Page, created_at: _dt.datetime) -> None:
     page.line(
         "Research software, not a medical device.", size=10, bold=True, h=5, colour=(170, 20, 20)
     )
+    if banner:  # synthetic data: said at the top, not only in the model section
+        page.wrapped(banner, max_lines=2, size=9, bold=True, h=4.4)
 
 
 def _patient(page: _Page, patient: Mapping[str, Any]) -> None:
@@ -333,15 +333,20 @@ def _prediction(
             h=4.6,
             width=text_w,
         )
-    good = str(prediction.get("label", "")).lower() == "good"
-    page.line(
-        call,
-        size=10,
-        bold=True,
-        h=5.5,
-        width=text_w,
-        colour=(20, 110, 40) if good else (170, 20, 20),
-    )
+    verdict = prediction_call(prediction)
+    if verdict.borderline:  # the headline, then why, so the reasons are never cut off
+        headline, _, why = call.partition(": ")
+        page.line(headline, size=10, bold=True, h=5.5, width=text_w, colour=(180, 95, 0))
+        page.wrapped(why[:1].upper() + why[1:] + ".", max_lines=3, size=8.5, h=4.2, width=text_w)
+    else:
+        page.line(
+            call,
+            size=10,
+            bold=True,
+            h=5.5,
+            width=text_w,
+            colour=(20, 110, 40) if verdict.call == "good" else (170, 20, 20),
+        )
     page.pdf.ln(1)
     for label, value in rest:
         page.labelled(
@@ -428,14 +433,16 @@ def _limitations(page: _Page, card: Mapping[str, Any]) -> None:
         page.wrapped(f"• {sentence}", max_lines=2, size=8, h=3.7)
 
 
-def _footer(page: _Page) -> None:
+def _footer(page: _Page, card: Mapping[str, Any]) -> None:
     pdf = page.pdf
     top = _PAGE_H - _MARGIN - _FOOTER_H
     pdf.set_draw_color(170, 20, 20)
     pdf.rect(_MARGIN, top, _WIDTH, _FOOTER_H)
     page.limit(_PAGE_H - _MARGIN)
     pdf.set_xy(_MARGIN + 2, top + 1.5)
-    page.wrapped(DISCLAIMER, max_lines=4, size=8, h=3.8, x=_MARGIN + 2, width=_WIDTH - 4)
+    page.wrapped(
+        report_disclaimer(card), max_lines=4, size=8, h=3.8, x=_MARGIN + 2, width=_WIDTH - 4
+    )
     if page.truncated:
         page.line(
             "Some lines did not fit on this page; the dashboard shows them all.",
@@ -498,7 +505,7 @@ def build_report_pdf(
     pdf.set_title(page.text(f"{PRODUCT_NAME} - {patient.get('pseudonym', '')}"))
     pdf.set_creator(page.text("rehab_core"))
     pdf.set_creation_date(created_at)
-    _header(page, created_at)
+    _header(page, created_at, synthetic_banner(model_card, patient.get("pseudonym")))
     page.limit(_BODY_BOTTOM - _MODEL_RESERVE)  # the model's identity always fits
     _patient(page, patient)
     _inputs(page, uploads, prediction.get("qc"))
@@ -506,7 +513,7 @@ def build_report_pdf(
     page.limit(_BODY_BOTTOM)
     _model(page, model_card, prediction)
     _limitations(page, model_card)
-    _footer(page)
+    _footer(page, model_card)
     if pdf.pages_count != 1:  # the layout above never breaks a page; guard the promise anyway
         raise RuntimeError(f"The report ran to {pdf.pages_count} pages instead of one.")
     return bytes(pdf.output())

@@ -10,7 +10,10 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from rehab_core.report.outcome import prediction_call
+
 __all__ = [
+    "call_text",
     "format_number",
     "input_lines",
     "patient_lines",
@@ -45,10 +48,13 @@ def probability_text(prediction: Mapping[str, Any]) -> str:
     return f"{p} (model spread {format_number(low)}–{format_number(high)})"
 
 
-def _call(prediction: Mapping[str, Any]) -> str:
+def call_text(prediction: Mapping[str, Any]) -> str:
+    """The call in one line: GOOD, POOR, or BORDERLINE with why (:func:`prediction_call`)."""
     threshold = format_number(prediction.get("threshold"))
-    label = str(prediction.get("label", "")).lower()
-    if label == "good":
+    call = prediction_call(prediction)
+    if call.borderline:
+        return "BORDERLINE, not a firm good or poor call: " + "; ".join(call.reasons)
+    if call.call == "good":
         return f"GOOD recovery expected (probability ≥ threshold {threshold})"
     return f"POOR recovery expected (probability < threshold {threshold})"
 
@@ -87,7 +93,7 @@ def prediction_lines(prediction: Mapping[str, Any]) -> list[tuple[str, str]]:
         )
     lines = [
         ("P(good outcome)", probability_text(prediction)),
-        ("Call", _call(prediction)),
+        ("Call", call_text(prediction)),
         (
             "EEG-EMG score",
             format_number(prediction.get("signal_score"), missing="n/a (no windows)"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rehab_core.viz._plotly import LEGEND_ENTRY_PX, MARGIN, plotly
@@ -122,8 +122,13 @@ class ModelVersion(Protocol):
     is_default: bool
 
 
-def versions_table(versions: Sequence[ModelVersion]) -> list[dict[str, str]]:
+def versions_table(
+    versions: Sequence[ModelVersion], trial: Collection[str] = ()
+) -> list[dict[str, str]]:
     """Metric rows by version columns, for comparing versions side by side.
+
+    ``trial``: the labels of versions from trial runs, marked "trial, not for
+    patients" in the last row (``rehab_core.jobs.is_trial_version``).
 
     Every figure is on that version's own evaluation patients (see the
     ``Evaluated on`` and ``Patients`` rows): versions trained on different
@@ -154,4 +159,5 @@ def versions_table(versions: Sequence[ModelVersion]) -> list[dict[str, str]]:
     add("By", [v.created_by or "—" for v in versions])
     add("Weights SHA-256", [v.weights_sha256[:12] for v in versions])
     add("Default", ["yes" if v.is_default else "" for v in versions])
+    add("Use", ["trial, not for patients" if v.label in trial else "" for v in versions])
     return table

@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from rehab_core.demo import generate_patient
 from rehab_core.io import InputError
+from rehab_core.report import demo_pseudonym
 from rehab_core.security import get_user, record_event, role_allows
 from rehab_core.storage import KINDS
 
@@ -204,7 +205,7 @@ def create_demo_patient(
     ``{"demo": True}``) is recorded when this call creates the patient, an
     ``upload`` event for each recording it stores.
     """
-    pseudonym = f"DEMO-{seed}"
+    pseudonym = demo_pseudonym(seed)  # how labels tell a demo patient
     patient = store.find_patient(pseudonym)
     missing = list(KINDS)
     if patient is not None:

@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 from rehab_core.jobs import (
     default_version,
     get_version,
+    is_trial_settings,
+    is_trial_version,
     list_versions,
     model_path,
     promote_version,
@@ -150,6 +152,19 @@ def test_versions_table_puts_versions_side_by_side(any_store, bundle):
     assert fused.startswith("0.77 (") and fused.endswith(")")
     by = next(row for row in table if row[""] == "By")
     assert by[shipped_col] == "—" and by[f"shufflenet_lstm {versions[0].label}"] == "dr.r"
+    # trial versions are named as such in the table; the shipped one is a full run
+    assert not is_trial_version(versions[-1])
+    marked = versions_table(versions, trial=[versions[0].label])
+    use = next(row for row in marked if row[""] == "Use")
+    assert use[f"shufflenet_lstm {versions[0].label}"] == "trial, not for patients"
+    assert use[shipped_col] == ""
+    assert next(row for row in table if row[""] == "Use")[shipped_col] == ""
+
+
+def test_trial_settings_are_recognised():
+    assert is_trial_settings({"experiment": {"max_train_batches": 1}})
+    assert not is_trial_settings({"experiment": {"max_train_batches": None}})
+    assert not is_trial_settings({})
 
 
 def test_bundle_metrics_of_a_manifest_without_tables():

@@ -15,6 +15,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from rehab_core.report import prediction_call
 from rehab_core.security import audit_events
 from rehab_core.storage import open_store
 
@@ -61,6 +62,25 @@ def predict(at: AppTest) -> AppTest:
     return at
 
 
+def clinician_text(node) -> str:
+    """All text a clinician sees, skipping the "Technical details" expanders (and charts)."""
+    from streamlit.testing.v1.element_tree import Expander
+
+    if isinstance(node, Expander) and node.label.startswith("Technical details"):
+        return ""
+    parts = [str(getattr(node, "label", "") or "")]
+    # a chart's spec is not text; a selectbox shows its formatted option, not its value
+    value = getattr(node, "value", None) if node.type not in ("plotly_chart", "selectbox") else None
+    if hasattr(value, "to_csv"):
+        parts.append(value.to_csv())
+    elif value is not None:
+        parts.append(str(value))
+    parts += [str(o) for o in getattr(node, "options", None) or []]
+    children = getattr(node, "children", {}) or {}
+    parts += [clinician_text(c) for c in children.values()]
+    return "\n".join(p for p in parts if p)
+
+
 def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
@@ -88,7 +108,7 @@ def test_demo_patient_prediction_is_shown_stored_explained_and_reported(
     fmri = store.add_upload(patient.id, "fmri", "bold.nii.gz", demo_files.fmri_path)
     at = open_prediction(signed_in, patient.id)
     assert at.selectbox[0].value == "shufflenet_lstm"
-    assert any("4 of the paper's fusion models are not installed" in e.label for e in at.expander)
+    assert any("4 of the paper's fusion models are not installed" in c.value for c in at.caption)
     assert metrics(at) == {}  # nothing predicted yet
     predict(at)
 
@@ -106,7 +126,9 @@ def test_demo_patient_prediction_is_shown_stored_explained_and_reported(
 
     shown = metrics(at)
     assert shown["Probability of a good outcome"] == f"{out['probability_good']:.2f}"
-    assert shown["Call at the threshold"] == f"{out['label'].capitalize()} recovery"
+    assert shown["Call at the threshold"] == prediction_call(out).title  # or "Borderline"
+    # the shipped bundle was trained on synthetic data, and says so on the result itself
+    assert any(w.value.startswith("This model was trained on synthetic") for w in at.warning)
     assert shown["Predicted 3-month FMA-LE"] == f"{out['fma_3m']:.1f} / 34"
     assert any(c.value.startswith("Predicted in ") for c in at.caption)
     assert any(c.value.startswith("Preprocessing QC, fMRI: ") for c in at.caption)
@@ -128,8 +150,25 @@ def test_demo_patient_prediction_is_shown_stored_explained_and_reported(
     )
     assert pdf.startswith(b"%PDF-") and len(re.findall(rb"/Type\s*/Page(?!s)\b", pdf)) == 1
     assert len(re.findall(rb"/Subtype\s*/Image", pdf)) == 1  # the Grad-CAM overlay
-    assert any(e.label == "Model card: ShuffleNet_LSTM" for e in at.expander)
-    assert at.dataframe[-1].value["Model"].tolist() == ["shufflenet_lstm"]
+    (details,) = [e for e in at.expander if e.label == "Technical details"]
+    assert any(m.value == "**Model card: ShuffleNet_LSTM**" for m in details.markdown)
+    assert at.dataframe[-2].value["Model"].tolist() == ["ShuffleNet + LSTM"]
+    assert at.dataframe[-1].value["Model id"].tolist() == ["shufflenet_lstm"]  # technical
+    # plain language: no hash, model id, formula, method name, path or command outside it
+    shown_text = clinician_text(at.main)
+    for hidden in (
+        record.weights_sha256[:12],
+        "SHA-256",
+        "sha256",
+        "shufflenet_lstm",
+        "Integrated Gradients",
+        "Grad-CAM",
+        "w ·",
+        "weights/",
+        "rehab ",
+    ):
+        assert hidden not in shown_text, hidden
+    assert "Probability of a good outcome" in shown_text  # the walk does see the page
 
     # the result survives a rerun, and the sliders move the overlay without predicting again
     at.slider[0].set_value(0.8).run()
@@ -142,8 +181,8 @@ def test_demo_patient_prediction_is_shown_stored_explained_and_reported(
     n_times = MANIFEST["parts"]["signal"]["kwargs"]["n_times"]
     n_explained = min(len(out["window_starts_s"]), max(1, 1000 // n_times))
     assert any(
-        c.value.startswith(f"Integrated Gradients, mean of the ensemble's LSTMs, on {n_explained} ")
-        for c in at.caption
+        f"Integrated Gradients, mean of the ensemble's LSTMs, on {n_explained} " in m.value
+        for m in details.markdown
     )
 
 
@@ -193,7 +232,7 @@ def test_the_page_names_the_model_version_it_uses(signed_in, store, demo_files):
     patient = store.create_patient("EEG-ONLY")
     store.add_upload(patient.id, "signals", "rec.txt", demo_files.signals_path)
     at = open_prediction(signed_in, patient.id)
-    assert "Version: the shipped bundle (weights/)." in [c.value for c in at.caption]
+    assert "Version: the model shipped with this software." in [c.value for c in at.caption]
     with Session(store.engine) as session, session.begin():
         version_id = register_bundle(
             session, ROOT / "weights" / "shufflenet_lstm", data_dir=store.data_dir

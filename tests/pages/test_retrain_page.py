@@ -83,6 +83,18 @@ def test_cohort_summary_then_submit_queues_a_job(app_store, signed_in, runner_st
     labelled(at.number_input, "Epochs (CNNs)").set_value(3)
     labelled(at.button, "Start training").click().run()
     assert not at.exception, at.exception
+    # a second step, never one click: it says what starts, and that no estimate was measured
+    assert jobs.list_jobs(app_store) == []
+    assert [w.value for w in at.warning if w.value.startswith("Start training")] == [
+        "Start training 10 models on 20 patients? Its duration is not estimated yet: press "
+        "Estimate the time to measure it."
+    ]
+    labelled(at.button, "Cancel").click().run()
+    assert not [w for w in at.warning if w.value.startswith("Start training")]
+    assert jobs.list_jobs(app_store) == []
+    labelled(at.button, "Start training").click().run()
+    labelled(at.button, "Confirm: start training").click().run()
+    assert not at.exception, at.exception
     (job,) = jobs.list_jobs(app_store)
     assert at.success[0].value == f"Training job {job.id} is queued; follow it on the Jobs tab."
     assert job.state == "queued" and job.created_by == "test-researcher"
@@ -202,6 +214,9 @@ def test_running_job_shows_progress_curves_log_and_cancels(
 ):
     job = _running_job(app_store, tiny_cohort, tiny_experiment_settings())
     at = open_retrain(signed_in)
+    # one batch per epoch (max_train_batches=1): marked in the jobs table
+    (table,) = [d.value for d in at.dataframe if "kind" in d.value.columns]
+    assert table["kind"].tolist() == ["trial, not for patients"]
     (bar,) = at.get("progress")
     assert "lstm/fold0: epoch 2/3, batch 1/4 · member 1 of 4 · time left at most" in (
         bar.proto.text
@@ -246,6 +261,10 @@ def test_a_trial_run_or_ones_own_version_cannot_be_promoted_and_the_page_says_wh
         ).id
     at = open_retrain(signed_in)
     assert labelled(at.button, "Promote to default").disabled
+    (table,) = [d.value for d in at.dataframe if "" in d.value.columns]
+    use = dict(zip(table[""], table[f"shufflenet_lstm v{trial_id}"], strict=True))["Use"]
+    assert use == "trial, not for patients"
+    assert dict(zip(table[""], table["shufflenet_lstm shipped"], strict=True))["Use"] == ""
     assert (
         f"v{trial_id} is a trial run (one batch per epoch) and can never be the default; "
         "train it in full first." in [c.value for c in at.caption]
@@ -316,7 +335,7 @@ def test_estimate_button_shows_the_measured_bound(
         return {
             "label": "at most about 12 min on cpu",
             "assumptions": ["Every epoch runs: an upper bound."],
-            "per_model_s": {"lstm": 60.0, "shufflenet": 660.0},
+            "per_model_s": {"lstm": 60.0, "shufflenet": 49212.0},
             "items_per_s": {"lstm": 400.0, "shufflenet": 20.0},
         }
 
@@ -325,6 +344,15 @@ def test_estimate_button_shows_the_measured_bound(
     labelled(at.button, "Estimate the time").click().run()
     assert not at.exception, at.exception
     assert "Training would take at most about 12 min on cpu." in [i.value for i in at.info]
+    # hours and minutes, never "820.2 min"
+    (table,) = [d.value for d in at.dataframe if "time" in d.value.columns]
+    assert table["time"].tolist() == ["1 min", "13 h 40 min"]
+    # Start training then shows the measured estimate in its confirmation
+    labelled(at.button, "Start training").click().run()
+    assert (
+        "Start training 10 models on 20 patients? It would take at most about 12 min on cpu."
+        in [w.value for w in at.warning]
+    )
     ((backbones, kwargs),) = asked
     assert backbones == ["shufflenet"] and kwargs["epochs"] == 50 and kwargs["n_folds"] == 5
     assert kwargs["window_shape"] == (22, 25)  # 10-s windows of 0.4-s envelope frames

@@ -98,6 +98,14 @@ def test_demo_patient_shows_traces_spectra_coherence_and_fmri(signed_in, demo_pa
     flagged = sorted(d["name"].split(" (bad:")[0] for d in traces["data"] if "(bad:" in d["name"])
     assert flagged == drawn_bad
     assert any("Screened-out axial slices" in m.value for m in at.markdown)
+    # a plain line beside the map shown and each fMRI QC figure, and one for every other map
+    captions = [str(c.value) for c in at.caption]
+    for start in ("Mean BOLD: the average", "How much the head moved", "How clean each axial"):
+        assert any(c.startswith(start) for c in captions), start
+    assert any(c.startswith("Summary checks of the scan") for c in captions)
+    (maps,) = [s for s in at.selectbox if s.label == "Map"]
+    maps.set_value("reho").run()
+    assert any(str(c.value).startswith("ReHo: how much each point") for c in at.caption)
 
 
 def test_a_flat_channel_is_flagged_in_the_traces_and_the_qc_table(

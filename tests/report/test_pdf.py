@@ -212,7 +212,9 @@ def test_report_is_one_page_with_patient_prediction_and_model(
         "13 of 34",
         "Probability of a good outcome: 0.63",
         "model spread 0.55–0.70 (5th–95th percentile of the 3 ensemble members)",
-        "GOOD recovery expected (probability ≥ threshold 0.50)",
+        # 0.63 is a firm probability, but the FMA-LE interval 9-33 spans the cut-off 17
+        "BORDERLINE, not a firm good or poor call",
+        "The predicted FMA-LE's 95 % interval (9–33) spans the cut-off 17.",
         "0.47",  # EEG-EMG score
         "0.66",  # fMRI score
         "0.15 on EEG-EMG, 0.85 on fMRI",
@@ -232,6 +234,20 @@ def test_report_is_one_page_with_patient_prediction_and_model(
     assert len(re.findall(rb"/Subtype\s*/Image", pdf)) == 1
 
 
+def test_firm_and_borderline_calls(patient, uploads, prediction, heatmap_png, card):
+    prediction["fma_interval"] = [18.2, 30.1]  # all on the good side of 17
+    text = pdf_text(build(patient, uploads, prediction, heatmap_png, card))
+    assert "GOOD recovery expected (probability ≥ threshold 0.50)" in text
+    assert "BORDERLINE" not in text
+    prediction.update(probability_good=0.53, interval=[0.52, 0.54])  # the example
+    pdf = build(patient, uploads, prediction, heatmap_png, card)
+    text = pdf_text(pdf)
+    assert n_pages(pdf) == 1
+    assert "BORDERLINE, not a firm good or poor call" in text
+    assert "The probability 0.53 is within 0.10 of the threshold 0.50." in text
+    assert "GOOD recovery" not in text
+
+
 def test_compressed_report_reads_back_the_same(patient, uploads, prediction, heatmap_png, card):
     plain = build(patient, uploads, prediction, heatmap_png, card)
     packed = build(patient, uploads, prediction, heatmap_png, card, compress=True)
@@ -247,6 +263,7 @@ def test_image_only_prediction_says_so(patient, uploads, prediction, heatmap_png
         probability_good=0.31,
         interval=[0.28, 0.35],
         label="poor",
+        fma_interval=[2.0, 15.0],  # all on the poor side of 17: a firm call
         window_probabilities=[],
         window_starts_s=[],
         notes=[
@@ -302,6 +319,7 @@ def test_core_font_fallback_is_latin1(monkeypatch, patient, uploads, prediction,
     import rehab_core.report.pdf as pdf_module
 
     monkeypatch.setattr(pdf_module, "_font_files", lambda: None)
+    prediction["fma_interval"] = [18.2, 30.1]  # a firm good call, with its ≥
     pdf = build(patient, uploads, prediction, None, card)
     assert n_pages(pdf) == 1
     assert b"/Helvetica" in pdf and b"DejaVu" not in pdf
@@ -330,3 +348,21 @@ def test_naive_created_at_is_taken_as_utc(patient, uploads, prediction, card):
     pdf = build(patient, uploads, prediction, None, card, created_at=dt.datetime(2026, 1, 2, 3, 4))
     assert "Created 2026-01-02 03:04 UTC" in pdf_text(pdf)
     assert b"/CreationDate (D:20260102030400" in pdf
+
+
+def test_header_banner_and_disclaimer_follow_the_manifest(
+    patient, uploads, prediction, heatmap_png
+):
+    from rehab_core.storage import BundleManifest
+
+    raw = BundleManifest.from_dict(json.loads(MANIFEST.read_text())).to_dict()
+    synthetic = pdf_text(build(patient, uploads, prediction, heatmap_png, model_card(raw)))
+    head = synthetic[: synthetic.index("Patient")]
+    assert "This model was trained on synthetic (simulated) data" in head
+    assert "This is a synthetic demo patient" in head  # DEMO-42
+    assert "trained on a synthetic cohort" in synthetic
+    raw["data"].update(trained_on="real", description="the stroke unit's 2025 cohort")
+    patient["pseudonym"] = "P-42"
+    real = pdf_text(build(patient, uploads, prediction, heatmap_png, model_card(raw)))
+    assert "simulated" not in real and "synthetic cohort" not in real
+    assert f"trained on {raw['data']['n_patients']} real patients" in real

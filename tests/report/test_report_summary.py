@@ -37,8 +37,13 @@ def prediction():
 
 def test_image_only_prediction_lines(prediction):
     lines = dict(prediction_lines(prediction)[:-1])
+    assert lines["Call"].startswith("BORDERLINE, not a firm good or poor call: the probability")
+    prediction.update(probability_good=0.312, interval=[0.25, 0.37])  # firmly below 0.5
+    assert dict(prediction_lines(prediction))["Call"] == (
+        "POOR recovery expected (probability < threshold 0.50)"
+    )
+    prediction.update(probability_good=0.412, interval=[0.35, 0.47])
     assert probability_text(prediction) == "0.41 (model spread 0.35–0.47)"
-    assert lines["Call"] == "POOR recovery expected (probability < threshold 0.50)"
     assert lines["EEG-EMG score"] == "n/a (no windows)"
     assert lines["Fusion weight"] == "not used: fMRI model alone (no usable EEG-EMG)"
     assert lines["FMA-LE at 3 months"] == "not estimated (the baseline FMA-LE is missing)"
