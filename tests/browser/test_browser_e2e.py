@@ -108,7 +108,9 @@ def test_patient_to_pdf_report(page: Page, app_url: str, app_data_dir: Path, art
     expect(page.get_by_text("Create the administrator account")).to_be_visible()
     expect(page.get_by_test_id("stSidebarNav")).to_have_count(0)  # nothing else is routed
     # the one-time setup token is in the server's log, for whoever started the server
-    page.get_by_role("textbox", name="Setup token").fill(_logged_setup_token(artifacts / "streamlit.log"))
+    page.get_by_role("textbox", name="Setup token").fill(
+        _logged_setup_token(artifacts / "streamlit.log")
+    )
     page.get_by_label("User name").fill(ADMIN)
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_label("Repeat password").fill(PASSWORD)
