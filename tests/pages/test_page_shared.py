@@ -36,7 +36,13 @@ def shared(tmp_path, monkeypatch):
     monkeypatch.setenv("REHAB_DATA_DIR", str(tmp_path / "data"))
     for var in ("REHAB_DATABASE_URL", "REHAB_MAX_UPLOAD_MB", "REHAB_WEIGHTS_DIR"):
         monkeypatch.delenv(var, raising=False)
-    sys.modules.pop("pages._shared", None)
+    # a fresh import for this test, and the module every other test holds put back after it
+    # (a popped module left other tests monkeypatching a copy that app.py no longer imports)
+    if "pages._shared" in sys.modules:
+        import pages
+
+        monkeypatch.delitem(sys.modules, "pages._shared")
+        monkeypatch.setattr(pages, "_shared", pages._shared)  # restored as well after the test
     st.cache_resource.clear()
     import pages._shared as shared
 

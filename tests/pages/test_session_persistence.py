@@ -19,6 +19,8 @@ these tests see.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
+import sys
 import time
 from pathlib import Path
 
@@ -27,7 +29,6 @@ from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 
 import pages._session_cookie as session_cookie
-import pages._shared as shared
 from rehab_core.security import audit_events, create_user, set_user_active
 from rehab_core.security.sessions import (
     load_session_secret,
@@ -58,7 +59,9 @@ def server_routing(monkeypatch):
 def browser_cookie(monkeypatch):
     """``browser_cookie(value)``: the cookie the next new session's browser sends."""
     sent: dict[str, str | None] = {"value": None}
-    monkeypatch.setattr(shared, "_browser_cookie", lambda: sent["value"])
+    # patched on the module app.py will import (sys.modules), whichever copy this file imported
+    importlib.import_module("pages._shared")
+    monkeypatch.setattr(sys.modules["pages._shared"], "_browser_cookie", lambda: sent["value"])
 
     def set_cookie(value: str | None) -> None:
         sent["value"] = value
