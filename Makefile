@@ -42,7 +42,7 @@ test: setup browser postgres
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest --durations=30
 
 check: setup
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "$(CHECK_MARKERS)" --hypothesis-profile=fast
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "$(CHECK_MARKERS)" --hypothesis-profile=fast --durations=10
 
 # Installs Debian's chromium when it is missing and we are root (CI is); otherwise says what
 # to install, and the browser test is skipped with that reason.

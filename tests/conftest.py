@@ -25,6 +25,7 @@ settings.register_profile("fast", max_examples=5)
 # every test that pays for them, including the next one somebody writes.
 _MARK_BY_FIXTURE = {
     "tiny_training": pytest.mark.slow,  # trains the default fusion model: minutes on 2 cores
+    "tiny_cohort": pytest.mark.slow,  # generates a small cohort: about a minute on 2 cores
     "postgres_server": pytest.mark.postgres,
     "postgres_url": pytest.mark.postgres,
 }
