@@ -10,6 +10,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from rehab_core.io.channels import channel_label
 from rehab_core.report.outcome import prediction_call
 
 __all__ = [
@@ -220,7 +221,8 @@ def preprocessing_qc_lines(qc: Mapping[str, Any] | None) -> list[str]:
         text = f"EEG-EMG: {kept} of {signals['n_windows_total']} windows of 10 s kept"
         bad = signals.get("bad_channels") or {}
         text += (
-            "; bad channels: " + ", ".join(f"{n} ({what})" for n, what in bad.items())
+            "; bad channels: "
+            + ", ".join(f"{channel_label(n)} ({what})" for n, what in bad.items())
             if bad
             else "; no bad channel"
         )

@@ -116,3 +116,10 @@ def test_preprocessing_qc_from_the_results():
         "2 high-motion frames; median tSNR 41; flags: 2 frames above 0.5 mm FD",
     ]
     assert preprocessing_qc(None, None) == {} and preprocessing_qc_lines(None) == []
+
+
+def test_a_bad_emg_channel_is_named_by_its_muscle():
+    qc = {"signals": {"n_windows_total": 4, "n_rejected": 0, "bad_channels": {"EMG_RF": "flat"}}}
+    assert preprocessing_qc_lines(qc) == [
+        "EEG-EMG: 4 of 4 windows of 10 s kept; bad channels: rectus femoris (flat)"
+    ]
