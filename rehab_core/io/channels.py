@@ -270,6 +270,16 @@ class ModelChannels:
     missing_emg: tuple[str, ...]
     other_emg: tuple[str, ...]
 
+    @classmethod
+    def from_missing(cls, missing: Sequence[str]) -> ModelChannels:
+        """From a stored list of missing paper channels (an upload's QC), other EMG unknown."""
+        lower = {c.lower() for c in missing}
+        return cls(
+            missing_eeg=tuple(c for c in PAPER_EEG_CHANNELS if c.lower() in lower),
+            missing_emg=tuple(c for c in PAPER_EMG_CHANNELS if c.lower() in lower),
+            other_emg=(),
+        )
+
     @property
     def usable(self) -> bool:
         """True when the model can read the recording (all 22 channels present)."""

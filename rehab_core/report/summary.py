@@ -138,7 +138,7 @@ def _qc_text(kind: str, qc: Mapping[str, Any]) -> str:
         )
         missing = qc.get("missing_paper_channels") or []
         if missing:
-            text += f"; missing paper channels: {', '.join(missing)}"
+            text += f"; missing paper channels: {', '.join(map(channel_label, missing))}"
         return text
     if kind == "fmri":
         shape = " × ".join(str(n) for n in qc.get("shape") or [])

@@ -78,7 +78,8 @@ def test_patient_and_input_lines():
     }
     assert input_lines(upload) == [
         "EEG-EMG: rec.edf  (SHA-256 abababababab)",
-        "QC: 20 channels (16 EEG, 4 EMG), 512 Hz, 300.0 s; missing paper channels: EMG_ST, EMG_RFP",
+        "QC: 20 channels (16 EEG, 4 EMG), 512 Hz, 300.0 s; missing paper channels: "
+        "semitendinosus, proximal rectus femoris",
         "Reader warning: Channel names were upper-cased.",
     ]
 
