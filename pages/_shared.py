@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
+from rehab_core.io import ModelChannels
 from rehab_core.models import DEFAULT_MODEL_ID
 from rehab_core.security import UserRecord, get_user, record_event, role_allows
 from rehab_core.security.sessions import (
@@ -259,10 +260,6 @@ def plain(text: object) -> str:
     return escaped
 
 
-def _join(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
 def upload_summary(upload: UploadRecord) -> str:
     """One line on what a stored recording holds, from its QC summary."""
     qc: dict[str, Any] = upload.qc
@@ -272,7 +269,12 @@ def upload_summary(upload: UploadRecord) -> str:
             f"{qc['n_channels']} channels ({by_type}), {qc['sfreq']:g} Hz, {qc['duration_s']:.1f} s"
         )
         missing = qc.get("missing_paper_channels") or []
-        text += f"; lacks {_join(missing)}" if missing else "; all 22 model channels present"
+        reason = ModelChannels.from_missing(missing).reason()
+        text += (
+            f"; viewable on the Signals page, but {reason[0].lower()}{reason[1:].rstrip('.')}"
+            if missing
+            else "; all 22 model channels present"
+        )
     else:
         x, y, z, _ = qc["shape"]
         vx = " x ".join(f"{v:g}" for v in qc["voxel_size_mm"])

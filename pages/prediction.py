@@ -61,7 +61,14 @@ from rehab_core.storage import (
     WeightsError,
     check_stored_file,
 )
-from rehab_core.workflows.predict import limit_torch_threads, predict_and_store, prepare_inputs
+from rehab_core.workflows.predict import (
+    PredictionPlan,
+    limit_torch_threads,
+    plan_prediction,
+    predict_and_store,
+    prepare_inputs,
+    signals_reason,
+)
 
 LATEST = "prediction_latest"  # {patient id: prediction id}, plain session state
 _MODEL_KEY = "prediction_model"
@@ -127,12 +134,24 @@ def _card(model_id: str, manifest_sha: str) -> dict[str, Any]:
 
 
 # --- actions --------------------------------------------------------------------------------
+@st.cache_data(max_entries=32, show_spinner=False)
+def _signals_reason(sha256: str, _path: str) -> str:
+    """Why the model cannot use an EEG-EMG upload ("" if it can), once per file content."""
+    return signals_reason(_path)
+
+
+def _plan(signals: UploadRecord | None, fmri: UploadRecord | None) -> PredictionPlan:
+    reason = "" if signals is None else _signals_reason(signals.sha256, str(signals.path))
+    return plan_prediction(signals, fmri, reason)
+
+
 def _predict(
     store: Store,
     patient: PatientRecord,
     model_id: str,
     signals: UploadRecord | None,
     fmri: UploadRecord,
+    unused_signals: tuple[UploadRecord, str] | None = None,
 ) -> PredictionRecord:
     predictor = load_predictor(model_id)
     sha = predictor.manifest.manifest_sha256
@@ -153,6 +172,7 @@ def _predict(
         fmri=fmri,
         actor=user.username if user else "anonymous",
         prepare=prepare,
+        unused_signals=unused_signals,
     )
 
 
@@ -421,26 +441,50 @@ def main() -> None:
         st.stop()
     signals = store.latest_upload(patient.id, "signals")
     fmri = store.latest_upload(patient.id, "fmri")
+    plan = _plan(signals, fmri)
     left, right = st.columns([1, 2])
     with left:
         model_id = _model_picker(models)
     with right:
+        if signals is None:
+            eeg = "none (image-only prediction)"
+        elif plan.signals_unused:
+            eeg = f"{plain(signals.original_name)} (the model cannot use it)"
+        else:
+            eeg = plain(signals.original_name)
         st.markdown(
-            "**EEG-EMG:** "
-            f"{plain(signals.original_name) if signals else 'none (image-only prediction)'}"
-            f"  \n**fMRI:** {plain(fmri.original_name) if fmri else 'none'}"
+            f"**EEG-EMG:** {eeg}  \n**fMRI:** {plain(fmri.original_name) if fmri else 'none'}"
         )
-    if fmri is None:
-        st.warning(
-            f"{plain(patient.pseudonym)} has no resting-state fMRI yet; the models need one."
-        )
+    if plan.blocked:
+        if fmri is None and not plan.signals_unused:
+            st.warning(
+                f"{plain(patient.pseudonym)} has no resting-state fMRI yet; the models need one."
+            )
+        else:
+            st.warning(plan.blocked)
         link_if_page(PATIENTS_PAGE, "Upload it on the Patients page", icon=":material/group:")
+        st.button(
+            "Predict",
+            type="primary",
+            icon=":material/insights:",
+            disabled=True,
+            help=plan.blocked,
+        )
         _history(store, patient)
         st.stop()
-    if st.button("Predict", type="primary", icon=":material/insights:"):
+    label = "Predict"
+    if plan.fmri_only:
+        label = "Predict from the fMRI only"
+        st.info(
+            f"{plan.signals_unused} An fMRI-only prediction can be made; it is labelled as such "
+            "on the result, in the record and in the PDF.",
+            icon=":material/info:",
+        )
+    if st.button(label, type="primary", icon=":material/insights:"):
+        unused = (signals, plan.signals_unused) if plan.fmri_only else None
         try:
             with st.spinner("Preparing the recordings and predicting..."):
-                record = _predict(store, patient, model_id, signals, fmri)
+                record = _predict(store, patient, model_id, plan.signals, fmri, unused)
         except (InputError, WeightsError, ValueError) as err:
             st.error(str(err))
         else:
@@ -455,7 +499,8 @@ def main() -> None:
             st.warning(f"The model {shown_id} of this prediction is no longer installed.")
         else:
             timing = out.get("timing_s") or {}
-            st.subheader(f"Result ({record.created_at:%Y-%m-%d %H:%M} UTC)")
+            only = " from the fMRI only" if out.get("modality") == "image" else ""
+            st.subheader(f"Result{only} ({record.created_at:%Y-%m-%d %H:%M} UTC)")
             if timing:
                 st.caption(
                     f"Predicted in {timing['total']:.1f} s "

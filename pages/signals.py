@@ -174,8 +174,23 @@ def _trace_viewer(upload, rec, key: tuple) -> None:
         horizontal=True,
         key=f"sig_mode_{upload.id}",
     )
-    names = st.multiselect(
-        "Channels", rec.ch_names, default=list(rec.ch_names), key=f"sig_channels_{upload.id}"
+    groups = {
+        "All": list(rec.ch_names),
+        "EEG": [n for n, t in zip(rec.ch_names, rec.ch_types, strict=True) if t == "eeg"],
+        "EMG": [n for n, t in zip(rec.ch_names, rec.ch_types, strict=True) if t == "emg"],
+    }
+    c_group, c_names = st.columns([1, 4])
+    group = c_group.radio(
+        "Channel group",
+        [g for g, members in groups.items() if members],
+        horizontal=True,
+        key=f"sig_group_{upload.id}",
+    )
+    names = c_names.multiselect(
+        "Channels",
+        groups[group],
+        default=groups[group],
+        key=f"sig_channels_{upload.id}_{group}",
     )
     if not names:
         st.info("Choose at least one channel to show.")
@@ -217,12 +232,15 @@ def _signals_tab(patient_id: int, settings: SignalSettings, source: str) -> None
         st.error(str(err))
         return
     result = rec.result
+    if rec.model_channels is not None and not rec.model_channels.usable:
+        st.info(rec.model_channels.note(), icon=":material/info:")
     band = result.qc["band_hz"]
     notch = f"{settings.line_freq:g} Hz notch" if result.qc["notch_freqs_hz"] else "no notch"
     st.caption(
         f"{plain(upload.original_name)}: {len(rec.ch_names)} channels, {rec.sfreq:g} Hz, "
         f"{rec.duration_s:.1f} s. Preprocessed with {source} (band-pass {band[0]:g}-{band[1]:g} "
-        f"Hz, {notch}, {settings.window_s:g}-s windows): what you see is what the model saw."
+        f"Hz, {notch}, {settings.window_s:g}-s windows)"
+        + (": what you see is what the model saw." if rec.model_channels.usable else ".")
     )
 
     _trace_viewer(upload, rec, key)

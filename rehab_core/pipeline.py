@@ -191,7 +191,9 @@ class SignalView:
     ``raw`` and ``filtered`` are read-only float32 ``(n_chans, n_times)`` in µV
     at ``sfreq`` (the recording's rate), picked like the preprocessing;
     ``filtered`` is the preprocessing's band-pass and notch; ``result`` is the
-    :class:`~rehab_core.signals.SignalResult` the model reads.
+    :class:`~rehab_core.signals.SignalResult` the model reads. A recording the
+    model can use holds its 22 channels; any other readable one holds all its
+    channels in montage order, and ``model_channels`` says what the model lacks.
     """
 
     raw: np.ndarray
@@ -200,6 +202,7 @@ class SignalView:
     ch_names: tuple[str, ...]
     ch_types: tuple[str, ...]
     result: Any
+    model_channels: Any = None
 
     @property
     def duration_s(self) -> float:
@@ -207,17 +210,30 @@ class SignalView:
 
 
 def view_signals(path: str | Path, settings: Any = None) -> SignalView:
-    """Read and preprocess one EEG-EMG file, keeping the continuous raw and filtered data."""
-    from rehab_core.signals import SignalSettings, filter_signals, recording_arrays
+    """Read and preprocess one EEG-EMG file, keeping the continuous raw and filtered data.
+
+    Any readable recording is viewable: the model's 22 channels when it has them,
+    otherwise every channel in montage order (EEG, then EMG, then the rest).
+    """
+    from rehab_core.io import check_model_channels, montage_order, read_signals
+    from rehab_core.signals import SignalSettings, filter_signals, preprocess_raw, recording_arrays
 
     settings = settings or SignalSettings()
-    prepared = prepare_patient(path, None, signal_settings=settings, paper_channels=True)
-    data, sfreq, names, types = recording_arrays(prepared.raw)
+    raw = read_signals(path)
+    check = check_model_channels(raw.ch_names, raw.get_channel_types())
+    if check.usable:
+        prepared = prepare_patient(path, None, signal_settings=settings, paper_channels=True)
+        raw = prepared.raw
+        result = prepared.signals
+    else:
+        raw.reorder_channels(montage_order(raw.ch_names, raw.get_channel_types()))
+        result = preprocess_raw(raw, settings)
+    data, sfreq, names, types = recording_arrays(raw)
     filtered = filter_signals(data, sfreq, settings).astype(np.float32)
     data = data.astype(np.float32)
     for array in (data, filtered):
         array.setflags(write=False)
-    return SignalView(data, filtered, sfreq, tuple(names), tuple(types), prepared.signals)
+    return SignalView(data, filtered, sfreq, tuple(names), tuple(types), result, check)
 
 
 @dataclass

@@ -36,6 +36,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,7 +50,9 @@ __all__ = [
     "PAPER_EMG_CHANNELS",
     "PAPER_CHANNELS",
     "EMG_MUSCLES",
+    "ModelChannels",
     "channel_label",
+    "check_model_channels",
     "guess_channel_type",
     "montage_order",
     "pick_paper_channels",
@@ -242,6 +245,103 @@ def _join_names(names: list[str]) -> str:
     return f"{', '.join(names[:-1])} and {names[-1]}"
 
 
+def _missing_phrase(missing_eeg: Sequence[str], missing_emg: Sequence[str]) -> str:
+    """What a recording lacks, EEG by site and EMG by muscle name (never by code)."""
+    parts = []
+    if missing_eeg:
+        parts.append(f"the paper's EEG channels {_join_names(list(missing_eeg))}")
+    if len(missing_emg) == len(PAPER_EMG_CHANNELS):
+        muscles = [channel_label(c) for c in _EMG_DISPLAY_ORDER]
+        parts.append(f"all six leg muscles the model reads ({_join_names(muscles)})")
+    elif missing_emg:
+        muscles = [channel_label(c) for c in missing_emg]
+        parts.append(f"the leg EMG of the {_join_names(muscles)}")
+    return " and ".join(parts)
+
+
+@dataclass(frozen=True)
+class ModelChannels:
+    """Which of the model's 22 channels a recording has (see :func:`check_model_channels`).
+
+    ``other_emg``: the recording's EMG channels that are none of the paper's leg muscles.
+    """
+
+    missing_eeg: tuple[str, ...]
+    missing_emg: tuple[str, ...]
+    other_emg: tuple[str, ...]
+
+    @classmethod
+    def from_missing(cls, missing: Sequence[str]) -> ModelChannels:
+        """From a stored list of missing paper channels (an upload's QC), other EMG unknown."""
+        lower = {c.lower() for c in missing}
+        return cls(
+            missing_eeg=tuple(c for c in PAPER_EEG_CHANNELS if c.lower() in lower),
+            missing_emg=tuple(c for c in PAPER_EMG_CHANNELS if c.lower() in lower),
+            other_emg=(),
+        )
+
+    @property
+    def usable(self) -> bool:
+        """True when the model can read the recording (all 22 channels present)."""
+        return not (self.missing_eeg or self.missing_emg)
+
+    def reason(self) -> str:
+        """Why the model cannot use the recording, in one plain sentence ("" if it can)."""
+        if self.usable:
+            return ""
+        lacks = _missing_phrase(self.missing_eeg, self.missing_emg)
+        sentence = f"The model cannot use this EEG-EMG recording: it lacks {lacks}"
+        if self.missing_emg and self.other_emg:
+            n = len(self.other_emg)
+            sentence += (
+                f"; its {n} EMG channel{'s' if n > 1 else ''} "
+                f"({_join_names(list(self.other_emg))}) "
+                f"{'are' if n > 1 else 'is'} not leg muscles the model knows"
+            )
+        return sentence + "."
+
+    def note(self) -> str:
+        """What a viewer can say about the recording: viewable, and whether the model can use it."""
+        if self.usable:
+            return (
+                "The model can use this recording: it has the 16 EEG sites and the six leg "
+                "muscles the model reads."
+            )
+        reason = self.reason()
+        return (
+            "This recording can be viewed (traces, spectra and quality checks below), but "
+            f"{reason[0].lower()}{reason[1:]} The model needs the paper's 16 EEG sites and EMG "
+            "of the six leg muscles."
+        )
+
+
+def check_model_channels(
+    names: Sequence[str], ch_types: Sequence[str] | None = None
+) -> ModelChannels:
+    """Which of the paper's 22 channels ``names`` holds (case-insensitively), and other EMG.
+
+    Parameters
+    ----------
+    names : sequence of str
+        The recording's channel names.
+    ch_types : sequence of str or None
+        Channel types; ``None`` judges EMG by the name (an ``EMG`` prefix).
+    """
+    lower = {n.lower() for n in names}
+    paper = {c.lower() for c in PAPER_CHANNELS}
+    emg = [
+        n
+        for i, n in enumerate(names)
+        if (ch_types[i] == "emg" if ch_types is not None else n.upper().startswith("EMG"))
+        and n.lower() not in paper
+    ]
+    return ModelChannels(
+        missing_eeg=tuple(c for c in PAPER_EEG_CHANNELS if c.lower() not in lower),
+        missing_emg=tuple(c for c in PAPER_EMG_CHANNELS if c.lower() not in lower),
+        other_emg=tuple(montage_order(emg, ["emg"] * len(emg))),
+    )
+
+
 def _source_name(raw: mne.io.BaseRaw) -> str:
     filenames = [f for f in raw.filenames if f is not None]
     if filenames:
@@ -284,14 +384,9 @@ def pick_paper_channels(raw: mne.io.BaseRaw) -> mne.io.BaseRaw:
     missing_eeg = [c for c in PAPER_EEG_CHANNELS if c.lower() not in by_lower]
     missing_emg = [c for c in PAPER_EMG_CHANNELS if c.lower() not in by_lower]
     if missing_eeg or missing_emg:
-        parts = []
-        if missing_eeg:
-            parts.append(f"the paper's EEG channels {_join_names(missing_eeg)}")
-        if missing_emg:
-            parts.append(f"the leg EMG channels {_join_names(missing_emg)}")
         raise MissingChannelsError(
-            f"{_source_name(raw)} lacks {' and '.join(parts)}; "
-            f"the model needs all {len(PAPER_CHANNELS)}."
+            f"{_source_name(raw)} lacks {_missing_phrase(missing_eeg, missing_emg)}; "
+            f"the model needs all {len(PAPER_CHANNELS)} channels."
         )
     source_names = [by_lower[c.lower()] for c in PAPER_CHANNELS]
     picked = raw.copy().pick(source_names)

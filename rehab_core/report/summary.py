@@ -10,6 +10,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from rehab_core.io.channels import channel_label
 from rehab_core.report.outcome import prediction_call
 
 __all__ = [
@@ -137,7 +138,7 @@ def _qc_text(kind: str, qc: Mapping[str, Any]) -> str:
         )
         missing = qc.get("missing_paper_channels") or []
         if missing:
-            text += f"; missing paper channels: {', '.join(missing)}"
+            text += f"; missing paper channels: {', '.join(map(channel_label, missing))}"
         return text
     if kind == "fmri":
         shape = " × ".join(str(n) for n in qc.get("shape") or [])
@@ -220,7 +221,8 @@ def preprocessing_qc_lines(qc: Mapping[str, Any] | None) -> list[str]:
         text = f"EEG-EMG: {kept} of {signals['n_windows_total']} windows of 10 s kept"
         bad = signals.get("bad_channels") or {}
         text += (
-            "; bad channels: " + ", ".join(f"{n} ({what})" for n, what in bad.items())
+            "; bad channels: "
+            + ", ".join(f"{channel_label(n)} ({what})" for n, what in bad.items())
             if bad
             else "; no bad channel"
         )

@@ -563,7 +563,9 @@ def signal_qc_table(result: SignalResult) -> dict[str, list[dict[str, Any]]]:
         {"item": "windows rejected", "value": str(qc["n_rejected"])},
         {
             "item": "bad channels",
-            "value": ", ".join(qc["bad_channels"]) if qc["bad_channels"] else "none",
+            "value": ", ".join(map(channel_label, qc["bad_channels"]))
+            if qc["bad_channels"]
+            else "none",
         },
         {"item": "unused tail", "value": f"{qc['dropped_tail_s']:.1f} s"},
         {"item": "model input rate", "value": f"{qc['output_sfreq']:g} Hz"},
@@ -572,7 +574,7 @@ def signal_qc_table(result: SignalResult) -> dict[str, list[dict[str, Any]]]:
     actions = qc.get("bad_channel_actions", {})
     bad_rows = [
         {
-            "channel": name,
+            "channel": channel_label(name),
             "type": types.get(name, "?").upper(),
             "reason": reason,
             "action": actions.get(name, ""),

@@ -21,11 +21,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PatientPrediction",
+    "PredictionPlan",
     "limit_torch_threads",
     "load_model",
+    "plan_prediction",
     "predict_and_store",
     "predict_patient",
     "prepare_inputs",
+    "signals_reason",
 ]
 
 Preparer = Callable[[], "PreparedPatient"]
@@ -142,6 +145,66 @@ def predict_patient(
     return PatientPrediction(prediction, prepared, timing)
 
 
+def signals_reason(path: str | Path) -> str:
+    """Why the model cannot use this EEG-EMG file, in one sentence; ``""`` when it can.
+
+    The file is read (its channels are checked, not preprocessed): a file the
+    reader refuses gives the reader's sentence, one without the model's 22
+    channels names what it lacks (muscles in words).
+    """
+    from rehab_core.io import InputError, check_model_channels, read_signals
+
+    try:
+        raw = read_signals(path)
+    except InputError as err:
+        return str(err)
+    return check_model_channels(raw.ch_names, raw.get_channel_types()).reason()
+
+
+@dataclass(frozen=True)
+class PredictionPlan:
+    """What a prediction for a patient's latest uploads will be made from.
+
+    ``signals``/``fmri``: the uploads the model will read (``signals`` is None
+    for an fMRI-only prediction); ``signals_unused``: why a stored EEG-EMG
+    upload is left out (``""`` when it is used or there is none); ``blocked``:
+    why nothing can be predicted (``""`` when something can).
+    """
+
+    signals: UploadRecord | None
+    fmri: UploadRecord | None
+    signals_unused: str = ""
+    blocked: str = ""
+
+    @property
+    def fmri_only(self) -> bool:
+        """True when a stored EEG-EMG recording is left out and the fMRI alone decides."""
+        return not self.blocked and bool(self.signals_unused)
+
+
+def plan_prediction(
+    signals: UploadRecord | None, fmri: UploadRecord | None, signals_reason: str = ""
+) -> PredictionPlan:
+    """Decide what the latest uploads allow: fusion, fMRI only, or nothing (with the reason).
+
+    Parameters
+    ----------
+    signals, fmri : UploadRecord or None
+        The patient's latest EEG-EMG and fMRI uploads.
+    signals_reason : str
+        :func:`signals_reason` of the EEG-EMG upload (``""``: the model can use it).
+    """
+    unused = signals_reason if signals is not None else ""
+    used = None if unused else signals
+    blocked = ""
+    if fmri is None:
+        blocked = "Nothing can be predicted yet: every model needs the patient's resting-state fMRI"
+        if unused:
+            blocked += f", and {unused[0].lower()}{unused[1:].rstrip('.')}"
+        blocked += "."
+    return PredictionPlan(used, fmri, unused, blocked)
+
+
 def predict_and_store(
     store: Store,
     patient: PatientRecord,
@@ -151,6 +214,7 @@ def predict_and_store(
     fmri: UploadRecord,
     actor: str,
     prepare: Preparer | None = None,
+    unused_signals: tuple[UploadRecord, str] | None = None,
 ) -> PredictionRecord:
     """Predict a stored patient from their uploads, store the prediction, audit it as ``actor``.
 
@@ -171,6 +235,10 @@ def predict_and_store(
     prepare : callable or None
         As in :func:`predict_patient`; the prediction records these uploads'
         paths and hashes as its inputs, whoever prepared them.
+    unused_signals : (UploadRecord, str) or None
+        A stored EEG-EMG upload the model cannot use and why
+        (:func:`plan_prediction`): the prediction is then fMRI-only, and its
+        first note, its stored ``signals_not_used`` and the PDF say so.
 
     Raises
     ------
@@ -190,6 +258,19 @@ def predict_and_store(
     used = [u for u in (signals, fmri) if u is not None]
     outputs = run.outputs()
     outputs["inputs"] = {str(u.path): u.sha256 for u in used}
+    if unused_signals is not None and signals is None:
+        upload, reason = unused_signals
+        outputs["signals_not_used"] = {
+            "upload_id": upload.id,
+            "file": upload.original_name,
+            "reason": reason,
+        }
+        notes = [n for n in outputs.get("notes") or [] if not n.startswith("Image-only")]
+        outputs["notes"] = [
+            f"fMRI-only prediction: the EEG-EMG recording {upload.original_name} was not used, "
+            f"so the fMRI model alone decides. {reason}",
+            *notes,
+        ]
     record = store.add_prediction(patient.id, outputs, upload_ids=[u.id for u in used])
     record_event(
         store,

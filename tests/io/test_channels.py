@@ -10,8 +10,10 @@ import pytest
 from rehab_core.io import (
     EMG_MUSCLES,
     PAPER_CHANNELS,
+    PAPER_EEG_CHANNELS,
     PAPER_EMG_CHANNELS,
     channel_label,
+    check_model_channels,
     montage_order,
 )
 from rehab_core.io.channels import _eeg_position
@@ -104,3 +106,50 @@ def test_channel_label_names_the_paper_muscles():
     ]
     assert channel_label("emg_gmax") == EMG_MUSCLES["EMG_GMAX"]
     assert channel_label("C3") == "C3" and channel_label("emg1") == "emg1"
+
+
+# ---------------------------------------------------------------- check_model_channels
+
+
+def test_a_recording_with_the_22_channels_is_usable_in_any_case_and_order():
+    names = [c.lower() for c in reversed(PAPER_CHANNELS)] + ["Extra"]
+    check = check_model_channels(names)
+    assert check.usable and check.reason() == ""
+    assert check.missing_eeg == () and check.missing_emg == () and check.other_emg == ()
+    assert check.note().startswith("The model can use this recording")
+
+
+def test_arm_emg_and_missing_sites_are_said_in_words_not_codes():
+    eeg = [c for c in PAPER_EEG_CHANNELS if c not in {"C2", "C1"}] + ["Fz", "Oz"]
+    emg = [f"emg{k}" for k in (10, 2, 1)]
+    check = check_model_channels(eeg + emg, ["eeg"] * len(eeg) + ["emg"] * 3)
+    assert not check.usable
+    assert check.missing_eeg == ("C2", "C1") and check.missing_emg == PAPER_EMG_CHANNELS
+    assert check.other_emg == ("emg1", "emg2", "emg10")
+    assert check.reason() == (
+        "The model cannot use this EEG-EMG recording: it lacks the paper's EEG channels C2 "
+        "and C1 and all six leg muscles the model reads (proximal rectus femoris, rectus "
+        "femoris, vastus medialis, gluteus maximus, biceps femoris (long head) and "
+        "semitendinosus); its 3 EMG channels (emg1, emg2 and emg10) are not leg muscles the "
+        "model knows."
+    )
+    assert check.note().startswith("This recording can be viewed")
+    assert "the model cannot use this EEG-EMG recording" in check.note()
+    assert "EMG_" not in check.note()
+
+
+def test_one_missing_muscle_is_named():
+    names = [c for c in PAPER_CHANNELS if c != "EMG_BFL"]
+    check = check_model_channels(names)
+    assert check.missing_eeg == () and check.missing_emg == ("EMG_BFL",)
+    assert check.reason() == (
+        "The model cannot use this EEG-EMG recording: it lacks the leg EMG of the biceps "
+        "femoris (long head)."
+    )
+
+
+@pytest.mark.parametrize("code", PAPER_EMG_CHANNELS)
+def test_every_model_muscle_has_a_name_in_words(code):
+    assert channel_label(code) == EMG_MUSCLES[code]
+    assert channel_label(code.lower()) == EMG_MUSCLES[code]
+    assert not EMG_MUSCLES[code].upper().startswith("EMG")

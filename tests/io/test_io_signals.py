@@ -86,8 +86,9 @@ def test_real_fif_lacks_paper_channels():
     raw = read_signals(path)
     message = (
         "subj2_iMC_s01_srg_raw.fif lacks the paper's EEG channels C2 and C1 "
-        "and the leg EMG channels "
-        "EMG_RF, EMG_VM, EMG_BFL, EMG_GMAX, EMG_ST and EMG_RFP; the model needs all 22."
+        "and all six leg muscles the model reads (proximal rectus femoris, rectus femoris, "
+        "vastus medialis, gluteus maximus, biceps femoris (long head) and semitendinosus); "
+        "the model needs all 22 channels."
     )
     with pytest.raises(
         MissingChannelsError, match=f"^{message}$".replace("(", r"\(").replace(")", r"\)")
@@ -122,8 +123,8 @@ def test_pick_paper_channels_names_missing_ones(tmp_path, paper_data_uV):
     with pytest.raises(
         MissingChannelsError,
         match=r"^The recording lacks the paper's EEG channels CP2 and C2 "
-        r"and the leg EMG channels EMG_RF; "
-        r"the model needs all 22\.$",
+        r"and the leg EMG of the rectus femoris; "
+        r"the model needs all 22 channels\.$",
     ):
         pick_paper_channels(raw)
     only_emg = _raw(paper_data_uV[16:], list(PAPER_EMG_CHANNELS), ["emg"] * 6)

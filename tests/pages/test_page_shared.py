@@ -86,3 +86,26 @@ def test_load_predictor_loads_once(shared):
     first = shared.load_predictor("shufflenet_lstm")
     assert first.manifest.model_id == "shufflenet_lstm"
     assert shared.load_predictor() is first
+
+
+def test_upload_summary_says_an_arm_recording_is_viewable_and_what_the_model_lacks(shared):
+    from types import SimpleNamespace
+
+    from rehab_core.io import PAPER_EMG_CHANNELS
+
+    upload = SimpleNamespace(
+        kind="signals",
+        qc={
+            "n_channels": 40,
+            "sfreq": 500.0,
+            "duration_s": 20.0,
+            "n_channels_by_type": {"eeg": 32, "emg": 8},
+            "missing_paper_channels": ["C2", "C1", *PAPER_EMG_CHANNELS],
+        },
+    )
+    assert shared.upload_summary(upload) == (
+        "40 channels (32 EEG, 8 EMG), 500 Hz, 20.0 s; viewable on the Signals page, but the "
+        "model cannot use this EEG-EMG recording: it lacks the paper's EEG channels C2 and C1 "
+        "and all six leg muscles the model reads (proximal rectus femoris, rectus femoris, "
+        "vastus medialis, gluteus maximus, biceps femoris (long head) and semitendinosus)"
+    )

@@ -218,7 +218,57 @@ def test_patient_without_fmri_is_told_to_upload_one(signed_in, store, demo_files
     assert [w.value for w in at.warning] == [
         "EEG-ONLY has no resting-state fMRI yet; the models need one."
     ]
+    (button,) = [b for b in at.button if b.label == "Predict"]
+    assert button.disabled  # shown, with the reason as its help
+    assert button.help == (
+        "Nothing can be predicted yet: every model needs the patient's resting-state fMRI."
+    )
+
+
+REAL = ROOT.parent / "shared" / "data" / "real-stroke-eeg-emg" / "subj2_iMC_s01_srg_raw.fif"
+needs_real = pytest.mark.skipif(not REAL.exists(), reason="the shared real recordings are not here")
+
+
+@needs_real
+def test_an_arm_recording_without_fmri_disables_predict_with_the_reason(signed_in, store):
+    patient = store.create_patient("REAL-ONLY")
+    store.add_upload(patient.id, "signals", REAL.name, REAL)
+    at = open_prediction(signed_in, patient.id)
+    (warning,) = [w.value for w in at.warning]
+    assert warning.startswith(
+        "Nothing can be predicted yet: every model needs the patient's resting-state fMRI, "
+        "and the model cannot use this EEG-EMG recording: it lacks"
+    )
+    assert "rectus femoris" in warning and "EMG_" not in warning
+    (button,) = [b for b in at.button if b.label == "Predict"]
+    assert button.disabled and button.help == warning
+
+
+@needs_real
+@pytest.mark.slow
+def test_an_arm_recording_with_fmri_gets_a_labelled_fmri_only_prediction(
+    signed_in, store, demo_files
+):
+    patient = store.create_patient("REAL-FMRI")
+    store.add_upload(patient.id, "signals", REAL.name, REAL)
+    store.add_upload(patient.id, "fmri", "bold.nii.gz", demo_files.fmri_path)
+    at = open_prediction(signed_in, patient.id)
     assert not [b for b in at.button if b.label == "Predict"]
+    (offer,) = [i.value for i in at.info if "fMRI-only prediction can be made" in i.value]
+    assert offer.startswith("The model cannot use this EEG-EMG recording: it lacks")
+    assert "rectus femoris" in offer and "EMG_" not in offer
+    (button,) = [b for b in at.button if b.label == "Predict from the fMRI only"]
+    assert not button.disabled
+    button.click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    (record,) = store.predictions(patient.id)
+    out = record.outputs
+    assert out["modality"] == "image" and out["signal_score"] is None
+    assert out["signals_not_used"]["reason"] == offer.split(" An fMRI-only")[0]
+    assert out["notes"][0].startswith("fMRI-only prediction: the EEG-EMG recording")
+    assert any(s.value.startswith("Result from the fMRI only") for s in at.subheader)
+    assert out["notes"][0] in [i.value for i in at.info]
 
 
 def test_the_page_names_the_model_version_it_uses(signed_in, store, demo_files):

@@ -171,22 +171,60 @@ def test_span_start_and_channel_choice_change_the_view(signed_in, demo_patient):
     assert figures(at)[0]["layout"]["xaxis"]["range"] == [0, 60]
 
 
-def test_a_recording_the_model_cannot_use_is_explained_not_crashed(
+def _patient_with_signals(pseudonym: str, path: Path) -> int:
+    """A new patient whose only upload is the EEG-EMG file at ``path``; their id."""
+    store = open_store()
+    try:
+        patient = store.create_patient(pseudonym)
+        store.add_upload(patient.id, "signals", path.name, path)
+    finally:
+        store.close()
+    return patient.id
+
+
+def test_a_recording_the_model_cannot_use_is_shown_with_a_plain_note(
     signed_in, demo_patient, tmp_path
 ):
-    """21 of the 22 channels: stored (the reader accepts it) but refused by the model's picks."""
+    """21 of the 22 channels: stored, viewable, and the note names the missing muscle."""
     rng = np.random.default_rng(0)
     path = write_signals_text(
         tmp_path / "short.txt", rng.normal(0, 20, (21, 1200)), PAPER_CHANNELS[:21], 100.0
     )
-    store = open_store()
-    try:
-        patient = store.create_patient("SIG-MISSING")
-        store.add_upload(patient.id, "signals", path.name, path)
-    finally:
-        store.close()
-    at = open_signals(signed_in, patient_id=patient.id)
+    at = open_signals(signed_in, patient_id=_patient_with_signals("SIG-MISSING", path))
     assert not at.exception
-    assert "EMG_RFP" in at.error[0].value and "lacks" in at.error[0].value
-    assert at.info[0].value.startswith("No fMRI recording is stored for this patient yet")
-    assert not at.get("plotly_chart")
+    assert not at.error
+    note = at.info[0].value
+    assert note.startswith("This recording can be viewed")
+    assert "the leg EMG of the proximal rectus femoris" in note and "EMG_RFP" not in note
+    assert at.info[1].value.startswith("No fMRI recording is stored for this patient yet")
+    traces = figures(at)[0]
+    assert len(traces["data"]) == 21
+
+
+REAL = ROOT.parent / "shared" / "data" / "real-stroke-eeg-emg" / "subj2_iMC_s01_srg_raw.fif"
+
+
+@pytest.mark.skipif(not REAL.exists(), reason="the shared real recordings are not here")
+def test_a_real_arm_recording_shows_traces_spectra_and_qc_in_montage_order(signed_in, demo_patient):
+    """32 EEG + 8 arm EMG at 500 Hz: every channel drawn, EEG front to back, then EMG."""
+    at = open_signals(signed_in, patient_id=_patient_with_signals("SIG-REAL", REAL))
+    assert not at.exception, at.exception
+    assert not at.error
+    note = at.info[0].value
+    assert "can be viewed" in note and "cannot use" in note
+    assert "all six leg muscles" in note and "rectus femoris" in note and "EMG_" not in note
+    assert "emg1" in note  # the file's own EMG channels, named as in the file
+    figs = figures(at)
+    names = [d["name"].split(" (bad:")[0] for d in figs[0]["data"]]
+    assert len(names) == 40
+    assert names[:3] == ["Fp1", "Fp2", "AF3"] and names[-8:] == [f"emg{k}" for k in range(1, 9)]
+    assert len(figs) >= 2  # traces and spectra
+    assert any(s.value == "Power spectra" for s in at.subheader)
+    assert any(s.value == "Quality control" for s in at.subheader)
+    assert at.dataframe  # the QC summary
+
+    (group,) = [r for r in at.radio if r.label == "Channel group"]
+    group.set_value("EMG").run()
+    assert not at.exception
+    emg = [d["name"].split(" (bad:")[0] for d in figures(at)[0]["data"]]
+    assert emg == [f"emg{k}" for k in range(1, 9)]

@@ -78,7 +78,8 @@ def test_patient_and_input_lines():
     }
     assert input_lines(upload) == [
         "EEG-EMG: rec.edf  (SHA-256 abababababab)",
-        "QC: 20 channels (16 EEG, 4 EMG), 512 Hz, 300.0 s; missing paper channels: EMG_ST, EMG_RFP",
+        "QC: 20 channels (16 EEG, 4 EMG), 512 Hz, 300.0 s; missing paper channels: "
+        "semitendinosus, proximal rectus femoris",
         "Reader warning: Channel names were upper-cased.",
     ]
 
@@ -116,3 +117,10 @@ def test_preprocessing_qc_from_the_results():
         "2 high-motion frames; median tSNR 41; flags: 2 frames above 0.5 mm FD",
     ]
     assert preprocessing_qc(None, None) == {} and preprocessing_qc_lines(None) == []
+
+
+def test_a_bad_emg_channel_is_named_by_its_muscle():
+    qc = {"signals": {"n_windows_total": 4, "n_rejected": 0, "bad_channels": {"EMG_RF": "flat"}}}
+    assert preprocessing_qc_lines(qc) == [
+        "EEG-EMG: 4 of 4 windows of 10 s kept; bad channels: rectus femoris (flat)"
+    ]

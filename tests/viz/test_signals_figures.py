@@ -456,3 +456,15 @@ def test_signal_qc_table_when_all_is_clean(clean_result):
     assert table["bad_channels"] == [] and table["rejected_windows"] == []
     summary = {row["item"]: row["value"] for row in table["summary"]}
     assert summary["bad channels"] == "none" and summary["windows rejected"] == "0"
+
+
+def test_signal_qc_table_names_a_bad_emg_channel_by_its_muscle(signal_result):
+    from dataclasses import replace
+
+    qc = dict(signal_result.qc)
+    qc["bad_channels"] = {"EMG_BFL": "flat"}
+    qc["bad_channel_actions"] = {"EMG_BFL": "set to zero"}
+    table = signal_qc_table(replace(signal_result, qc=qc))
+    summary = {row["item"]: row["value"] for row in table["summary"]}
+    assert summary["bad channels"] == "biceps femoris (long head)"
+    assert table["bad_channels"][0]["channel"] == "biceps femoris (long head)"

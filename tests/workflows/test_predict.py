@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from rehab_core.io.cohort import read_cohort
@@ -10,9 +12,11 @@ from rehab_core.storage import WeightsError
 from rehab_core.workflows.predict import (
     limit_torch_threads,
     load_model,
+    plan_prediction,
     predict_and_store,
     predict_patient,
     prepare_inputs,
+    signals_reason,
 )
 
 
@@ -122,3 +126,83 @@ def test_a_failed_prediction_stores_and_audits_nothing(predictor, stored_patient
         )
     assert store.predictions(record.id) == []
     assert audit_events(store, action="predict") == []
+
+
+# ---------------------------------------------------------------- what can be predicted
+
+REAL_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "real-stroke-eeg-emg"
+REAL = REAL_DIR / "subj2_iMC_s01_srg_raw.fif"
+
+
+def test_signals_reason_is_empty_for_the_models_channels(patient):
+    assert signals_reason(patient.signals_path) == ""
+
+
+@pytest.mark.skipif(not REAL.exists(), reason="the shared real recordings are not here")
+def test_signals_reason_names_the_muscles_an_arm_recording_lacks():
+    reason = signals_reason(REAL)
+    assert reason.startswith("The model cannot use this EEG-EMG recording: it lacks the paper's")
+    assert "rectus femoris" in reason and "emg1" in reason and "EMG_" not in reason
+
+
+def test_signals_reason_of_an_unreadable_file_is_the_readers_sentence(tmp_path):
+    path = tmp_path / "broken.fif"
+    path.write_bytes(b"not a fif file at all")
+    reason = signals_reason(path)
+    assert reason and "broken.fif" in reason
+
+
+def test_plan_prediction_fusion_fmri_only_and_nothing(stored_patient):
+    _, _, signals, fmri = stored_patient
+    why = "The model cannot use this EEG-EMG recording: it lacks the leg EMG of the rectus femoris."
+
+    fusion = plan_prediction(signals, fmri)
+    assert (fusion.signals, fusion.fmri, fusion.signals_unused, fusion.blocked) == (
+        signals,
+        fmri,
+        "",
+        "",
+    )
+    assert not fusion.fmri_only
+
+    only = plan_prediction(signals, fmri, why)
+    assert only.signals is None and only.fmri == fmri and only.signals_unused == why
+    assert only.fmri_only and only.blocked == ""
+
+    assert plan_prediction(None, fmri).fmri_only is False  # no EEG-EMG stored: image-only
+
+    nothing = plan_prediction(signals, None, why)
+    assert nothing.blocked == (
+        "Nothing can be predicted yet: every model needs the patient's resting-state fMRI, "
+        "and the model cannot use this EEG-EMG recording: it lacks the leg EMG of the rectus "
+        "femoris."
+    )
+    assert not nothing.fmri_only
+    assert plan_prediction(signals, None).blocked == (
+        "Nothing can be predicted yet: every model needs the patient's resting-state fMRI."
+    )
+
+
+def test_an_fmri_only_prediction_is_labelled_in_the_record(predictor, stored_patient):
+    store, record, signals, fmri = stored_patient
+    why = "The model cannot use this EEG-EMG recording: it lacks the leg EMG of the rectus femoris."
+    stored = predict_and_store(
+        store,
+        record,
+        predictor,
+        signals=None,
+        fmri=fmri,
+        actor="dr.a",
+        unused_signals=(signals, why),
+    )
+    out = stored.outputs
+    assert out["modality"] == "image" and out["signal_score"] is None
+    name = signals.original_name  # as the upload shows it
+    assert out["signals_not_used"] == {"upload_id": signals.id, "file": name, "reason": why}
+    assert out["notes"][0] == (
+        f"fMRI-only prediction: the EEG-EMG recording {name} was not used, so the fMRI model "
+        f"alone decides. {why}"
+    )
+    assert not any(n.startswith("Image-only") for n in out["notes"])
+    assert list(stored.upload_ids) == [fmri.id] and out["inputs"] == {str(fmri.path): fmri.sha256}
+    assert ("Note", out["notes"][0]) in prediction_lines(out)  # the PDF's lines
