@@ -21,6 +21,7 @@ from pages._shared import (
     require_role,
 )
 from rehab_core.imaging import ImagingSettings
+from rehab_core.io import montage_order
 from rehab_core.models import DEFAULT_MODEL_ID
 from rehab_core.pipeline import SignalView, view_signals
 from rehab_core.signals import (
@@ -174,10 +175,13 @@ def _trace_viewer(upload, rec, key: tuple) -> None:
         horizontal=True,
         key=f"sig_mode_{upload.id}",
     )
+    # the picker lists the channels in the montage order the traces are drawn in
+    kind = dict(zip(rec.ch_names, rec.ch_types, strict=True))
+    ordered = montage_order(rec.ch_names, rec.ch_types)
     groups = {
-        "All": list(rec.ch_names),
-        "EEG": [n for n, t in zip(rec.ch_names, rec.ch_types, strict=True) if t == "eeg"],
-        "EMG": [n for n, t in zip(rec.ch_names, rec.ch_types, strict=True) if t == "emg"],
+        "All": ordered,
+        "EEG": [n for n in ordered if kind[n] == "eeg"],
+        "EMG": [n for n in ordered if kind[n] == "emg"],
     }
     c_group, c_names = st.columns([1, 4])
     group = c_group.radio(

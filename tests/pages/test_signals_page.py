@@ -158,6 +158,8 @@ def test_span_start_and_channel_choice_change_the_view(signed_in, demo_patient):
     assert start.max == 30.0  # the 1-min demo recording minus the span
     start.set_value(20.0).run()
     (channels,) = [m for m in at.multiselect if m.label == "Channels"]
+    drawn = [d["name"].split(" (bad:")[0] for d in figures(at)[0]["data"]]
+    assert list(channels.options) == drawn  # the picker in the montage order of the traces
     channels.set_value(["C3", "EMG_RF"]).run()
     assert not at.exception
     traces = figures(at)[0]
@@ -218,6 +220,8 @@ def test_a_real_arm_recording_shows_traces_spectra_and_qc_in_montage_order(signe
     names = [d["name"].split(" (bad:")[0] for d in figs[0]["data"]]
     assert len(names) == 40
     assert names[:3] == ["Fp1", "Fp2", "AF3"] and names[-8:] == [f"emg{k}" for k in range(1, 9)]
+    (channels,) = [m for m in at.multiselect if m.label == "Channels"]
+    assert list(channels.options) == names  # the picker in the order the traces are drawn
     assert len(figs) >= 2  # traces and spectra
     assert any(s.value == "Power spectra" for s in at.subheader)
     assert any(s.value == "Quality control" for s in at.subheader)
