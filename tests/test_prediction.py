@@ -116,7 +116,9 @@ def test_tampered_weights_are_refused(tiny_training, tmp_path, capsys):
     assert "do not match their manifest" in capsys.readouterr().err
 
 
-def test_evaluate_on_training_cohort_uses_only_test_patients(tiny_training, capsys):
+def test_evaluate_on_training_cohort_uses_only_test_patients(
+    tiny_training, tiny_evaluation_cache, capsys
+):
     code = main(
         [
             "evaluate",
@@ -125,6 +127,8 @@ def test_evaluate_on_training_cohort_uses_only_test_patients(tiny_training, caps
             "--weights",
             str(tiny_training["out"]),
             "--json",
+            "--work-dir",
+            str(tiny_evaluation_cache),
         ]
     )
     assert code == 0
@@ -135,7 +139,7 @@ def test_evaluate_on_training_cohort_uses_only_test_patients(tiny_training, caps
     assert entry["n_patients"] == len(split["test"])
 
 
-def test_evaluate_text_output(tiny_training, capsys):
+def test_evaluate_text_output(tiny_training, tiny_evaluation_cache, capsys):
     code = main(
         [
             "evaluate",
@@ -143,6 +147,8 @@ def test_evaluate_text_output(tiny_training, capsys):
             str(tiny_training["cohort"]),
             "--weights",
             str(tiny_training["out"]),
+            "--work-dir",
+            str(tiny_evaluation_cache),
         ]
     )
     assert code == 0

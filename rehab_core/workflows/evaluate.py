@@ -165,6 +165,7 @@ def evaluate_cohort(
     *,
     n_jobs: int = 1,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    cache_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Score every bundle under ``weights`` on a cohort and build the paper's tables.
 
@@ -178,6 +179,11 @@ def evaluate_cohort(
         Processes for preprocessing.
     progress : callable or None
         Receives ``{"stage": "evaluate", "model": model_id}`` per bundle.
+    cache_dir : path or None
+        Keeps the preprocessed cohort there, one sub-folder per preprocessing
+        setup, so that evaluating other bundles on the same cohort later does
+        not preprocess it again. Arrays are reused only while every input
+        file's size and modification time and the settings are unchanged.
 
     Returns
     -------
@@ -207,11 +213,15 @@ def evaluate_cohort(
         to_json,
     )
     from rehab_core.io.cohort import read_cohort
-    from rehab_core.pipeline import prepare_cohort
     from rehab_core.prediction import FusionPredictor
     from rehab_core.storage import WeightsError, find_bundles
     from rehab_core.storage.weights import MANIFEST_FILE
     from rehab_core.workflows._train.report import tables_markdown, with_ceilings
+    from rehab_core.workflows._train.work_folder import (
+        WorkFolder,
+        preprocess_cohort,
+        settings_tag,
+    )
 
     emit = progress or (lambda event: None)
     bundles = find_bundles(weights)
@@ -226,11 +236,12 @@ def evaluate_cohort(
         pre = predictor.manifest.preprocessing
         key = json.dumps({"signals": pre.signals, "imaging": pre.imaging}, sort_keys=True)
         if key not in prepared_by_settings:
-            prepared_by_settings[key] = prepare_cohort(
-                cohort,
-                signal_settings=predictor.signal_settings(),
-                imaging_settings=predictor.imaging_settings(),
-                n_jobs=n_jobs,
+            signal, imaging = predictor.signal_settings(), predictor.imaging_settings()
+            work = None
+            if cache_dir is not None:
+                work = WorkFolder(Path(cache_dir) / settings_tag(signal, imaging))
+            prepared_by_settings[key] = preprocess_cohort(
+                cohort, work, signal, imaging, n_jobs, lambda event: None
             )
         models[predictor.model_id], ceiling_ids = _score_bundle(
             predictor, prepared_by_settings[key], cohort, rows

@@ -48,7 +48,12 @@ from rehab_core.workflows._train.manifest import RunFacts, build_manifest
 from rehab_core.workflows._train.plan import CohortTargets, SplitPlan, plan_split
 from rehab_core.workflows._train.report import EvaluationRows, training_report, write_report
 from rehab_core.workflows._train.reuse import ReusableImageMembers
-from rehab_core.workflows._train.work_folder import WorkFolder, cohort_fingerprint, run_identity
+from rehab_core.workflows._train.work_folder import (
+    WorkFolder,
+    cohort_fingerprint,
+    preprocess_cohort,
+    run_identity,
+)
 
 __all__ = ["cohort_fingerprint", "experiment_settings", "train_experiment"]
 
@@ -79,7 +84,8 @@ def experiment_settings(
     from rehab_core.models import list_models
 
     if isinstance(backbones, str):
-        backbones = list_models("image") if backbones == "all" else [backbones]
+        names = [b.strip() for b in backbones.split(",") if b.strip()]
+        backbones = list_models("image") if names == ["all"] else names
     ints = {"n_folds", "seed", "epochs", "patience", "signal_epochs", "signal_patience"}
     ints |= {"signal_batch_size", "image_batch_size", "max_train_batches", "num_workers"}
     chosen = {k: v for k, v in values.items() if v is not None}
@@ -89,28 +95,6 @@ def experiment_settings(
     if trial:
         chosen["max_train_batches"] = 1
     return ExperimentSettings(backbones=tuple(backbones), **chosen)
-
-
-def _preprocess(cohort, work, signal_settings, imaging_settings, n_jobs, emit):
-    """The cohort's model inputs: kept in the work folder, or preprocessed (and kept)."""
-    from rehab_core.pipeline import prepare_cohort
-
-    emit({"stage": "preprocess", "n_patients": len(cohort)})
-    if work is not None:
-        arrays = work.kept_arrays(cohort, signal_settings, imaging_settings)
-        if arrays is not None:
-            emit({"stage": "preprocess_kept", "n_patients": len(cohort)})
-            return arrays
-    arrays = prepare_cohort(
-        cohort,
-        signal_settings=signal_settings,
-        imaging_settings=imaging_settings,
-        n_jobs=n_jobs,
-        progress=lambda done, total: emit({"stage": "preprocess", "done": done, "total": total}),
-    )
-    if work is not None:
-        work.keep_arrays(cohort, arrays, signal_settings, imaging_settings)
-    return arrays
 
 
 def _claim(work, settings, signal_settings, imaging_settings, fingerprint, emit) -> None:
@@ -319,7 +303,7 @@ def train_experiment(
     reused = ReusableImageMembers.check(
         image_members_from, settings, imaging_settings.to_dict(), set(targets.labels)
     )
-    arrays = _preprocess(cohort, work, signal_settings, imaging_settings, n_jobs, emit)
+    arrays = preprocess_cohort(cohort, work, signal_settings, imaging_settings, n_jobs, emit)
     fingerprint = cohort_fingerprint(arrays.inputs, targets.labels)
     plan: SplitPlan = plan_split(arrays, targets, settings, cohort_dir)
     reused.check_split(fingerprint, plan.dev_ids, plan.test_ids)

@@ -11,8 +11,10 @@ from rehab_core.workflows.evaluate import evaluate_cohort
 
 
 @pytest.fixture(scope="module")
-def report(tiny_training):
-    return evaluate_cohort(tiny_training["cohort"], tiny_training["out"])
+def report(tiny_training, tiny_evaluation_cache):
+    return evaluate_cohort(
+        tiny_training["cohort"], tiny_training["out"], cache_dir=tiny_evaluation_cache
+    )
 
 
 def test_predictions_cover_the_held_out_patients_of_each_table_row(report, tiny_training):
@@ -59,3 +61,36 @@ def test_clinical_rows_come_from_the_bundle_and_every_row_has_its_ceiling(report
     assert report["tables"]["paired"]["rows"]
     assert all(d["decision_curve"] or d["reason"] for d in report["diagnostics"])
     assert "Decision curves" in report["markdown"]
+
+
+def test_a_cache_folder_spares_the_second_evaluation_its_preprocessing(
+    report, tiny_training, tiny_evaluation_cache, monkeypatch
+):
+    import rehab_core.pipeline as pipeline
+
+    (kept,) = list(tiny_evaluation_cache.glob("*/arrays/arrays.json"))  # one setup, kept
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the cohort was preprocessed again")
+
+    monkeypatch.setattr(pipeline, "prepare_cohort", refuse)
+    again = evaluate_cohort(
+        tiny_training["cohort"], tiny_training["out"], cache_dir=tiny_evaluation_cache
+    )
+    assert again["predictions"] == report["predictions"]
+    assert kept.is_file()
+
+
+def test_the_external_summary_of_one_report_twice_has_its_figures_and_no_spread(report):
+    from rehab_core.evaluation import external_summary
+
+    out = external_summary({"x": report, "y": report})
+    aucs = {
+        e["name"]: e["metrics"]["roc_auc"]["estimate"]
+        for t in ("table1", "table2", "table3")
+        for e in report["tables"][t]["evaluations"]
+    }
+    assert {r["method"] for r in out["rows"]} == set(aucs)
+    for row in out["rows"]:
+        stats = row["summary"]["metrics"]["roc_auc"]
+        assert stats["mean"] == pytest.approx(aucs[row["method"]]) and stats["sd"] == 0

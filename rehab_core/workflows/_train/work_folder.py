@@ -26,7 +26,14 @@ from rehab_core._files import write_atomic
 from rehab_core._json import to_jsonable
 from rehab_core.workflows._train import is_main_process
 
-__all__ = ["RUN_FORMAT", "WorkFolder", "cohort_fingerprint", "run_identity"]
+__all__ = [
+    "RUN_FORMAT",
+    "WorkFolder",
+    "cohort_fingerprint",
+    "preprocess_cohort",
+    "run_identity",
+    "settings_tag",
+]
 
 RUN_FORMAT = "rehab_core.training.experiment.run/1"
 """Written in ``run.json``; unchanged since training moved to workflows, so old folders resume."""
@@ -208,3 +215,39 @@ class WorkFolder:
         model.load_state_dict(load_tensors(payload))
         model.pretrained_source = record.get("pretrained_source")
         return model.eval(), record["history"]
+
+
+def settings_tag(signal_settings: Any, imaging_settings: Any) -> str:
+    """A short name for one preprocessing setup: the cache folder of its arrays."""
+    text = json.dumps(
+        to_jsonable({"signals": signal_settings.to_dict(), "imaging": imaging_settings.to_dict()}),
+        sort_keys=True,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def preprocess_cohort(cohort, work, signal_settings, imaging_settings, n_jobs, emit):
+    """The cohort's model inputs: kept in the work folder, or preprocessed (and kept).
+
+    ``work`` is a :class:`WorkFolder` or ``None`` (no cache); ``emit`` receives
+    ``{"stage": "preprocess", ...}`` events, or ``{"stage": "preprocess_kept"}``
+    when the kept arrays match the cohort's files and the settings.
+    """
+    from rehab_core.pipeline import prepare_cohort
+
+    emit({"stage": "preprocess", "n_patients": len(cohort)})
+    if work is not None:
+        arrays = work.kept_arrays(cohort, signal_settings, imaging_settings)
+        if arrays is not None:
+            emit({"stage": "preprocess_kept", "n_patients": len(cohort)})
+            return arrays
+    arrays = prepare_cohort(
+        cohort,
+        signal_settings=signal_settings,
+        imaging_settings=imaging_settings,
+        n_jobs=n_jobs,
+        progress=lambda done, total: emit({"stage": "preprocess", "done": done, "total": total}),
+    )
+    if work is not None:
+        work.keep_arrays(cohort, arrays, signal_settings, imaging_settings)
+    return arrays
