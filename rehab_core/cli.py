@@ -164,7 +164,12 @@ def _train(args: argparse.Namespace) -> int:
     signal_settings = SignalSettings(
         resample_sfreq=args.signal_rate, representation=args.signal_input
     )
-    imaging_settings = ImagingSettings(normalization=args.fmri_normalization)
+    imaging_settings = ImagingSettings(
+        normalization=args.fmri_normalization,
+        image_size=args.image_size,
+        slice_range_mm=args.slice_range_mm,
+        slice_step=args.slice_step,
+    )
     progress = _TrainProgress()
     try:
         report = train_experiment(
@@ -177,6 +182,7 @@ def _train(args: argparse.Namespace) -> int:
             progress=progress,
             data_description=args.description,
             image_members_from=args.reuse_image_members,
+            work_dir=args.work_dir,
         )
     except torch.cuda.OutOfMemoryError as err:  # outside fit_model, e.g. while scoring
         raise gpu_out_of_memory() from err
@@ -197,7 +203,7 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from rehab_core.workflows.evaluate import evaluate_cohort
 
-    report = evaluate_cohort(args.cohort, args.weights, n_jobs=args.jobs)
+    report = evaluate_cohort(args.cohort, args.weights, n_jobs=args.jobs, cache_dir=args.work_dir)
     if args.json:
         print(json.dumps({k: v for k, v in report.items() if k != "markdown"}, indent=2))
     else:
@@ -210,6 +216,42 @@ def _evaluate(args: argparse.Namespace) -> int:
                 f"{entry['n_left_out_as_training_patients']} left out as patients it learnt from; "
                 f"fusion weight {entry['fusion_weight']:.2f}, FMA-LE MAE {mae}"
             )
+    return 0
+
+
+@_command("external-summary")
+def _external_summary(args: argparse.Namespace) -> int:
+    from rehab_core._json import to_jsonable
+    from rehab_core.evaluation import external_markdown, external_summary
+
+    reports = {}
+    for item in args.reports:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(
+                f"{item!r}: give each report as NAME=FILE, e.g. seed1=eval_seed1.json."
+            )
+        reports[name] = json.loads(Path(path).read_text())
+    summary = external_summary(reports)
+    summary["reports"] = {
+        n: i.partition("=")[2] for n, i in zip(reports, args.reports, strict=True)
+    }
+    text = external_markdown(summary)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(to_jsonable(summary), indent=2) + "\n")
+    out.with_suffix(".md").write_text(text)
+    print(text)
+    return 0
+
+
+@_command("half-precision")
+def _half_precision(args: argparse.Namespace) -> int:
+    from rehab_core.storage import half_precision_bundle
+
+    out = half_precision_bundle(args.bundle, args.out)
+    size = (out / "model.safetensors").stat().st_size
+    print(f"{out}: weights stored in float16 ({size / 1e6:.1f} MB)")
     return 0
 
 
@@ -482,7 +524,8 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--backbone",
         default="shufflenet",
-        help="an image backbone (shufflenet, fbnet, ghostnet, regnet, resnet50) or all",
+        help="an image backbone (shufflenet, fbnet, ghostnet, regnet, resnet50), several "
+        "separated by commas (trained in that order), or all",
     )
     p.add_argument("--out", required=True, type=Path, help="folder for the weights bundles")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds (ensemble size)")
@@ -517,6 +560,35 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         help="register each fMRI to the MNI152 template before taking slices (default), "
         "or take them in the scan's own space",
     )
+    p.add_argument(
+        "--image-size",
+        type=int,
+        default=224,
+        help="side of the fMRI slice images in pixels (default 224, the paper's; 112 is the "
+        "CPU budget of weights/README.md)",
+    )
+    p.add_argument(
+        "--slice-range-mm",
+        type=float,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        default=None,
+        help="keep only the template-space axial slices between these MNI heights in mm "
+        "(default: every screened slice)",
+    )
+    p.add_argument(
+        "--slice-step",
+        type=int,
+        default=1,
+        help="keep every n-th slice of that range (default 1: all)",
+    )
+    p.add_argument(
+        "--work-dir",
+        type=Path,
+        default=None,
+        help="folder for the preprocessed arrays and finished members, so that a stopped run "
+        "resumes where it stopped (default: a temporary folder)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.add_argument("--no-pretrained", action="store_true", help="skip ImageNet weights")
@@ -535,11 +607,40 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
 
 
+def _add_external_summary_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "external-summary",
+        help="mean and SD across unseen cohorts of `rehab evaluate --json` reports",
+    )
+    p.add_argument(
+        "reports", nargs="+", metavar="NAME=FILE", help="one evaluation report per unseen cohort"
+    )
+    p.add_argument(
+        "--out", required=True, type=Path, help="writes OUT.json and OUT.md (e.g. weights/external)"
+    )
+
+
+def _add_half_precision_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "half-precision",
+        help="copy a weights bundle with its weights in float16 (half the size, for shipping)",
+    )
+    p.add_argument("bundle", type=Path, help="the bundle folder to copy")
+    p.add_argument("out", type=Path, help="the new bundle folder")
+
+
 def _add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="paper-style tables of trained models on a cohort")
     p.add_argument("--cohort", required=True, type=Path)
     p.add_argument("--weights", required=True, type=Path, help="a bundle or a folder of bundles")
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument(
+        "--work-dir",
+        type=Path,
+        default=None,
+        help="keep the preprocessed cohort there, so that evaluating other bundles on it later "
+        "does not preprocess it again",
+    )
     p.add_argument("--json", action="store_true")
 
 
@@ -604,6 +705,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_preprocess_parser(sub)
     _add_train_parser(sub)
     _add_evaluate_parser(sub)
+    _add_half_precision_parser(sub)
+    _add_external_summary_parser(sub)
     _add_predict_parser(sub, DEFAULT_MODEL_ID)
     _add_admin_parsers(sub)
     return parser

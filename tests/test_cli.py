@@ -117,6 +117,39 @@ def test_train_passes_the_fmri_normalization(tmp_path, monkeypatch, capsys, flag
     assert seen["imaging"].normalization == expected
 
 
+def test_train_passes_the_cpu_budget_options(tmp_path, monkeypatch):
+    """The budget weights/README.md states is typed on the command line, not in a script."""
+    import rehab_core.workflows.train as experiment
+
+    seen = {}
+
+    def train_experiment(*args, settings=None, imaging_settings=None, work_dir=None, **kwargs):
+        seen.update(settings=args[2], imaging=imaging_settings, work_dir=work_dir)
+        return {"tables": {}, "seconds": 0.0}
+
+    monkeypatch.setattr(experiment, "train_experiment", train_experiment)
+    args = ["train", "--cohort", str(tmp_path), "--out", str(tmp_path / "o"), "--json",
+            "--backbone", "shufflenet, ghostnet", "--image-size", "112",
+            "--slice-range-mm", "-40", "40", "--slice-step", "2",
+            "--work-dir", str(tmp_path / "w"), "--device", "cpu"]  # fmt: skip
+    assert main(args) == 0
+    assert seen["settings"].backbones == ("shufflenet", "ghostnet")  # in the order given
+    imaging = seen["imaging"]
+    assert (imaging.image_size, imaging.slice_range_mm, imaging.slice_step) == (
+        112,
+        (-40.0, 40.0),
+        2,
+    )
+    assert seen["work_dir"] == tmp_path / "w"
+
+
+def test_train_refuses_an_unknown_backbone_in_a_list(tmp_path, capsys):
+    args = ["train", "--cohort", str(tmp_path), "--out", str(tmp_path / "o"),
+            "--backbone", "shufflenet,alexnet", "--device", "cpu"]  # fmt: skip
+    assert main(args) == 2
+    assert "alexnet" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
