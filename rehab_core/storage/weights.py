@@ -32,6 +32,7 @@ __all__ = [
     "WeightsError",
     "WeightsIntegrityError",
     "find_bundles",
+    "half_precision_bundle",
     "load_bundle",
     "manifest_digest",
     "read_manifest",
@@ -71,6 +72,8 @@ def save_bundle(
     out_dir: str | Path,
     state_dicts: dict[str, dict[str, Any]],
     manifest: BundleManifest,
+    *,
+    half: bool = False,
 ) -> Path:
     """Write a bundle: ``state_dicts`` maps a part name to a torch state dict.
 
@@ -80,6 +83,11 @@ def save_bundle(
     outcome, say) is stored as ``null``.  Both files are written atomically
     (temporary file, fsync, rename), the manifest last, so a reader never
     sees a manifest whose tensors are not complete.
+
+    With ``half=True`` every floating-point tensor is stored as float16 (half
+    the bytes; loading casts it back into the model's float32 parameters) and
+    ``files`` records ``"floating_dtype": "float16"``. A value float16 cannot
+    hold is refused rather than stored as infinity.
     """
     import hashlib
 
@@ -90,7 +98,10 @@ def save_bundle(
     flat = {}
     for part, sd in state_dicts.items():
         for key, tensor in sd.items():
-            flat[f"{part}.{key}"] = tensor.detach().to("cpu").contiguous()
+            value = tensor.detach().to("cpu").contiguous()
+            if half and value.is_floating_point():
+                value = _to_half(value, f"{part}.{key}")
+            flat[f"{part}.{key}"] = value
     blob = save(flat, metadata={"format": "pt"})
     write_atomic(out / TENSORS_FILE, blob)
     if not isinstance(manifest, BundleManifest):
@@ -98,7 +109,12 @@ def save_bundle(
     full = dataclasses.replace(
         manifest,
         created=manifest.created or _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
-        files={TENSORS_FILE: {"bytes": len(blob)}},
+        files={
+            TENSORS_FILE: {
+                "bytes": len(blob),
+                "floating_dtype": "float16" if half else "float32",
+            }
+        },
         sha256=hashlib.sha256(blob).hexdigest(),
         manifest_sha256=None,
     ).to_dict()
@@ -106,6 +122,38 @@ def save_bundle(
     text = json.dumps(full, indent=2, sort_keys=True, allow_nan=False) + "\n"
     write_atomic(out / MANIFEST_FILE, text.encode())
     return out
+
+
+def _to_half(value: Any, name: str) -> Any:
+    import torch
+
+    finite = value[torch.isfinite(value)]
+    if finite.numel() and float(finite.abs().max()) > torch.finfo(torch.float16).max:
+        raise WeightsError(f"{name} holds values too large for half precision; keep it float32.")
+    return value.to(torch.float16)
+
+
+def half_precision_bundle(src: str | Path, dst: str | Path) -> Path:
+    """Copy the bundle ``src`` to ``dst`` with its floating-point weights in float16.
+
+    The manifest is kept as it is (its metrics were measured with the float32
+    weights, which is said in a note); hashes and ``files`` are those of the
+    new tensors file. ``dst`` must not be ``src``: the original stays until the
+    copy is checked.
+    """
+    source = load_bundle(src)
+    if Path(dst).resolve() == source.path.resolve():
+        raise WeightsError("Write the half-precision copy to another folder than the bundle.")
+    parts: dict[str, dict[str, Any]] = {}
+    for name, tensor in source.tensors.items():
+        part, key = name.split(".", 1)
+        parts.setdefault(part, {})[key] = tensor
+    note = "weights stored in float16; the metrics were measured with the float32 weights"
+    notes = source.manifest.notes
+    manifest = dataclasses.replace(
+        source.manifest, notes=notes if note in notes else (*notes, note)
+    )
+    return save_bundle(dst, parts, manifest, half=True)
 
 
 def manifest_digest(manifest: dict[str, Any]) -> str:

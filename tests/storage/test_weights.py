@@ -110,3 +110,35 @@ def test_a_manifest_that_breaks_the_schema_is_refused_in_one_sentence(tmp_path):
 def test_save_bundle_takes_a_typed_manifest(tmp_path):
     with pytest.raises(TypeError, match="manifest must be a BundleManifest, got dict"):
         save_bundle(tmp_path / "m", {"signal": _state()}, {"model_id": "m"})
+
+
+def test_half_precision_copy_halves_the_tensors_and_loads_into_float32_models(tmp_path):
+    from rehab_core.storage import half_precision_bundle
+
+    g = torch.Generator().manual_seed(1)
+    big = {"w": torch.randn(64, 64, generator=g), "n": torch.tensor(3)}
+    src = save_bundle(tmp_path / "full", {"image0": big}, _manifest())
+    dst = half_precision_bundle(src, tmp_path / "half")
+    full, half = load_bundle(src), load_bundle(dst)
+    assert half.tensors["image0.w"].dtype == torch.float16
+    assert half.tensors["image0.n"].dtype == big["n"].dtype  # integers untouched
+    size = lambda b: (b / "model.safetensors").stat().st_size  # noqa: E731
+    assert size(dst) < 0.6 * size(src)
+    assert half.manifest.files["model.safetensors"]["floating_dtype"] == "float16"
+    assert full.manifest.files["model.safetensors"]["floating_dtype"] == "float32"
+    assert "float16" in " ".join(half.manifest.notes)
+    model = torch.nn.Linear(64, 64, bias=False)
+    model.load_state_dict({"weight": half.part("image0")["w"]})  # cast back on load
+    assert model.weight.dtype == torch.float32
+    assert torch.allclose(model.weight, big["w"], rtol=1e-3, atol=1e-3)
+
+
+def test_half_precision_refuses_values_float16_cannot_hold_and_the_same_folder(tmp_path):
+    from rehab_core.storage import half_precision_bundle
+
+    src = save_bundle(tmp_path / "full", {"image0": {"w": torch.full((2,), 1e6)}}, _manifest())
+    with pytest.raises(WeightsError, match="too large for half precision"):
+        half_precision_bundle(src, tmp_path / "half")
+    assert not (tmp_path / "half" / "manifest.json").exists()  # nothing stored half-way
+    with pytest.raises(WeightsError, match="another folder"):
+        half_precision_bundle(src, src)
