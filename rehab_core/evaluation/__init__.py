@@ -23,6 +23,7 @@ ceiling_probabilities  that column's values for the row's patients
 ceiling_fraction     (AUC - 0.5) / (ceiling - 0.5) with an interval from the same resamples
 repeated_cv_summary  mean and SD of AUC over repeated cross-validation, pooled interval
 seed_summary         mean and SD of metrics over external cohorts (generator seeds)
+external_summary     every table row and paired difference over several unseen cohorts
 evaluate_model       one model's record -> ModelEvaluation
 paper_tables         Tables 1-3 of Shi et al. 2025 with intervals; to_markdown / to_json
 paired_differences   the table of paired AUC differences between rows (default_pairs)
@@ -55,6 +56,7 @@ from rehab_core.evaluation._diagnostics import (
     diagnostics_markdown,
     row_diagnostics,
 )
+from rehab_core.evaluation._external import external_markdown, external_summary
 from rehab_core.evaluation._metrics import (
     METRIC_NAMES,
     binary_metrics,
@@ -133,6 +135,8 @@ __all__ = [
     "row_diagnostics",
     "scored_patients",
     "seed_summary",
+    "external_summary",
+    "external_markdown",
     "to_json",
     "to_markdown",
 ]

@@ -1,0 +1,77 @@
+"""``external_summary``: every row and paired difference over several unseen cohorts."""
+
+from __future__ import annotations
+
+import pytest
+
+from rehab_core.evaluation import external_markdown, external_summary
+
+
+def _entry(name, auc, ceiling, n=40):
+    return {
+        "name": name,
+        "n": n,
+        "metrics": {"roc_auc": {"estimate": auc}},
+        "ceiling": {
+            "ceiling_auc": {"estimate": ceiling},
+            "fraction": {"estimate": (auc - 0.5) / (ceiling - 0.5)},
+        },
+    }
+
+
+def _report(fmri, lstm, fused, diff_ci):
+    low, high = diff_ci
+    return {
+        "tables": {
+            "table1": {"evaluations": [_entry("ShuffleNet", fmri, 0.8)]},
+            "table2": {"evaluations": [_entry("LSTM", lstm, 0.9, n=34)]},
+            "table3": {"evaluations": [_entry("ShuffleNet_LSTM", fused, 0.9)]},
+            "paired": {
+                "comparisons": [
+                    {
+                        "a": {"name": "ShuffleNet_LSTM"},
+                        "b": {"name": "ShuffleNet"},
+                        "family": "fusion vs modality",
+                        "n": 40,
+                        "bootstrap": {
+                            "difference": {"estimate": fused - fmri, "low": low, "high": high}
+                        },
+                    }
+                ]
+            },
+        }
+    }
+
+
+def test_mean_and_sd_across_cohorts_of_each_row_and_difference():
+    reports = {
+        "seed1": _report(0.6, 0.7, 0.8, (0.05, 0.35)),
+        "seed2": _report(0.7, 0.8, 0.9, (-0.1, 0.5)),
+        "seed3": _report(0.8, 0.9, 0.7, (-0.3, -0.01)),
+    }
+    out = external_summary(reports)
+    assert out["cohorts"] == ["seed1", "seed2", "seed3"]
+    rows = {r["method"]: r for r in out["rows"]}
+    fmri = rows["ShuffleNet"]["summary"]["metrics"]
+    assert fmri["roc_auc"]["mean"] == pytest.approx(0.7)
+    assert fmri["roc_auc"]["sd"] == pytest.approx(0.1)  # sample SD, ddof=1
+    assert fmri["ceiling_auc"]["mean"] == pytest.approx(0.8)
+    assert fmri["fraction_of_ceiling"]["values"] == pytest.approx([1 / 3, 2 / 3, 1.0])
+    assert rows["LSTM"]["modality"] == "EEG-EMG"
+    (comp,) = out["comparisons"]
+    assert comp["comparison"] == "ShuffleNet_LSTM − ShuffleNet"
+    assert comp["summary"]["metrics"]["difference"]["values"] == pytest.approx([0.2, 0.2, -0.1])
+    assert (comp["n_cohorts_above_zero"], comp["n_cohorts_below_zero"]) == (1, 1)
+    text = external_markdown(out)
+    assert "| fMRI | ShuffleNet | 0.70 ± 0.10 | 0.80 ± 0.00 |" in text
+    assert "1 of 3 | 1 of 3 |" in text
+
+
+def test_rows_missing_from_one_cohort_are_left_out_and_no_report_is_refused():
+    first = _report(0.6, 0.7, 0.8, (0.0, 0.4))
+    second = _report(0.7, 0.8, 0.9, (0.0, 0.4))
+    second["tables"]["table2"]["evaluations"] = []  # a cohort without EEG-EMG
+    out = external_summary({"a": first, "b": second})
+    assert [r["method"] for r in out["rows"]] == ["ShuffleNet", "ShuffleNet_LSTM"]
+    with pytest.raises(ValueError, match="at least one evaluation report"):
+        external_summary({})
