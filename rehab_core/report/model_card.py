@@ -190,9 +190,15 @@ def _limitations(card: Mapping[str, Any]) -> list[str]:
             "unlike the paper."
         )
     fused = _row(card, "fusion")
-    if fused and fused.get("n"):
+    if fused and fused.get("n") and data["n_test"]:
         out.append(
             f"The held-out test set has {fused['n']} patients, so every metric's interval is wide."
+        )
+    elif fused and fused.get("n"):
+        out.append(
+            f"There is no held-out test set: every figure is out of fold ({data['n_folds']}-fold "
+            f"cross-validation) on the {fused['n']} patients the model was developed on, and "
+            "every metric's interval is wide."
         )
     signal = _row(card, "signal")
     weight = card["fusion"]["weight"]

@@ -94,10 +94,16 @@ def test_stale_models_are_those_scored_with_other_weights(heldout):
 
 def test_read_the_shipped_weights_folder():
     folder = read_evaluation_folder(WEIGHTS)
-    assert folder["training"]["n_eval_patients"] == 15
+    manifest = folder["manifests"]["shufflenet_lstm"]
+    fused = manifest.metrics.tables["table3"]["evaluations"][0]
+    assert folder["training"]["n_eval_patients"] == fused["n"]
+    assert folder["training"]["evaluated_on"] == manifest.metrics.evaluated_on
+    assert folder["training"]["fingerprint_sha256"] == manifest.data.fingerprint_sha256
     assert folder["markdown"].startswith("**Table 1. fMRI prediction model evaluation**")
-    assert "shufflenet_lstm" in folder["manifests"]
     assert folder["synthetic"] is True
+    # no held-out set: the curves are drawn from the out-of-fold scores written with the bundle
+    assert folder["heldout"] is None and manifest.data.split.test == ()
+    assert curve_source(folder) == ("training", [])
 
 
 def test_a_folder_without_evaluation_and_a_broken_report(tmp_path):
