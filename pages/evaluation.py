@@ -172,25 +172,25 @@ def _curves_section(folder: Path, info: dict[str, Any], stamp: tuple) -> None:
         return
     curves = _curves(str(folder), stamp, source)
     bayes = curves["bayes"]
+    out_of_fold = source == "training" and is_cross_validated(info["training"])
+    patients = "out-of-fold scores" if out_of_fold else "held-out patients"
     left, right = st.columns(2)
     with left:
         st.plotly_chart(
-            roc_figure(curves["models"], bayes=bayes and bayes["roc"]),
+            roc_figure(curves["models"], bayes=bayes and bayes["roc"], patients=patients),
             width="stretch",
             key="evaluation_roc",
         )
     with right:
         st.plotly_chart(
-            calibration_figure(curves["models"], bayes=bayes and bayes["calibration"]),
+            calibration_figure(
+                curves["models"], bayes=bayes and bayes["calibration"], patients=patients
+            ),
             width="stretch",
             key="evaluation_calibration",
         )
     n = max((c["n"] for c in curves["models"]), default=0)
-    scored = (
-        "patients scored out of fold"
-        if source == "training" and is_cross_validated(info["training"])
-        else "held-out patients"
-    )
+    scored = "patients scored out of fold" if out_of_fold else "held-out patients"
     st.caption(
         f"{n} {scored} (the LSTM only those with EEG-EMG); calibration in 5 equal-width "
         "bins, marker area growing with the patients in a bin; ECE = expected calibration error. "

@@ -97,11 +97,16 @@ def test_shipped_evaluation_shows_tables_curves_and_synthetic_label(signed_in):
     captions = " ".join(c.value for c in at.caption)
     assert f"Scored out of fold ({n_folds}-fold cross-validation" in captions
     # curves of the out-of-fold scores stored with the bundle, said to be out of fold
-    assert len(charts(at)) == 2
+    roc, calibration = charts(at)
+    assert roc["layout"]["title"]["text"] == "ROC curves (out-of-fold scores)"
+    assert calibration["layout"]["title"]["text"] == "Calibration (out-of-fold scores)"
     fused = next(r for r in training["predictions"] if r["group"] == "fusion")
     assert f"{len(fused['patients'])} patients scored out of fold" in captions
     assert "held-out patients" not in captions
     assert not any(s.value == "On unseen cohorts" for s in at.subheader)  # no external.json
+    card = " ".join(m.value for e in at.expander for m in e.markdown)
+    assert f"({n_folds}-fold cross-validation), no held-out test set." in card
+    assert f"**Performance** out of fold ({n_folds}-fold cross-validation)" in card
     assert any("Model card" in s.value for s in at.subheader)
 
 
@@ -117,6 +122,7 @@ def test_curves_of_held_out_scores_that_match_the_installed_weights(
     roc, calibration = charts(at)
     names = [trace["name"] for trace in roc["data"]]
     assert names[0] == "chance" and names[1].startswith("Bayes-optimal ceiling (AUC ")
+    assert roc["layout"]["title"]["text"] == "ROC curves (held-out patients)"
     fused = next(r for r in heldout["predictions"] if r["group"] == "fusion")
     auc = roc_points(fused["y_true"], fused["p_good"])["auc"]
     assert names[2] == f"ShuffleNet_LSTM (AUC {auc:.2f}, n={len(fused['patients'])})"

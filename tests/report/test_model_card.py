@@ -61,6 +61,9 @@ def test_card_of_the_shipped_bundle(manifest, evaluation):
         assert rows[group]["roc_auc"] == recorded["metrics"]["roc_auc"]
         assert rows[group]["cv_auc"] == recorded["cv_auc"]
         assert rows[group]["n"] == recorded["n"]
+        # each row's own ceiling (what it sees); the table-level one is gone
+        assert manifest["metrics"]["tables"][table]["ceiling_auc"] is None
+        assert rows[group]["ceiling_auc"] == recorded["ceiling"]["ceiling_auc"]["estimate"]
     assert card["metrics"]["ci"] == 0.95
     assert card["metrics"]["bayes_ceiling_auc_cv"] == evaluation["bayes_ceiling_auc_cv"]
     json.dumps(card, allow_nan=False)  # JSON-ready
@@ -95,6 +98,9 @@ def test_limitations_follow_the_manifest_numbers(manifest):
 
 
 def test_limitations_of_a_bundle_with_a_held_out_test_set(schema1):
+    card = model_card(schema1)  # a table-level ceiling, as schema-1 tables had it
+    (fused,) = [r for r in card["metrics"]["rows"] if r["group"] == "fusion"]
+    assert fused["ceiling_auc"] == schema1["metrics"]["tables"]["table3"]["ceiling_auc"]
     n_test = _evaluations(schema1, "table3")["n"]
     assert n_test == len(schema1["data"]["split"]["test"]) > 0
     limitations = model_card(schema1)["limitations"]
