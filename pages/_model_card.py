@@ -48,18 +48,21 @@ def show_model_card(card: dict[str, Any]) -> None:
         f"{arch['signal']} on EEG-EMG windows; fusion weight on EEG-EMG "
         f"{format_number(fusion['weight'])}, threshold {format_number(fusion['threshold'])}."
     )
+    test = f"{data['n_test']} held-out test patients" if data["n_test"] else "no held-out test set"
     st.markdown(
         f"**Training data.** {data['description']}: {data['n_development']} development patients "
-        f"({data['n_folds']}-fold cross-validation), {data['n_test']} held-out test patients."
+        f"({data['n_folds']}-fold cross-validation), {test}."
     )
     st.caption(f"Weights SHA-256 `{card['weights_sha256']}`")
     metrics = card["metrics"]
     if metrics["rows"]:
         ci = metrics.get("ci")
-        st.markdown(
-            f"**Performance** on the {metrics.get('evaluated_on') or 'held-out patients'}"
-            f"{f' ({ci:.0%} bootstrap intervals)' if ci else ''}:"
+        where = (
+            f"on the {metrics.get('evaluated_on') or 'held-out patients'}"
+            if data["n_test"]
+            else f"out of fold ({data['n_folds']}-fold cross-validation)"
         )
+        st.markdown(f"**Performance** {where}{f' ({ci:.0%} bootstrap intervals)' if ci else ''}:")
         st.dataframe(
             [
                 {

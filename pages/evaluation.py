@@ -2,11 +2,15 @@
 
 Reads the weights folder (``REHAB_WEIGHTS_DIR`` or the shipped ``weights/``):
 the training run's ``evaluation.json`` gives the paper's Tables 1-3 with
-bootstrap intervals and the Bayes-optimal ceiling, the clinical comparators,
-paired AUC differences, calibration and net benefit (when the run stored them);
-``heldout_evaluation.json`` (``rehab evaluate --json``) gives every held-out
-patient's score, from which the ROC and calibration curves are drawn. Everything is cached with
-``st.cache_data``, keyed by the files' modification times.
+bootstrap intervals and each row's ceiling, the clinical comparators,
+paired AUC differences, calibration and net benefit (when the run stored them),
+on its held-out test patients or, without a held-out set, out of fold;
+the ROC and calibration curves are drawn from every evaluated patient's score
+(``heldout_evaluation.json`` from ``rehab evaluate --json`` when it scored the
+installed weights, else the scores ``evaluation.json`` stored). ``external.json``
+and ``external.md`` (``rehab external-summary``), when present, give the figures
+on unseen cohorts. Everything is cached with ``st.cache_data``, keyed by the
+files' modification times.
 """
 
 from __future__ import annotations
@@ -21,13 +25,18 @@ from pages._shared import require_role
 from rehab_core.prediction import default_weights_dir
 from rehab_core.report import format_number, model_card
 from rehab_core.report.evaluation import (
+    EXTERNAL_MARKDOWN,
+    EXTERNAL_REPORT,
     HELDOUT_REPORT,
     TABLES_FILE,
     TRAINING_REPORT,
     curve_source,
     evaluation_curves,
+    external_command,
     heldout_command,
+    is_cross_validated,
     read_evaluation_folder,
+    stale_models,
 )
 from rehab_core.storage import WeightsError
 
@@ -37,6 +46,7 @@ _TABLES = ("table1", "table2", "table3")
 def _stamp(folder: Path) -> tuple[tuple[str, float], ...]:
     """Modification times of everything read, so a new training run is shown at once."""
     paths = [folder / TRAINING_REPORT, folder / HELDOUT_REPORT, folder / TABLES_FILE]
+    paths += [folder / EXTERNAL_REPORT, folder / EXTERNAL_MARKDOWN]
     paths += sorted(folder.glob("*/manifest.json")) if folder.is_dir() else []
     return tuple((str(p), p.stat().st_mtime) for p in paths if p.is_file())
 
@@ -162,22 +172,27 @@ def _curves_section(folder: Path, info: dict[str, Any], stamp: tuple) -> None:
         return
     curves = _curves(str(folder), stamp, source)
     bayes = curves["bayes"]
+    out_of_fold = source == "training" and is_cross_validated(info["training"])
+    patients = "out-of-fold scores" if out_of_fold else "held-out patients"
     left, right = st.columns(2)
     with left:
         st.plotly_chart(
-            roc_figure(curves["models"], bayes=bayes and bayes["roc"]),
+            roc_figure(curves["models"], bayes=bayes and bayes["roc"], patients=patients),
             width="stretch",
             key="evaluation_roc",
         )
     with right:
         st.plotly_chart(
-            calibration_figure(curves["models"], bayes=bayes and bayes["calibration"]),
+            calibration_figure(
+                curves["models"], bayes=bayes and bayes["calibration"], patients=patients
+            ),
             width="stretch",
             key="evaluation_calibration",
         )
     n = max((c["n"] for c in curves["models"]), default=0)
+    scored = "patients scored out of fold" if out_of_fold else "held-out patients"
     st.caption(
-        f"{n} held-out patients (the LSTM only those with EEG-EMG); calibration in 5 equal-width "
+        f"{n} {scored} (the LSTM only those with EEG-EMG); calibration in 5 equal-width "
         "bins, marker area growing with the patients in a bin; ECE = expected calibration error. "
         + (
             f"Dotted: the synthetic generator's own outcome probabilities on the same "
@@ -188,6 +203,46 @@ def _curves_section(folder: Path, info: dict[str, Any], stamp: tuple) -> None:
     )
     for sentence in curves["skipped"]:
         st.caption(sentence)
+
+
+def _external_section(folder: Path, info: dict[str, Any]) -> None:
+    """Figures on unseen cohorts (``rehab external-summary``), only when the folder has them."""
+    from rehab_core.evaluation import external_tables
+
+    external = info.get("external")
+    if external is None:
+        return
+    st.subheader("On unseen cohorts")
+    stale = stale_models(external, info["manifests"]) if external.get("models") else []
+    if stale:
+        st.warning(
+            f"{EXTERNAL_REPORT} scored {', '.join(stale)} with other weights than those "
+            "installed; its figures would describe another model. Score the unseen cohorts "
+            "again and write it with:"
+        )
+        st.code(external_command(folder), language="bash")
+        return
+    cohorts = external.get("cohorts") or []
+    st.caption(
+        f"{len(cohorts)} cohorts none of the models learnt from ({', '.join(cohorts)}), each "
+        "scored by `rehab evaluate`; mean ± SD across cohorts, then each cohort's own AUC."
+    )
+    tables = external_tables(external)
+    if tables["rows"]:
+        st.dataframe(tables["rows"], hide_index=True, width="stretch")
+    if tables["comparisons"]:
+        st.markdown(
+            "**Paired AUC differences (A − B) on each cohort's patients both models scored**"
+        )
+        st.dataframe(tables["comparisons"], hide_index=True, width="stretch")
+    markdown = info.get("external_markdown")
+    if markdown:  # the file's own footnote: what the ceiling and the SD mean
+        st.caption(markdown.strip().split("\n\n")[-1])
+    if not external.get("models"):
+        st.caption(
+            f"{EXTERNAL_REPORT} does not record which weights it scored, so whether it "
+            "describes the installed bundles cannot be checked."
+        )
 
 
 def main() -> None:
@@ -214,24 +269,40 @@ def main() -> None:
         )
         st.stop()
     ceiling = training.get("bayes_ceiling_auc")
-    cols = st.columns(4)
-    cols[0].metric("Held-out test patients", training.get("n_eval_patients", "—"))
-    cols[1].metric("Development patients", training.get("n_dev_patients", "—"))
-    cols[2].metric("Bayes ceiling AUC (test)", format_number(ceiling, missing="—"))
-    cols[3].metric(
-        "Bayes ceiling AUC (development)",
-        format_number(training.get("bayes_ceiling_auc_cv"), missing="—"),
-    )
+    if is_cross_validated(training):
+        n_folds = (training.get("settings") or {}).get("n_folds", "k")
+        cols = st.columns(3)
+        cols[0].metric("Patients scored out of fold", training.get("n_eval_patients", "—"))
+        cols[1].metric("Development patients", training.get("n_dev_patients", "—"))
+        cols[2].metric("Bayes ceiling AUC (out of fold)", format_number(ceiling, missing="—"))
+        where = (
+            f"Scored out of fold ({n_folds}-fold cross-validation: each patient by the models "
+            f"that did not learn from them) on {training.get('cohort', 'the training cohort')}; "
+            "there is no held-out test set, so CV AUC and ROC AUC describe the same scores. "
+        )
+    else:
+        cols = st.columns(4)
+        cols[0].metric("Held-out test patients", training.get("n_eval_patients", "—"))
+        cols[1].metric("Development patients", training.get("n_dev_patients", "—"))
+        cols[2].metric("Bayes ceiling AUC (test)", format_number(ceiling, missing="—"))
+        cols[3].metric(
+            "Bayes ceiling AUC (development)",
+            format_number(training.get("bayes_ceiling_auc_cv"), missing="—"),
+        )
+        where = (
+            f"Evaluated on the {training.get('evaluated_on', 'held-out patients')} of "
+            f"{training.get('cohort', 'the training cohort')}; CV AUC = cross-validated AUC over "
+            "the development patients (out-of-fold scores). "
+        )
     st.caption(
-        f"Evaluated on the {training.get('evaluated_on', 'held-out patients')} of "
-        f"{training.get('cohort', 'the training cohort')}; CV AUC = cross-validated AUC over the "
-        "development patients (out-of-fold scores). The Bayes-optimal ceiling is the AUC of the "
-        "generator's true outcome probabilities on the same patients: no model can beat it."
+        where + "Ceiling AUC is the AUC of the generator's true outcome probabilities, given what "
+        "the row sees, on the same patients: no model can beat it."
     )
     _tables(training, info["markdown"])
     _statistics(training)
     _models(training)
     _curves_section(folder, info, stamp)
+    _external_section(folder, info)
     st.subheader("Model cards")
     for model_id, manifest in info["manifests"].items():
         with st.expander(f"{manifest.display_name} ({model_id})"):

@@ -24,6 +24,7 @@ ceiling_fraction     (AUC - 0.5) / (ceiling - 0.5) with an interval from the sam
 repeated_cv_summary  mean and SD of AUC over repeated cross-validation, pooled interval
 seed_summary         mean and SD of metrics over external cohorts (generator seeds)
 external_summary     every table row and paired difference over several unseen cohorts
+external_tables      that summary as rows of text cells (the Evaluation page)
 evaluate_model       one model's record -> ModelEvaluation
 paper_tables         Tables 1-3 of Shi et al. 2025 with intervals; to_markdown / to_json
 paired_differences   the table of paired AUC differences between rows (default_pairs)
@@ -56,7 +57,11 @@ from rehab_core.evaluation._diagnostics import (
     diagnostics_markdown,
     row_diagnostics,
 )
-from rehab_core.evaluation._external import external_markdown, external_summary
+from rehab_core.evaluation._external import (
+    external_markdown,
+    external_summary,
+    external_tables,
+)
 from rehab_core.evaluation._metrics import (
     METRIC_NAMES,
     binary_metrics,
@@ -137,6 +142,7 @@ __all__ = [
     "seed_summary",
     "external_summary",
     "external_markdown",
+    "external_tables",
     "to_json",
     "to_markdown",
 ]

@@ -18,7 +18,7 @@ from typing import Any
 
 from rehab_core.evaluation._repeats import seed_summary
 
-__all__ = ["external_markdown", "external_summary"]
+__all__ = ["external_markdown", "external_summary", "external_tables"]
 
 _TABLES = ("table1", "table2", "table3")
 _TITLES = {"table1": "fMRI", "table2": "EEG-EMG", "table3": "fusion"}
@@ -55,6 +55,28 @@ def _comparisons(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _models(reports: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, str]]:
+    """The weights the reports scored, by model id (``{"weights_sha256": ...}``).
+
+    The same bundle must have scored every cohort: a mean over two different
+    models describes neither, so other weights on one cohort are refused.
+    """
+    out: dict[str, dict[str, str]] = {}
+    for name, report in reports.items():
+        for model_id, entry in (report.get("models") or {}).items():
+            sha256 = (entry or {}).get("weights_sha256")
+            if sha256 is None:
+                continue
+            first = out.setdefault(model_id, {"weights_sha256": sha256})["weights_sha256"]
+            if first != sha256:
+                raise ValueError(
+                    f"Cohort {name} was scored with other weights of {model_id} "
+                    f"({sha256[:12]}… instead of {first[:12]}…); score every cohort with the "
+                    "same bundle."
+                )
+    return out
+
+
 def external_summary(reports: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """Mean and SD across unseen cohorts of every row and paired comparison.
 
@@ -72,16 +94,20 @@ def external_summary(reports: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]
         "method", "per_cohort": {name: metrics}, "summary": seed_summary}``
         and ``comparisons``: ``{"comparison", "family", "per_cohort",
         "summary", "n_cohorts_above_zero", "n_cohorts_below_zero"}`` (cohorts
-        whose 95% paired-bootstrap interval lies above or below zero).
+        whose 95% paired-bootstrap interval lies above or below zero), and
+        ``models``: ``{model_id: {"weights_sha256"}}`` of the weights the
+        reports scored, so a reader can tell whether they are the installed ones.
 
     Raises
     ------
     ValueError
-        No report, or a report a bundle learnt from (it scored no patient).
+        No report, a report a bundle learnt from (it scored no patient), or
+        reports that scored different weights of one model.
     """
     if not reports:
         raise ValueError("Give at least one evaluation report of an unseen cohort.")
     names = [str(n) for n in reports]
+    models = _models(reports)
     per = {str(n): _rows(r) for n, r in reports.items()}
     keys = [k for k in per[names[0]] if all(k in per[n] for n in names)]
     rows = []
@@ -114,7 +140,7 @@ def external_summary(reports: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]
                 "n_cohorts_below_zero": sum(v["high"] < 0 for v in by.values()),
             }
         )
-    return {"cohorts": names, "rows": rows, "comparisons": comparisons}
+    return {"cohorts": names, "rows": rows, "comparisons": comparisons, "models": models}
 
 
 def _cell(stats: Mapping[str, Any]) -> str:
@@ -124,44 +150,78 @@ def _cell(stats: Mapping[str, Any]) -> str:
     return f"{mean:.2f} ± {sd:.2f}" if sd == sd else f"{mean:.2f}"
 
 
+def external_tables(summary: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The summary as rows of text cells, as a page shows them beside the Markdown.
+
+    Returns
+    -------
+    dict
+        ``rows``: one per table row (``Modality``, ``Method``, ``ROC AUC``,
+        ``Ceiling AUC``, ``Fraction of ceiling`` as mean ± SD, then ``AUC
+        <cohort>`` per cohort); ``comparisons``: one per paired difference
+        (``Comparison``, ``Mean ± SD``, ``<cohort> (95% CI)`` per cohort, ``CI
+        above 0`` and ``CI below 0`` as "k of n").
+    """
+    names = summary["cohorts"]
+    rows = []
+    for row in summary["rows"]:
+        m = row["summary"]["metrics"]
+        rows.append(
+            {
+                "Modality": row["modality"],
+                "Method": row["method"],
+                "ROC AUC": _cell(m["roc_auc"]),
+                "Ceiling AUC": _cell(m["ceiling_auc"]),
+                "Fraction of ceiling": _cell(m["fraction_of_ceiling"]),
+                **{f"AUC {n}": f"{row['per_cohort'][n]['roc_auc']:.2f}" for n in names},
+            }
+        )
+    comparisons = []
+    for c in summary["comparisons"]:
+        per = {
+            f"{n} (95% CI)": f"{v['difference']:+.2f} ({v['low']:+.2f} to {v['high']:+.2f})"
+            for n, v in ((n, c["per_cohort"][n]) for n in names)
+        }
+        comparisons.append(
+            {
+                "Comparison": c["comparison"],
+                "Mean ± SD": _cell(c["summary"]["metrics"]["difference"]),
+                **per,
+                "CI above 0": f"{c['n_cohorts_above_zero']} of {len(names)}",
+                "CI below 0": f"{c['n_cohorts_below_zero']} of {len(names)}",
+            }
+        )
+    return {"rows": rows, "comparisons": comparisons}
+
+
+def _markdown_table(rows: list[dict[str, Any]], n_text: int) -> list[str]:
+    """Rows of cells as a Markdown table, the first ``n_text`` columns left-aligned."""
+    columns = list(rows[0])
+    align = ["---" if i < n_text else "---:" for i in range(len(columns))]
+    return [
+        "| " + " | ".join(columns) + " |",
+        "| " + " | ".join(align) + " |",
+        *("| " + " | ".join(str(r[c]) for c in columns) + " |" for r in rows),
+    ]
+
+
 def external_markdown(summary: Mapping[str, Any]) -> str:
     """The summary as Markdown tables: AUC and ceiling mean ± SD, per-cohort AUCs."""
     names = summary["cohorts"]
-    head = "| Modality | Method | ROC AUC | Ceiling AUC | Fraction of ceiling | "
-    head += " | ".join(f"AUC {n}" for n in names) + " |"
+    tables = external_tables(summary)
     lines = [
         f"**External evaluation on {len(names)} unseen cohorts (mean ± SD across cohorts)**",
         "",
-        head,
-        "| --- | --- | ---: | ---: | ---: | " + " | ".join("---:" for _ in names) + " |",
     ]
-    for row in summary["rows"]:
-        m = row["summary"]["metrics"]
-        per = " | ".join(f"{row['per_cohort'][n]['roc_auc']:.2f}" for n in names)
-        lines.append(
-            f"| {row['modality']} | {row['method']} | {_cell(m['roc_auc'])} | "
-            f"{_cell(m['ceiling_auc'])} | {_cell(m['fraction_of_ceiling'])} | {per} |"
-        )
-    if summary["comparisons"]:
+    if tables["rows"]:
+        lines += _markdown_table(tables["rows"], n_text=2)
+    if tables["comparisons"]:
         lines += [
             "",
             "**Paired AUC differences (A − B) on each cohort's patients both models scored**",
             "",
-            "| Comparison | Mean ± SD | "
-            + " | ".join(f"{n} (95% CI)" for n in names)
-            + " | CI above 0 | CI below 0 |",
-            "| --- | ---: | " + " | ".join("---:" for _ in names) + " | ---: | ---: |",
+            *_markdown_table(tables["comparisons"], n_text=1),
         ]
-        for c in summary["comparisons"]:
-            per = " | ".join(
-                f"{v['difference']:+.2f} ({v['low']:+.2f} to {v['high']:+.2f})"
-                for v in (c["per_cohort"][n] for n in names)
-            )
-            lines.append(
-                f"| {c['comparison']} | {_cell(c['summary']['metrics']['difference'])} | {per} | "
-                f"{c['n_cohorts_above_zero']} of {len(names)} | "
-                f"{c['n_cohorts_below_zero']} of {len(names)} |"
-            )
     lines += [
         "",
         "Ceiling AUC: AUC of the generator's ideal probability given what the row sees, on the "

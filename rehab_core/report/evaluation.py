@@ -7,7 +7,12 @@ and calibration curves need every held-out patient's score, which
 ``rehab evaluate --json`` gives (its ``predictions``); saved in the same folder
 as ``heldout_evaluation.json`` it is read here, and used only when the
 weights hashes it recorded are the installed ones. An ``evaluation.json``
-that carries the same ``predictions`` itself is used otherwise.
+that carries the same ``predictions`` itself is used otherwise (a run without
+a held-out set stores every patient's out-of-fold score there).
+
+Figures on unseen cohorts come from ``external.json`` and ``external.md``
+(``rehab external-summary --out <folder>/external``): each row's AUC, its
+ceiling and the fraction of the ceiling, mean and SD across cohorts.
 """
 
 from __future__ import annotations
@@ -21,12 +26,16 @@ if TYPE_CHECKING:
     from rehab_core.storage import BundleManifest
 
 __all__ = [
+    "EXTERNAL_MARKDOWN",
+    "EXTERNAL_REPORT",
     "HELDOUT_REPORT",
     "TABLES_FILE",
     "TRAINING_REPORT",
     "curve_source",
     "evaluation_curves",
+    "external_command",
     "heldout_command",
+    "is_cross_validated",
     "read_evaluation_folder",
     "stale_models",
 ]
@@ -34,6 +43,8 @@ __all__ = [
 TRAINING_REPORT = "evaluation.json"
 TABLES_FILE = "tables.md"
 HELDOUT_REPORT = "heldout_evaluation.json"
+EXTERNAL_REPORT = "external.json"
+EXTERNAL_MARKDOWN = "external.md"
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -58,7 +69,9 @@ def read_evaluation_folder(folder: str | Path) -> dict[str, Any]:
     dict
         ``folder``; ``training`` (``evaluation.json`` or ``None``);
         ``markdown`` (``tables.md`` or ``None``); ``heldout``
-        (``heldout_evaluation.json`` or ``None``); ``manifests`` (bundle
+        (``heldout_evaluation.json`` or ``None``); ``external``
+        (``external.json`` or ``None``); ``external_markdown`` (``external.md``
+        or ``None``); ``manifests`` (bundle
         folder name -> :class:`~rehab_core.storage.BundleManifest` of every
         bundle); ``synthetic`` (True when any bundle says it was trained on
         synthetic data).
@@ -66,20 +79,24 @@ def read_evaluation_folder(folder: str | Path) -> dict[str, Any]:
     from rehab_core.storage import find_bundles, read_manifest
 
     root = Path(folder)
-    tables = root / TABLES_FILE
+    tables, external_md = root / TABLES_FILE, root / EXTERNAL_MARKDOWN
     manifests = {path.name: read_manifest(path) for path in find_bundles(root) if path != root}
     return {
         "folder": str(root),
         "training": _read_json(root / TRAINING_REPORT),
         "markdown": tables.read_text(encoding="utf-8") if tables.is_file() else None,
         "heldout": _read_json(root / HELDOUT_REPORT),
+        "external": _read_json(root / EXTERNAL_REPORT),
+        "external_markdown": (
+            external_md.read_text(encoding="utf-8") if external_md.is_file() else None
+        ),
         "manifests": manifests,
         "synthetic": any(m.data.synthetic for m in manifests.values()),
     }
 
 
 def stale_models(heldout: Mapping[str, Any], manifests: Mapping[str, BundleManifest]) -> list[str]:
-    """Model ids the held-out report scored with other weights than the installed ones."""
+    """Model ids a report (held-out or external) scored with other weights than installed."""
     out = []
     for model_id, entry in (heldout.get("models") or {}).items():
         installed = manifests.get(model_id)
@@ -112,6 +129,26 @@ def curve_source(folder_info: Mapping[str, Any]) -> tuple[str, list[str]]:
     if (folder_info.get("training") or {}).get("predictions"):
         return "training", stale
     return "", stale
+
+
+def is_cross_validated(training: Mapping[str, Any] | None) -> bool:
+    """Whether a training run's figures are out of fold (no held-out test set).
+
+    ``rehab train --test-fraction 0`` scores every development patient by the
+    fold models that did not learn from them; its ``evaluated_on`` says so.
+    """
+    return "cross-validation" in str((training or {}).get("evaluated_on") or "")
+
+
+def external_command(folder: str | Path) -> str:
+    """The commands that write ``external.json`` and ``external.md`` for a folder's bundles."""
+    root = Path(folder)
+    return (
+        f"rehab evaluate --cohort UNSEEN_COHORT_1 --weights {root} --json > seed1.json  "
+        "# and so on, one per unseen cohort\n"
+        f"rehab external-summary seed1=seed1.json seed2=seed2.json seed3=seed3.json "
+        f"--out {root / Path(EXTERNAL_REPORT).stem}"
+    )
 
 
 def heldout_command(folder: str | Path, training: Mapping[str, Any] | None) -> str:

@@ -151,7 +151,7 @@ def _metrics(manifest: BundleManifest, evaluation: Mapping[str, Any] | None) -> 
                     "n_positive": entry.get("n_positive"),
                     "threshold": entry.get("threshold"),
                     "cv_auc": entry.get("cv_auc"),
-                    "ceiling_auc": table.get("ceiling_auc"),
+                    "ceiling_auc": _ceiling(entry, table),
                     **{m: entry["metrics"][m] for m in _METRICS if m in entry.get("metrics", {})},
                 }
             )
@@ -169,6 +169,12 @@ def _metrics(manifest: BundleManifest, evaluation: Mapping[str, Any] | None) -> 
         out["bayes_ceiling_auc_cv"] = evaluation.get("bayes_ceiling_auc_cv")
         out["n_development"] = evaluation.get("n_dev_patients")
     return out
+
+
+def _ceiling(entry: Mapping[str, Any], table: Mapping[str, Any]) -> float | None:
+    """A row's own ceiling (what that row sees), else the table's one (older tables)."""
+    own = ((entry.get("ceiling") or {}).get("ceiling_auc") or {}).get("estimate")
+    return own if own is not None else table.get("ceiling_auc")
 
 
 def _row(card: Mapping[str, Any], group: str) -> Mapping[str, Any] | None:
@@ -190,9 +196,15 @@ def _limitations(card: Mapping[str, Any]) -> list[str]:
             "unlike the paper."
         )
     fused = _row(card, "fusion")
-    if fused and fused.get("n"):
+    if fused and fused.get("n") and data["n_test"]:
         out.append(
             f"The held-out test set has {fused['n']} patients, so every metric's interval is wide."
+        )
+    elif fused and fused.get("n"):
+        out.append(
+            f"There is no held-out test set: every figure is out of fold ({data['n_folds']}-fold "
+            f"cross-validation) on the {fused['n']} patients the model was developed on, and "
+            "every metric's interval is wide."
         )
     signal = _row(card, "signal")
     weight = card["fusion"]["weight"]

@@ -451,7 +451,10 @@ def _fusion_first(curves: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]
 
 
 def roc_figure(
-    curves: Sequence[Mapping[str, Any]], *, bayes: Mapping[str, Any] | None = None
+    curves: Sequence[Mapping[str, Any]],
+    *,
+    bayes: Mapping[str, Any] | None = None,
+    patients: str = "held-out patients",
 ) -> go.Figure:
     """ROC curves of several models, the chance diagonal and the Bayes-optimal curve.
 
@@ -464,6 +467,9 @@ def roc_figure(
     bayes : mapping or None
         The generator's Bayes-optimal probabilities on the same patients as a
         ``roc_points`` dict (synthetic cohorts only), drawn dotted.
+    patients : str
+        Which patients the scores are of, for the title ("held-out patients",
+        "out-of-fold scores").
     """
     go, _ = plotly()
     fig = go.Figure()
@@ -496,7 +502,7 @@ def roc_figure(
             )
         )
     fig.update_layout(
-        title="ROC curves (held-out patients)",
+        title=f"ROC curves ({patients})",
         height=500,
         margin=MARGIN,
         xaxis=dict(title="1 - specificity (false-positive rate)", range=[0, 1], constrain="domain"),
@@ -507,7 +513,10 @@ def roc_figure(
 
 
 def calibration_figure(
-    curves: Sequence[Mapping[str, Any]], *, bayes: Mapping[str, Any] | None = None
+    curves: Sequence[Mapping[str, Any]],
+    *,
+    bayes: Mapping[str, Any] | None = None,
+    patients: str = "held-out patients",
 ) -> go.Figure:
     """Reliability diagram: observed fraction of good outcomes against the predicted probability.
 
@@ -519,6 +528,8 @@ def calibration_figure(
         grows with the patients in a bin.
     bayes : mapping or None
         ``calibration_bins`` of the Bayes-optimal probabilities (dotted).
+    patients : str
+        Which patients the scores are of, for the title.
     """
     go, _ = plotly()
     fig = go.Figure()
@@ -552,7 +563,7 @@ def calibration_figure(
             )
         )
     fig.update_layout(
-        title="Calibration (held-out patients)",
+        title=f"Calibration ({patients})",
         height=500,
         margin=MARGIN,
         xaxis=dict(title="mean predicted P(good)", range=[0, 1], constrain="domain"),

@@ -259,11 +259,11 @@ def test_patient_to_pdf_report(page: Page, app_url: str, app_data_dir: Path, art
     _no_exception(page)
     _shot(page, artifacts, "08_gradcam_opacity_0", gradcam)
 
-    # --- Evaluation: the shipped model's held-out figures and curves -------------------------
+    # --- Evaluation: the shipped model's out-of-fold figures and curves ----------------------
     go_to_page(page, "Evaluation", timeout_ms=SLOW_MS)
     expect(page.get_by_role("heading", name="Evaluation", exact=True)).to_be_visible()
     expect(
-        page.get_by_test_id("stMetric").filter(has_text="Held-out test patients")
+        page.get_by_test_id("stMetric").filter(has_text="Patients scored out of fold")
     ).to_contain_text(re.compile(r"\d+"))
     expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible(timeout=SLOW_MS)
     _no_exception(page)

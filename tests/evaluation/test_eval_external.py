@@ -75,3 +75,46 @@ def test_rows_missing_from_one_cohort_are_left_out_and_no_report_is_refused():
     assert [r["method"] for r in out["rows"]] == ["ShuffleNet", "ShuffleNet_LSTM"]
     with pytest.raises(ValueError, match="at least one evaluation report"):
         external_summary({})
+
+
+def test_the_weights_scored_are_recorded_and_other_weights_on_one_cohort_refused():
+    first = _report(0.6, 0.7, 0.8, (0.0, 0.4))
+    second = _report(0.7, 0.8, 0.9, (0.0, 0.4))
+    for report in (first, second):
+        report["models"] = {"shufflenet_lstm": {"weights_sha256": "a" * 64}}
+    out = external_summary({"s1": first, "s2": second})
+    assert out["models"] == {"shufflenet_lstm": {"weights_sha256": "a" * 64}}
+    second["models"]["shufflenet_lstm"]["weights_sha256"] = "b" * 64
+    with pytest.raises(
+        ValueError,
+        match=r"^Cohort s2 was scored with other weights of shufflenet_lstm \(bbbbbbbbbbbb… "
+        r"instead of aaaaaaaaaaaa…\); score every cohort with the same bundle\.$",
+    ):
+        external_summary({"s1": first, "s2": second})
+    assert external_summary({"s1": _report(0.6, 0.7, 0.8, (0.0, 0.4))})["models"] == {}
+
+
+def test_tables_hold_the_cells_the_markdown_shows():
+    from rehab_core.evaluation import external_tables
+
+    reports = {
+        "seed1": _report(0.6, 0.7, 0.8, (0.05, 0.35)),
+        "seed2": _report(0.7, 0.8, 0.9, (-0.1, 0.5)),
+    }
+    out = external_summary(reports)
+    tables = external_tables(out)
+    fmri = tables["rows"][0]
+    assert fmri == {
+        "Modality": "fMRI",
+        "Method": "ShuffleNet",
+        "ROC AUC": "0.65 ± 0.07",
+        "Ceiling AUC": "0.80 ± 0.00",
+        "Fraction of ceiling": "0.50 ± 0.24",
+        "AUC seed1": "0.60",
+        "AUC seed2": "0.70",
+    }
+    (comp,) = tables["comparisons"]
+    assert comp["seed2 (95% CI)"] == "+0.20 (-0.10 to +0.50)"
+    assert (comp["CI above 0"], comp["CI below 0"]) == ("1 of 2", "0 of 2")
+    text = external_markdown(out)
+    assert "| " + " | ".join(fmri.values()) + " |" in text

@@ -133,12 +133,22 @@ def test_unknown_version_is_a_plain_sentence(any_store):
         promote_version(any_store, 9, actor="adm")
 
 
+def _shipped_manifest():
+    from rehab_core.prediction import default_weights_dir
+    from rehab_core.storage import read_manifest
+
+    return read_manifest(default_weights_dir() / "shufflenet_lstm")
+
+
 def test_shipped_bundle_is_a_version_without_id():
     (shipped,) = shipped_versions()
     assert shipped.id is None and shipped.label == "shipped"
     assert shipped.model_id == "shufflenet_lstm"
-    assert shipped.metrics["evaluated_on"] == "held-out test patients"
-    assert shipped.fusion_auc == pytest.approx(0.7678571428571429)
+    recorded = _shipped_manifest().metrics
+    assert shipped.metrics["evaluated_on"] == recorded.evaluated_on
+    fused = recorded.tables["table3"]["evaluations"][0]
+    assert fused["name"] == "ShuffleNet_LSTM"
+    assert shipped.fusion_auc == pytest.approx(fused["metrics"]["roc_auc"]["estimate"])
 
 
 def test_versions_table_puts_versions_side_by_side(any_store, bundle):
@@ -149,7 +159,8 @@ def test_versions_table_puts_versions_side_by_side(any_store, bundle):
     assert names[:2] == ["Fused ROC AUC", "Fused accuracy"]
     shipped_col = "shufflenet_lstm shipped"
     fused = table[0][shipped_col]
-    assert fused.startswith("0.77 (") and fused.endswith(")")
+    auc = _shipped_manifest().metrics.tables["table3"]["evaluations"][0]["metrics"]["roc_auc"]
+    assert fused.startswith(f"{auc['estimate']:.2f} (") and fused.endswith(")")
     by = next(row for row in table if row[""] == "By")
     assert by[shipped_col] == "—" and by[f"shufflenet_lstm {versions[0].label}"] == "dr.r"
     # trial versions are named as such in the table; the shipped one is a full run

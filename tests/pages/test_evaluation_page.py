@@ -38,15 +38,35 @@ def charts(at: AppTest) -> list[dict]:
     return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
-def weights_copy(tmp_path, monkeypatch) -> Path:
-    """The shipped weights folder without its tensors (the page reads manifests only)."""
+def weights_copy(tmp_path, monkeypatch, *, heldout_sha256: str | None = None) -> Path:
+    """The shipped weights folder without its tensors (the page reads manifests only).
+
+    With ``heldout_sha256``, also a ``heldout_evaluation.json`` as ``rehab evaluate --json``
+    writes it, holding the shipped run's per-patient scores and recording those weights.
+    """
     folder = tmp_path / "weights"
     (folder / "shufflenet_lstm").mkdir(parents=True)
     shutil.copy(WEIGHTS / "shufflenet_lstm" / "manifest.json", folder / "shufflenet_lstm")
-    for name in ("evaluation.json", "tables.md", "heldout_evaluation.json"):
+    for name in ("evaluation.json", "tables.md"):
         shutil.copy(WEIGHTS / name, folder / name)
+    if heldout_sha256 is not None:
+        training = json.loads((folder / "evaluation.json").read_text())
+        heldout = {
+            "cohort": training["cohort"],
+            "models": {"shufflenet_lstm": {"weights_sha256": heldout_sha256}},
+            "predictions": training["predictions"],
+            "bayes_p_good": training["bayes_p_good"],
+        }
+        (folder / "heldout_evaluation.json").write_text(json.dumps(heldout))
     monkeypatch.setenv("REHAB_WEIGHTS_DIR", str(folder))
     return folder
+
+
+def without_training_scores(folder: Path) -> None:
+    """``evaluation.json`` as a run that stored no per-patient scores wrote it."""
+    training = json.loads((folder / "evaluation.json").read_text())
+    del training["predictions"]
+    (folder / "evaluation.json").write_text(json.dumps(training))
 
 
 def test_shipped_evaluation_shows_tables_curves_and_synthetic_label(signed_in):
@@ -64,12 +84,29 @@ def test_shipped_evaluation_shows_tables_curves_and_synthetic_label(signed_in):
     table1 = at.dataframe[0].value
     assert list(table1.columns) == training["tables"]["table1"]["columns"]
     assert table1.iloc[0]["ROC AUC"] == training["tables"]["table1"]["rows"][0]["ROC AUC"]
-    assert table1.iloc[-1]["Method"] == "Bayes-optimal ceiling"
+    # each row has its own ceiling (a column), no separate "Bayes-optimal ceiling" row
+    assert "Ceiling AUC" in table1.columns and "Bayes-optimal ceiling" not in set(table1["Method"])
+    assert table1.iloc[0]["Ceiling AUC"] == training["tables"]["table1"]["rows"][0]["Ceiling AUC"]
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Held-out test patients"] == str(training["n_eval_patients"])
-    assert metrics["Bayes ceiling AUC (test)"] == f"{training['bayes_ceiling_auc']:.2f}"
-    # curves, or (after a retraining) the command that brings them back
-    assert len(charts(at)) == 2 or at.code[0].value.startswith("rehab evaluate --cohort ")
+    # the shipped run has no held-out test set: every figure is out of fold
+    assert training["evaluated_on"] == "out-of-fold (cross-validation)"
+    assert metrics["Patients scored out of fold"] == str(training["n_eval_patients"])
+    assert metrics["Bayes ceiling AUC (out of fold)"] == f"{training['bayes_ceiling_auc']:.2f}"
+    assert "Held-out test patients" not in metrics
+    n_folds = training["settings"]["n_folds"]
+    captions = " ".join(c.value for c in at.caption)
+    assert f"Scored out of fold ({n_folds}-fold cross-validation" in captions
+    # curves of the out-of-fold scores stored with the bundle, said to be out of fold
+    roc, calibration = charts(at)
+    assert roc["layout"]["title"]["text"] == "ROC curves (out-of-fold scores)"
+    assert calibration["layout"]["title"]["text"] == "Calibration (out-of-fold scores)"
+    fused = next(r for r in training["predictions"] if r["group"] == "fusion")
+    assert f"{len(fused['patients'])} patients scored out of fold" in captions
+    assert "held-out patients" not in captions
+    assert not any(s.value == "On unseen cohorts" for s in at.subheader)  # no external.json
+    card = " ".join(m.value for e in at.expander for m in e.markdown)
+    assert f"({n_folds}-fold cross-validation), no held-out test set." in card
+    assert f"**Performance** out of fold ({n_folds}-fold cross-validation)" in card
     assert any("Model card" in s.value for s in at.subheader)
 
 
@@ -78,27 +115,25 @@ def test_curves_of_held_out_scores_that_match_the_installed_weights(
 ):
     from rehab_core.evaluation import roc_points
 
-    folder = weights_copy(tmp_path, monkeypatch)
-    manifest = json.loads((folder / "shufflenet_lstm" / "manifest.json").read_text())
+    manifest = json.loads((WEIGHTS / "shufflenet_lstm" / "manifest.json").read_text())
+    folder = weights_copy(tmp_path, monkeypatch, heldout_sha256=manifest["sha256"])
     heldout = json.loads((folder / "heldout_evaluation.json").read_text())
-    heldout["models"]["shufflenet_lstm"]["weights_sha256"] = manifest["sha256"]
-    (folder / "heldout_evaluation.json").write_text(json.dumps(heldout))
     at = open_evaluation(signed_in)
     roc, calibration = charts(at)
     names = [trace["name"] for trace in roc["data"]]
     assert names[0] == "chance" and names[1].startswith("Bayes-optimal ceiling (AUC ")
+    assert roc["layout"]["title"]["text"] == "ROC curves (held-out patients)"
     fused = next(r for r in heldout["predictions"] if r["group"] == "fusion")
     auc = roc_points(fused["y_true"], fused["p_good"])["auc"]
     assert names[2] == f"ShuffleNet_LSTM (AUC {auc:.2f}, n={len(fused['patients'])})"
     assert calibration["data"][0]["name"] == "perfect calibration"
     assert not [w for w in at.warning if "other weights" in w.value]
+    assert f"{len(fused['patients'])} held-out patients" in " ".join(c.value for c in at.caption)
 
 
 def test_held_out_scores_of_other_weights_are_not_drawn(signed_in, tmp_path, monkeypatch):
-    folder = weights_copy(tmp_path, monkeypatch)
-    heldout = json.loads((folder / "heldout_evaluation.json").read_text())
-    heldout["models"]["shufflenet_lstm"]["weights_sha256"] = "0" * 64
-    (folder / "heldout_evaluation.json").write_text(json.dumps(heldout))
+    folder = weights_copy(tmp_path, monkeypatch, heldout_sha256="0" * 64)
+    without_training_scores(folder)
     at = open_evaluation(signed_in)
     assert charts(at) == []
     (warning,) = [w.value for w in at.warning if "other weights" in w.value]
@@ -110,13 +145,9 @@ def test_held_out_scores_of_other_weights_are_not_drawn(signed_in, tmp_path, mon
 def test_scores_written_with_the_bundles_are_drawn_when_the_heldout_file_is_stale(
     signed_in, tmp_path, monkeypatch
 ):
-    folder = weights_copy(tmp_path, monkeypatch)
-    heldout = json.loads((folder / "heldout_evaluation.json").read_text())
+    folder = weights_copy(tmp_path, monkeypatch, heldout_sha256="0" * 64)
     training = json.loads((folder / "evaluation.json").read_text())
-    training["predictions"] = heldout["predictions"]  # as a training run could write them
-    (folder / "evaluation.json").write_text(json.dumps(training))
-    heldout["models"]["shufflenet_lstm"]["weights_sha256"] = "0" * 64
-    (folder / "heldout_evaluation.json").write_text(json.dumps(heldout))
+    assert training["predictions"]  # the shipped run stored every patient's out-of-fold score
     at = open_evaluation(signed_in)
     assert len(charts(at)) == 2
     assert not [w for w in at.warning if "other weights" in w.value]
@@ -124,7 +155,8 @@ def test_scores_written_with_the_bundles_are_drawn_when_the_heldout_file_is_stal
 
 def test_without_held_out_scores_the_page_says_how_to_get_them(signed_in, tmp_path, monkeypatch):
     folder = weights_copy(tmp_path, monkeypatch)
-    (folder / "heldout_evaluation.json").unlink()
+    without_training_scores(folder)
+    assert not (folder / "heldout_evaluation.json").exists()
     at = open_evaluation(signed_in)
     assert charts(at) == []
     assert any("every held-out patient's score" in i.value for i in at.info)
@@ -195,3 +227,95 @@ def test_clinical_comparators_paired_differences_and_net_benefit_are_shown(
     frames = [f.value for f in at.dataframe]
     assert any("ShuffleNet_LSTM − Clinical" in set(f.get("Comparison", [])) for f in frames)
     assert any({"NB 0.5", "Treat all 0.5", "Slope"} <= set(f.columns) for f in frames)
+
+
+def write_external(folder: Path, weights_sha256: str) -> dict:
+    """``external.json`` and ``external.md`` as ``rehab external-summary`` writes them, from
+    hand-made ``rehab evaluate`` reports of three unseen cohorts."""
+    from rehab_core._json import to_jsonable
+    from rehab_core.evaluation import external_markdown, external_summary
+
+    def entry(name, auc, ceiling):
+        fraction = (auc - 0.5) / (ceiling - 0.5)
+        return {
+            "name": name,
+            "n": 40,
+            "metrics": {"roc_auc": {"estimate": auc}},
+            "ceiling": {
+                "ceiling_auc": {"estimate": ceiling},
+                "fraction": {"estimate": fraction},
+            },
+        }
+
+    def report(fmri, lstm, fused):
+        return {
+            "models": {"shufflenet_lstm": {"weights_sha256": weights_sha256}},
+            "tables": {
+                "table1": {"evaluations": [entry("ShuffleNet", fmri, 0.8)]},
+                "table2": {"evaluations": [entry("LSTM", lstm, 0.85)]},
+                "table3": {"evaluations": [entry("ShuffleNet_LSTM", fused, 0.9)]},
+                "paired": {
+                    "comparisons": [
+                        {
+                            "a": {"name": "ShuffleNet_LSTM"},
+                            "b": {"name": "ShuffleNet"},
+                            "family": "fusion vs modality",
+                            "n": 40,
+                            "bootstrap": {
+                                "difference": {
+                                    "estimate": fused - fmri,
+                                    "low": fused - fmri - 0.1,
+                                    "high": fused - fmri + 0.1,
+                                }
+                            },
+                        }
+                    ]
+                },
+            },
+        }
+
+    summary = external_summary(
+        {
+            "seed1": report(0.61, 0.70, 0.72),
+            "seed2": report(0.55, 0.74, 0.70),
+            "seed3": report(0.58, 0.66, 0.69),
+        }
+    )
+    (folder / "external.json").write_text(json.dumps(to_jsonable(summary)))
+    (folder / "external.md").write_text(external_markdown(summary))
+    return summary
+
+
+def test_figures_on_unseen_cohorts_are_shown_from_external_json(signed_in, tmp_path, monkeypatch):
+    from rehab_core.evaluation import external_tables
+
+    folder = weights_copy(tmp_path, monkeypatch)
+    manifest = json.loads((folder / "shufflenet_lstm" / "manifest.json").read_text())
+    summary = write_external(folder, manifest["sha256"])
+    at = open_evaluation(signed_in)
+    headers = [s.value for s in at.subheader]
+    assert "On unseen cohorts" in headers
+    assert headers.index("On unseen cohorts") > headers.index("ROC and calibration")
+    expected = external_tables(summary)
+    frames = [f.value for f in at.dataframe]
+    (rows,) = [f for f in frames if "AUC seed3" in f.columns and "Modality" in f.columns]
+    assert rows.to_dict("records") == expected["rows"]
+    assert rows.iloc[0]["ROC AUC"] == "0.58 ± 0.03"  # fMRI: 0.61, 0.55, 0.58
+    (comparisons,) = [f for f in frames if "seed1 (95% CI)" in f.columns]
+    assert comparisons.to_dict("records") == expected["comparisons"]
+    captions = " ".join(c.value for c in at.caption)
+    assert "3 cohorts none of the models learnt from (seed1, seed2, seed3)" in captions
+    footnote = (folder / "external.md").read_text().strip().split("\n\n")[-1]
+    assert footnote.startswith("Ceiling AUC:") and footnote in captions
+    assert not [w for w in at.warning if "external.json" in w.value]
+
+
+def test_figures_on_unseen_cohorts_of_other_weights_are_not_shown(signed_in, tmp_path, monkeypatch):
+    folder = weights_copy(tmp_path, monkeypatch)
+    write_external(folder, "0" * 64)
+    at = open_evaluation(signed_in)
+    assert "On unseen cohorts" in [s.value for s in at.subheader]
+    (warning,) = [w.value for w in at.warning if w.value.startswith("external.json")]
+    assert warning.startswith("external.json scored shufflenet_lstm with other weights")
+    assert not [f for f in at.dataframe if "AUC seed1" in f.value.columns]
+    assert any(f"--out {folder / 'external'}" in c.value for c in at.code)

@@ -23,7 +23,7 @@ MANIFEST = Path(__file__).resolve().parents[2] / "weights" / "shufflenet_lstm" /
 
 @pytest.fixture(scope="module")
 def shipped():
-    """The shipped manifest in the current schema (the shipped file is schema 1, converted)."""
+    """The shipped manifest, read through the current schema (schema 2)."""
     return BundleManifest.from_dict(json.loads(MANIFEST.read_text())).to_dict()
 
 

@@ -138,7 +138,7 @@ def uploads():
 
 @pytest.fixture
 def prediction():
-    """A ``Prediction.to_dict()`` as the shipped model gives for the demo patient."""
+    """A hand-made ``Prediction.to_dict()`` (its values need not be the shipped model's)."""
     return {
         "probability_good": 0.6312,
         "interval": [0.5544, 0.7019],

@@ -10,10 +10,13 @@ import pytest
 
 from rehab_core.evaluation import calibration_bins, roc_points
 from rehab_core.report.evaluation import (
+    EXTERNAL_REPORT,
     HELDOUT_REPORT,
     curve_source,
     evaluation_curves,
+    external_command,
     heldout_command,
+    is_cross_validated,
     read_evaluation_folder,
     stale_models,
 )
@@ -94,10 +97,37 @@ def test_stale_models_are_those_scored_with_other_weights(heldout):
 
 def test_read_the_shipped_weights_folder():
     folder = read_evaluation_folder(WEIGHTS)
-    assert folder["training"]["n_eval_patients"] == 15
+    manifest = folder["manifests"]["shufflenet_lstm"]
+    fused = manifest.metrics.tables["table3"]["evaluations"][0]
+    assert folder["training"]["n_eval_patients"] == fused["n"]
+    assert folder["training"]["evaluated_on"] == manifest.metrics.evaluated_on
+    assert folder["training"]["fingerprint_sha256"] == manifest.data.fingerprint_sha256
     assert folder["markdown"].startswith("**Table 1. fMRI prediction model evaluation**")
-    assert "shufflenet_lstm" in folder["manifests"]
     assert folder["synthetic"] is True
+    # no held-out set: the curves are drawn from the out-of-fold scores written with the bundle
+    assert folder["heldout"] is None and manifest.data.split.test == ()
+    assert curve_source(folder) == ("training", [])
+    assert is_cross_validated(folder["training"])
+    assert not is_cross_validated({"evaluated_on": "held-out test patients"})
+    assert not is_cross_validated(None)
+
+
+def test_external_figures_are_read_when_present_and_checked_against_the_weights(tmp_path):
+    folder = read_evaluation_folder(tmp_path)
+    assert folder["external"] is None and folder["external_markdown"] is None
+    external = {"cohorts": ["seed1"], "rows": [], "comparisons": []}
+    external["models"] = {"shufflenet_lstm": {"weights_sha256": "abc"}}
+    (tmp_path / EXTERNAL_REPORT).write_text(json.dumps(external))
+    (tmp_path / "external.md").write_text("**External evaluation**\n")
+    folder = read_evaluation_folder(tmp_path)
+    assert folder["external"] == external
+    assert folder["external_markdown"] == "**External evaluation**\n"
+    assert stale_models(external, {"shufflenet_lstm": _installed("abc")}) == []
+    assert stale_models(external, {"shufflenet_lstm": _installed("new")}) == ["shufflenet_lstm"]
+    assert external_command(tmp_path).endswith(f"--out {tmp_path / 'external'}")
+    (tmp_path / EXTERNAL_REPORT).write_text("{not json")
+    with pytest.raises(ValueError, match=r"external.json in .* cannot be read as JSON"):
+        read_evaluation_folder(tmp_path)
 
 
 def test_a_folder_without_evaluation_and_a_broken_report(tmp_path):

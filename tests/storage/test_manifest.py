@@ -4,28 +4,63 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import save
 
 from rehab_core.storage import BundleManifest, ManifestError, load_bundle, read_manifest
 from rehab_core.storage.manifest import SCHEMA_VERSION, manifest_from_v1
+from rehab_core.storage.weights import manifest_digest
 
 SHIPPED = Path(__file__).resolve().parents[2] / "weights" / "shufflenet_lstm"
+# The first shipped bundle's manifest (synthetic generator v1), kept as the schema-1 example
+# after that bundle was replaced by one in schema 2; its tensors are not kept (17 MB).
+SCHEMA1 = Path(__file__).resolve().parent / "data" / "manifest_schema1.json"
 
 
 @pytest.fixture(scope="module")
 def v1():
-    """The shipped bundle's manifest.json: schema 1 (``manifest_version: 1``)."""
-    raw = json.loads((SHIPPED / "manifest.json").read_text())
+    """A schema-1 manifest (``manifest_version: 1``) as ``rehab train`` once wrote it."""
+    raw = json.loads(SCHEMA1.read_text())
     assert raw["manifest_version"] == 1 and "schema_version" not in raw
     return raw
 
 
-def test_the_shipped_schema_1_bundle_loads_through_the_converter(v1):
-    bundle = load_bundle(SHIPPED)  # hash checks on the file as written, then converted
-    m = bundle.manifest
+@pytest.fixture
+def v1_bundle(tmp_path, v1):
+    """A schema-1 bundle folder: the kept manifest as written, and a tensors file for it.
+
+    The original tensors are not kept, so small ones take their place with ``sha256`` and
+    ``manifest_sha256`` written for them, the rest of the manifest unchanged (still schema 1).
+    """
+    blob = save(_state())
+    raw = copy.deepcopy(v1)
+    raw["sha256"] = hashlib.sha256(blob).hexdigest()
+    raw["files"] = {"model.safetensors": {"bytes": len(blob)}}
+    raw["manifest_sha256"] = manifest_digest(raw)
+    folder = tmp_path / "shufflenet_lstm"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(blob)
+    (folder / "manifest.json").write_text(json.dumps(raw))
+    return folder, raw
+
+
+def _state():
+    g = torch.Generator().manual_seed(0)
+    return {"signal0.fc.weight": torch.randn(3, 4, generator=g)}
+
+
+def test_the_kept_schema_1_manifest_is_intact_and_read_through_the_converter(tmp_path, v1):
+    assert manifest_digest(v1) == v1["manifest_sha256"]  # the file as written, unedited
+    folder = tmp_path / "v1"
+    folder.mkdir()
+    shutil.copy(SCHEMA1, folder / "manifest.json")
+    m = read_manifest(folder)
     assert isinstance(m, BundleManifest) and m.schema_version == SCHEMA_VERSION
     assert m.manifest_sha256 == v1["manifest_sha256"] and m.sha256 == v1["sha256"]
     assert m.trained_on == "synthetic" and m.data.synthetic
@@ -38,6 +73,25 @@ def test_the_shipped_schema_1_bundle_loads_through_the_converter(v1):
     assert m.fusion == v1["fusion"] and m.fma_regressor == v1["fma_regressor"]
     assert list(m.data.split.test) == v1["data"]["split"]["test"]
     assert m.metrics.tables == v1["metrics"]["tables"]
+
+
+def test_a_schema_1_bundle_loads_through_the_converter(v1_bundle):
+    folder, raw = v1_bundle
+    bundle = load_bundle(folder)  # hash checks on the file as written, then converted
+    m = bundle.manifest
+    assert isinstance(m, BundleManifest) and m.schema_version == SCHEMA_VERSION
+    assert m.manifest_sha256 == raw["manifest_sha256"] and m.sha256 == raw["sha256"]
+    assert m.trained_on == "synthetic" and m.data.synthetic
+    assert m.fusion == raw["fusion"] and m.metrics.tables == raw["metrics"]["tables"]
+    assert torch.equal(bundle.tensors["signal0.fc.weight"], _state()["signal0.fc.weight"])
+    assert read_manifest(folder) == m
+
+
+def test_the_shipped_bundle_is_in_the_current_schema_and_loads_unconverted():
+    raw = json.loads((SHIPPED / "manifest.json").read_text())
+    assert raw["schema_version"] == SCHEMA_VERSION and "manifest_version" not in raw
+    m = load_bundle(SHIPPED).manifest
+    assert m.notes == () and m.to_dict()["data"] == raw["data"]
     assert read_manifest(SHIPPED) == m
 
 

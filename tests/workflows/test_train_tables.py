@@ -132,6 +132,10 @@ def test_clinical_rows_use_the_deep_models_folds_and_never_a_held_out_patient(fi
         assert seen <= dev
         assert seen in fold_train or seen == dev
     assert sum(seen in fold_train for seen in fits_seen) == 9
+    # how the comparators were fitted mentions held-out test patients only when there are any
+    held_out = "held-out test patients scored by the model fitted on every development patient"
+    assert rows.clinical["fitted_on"].startswith("the development folds of the deep models")
+    assert (held_out in rows.clinical["fitted_on"]) is (n_test > 0)
 
 
 def test_a_development_patient_is_scored_by_the_fold_that_held_it_out(monkeypatch):

@@ -167,8 +167,12 @@ class EvaluationRows:
         self.clinical = {
             "features": list(CLINICAL_FEATURES),
             "C": CLINICAL_C,
-            "fitted_on": "the development folds of the deep models (out of fold); "
-            "held-out test patients scored by the model fitted on every development patient",
+            "fitted_on": "the development folds of the deep models (out of fold)"
+            + (
+                "; held-out test patients scored by the model fitted on every development patient"
+                if len(self.plan.test_ids)
+                else ""
+            ),
             "models": states,
             "omitted": omitted,
             "n_eval_without_clinical": without,

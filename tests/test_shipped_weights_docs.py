@@ -1,0 +1,88 @@
+"""The READMEs' figures and training command are those of the shipped bundle's own files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+WEIGHTS = ROOT / "weights"
+
+# README row label -> the row of weights/tables.md it quotes (the first table holding it)
+ROWS = {
+    "fMRI, ShuffleNet": "ShuffleNet",
+    "EEG-EMG, LSTM": "LSTM",
+    "fusion": "ShuffleNet_LSTM",
+    "clinical baseline": "Clinical",
+    "fusion + clinical": "ShuffleNet_LSTM + clinical",
+}
+
+
+def _tables_md() -> dict[str, dict[str, str]]:
+    rows: dict[str, dict[str, str]] = {}
+    columns: list[str] = []
+    for line in (WEIGHTS / "tables.md").read_text().splitlines():
+        if not line.startswith("| ") or line.startswith("| ---"):
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[0] in ("Method", "Comparison", "Table"):
+            columns = cells
+        elif "Ceiling AUC" in columns:
+            rows.setdefault(cells[0], dict(zip(columns, cells, strict=True)))
+    return rows
+
+
+def _row(readme: str, label: str) -> str:
+    """The line of the README's table of the shipped figures (after "Ceiling AUC |")."""
+    lines = readme.splitlines()
+    head = next(i for i, x in enumerate(lines) if x.startswith("| |") and "Ceiling AUC" in x)
+    starts = tuple(f"| {label}{end}" for end in (" |", " (", ","))
+    table = []
+    for x in lines[head + 2 :]:
+        if not x.startswith("|"):
+            break
+        table.append(x)
+    (line,) = [x for x in table if x.startswith(starts)]
+    return line
+
+
+@pytest.mark.parametrize("readme", ["README.md", "weights/README.md"])
+def test_readme_quotes_the_shipped_tables(readme):
+    text = (ROOT / readme).read_text()
+    tables = _tables_md()
+    for label, method in ROWS.items():
+        row = tables[method]
+        line = _row(text, label)
+        assert f"| {row['ROC AUC']} | {row['Ceiling AUC']} |" in line, (label, line)
+    assert "does not beat the clinical baseline" in text
+    manifest = json.loads((WEIGHTS / "shufflenet_lstm" / "manifest.json").read_text())
+    assert f"weight {manifest['fusion']['weight']:.2f} on the LSTM" in _row(text, "fusion")
+    assert "External evaluation (unseen cohorts)" in text
+
+
+def test_weights_readme_gives_the_command_the_bundle_was_trained_with():
+    text = (WEIGHTS / "README.md").read_text()
+    training = json.loads((WEIGHTS / "evaluation.json").read_text())
+    s = training["settings"]
+    manifest = json.loads((WEIGHTS / "shufflenet_lstm" / "manifest.json").read_text())
+    imaging = manifest["preprocessing"]["imaging"]
+    low, high = imaging["slice_range_mm"]
+    for flag in (
+        f"--backbone {s['backbones'][0]}",
+        f"--folds {s['n_folds']}",
+        f"--test-fraction {s['test_fraction']:g}",
+        f"--epochs {s['epochs']}",
+        f"--patience {s['patience']}",
+        f"--signal-epochs {s['signal_epochs']}",
+        f"--signal-patience {s['signal_patience']}",
+        f"--image-size {imaging['image_size']}",
+        f"--slice-range-mm {low:g} {high:g}",
+        f"--slice-step {imaging['slice_step']}",
+        f"--seed {s['seed']}",
+        "--no-pretrained" if not s["pretrained"] else "--pretrained",
+    ):
+        assert flag in text, flag
+    assert f"({training['seconds']:.0f} s)" in text
+    assert manifest["data"]["split"]["test"] == [] and "no held-out test set" in text.lower()
