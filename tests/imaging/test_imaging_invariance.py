@@ -38,6 +38,8 @@ so these bounds do fail without the registration.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nibabel
 import numpy as np
 import pytest
@@ -150,3 +152,51 @@ def test_without_normalisation_the_same_variants_break_the_bounds(demo_bold, nam
     b = imagenet_denormalize(result.slices[:n])
     worst = min(np.corrcoef(a[:, c].ravel(), b[:, c].ravel())[0, 1] for c in range(3))
     assert worst < 0.9
+
+
+SHIPPED = Path(__file__).resolve().parents[2] / "weights" / "shufflenet_lstm"
+
+
+@pytest.fixture(scope="module")
+def shipped_prediction(demo_bold, tmp_path_factory):
+    """The shipped model's fMRI-only prediction of a file: ``predict(image) -> P(good)``."""
+    from rehab_core.prediction import FusionPredictor
+    from rehab_core.workflows.predict import predict_patient
+
+    predictor = FusionPredictor.load(SHIPPED)
+    if predictor.manifest.preprocessing.imaging.get("normalization") != "mni152":
+        pytest.skip("the shipped bundle takes its slices in scanner space (trained on cohort v1)")
+    folder = tmp_path_factory.mktemp("variants")
+
+    def predict(img, name: str) -> float:
+        path = folder / f"{name.replace(' ', '_')}.nii.gz"
+        nibabel.save(img, path)
+        return predict_patient(predictor, None, path).prediction.probability_good
+
+    return predict
+
+
+_THREE_MM_OPEN = pytest.mark.xfail(
+    strict=True,
+    reason="open (issue 12): re-interpolating onto 3-mm voxels changes ALFF and ReHo enough to "
+    "move the v2 bundle's probability by 0.096 (0.467 -> 0.372); the other variants move it by "
+    "at most 0.015",
+)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [*HEADER_ONLY, pytest.param("3 mm", marks=_THREE_MM_OPEN), "tilted 8 deg grid"],
+)
+def test_the_shipped_model_gives_the_same_patient_the_same_probability(
+    demo_bold, shipped_prediction, name
+):
+    """Issue 12: rotated, shifted, LPS, 3-mm, x1.7: the fused probability within 0.05.
+
+    The patient has no EEG-EMG, so the fused probability is the image branch's.
+    Measured with the v2 bundle (original 0.467): rotated +0.007, shifted
+    -0.010, LPS +0.012, x1.7 -0.015, tilted grid -0.000, 3 mm -0.096.
+    """
+    original = shipped_prediction(demo_bold, "original")
+    variant = shipped_prediction(_variant(demo_bold, name), name)
+    assert abs(variant - original) < 0.05, (name, original, variant)
