@@ -267,7 +267,7 @@ with new_tab:
         several_choices = ["folds", "ddp"] if several else []
         device_names = ["auto", *several_choices, *(d.torch_device for d in devices)]
         labels = {
-            "auto": "A free GPU (one per job), else the CPU",
+            "auto": "The folds over the free GPUs (one GPU if one is free), else the CPU",
             "folds": "The folds side by side, one per free GPU",
             "ddp": "Several GPUs as one (DistributedDataParallel)",
         } | {d.torch_device: d.label for d in devices}

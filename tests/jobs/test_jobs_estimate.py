@@ -102,6 +102,8 @@ def _devices(n_gpus: int):
         ("ddp", 2, 5, ("cuda:0", 2, 1)),
         ("ddp", 4, 5, ("cuda:0", 4, 1)),
         ("cuda", 2, 5, ("cuda:0", 1, 1)),
+        ("auto", 2, 5, ("cuda:0", 1, 2)),  # 'auto' spreads the folds over the free GPUs
+        ("auto", 1, 5, ("cuda:0", 1, 1)),
         ("auto", 0, 5, ("cpu", 1, 1)),
         ("cpu", 4, 5, ("cpu", None, None)),  # a device of its own is left as it is
     ],
