@@ -33,7 +33,10 @@ Ending every process of a job at once (issue 16):
   per GPU (``python -m rehab_core.jobs.worker JOB_ID --folds 0,2``, each
   pinned to its GPU) and evaluates the ensemble from the members they left
   in the work folder. The first child that fails or is cancelled ends the
-  others (:func:`run_processes`).
+  others (:func:`run_processes`). A child killed by SIGKILL (the kernel's
+  out-of-memory killer) writes no sentence: the worker then exits with
+  :data:`KILLED_EXIT`, for the runner to start the job once more at most
+  (:mod:`rehab_core.jobs.runner`).
 """
 
 from __future__ import annotations
@@ -57,13 +60,26 @@ from rehab_core.jobs.versions import register_bundle
 from rehab_core.security import record_event
 from rehab_core.storage import db, open_store
 
-__all__ = ["STOPPED_EXIT", "JobCancelled", "ProgressReporter", "run_job", "run_processes", "main"]
+__all__ = [
+    "KILLED_EXIT",
+    "STOPPED_EXIT",
+    "JobCancelled",
+    "ProcessKilled",
+    "ProgressReporter",
+    "run_job",
+    "run_processes",
+    "main",
+]
 
 _WRITE_EVERY_S = 1.0
 
 STOPPED_EXIT = 3
 """Exit status of a job process (a DDP rank, a fold process) that ended the job failed or
 cancelled: non-zero, so that torchrun or the fold supervisor stops the job's other processes."""
+
+KILLED_EXIT = 128 + signal.SIGKILL
+"""Exit status of a worker whose fold process was killed by signal 9 (as a shell reports a
+process killed so): the runner reads it as a kill (``runner.stopped_by_sigkill``)."""
 
 FOLD_SLOTS_ENV = "REHAB_FOLD_SLOTS"
 """The runner's fold plan for a ``device="folds"`` job: JSON, a list of ``{"folds": [...],
@@ -72,6 +88,10 @@ FOLD_SLOTS_ENV = "REHAB_FOLD_SLOTS"
 
 class JobCancelled(Exception):
     """Raised inside the training loop when the job's cancel was requested."""
+
+
+class ProcessKilled(RuntimeError):
+    """A process of the job (a fold process) was killed by signal 9; no sentence was written."""
 
 
 def _main_rank() -> bool:
@@ -316,6 +336,12 @@ def _train_folds_side_by_side(store: Any, job: JobRecord, slots: list[dict[str, 
     if state in ("failed", "cancelled"):
         return state
     # killed from outside (no sentence written): the runner starts the job again
+    if -signal.SIGKILL in codes:
+        fold = slots[codes.index(-signal.SIGKILL)]["folds"]
+        raise ProcessKilled(
+            f"the process of fold(s) {', '.join(str(f + 1) for f in fold)} was killed by "
+            "signal 9 (SIGKILL)"
+        )
     bad = [f"{c}" for c in codes if c]
     raise RuntimeError(f"a fold process stopped without a result (exit status {bad[0]})")
 
@@ -388,6 +414,8 @@ def run_job(
             shutil.rmtree(folder / "work", ignore_errors=True)
         print("cancelled", flush=True)
         return "cancelled"
+    except ProcessKilled:
+        raise  # no sentence: the runner decides whether to start the job again
     except (
         InputError,
         ValueError,
@@ -446,7 +474,11 @@ def main(argv: list[str] | None = None) -> int:
         device = os.environ.get("REHAB_TRAIN_DEVICE") or get_job(store, job_id).device
         # under torchrun: one process group for every fit of the job, freed before exit
         with distributed_process(device):
-            state = run_job(store, job_id, folds=folds)
+            try:
+                state = run_job(store, job_id, folds=folds)
+            except ProcessKilled as err:
+                print(f"stopped: {err}", flush=True)
+                return KILLED_EXIT
             if state in ("failed", "cancelled") and _distributed():
                 # the others may wait for this rank inside a collective: leave now, without
                 # the group's orderly teardown, so that torchrun stops them at once
