@@ -208,6 +208,8 @@ def test_a_folds_job_trains_its_folds_side_by_side_then_evaluates_them(
     kept = [e["member"] for e in job_events(store, job.id) if e.get("stage") == "member_kept"]
     assert sorted(kept) == ["lstm/fold0", "lstm/fold1", "shufflenet/fold0", "shufflenet/fold1"]
     assert len(done.progress["versions"]) == 1
+    # the fold processes' progress files were merged while they ran, then removed
+    assert not (done.work_dir / "fold_progress").exists()
 
 
 # --- a process killed by SIGKILL (the kernel's out-of-memory killer) ----------------------
@@ -299,9 +301,9 @@ def test_a_fold_process_killed_by_sigkill_stops_the_worker_without_a_sentence(
         {"folds": [0, 2], "env": {}, "device": "cpu"},
         {"folds": [1], "env": {}, "device": "cpu"},
     ]
-    monkeypatch.setattr(worker, "run_processes", lambda commands: [-signal.SIGTERM, -9])
+    monkeypatch.setattr(worker, "run_processes", lambda commands, **kw: [-signal.SIGTERM, -9])
     with pytest.raises(worker.ProcessKilled, match=r"^the process of fold\(s\) 2 was killed by"):
-        worker._train_folds_side_by_side(store, get_job(store, job.id), slots)
+        worker._train_folds_side_by_side(store, get_job(store, job.id), slots, 6)
 
     def killed(*args, **kwargs):
         raise worker.ProcessKilled("the process of fold(s) 2 was killed by signal 9 (SIGKILL)")
