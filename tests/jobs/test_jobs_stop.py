@@ -333,3 +333,29 @@ def test_a_peers_lost_rank_error_gives_way_to_the_kill(store, tiny_cohort, fast_
         session.get(db.TrainingJob, job.id).error = "the training loss became nan at epoch 1"
     assert runner_module._after_sigkill(store, job.id) is True
     assert get_job(store, job.id).error == "the training loss became nan at epoch 1"  # kept
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+@pytest.mark.processes
+def test_a_whole_ddp_job_trains_every_member_and_registers_its_bundle(
+    store, tiny_cohort, fast_job, launch_with
+):
+    """Two Gloo ranks through the runner: several fits in one process group, to the end."""
+    from rehab_core.jobs import list_versions
+
+    settings, imaging = fast_job()  # 2 folds x (LSTM + ShuffleNet): four fits per rank
+    job = submit_job(store, tiny_cohort, settings, imaging_settings=imaging)
+    launch_with(_torchrun())
+
+    runner_module.run_pending(store)
+
+    done = get_job(store, job.id)
+    log = job_log(store, job.id)
+    assert (done.state, done.error, done.attempts) == ("finished", None, 1), log
+    trained = {e["member"] for e in job_events(store, job.id) if e.get("event") == "epoch"}
+    assert trained == {"lstm/fold0", "lstm/fold1", "shufflenet/fold0", "shufflenet/fold1"}
+    (version,) = list_versions(store)
+    assert version.job_id == job.id and done.progress["versions"] == [version.id]
+    assert (version.path / "manifest.json").is_file()
+    assert _job_processes(store.data_dir) == []
