@@ -7,7 +7,9 @@
 # Here, without a GPU, the same steps on the CPU, smaller:   bash bench/gpu_check.sh --cpu
 #
 # Prints the figures; keeps at most 8 files under $OUT (default /tmp/gpu_check): log.txt,
-# train.json, throughput.json, throughput_det.json, data_path.json, listing.txt, summary.txt.
+# train.json, throughput.json, throughput_det.json, data_path.json, listing.txt, probes.json
+# (bench/gpu_probes.py: LSTM dtype under bf16, ShuffleNet AMP x batch sweep with peak memory,
+# Grad-CAM / IG on the GPU, the train step's warnings; skipped without a GPU), summary.txt.
 set -euo pipefail
 DEVICE=cuda
 case "${1:-}" in
@@ -101,6 +103,12 @@ if [ "$DEVICE" = cuda ]; then
 fi
 step "bench_data_path (read on the CPU, copy, augmentation on the device)" 60 \
   $PY bench/bench_data_path.py --device "$DEVICE" "${DATA[@]}" --json "$O/data_path.json"
+if [ "$DEVICE" = cuda ]; then
+  step "probes: LSTM under bf16, AMP x batch sweep, Grad-CAM / IG on the GPU, train warnings" 60 \
+    $PY bench/gpu_probes.py --json "$O/probes.json" --log "$LOG"
+else
+  echo "=== probes skipped: no CUDA GPU with --cpu (they measure the GPU only)" | tee -a "$LOG"
+fi
 
 echo "=== figures [t=${SECONDS}s]"
 $PY - "$O" "$W" <<'PY' | tee "$O/summary.txt"
@@ -131,6 +139,17 @@ if (d := load(o / "data_path.json")):
               f" augment {r['augment_slices_per_s']:.0f} slices/s on {r['device']},"
               f" total {r['total_slices_per_s']:.0f} slices/s")
     print(d["verdict"])
+if (p := load(o / "probes.json")):
+    if "skipped" in p:
+        print("probes skipped:", p["skipped"])
+    else:
+        print("nn.LSTM under bf16 autocast:", p["lstm_bf16"]["output_dtype"])
+        for r in p["amp_sweep"]:
+            print(f"probe shufflenet amp {r['amp']} bs {r['batch_size']}: "
+                  f"{r['slices_per_s']:.0f} slices/s, peak {r['peak_gib']:.2f} GiB")
+        print("explain on cuda:", json.dumps(p["explain"]))
+    for w in p.get("warnings", []):
+        print(f"train warning x{w['count']}: {w['line']}")
 print((o / "listing.txt").read_text() if (o / "listing.txt").exists() else "listing: none")
 PY
 echo "=== done in ${SECONDS}s; failed steps: ${FAILED[*]:-none}"; ls "$O"

@@ -32,6 +32,7 @@ from rehab_core.jobs import (  # noqa: E402
     estimate_in_subprocess,
     estimate_request,
     find_cohorts,
+    fold_progress_text,
     get_job,
     is_trial_settings,
     is_trial_version,
@@ -267,7 +268,7 @@ with new_tab:
         several_choices = ["folds", "ddp"] if several else []
         device_names = ["auto", *several_choices, *(d.torch_device for d in devices)]
         labels = {
-            "auto": "A free GPU (one per job), else the CPU",
+            "auto": "The folds over the free GPUs (one GPU if one is free), else the CPU",
             "folds": "The folds side by side, one per free GPU",
             "ddp": "Several GPUs as one (DistributedDataParallel)",
         } | {d.torch_device: d.label for d in devices}
@@ -361,6 +362,9 @@ def _eta(seconds) -> str:
 
 def _progress_line(job) -> str:
     p = job.progress
+    side_by_side = fold_progress_text(p)
+    if job.state == "running" and side_by_side:
+        return side_by_side
     if job.state == "running" and p.get("member"):
         return (
             f"{p['member']}: epoch {p.get('epoch', '?')}/{p.get('n_epochs', '?')}, "

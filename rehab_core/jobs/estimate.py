@@ -22,7 +22,13 @@ if TYPE_CHECKING:
     from rehab_core.signals import SignalSettings
     from rehab_core.training import ExperimentSettings
 
-__all__ = ["estimate_in_subprocess", "estimate_request", "lstm_window_shape", "main"]
+__all__ = [
+    "estimate_in_subprocess",
+    "estimate_request",
+    "lstm_window_shape",
+    "main",
+    "resolve_job_device",
+]
 
 RECORDING_SFREQ_HZ = 1000.0
 """The recordings' own rate, which the windows keep when the settings do not resample."""
@@ -73,9 +79,10 @@ def estimate_request(
 def estimate_in_subprocess(backbones: list[str], *, timeout_s: float = 900, **kwargs: Any) -> dict:
     """``estimate_training_seconds(backbones, **kwargs).to_dict()``, measured in a child process.
 
-    ``device="auto"``, ``"cuda"`` and ``"ddp"`` are resolved there as
-    :func:`~rehab_core.training.scheduling.schedule_job` would start the job
-    (the GPU it would get, or the DDP processes).
+    ``device="auto"``, ``"cuda"``, ``"ddp"`` and ``"folds"`` are resolved
+    there as :func:`~rehab_core.training.scheduling.schedule_job` would start
+    the job (:func:`resolve_job_device`: the GPU it would get, the DDP
+    processes, or the GPUs training its folds side by side).
 
     Raises
     ------
@@ -102,19 +109,39 @@ def estimate_in_subprocess(backbones: list[str], *, timeout_s: float = 900, **kw
     return json.loads(done.stdout)
 
 
+def resolve_job_device(request: dict[str, Any], devices: Any = None) -> dict[str, Any]:
+    """``request`` with a job's device choice replaced by what the job would run on.
+
+    ``"auto"``, ``"cuda"``, ``"ddp"`` and ``"folds"`` go through
+    :func:`~rehab_core.training.scheduling.schedule_job` (over ``devices``,
+    default :func:`~rehab_core.training.devices.list_devices`) with the
+    request's ``n_folds``: ``device`` becomes the job's first GPU as this
+    unpinned process numbers it, ``n_processes`` the DDP processes and
+    ``fold_gpus`` the GPUs that train the folds side by side.  Other
+    devices are left as they are.
+    """
+    from rehab_core.training.scheduling import schedule_job
+
+    request = dict(request)
+    if request.get("device", "auto") not in ("auto", "cuda", "ddp", "folds"):
+        return request
+    schedule = schedule_job(
+        request.get("device", "auto"), n_folds=request.get("n_folds", 5), devices=devices
+    )
+    plan = schedule.launch
+    gpus = [d for d in plan.devices if d.kind == "cuda"]
+    request["device"] = gpus[0].torch_device if gpus else plan.device
+    request.setdefault("n_processes", schedule.world_size)
+    request.setdefault("fold_gpus", max(1, len(schedule.fold_slots)))
+    return request
+
+
 def main() -> int:
     from rehab_core.training.devices import estimate_training_seconds
-    from rehab_core.training.scheduling import schedule_job
 
     request = json.loads(sys.stdin.read())
     backbones = request.pop("backbones")
-    if request.get("device", "auto") in ("auto", "cuda", "ddp", "folds"):
-        schedule = schedule_job(request.get("device", "auto"))
-        plan = schedule.launch
-        # this child is not pinned: time on the job's (first) GPU as this process numbers it
-        gpus = [d for d in plan.devices if d.kind == "cuda"]
-        request["device"] = gpus[0].torch_device if gpus else plan.device
-        request.setdefault("n_processes", schedule.world_size)
+    request = resolve_job_device(request)
     if "window_shape" in request:
         request["window_shape"] = tuple(request["window_shape"])
     result = estimate_training_seconds(backbones, **request)

@@ -12,9 +12,13 @@ orphan (its runner was killed): it is taken first and resumed from its
 checkpoints, unless its worker process is still alive, in which case the
 runner waits for that worker instead of starting a second one.
 
-A worker that dies without writing a final state (SIGKILL, out of memory)
-is started again, up to :data:`MAX_ATTEMPTS` times; it resumes from the last
-epoch checkpoint.
+A worker that dies without writing a final state is started again, up to
+:data:`MAX_ATTEMPTS` times; it resumes from the last epoch checkpoint. A
+training process stopped by SIGKILL (the kernel's out-of-memory killer: the
+worker itself, a DDP rank as torchrun reports it, or a fold process) is
+started again once only, and the job then fails with :data:`KILLED_SENTENCE`
+rather than a count of attempts: a second start would most likely meet the
+same lack of memory.
 
 The worker runs in a session of its own (its torchrun ranks or fold
 processes with it). A cancel is honoured by the worker within a batch; one
@@ -28,6 +32,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -42,10 +47,26 @@ from sqlalchemy.orm import Session
 from rehab_core.jobs.queue import FINAL_STATES, RUNNER_LOCK, JobRecord, get_job, job_dir
 from rehab_core.storage import db, open_store
 
-__all__ = ["CANCEL_GRACE_S", "MAX_ATTEMPTS", "main", "worker_command", "run_pending"]
+__all__ = [
+    "CANCEL_GRACE_S",
+    "KILLED_SENTENCE",
+    "MAX_ATTEMPTS",
+    "main",
+    "worker_command",
+    "run_pending",
+]
 
 MAX_ATTEMPTS = 3
 """Starts of one job's worker (the first and two resumptions after a crash)."""
+
+KILLED_SENTENCE = (
+    "A training process was stopped by the system, most likely for lack of memory: "
+    "try a smaller batch or fewer GPUs."
+)
+"""The job's error when a training process was killed by signal 9 (SIGKILL) twice."""
+
+_SIGKILL_IN_LOG = re.compile(r"Signal 9 \(SIGKILL\)|exitcode\s*:\s*-9\b")
+"""torchrun's report of a rank ended by SIGKILL (``exitcode  : -9``, ``Signal 9 (SIGKILL)``)."""
 
 CANCEL_GRACE_S = 5.0
 """Seconds a worker has to end by itself after a cancel before the runner ends it."""
@@ -197,30 +218,76 @@ def _wait_worker(store, job_id: int, proc: subprocess.Popen, log) -> int:
         return proc.wait()
 
 
+def stopped_by_sigkill(returncode: int, output: str) -> bool:
+    """Whether a job's worker ended because a process of it was killed by signal 9.
+
+    ``returncode`` is the worker's: ``-9`` (the worker itself), ``137`` (the
+    worker reporting a fold process killed, :data:`worker.KILLED_EXIT`);
+    ``output`` is what the worker wrote during this start, where torchrun
+    reports a rank ended by SIGKILL (and exits 1 itself).
+    """
+    if returncode == 0:
+        return False
+    if returncode in (-signal.SIGKILL, 128 + signal.SIGKILL):
+        return True
+    return bool(_SIGKILL_IN_LOG.search(output))
+
+
+def _read_from(path: Path, offset: int) -> str:
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        return fh.read().decode("utf-8", errors="replace")
+
+
+def _after_sigkill(store, job_id: int) -> bool:
+    """Note a start ended by SIGKILL; True if the job is final (its error now the kill's).
+
+    A DDP rank's peers may have ended the job first with the error their lost
+    peer caused ("unexpected error"): the kill is the cause, so its sentence
+    replaces that one.
+    """
+    with Session(store.engine) as session, session.begin():
+        row = session.get(db.TrainingJob, job_id)
+        if row.state not in FINAL_STATES:
+            return False
+        if row.state == "failed" and (row.error or "").startswith(_UNEXPECTED):
+            row.error = KILLED_SENTENCE
+        return True
+
+
+_UNEXPECTED = "Training stopped with an unexpected error"
+
+
+def _give_up(store, job: JobRecord, killed: bool) -> None:
+    error = (
+        KILLED_SENTENCE
+        if killed
+        else f"The training process stopped unexpectedly {job.attempts} times; see the job's log."
+    )
+    _set(store, job.id, state="failed", finished_at=db.utc_now(), error=error)
+
+
 def _run(store, job: JobRecord, orphan: bool) -> None:
-    """Run ``job``'s worker until the job reaches a final state or runs out of attempts."""
+    """Run ``job``'s worker until the job reaches a final state or runs out of attempts.
+
+    After a start ended by SIGKILL, one more start at most.
+    """
     folder = job_dir(store, job.id)
     folder.mkdir(parents=True, exist_ok=True)
     if orphan and _process_alive(job.pid, job.host):
         _wait_for(job.pid, job.host)
+    last_start = MAX_ATTEMPTS
+    killed = False
     while True:
         job = get_job(store, job.id)
         if job.state in FINAL_STATES:
             return
-        if job.attempts >= MAX_ATTEMPTS:
-            _set(
-                store,
-                job.id,
-                state="failed",
-                finished_at=db.utc_now(),
-                error=(
-                    f"The training process stopped unexpectedly {job.attempts} times; "
-                    "see the job's log."
-                ),
-            )
+        if job.attempts >= last_start:
+            _give_up(store, job, killed)
             return
         _set(store, job.id, attempts=job.attempts + 1)
         with open(folder / "log.txt", "ab") as log:
+            offset = log.tell()
             log.write(
                 f"--- runner {os.getpid()}: start {job.attempts + 1} of job {job.id} ---\n".encode()
             )
@@ -241,9 +308,19 @@ def _run(store, job: JobRecord, orphan: bool) -> None:
             _set(store, job.id, pid=proc.pid, host=socket.gethostname())
             rc = _wait_worker(store, job.id, proc, log)
         if rc != 0:
+            killed = stopped_by_sigkill(rc, _read_from(folder / "log.txt", offset))
             with open(folder / "log.txt", "ab") as log:
                 why = f"signal {-rc}" if rc < 0 else f"exit status {rc}"
                 log.write(f"--- worker stopped with {why} ---\n".encode())
+                if killed:
+                    log.write(
+                        b"--- a training process was killed by signal 9 (SIGKILL), most "
+                        b"likely for lack of memory: one more start at most ---\n"
+                    )
+            if killed and _after_sigkill(store, job.id):
+                return
+            if killed:
+                last_start = min(last_start, job.attempts + 2)
 
 
 def run_pending(store) -> int:

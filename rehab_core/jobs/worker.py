@@ -15,6 +15,14 @@ What the worker reports:
 * ``events.jsonl``: every stage and epoch event, for the page's curves.
 * ``log.txt``: one human line per stage and epoch.
 
+The fold processes of a ``device="folds"`` job do not write the row: each
+writes its latest progress to ``fold_progress/folds-0-2.json`` in the job's
+folder, and the job's main process, while it waits for them, merges these
+into the row once a second (``progress["folds"]``: the latest event of each
+fold being trained, keyed by fold; :func:`~rehab_core.jobs.queue.fold_progress_text`
+says it in words). One writer per row: concurrent read-modify-writes of one
+JSON column would lose updates (and SQLite refuses them).
+
 Between two writes it reads ``cancel_requested``; when set, it stops at the
 next batch (raising :class:`JobCancelled` out of the training loop) and the
 job ends ``cancelled``.
@@ -33,7 +41,10 @@ Ending every process of a job at once (issue 16):
   per GPU (``python -m rehab_core.jobs.worker JOB_ID --folds 0,2``, each
   pinned to its GPU) and evaluates the ensemble from the members they left
   in the work folder. The first child that fails or is cancelled ends the
-  others (:func:`run_processes`).
+  others (:func:`run_processes`). A child killed by SIGKILL (the kernel's
+  out-of-memory killer) writes no sentence: the worker then exits with
+  :data:`KILLED_EXIT`, for the runner to start the job once more at most
+  (:mod:`rehab_core.jobs.runner`).
 """
 
 from __future__ import annotations
@@ -46,7 +57,7 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -57,13 +68,26 @@ from rehab_core.jobs.versions import register_bundle
 from rehab_core.security import record_event
 from rehab_core.storage import db, open_store
 
-__all__ = ["STOPPED_EXIT", "JobCancelled", "ProgressReporter", "run_job", "run_processes", "main"]
+__all__ = [
+    "KILLED_EXIT",
+    "STOPPED_EXIT",
+    "JobCancelled",
+    "ProcessKilled",
+    "ProgressReporter",
+    "run_job",
+    "run_processes",
+    "main",
+]
 
 _WRITE_EVERY_S = 1.0
 
 STOPPED_EXIT = 3
 """Exit status of a job process (a DDP rank, a fold process) that ended the job failed or
 cancelled: non-zero, so that torchrun or the fold supervisor stops the job's other processes."""
+
+KILLED_EXIT = 128 + signal.SIGKILL
+"""Exit status of a worker whose fold process was killed by signal 9 (as a shell reports a
+process killed so): the runner reads it as a kill (``runner.stopped_by_sigkill``)."""
 
 FOLD_SLOTS_ENV = "REHAB_FOLD_SLOTS"
 """The runner's fold plan for a ``device="folds"`` job: JSON, a list of ``{"folds": [...],
@@ -72,6 +96,10 @@ FOLD_SLOTS_ENV = "REHAB_FOLD_SLOTS"
 
 class JobCancelled(Exception):
     """Raised inside the training loop when the job's cancel was requested."""
+
+
+class ProcessKilled(RuntimeError):
+    """A process of the job (a fold process) was killed by signal 9; no sentence was written."""
 
 
 def _main_rank() -> bool:
@@ -90,10 +118,22 @@ class ProgressReporter:
         overall progress and time left.
     clock : callable
         Seconds (monotonic); tests pass a fake one.
+    folds : sequence of int, optional
+        A fold process's folds: its progress goes to its own file
+        (:func:`fold_progress_path`), not to the row, which it only reads for
+        a cancel.
     """
 
-    def __init__(self, store: Any, job: JobRecord, n_members: int, clock=time.monotonic) -> None:
+    def __init__(
+        self,
+        store: Any,
+        job: JobRecord,
+        n_members: int,
+        clock=time.monotonic,
+        folds: Sequence[int] | None = None,
+    ) -> None:
         self.store = store
+        self.folds = None if folds is None else tuple(folds)
         self.job_id = job.id
         self.n_members = n_members
         self.clock = clock
@@ -126,11 +166,25 @@ class ProgressReporter:
 
     def _write(self, progress: dict[str, Any]) -> bool:
         """Store the progress and heartbeat; return whether a cancel was requested."""
+        if self.folds is not None:
+            return self._write_fold_file(progress)
         with Session(self.store.engine) as session, session.begin():
             row = session.get(db.TrainingJob, self.job_id)
             row.progress = to_jsonable(progress)
             row.heartbeat_at = db.utc_now()
             cancel = bool(row.cancel_requested)
+        self._last_write = self.clock()
+        return cancel
+
+    def _write_fold_file(self, progress: dict[str, Any]) -> bool:
+        """A fold process: replace its progress file; return whether a cancel was requested."""
+        path = fold_progress_path(self.store, self.job_id, self.folds)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".part")
+        partial.write_text(json.dumps(to_jsonable(progress)), encoding="utf-8")
+        os.replace(partial, path)  # the main process never reads half a file
+        with Session(self.store.engine) as session:
+            cancel = bool(session.get(db.TrainingJob, self.job_id).cancel_requested)
         self._last_write = self.clock()
         return cancel
 
@@ -161,6 +215,55 @@ class ProgressReporter:
         if important or now - self._last_write >= _WRITE_EVERY_S:
             if self._write(progress):
                 raise JobCancelled(f"training job {self.job_id} was cancelled")
+
+
+FOLD_PROGRESS_DIR = "fold_progress"
+
+_FOLD_FIELDS = ("fold", "n_folds", "model", "member", "stage", "epoch", "n_epochs", "batch",
+                "n_batches", "loss", "eta_s", "job_eta_s", "members_done", "n_members")  # fmt: skip
+
+
+def fold_progress_path(store: Any, job_id: int, folds: Sequence[int]) -> Any:
+    """The progress file of the fold process that trains ``folds`` (``folds-0-2.json``)."""
+    name = "folds-" + "-".join(str(int(f)) for f in folds) + ".json"
+    return job_dir(store, job_id) / FOLD_PROGRESS_DIR / name
+
+
+def merge_fold_progress(store: Any, job_id: int, n_members: int) -> dict[str, Any] | None:
+    """Write the fold processes' latest progress into the job's row, keyed by fold.
+
+    Returns the progress written (None while no fold process has written):
+    ``{"stage": "train", "folds": {"0": {...}, "1": {...}}, "members_done",
+    "n_members", "job_eta_s"}``; ``job_eta_s`` is the slowest process's.
+    """
+    folder = job_dir(store, job_id) / FOLD_PROGRESS_DIR
+    per_fold: dict[str, dict[str, Any]] = {}
+    for path in sorted(folder.glob("folds-*.json")):
+        try:
+            latest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # replaced meanwhile: the next poll reads it
+        if "fold" in latest:
+            per_fold[str(latest["fold"])] = {k: latest[k] for k in _FOLD_FIELDS if k in latest}
+    if not per_fold:
+        return None
+    etas = [p.get("job_eta_s") for p in per_fold.values()]  # each process's time left
+    progress = {
+        "stage": "train",
+        "folds": dict(sorted(per_fold.items(), key=lambda kv: int(kv[0]))),
+        "members_done": sum(p.get("members_done", 0) for p in per_fold.values()),
+        "n_members": n_members,
+        "job_eta_s": None if None in etas else max(etas, default=None),
+    }
+    from rehab_core.jobs.queue import FINAL_STATES
+
+    with Session(store.engine) as session, session.begin():
+        row = session.get(db.TrainingJob, job_id)
+        if row.state in FINAL_STATES:  # a fold process ended it: its last word stays
+            return None
+        row.progress = to_jsonable(progress)
+        row.heartbeat_at = db.utc_now()
+    return progress
 
 
 def _describe(event: dict[str, Any]) -> str:
@@ -246,6 +349,7 @@ def run_processes(
     *,
     poll_s: float = 0.2,
     grace_s: float = 3.0,
+    on_poll: Callable[[], Any] | None = None,
 ) -> list[int]:
     """Run processes side by side; the first that fails ends the others.
 
@@ -257,6 +361,8 @@ def run_processes(
         How often the processes (and ``stopped``) are checked.
     grace_s : float
         Seconds between SIGTERM and SIGKILL for the processes being ended.
+    on_poll : callable, optional
+        Called at every poll while they run (e.g. to report their progress).
 
     Returns
     -------
@@ -273,6 +379,8 @@ def run_processes(
             codes = [p.poll() for p in procs]  # every one: any() would stop at the first alive
             if all(c is not None for c in codes) or any(codes):
                 break
+            if on_poll is not None:
+                on_poll()
             time.sleep(poll_s)
     finally:
         _terminate(procs, grace_s)
@@ -300,8 +408,23 @@ def _fold_slots() -> list[dict[str, Any]]:
     return json.loads(os.environ.get(FOLD_SLOTS_ENV) or "[]")
 
 
-def _train_folds_side_by_side(store: Any, job: JobRecord, slots: list[dict[str, Any]]) -> str:
-    """Run one child per fold slot; return "trained", or the job's state if they ended it."""
+def _train_folds_side_by_side(
+    store: Any, job: JobRecord, slots: list[dict[str, Any]], n_members: int
+) -> str:
+    """Run one child per fold slot; return "trained", or the job's state if they ended it.
+
+    Their progress files are merged into the job's row once a second
+    (:func:`merge_fold_progress`) while they run.
+    """
+    progress_dir = job_dir(store, job.id) / FOLD_PROGRESS_DIR
+    shutil.rmtree(progress_dir, ignore_errors=True)  # an earlier start's files
+    last = [-float("inf")]
+
+    def report() -> None:
+        if time.monotonic() - last[0] >= _WRITE_EVERY_S:
+            last[0] = time.monotonic()
+            merge_fold_progress(store, job.id, n_members)
+
     commands = [
         (
             [*_WORKER, str(job.id), "--folds", ",".join(str(f) for f in slot["folds"])],
@@ -309,13 +432,20 @@ def _train_folds_side_by_side(store: Any, job: JobRecord, slots: list[dict[str, 
         )
         for slot in slots
     ]
-    codes = run_processes(commands)
+    codes = run_processes(commands, on_poll=report)
+    shutil.rmtree(progress_dir, ignore_errors=True)
     if not any(codes):
         return "trained"
     state = get_job(store, job.id).state
     if state in ("failed", "cancelled"):
         return state
     # killed from outside (no sentence written): the runner starts the job again
+    if -signal.SIGKILL in codes:
+        fold = slots[codes.index(-signal.SIGKILL)]["folds"]
+        raise ProcessKilled(
+            f"the process of fold(s) {', '.join(str(f + 1) for f in fold)} was killed by "
+            "signal 9 (SIGKILL)"
+        )
     bad = [f"{c}" for c in codes if c]
     raise RuntimeError(f"a fold process stopped without a result (exit status {bad[0]})")
 
@@ -349,7 +479,7 @@ def run_job(
     folder = job_dir(store, job.id)
     n_folds = settings.n_folds if folds is None else len(folds)
     n_members = n_folds * (1 + len(settings.backbones))
-    reporter = ProgressReporter(store, job, n_members)
+    reporter = ProgressReporter(store, job, n_members, folds=folds)
     if _main_rank() and folds is None:
         reporter._write({"stage": "starting", "attempt": job.attempts})
 
@@ -375,7 +505,7 @@ def run_job(
         slots = _fold_slots() if folds is None else []
         if slots:
             train(())  # preprocess once, check the cohort, open the work folder
-            state = _train_folds_side_by_side(store, job, slots)
+            state = _train_folds_side_by_side(store, job, slots, n_members)
             if state != "trained":
                 return state
         report = train(folds)  # a folds job's parent: every member is kept, then evaluated
@@ -388,6 +518,8 @@ def run_job(
             shutil.rmtree(folder / "work", ignore_errors=True)
         print("cancelled", flush=True)
         return "cancelled"
+    except ProcessKilled:
+        raise  # no sentence: the runner decides whether to start the job again
     except (
         InputError,
         ValueError,
@@ -446,7 +578,11 @@ def main(argv: list[str] | None = None) -> int:
         device = os.environ.get("REHAB_TRAIN_DEVICE") or get_job(store, job_id).device
         # under torchrun: one process group for every fit of the job, freed before exit
         with distributed_process(device):
-            state = run_job(store, job_id, folds=folds)
+            try:
+                state = run_job(store, job_id, folds=folds)
+            except ProcessKilled as err:
+                print(f"stopped: {err}", flush=True)
+                return KILLED_EXIT
             if state in ("failed", "cancelled") and _distributed():
                 # the others may wait for this rank inside a collective: leave now, without
                 # the group's orderly teardown, so that torchrun stops them at once

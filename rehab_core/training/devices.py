@@ -611,7 +611,9 @@ class TimeEstimate:
     Attributes
     ----------
     per_model_s : dict of str to float
-        Seconds for every fold of each model (``"lstm"`` and each backbone).
+        Seconds for every fold of each model (``"lstm"`` and each backbone):
+        with ``fold_gpus`` > 1, the ``ceil(n_folds / fold_gpus)`` rounds of
+        members the busiest GPU trains.
     total_s : float
         Their sum (models train one after the other).
     device : str
@@ -626,6 +628,11 @@ class TimeEstimate:
         The 1-minute load average when measured (other work slows training).
     assumptions : tuple of str
         What the figure assumes, in plain sentences.
+    upper_bound : bool
+        True: every epoch is counted (no early stopping).
+    fold_gpus : int
+        GPUs that train the folds side by side, one process each
+        (``device="folds"``); 1 when the folds train one after another.
     """
 
     per_model_s: dict[str, float]
@@ -637,11 +644,14 @@ class TimeEstimate:
     load_average: float | None
     assumptions: tuple[str, ...]
     upper_bound: bool = True
+    fold_gpus: int = 1
 
     @property
     def label(self) -> str:
         """One human line, e.g. ``"at most about 3 h 20 min on cpu"``."""
         where = self.device if self.n_processes == 1 else f"{self.n_processes} x {self.device}"
+        if self.fold_gpus > 1:
+            where = f"{self.fold_gpus} GPUs, folds side by side"
         return f"at most about {format_duration(self.total_s)} on {where}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -655,6 +665,7 @@ class TimeEstimate:
             "load_average": self.load_average,
             "assumptions": list(self.assumptions),
             "upper_bound": self.upper_bound,
+            "fold_gpus": self.fold_gpus,
             "label": self.label,
         }
 
@@ -666,6 +677,7 @@ _MINIMUM_COUNTS = {
     "n_folds": 2,
     "measure_steps": 1,
     "n_processes": 1,
+    "fold_gpus": 1,
 }
 
 
@@ -708,6 +720,7 @@ def _estimate_assumptions(
     test_fraction: float,
     inner_val_fraction: float,
     n_processes: int,
+    fold_gpus: int,
 ) -> list[str]:
     """The sentences that say what an estimate counts and what it leaves out."""
     assumptions = [
@@ -738,6 +751,14 @@ def _estimate_assumptions(
             "step, timed at that size on one device; the gradient exchange is not counted "
             "(optimistic)."
         )
+    if fold_gpus > 1:
+        rounds = math.ceil(n_folds / fold_gpus)
+        assumptions.append(
+            f"The {n_folds} folds train side by side on {fold_gpus} GPUs, one process each, so "
+            f"the busiest GPU trains {rounds} round(s) of members: timed on one GPU, the others "
+            "assumed as fast; preprocessing before and the evaluation after run once, in one "
+            "process, and are not divided."
+        )
     return assumptions
 
 
@@ -750,14 +771,17 @@ def _model_seconds(
     test_fraction: float,
     inner_val_fraction: float,
     global_batch: int,
+    n_rounds: int,
 ) -> float:
-    """Seconds to train ``n_folds`` members for ``epochs`` full epochs, score included.
+    """Seconds to train ``n_rounds`` members (of ``n_folds``) for ``epochs`` epochs, scored.
 
     Mirrors :func:`~rehab_core.workflows.train.train_experiment`: each
     fold trains on the other folds' development items less the early-stopping
     share, validates on that share every epoch, then scores its held-out fold
     and the test set.  ``timing`` is of one process's share of a step
     (``global_batch / n_processes`` items); a step consumes ``global_batch``.
+    ``n_rounds`` is ``n_folds`` when the folds train one after another, fewer
+    when several GPUs train them side by side.
     """
     batch = timing.batch_size
     development = n_items * (1.0 - test_fraction)
@@ -771,7 +795,7 @@ def _model_seconds(
         math.ceil(fit_items / global_batch) * step + math.ceil(stop_items / global_batch) * evaluate
     )
     scoring = math.ceil(score_items / batch) * evaluate
-    return n_folds * (epochs * per_epoch + scoring)
+    return n_rounds * (epochs * per_epoch + scoring)
 
 
 def estimate_training_seconds(
@@ -788,6 +812,7 @@ def estimate_training_seconds(
     test_fraction: float = 0.15,
     inner_val_fraction: float = 0.15,
     n_processes: int = 1,
+    fold_gpus: int = 1,
 ) -> TimeEstimate:
     """Estimate how long training the LSTM and ``backbones`` takes, timing real steps now.
 
@@ -822,6 +847,11 @@ def estimate_training_seconds(
     n_processes : int
         DDP processes (GPUs).  The global batch (32 windows, 16 slices) is
         kept: each process reads its share per step, and is timed at that size.
+    fold_gpus : int
+        GPUs training the folds side by side, one process each
+        (``device="folds"``): each model's time is ``ceil(n_folds /
+        fold_gpus)`` members', timed on ``device`` (one of those GPUs).
+        Not with ``n_processes`` > 1.
 
     Returns
     -------
@@ -838,12 +868,18 @@ def estimate_training_seconds(
 
     counts = {"n_slices": n_slices, "n_windows": n_windows, "epochs": epochs}
     counts |= {"n_folds": n_folds, "measure_steps": measure_steps, "n_processes": n_processes}
+    counts["fold_gpus"] = fold_gpus
     _check_estimate_args(
         backbones,
         counts,
         signal_epochs=signal_epochs,
         fractions={"test_fraction": test_fraction, "inner_val_fraction": inner_val_fraction},
     )
+    if n_processes > 1 and fold_gpus > 1:
+        raise ValueError(
+            f"n_processes={n_processes} and fold_gpus={fold_gpus}: a job trains its folds side "
+            "by side or each model over several GPUs (DDP), not both."
+        )
     dev = select_device(device)
     models: list[tuple[str, int, int]] = []
     if n_windows:
@@ -877,6 +913,7 @@ def estimate_training_seconds(
             test_fraction=test_fraction,
             inner_val_fraction=inner_val_fraction,
             global_batch=global_batch,
+            n_rounds=math.ceil(n_folds / fold_gpus),
         )
     assumptions = _estimate_assumptions(
         dev,
@@ -889,6 +926,7 @@ def estimate_training_seconds(
         test_fraction=test_fraction,
         inner_val_fraction=inner_val_fraction,
         n_processes=n_processes,
+        fold_gpus=fold_gpus,
     )
     return TimeEstimate(
         per_model_s=per_model,
@@ -899,4 +937,5 @@ def estimate_training_seconds(
         items_per_s=items_per_s,
         load_average=load,
         assumptions=tuple(assumptions),
+        fold_gpus=fold_gpus,
     )

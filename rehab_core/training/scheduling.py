@@ -7,15 +7,19 @@ starts the job with its :attr:`JobSchedule.launch`.
 
 The policy
 ----------
-* **One GPU per job by default** (``device="auto"`` or ``"cuda"``): the free
-  GPU with the most free memory, the job's process pinned to it through
-  ``CUDA_VISIBLE_DEVICES``.  These cohorts are small: one GPU trains a
-  member in minutes, and DistributedDataParallel would mostly add
-  start-up and gradient exchange.  The ensemble's members (folds x models)
-  train one after another on that GPU, so other GPUs stay free for other
-  work.
-* **Folds side by side when asked** (``device="folds"``): the job gets the
-  free GPUs, as many as it has folds; fold ``f`` trains on GPU ``f mod N``
+* **One GPU per job** (``device="cuda"``, and ``"auto"`` when only one GPU
+  is free): the free GPU with the most free memory, the job's process
+  pinned to it through ``CUDA_VISIBLE_DEVICES``.  These cohorts are small:
+  one GPU trains a member in minutes, and DistributedDataParallel would
+  mostly add start-up and gradient exchange.  The ensemble's members
+  (folds x models) train one after another on that GPU, so other GPUs
+  stay free for other work.
+* **By default the folds spread over the free GPUs** (``device="auto"``
+  with two or more free GPUs and two or more folds, as ``"folds"``):
+  rather than one GPU training every member while the others idle.
+  Without a free GPU ``"auto"`` is Apple MPS, else the CPU, as before.
+* **Folds side by side** (``device="folds"``, or ``"auto"`` as above): the
+  job gets the free GPUs, as many as it has folds; fold ``f`` trains on GPU ``f mod N``
   (one fold per GPU at a time, round-robin when there are more folds than
   GPUs), each GPU in its own process pinned to it, so ``N`` members train
   at once.  Each member is a whole model on one GPU: its batch is the
@@ -165,7 +169,8 @@ def schedule_job(
     Parameters
     ----------
     device : str
-        The job's choice: ``"auto"`` (a free GPU, else MPS, else the CPU),
+        The job's choice: ``"auto"`` (the folds side by side over the free
+        GPUs when two or more are free, else a free GPU, else MPS, else the CPU),
         ``"cuda"`` (a free GPU; refused without one), ``"cuda:K"`` (GPU K as
         :func:`list_devices` numbers it), ``"ddp"`` (DistributedDataParallel
         over the free GPUs), ``"folds"`` (the folds side by side, one per
@@ -210,6 +215,13 @@ def schedule_job(
 
     if device == "folds":
         return _folds_schedule(free, devices, batches, lr, members, n_gpus, n_folds)
+
+    if device == "auto" and len(free) > 1 and n_folds > 1:
+        note = (
+            f"Chosen by 'auto' because {len(free)} GPUs are free; choose 'cuda' to train on one "
+            "GPU and leave the others free for other work."
+        )
+        return _folds_schedule(free, devices, batches, lr, members, n_gpus, n_folds, note)
 
     if device in ("auto", "cuda"):
         if free:
@@ -314,8 +326,12 @@ def _folds_schedule(
     members: str,
     n_gpus: int,
     n_folds: int,
+    note: str | None = None,
 ) -> JobSchedule:
-    """``device="folds"``: the folds side by side, one process pinned to each free GPU."""
+    """``device="folds"``: the folds side by side, one process pinned to each free GPU.
+
+    ``note`` (a sentence) follows the plan in the lines: why ``"auto"`` chose it.
+    """
     if not free:
         raise ValueError(
             f"device='folds' needs a free GPU, but none of this machine's {n_gpus} is free; "
@@ -343,6 +359,8 @@ def _folds_schedule(
         lines.append(
             f"{len(free) - len(chosen)} free GPU(s) stay free: there is no fold left for them."
         )
+    if note:
+        lines.append(note)
     schedule = _schedule("folds", slots[0].launch, 1, batches, batches, lr, lines, members)
     return dataclasses.replace(schedule, fold_slots=slots)
 
@@ -362,8 +380,9 @@ def _one_gpu(
     ]
     if n_gpus > 1:
         lines.append(
-            f"The machine's other {n_gpus - 1} GPU(s) stay free for other jobs; choose 'ddp' to "
-            "train each model over several GPUs at once."
+            f"The machine's other {n_gpus - 1} GPU(s) stay free for other jobs; choose 'folds' "
+            "to train the folds side by side on them, or 'ddp' to train each model over several "
+            "GPUs at once."
         )
     return _schedule("gpu", plan, 1, batches, batches, lr, lines, members)
 

@@ -81,3 +81,38 @@ def test_the_estimate_request_of_a_checked_cohort():
     }
     empty = CohortCheck(Path("c"), {"fmri_slices": 0, "signal_seconds": 0.0})
     assert estimate_request(empty, settings, SignalSettings(), "cpu")["n_windows"] == 1
+
+
+def _devices(n_gpus: int):
+    from rehab_core.training.devices import DeviceInfo
+
+    gpus = [
+        DeviceInfo(kind="cuda", torch_device=f"cuda:{i}", name="H200", index=i, uuid=f"GPU-{i}")
+        for i in range(n_gpus)
+    ]
+    return [*gpus, DeviceInfo(kind="cpu", torch_device="cpu", name="test CPU", n_cores=16)]
+
+
+@pytest.mark.parametrize(
+    ("device", "n_gpus", "n_folds", "expected"),
+    [
+        ("folds", 2, 5, ("cuda:0", 1, 2)),  # 3 rounds of members on the busiest GPU
+        ("folds", 4, 3, ("cuda:0", 1, 3)),  # one GPU is left without a fold
+        ("folds", 1, 5, ("cuda:0", 1, 1)),
+        ("ddp", 2, 5, ("cuda:0", 2, 1)),
+        ("ddp", 4, 5, ("cuda:0", 4, 1)),
+        ("cuda", 2, 5, ("cuda:0", 1, 1)),
+        ("auto", 2, 5, ("cuda:0", 1, 2)),  # 'auto' spreads the folds over the free GPUs
+        ("auto", 1, 5, ("cuda:0", 1, 1)),
+        ("auto", 0, 5, ("cpu", 1, 1)),
+        ("cpu", 4, 5, ("cpu", None, None)),  # a device of its own is left as it is
+    ],
+)
+def test_the_estimate_times_the_job_as_it_will_be_scheduled(device, n_gpus, n_folds, expected):
+    from rehab_core.jobs.estimate import resolve_job_device
+
+    request = {"device": device, "n_folds": n_folds, "epochs": 3}
+    got = resolve_job_device(request, devices=_devices(n_gpus))
+    assert (got["device"], got.get("n_processes"), got.get("fold_gpus")) == expected
+    assert got["n_folds"] == n_folds and got["epochs"] == 3
+    assert request["device"] == device  # the caller's request is not changed

@@ -1,7 +1,8 @@
-"""How the runner starts a job's worker: one pinned GPU by default, torchrun only for DDP."""
+"""How the runner starts a job's worker: pinned GPUs, folds spread by default, torchrun for DDP."""
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
@@ -26,8 +27,10 @@ def _gpus(n: int) -> list[devices.DeviceInfo]:
     ("device", "n_gpus", "expected", "pinned", "in_process"),
     [
         # one GPU per job unless DDP is asked for (issue 16), pinned to it
-        ("auto", 3, "plain", "0", "cuda:0"),
+        ("cuda", 3, "plain", "0", "cuda:0"),
         ("cuda", 2, "plain", "0", "cuda:0"),
+        ("auto", 2, "folds", "0", "cuda:0"),  # 2 folds over 2 free GPUs, one process each
+        ("auto", 4, "folds", "0", "cuda:0"),  # 2 folds: 2 of the 4 GPUs
         ("ddp", 3, "torchrun", "0,1", "cuda"),  # 2 of 3: the batches (16, 32) split in two
         ("ddp", 4, "torchrun", "0,1,2,3", "cuda"),
         ("auto", 1, "plain", "0", "cuda:0"),
@@ -51,6 +54,16 @@ def test_worker_command(
         assert env["OMP_NUM_THREADS"] == str(32 // len(pinned.split(",")))
     else:
         assert command == [sys.executable, *module]
+    from rehab_core.jobs.worker import FOLD_SLOTS_ENV
+
+    slots = json.loads(env.get(FOLD_SLOTS_ENV, "[]"))
+    if expected == "folds":
+        assert [(s["folds"], s["env"]["CUDA_VISIBLE_DEVICES"], s["device"]) for s in slots] == [
+            ([0], "0", "cuda:0"),
+            ([1], "1", "cuda:0"),
+        ]
+    else:
+        assert slots == []
     assert env.get("CUDA_VISIBLE_DEVICES") == pinned
     assert env["REHAB_TRAIN_DEVICE"] == in_process
 

@@ -79,3 +79,90 @@ def test_a_cancel_request_stops_training_at_the_next_write(store, job):
     clock.now = 1.2
     with pytest.raises(JobCancelled, match=f"training job {job.id} was cancelled"):
         report(_batch(1, 3, 8.0))
+
+
+# --- fold processes of a device="folds" job: one progress per fold ------------------------
+def _running(store, job) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE training_jobs SET state='running' WHERE id=:i"), {"i": job.id})
+
+
+def test_fold_processes_keep_their_own_progress_merged_by_fold(store, job):
+    from rehab_core.jobs import fold_progress_text
+    from rehab_core.jobs.worker import fold_progress_path, merge_fold_progress
+
+    _running(store, job)
+    clock = Clock()
+    first = ProgressReporter(store, job, n_members=4, clock=clock, folds=[0, 2])
+    second = ProgressReporter(store, job, n_members=2, clock=clock, folds=[1])
+    first({"stage": "train", "model": "lstm", "fold": 0, "n_folds": 3})
+    second({"stage": "train", "model": "shufflenet", "fold": 1, "n_folds": 3})
+    clock.now = 1.5
+    first({**_batch(5, 2, 40.0), "member": "lstm/fold0", "n_epochs": 15})
+    second({**_batch(2, 1, 90.0), "member": "shufflenet/fold1", "n_epochs": 15})
+    # neither wrote the row (two writers of one JSON column would lose each other's updates)
+    assert get_job(store, job.id).progress == {"stage": "queued"}
+    assert fold_progress_path(store, job.id, [0, 2]).name == "folds-0-2.json"
+
+    merged = merge_fold_progress(store, job.id, n_members=6)
+    stored = get_job(store, job.id)
+    assert stored.progress == merged and stored.heartbeat_at is not None
+    assert sorted(merged["folds"]) == ["0", "1"]
+    assert merged["folds"]["0"]["epoch"] == 5 and merged["folds"]["1"]["model"] == "shufflenet"
+    assert (merged["stage"], merged["n_members"], merged["members_done"]) == ("train", 6, 0)
+    assert merged["job_eta_s"] == max(p["job_eta_s"] for p in merged["folds"].values())
+    assert fold_progress_text(stored.progress) == (
+        "fold 1 of 3: lstm epoch 5/15; fold 2 of 3: shufflenet epoch 2/15"
+    )
+
+    # the first process moves on to fold 3: keyed by the fold it trains now, none left stale
+    first({"stage": "train", "model": "lstm", "fold": 2, "n_folds": 3})
+    merged = merge_fold_progress(store, job.id, n_members=6)
+    assert sorted(merged["folds"]) == ["1", "2"]
+    assert fold_progress_text(merged).startswith("fold 2 of 3: shufflenet epoch 2/15; fold 3 of 3")
+
+
+def test_a_fold_process_still_sees_a_cancel(store, job):
+    _running(store, job)
+    clock = Clock()
+    report = ProgressReporter(store, job, n_members=2, clock=clock, folds=[1])
+    report(_batch(1, 1, 10.0))
+    request_cancel(store, job.id, actor="dr.r")
+    clock.now = 1.2
+    with pytest.raises(JobCancelled, match=f"training job {job.id} was cancelled"):
+        report(_batch(1, 2, 8.0))
+
+
+def test_the_merge_leaves_an_ended_job_and_an_empty_folder_alone(store, job):
+    from rehab_core.jobs.worker import merge_fold_progress
+
+    _running(store, job)
+    assert merge_fold_progress(store, job.id, n_members=4) is None  # nothing written yet
+    ProgressReporter(store, job, n_members=2, folds=[0])({"stage": "train", "model": "lstm",
+                                                          "fold": 0, "n_folds": 2})  # fmt: skip
+    with store.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE training_jobs SET state='failed', progress=:p WHERE id=:i"),
+            {"i": job.id, "p": '{"stage": "failed"}'},
+        )
+    assert merge_fold_progress(store, job.id, n_members=4) is None
+    assert get_job(store, job.id).progress == {"stage": "failed"}  # the failing fold's word
+
+
+def test_the_progress_of_a_job_without_fold_processes_has_no_fold_text():
+    from rehab_core.jobs import fold_progress_text
+
+    assert fold_progress_text({"stage": "train", "member": "lstm/fold0", "epoch": 1}) is None
+    starting = {"folds": {"0": {"fold": 0, "n_folds": 2, "model": "lstm", "stage": "train"}}}
+    assert fold_progress_text(starting) == "fold 1 of 2: lstm starting"
+
+
+def test_the_processes_are_polled_while_they_run():
+    import sys
+
+    from rehab_core.jobs.worker import run_processes
+
+    polls = []
+    sleeper = [sys.executable, "-c", "import time; time.sleep(1.0)"]
+    assert run_processes([(sleeper, {})], poll_s=0.1, on_poll=lambda: polls.append(1)) == [0]
+    assert len(polls) >= 3

@@ -208,3 +208,154 @@ def test_a_folds_job_trains_its_folds_side_by_side_then_evaluates_them(
     kept = [e["member"] for e in job_events(store, job.id) if e.get("stage") == "member_kept"]
     assert sorted(kept) == ["lstm/fold0", "lstm/fold1", "shufflenet/fold0", "shufflenet/fold1"]
     assert len(done.progress["versions"]) == 1
+    # the fold processes' progress files were merged while they ran, then removed
+    assert not (done.work_dir / "fold_progress").exists()
+
+
+# --- a process killed by SIGKILL (the kernel's out-of-memory killer) ----------------------
+_KILL_SELF = "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
+
+
+@pytest.mark.slow
+@pytest.mark.processes
+def test_a_worker_killed_by_sigkill_is_started_once_more_then_fails_with_a_sentence(
+    store, tiny_cohort, fast_job, launch_with
+):
+    settings, imaging = fast_job()
+    job = submit_job(store, tiny_cohort, settings, imaging_settings=imaging)
+    launch_with([sys.executable, "-c", _KILL_SELF, "--"])  # a worker the system kills
+
+    runner_module.run_pending(store)
+
+    done = get_job(store, job.id)
+    log = job_log(store, job.id)
+    assert (done.state, done.error) == ("failed", runner_module.KILLED_SENTENCE), log
+    assert done.error == (
+        "A training process was stopped by the system, most likely for lack of memory: "
+        "try a smaller batch or fewer GPUs."
+    )
+    assert done.attempts == 2  # one more start after the kill, not three
+    assert log.count("--- worker stopped with signal 9 ---") == 2
+    assert "killed by signal 9 (SIGKILL), most likely for lack of memory" in log
+    assert _job_processes(store.data_dir) == []
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+@pytest.mark.processes
+def test_a_rank_killed_by_sigkill_under_torchrun_ends_the_job_with_the_sentence(
+    store, tiny_cohort, fast_job, launch_with, tmp_path
+):
+    """torchrun exits 1 when a rank is killed; its report ("Signal 9 (SIGKILL)") tells why."""
+    script = tmp_path / "rank_killed.py"
+    script.write_text(
+        "import os, signal, sys, time\n"
+        "if os.environ['RANK'] == '1':\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "time.sleep(60)\n"
+    )
+    settings, imaging = fast_job()
+    job = submit_job(store, tiny_cohort, settings, imaging_settings=imaging)
+    launch_with(_torchrun(str(script)))
+
+    start = time.monotonic()
+    runner_module.run_pending(store)
+
+    done = get_job(store, job.id)
+    log = job_log(store, job.id)
+    assert (done.state, done.error, done.attempts) == (
+        "failed",
+        runner_module.KILLED_SENTENCE,
+        2,
+    ), log
+    assert "Signal 9 (SIGKILL)" in log and "--- worker stopped with exit status 1 ---" in log
+    assert time.monotonic() - start < 60, log  # rank 0 was stopped, not waited for
+    assert _job_processes(store.data_dir) == []
+
+
+@pytest.mark.parametrize(
+    ("returncode", "output", "killed"),
+    [
+        (-9, "", True),  # the worker itself
+        (137, "stopped: the process of fold(s) 2 was killed by signal 9 (SIGKILL)", True),
+        (1, "  exitcode  : -9 (pid: 4242)\n  traceback : Signal 9 (SIGKILL) received", True),
+        (1, "  exitcode  : -9 (pid: 4242)", True),
+        (1, "  exitcode  : 3 (pid: 4242)\n  traceback : To enable traceback see", False),
+        (1, "  exitcode  : -15 (pid: 4242)\n  traceback : Signal 15 (SIGTERM) received", False),
+        (-15, "", False),
+        (3, "", False),
+        (0, "Signal 9 (SIGKILL)", False),  # a worker that ended as planned
+    ],
+)
+def test_a_kill_by_signal_9_is_told_from_other_ends(returncode, output, killed):
+    assert runner_module.stopped_by_sigkill(returncode, output) is killed
+
+
+def test_a_fold_process_killed_by_sigkill_stops_the_worker_without_a_sentence(
+    store, tiny_cohort, fast_job, monkeypatch, capsys
+):
+    from rehab_core.jobs import worker
+
+    job = submit_job(store, tiny_cohort, fast_job()[0])
+    slots = [
+        {"folds": [0, 2], "env": {}, "device": "cpu"},
+        {"folds": [1], "env": {}, "device": "cpu"},
+    ]
+    monkeypatch.setattr(worker, "run_processes", lambda commands, **kw: [-signal.SIGTERM, -9])
+    with pytest.raises(worker.ProcessKilled, match=r"^the process of fold\(s\) 2 was killed by"):
+        worker._train_folds_side_by_side(store, get_job(store, job.id), slots, 6)
+
+    def killed(*args, **kwargs):
+        raise worker.ProcessKilled("the process of fold(s) 2 was killed by signal 9 (SIGKILL)")
+
+    monkeypatch.setattr(worker, "run_job", killed)
+    monkeypatch.setenv("REHAB_DATA_DIR", str(store.data_dir))
+    monkeypatch.setenv("REHAB_DATABASE_URL", store.engine.url.render_as_string(False))
+    monkeypatch.setenv("REHAB_TRAIN_DEVICE", "cpu")
+    assert worker.main([str(job.id)]) == worker.KILLED_EXIT == 137
+    assert "stopped: the process of fold(s) 2 was killed" in capsys.readouterr().out
+    assert get_job(store, job.id).error is None  # the runner decides: one more start at most
+
+
+def test_a_peers_lost_rank_error_gives_way_to_the_kill(store, tiny_cohort, fast_job):
+    from sqlalchemy.orm import Session
+
+    from rehab_core.storage import db
+
+    job = submit_job(store, tiny_cohort, fast_job()[0])
+    with Session(store.engine) as session, session.begin():
+        row = session.get(db.TrainingJob, job.id)
+        row.state = "failed"
+        row.error = "Training stopped with an unexpected error (RuntimeError: Connection closed)."
+    assert runner_module._after_sigkill(store, job.id) is True
+    assert get_job(store, job.id).error == runner_module.KILLED_SENTENCE
+    with Session(store.engine) as session, session.begin():
+        session.get(db.TrainingJob, job.id).error = "the training loss became nan at epoch 1"
+    assert runner_module._after_sigkill(store, job.id) is True
+    assert get_job(store, job.id).error == "the training loss became nan at epoch 1"  # kept
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+@pytest.mark.processes
+def test_a_whole_ddp_job_trains_every_member_and_registers_its_bundle(
+    store, tiny_cohort, fast_job, launch_with
+):
+    """Two Gloo ranks through the runner: several fits in one process group, to the end."""
+    from rehab_core.jobs import list_versions
+
+    settings, imaging = fast_job()  # 2 folds x (LSTM + ShuffleNet): four fits per rank
+    job = submit_job(store, tiny_cohort, settings, imaging_settings=imaging)
+    launch_with(_torchrun())
+
+    runner_module.run_pending(store)
+
+    done = get_job(store, job.id)
+    log = job_log(store, job.id)
+    assert (done.state, done.error, done.attempts) == ("finished", None, 1), log
+    trained = {e["member"] for e in job_events(store, job.id) if e.get("event") == "epoch"}
+    assert trained == {"lstm/fold0", "lstm/fold1", "shufflenet/fold0", "shufflenet/fold1"}
+    (version,) = list_versions(store)
+    assert version.job_id == job.id and done.progress["versions"] == [version.id]
+    assert (version.path / "manifest.json").is_file()
+    assert _job_processes(store.data_dir) == []

@@ -363,7 +363,7 @@ def test_the_scheduling_policy_is_stated(app_store, signed_in, runner_starts):
     """What a job would get: device, batch as set, the learning-rate rule (issue 16)."""
     at = open_retrain(signed_in)
     devices = list(labelled(at.selectbox, "Device").options)
-    assert devices[0] == "A free GPU (one per job), else the CPU"
+    assert devices[0] == "The folds over the free GPUs (one GPU if one is free), else the CPU"
     captions = " ".join(c.value for c in at.caption)
     assert "Batch: 32 windows and 16 slices" in captions
     assert "Learning rate 0.001 as set: the global batch does not change" in captions

@@ -344,3 +344,115 @@ def test_cpu_core_count_honours_the_affinity_mask():
     if not hasattr(os, "sched_getaffinity"):
         pytest.skip("this platform has no CPU affinity mask")
     assert list_devices()[-1].n_cores == len(os.sched_getaffinity(0))
+
+
+def _fixed_timing(monkeypatch) -> list[int]:
+    """Replace the measurement by fixed figures (1 s a training step, 0.5 s an evaluation).
+
+    Returns the list of batch sizes asked for, one per model timed.
+    """
+    import rehab_core.training.throughput as throughput
+
+    asked: list[int] = []
+
+    def measure(name, *, device, window_shape=None, batch_size=None, steps=2):
+        asked.append(batch_size)
+        return throughput.StepTiming(
+            model=name,
+            device=str(device),
+            input_shape=(1,),
+            batch_size=batch_size,
+            train_s_per_step=1.0,
+            eval_s_per_step=0.5,
+            data_s_per_batch=0.0,
+            steps=steps,
+            amp="off",
+            threads=1,
+        )
+
+    monkeypatch.setattr(throughput, "measure_model_steps", measure)
+    return asked
+
+
+@pytest.mark.parametrize(
+    ("n_folds", "fold_gpus", "rounds"),
+    [(3, 1, 3), (3, 2, 2), (3, 3, 1), (5, 2, 3), (5, 4, 2), (4, 4, 1), (2, 8, 1)],
+)
+def test_folds_side_by_side_divide_the_members_time(monkeypatch, n_folds, fold_gpus, rounds):
+    _fixed_timing(monkeypatch)
+    args = dict(
+        backbones=["shufflenet"],
+        n_slices=160,
+        n_windows=0,
+        window_shape=TINY_WINDOW,
+        epochs=2,
+        n_folds=n_folds,
+        device="cpu",
+        test_fraction=0.0,
+        inner_val_fraction=0.0,
+    )
+    one_by_one = estimate_training_seconds(**args)
+    side_by_side = estimate_training_seconds(**args, fold_gpus=fold_gpus)
+    # one member: 2 epochs of ceil(160 (k-1)/k / 16) steps of 1 s, then 160/k scored in 0.5-s
+    # batches of 16; the busiest GPU trains ceil(k / N) members one after another
+    fit = math.ceil(160 * (n_folds - 1) / n_folds / 16)
+    member = 2 * fit * 1.0 + math.ceil(160 / n_folds / 16) * 0.5
+    assert one_by_one.total_s == pytest.approx(n_folds * member)
+    assert side_by_side.total_s == pytest.approx(rounds * member)
+    assert side_by_side.per_model_s == {"shufflenet": pytest.approx(rounds * member)}
+    assert side_by_side.fold_gpus == fold_gpus == side_by_side.to_dict()["fold_gpus"]
+    if fold_gpus > 1:
+        assert side_by_side.label.endswith(f" on {fold_gpus} GPUs, folds side by side")
+        stated = side_by_side.assumptions[-1]
+        assert stated.startswith(f"The {n_folds} folds train side by side on {fold_gpus} GPUs")
+        assert f"busiest GPU trains {rounds} round(s) of members" in stated
+        assert "preprocessing before and the evaluation after run once" in stated
+    else:
+        assert not any("side by side" in a for a in side_by_side.assumptions)
+
+
+def test_ddp_divides_each_step_and_says_so(monkeypatch):
+    asked = _fixed_timing(monkeypatch)
+    args = dict(
+        backbones=["shufflenet"],
+        n_slices=320,
+        n_windows=320,
+        window_shape=TINY_WINDOW,
+        epochs=1,
+        n_folds=2,
+        device="cpu",
+        test_fraction=0.0,
+        inner_val_fraction=0.0,
+    )
+    one = estimate_training_seconds(**args)
+    four = estimate_training_seconds(**args, n_processes=4)
+    # each of 4 processes reads a quarter of the global batch (32 windows, 16 slices) per step
+    assert asked == [32, 16, 8, 4]
+    # the same steps (each timed at the smaller batch, here the same 1 s): only scoring,
+    # which reads per-process batches, differs
+    assert four.label.endswith(" on 4 x cpu") and four.n_processes == 4
+    assert "gradient exchange is not counted" in four.assumptions[-1]
+    assert four.per_model_s["lstm"] == pytest.approx(2 * (5 * 1.0 + math.ceil(160 / 8) * 0.5))
+    assert one.per_model_s["lstm"] == pytest.approx(2 * (5 * 1.0 + math.ceil(160 / 32) * 0.5))
+
+
+@pytest.mark.parametrize(
+    ("counts", "message"),
+    [
+        ({"n_processes": 2, "fold_gpus": 2}, r"^n_processes=2 and fold_gpus=2: a job trains"),
+        ({"fold_gpus": 0}, "fold_gpus=0 must be"),
+    ],
+)
+def test_folds_side_by_side_and_ddp_are_not_combined(monkeypatch, counts, message):
+    _fixed_timing(monkeypatch)
+    with pytest.raises(ValueError, match=message):
+        estimate_training_seconds(
+            ["shufflenet"],
+            n_slices=16,
+            n_windows=0,
+            window_shape=TINY_WINDOW,
+            epochs=1,
+            n_folds=2,
+            device="cpu",
+            **counts,
+        )

@@ -30,16 +30,50 @@ def _machine(*free_gib: float) -> list[DeviceInfo]:
     ]
 
 
-def test_by_default_a_job_gets_one_gpu_the_freest_and_pinned():
-    s = schedule_job("auto", devices=_machine(10.0, 79.0, 50.0), n_members=10)
+def test_cuda_gets_one_gpu_the_freest_and_pinned():
+    s = schedule_job("cuda", devices=_machine(10.0, 79.0, 50.0), n_members=10)
     assert (s.mode, s.world_size, s.launch.kind, s.launch.device) == ("gpu", 1, "cuda", "cuda:0")
     assert s.launch.env == {"CUDA_VISIBLE_DEVICES": "GPU-1"}
     assert s.global_batch == s.per_process_batch == {"signal": 32, "image": 16}
     assert s.lines[0].startswith("One GPU: GPU 1: H200")
     assert "its 10 members train one after another" in s.lines[1]
     assert "other 2 GPU(s) stay free" in s.lines[2] and "'ddp'" in s.lines[2]
+    assert "choose 'folds' to train the folds side by side" in s.lines[2]
     assert s.lines[-1].startswith("Learning rate 0.001 as set")
     assert s.to_dict()["launch"]["env"] == {"CUDA_VISIBLE_DEVICES": "GPU-1"}
+
+
+@pytest.mark.parametrize(
+    ("free_gib", "busy", "n_folds", "expected"),
+    [
+        # several free GPUs and several folds: the folds spread over them, as "folds" does
+        ((79.0, 79.0), (), 5, ("folds", [(0, 2, 4), (1, 3)], "GPU-0")),
+        ((79.0, 79.0, 79.0, 79.0), (), 5, ("folds", [(0, 4), (1,), (2,), (3,)], "GPU-0")),
+        ((79.0, 79.0, 79.0, 79.0), (), 3, ("folds", [(0,), (1,), (2,)], "GPU-0")),
+        ((79.0, 79.0, 79.0, 79.0), {"cuda:0", "cuda:2"}, 2, ("folds", [(0,), (1,)], "GPU-1")),
+        # one free GPU (or one GPU at all), or the CPU: as before
+        ((79.0,), (), 5, ("gpu", [], "GPU-0")),
+        ((79.0, 79.0, 79.0, 79.0), {"cuda:0", "cuda:1", "cuda:2"}, 5, ("gpu", [], "GPU-3")),
+        ((), (), 5, ("cpu", [], None)),
+    ],
+)
+def test_auto_spreads_the_folds_over_the_free_gpus(free_gib, busy, n_folds, expected):
+    s = schedule_job("auto", devices=_machine(*free_gib), busy=busy, n_folds=n_folds)
+    mode, folds, pinned = expected
+    assert (s.mode, [slot.folds for slot in s.fold_slots]) == (mode, folds)
+    assert s.launch.env.get("CUDA_VISIBLE_DEVICES") == pinned
+    assert s.world_size == 1 and s.global_batch == s.per_process_batch  # the batch as set
+    if mode == "folds":
+        pins = [slot.launch.env["CUDA_VISIBLE_DEVICES"] for slot in s.fold_slots]
+        free = [f"GPU-{i}" for i in range(len(free_gib)) if f"cuda:{i}" not in busy]
+        assert pins == free[: len(folds)]  # one process pinned to each free GPU
+        same = schedule_job("folds", devices=_machine(*free_gib), busy=busy, n_folds=n_folds)
+        assert s.fold_slots == same.fold_slots and s.lines[0] == same.lines[0]
+        assert f"Chosen by 'auto' because {len(free)} GPUs are free; choose 'cuda'" in (
+            " ".join(s.lines)
+        )
+    else:
+        assert not any("Chosen by 'auto'" in line for line in s.lines)
 
 
 def test_gpus_held_by_other_jobs_are_skipped():
