@@ -213,7 +213,11 @@ def _external_section(folder: Path, info: dict[str, Any]) -> None:
     if external is None:
         return
     st.subheader("On unseen cohorts")
-    stale = stale_models(external, info["manifests"]) if external.get("models") else []
+    models = external.get("models") or {}
+    # a model scored on the unseen cohorts but not installed here (too large to ship) keeps
+    # its figures; one installed with other weights than those scored does not
+    absent = sorted(m for m in models if m not in info["manifests"])
+    stale = [m for m in stale_models(external, info["manifests"]) if m not in absent]
     if stale:
         st.warning(
             f"{EXTERNAL_REPORT} scored {', '.join(stale)} with other weights than those "
@@ -235,6 +239,11 @@ def _external_section(folder: Path, info: dict[str, Any]) -> None:
             "**Paired AUC differences (A − B) on each cohort's patients both models scored**"
         )
         st.dataframe(tables["comparisons"], hide_index=True, width="stretch")
+    if absent:
+        st.caption(
+            f"Scored on these cohorts but not installed here: {', '.join(absent)} "
+            "(a researcher can train it on the Retrain page)."
+        )
     markdown = info.get("external_markdown")
     if markdown:  # the file's own footnote: what the ceiling and the SD mean
         st.caption(markdown.strip().split("\n\n")[-1])

@@ -229,7 +229,7 @@ def test_clinical_comparators_paired_differences_and_net_benefit_are_shown(
     assert any({"NB 0.5", "Treat all 0.5", "Slope"} <= set(f.columns) for f in frames)
 
 
-def write_external(folder: Path, weights_sha256: str) -> dict:
+def write_external(folder: Path, weights_sha256: str, extra: dict | None = None) -> dict:
     """``external.json`` and ``external.md`` as ``rehab external-summary`` writes them, from
     hand-made ``rehab evaluate`` reports of three unseen cohorts."""
     from rehab_core._json import to_jsonable
@@ -249,7 +249,7 @@ def write_external(folder: Path, weights_sha256: str) -> dict:
 
     def report(fmri, lstm, fused):
         return {
-            "models": {"shufflenet_lstm": {"weights_sha256": weights_sha256}},
+            "models": {"shufflenet_lstm": {"weights_sha256": weights_sha256}, **(extra or {})},
             "tables": {
                 "table1": {"evaluations": [entry("ShuffleNet", fmri, 0.8)]},
                 "table2": {"evaluations": [entry("LSTM", lstm, 0.85)]},
@@ -319,3 +319,16 @@ def test_figures_on_unseen_cohorts_of_other_weights_are_not_shown(signed_in, tmp
     assert warning.startswith("external.json scored shufflenet_lstm with other weights")
     assert not [f for f in at.dataframe if "AUC seed1" in f.value.columns]
     assert any(f"--out {folder / 'external'}" in c.value for c in at.code)
+
+
+def test_a_model_scored_on_unseen_cohorts_but_not_installed_keeps_its_figures(
+    signed_in, tmp_path, monkeypatch
+):
+    folder = weights_copy(tmp_path, monkeypatch)
+    manifest = json.loads((folder / "shufflenet_lstm" / "manifest.json").read_text())
+    write_external(folder, manifest["sha256"], {"resnet50_lstm": {"weights_sha256": "1" * 64}})
+    at = open_evaluation(signed_in)
+    assert not [w for w in at.warning if "external.json" in w.value]
+    assert [f for f in at.dataframe if "AUC seed1" in f.value.columns]
+    captions = " ".join(c.value for c in at.caption)
+    assert "Scored on these cohorts but not installed here: resnet50_lstm" in captions
