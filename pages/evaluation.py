@@ -19,7 +19,7 @@ import streamlit as st
 from pages._model_card import show_model_card
 from pages._shared import require_role
 from rehab_core.prediction import default_weights_dir
-from rehab_core.report import format_number, model_card
+from rehab_core.report import format_number, model_card, plain_model_name
 from rehab_core.report.evaluation import (
     HELDOUT_REPORT,
     TABLES_FILE,
@@ -123,7 +123,7 @@ def _models(training: dict[str, Any]) -> None:
         fma = entry.get("fma") or {}
         rows.append(
             {
-                "Model": model_id,
+                "Model": plain_model_name(model_id),
                 "Fusion weight on EEG-EMG": format_number(entry.get("fusion_weight")),
                 "FMA-LE MAE (points)": (
                     f"{format_number(fma.get('mae'), '.1f')} "
@@ -222,19 +222,24 @@ def main() -> None:
         "Bayes ceiling AUC (development)",
         format_number(training.get("bayes_ceiling_auc_cv"), missing="—"),
     )
+    cohort = training.get("cohort")
     st.caption(
         f"Evaluated on the {training.get('evaluated_on', 'held-out patients')} of "
-        f"{training.get('cohort', 'the training cohort')}; CV AUC = cross-validated AUC over the "
-        "development patients (out-of-fold scores). The Bayes-optimal ceiling is the AUC of the "
-        "generator's true outcome probabilities on the same patients: no model can beat it."
+        f"{f'the cohort {Path(cohort).name}' if cohort else 'the training cohort'}; CV AUC = "
+        "cross-validated AUC over the development patients (out-of-fold scores). The "
+        "Bayes-optimal ceiling is the AUC of the generator's true outcome probabilities on the "
+        "same patients: no model can beat it."
     )
+    if cohort:  # a path on the machine that trained the models, not necessarily this one
+        with st.expander("Technical details", icon=":material/build:"):
+            st.markdown(f"Cohort folder on the machine that trained the models: `{cohort}`")
     _tables(training, info["markdown"])
     _statistics(training)
     _models(training)
     _curves_section(folder, info, stamp)
     st.subheader("Model cards")
     for model_id, manifest in info["manifests"].items():
-        with st.expander(f"{manifest.display_name} ({model_id})"):
+        with st.expander(f"Model card: {plain_model_name(model_id)}"):
             show_model_card(model_card(manifest, training))
 
 

@@ -223,13 +223,15 @@ def _uploads_table(store: Store, patient: PatientRecord) -> None:
                 "Size (MB)": round(u.size / 1e6, 2),
                 "Uploaded (UTC)": u.created_at.strftime("%Y-%m-%d %H:%M"),
                 "Summary": upload_summary(u),
-                "SHA-256": u.sha256[:12],
             }
             for u in uploads
         ],
         hide_index=True,
         width="stretch",
     )
+    with st.expander("Technical details", icon=":material/build:"):
+        st.caption("SHA-256 of each stored file, to trace it in the audit log and reports.")
+        st.markdown("\n".join(f"- {plain(u.original_name)}: `{u.sha256}`" for u in uploads))
     warned = [u for u in uploads if u.qc.get("warnings")]
     for u in warned:
         with st.expander(f"Reader warnings for {plain(u.original_name)}"):

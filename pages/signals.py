@@ -24,6 +24,7 @@ from rehab_core.imaging import ImagingSettings
 from rehab_core.io import montage_order
 from rehab_core.models import DEFAULT_MODEL_ID
 from rehab_core.pipeline import SignalView, view_signals
+from rehab_core.report import plain_model_name
 from rehab_core.signals import (
     SignalSettings,
     SignalSpectra,
@@ -135,14 +136,16 @@ def _settings() -> tuple[SignalSettings, ImagingSettings, str]:
         predictor = load_predictor(MODEL_ID)
     except WeightsError as err:
         st.warning(
-            f"The model {MODEL_ID} could not be loaded ({err}); the recordings are shown with "
-            "the package's default preprocessing, which may differ from the model's."
+            f"The {plain_model_name(MODEL_ID)} model could not be loaded; the recordings are "
+            "shown with the package's default preprocessing, which may differ from the model's."
         )
+        with st.expander("Technical details", icon=":material/build:"):
+            st.text(f"Model id {MODEL_ID}: {err}")
         return SignalSettings(), ImagingSettings(), "package default settings"
     return (
         predictor.signal_settings(),
         predictor.imaging_settings(),
-        f"the settings of the model **{predictor.model_id}**",
+        f"the settings of the model **{plain_model_name(predictor.model_id)}**",
     )
 
 

@@ -71,6 +71,17 @@ def test_shipped_evaluation_shows_tables_curves_and_synthetic_label(signed_in):
     # curves, or (after a retraining) the command that brings them back
     assert len(charts(at)) == 2 or at.code[0].value.startswith("rehab evaluate --cohort ")
     assert any("Model card" in s.value for s in at.subheader)
+    # issue 15: no model id and no other machine's path outside Technical details
+    assert [e.label for e in at.expander if e.label.startswith("Model card")] == [
+        "Model card: ShuffleNet + LSTM"
+    ]
+    captions = " ".join(c.value for c in at.caption)
+    assert "of the cohort demo-seed0;" in captions
+    assert training["cohort"] not in captions
+    (details,) = [e for e in at.expander if e.label == "Technical details"]
+    assert training["cohort"] in details.markdown[0].value
+    fma_table = next(f.value for f in at.dataframe if "FMA-LE R²" in f.value.columns)
+    assert fma_table["Model"].tolist() == ["ShuffleNet + LSTM"]
 
 
 def test_curves_of_held_out_scores_that_match_the_installed_weights(

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import streamlit as st
+from _page_text import clinician_text
 from streamlit.testing.v1 import AppTest
 
 from rehab_core.io import PAPER_CHANNELS, write_signals_text
@@ -116,6 +117,16 @@ def test_empty_database_offers_a_demo_patient_in_one_click(signed_in, data_dir, 
         "22 channels (16 EEG, 6 EMG), 1000 Hz, 60.0 s; all 22 model channels present"
     )
     assert summary["Resting-state fMRI (.nii.gz)"] == _demo_fmri_summary(tmp_path, 42, 60)
+    # hashes are for traceability, in Technical details, not in the clinician's table
+    assert "SHA-256" not in table.columns
+    shown_text = clinician_text(at.main)
+    for upload in store.uploads(demo.id):
+        for text in (upload.sha256[:12], str(upload.path.parent), "SHA-256"):
+            assert text not in shown_text, text
+    (details,) = [e for e in at.expander if e.label == "Technical details"]
+    hashes = details.markdown[0].value
+    for upload in store.uploads(demo.id):
+        assert f"{upload.original_name}: `{upload.sha256}`" in hashes
     assert not [b for b in at.button if b.label == "Create a demo patient"]
     # the selection survives a trip to another page
     at.switch_page("pages/home.py").run()
