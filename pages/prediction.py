@@ -87,10 +87,15 @@ TRAIN_COMMANDS = (
 
 # --- cached computations ----------------------------------------------------------------------
 @st.cache_data(show_spinner=False, max_entries=16)
-def _prepared_signals(model_id: str, manifest_sha: str, sha256: str, _path: str) -> Any:
-    """The EEG-EMG windows of one file with the bundle's settings (keyed by the file's hash)."""
+def _prepared_signals(
+    model_id: str, manifest_sha: str, sha256: str, _path: str, _name: str | None = None
+) -> Any:
+    """The EEG-EMG windows of one file with the bundle's settings (keyed by the file's hash).
+
+    ``_name``: the file as uploaded, for errors (the stored copy is named by its hash).
+    """
     check_stored_file(_path, sha256)  # the stored file still is what was uploaded
-    return prepare_inputs(load_predictor(model_id), _path, None).signals
+    return prepare_inputs(load_predictor(model_id), _path, None, signals_name=_name).signals
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -160,7 +165,9 @@ def _predict(
     def prepare() -> PreparedPatient:  # the page's caches, keyed by each file's content
         prepared = PreparedPatient()
         if signals is not None:
-            prepared.signals = _prepared_signals(model_id, sha, signals.sha256, str(signals.path))
+            prepared.signals = _prepared_signals(
+                model_id, sha, signals.sha256, str(signals.path), signals.original_name
+            )
         prepared.fmri = _prepared_fmri(model_id, sha, fmri.sha256, str(fmri.path))
         return prepared
 

@@ -62,6 +62,7 @@ def prepare_patient(
     signal_settings: Any = None,
     imaging_settings: Any = None,
     paper_channels: bool = False,
+    signals_name: str | None = None,
 ) -> PreparedPatient:
     """Read and preprocess one patient's recordings.
 
@@ -74,6 +75,9 @@ def prepare_patient(
     paper_channels : bool
         Pick the paper's 22 channels in model order first (needed for the
         LSTM); a recording that lacks them is refused with a plain message.
+    signals_name : str or None
+        How that message names the EEG-EMG recording: the file as the user
+        uploaded it, when ``signals`` is a stored copy; ``None``: its file name.
     """
     if signals is None and fmri is None:
         raise ValueError("Give at least one recording: an EEG-EMG file, an fMRI file or both.")
@@ -84,7 +88,7 @@ def prepare_patient(
 
         raw = read_signals(signals)
         if paper_channels:
-            raw = pick_paper_channels(raw)
+            raw = pick_paper_channels(raw, name=signals_name)
         out.raw = raw
         out.signals = preprocess_raw(raw, signal_settings or SignalSettings())
         out.inputs[str(signals)] = sha256_file(signals)

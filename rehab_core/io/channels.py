@@ -349,7 +349,7 @@ def _source_name(raw: mne.io.BaseRaw) -> str:
     return "The recording"
 
 
-def pick_paper_channels(raw: mne.io.BaseRaw) -> mne.io.BaseRaw:
+def pick_paper_channels(raw: mne.io.BaseRaw, *, name: str | None = None) -> mne.io.BaseRaw:
     """Return a copy of ``raw`` with the paper's 22 channels in the model's order.
 
     Names are matched case-insensitively and renamed to the paper's spelling
@@ -360,6 +360,10 @@ def pick_paper_channels(raw: mne.io.BaseRaw) -> mne.io.BaseRaw:
     ----------
     raw : mne.io.BaseRaw
         A preloaded recording, e.g. from :func:`rehab_core.io.read_signals`.
+    name : str or None
+        How an error names the recording: the file as the user gave it (a
+        stored copy is named by its hash). ``None``: the name of the file
+        ``raw`` was read from.
 
     Returns
     -------
@@ -372,20 +376,21 @@ def pick_paper_channels(raw: mne.io.BaseRaw) -> mne.io.BaseRaw:
         If any of the 22 channels is absent (all missing ones are named), or
         if two channels of ``raw`` differ only by case.
     """
+    source = name or _source_name(raw)
     by_lower: dict[str, str] = {}
-    for name in raw.ch_names:
-        key = name.lower()
+    for ch in raw.ch_names:
+        key = ch.lower()
         if key in by_lower:
             raise MissingChannelsError(
-                f"{_source_name(raw)} has channels {by_lower[key]} and {name} that differ only "
+                f"{source} has channels {by_lower[key]} and {ch} that differ only "
                 "by case, so the paper's channel cannot be chosen; rename one of them."
             )
-        by_lower[key] = name
+        by_lower[key] = ch
     missing_eeg = [c for c in PAPER_EEG_CHANNELS if c.lower() not in by_lower]
     missing_emg = [c for c in PAPER_EMG_CHANNELS if c.lower() not in by_lower]
     if missing_eeg or missing_emg:
         raise MissingChannelsError(
-            f"{_source_name(raw)} lacks {_missing_phrase(missing_eeg, missing_emg)}; "
+            f"{source} lacks {_missing_phrase(missing_eeg, missing_emg)}; "
             f"the model needs all {len(PAPER_CHANNELS)} channels."
         )
     source_names = [by_lower[c.lower()] for c in PAPER_CHANNELS]

@@ -75,12 +75,18 @@ def load_model(model_id: str, weights: str | Path | None = None) -> FusionPredic
 
 
 def prepare_inputs(
-    predictor: FusionPredictor, signals: str | Path | None, fmri: str | Path | None
+    predictor: FusionPredictor,
+    signals: str | Path | None,
+    fmri: str | Path | None,
+    *,
+    signals_name: str | None = None,
 ) -> PreparedPatient:
     """Read and preprocess a patient (either file may be None) with the bundle's own settings.
 
     The bundle fixes the preprocessing (its manifest records it); the
     EEG-EMG is reduced to the paper's 22 channels in model order.
+    ``signals_name`` names the EEG-EMG in errors when ``signals`` is a stored
+    copy (the upload's ``original_name``); ``None``: the file's own name.
     """
     from rehab_core.pipeline import prepare_patient
 
@@ -90,6 +96,7 @@ def prepare_inputs(
         signal_settings=predictor.signal_settings(),
         imaging_settings=predictor.imaging_settings(),
         paper_channels=True,
+        signals_name=signals_name,
     )
 
 
@@ -122,6 +129,7 @@ def predict_patient(
     *,
     baseline_fma: float | None = None,
     prepare: Preparer | None = None,
+    signals_name: str | None = None,
 ) -> PatientPrediction:
     """Read and preprocess a patient with the bundle's settings, then predict.
 
@@ -135,9 +143,15 @@ def predict_patient(
     prepare : callable or None
         Returns the :class:`~rehab_core.pipeline.PreparedPatient` instead of
         :func:`prepare_inputs` (the dashboard's cached preprocessing).
+    signals_name : str or None
+        How errors name the EEG-EMG (:func:`prepare_inputs`).
     """
     started = time.perf_counter()
-    prepared = prepare() if prepare is not None else prepare_inputs(predictor, signals, fmri)
+    prepared = (
+        prepare()
+        if prepare is not None
+        else prepare_inputs(predictor, signals, fmri, signals_name=signals_name)
+    )
     prepared_s = time.perf_counter() - started
     prediction = predictor.predict(prepared, baseline_fma=baseline_fma)
     total_s = time.perf_counter() - started
@@ -254,6 +268,7 @@ def predict_and_store(
         fmri.path,
         baseline_fma=patient.fma_le_baseline,
         prepare=prepare,
+        signals_name=None if signals is None else signals.original_name,
     )
     used = [u for u in (signals, fmri) if u is not None]
     outputs = run.outputs()
