@@ -88,14 +88,26 @@ TRAIN_COMMANDS = (
 # --- cached computations ----------------------------------------------------------------------
 @st.cache_data(show_spinner=False, max_entries=16)
 def _prepared_signals(
-    model_id: str, manifest_sha: str, sha256: str, _path: str, _name: str | None = None
+    model_id: str,
+    manifest_sha: str,
+    sha256: str,
+    _path: str,
+    _name: str | None = None,
+    map_json: str = "{}",
 ) -> Any:
-    """The EEG-EMG windows of one file with the bundle's settings (keyed by the file's hash).
+    """The EEG-EMG windows of one file with the bundle's settings (keyed by hash and map).
 
-    ``_name``: the file as uploaded, for errors (the stored copy is named by its hash).
+    ``_name``: the file as uploaded, for errors (the stored copy is named by its hash);
+    ``map_json``: the upload's channel map as sorted JSON.
     """
     check_stored_file(_path, sha256)  # the stored file still is what was uploaded
-    return prepare_inputs(load_predictor(model_id), _path, None, signals_name=_name).signals
+    return prepare_inputs(
+        load_predictor(model_id),
+        _path,
+        None,
+        signals_name=_name,
+        channel_map=json.loads(map_json),
+    ).signals
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -116,12 +128,14 @@ def _gradcam(model_id: str, manifest_sha: str, sha256: str, _path: str) -> Any:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _attribution(model_id: str, manifest_sha: str, sha256: str, _path: str) -> Any:
+def _attribution(
+    model_id: str, manifest_sha: str, sha256: str, _path: str, map_json: str = "{}"
+) -> Any:
     """Mean Integrated Gradients of all the bundle's LSTMs on spread-out windows (budgeted)."""
     from rehab_core.explain import recording_attribution
 
     predictor = load_predictor(model_id)
-    signals = _prepared_signals(model_id, manifest_sha, sha256, _path)
+    signals = _prepared_signals(model_id, manifest_sha, sha256, _path, None, map_json)
     return recording_attribution(
         predictor.signal_models,
         signals,
@@ -141,13 +155,19 @@ def _card(model_id: str, manifest_sha: str) -> dict[str, Any]:
 
 # --- actions --------------------------------------------------------------------------------
 @st.cache_data(max_entries=32, show_spinner=False)
-def _signals_reason(sha256: str, _path: str) -> str:
-    """Why the model cannot use an EEG-EMG upload ("" if it can), once per file content."""
-    return signals_reason(_path)
+def _signals_reason(sha256: str, _path: str, map_json: str = "{}") -> str:
+    """Why the model cannot use an EEG-EMG upload ("" if it can), once per content and map."""
+    return signals_reason(_path, json.loads(map_json))
 
 
 def _plan(signals: UploadRecord | None, fmri: UploadRecord | None) -> PredictionPlan:
-    reason = "" if signals is None else _signals_reason(signals.sha256, str(signals.path))
+    reason = (
+        ""
+        if signals is None
+        else _signals_reason(
+            signals.sha256, str(signals.path), json.dumps(signals.channel_map, sort_keys=True)
+        )
+    )
     return plan_prediction(signals, fmri, reason)
 
 
@@ -166,7 +186,12 @@ def _predict(
         prepared = PreparedPatient()
         if signals is not None:
             prepared.signals = _prepared_signals(
-                model_id, sha, signals.sha256, str(signals.path), signals.original_name
+                model_id,
+                sha,
+                signals.sha256,
+                str(signals.path),
+                signals.original_name,
+                json.dumps(signals.channel_map, sort_keys=True),
             )
         prepared.fmri = _prepared_fmri(model_id, sha, fmri.sha256, str(fmri.path))
         return prepared
@@ -272,7 +297,13 @@ def _windows_tab(
         return
     st.markdown("**Which channels and moments drove the EEG-EMG score**")
     with st.spinner("Working out which channels mattered..."):
-        summary, starts = _attribution(model_id, sha, signals.sha256, str(signals.path))
+        summary, starts = _attribution(
+            model_id,
+            sha,
+            signals.sha256,
+            str(signals.path),
+            json.dumps(signals.channel_map, sort_keys=True),
+        )
     shown = ", ".join(f"{s:.0f}" for s in starts)
     st.caption(
         f"How much each channel moved the EEG-EMG score, over {len(starts)} stretch"
