@@ -23,7 +23,7 @@ import streamlit as st
 from pages._model_card import show_model_card
 from pages._shared import require_role
 from rehab_core.prediction import default_weights_dir
-from rehab_core.report import format_number, model_card
+from rehab_core.report import format_number, model_card, plain_model_name
 from rehab_core.report.evaluation import (
     EXTERNAL_MARKDOWN,
     EXTERNAL_REPORT,
@@ -133,7 +133,7 @@ def _models(training: dict[str, Any]) -> None:
         fma = entry.get("fma") or {}
         rows.append(
             {
-                "Model": model_id,
+                "Model": plain_model_name(model_id),
                 "Fusion weight on EEG-EMG": format_number(entry.get("fusion_weight")),
                 "FMA-LE MAE (points)": (
                     f"{format_number(fma.get('mae'), '.1f')} "
@@ -241,7 +241,8 @@ def _external_section(folder: Path, info: dict[str, Any]) -> None:
         st.dataframe(tables["comparisons"], hide_index=True, width="stretch")
     if absent:
         st.caption(
-            f"Scored on these cohorts but not installed here: {', '.join(absent)} "
+            "Scored on these cohorts but not installed here: "
+            f"{', '.join(plain_model_name(m) for m in absent)} "
             "(a researcher can train it on the Retrain page)."
         )
     markdown = info.get("external_markdown")
@@ -278,6 +279,8 @@ def main() -> None:
         )
         st.stop()
     ceiling = training.get("bayes_ceiling_auc")
+    cohort = training.get("cohort")
+    named = f"the cohort {Path(cohort).name}" if cohort else "the training cohort"
     if is_cross_validated(training):
         n_folds = (training.get("settings") or {}).get("n_folds", "k")
         cols = st.columns(3)
@@ -286,7 +289,7 @@ def main() -> None:
         cols[2].metric("Bayes ceiling AUC (out of fold)", format_number(ceiling, missing="—"))
         where = (
             f"Scored out of fold ({n_folds}-fold cross-validation: each patient by the models "
-            f"that did not learn from them) on {training.get('cohort', 'the training cohort')}; "
+            f"that did not learn from them) on {named}; "
             "there is no held-out test set, so CV AUC and ROC AUC describe the same scores. "
         )
     else:
@@ -300,13 +303,16 @@ def main() -> None:
         )
         where = (
             f"Evaluated on the {training.get('evaluated_on', 'held-out patients')} of "
-            f"{training.get('cohort', 'the training cohort')}; CV AUC = cross-validated AUC over "
+            f"{named}; CV AUC = cross-validated AUC over "
             "the development patients (out-of-fold scores). "
         )
     st.caption(
         where + "Ceiling AUC is the AUC of the generator's true outcome probabilities, given what "
         "the row sees, on the same patients: no model can beat it."
     )
+    if cohort:  # a path on the machine that trained the models, not necessarily this one
+        with st.expander("Technical details", icon=":material/build:"):
+            st.markdown(f"Cohort folder on the machine that trained the models: `{cohort}`")
     _tables(training, info["markdown"])
     _statistics(training)
     _models(training)
@@ -314,7 +320,7 @@ def main() -> None:
     _external_section(folder, info)
     st.subheader("Model cards")
     for model_id, manifest in info["manifests"].items():
-        with st.expander(f"{manifest.display_name} ({model_id})"):
+        with st.expander(f"Model card: {plain_model_name(model_id)}"):
             show_model_card(model_card(manifest, training))
 
 

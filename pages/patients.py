@@ -16,7 +16,13 @@ from pages._shared import (
     select_patient,
     upload_summary,
 )
-from rehab_core.io import InputError
+from rehab_core.io import (
+    PAPER_CHANNELS,
+    InputError,
+    channel_label,
+    read_signals,
+    unmapped_channels,
+)
 from rehab_core.io.inflight import UploadsBusyError, upload_slot
 from rehab_core.security import role_allows
 from rehab_core.storage import UPLOAD_SUFFIXES, PatientRecord, RecordNotFound, Store
@@ -25,6 +31,7 @@ from rehab_core.workflows.patients import (
     create_demo_patient,
     create_patient,
     delete_patient,
+    map_channels,
     upload_recording,
 )
 
@@ -223,18 +230,77 @@ def _uploads_table(store: Store, patient: PatientRecord) -> None:
                 "Size (MB)": round(u.size / 1e6, 2),
                 "Uploaded (UTC)": u.created_at.strftime("%Y-%m-%d %H:%M"),
                 "Summary": upload_summary(u),
-                "SHA-256": u.sha256[:12],
             }
             for u in uploads
         ],
         hide_index=True,
         width="stretch",
     )
+    with st.expander("Technical details", icon=":material/build:"):
+        st.caption("SHA-256 of each stored file, to trace it in the audit log and reports.")
+        st.markdown("\n".join(f"- {plain(u.original_name)}: `{u.sha256}`" for u in uploads))
     warned = [u for u in uploads if u.qc.get("warnings")]
     for u in warned:
         with st.expander(f"Reader warnings for {plain(u.original_name)}"):
             for w in u.qc["warnings"]:
                 st.write(w)
+
+
+_NOT_MAPPED = "(not in this file)"
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _channel_names(sha256: str, _path: str) -> list[str]:
+    """The stored recording's own channel names, once per file content."""
+    return list(read_signals(_path).ch_names)
+
+
+def _channel_map_section(store: Store, patient: PatientRecord) -> None:
+    """Let the user say which of the file's channels is which model channel it lacks."""
+    upload = store.latest_upload(patient.id, "signals")
+    if upload is None:
+        return
+    current = upload.channel_map
+    missing = [c for c in PAPER_CHANNELS if c in (upload.qc.get("missing_paper_channels") or [])]
+    wanted = sorted(set(missing) | set(current.values()), key=PAPER_CHANNELS.index)
+    if not wanted:
+        return
+    try:
+        names = _channel_names(upload.sha256, str(upload.path))
+    except InputError as err:
+        st.error(plain(str(err)))
+        return
+    spare = unmapped_channels(names)
+    if not spare:
+        return
+    by_target = {target: source for source, target in current.items()}
+    with st.expander("Match this recording's channels to the model's", expanded=not current):
+        st.caption(
+            "If the file calls a channel the model needs by another name (RF for the rectus "
+            "femoris, say), pick it here. Prediction and the Signals page then use it under "
+            "the model's name."
+        )
+        with st.form(f"channel_map_{upload.id}"):
+            cols = st.columns(3)
+            picked = {}
+            for i, target in enumerate(wanted):
+                options = [_NOT_MAPPED, *spare]
+                source = by_target.get(target)
+                picked[target] = cols[i % 3].selectbox(
+                    channel_label(target),
+                    options,
+                    index=options.index(source) if source in options else 0,
+                    key=f"channel_map_{upload.id}_{target}",
+                )
+            if st.form_submit_button("Save the channel map"):
+                mapping = {s: t for t, s in picked.items() if s != _NOT_MAPPED}
+                try:
+                    map_channels(store, _actor(), upload, mapping)
+                except InputError as err:
+                    st.error(plain(str(err)))
+                else:
+                    _flash("success", "Channel map saved.")
+                    st.rerun()
 
 
 def _delete_section(store: Store, patient: PatientRecord) -> None:
@@ -303,6 +369,7 @@ def main() -> None:
         st.subheader("Recordings")
         _uploaders(store, patient)
         _uploads_table(store, patient)
+        _channel_map_section(store, patient)
         links = st.columns(2)
         with links[0]:
             link_if_page("pages/signals.py", "Look at the signals", icon=":material/monitoring:")

@@ -51,6 +51,7 @@ from rehab_core.report import (
     build_report_pdf,
     format_number,
     model_card,
+    plain_model_name,
 )
 from rehab_core.report.evaluation import TRAINING_REPORT
 from rehab_core.storage import (
@@ -86,10 +87,27 @@ TRAIN_COMMANDS = (
 
 # --- cached computations ----------------------------------------------------------------------
 @st.cache_data(show_spinner=False, max_entries=16)
-def _prepared_signals(model_id: str, manifest_sha: str, sha256: str, _path: str) -> Any:
-    """The EEG-EMG windows of one file with the bundle's settings (keyed by the file's hash)."""
+def _prepared_signals(
+    model_id: str,
+    manifest_sha: str,
+    sha256: str,
+    _path: str,
+    _name: str | None = None,
+    map_json: str = "{}",
+) -> Any:
+    """The EEG-EMG windows of one file with the bundle's settings (keyed by hash and map).
+
+    ``_name``: the file as uploaded, for errors (the stored copy is named by its hash);
+    ``map_json``: the upload's channel map as sorted JSON.
+    """
     check_stored_file(_path, sha256)  # the stored file still is what was uploaded
-    return prepare_inputs(load_predictor(model_id), _path, None).signals
+    return prepare_inputs(
+        load_predictor(model_id),
+        _path,
+        None,
+        signals_name=_name,
+        channel_map=json.loads(map_json),
+    ).signals
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -110,12 +128,14 @@ def _gradcam(model_id: str, manifest_sha: str, sha256: str, _path: str) -> Any:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _attribution(model_id: str, manifest_sha: str, sha256: str, _path: str) -> Any:
+def _attribution(
+    model_id: str, manifest_sha: str, sha256: str, _path: str, map_json: str = "{}"
+) -> Any:
     """Mean Integrated Gradients of all the bundle's LSTMs on spread-out windows (budgeted)."""
     from rehab_core.explain import recording_attribution
 
     predictor = load_predictor(model_id)
-    signals = _prepared_signals(model_id, manifest_sha, sha256, _path)
+    signals = _prepared_signals(model_id, manifest_sha, sha256, _path, None, map_json)
     return recording_attribution(
         predictor.signal_models,
         signals,
@@ -135,13 +155,19 @@ def _card(model_id: str, manifest_sha: str) -> dict[str, Any]:
 
 # --- actions --------------------------------------------------------------------------------
 @st.cache_data(max_entries=32, show_spinner=False)
-def _signals_reason(sha256: str, _path: str) -> str:
-    """Why the model cannot use an EEG-EMG upload ("" if it can), once per file content."""
-    return signals_reason(_path)
+def _signals_reason(sha256: str, _path: str, map_json: str = "{}") -> str:
+    """Why the model cannot use an EEG-EMG upload ("" if it can), once per content and map."""
+    return signals_reason(_path, json.loads(map_json))
 
 
 def _plan(signals: UploadRecord | None, fmri: UploadRecord | None) -> PredictionPlan:
-    reason = "" if signals is None else _signals_reason(signals.sha256, str(signals.path))
+    reason = (
+        ""
+        if signals is None
+        else _signals_reason(
+            signals.sha256, str(signals.path), json.dumps(signals.channel_map, sort_keys=True)
+        )
+    )
     return plan_prediction(signals, fmri, reason)
 
 
@@ -159,7 +185,14 @@ def _predict(
     def prepare() -> PreparedPatient:  # the page's caches, keyed by each file's content
         prepared = PreparedPatient()
         if signals is not None:
-            prepared.signals = _prepared_signals(model_id, sha, signals.sha256, str(signals.path))
+            prepared.signals = _prepared_signals(
+                model_id,
+                sha,
+                signals.sha256,
+                str(signals.path),
+                signals.original_name,
+                json.dumps(signals.channel_map, sort_keys=True),
+            )
         prepared.fmri = _prepared_fmri(model_id, sha, fmri.sha256, str(fmri.path))
         return prepared
 
@@ -198,16 +231,6 @@ def _model_picker(models: list[str]) -> str:
             "can add them (see Technical details)."
         )
     return model_id
-
-
-def plain_model_name(model_id: str) -> str:
-    """``"shufflenet_lstm"`` as ``"ShuffleNet + LSTM"`` (the id stays in Technical details)."""
-    names = {"shufflenet": "ShuffleNet", "mobilenet": "MobileNet", "resnet": "ResNet"}
-    names |= {"densenet": "DenseNet", "efficientnet": "EfficientNet", "lstm": "LSTM"}
-    parts = model_id.split("_")
-    return " + ".join(
-        names.get(p.rstrip("0123456789"), p) + p[len(p.rstrip("0123456789")) :] for p in parts
-    )
 
 
 def _technical_details(
@@ -274,7 +297,13 @@ def _windows_tab(
         return
     st.markdown("**Which channels and moments drove the EEG-EMG score**")
     with st.spinner("Working out which channels mattered..."):
-        summary, starts = _attribution(model_id, sha, signals.sha256, str(signals.path))
+        summary, starts = _attribution(
+            model_id,
+            sha,
+            signals.sha256,
+            str(signals.path),
+            json.dumps(signals.channel_map, sort_keys=True),
+        )
     shown = ", ".join(f"{s:.0f}" for s in starts)
     st.caption(
         f"How much each channel moved the EEG-EMG score, over {len(starts)} stretch"

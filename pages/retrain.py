@@ -61,6 +61,7 @@ COHORT_KEY = "retrain_cohort"
 CHECK_KEY = "retrain_check"
 JOB_KEY = "retrain_job"
 CONFIRM_KEY = "retrain_confirm"  # Start training pressed, waiting for the confirmation
+PROMOTE_KEY = "retrain_promote"  # id of the version whose Promote waits for the confirmation
 ESTIMATE_KEY = "retrain_estimate"  # (settings repr, label) of the last estimate
 POLL_S = 2.0
 _LOGS_OPEN = "retrain_logs_open"  # job ids whose log is shown (and its view audited)
@@ -91,6 +92,18 @@ def _stamp(root: Path) -> float:
     return table.stat().st_mtime if table.is_file() else 0.0
 
 
+def _confirmed(label: str, pending_key: str) -> bool:
+    """Confirm and Cancel side by side; either one ends the pending step in ``pending_key``."""
+    c_yes, c_no = st.columns(2)
+    if c_no.button("Cancel", key=f"{pending_key}_no"):
+        st.session_state.pop(pending_key, None)
+        st.rerun()
+    if c_yes.button(label, type="primary", key=f"{pending_key}_yes"):
+        st.session_state.pop(pending_key, None)
+        return True
+    return False
+
+
 def _confirm_and_submit(check, settings, trial: bool, signal_input: str, image_size: int) -> None:
     """The second step of Start training: the estimate (when measured), then Confirm or Cancel."""
     known = st.session_state.get(ESTIMATE_KEY)
@@ -106,12 +119,7 @@ def _confirm_and_submit(check, settings, trial: bool, signal_input: str, image_s
         + f"? {when}",
         icon=":material/schedule:",
     )
-    c_yes, c_no = st.columns(2)
-    if c_no.button("Cancel", key="retrain_confirm_no"):
-        st.session_state.pop(CONFIRM_KEY, None)
-        st.rerun()
-    if c_yes.button("Confirm: start training", type="primary", key="retrain_confirm_yes"):
-        st.session_state.pop(CONFIRM_KEY, None)
+    if _confirmed("Confirm: start training", CONFIRM_KEY):
         from rehab_core.imaging import ImagingSettings
         from rehab_core.signals import SignalSettings
 
@@ -353,6 +361,24 @@ with new_tab:
         _confirm_and_submit(check, settings, trial, signal_input, int(image_size))
 
 
+def _confirm_promotion(model_id: str, target, current) -> None:
+    """The second step of Promote: what changes for clinicians, then Confirm or Cancel."""
+    now = current.label if current is not None else "the shipped bundle"
+    st.warning(
+        f"Make {model_id} {target.label} the default? Every prediction made from now on, "
+        f"for every clinician, uses it instead of {now}.",
+        icon=":material/swap_horiz:",
+    )
+    if _confirmed("Confirm: promote", PROMOTE_KEY):
+        try:
+            promote_version(store, target.id, actor=user.username)
+        except (WeightsError, PromotionRefused) as err:
+            st.error(str(err))
+        else:
+            st.success(f"{model_id} {target.label} is now the default for predictions.")
+            st.rerun()
+
+
 # --- 3. jobs ------------------------------------------------------------------------------
 def _eta(seconds) -> str:
     if seconds is None:
@@ -531,13 +557,11 @@ with versions_tab:
         if c1.button(
             "Promote to default", type="primary", disabled=why_not is not None, help=why_not
         ):
-            try:
-                promote_version(store, target.id, actor=user.username)
-            except (WeightsError, PromotionRefused) as err:
-                st.error(str(err))
-            else:
-                st.success(f"{model_id} {target.label} is now the default for predictions.")
-                st.rerun()
+            st.session_state[PROMOTE_KEY] = target.id  # never replaced in one click
+        if st.session_state.get(PROMOTE_KEY) not in (None, target.id) or why_not is not None:
+            st.session_state.pop(PROMOTE_KEY, None)  # another version picked: ask again
+        if st.session_state.get(PROMOTE_KEY) == target.id:
+            _confirm_promotion(model_id, target, promoted)
     if promoted is not None and any(v.id is None for v in of_model):
         if c2.button("Go back to the shipped bundle"):
             revert_to_shipped(store, model_id, actor=user.username)

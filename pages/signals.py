@@ -7,6 +7,8 @@ is exactly what the model was given. Figures come from ``rehab_core.viz``.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import streamlit as st
 
@@ -24,6 +26,7 @@ from rehab_core.imaging import ImagingSettings
 from rehab_core.io import montage_order
 from rehab_core.models import DEFAULT_MODEL_ID
 from rehab_core.pipeline import SignalView, view_signals
+from rehab_core.report import plain_model_name
 from rehab_core.signals import (
     SignalSettings,
     SignalSpectra,
@@ -78,15 +81,15 @@ PSD_FMAX_HZ = 160.0
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
-def _recording(sha256: str, path: str, settings_json: str) -> SignalView:
-    """Read, preprocess and filter one EEG-EMG upload, once per file and settings.
+def _recording(sha256: str, path: str, settings_json: str, map_json: str) -> SignalView:
+    """Read, preprocess and filter one EEG-EMG upload, once per file, settings and channel map.
 
     A resource, not cache_data: the two continuous arrays of a 9-min recording
     are ~100 MB that cache_data would unpickle (~0.3 s) on every slider move.
     They are read-only and shared, never modified.
     """
     check_stored_file(path, sha256)  # the stored file still is what was uploaded
-    return view_signals(path, SignalSettings.from_json(settings_json))
+    return view_signals(path, SignalSettings.from_json(settings_json), json.loads(map_json))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -94,20 +97,21 @@ def _trace_view(
     sha256: str,
     path: str,
     settings_json: str,
+    map_json: str,
     which: str,
     t0: float,
     t1: float,
     picks: tuple[int, ...],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Min-max decimated samples of one view (small: about 2 points a pixel a channel)."""
-    rec = _recording(sha256, path, settings_json)
+    rec = _recording(sha256, path, settings_json, map_json)
     return view_slice(getattr(rec, which), rec.sfreq, t0, t1, N_PIXELS, picks=list(picks))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def _spectra(sha256: str, path: str, settings_json: str) -> SignalSpectra:
+def _spectra(sha256: str, path: str, settings_json: str, map_json: str) -> SignalSpectra:
     """Welch spectra and motor-cortex coherence of the filtered windows the model used."""
-    rec = _recording(sha256, path, settings_json)
+    rec = _recording(sha256, path, settings_json, map_json)
     return signal_spectra(
         rec.filtered, rec.sfreq, rec.result, rec.ch_names, rec.ch_types, fmax=PSD_FMAX_HZ
     )
@@ -135,14 +139,16 @@ def _settings() -> tuple[SignalSettings, ImagingSettings, str]:
         predictor = load_predictor(MODEL_ID)
     except WeightsError as err:
         st.warning(
-            f"The model {MODEL_ID} could not be loaded ({err}); the recordings are shown with "
-            "the package's default preprocessing, which may differ from the model's."
+            f"The {plain_model_name(MODEL_ID)} model could not be loaded; the recordings are "
+            "shown with the package's default preprocessing, which may differ from the model's."
         )
+        with st.expander("Technical details", icon=":material/build:"):
+            st.text(f"Model id {MODEL_ID}: {err}")
         return SignalSettings(), ImagingSettings(), "package default settings"
     return (
         predictor.signal_settings(),
         predictor.imaging_settings(),
-        f"the settings of the model **{predictor.model_id}**",
+        f"the settings of the model **{plain_model_name(predictor.model_id)}**",
     )
 
 
@@ -228,7 +234,8 @@ def _signals_tab(patient_id: int, settings: SignalSettings, source: str) -> None
     if upload is None:
         _no_upload("EEG-EMG")
         return
-    key = (upload.sha256, str(upload.path), settings.to_json())
+    channel_map = json.dumps(upload.channel_map, sort_keys=True)  # the user's, if any
+    key = (upload.sha256, str(upload.path), settings.to_json(), channel_map)
     try:
         with st.spinner("Reading and preprocessing the EEG-EMG recording (first time only)..."):
             rec = _recording(*key)

@@ -62,6 +62,8 @@ def prepare_patient(
     signal_settings: Any = None,
     imaging_settings: Any = None,
     paper_channels: bool = False,
+    signals_name: str | None = None,
+    channel_map: dict[str, str] | None = None,
 ) -> PreparedPatient:
     """Read and preprocess one patient's recordings.
 
@@ -74,17 +76,23 @@ def prepare_patient(
     paper_channels : bool
         Pick the paper's 22 channels in model order first (needed for the
         LSTM); a recording that lacks them is refused with a plain message.
+    signals_name : str or None
+        How that message names the EEG-EMG recording: the file as the user
+        uploaded it, when ``signals`` is a stored copy; ``None``: its file name.
+    channel_map : dict or None
+        The user's channel map of the EEG-EMG recording (its name -> the
+        model's, :func:`rehab_core.io.apply_channel_map`), applied on reading.
     """
     if signals is None and fmri is None:
         raise ValueError("Give at least one recording: an EEG-EMG file, an fMRI file or both.")
     out = PreparedPatient()
     if signals is not None:
-        from rehab_core.io import pick_paper_channels, read_signals
+        from rehab_core.io import map_raw_channels, pick_paper_channels, read_signals
         from rehab_core.signals import SignalSettings, preprocess_raw
 
-        raw = read_signals(signals)
+        raw = map_raw_channels(read_signals(signals), channel_map or {})
         if paper_channels:
-            raw = pick_paper_channels(raw)
+            raw = pick_paper_channels(raw, name=signals_name)
         out.raw = raw
         out.signals = preprocess_raw(raw, signal_settings or SignalSettings())
         out.inputs[str(signals)] = sha256_file(signals)
@@ -209,20 +217,25 @@ class SignalView:
         return self.raw.shape[1] / self.sfreq
 
 
-def view_signals(path: str | Path, settings: Any = None) -> SignalView:
+def view_signals(
+    path: str | Path, settings: Any = None, channel_map: dict[str, str] | None = None
+) -> SignalView:
     """Read and preprocess one EEG-EMG file, keeping the continuous raw and filtered data.
 
     Any readable recording is viewable: the model's 22 channels when it has them,
     otherwise every channel in montage order (EEG, then EMG, then the rest).
+    ``channel_map``: the user's channel map, applied on reading (:func:`prepare_patient`).
     """
-    from rehab_core.io import check_model_channels, montage_order, read_signals
+    from rehab_core.io import check_model_channels, map_raw_channels, montage_order, read_signals
     from rehab_core.signals import SignalSettings, filter_signals, preprocess_raw, recording_arrays
 
     settings = settings or SignalSettings()
-    raw = read_signals(path)
+    raw = map_raw_channels(read_signals(path), channel_map or {})
     check = check_model_channels(raw.ch_names, raw.get_channel_types())
     if check.usable:
-        prepared = prepare_patient(path, None, signal_settings=settings, paper_channels=True)
+        prepared = prepare_patient(
+            path, None, signal_settings=settings, paper_channels=True, channel_map=channel_map
+        )
         raw = prepared.raw
         result = prepared.signals
     else:

@@ -35,12 +35,12 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rehab_core.io.errors import MissingChannelsError
+from rehab_core.io.errors import ChannelNamesError, MissingChannelsError
 
 if TYPE_CHECKING:
     import mne
@@ -51,10 +51,13 @@ __all__ = [
     "PAPER_CHANNELS",
     "EMG_MUSCLES",
     "ModelChannels",
+    "apply_channel_map",
     "channel_label",
     "check_model_channels",
     "guess_channel_type",
+    "map_raw_channels",
     "montage_order",
+    "unmapped_channels",
     "pick_paper_channels",
 ]
 
@@ -342,6 +345,92 @@ def check_model_channels(
     )
 
 
+def unmapped_channels(names: Sequence[str]) -> list[str]:
+    """The channels of ``names`` that are none of the model's 22 (case-insensitively).
+
+    These are what a user may map onto a channel the model lacks (:func:`apply_channel_map`).
+    """
+    paper = {c.lower() for c in PAPER_CHANNELS}
+    return [n for n in names if n.lower() not in paper]
+
+
+def apply_channel_map(names: Sequence[str], mapping: Mapping[str, str]) -> list[str]:
+    """``names`` with the user's channel map applied: ``{"RF": "EMG_RF"}`` renames RF.
+
+    A recording may call the model's channels otherwise (``"RF"``,
+    ``"Rectus_femoris_L"``); the map says which of its channels is which of
+    the model's. ``names`` is not modified.
+
+    Parameters
+    ----------
+    names : sequence of str
+        The recording's channel names, in its order.
+    mapping : mapping of str to str
+        The recording's channel name (exact) -> one of :data:`PAPER_CHANNELS`
+        (any case; returned in the paper's spelling).
+
+    Returns
+    -------
+    list of str
+        The names in the same order, the mapped ones renamed.
+
+    Raises
+    ------
+    ChannelNamesError
+        A mapped channel the recording does not have, a target that is not one
+        of the model's channels, two channels mapped to one, or a target the
+        recording already has (one sentence each).
+    """
+    paper = {c.lower(): c for c in PAPER_CHANNELS}
+    have = set(names)
+    kept = {n.lower() for n in names if n not in mapping}
+    targets: dict[str, str] = {}
+    for source, target in mapping.items():
+        if source not in have:
+            raise ChannelNamesError(
+                f"The channel map names {source}, but this recording has no such channel."
+            )
+        wanted = paper.get(str(target).lower())
+        if wanted is None:
+            raise ChannelNamesError(
+                f"{source} is mapped to {target}, which is not one of the model's channels."
+            )
+        if wanted in targets:
+            raise ChannelNamesError(
+                f"{targets[wanted]} and {source} are both mapped to {channel_label(wanted)}; "
+                "keep one of them."
+            )
+        if wanted.lower() in kept:
+            raise ChannelNamesError(
+                f"{source} is mapped to {channel_label(wanted)}, which this recording already "
+                "has; map it to a channel the recording lacks."
+            )
+        targets[wanted] = source
+    renamed = {source: target for target, source in targets.items()}
+    return [renamed.get(n, n) for n in names]
+
+
+def map_raw_channels(raw: mne.io.BaseRaw, mapping: Mapping[str, str]) -> mne.io.BaseRaw:
+    """``raw`` with :func:`apply_channel_map` applied: renamed, and each mapped one typed.
+
+    A channel mapped to one of the model's EEG sites becomes ``eeg``, one
+    mapped to a leg muscle ``emg``. ``raw`` itself is returned when ``mapping``
+    is empty; otherwise a copy (``raw`` is not modified).
+    """
+    if not mapping:
+        return raw
+    names = apply_channel_map(raw.ch_names, mapping)
+    renames = {old: new for old, new in zip(raw.ch_names, names, strict=True) if old != new}
+    out = raw.copy()
+    out.rename_channels(renames)
+    emg = set(PAPER_EMG_CHANNELS)
+    out.set_channel_types(
+        {new: "emg" if new in emg else "eeg" for new in renames.values()},
+        on_unit_change="ignore",
+    )
+    return out
+
+
 def _source_name(raw: mne.io.BaseRaw) -> str:
     filenames = [f for f in raw.filenames if f is not None]
     if filenames:
@@ -349,7 +438,7 @@ def _source_name(raw: mne.io.BaseRaw) -> str:
     return "The recording"
 
 
-def pick_paper_channels(raw: mne.io.BaseRaw) -> mne.io.BaseRaw:
+def pick_paper_channels(raw: mne.io.BaseRaw, *, name: str | None = None) -> mne.io.BaseRaw:
     """Return a copy of ``raw`` with the paper's 22 channels in the model's order.
 
     Names are matched case-insensitively and renamed to the paper's spelling
@@ -360,6 +449,10 @@ def pick_paper_channels(raw: mne.io.BaseRaw) -> mne.io.BaseRaw:
     ----------
     raw : mne.io.BaseRaw
         A preloaded recording, e.g. from :func:`rehab_core.io.read_signals`.
+    name : str or None
+        How an error names the recording: the file as the user gave it (a
+        stored copy is named by its hash). ``None``: the name of the file
+        ``raw`` was read from.
 
     Returns
     -------
@@ -372,20 +465,21 @@ def pick_paper_channels(raw: mne.io.BaseRaw) -> mne.io.BaseRaw:
         If any of the 22 channels is absent (all missing ones are named), or
         if two channels of ``raw`` differ only by case.
     """
+    source = name or _source_name(raw)
     by_lower: dict[str, str] = {}
-    for name in raw.ch_names:
-        key = name.lower()
+    for ch in raw.ch_names:
+        key = ch.lower()
         if key in by_lower:
             raise MissingChannelsError(
-                f"{_source_name(raw)} has channels {by_lower[key]} and {name} that differ only "
+                f"{source} has channels {by_lower[key]} and {ch} that differ only "
                 "by case, so the paper's channel cannot be chosen; rename one of them."
             )
-        by_lower[key] = name
+        by_lower[key] = ch
     missing_eeg = [c for c in PAPER_EEG_CHANNELS if c.lower() not in by_lower]
     missing_emg = [c for c in PAPER_EMG_CHANNELS if c.lower() not in by_lower]
     if missing_eeg or missing_emg:
         raise MissingChannelsError(
-            f"{_source_name(raw)} lacks {_missing_phrase(missing_eeg, missing_emg)}; "
+            f"{source} lacks {_missing_phrase(missing_eeg, missing_emg)}; "
             f"the model needs all {len(PAPER_CHANNELS)} channels."
         )
     source_names = [by_lower[c.lower()] for c in PAPER_CHANNELS]

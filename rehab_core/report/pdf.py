@@ -3,10 +3,13 @@
 The page holds, top to bottom: the header (product name, "Research software,
 not a medical device", and a synthetic-data banner whenever the bundle was
 trained on synthetic data or the patient is a demo patient), the patient,
-the input files with their SHA-256 and QC, the prediction beside the
-Grad-CAM heatmap, the model (id, weights hash, what it was trained on, its
-held-out metrics) and the disclaimer (which says what the bundle was trained
-on, from its manifest via the model card).
+the input files with their QC, the prediction beside the Grad-CAM heatmap,
+the model (its plain name, what it was trained on, its held-out metrics), the
+intended use, a "Technical details" section for traceability (model id,
+package version, weights and input file SHA-256) and the disclaimer (which
+says what the bundle was trained on, from its manifest via the model card).
+The clinical sections use plain words only: ids and hashes stay in the
+technical section, and the synthetic generator's Bayes ceiling is left out.
 
 Text is set in DejaVu Sans embedded from matplotlib's own font folder, so
 µ, ±, → and en dashes print as such; should those files be missing, the core
@@ -23,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rehab_core.report.labels import report_disclaimer, synthetic_banner
+from rehab_core.report.labels import plain_model_name, report_disclaimer, synthetic_banner
 from rehab_core.report.outcome import prediction_call
 from rehab_core.report.summary import (
     format_number,
@@ -31,6 +34,7 @@ from rehab_core.report.summary import (
     patient_lines,
     prediction_lines,
     preprocessing_qc_lines,
+    short_sha,
     upload_heading,
 )
 
@@ -43,7 +47,8 @@ _WIDTH = _PAGE_W - 2 * _MARGIN
 _FOOTER_H = 17.0
 _BODY_BOTTOM = _PAGE_H - _MARGIN - _FOOTER_H - 2.0
 _HEATMAP_W = 54.0
-_MODEL_RESERVE = 36.0  # section title, model, weights hash, training data, evaluation heading
+_TECH_RESERVE = 17.0  # technical section: title, ids (model, package, inputs), weights hash
+_MODEL_RESERVE = 27.0 + _TECH_RESERVE  # section title with the model, training data, evaluation
 _MAX_UPLOADS = 4
 _MAX_WARNINGS = 2
 
@@ -262,11 +267,11 @@ def _inputs(
         page.line("No files recorded with this prediction.")
     for upload in list(uploads)[:_MAX_UPLOADS]:
         _, reader_qc, *warnings = input_lines(upload)
-        title, name, sha = upload_heading(upload)
+        title, name, _ = upload_heading(upload)
         page.font(9, True)
-        prefix, suffix = page.text(f"{title}: "), page.text(f"  (SHA-256 {sha})")
-        room = _WIDTH - page.pdf.get_string_width(prefix + suffix) - 1
-        page.line(prefix + page.fit(name, room, keep_end=True) + suffix, bold=True)
+        prefix = page.text(f"{title}: ")
+        room = _WIDTH - page.pdf.get_string_width(prefix) - 1
+        page.line(prefix + page.fit(name, room, keep_end=True), bold=True)
         page.wrapped(reader_qc, max_lines=2, size=8, h=4, x=_MARGIN + 4, width=_WIDTH - 4)
         for warning in warnings[:_MAX_WARNINGS]:
             page.wrapped(warning, max_lines=1, size=8, h=4, x=_MARGIN + 4, width=_WIDTH - 4)
@@ -366,32 +371,18 @@ def _metric_line(row: Mapping[str, Any]) -> str:
         )
 
     text = (
-        f"{row['label']} ({row['name']}, n={row.get('n', '?')}): AUC "
+        f"{row['label']} ({plain_model_name(row['name'])}, n={row.get('n', '?')}): AUC "
         f"{interval('roc_auc')}, accuracy {interval('accuracy')}"
     )
     if row.get("cv_auc") is not None:
         text += f", CV AUC {format_number(row['cv_auc'])}"
-    if row.get("ceiling_auc") is not None:
-        text += f", ceiling {format_number(row['ceiling_auc'])}"
     return text
 
 
-def _model(page: _Page, card: Mapping[str, Any], prediction: Mapping[str, Any]) -> None:
-    if not page.section("Model"):
+def _model(page: _Page, card: Mapping[str, Any]) -> None:
+    name = plain_model_name(str(card.get("model_id") or card.get("display_name") or "?"))
+    if not page.section(f"Model: {name}"):
         return
-    weights = prediction.get("weights_sha256") or card.get("weights_sha256")
-    page.labelled(
-        "Model",
-        f"{card.get('display_name')} ({card.get('model_id')}), "
-        f"package {prediction.get('package_version') or card.get('version')}",
-        x=_MARGIN,
-        width=_WIDTH,
-        label_w=30,
-        max_lines=1,
-    )
-    page.labelled(
-        "Weights SHA-256", str(weights), x=_MARGIN, width=_WIDTH, label_w=30, max_lines=1, size=8
-    )
     data = card.get("training_data") or {}
     page.labelled(
         "Training data",
@@ -409,8 +400,7 @@ def _model(page: _Page, card: Mapping[str, Any], prediction: Mapping[str, Any]) 
         where = str(metrics.get("evaluated_on") or "held-out patients")
         page.labelled(
             "Evaluation",
-            f"{where[:1].upper()}{where[1:]}, {ci_text} (CV: cross-validated; ceiling: "
-            "Bayes-optimal AUC):",
+            f"{where[:1].upper()}{where[1:]}, {ci_text} (CV: cross-validated):",
             x=_MARGIN,
             width=_WIDTH,
             label_w=30,
@@ -431,6 +421,27 @@ def _limitations(page: _Page, card: Mapping[str, Any]) -> None:
     )
     for sentence in card.get("limitations") or []:
         page.wrapped(f"• {sentence}", max_lines=2, size=8, h=3.7)
+
+
+def _technical(
+    page: _Page,
+    card: Mapping[str, Any],
+    prediction: Mapping[str, Any],
+    uploads: Sequence[Mapping[str, Any]],
+) -> None:
+    """Ids and hashes for traceability, labelled as such, after the clinical sections."""
+    if not page.section("Technical details (for traceability)"):
+        return
+    weights = prediction.get("weights_sha256") or card.get("weights_sha256")
+    package = prediction.get("package_version") or card.get("version")
+    files = [
+        f"{upload_heading(u)[0]} {short_sha(u.get('sha256'))}" for u in list(uploads)[:_MAX_UPLOADS]
+    ]
+    ids = f"Model id {card.get('model_id')}, package {package}"
+    if files:
+        ids += "; input SHA-256 " + ", ".join(files)
+    for text in (ids, f"Weights SHA-256 {weights}"):
+        page.wrapped(text, max_lines=1, size=7.5, h=3.7)
 
 
 def _footer(page: _Page, card: Mapping[str, Any]) -> None:
@@ -510,9 +521,11 @@ def build_report_pdf(
     _patient(page, patient)
     _inputs(page, uploads, prediction.get("qc"))
     _prediction(page, prediction, heatmap_png, heatmap_caption)
-    page.limit(_BODY_BOTTOM)
-    _model(page, model_card, prediction)
+    page.limit(_BODY_BOTTOM - _TECH_RESERVE)  # the technical section always fits
+    _model(page, model_card)
     _limitations(page, model_card)
+    page.limit(_BODY_BOTTOM)
+    _technical(page, model_card, prediction, uploads)
     _footer(page, model_card)
     if pdf.pages_count != 1:  # the layout above never breaks a page; guard the promise anyway
         raise RuntimeError(f"The report ran to {pdf.pages_count} pages instead of one.")

@@ -79,6 +79,7 @@ ACTIONS: tuple[str, ...] = (
     "create_patient",
     "upload",
     "upload_refused",
+    "channel_map",
     "access_refused",
     "predict",
     "download_report",

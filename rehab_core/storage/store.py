@@ -239,6 +239,17 @@ class Store:
             max_upload_mb=self.max_upload_mb,
         )
 
+    def set_channel_map(
+        self, upload_id: int, mapping: dict[str, str], missing_paper_channels: list[str]
+    ) -> UploadRecord:
+        """Store an EEG-EMG upload's channel map (nothing is audited here).
+
+        See :func:`rehab_core.storage.uploads.set_channel_map`.
+        """
+        return _uploads.set_channel_map(
+            self._sessions, self.files, upload_id, mapping, missing_paper_channels
+        )
+
     def uploads(self, patient_id: int, kind: str | None = None) -> list[UploadRecord]:
         """A patient's uploads (of one kind, or all), newest first."""
         return _uploads.list_uploads(self._sessions, self.files, patient_id, kind)

@@ -41,7 +41,7 @@ from rehab_core.io.errors import InputError
 from rehab_core.io.sandbox import run_limited
 from rehab_core.io.upload_check import KINDS, UPLOAD_SUFFIXES, check_upload, upload_suffix
 from rehab_core.storage import db
-from rehab_core.storage.errors import UploadTooLargeError
+from rehab_core.storage.errors import RecordNotFound, UploadTooLargeError
 from rehab_core.storage.files import FileStore
 from rehab_core.storage.patients import patient_row
 
@@ -52,6 +52,7 @@ __all__ = [
     "add_upload",
     "list_uploads",
     "referenced_paths",
+    "set_channel_map",
     "upload_label",
 ]
 
@@ -80,6 +81,15 @@ class UploadRecord:
     qc: dict[str, Any]
     created_at: _dt.datetime
     duplicate: bool = False
+
+    @property
+    def channel_map(self) -> dict[str, str]:
+        """The user's channel map (the recording's name -> the model's), ``{}`` when none.
+
+        Kept in ``qc["channel_map"]`` (:func:`set_channel_map`): the upload row
+        holds it without a schema change.
+        """
+        return dict(self.qc.get("channel_map") or {})
 
 
 _KIND_LABELS = {"signals": "EEG-EMG recording", "fmri": "Resting-state fMRI"}
@@ -182,9 +192,7 @@ def add_upload(
     content = _upload_bytes(data, name, max_upload_mb)
     # names and dates leave the header before anything is hashed, read or stored
     try:
-        content, deidentified = deidentify_bytes(
-            kind, name, content, work_dir=files.root / "tmp"
-        )
+        content, deidentified = deidentify_bytes(kind, name, content, work_dir=files.root / "tmp")
     except InputError:  # the reader's own refusal says best what is wrong; else this one
         _checked_qc(files, kind, suffix, name, content, hashlib.sha256(content).hexdigest())
         raise
@@ -242,6 +250,41 @@ def list_uploads(
             query = query.where(db.Upload.kind == kind)
         query = query.order_by(db.Upload.created_at.desc(), db.Upload.id.desc())
         return [_record(r, files) for r in session.scalars(query)]
+
+
+def set_channel_map(
+    sessions: sessionmaker[Session],
+    files: FileStore,
+    upload_id: int,
+    mapping: dict[str, str],
+    missing_paper_channels: list[str],
+) -> UploadRecord:
+    """Store an EEG-EMG upload's channel map and what the model still lacks with it applied.
+
+    ``mapping`` is checked by the caller against the recording
+    (:func:`rehab_core.io.apply_channel_map`); an empty one removes the map.
+
+    Raises
+    ------
+    RecordNotFound
+        No such upload.
+    ValueError
+        The upload is not an EEG-EMG recording.
+    """
+    with sessions.begin() as session:
+        row = session.get(db.Upload, upload_id)
+        if row is None:
+            raise RecordNotFound(f"No upload with id {upload_id}.")
+        if row.kind != "signals":
+            raise ValueError("Only an EEG-EMG recording has channels to map.")
+        qc = dict(row.qc)
+        qc["channel_map"] = {str(k): str(v) for k, v in mapping.items()}
+        if not mapping:
+            qc.pop("channel_map")
+        qc["missing_paper_channels"] = list(missing_paper_channels)
+        row.qc = qc  # a new dict: the JSON column is written again
+        session.flush()
+        return _record(row, files)
 
 
 def referenced_paths(

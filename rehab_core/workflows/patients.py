@@ -9,6 +9,8 @@ account's user name, as the audit trail records it.
 * :func:`upload_recording`: check and store one recording (``upload``, by the
   upload's id and hash, never its file name); a refused file is audited too
   (``upload_refused``: kind, size and the refusal with the file name left out).
+* :func:`map_channels`: store which of a recording's channels is which of the
+  model's (``channel_map``, with the map: channel names, never file names).
 * :func:`delete_patient`: erase a patient, by an active administrator; the
   deletion runs first, then its ``delete_patient`` event, so the trail never
   claims an erasure that did not happen. If the event cannot be written the
@@ -38,6 +40,7 @@ __all__ = [
     "AuditNotRecorded",
     "create_patient",
     "upload_recording",
+    "map_channels",
     "delete_patient",
     "create_demo_patient",
 ]
@@ -114,6 +117,39 @@ def upload_recording(
         patient_id=patient_id,
         target=f"upload {rec.id}",
         details={"kind": kind, "sha256": rec.sha256, "duplicate": rec.duplicate},
+    )
+    return rec
+
+
+def map_channels(
+    store: Store, actor: str, upload: UploadRecord, mapping: dict[str, str]
+) -> UploadRecord:
+    """Store an EEG-EMG upload's channel map (e.g. ``{"RF": "EMG_RF"}``), then audit it.
+
+    The map is checked against the stored recording's channel names
+    (:func:`rehab_core.io.apply_channel_map`), and what the model still lacks
+    with it applied is stored beside it; an empty map removes it. Prediction
+    and the Signals page read the recording with the map applied.
+
+    Raises
+    ------
+    ChannelNamesError
+        The map cannot hold (one sentence); nothing is stored or audited.
+    """
+    from rehab_core.io import apply_channel_map, check_model_channels, read_signals
+
+    raw = read_signals(upload.path)
+    names = apply_channel_map(raw.ch_names, mapping)
+    check = check_model_channels(names)
+    missing = [*check.missing_eeg, *check.missing_emg]
+    rec = store.set_channel_map(upload.id, dict(mapping), missing)
+    record_event(
+        store,
+        actor,
+        "channel_map",
+        patient_id=upload.patient_id,
+        target=f"upload {upload.id}",
+        details={"mapping": dict(mapping), "missing": missing},
     )
     return rec
 

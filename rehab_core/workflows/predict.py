@@ -75,12 +75,20 @@ def load_model(model_id: str, weights: str | Path | None = None) -> FusionPredic
 
 
 def prepare_inputs(
-    predictor: FusionPredictor, signals: str | Path | None, fmri: str | Path | None
+    predictor: FusionPredictor,
+    signals: str | Path | None,
+    fmri: str | Path | None,
+    *,
+    signals_name: str | None = None,
+    channel_map: dict[str, str] | None = None,
 ) -> PreparedPatient:
     """Read and preprocess a patient (either file may be None) with the bundle's own settings.
 
     The bundle fixes the preprocessing (its manifest records it); the
     EEG-EMG is reduced to the paper's 22 channels in model order.
+    ``signals_name`` names the EEG-EMG in errors when ``signals`` is a stored
+    copy (the upload's ``original_name``); ``None``: the file's own name.
+    ``channel_map``: the user's map of the EEG-EMG's channels, applied on reading.
     """
     from rehab_core.pipeline import prepare_patient
 
@@ -90,6 +98,8 @@ def prepare_inputs(
         signal_settings=predictor.signal_settings(),
         imaging_settings=predictor.imaging_settings(),
         paper_channels=True,
+        signals_name=signals_name,
+        channel_map=channel_map,
     )
 
 
@@ -122,6 +132,8 @@ def predict_patient(
     *,
     baseline_fma: float | None = None,
     prepare: Preparer | None = None,
+    signals_name: str | None = None,
+    channel_map: dict[str, str] | None = None,
 ) -> PatientPrediction:
     """Read and preprocess a patient with the bundle's settings, then predict.
 
@@ -135,9 +147,19 @@ def predict_patient(
     prepare : callable or None
         Returns the :class:`~rehab_core.pipeline.PreparedPatient` instead of
         :func:`prepare_inputs` (the dashboard's cached preprocessing).
+    signals_name : str or None
+        How errors name the EEG-EMG (:func:`prepare_inputs`).
+    channel_map : dict or None
+        The user's channel map of the EEG-EMG (:func:`prepare_inputs`).
     """
     started = time.perf_counter()
-    prepared = prepare() if prepare is not None else prepare_inputs(predictor, signals, fmri)
+    prepared = (
+        prepare()
+        if prepare is not None
+        else prepare_inputs(
+            predictor, signals, fmri, signals_name=signals_name, channel_map=channel_map
+        )
+    )
     prepared_s = time.perf_counter() - started
     prediction = predictor.predict(prepared, baseline_fma=baseline_fma)
     total_s = time.perf_counter() - started
@@ -145,17 +167,18 @@ def predict_patient(
     return PatientPrediction(prediction, prepared, timing)
 
 
-def signals_reason(path: str | Path) -> str:
+def signals_reason(path: str | Path, channel_map: dict[str, str] | None = None) -> str:
     """Why the model cannot use this EEG-EMG file, in one sentence; ``""`` when it can.
 
-    The file is read (its channels are checked, not preprocessed): a file the
-    reader refuses gives the reader's sentence, one without the model's 22
-    channels names what it lacks (muscles in words).
+    The file is read (its channels are checked, not preprocessed) with the
+    user's ``channel_map`` applied: a file the reader refuses (or a map that
+    no longer holds) gives that sentence, one without the model's 22 channels
+    names what it lacks (muscles in words).
     """
-    from rehab_core.io import InputError, check_model_channels, read_signals
+    from rehab_core.io import InputError, check_model_channels, map_raw_channels, read_signals
 
     try:
-        raw = read_signals(path)
+        raw = map_raw_channels(read_signals(path), channel_map or {})
     except InputError as err:
         return str(err)
     return check_model_channels(raw.ch_names, raw.get_channel_types()).reason()
@@ -254,6 +277,8 @@ def predict_and_store(
         fmri.path,
         baseline_fma=patient.fma_le_baseline,
         prepare=prepare,
+        signals_name=None if signals is None else signals.original_name,
+        channel_map=None if signals is None else signals.channel_map,
     )
     used = [u for u in (signals, fmri) if u is not None]
     outputs = run.outputs()

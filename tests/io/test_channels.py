@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import numpy as np
 import pytest
@@ -12,9 +13,12 @@ from rehab_core.io import (
     PAPER_CHANNELS,
     PAPER_EEG_CHANNELS,
     PAPER_EMG_CHANNELS,
+    ChannelNamesError,
+    apply_channel_map,
     channel_label,
     check_model_channels,
     montage_order,
+    unmapped_channels,
 )
 from rehab_core.io.channels import _eeg_position
 
@@ -153,3 +157,38 @@ def test_every_model_muscle_has_a_name_in_words(code):
     assert channel_label(code) == EMG_MUSCLES[code]
     assert channel_label(code.lower()) == EMG_MUSCLES[code]
     assert not EMG_MUSCLES[code].upper().startswith("EMG")
+
+
+# ---------------------------------------------------------------- the user's channel map
+def test_a_channel_map_renames_the_recordings_own_names_in_place():
+    names = ["Fz", "RF", "Rectus_femoris_L", "C3", "emg1"]
+    mapped = apply_channel_map(names, {"RF": "emg_rf", "Rectus_femoris_L": "EMG_RFP"})
+    assert mapped == ["Fz", "EMG_RF", "EMG_RFP", "C3", "emg1"]  # the paper's spelling
+    assert names == ["Fz", "RF", "Rectus_femoris_L", "C3", "emg1"]  # not modified
+    assert apply_channel_map(names, {}) == names
+    assert unmapped_channels(names) == ["Fz", "RF", "Rectus_femoris_L", "emg1"]
+    # a map that supplies what was missing makes the recording usable
+    full = [c for c in PAPER_CHANNELS if c != "EMG_ST"] + ["ST_L"]
+    assert not check_model_channels(full).usable
+    assert check_model_channels(apply_channel_map(full, {"ST_L": "EMG_ST"})).usable
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        ({"XX": "EMG_RF"}, "The channel map names XX, but this recording has no such channel."),
+        ({"RF": "Cz"}, "RF is mapped to Cz, which is not one of the model's channels."),
+        (
+            {"RF": "EMG_RF", "emg1": "EMG_RF"},
+            "RF and emg1 are both mapped to rectus femoris; keep one of them.",
+        ),
+        (
+            {"RF": "C3"},
+            "RF is mapped to C3, which this recording already has; map it to a channel the "
+            "recording lacks.",
+        ),
+    ],
+)
+def test_a_channel_map_that_cannot_hold_is_refused_in_one_sentence(mapping, message):
+    with pytest.raises(ChannelNamesError, match=f"^{re.escape(message)}$"):
+        apply_channel_map(["Fz", "RF", "C3", "emg1"], mapping)

@@ -96,6 +96,22 @@ def test_real_fif_lacks_paper_channels():
         pick_paper_channels(raw)
 
 
+def test_a_stored_copy_is_named_as_the_user_gave_it(tmp_path):
+    """Issue 15: a stored copy is named by its hash; the error must name the user's file."""
+    import shutil
+
+    from rehab_core.pipeline import prepare_patient, sha256_file
+
+    source = REAL_DIR / "subj2_iMC_s01_srg_raw.fif"
+    stored = tmp_path / f"{sha256_file(source)}.fif"
+    shutil.copyfile(source, stored)
+    with pytest.raises(MissingChannelsError, match=r"^Ward 3 recording\.fif lacks the paper's"):
+        pick_paper_channels(read_signals(stored), name="Ward 3 recording.fif")
+    with pytest.raises(MissingChannelsError, match=r"^Ward 3 recording\.fif lacks") as err:
+        prepare_patient(stored, None, paper_channels=True, signals_name="Ward 3 recording.fif")
+    assert stored.stem not in str(err.value)
+
+
 # ---------------------------------------------------------------- pick_paper_channels
 
 

@@ -108,6 +108,17 @@ def test_shipped_evaluation_shows_tables_curves_and_synthetic_label(signed_in):
     assert f"({n_folds}-fold cross-validation), no held-out test set." in card
     assert f"**Performance** out of fold ({n_folds}-fold cross-validation)" in card
     assert any("Model card" in s.value for s in at.subheader)
+    # issue 15: no model id and no other machine's path outside Technical details
+    assert [e.label for e in at.expander if e.label.startswith("Model card")] == [
+        "Model card: ShuffleNet + LSTM"
+    ]
+    captions = " ".join(c.value for c in at.caption)
+    assert "of the cohort demo-seed0;" in captions
+    assert training["cohort"] not in captions
+    (details,) = [e for e in at.expander if e.label == "Technical details"]
+    assert training["cohort"] in details.markdown[0].value
+    fma_table = next(f.value for f in at.dataframe if "FMA-LE R²" in f.value.columns)
+    assert fma_table["Model"].tolist() == ["ShuffleNet + LSTM"]
 
 
 def test_curves_of_held_out_scores_that_match_the_installed_weights(
@@ -331,4 +342,4 @@ def test_a_model_scored_on_unseen_cohorts_but_not_installed_keeps_its_figures(
     assert not [w for w in at.warning if "external.json" in w.value]
     assert [f for f in at.dataframe if "AUC seed1" in f.value.columns]
     captions = " ".join(c.value for c in at.caption)
-    assert "Scored on these cohorts but not installed here: resnet50_lstm" in captions
+    assert "Scored on these cohorts but not installed here: ResNet50 + LSTM" in captions

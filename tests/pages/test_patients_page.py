@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import streamlit as st
+from _page_text import clinician_text
 from streamlit.testing.v1 import AppTest
 
 from rehab_core.io import PAPER_CHANNELS, write_signals_text
@@ -116,6 +117,16 @@ def test_empty_database_offers_a_demo_patient_in_one_click(signed_in, data_dir, 
         "22 channels (16 EEG, 6 EMG), 1000 Hz, 60.0 s; all 22 model channels present"
     )
     assert summary["Resting-state fMRI (.nii.gz)"] == _demo_fmri_summary(tmp_path, 42, 60)
+    # hashes are for traceability, in Technical details, not in the clinician's table
+    assert "SHA-256" not in table.columns
+    shown_text = clinician_text(at.main)
+    for upload in store.uploads(demo.id):
+        for text in (upload.sha256[:12], str(upload.path.parent), "SHA-256"):
+            assert text not in shown_text, text
+    (details,) = [e for e in at.expander if e.label == "Technical details"]
+    hashes = details.markdown[0].value
+    for upload in store.uploads(demo.id):
+        assert f"{upload.original_name}: `{upload.sha256}`" in hashes
     assert not [b for b in at.button if b.label == "Create a demo patient"]
     # the selection survives a trip to another page
     at.switch_page("pages/home.py").run()
@@ -225,3 +236,44 @@ def test_a_stale_patient_id_is_dropped_quietly(signed_in, data_dir, store):
     assert not at.exception
     assert "patient_id" not in at.session_state
     assert button(at, "Create a demo patient")
+
+
+def test_a_recording_with_other_channel_names_can_be_mapped_to_the_models(
+    signed_in, store, tmp_path
+):
+    """Issue 15: a file calling the rectus femoris "RF" could not be used; now it is mapped."""
+    own = {"EMG_RF": "RF", "EMG_RFP": "Rectus_femoris_prox_L"}
+    names = [own.get(c, c) for c in PAPER_CHANNELS]
+    data = np.random.default_rng(1).normal(0.0, 20.0, size=(len(names), 1100))
+    path = write_signals_text(tmp_path / "ward.txt", data, names, 100.0)
+    patient = store.create_patient("P-MAP")
+    upload = store.add_upload(patient.id, "signals", "ward.txt", path)
+    at = open_patients(signed_in, patient_id=patient.id)
+    (section,) = [e for e in at.expander if e.label.startswith("Match this recording's channels")]
+    boxes = {s.label: s for s in section.selectbox}
+    assert list(boxes) == ["rectus femoris", "proximal rectus femoris"]  # muscles by name
+    assert boxes["rectus femoris"].value == "(not in this file)"
+    assert boxes["rectus femoris"].options == ["(not in this file)", "RF", "Rectus_femoris_prox_L"]
+    assert store.latest_upload(patient.id, "signals").channel_map == {}  # nothing until saved
+    boxes["rectus femoris"].set_value("RF")
+    boxes["proximal rectus femoris"].set_value("Rectus_femoris_prox_L")
+    (save,) = [b for b in section.button if b.label == "Save the channel map"]
+    save.click().run()
+    assert not at.exception, at.exception
+    stored = store.latest_upload(patient.id, "signals")
+    assert stored.channel_map == {"RF": "EMG_RF", "Rectus_femoris_prox_L": "EMG_RFP"}
+    assert stored.qc["missing_paper_channels"] == []
+    assert [s.value for s in at.success] == ["Channel map saved."]
+    (event,) = audit_events(store, action="channel_map")
+    assert (event.username, event.patient_id, event.target) == (
+        "test-clinician",
+        patient.id,
+        f"upload {upload.id}",
+    )
+    table = at.dataframe[0].value  # the summary follows the map
+    assert table["Summary"].tolist()[0].endswith("all 22 model channels present")
+    (section,) = [e for e in at.expander if e.label.startswith("Match this recording's channels")]
+    assert {s.label: s.value for s in section.selectbox} == {
+        "rectus femoris": "RF",
+        "proximal rectus femoris": "Rectus_femoris_prox_L",
+    }

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
+from _page_text import clinician_text
 from streamlit.testing.v1 import AppTest
 
 from rehab_core.report import prediction_call
@@ -61,25 +62,6 @@ def predict(at: AppTest) -> AppTest:
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     return at
-
-
-def clinician_text(node) -> str:
-    """All text a clinician sees, skipping the "Technical details" expanders (and charts)."""
-    from streamlit.testing.v1.element_tree import Expander
-
-    if isinstance(node, Expander) and node.label.startswith("Technical details"):
-        return ""
-    parts = [str(getattr(node, "label", "") or "")]
-    # a chart's spec is not text; a selectbox shows its formatted option, not its value
-    value = getattr(node, "value", None) if node.type not in ("plotly_chart", "selectbox") else None
-    if hasattr(value, "to_csv"):
-        parts.append(value.to_csv())
-    elif value is not None:
-        parts.append(str(value))
-    parts += [str(o) for o in getattr(node, "options", None) or []]
-    children = getattr(node, "children", {}) or {}
-    parts += [clinician_text(c) for c in children.values()]
-    return "\n".join(p for p in parts if p)
 
 
 def metrics(at: AppTest) -> dict[str, str]:

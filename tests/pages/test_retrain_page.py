@@ -298,6 +298,14 @@ def test_versions_compare_and_promote(app_store, signed_in, runner_starts, tiny_
     assert at.markdown[-1].value.startswith("The prediction page uses **the shipped bundle**")
     labelled(at.button, "Promote to default").click().run()
     assert not at.exception, at.exception
+    # a second step, never one click: it says what changes for the clinicians
+    assert jobs.default_version(app_store, "shufflenet_lstm") is None
+    assert [w.value for w in at.warning if w.value.startswith("Make ")] == [
+        f"Make shufflenet_lstm v{version_id} the default? Every prediction made from now on, "
+        "for every clinician, uses it instead of the shipped bundle."
+    ]
+    labelled(at.button, "Confirm: promote").click().run()
+    assert not at.exception, at.exception
     promoted = jobs.default_version(app_store, "shufflenet_lstm")
     assert promoted.id == version_id and promoted.promoted_by == "test-researcher"
     assert jobs.model_path(app_store, "shufflenet_lstm") == bundle.resolve()
@@ -309,6 +317,26 @@ def test_versions_compare_and_promote(app_store, signed_in, runner_starts, tiny_
     assert f"shufflenet_lstm v{version_id}" in table.columns
     labelled(at.button, "Go back to the shipped bundle").click().run()
     assert jobs.default_version(app_store, "shufflenet_lstm") is None
+
+
+def test_promote_waits_for_the_confirmation_and_cancel_changes_nothing(
+    app_store, signed_in, runner_starts, tiny_training, tmp_path
+):
+    """Issue 15: one click on Promote replaced the model every clinician uses."""
+    bundle = _full_run_copy(tiny_training["out"] / "shufflenet_lstm", tmp_path / "full")
+    with Session(app_store.engine) as session, session.begin():
+        jobs.versions.register_bundle(session, bundle, data_dir=app_store.data_dir, created_by="r")
+    at = open_retrain(signed_in)
+    labelled(at.button, "Promote to default").click().run()
+    assert jobs.default_version(app_store, "shufflenet_lstm") is None
+    assert audit_events(app_store, action="promote") == []
+    assert labelled(at.button, "Confirm: promote")
+    labelled(at.button, "Cancel").click().run()
+    assert not at.exception, at.exception
+    assert not [b for b in at.button if b.label == "Confirm: promote"]
+    assert not [w for w in at.warning if w.value.startswith("Make ")]
+    assert jobs.default_version(app_store, "shufflenet_lstm") is None
+    assert audit_events(app_store, action="promote") == []
 
 
 def test_clinician_cannot_open_retrain(app_store, signed_in, runner_starts):

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import streamlit as st
+from _page_text import clinician_text
 from streamlit.testing.v1 import AppTest
 
 from rehab_core.demo import generate_patient
@@ -74,7 +75,19 @@ def test_demo_patient_shows_traces_spectra_coherence_and_fmri(signed_in, demo_pa
     assert at.title[0].value == f"Signals: {demo_patient.pseudonym}"
     assert [t.label for t in at.tabs] == ["EEG-EMG", "fMRI"]
     assert any("what you see is what the model saw" in c.value for c in at.caption)
-    assert any("shufflenet_lstm" in c.value for c in at.caption)
+    # the model by its plain name; its id is for Technical details only (issue 15)
+    assert any("the settings of the model **ShuffleNet + LSTM**" in c.value for c in at.caption)
+    assert not [c.value for c in at.caption if "shufflenet_lstm" in c.value]
+    store = open_store()
+    try:
+        uploads = [store.latest_upload(demo_patient.id, k) for k in ("signals", "fmri")]
+    finally:
+        store.close()
+    shown_text = clinician_text(at.main)
+    hidden = ["SHA-256", "sha256", "shufflenet_lstm", "weights/", "rehab "]
+    hidden += [u.sha256[:12] for u in uploads] + [str(u.path.parent) for u in uploads]
+    for text in hidden:
+        assert text not in shown_text, text
 
     figs = figures(at)
     # EEG-EMG: traces, PSD, coherence; fMRI: orthogonal views, motion, tSNR, registration

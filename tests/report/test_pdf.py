@@ -220,7 +220,7 @@ def test_report_is_one_page_with_patient_prediction_and_model(
         "0.15 on EEG-EMG, 0.85 on fMRI",
         "21.4 of 34 (95 % interval 9–33)",
         "sub-demo_task-rest_bold.nii.gz",
-        "SHA-256 81fc3677f924",
+        "input SHA-256 EEG-EMG 81fc3677f924, fMRI eb9817061534",  # in Technical details
         "22 channels (16 EEG, 6 EMG), 1000 Hz, 60.0 s",
         "Amplitudes look like µV ± 5 → kept as recorded.",
         "554be8615ac0e4073be271fb0e4067c925f07f694ef4dba4cdf24de6074a605e",
@@ -232,6 +232,31 @@ def test_report_is_one_page_with_patient_prediction_and_model(
         assert expected in text, expected
     assert "did not fit" not in text
     assert len(re.findall(rb"/Subtype\s*/Image", pdf)) == 1
+
+
+def test_clinical_text_has_plain_words_and_ids_only_in_the_technical_section(
+    patient, uploads, prediction, heatmap_png, card
+):
+    """Issue 15: the model id, hashes and the Bayes ceiling were printed among the results."""
+    assert any(row.get("ceiling_auc") is not None for row in card["metrics"]["rows"])
+    text = pdf_text(build(patient, uploads, prediction, heatmap_png, card))
+    clinical, heading, technical = text.partition("Technical details (for traceability)")
+    assert heading, "no technical section"
+    assert "Model: ShuffleNet + LSTM" in clinical
+    assert "fusion (ShuffleNet + LSTM, n=" in clinical
+    for technical_word in ("shufflenet_lstm", "ShuffleNet_LSTM", "SHA-256", "554be8615ac0"):
+        assert technical_word not in clinical, technical_word
+    for word in ("ceiling", "Bayes"):
+        assert word not in text, word
+    # after the clinical sections (intended use), before the disclaimer
+    assert "Intended use:" in clinical
+    assert "Research software, not a medical device. The probability" in technical
+    for expected in (
+        "Model id shufflenet_lstm, package 0.1.0; input SHA-256 EEG-EMG 81fc3677f924, fMRI "
+        "eb9817061534",
+        "Weights SHA-256 554be8615ac0e4073be271fb0e4067c925f07f694ef4dba4cdf24de6074a605e",
+    ):
+        assert expected in technical, expected
 
 
 def test_firm_and_borderline_calls(patient, uploads, prediction, heatmap_png, card):
@@ -306,8 +331,10 @@ def test_long_names_and_notes_stay_on_one_page(
     pdf = build(patient, long_uploads, prediction, heatmap_png, card)
     assert n_pages(pdf) == 1
     text = pdf_text(pdf)
-    # the file's end (its format) and its hash stay visible; the middle is elided
-    assert re.search(r"recording_…[\w-]*_bold\.nii\.gz  \(SHA-256 eb9817061534\)", text)
+    # the file's end (its format) stays visible, the middle is elided; its hash is kept in
+    # the technical section
+    assert re.search(r"recording_\w*…[\w-]*_bold\.nii\.gz", text)
+    assert "input SHA-256 EEG-EMG 81fc3677f924, fMRI eb9817061534" in text
     assert "Some lines did not fit on this page; the dashboard shows them all." in text
     # the model's identity is never squeezed out
     assert "554be8615ac0e4073be271fb0e4067c925f07f694ef4dba4cdf24de6074a605e" in text

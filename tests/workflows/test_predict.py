@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -206,3 +207,22 @@ def test_an_fmri_only_prediction_is_labelled_in_the_record(predictor, stored_pat
     assert not any(n.startswith("Image-only") for n in out["notes"])
     assert list(stored.upload_ids) == [fmri.id] and out["inputs"] == {str(fmri.path): fmri.sha256}
     assert ("Note", out["notes"][0]) in prediction_lines(out)  # the PDF's lines
+
+
+@pytest.mark.skipif(not REAL.exists(), reason="the shared real recordings are not here")
+def test_a_stored_recording_without_the_models_channels_is_named_as_uploaded(
+    predictor, stored_patient
+):
+    """Issue 15: the error named the stored copy (its SHA-256), not the user's file."""
+    from rehab_core.io import MissingChannelsError
+    from rehab_core.security import audit_events
+
+    store, record, _, fmri = stored_patient
+    arm = store.add_upload(record.id, "signals", "Ward 3 recording.fif", REAL)
+    label = arm.original_name  # the de-identified label every page shows
+    assert label == "EEG-EMG recording (.fif)" and label != arm.path.name
+    with pytest.raises(MissingChannelsError, match=rf"^{re.escape(label)} lacks") as err:
+        predict_and_store(store, record, predictor, signals=arm, fmri=fmri, actor="dr.a")
+    assert arm.path.name not in str(err.value) and arm.sha256[:12] not in str(err.value)
+    assert store.predictions(record.id) == []
+    assert audit_events(store, action="predict") == []

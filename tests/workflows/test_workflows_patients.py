@@ -196,3 +196,49 @@ def test_a_refused_deletion_is_audited(store):
     assert events(store, "access_refused") == [
         ("carol", patient.id, "delete_patient", {"needs": "admin", "role": "clinician"})
     ]
+
+
+# --- the channel map -------------------------------------------------------------------------
+
+
+def test_a_channel_map_is_stored_with_the_upload_audited_and_applied_on_reading(store, tmp_path):
+    """Issue 15: a recording naming the rectus femoris "RF" could never be used by the model."""
+    import numpy as np
+
+    from rehab_core.io import PAPER_CHANNELS, ChannelNamesError, write_signals_text
+    from rehab_core.pipeline import prepare_patient, view_signals
+    from rehab_core.workflows.patients import map_channels
+    from rehab_core.workflows.predict import signals_reason
+
+    own = {"EMG_RF": "RF", "EMG_RFP": "Rectus_femoris_prox_L"}
+    names = [own.get(c, c) for c in PAPER_CHANNELS]
+    data = np.random.default_rng(1).normal(0.0, 20.0, size=(len(names), 12 * 500))
+    path = write_signals_text(tmp_path / "ward.txt", data, names, 500.0)
+    patient = store.create_patient("P-1")
+    upload = upload_recording(store, "carol", patient.id, "signals", "ward.txt", path)
+    assert upload.channel_map == {}
+    assert "rectus femoris" in signals_reason(upload.path)
+
+    with pytest.raises(ChannelNamesError, match=r"^RF is mapped to Cz, which is not one of"):
+        map_channels(store, "carol", upload, {"RF": "Cz"})
+    assert events(store, "channel_map") == []
+    assert store.latest_upload(patient.id, "signals").channel_map == {}
+
+    mapping = {"RF": "EMG_RF", "Rectus_femoris_prox_L": "EMG_RFP"}
+    mapped = map_channels(store, "carol", upload, mapping)
+    stored = store.latest_upload(patient.id, "signals")
+    assert mapped.channel_map == stored.channel_map == mapping
+    assert stored.qc["missing_paper_channels"] == []
+    assert events(store, "channel_map") == [
+        ("carol", patient.id, f"upload {upload.id}", {"mapping": mapping, "missing": []})
+    ]
+    # applied wherever the recording is read: the check, the prediction's input, the viewer
+    assert signals_reason(stored.path, stored.channel_map) == ""
+    prepared = prepare_patient(stored.path, None, paper_channels=True, channel_map=mapping)
+    assert prepared.raw.ch_names == list(PAPER_CHANNELS)
+    assert prepared.raw.get_channel_types()[-6:] == ["emg"] * 6
+    assert view_signals(stored.path, channel_map=mapping).model_channels.usable
+
+    cleared = map_channels(store, "carol", stored, {})
+    assert cleared.channel_map == {} and "channel_map" not in cleared.qc
+    assert cleared.qc["missing_paper_channels"] == ["EMG_RF", "EMG_RFP"]
