@@ -113,7 +113,7 @@ def test_shipped_evaluation_shows_tables_curves_and_synthetic_label(signed_in):
         "Model card: ShuffleNet + LSTM"
     ]
     captions = " ".join(c.value for c in at.caption)
-    assert "of the cohort demo-seed0;" in captions
+    assert f"on the cohort {Path(training['cohort']).name};" in captions
     assert training["cohort"] not in captions
     (details,) = [e for e in at.expander if e.label == "Technical details"]
     assert training["cohort"] in details.markdown[0].value
