@@ -226,9 +226,11 @@ def _model_picker(models: list[str]) -> str:
         )
     missing = [m for m in FUSION_MODEL_IDS if m not in models]
     if missing:
+        many = len(missing) > 1
         st.caption(
-            f"{len(missing)} of the paper's fusion models are not installed; an administrator "
-            "can add them (see Technical details)."
+            f"{len(missing)} of the paper's fusion models {'are' if many else 'is'} not "
+            f"installed; an administrator can add {'them' if many else 'it'} "
+            "(see Technical details)."
         )
     return model_id
 

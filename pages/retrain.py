@@ -520,7 +520,10 @@ with versions_tab:
     every = [*registered, *shipped]
     if not registered:
         st.info("No trained version yet; the prediction page uses the shipped models.")
-    model_ids = sorted({v.model_id for v in every})
+    from rehab_core.models import DEFAULT_MODEL_ID
+
+    # the default model first: the one the Prediction page opens with
+    model_ids = sorted({v.model_id for v in every}, key=lambda m: (m != DEFAULT_MODEL_ID, m))
     model_id = st.selectbox("Model", model_ids, key="retrain_versions_model")
     of_model = [v for v in every if v.model_id == model_id]
     promoted = next((v for v in of_model if v.is_default), None)

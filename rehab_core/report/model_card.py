@@ -203,8 +203,7 @@ def _limitations(card: Mapping[str, Any]) -> list[str]:
     elif fused and fused.get("n"):
         out.append(
             f"There is no held-out test set: every figure is out of fold ({data['n_folds']}-fold "
-            f"cross-validation) on the {fused['n']} patients the model was developed on, and "
-            "every metric's interval is wide."
+            f"cross-validation) on the {fused['n']} development patients; intervals are wide."
         )
     signal = _row(card, "signal")
     weight = card["fusion"]["weight"]
@@ -215,9 +214,8 @@ def _limitations(card: Mapping[str, Any]) -> list[str]:
             f"weight is {weight:.2f}, so the fMRI model decides almost alone."
         )
     out.append(
-        "The interval around a probability is the disagreement between the ensemble's "
-        "members (models trained on different patients); the outcome's own randomness is "
-        "what the probability expresses."
+        "The interval around a probability is the disagreement of the ensemble's members, "
+        "not the outcome's chance."
     )
     out.append(
         "Grad-CAM shows which image regions moved the image model's score, not where a lesion is."

@@ -374,8 +374,10 @@ def _metric_line(row: Mapping[str, Any]) -> str:
         f"{row['label']} ({plain_model_name(row['name'])}, n={row.get('n', '?')}): AUC "
         f"{interval('roc_auc')}, accuracy {interval('accuracy')}"
     )
-    if row.get("cv_auc") is not None:
-        text += f", CV AUC {format_number(row['cv_auc'])}"
+    cv = row.get("cv_auc")
+    auc = (row.get("roc_auc") or {}).get("estimate")
+    if cv is not None and format_number(cv) != format_number(auc):  # out of fold: the same
+        text += f", CV AUC {format_number(cv)}"
     return text
 
 
@@ -398,9 +400,10 @@ def _model(page: _Page, card: Mapping[str, Any]) -> None:
         ci = metrics.get("ci")
         ci_text = f"{ci * 100:.0f} % bootstrap intervals" if ci else "bootstrap intervals"
         where = str(metrics.get("evaluated_on") or "held-out patients")
+        cv_note = "" if where.startswith("out-of-fold") else " (CV: cross-validated)"
         page.labelled(
             "Evaluation",
-            f"{where[:1].upper()}{where[1:]}, {ci_text} (CV: cross-validated):",
+            f"{where[:1].upper()}{where[1:]}, {ci_text}{cv_note}:",
             x=_MARGIN,
             width=_WIDTH,
             label_w=30,

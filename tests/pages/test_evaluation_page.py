@@ -103,22 +103,31 @@ def test_shipped_evaluation_shows_tables_curves_and_synthetic_label(signed_in):
     fused = next(r for r in training["predictions"] if r["group"] == "fusion")
     assert f"{len(fused['patients'])} patients scored out of fold" in captions
     assert "held-out patients" not in captions
-    assert not any(s.value == "On unseen cohorts" for s in at.subheader)  # no external.json
+    # the shipped external.json scored the installed weights: its figures are shown
+    assert any(s.value == "On unseen cohorts" for s in at.subheader)
+    assert (WEIGHTS / "external.json").is_file()
+    assert not [w for w in at.warning if "external.json" in w.value]
     card = " ".join(m.value for e in at.expander for m in e.markdown)
     assert f"({n_folds}-fold cross-validation), no held-out test set." in card
     assert f"**Performance** out of fold ({n_folds}-fold cross-validation)" in card
     assert any("Model card" in s.value for s in at.subheader)
     # issue 15: no model id and no other machine's path outside Technical details
     assert [e.label for e in at.expander if e.label.startswith("Model card")] == [
-        "Model card: ShuffleNet + LSTM"
-    ]
+        "Model card: FBNet + LSTM",
+        "Model card: GhostNet + LSTM",
+        "Model card: RegNet + LSTM",
+        "Model card: ShuffleNet + LSTM",
+    ]  # one per installed bundle
     captions = " ".join(c.value for c in at.caption)
     assert f"on the cohort {Path(training['cohort']).name};" in captions
     assert training["cohort"] not in captions
     (details,) = [e for e in at.expander if e.label == "Technical details"]
     assert training["cohort"] in details.markdown[0].value
     fma_table = next(f.value for f in at.dataframe if "FMA-LE R²" in f.value.columns)
-    assert fma_table["Model"].tolist() == ["ShuffleNet + LSTM"]
+    from rehab_core.report import plain_model_name
+
+    assert fma_table["Model"].tolist() == [plain_model_name(m) for m in training["models"]]
+    assert "ShuffleNet + LSTM" in fma_table["Model"].tolist()
 
 
 def test_curves_of_held_out_scores_that_match_the_installed_weights(

@@ -25,8 +25,15 @@ def evaluation():
     return json.loads((WEIGHTS / "evaluation.json").read_text())
 
 
+_ROW = {"table1": "ShuffleNet", "table2": "LSTM", "table3": "ShuffleNet_LSTM"}
+
+
 def _evaluations(manifest, table):
-    return manifest["metrics"]["tables"][table]["evaluations"][0]
+    """The bundle's own row of a table (the shipped tables hold every backbone's)."""
+    (entry,) = [
+        e for e in manifest["metrics"]["tables"][table]["evaluations"] if e["name"] == _ROW[table]
+    ]
+    return entry
 
 
 def test_card_of_the_shipped_bundle(manifest, evaluation):
@@ -89,7 +96,7 @@ def test_limitations_follow_the_manifest_numbers(manifest):
     assert any(
         s.startswith(
             f"There is no held-out test set: every figure is out of fold ({n_folds}-fold "
-            f"cross-validation) on the {n_eval} patients the model was developed on"
+            f"cross-validation) on the {n_eval} development patients; intervals are wide."
         )
         for s in limitations
     )
