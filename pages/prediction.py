@@ -51,6 +51,7 @@ from rehab_core.report import (
     build_report_pdf,
     format_number,
     model_card,
+    plain_model_name,
 )
 from rehab_core.report.evaluation import TRAINING_REPORT
 from rehab_core.storage import (
@@ -198,16 +199,6 @@ def _model_picker(models: list[str]) -> str:
             "can add them (see Technical details)."
         )
     return model_id
-
-
-def plain_model_name(model_id: str) -> str:
-    """``"shufflenet_lstm"`` as ``"ShuffleNet + LSTM"`` (the id stays in Technical details)."""
-    names = {"shufflenet": "ShuffleNet", "mobilenet": "MobileNet", "resnet": "ResNet"}
-    names |= {"densenet": "DenseNet", "efficientnet": "EfficientNet", "lstm": "LSTM"}
-    parts = model_id.split("_")
-    return " + ".join(
-        names.get(p.rstrip("0123456789"), p) + p[len(p.rstrip("0123456789")) :] for p in parts
-    )
 
 
 def _technical_details(

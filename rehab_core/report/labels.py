@@ -20,6 +20,7 @@ __all__ = [
     "demo_pseudonym",
     "imagenet_phrase",
     "is_demo_pseudonym",
+    "plain_model_name",
     "report_disclaimer",
     "synthetic_banner",
     "trained_on",
@@ -27,6 +28,31 @@ __all__ = [
 
 DEMO_PREFIX = "DEMO-"
 _DEMO = re.compile(rf"{DEMO_PREFIX}\d+")
+_NETWORKS = {
+    "shufflenet": "ShuffleNet",
+    "mobilenet": "MobileNet",
+    "resnet": "ResNet",
+    "densenet": "DenseNet",
+    "efficientnet": "EfficientNet",
+    "fbnet": "FBNet",
+    "ghostnet": "GhostNet",
+    "regnet": "RegNet",
+    "lstm": "LSTM",
+}
+
+
+def plain_model_name(model_id: str) -> str:
+    """A model as a clinician reads it: ``"shufflenet_lstm"`` -> ``"ShuffleNet + LSTM"``.
+
+    Also takes a manifest's ``display_name`` (``"ShuffleNet_LSTM"``); a trailing
+    number is kept (``"resnet50_lstm"`` -> ``"ResNet50 + LSTM"``) and an unknown
+    part is shown as written. The id itself belongs in technical details.
+    """
+    words = []
+    for part in str(model_id).split("_"):
+        stem = part.rstrip("0123456789")
+        words.append(_NETWORKS.get(stem.lower(), stem) + part[len(stem) :])
+    return " + ".join(words)
 
 
 def demo_pseudonym(seed: int) -> str:

@@ -94,3 +94,31 @@ def test_manifest_without_trained_on_is_refused_and_an_unsaying_card_is_cautious
         "This model's description does not say whether it was trained on real or synthetic"
     )
     assert "training data is not stated" in report_disclaimer(card)
+
+
+@pytest.mark.parametrize(
+    ("model_id", "plain"),
+    [
+        ("shufflenet_lstm", "ShuffleNet + LSTM"),
+        ("ShuffleNet_LSTM", "ShuffleNet + LSTM"),  # a manifest's display name
+        ("resnet50_lstm", "ResNet50 + LSTM"),
+        ("fbnet_lstm", "FBNet + LSTM"),
+        ("ghostnet_lstm", "GhostNet + LSTM"),
+        ("regnet_lstm", "RegNet + LSTM"),
+        ("LSTM", "LSTM"),
+        ("custom", "custom"),
+    ],
+)
+def test_plain_model_name_hides_the_id_spelling(model_id, plain):
+    from rehab_core.report import plain_model_name
+
+    assert plain_model_name(model_id) == plain
+
+
+def test_every_fusion_model_has_a_plain_name():
+    from rehab_core.models import FUSION_MODEL_IDS
+    from rehab_core.report import plain_model_name
+
+    for model_id in FUSION_MODEL_IDS:
+        name = plain_model_name(model_id)
+        assert "_" not in name and name.endswith(" + LSTM") and name != name.lower(), name
