@@ -11,6 +11,10 @@ Caching (shared by every session):
 * Integrated Gradients: once per (bundle, EEG-EMG file), on the windows that
   fit a fixed budget of time samples, spread over the recording, the mean of
   all the ensemble's LSTMs.
+* the comparison of all installed models: only while "Compare all installed
+  models" is on, once per (models and their manifests, files' SHA-256,
+  baseline FMA-LE), from the same preprocessing caches. A comparison is a view
+  (:func:`~rehab_core.workflows.predict.compare_models`): nothing is stored.
 
 Predicting and storing is :func:`rehab_core.workflows.predict.predict_and_store`
 (``rehab predict`` calls the same :func:`~rehab_core.workflows.predict.predict_patient`);
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
@@ -63,7 +67,9 @@ from rehab_core.storage import (
     check_stored_file,
 )
 from rehab_core.workflows.predict import (
+    ModelComparisons,
     PredictionPlan,
+    compare_models,
     limit_torch_threads,
     plan_prediction,
     predict_and_store,
@@ -71,8 +77,12 @@ from rehab_core.workflows.predict import (
     signals_reason,
 )
 
+if TYPE_CHECKING:
+    from rehab_core.prediction import FusionPredictor
+
 LATEST = "prediction_latest"  # {patient id: prediction id}, plain session state
 _MODEL_KEY = "prediction_model"
+_COMPARE_KEY = "prediction_compare"
 # Integrated Gradients explains as many windows (spread over the recording) as fit in this many
 # time samples: the cost grows with windows x samples (about 1 s per 1000 on the 2-core machine
 # for the 3 LSTMs), so 1 window of raw 100-Hz samples or all of a minute's envelope windows
@@ -171,6 +181,60 @@ def _plan(signals: UploadRecord | None, fmri: UploadRecord | None) -> Prediction
     return plan_prediction(signals, fmri, reason)
 
 
+def _prepare_cached(
+    predictor: FusionPredictor, signals: UploadRecord | None, fmri: UploadRecord
+) -> PreparedPatient:
+    """The uploads prepared with ``predictor``'s settings, from the page's content-keyed caches."""
+    model_id, sha = predictor.model_id, predictor.manifest.manifest_sha256
+    prepared = PreparedPatient()
+    if signals is not None:
+        prepared.signals = _prepared_signals(
+            model_id,
+            sha,
+            signals.sha256,
+            str(signals.path),
+            signals.original_name,
+            json.dumps(signals.channel_map, sort_keys=True),
+        )
+    prepared.fmri = _prepared_fmri(model_id, sha, fmri.sha256, str(fmri.path))
+    return prepared
+
+
+def _model_versions(models: list[str]) -> tuple[tuple[str, str], ...]:
+    """(model id, manifest SHA-256) of each model; ``""`` for one that does not load."""
+    versions = []
+    for model_id in models:
+        try:
+            versions.append((model_id, load_predictor(model_id).manifest.manifest_sha256 or ""))
+        except WeightsError:  # the comparison says why, in its row
+            versions.append((model_id, ""))
+    return tuple(versions)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _comparison(
+    versions: tuple[tuple[str, str], ...],
+    signals_sha: str | None,
+    fmri_sha: str,
+    baseline_fma: float | None,
+    _signals: UploadRecord | None,
+    _fmri: UploadRecord,
+    map_json: str = "{}",
+) -> ModelComparisons:
+    """Every installed model's prediction of these files, each with its own preprocessing.
+
+    ``map_json``: the EEG-EMG upload's channel map, in the cache key (a new map, new rows).
+    """
+    return compare_models(
+        [model_id for model_id, _ in versions],
+        None if _signals is None else str(_signals.path),
+        str(_fmri.path),
+        baseline_fma=baseline_fma,
+        load=load_predictor,
+        prepare=lambda predictor: _prepare_cached(predictor, _signals, _fmri),
+    )
+
+
 def _predict(
     store: Store,
     patient: PatientRecord,
@@ -180,22 +244,6 @@ def _predict(
     unused_signals: tuple[UploadRecord, str] | None = None,
 ) -> PredictionRecord:
     predictor = load_predictor(model_id)
-    sha = predictor.manifest.manifest_sha256
-
-    def prepare() -> PreparedPatient:  # the page's caches, keyed by each file's content
-        prepared = PreparedPatient()
-        if signals is not None:
-            prepared.signals = _prepared_signals(
-                model_id,
-                sha,
-                signals.sha256,
-                str(signals.path),
-                signals.original_name,
-                json.dumps(signals.channel_map, sort_keys=True),
-            )
-        prepared.fmri = _prepared_fmri(model_id, sha, fmri.sha256, str(fmri.path))
-        return prepared
-
     user = current_user()
     return predict_and_store(
         store,
@@ -204,7 +252,7 @@ def _predict(
         signals=signals,
         fmri=fmri,
         actor=user.username if user else "anonymous",
-        prepare=prepare,
+        prepare=lambda: _prepare_cached(predictor, signals, fmri),
         unused_signals=unused_signals,
     )
 
@@ -448,6 +496,56 @@ def _history(store: Store, patient: PatientRecord) -> None:
         )
 
 
+def _comparison_section(patient: PatientRecord, models: list[str], plan: PredictionPlan) -> None:
+    """Every installed model side by side for this patient, computed only when asked.
+
+    A view: nothing is stored; "Predict" stores the chosen model's prediction.
+    """
+    if len(models) < 2:
+        return
+    st.subheader("Compare the installed models")
+    if not st.toggle(
+        "Compare all installed models",
+        key=_COMPARE_KEY,
+        help="Predicts this patient with every installed model, each with its own "
+        "preprocessing. Nothing is stored.",
+    ):
+        return
+    fmri, signals = plan.fmri, plan.signals
+    with st.spinner("Predicting with every installed model..."):
+        versions = _model_versions(models)
+        comparison = _comparison(
+            versions,
+            None if signals is None else signals.sha256,
+            fmri.sha256,
+            patient.fma_le_baseline,
+            signals,
+            fmri,
+            "{}" if signals is None else json.dumps(signals.channel_map, sort_keys=True),
+        )
+    st.dataframe(comparison.rows(), hide_index=True, width="stretch")
+    disagreement = comparison.disagreement()
+    if disagreement:
+        st.warning(disagreement, icon=":material/call_split:")
+    only = " from the fMRI only," if signals is None else ""
+    st.caption(
+        f"Each model predicted this patient{only} with its own preprocessing. P(good) is the "
+        "probability of a good outcome and the spread the range of the model's ensemble; the "
+        "cross-validated AUC is how well the model told good from poor outcomes on its "
+        "development patients (1 is perfect, 0.5 is chance). This comparison is not stored: "
+        "to keep a model's prediction, choose it above and press Predict."
+    )
+    with st.expander("Technical details of this comparison", icon=":material/build:"):
+        st.dataframe(
+            [
+                {"Model": plain_model_name(m), "Model id": m, "Manifest SHA-256": sha or "n/a"}
+                for m, sha in versions
+            ],
+            hide_index=True,
+            width="stretch",
+        )
+
+
 def _latest(store: Store, patient: PatientRecord) -> PredictionRecord | None:
     wanted = st.session_state.get(LATEST, {}).get(patient.id)
     if wanted is None:
@@ -555,6 +653,7 @@ def main() -> None:
                 _windows_tab(out, used_signals, shown_id, sha, methods)
             _report_button(patient, record, uploads, card, png, caption)
             _technical_details(shown_id, record, card, methods, models)
+    _comparison_section(patient, models, plan)
     _history(store, patient)
 
 

@@ -25,6 +25,7 @@ settings.register_profile("fast", max_examples=5)
 # every test that pays for them, including the next one somebody writes.
 _MARK_BY_FIXTURE = {
     "tiny_training": pytest.mark.slow,  # trains the default fusion model: minutes on 2 cores
+    "tiny_second_training": pytest.mark.slow,  # a second model on the tiny cohort
     "tiny_cohort": pytest.mark.slow,  # generates a small cohort: about a minute on 2 cores
     "postgres_server": pytest.mark.postgres,
     "postgres_url": pytest.mark.postgres,
@@ -144,6 +145,36 @@ def tiny_training(tiny_cohort, tmp_path_factory):
         "cohort": tiny_cohort,
         "fit_calls": seen,
     }
+
+
+@pytest.fixture(scope="session")
+def tiny_second_training(tiny_cohort, tmp_path_factory):
+    """A second installed model for comparisons: ``ghostnet_lstm``, trained like ``tiny_training``.
+
+    Another backbone under its own id (a copy of the ShuffleNet bundle under
+    another id would be a mislabelled bundle: its manifest and weights name
+    ShuffleNet), and other preprocessing (64 x 64 slices, raw EEG-EMG windows
+    instead of envelopes), so a comparison that prepared every model with one
+    model's settings would be caught.
+    """
+    import warnings
+
+    from rehab_core.imaging import ImagingSettings
+    from rehab_core.signals import SignalSettings
+    from rehab_core.workflows.train import train_experiment
+
+    out = tmp_path_factory.mktemp("tiny_second_weights")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # metrics on 5 test patients warn about ill-defined ratios
+        train_experiment(
+            tiny_cohort,
+            out,
+            _tiny_experiment_settings(backbones=("ghostnet",)),
+            signal_settings=SignalSettings(representation="raw"),
+            imaging_settings=ImagingSettings(image_size=64),
+            data_description="tiny synthetic cohort for tests",
+        )
+    return {"out": out, "cohort": tiny_cohort}
 
 
 # --- small EEG-EMG recordings and their preprocessing (tests/signals, tests/viz) -------------

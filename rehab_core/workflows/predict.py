@@ -3,13 +3,15 @@
 Both call :func:`predict_patient` (prepare, predict, time, QC); the page's
 use case, :func:`predict_and_store`, adds the store and the audit trail and
 runs torch on one thread (:func:`limit_torch_threads`).
+:func:`compare_models` puts several installed models side by side for one
+patient; it is a view and stores nothing.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,8 +22,11 @@ if TYPE_CHECKING:
     from rehab_core.storage import PatientRecord, PredictionRecord, Store, UploadRecord
 
 __all__ = [
+    "ModelComparison",
+    "ModelComparisons",
     "PatientPrediction",
     "PredictionPlan",
+    "compare_models",
     "limit_torch_threads",
     "load_model",
     "plan_prediction",
@@ -306,3 +311,170 @@ def predict_and_store(
         details={"model_id": record.model_id, "weights_sha256": record.weights_sha256},
     )
     return record
+
+
+@dataclass(frozen=True)
+class ModelComparison:
+    """One installed model's answer for one patient, as a comparison shows it (never stored).
+
+    ``name`` is the model in plain words (``"ShuffleNet + LSTM"``);
+    ``call`` is ``"good"``, ``"poor"`` or ``"borderline"``
+    (:func:`rehab_core.report.prediction_call`, the rule of the main result);
+    ``modality`` is ``"fusion"`` or ``"image"`` (fMRI only); ``fusion_weight``
+    is the weight w of the EEG-EMG score in p = w · EEG-EMG + (1 − w) · fMRI;
+    ``cv_auc`` is the model's cross-validated AUC on its development patients
+    (its manifest's metrics; the fMRI model's for an fMRI-only prediction,
+    ``None`` when the manifest has none). When the model could not predict,
+    ``refusal`` says why in one sentence and the figures are ``None``.
+    """
+
+    model_id: str
+    name: str
+    probability_good: float | None = None
+    interval: tuple[float, float] | None = None
+    call: str | None = None
+    call_title: str | None = None
+    modality: str | None = None
+    image_score: float | None = None
+    signal_score: float | None = None
+    fusion_weight: float | None = None
+    cv_auc: float | None = None
+    refusal: str = ""
+
+    def row(self) -> dict[str, str]:
+        """The comparison table's row in plain words (no ids or hashes)."""
+        from rehab_core.report import format_number
+
+        low, high = self.interval or (None, None)
+        fused = self.modality == "fusion"
+        return {
+            "Model": self.name,
+            "P(good)": format_number(self.probability_good, missing="—"),
+            "Spread": "—" if low is None else f"{format_number(low)}–{format_number(high)}",
+            "Call": self.call_title or "Not predicted",
+            "fMRI score": format_number(self.image_score, missing="—"),
+            "EEG-EMG score": format_number(
+                self.signal_score, missing="—" if self.refusal else "not used"
+            ),
+            "EEG-EMG weight": format_number(self.fusion_weight if fused else None, missing="—"),
+            "Cross-validated AUC": format_number(self.cv_auc, missing="not recorded"),
+            "Note": self.refusal or ("fMRI only" if self.modality == "image" else ""),
+        }
+
+
+@dataclass(frozen=True)
+class ModelComparisons:
+    """Several models' answers for one patient (:func:`compare_models`), in the order asked."""
+
+    models: tuple[ModelComparison, ...]
+
+    def rows(self) -> list[dict[str, str]]:
+        """One plain-words row per model (:meth:`ModelComparison.row`)."""
+        return [m.row() for m in self.models]
+
+    def disagreement(self) -> str:
+        """One sentence when the models that predicted make different calls, else ``""``."""
+        calls: dict[str, list[str]] = {}
+        for m in self.models:
+            if m.call is not None:
+                calls.setdefault(m.call, []).append(m.name)
+        if len(calls) < 2:
+            return ""
+        parts = [f"{call} by {' and '.join(names)}" for call, names in calls.items()]
+        return f"The models disagree on the call for this patient: {'; '.join(parts)}."
+
+
+def _cv_auc(predictor: FusionPredictor, modality: str) -> float | None:
+    """The cross-validated AUC the manifest records for the part that predicted."""
+    from rehab_core.report import model_card
+
+    rows = model_card(predictor.manifest)["metrics"]["rows"]
+    row = next((r for r in rows if r["group"] == modality), None)
+    return None if row is None or row.get("cv_auc") is None else float(row["cv_auc"])
+
+
+def _compare_one(
+    model_id: str,
+    load: Callable[[str], FusionPredictor],
+    signals: str | Path | None,
+    fmri: str | Path | None,
+    baseline_fma: float | None,
+    prepare: Callable[[FusionPredictor], PreparedPatient] | None,
+) -> ModelComparison:
+    from rehab_core.io import InputError
+    from rehab_core.report import plain_model_name, prediction_call
+    from rehab_core.storage import WeightsError
+
+    name = plain_model_name(model_id)
+    try:
+        predictor = load(model_id)
+        run = predict_patient(
+            predictor,
+            signals,
+            fmri,
+            baseline_fma=baseline_fma,
+            prepare=None if prepare is None else (lambda: prepare(predictor)),
+        )
+    except (InputError, WeightsError, ValueError) as err:
+        return ModelComparison(model_id, name, refusal=str(err))
+    p = run.prediction
+    call = prediction_call(p.to_dict())
+    return ModelComparison(
+        model_id,
+        name,
+        probability_good=p.probability_good,
+        interval=(float(p.interval[0]), float(p.interval[1])),
+        call=call.call,
+        call_title=call.title,
+        modality=p.modality,
+        image_score=p.image_score,
+        signal_score=p.signal_score,
+        fusion_weight=p.fusion_weight,
+        cv_auc=_cv_auc(predictor, p.modality),
+    )
+
+
+def compare_models(
+    model_ids: Sequence[str],
+    signals: str | Path | None = None,
+    fmri: str | Path | None = None,
+    *,
+    baseline_fma: float | None = None,
+    load: Callable[[str], FusionPredictor] = load_model,
+    prepare: Callable[[FusionPredictor], PreparedPatient] | None = None,
+) -> ModelComparisons:
+    """Predict one patient with several installed models, each with its own preprocessing.
+
+    A comparison is a view: nothing is stored and nothing is audited. To keep
+    a model's prediction, use the one home for predict-and-store,
+    :func:`predict_and_store` (the Prediction page's "Predict" with that
+    model chosen).
+
+    Parameters
+    ----------
+    model_ids : sequence of str
+        The models to compare (``"shufflenet_lstm"``...), in the order shown.
+    signals, fmri : path or None
+        The patient's EEG-EMG recording (optional) and resting-state fMRI.
+    baseline_fma : float or None
+        The baseline lower-limb FMA-LE (0-34); the call's borderline rule
+        also reads the predicted FMA-LE's interval, as on the main result.
+    load : callable
+        ``load(model_id) -> FusionPredictor`` (default :func:`load_model`
+        from the shipped weights; the dashboard passes its cached loader).
+    prepare : callable or None
+        ``prepare(predictor) -> PreparedPatient`` with that predictor's
+        settings (the dashboard's caches); default :func:`prepare_inputs`.
+
+    Returns
+    -------
+    ModelComparisons
+        One :class:`ModelComparison` per model: its figures, or the one
+        sentence saying why it could not predict (a missing or damaged
+        bundle, a recording it cannot read); one model's refusal does not
+        stop the others.
+    """
+    limit_torch_threads()
+    return ModelComparisons(
+        tuple(_compare_one(m, load, signals, fmri, baseline_fma, prepare) for m in model_ids)
+    )

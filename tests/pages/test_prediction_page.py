@@ -283,3 +283,76 @@ def test_the_page_names_the_model_version_it_uses(signed_in, store, demo_files):
     assert line.startswith(
         f"Version: v{version_id}, trained on this site's cohort and promoted by dr.r"
     )
+
+
+@pytest.fixture
+def two_models(tiny_training, tiny_second_training, tmp_path, monkeypatch):
+    """A weights folder with two installed models (the tiny ShuffleNet and GhostNet bundles)."""
+    import shutil
+
+    folder = tmp_path / "weights"
+    shutil.copytree(tiny_training["out"] / "shufflenet_lstm", folder / "shufflenet_lstm")
+    shutil.copytree(tiny_second_training["out"] / "ghostnet_lstm", folder / "ghostnet_lstm")
+    monkeypatch.setenv("REHAB_WEIGHTS_DIR", str(folder))
+    return ["shufflenet_lstm", "ghostnet_lstm"]
+
+
+def comparison_tables(at: AppTest) -> list:
+    """The comparison tables shown (the only tables with a cross-validated AUC column)."""
+    return [d.value for d in at.dataframe if "Cross-validated AUC" in d.value.columns]
+
+
+def test_all_installed_models_are_compared_only_when_asked(
+    signed_in, store, two_models, tiny_training, monkeypatch
+):
+    import rehab_core.workflows.predict as workflow
+    from rehab_core.io.cohort import read_cohort
+
+    calls = []
+    real = workflow.compare_models
+
+    def spy(*args, **kwargs):
+        calls.append(real(*args, **kwargs))
+        return calls[-1]
+
+    monkeypatch.setattr(workflow, "compare_models", spy)  # the page imports it on each run
+    cohort = read_cohort(tiny_training["cohort"])
+    files = next(p for p in cohort.patients if p.signals_path)
+    patient = store.create_patient("P-CMP", fma_le_baseline=int(files.baseline_fma))
+    store.add_upload(patient.id, "signals", "rec.txt", files.signals_path)
+    store.add_upload(patient.id, "fmri", "bold.nii.gz", files.fmri_path)
+
+    at = open_prediction(signed_in, patient.id)
+    (toggle,) = [t for t in at.toggle if t.label == "Compare all installed models"]
+    assert toggle.value is False
+    predict(at)  # the normal one-model flow computes no comparison
+    assert calls == [] and comparison_tables(at) == []
+    assert len(store.predictions(patient.id)) == 1
+    events = audit_events(store, patient_id=patient.id)
+
+    at.toggle(key="prediction_compare").set_value(True).run()
+    assert not at.exception, at.exception
+    (comparison,) = calls
+    (table,) = comparison_tables(at)
+    assert list(table["Model"]) == ["GhostNet + LSTM", "ShuffleNet + LSTM"]  # sorted by id
+    assert [m.model_id for m in comparison.models] == sorted(two_models)
+    assert all(m.refusal == "" for m in comparison.models)
+    assert list(table["P(good)"]) == [f"{m.probability_good:.2f}" for m in comparison.models]
+    disagreement = comparison.disagreement()
+    shown = [w.value for w in at.warning if "disagree" in w.value]
+    assert shown == ([disagreement] if disagreement else [])
+    text = clinician_text(at.main)
+    assert "ghostnet_lstm" not in text and "shufflenet_lstm" not in text
+    # a view: nothing more stored or audited, and a rerun reads the cache
+    assert len(store.predictions(patient.id)) == 1
+    assert audit_events(store, patient_id=patient.id) == events
+    at.run()
+    assert len(calls) == 1
+    assert len(comparison_tables(at)) == 1
+
+
+def test_with_one_installed_model_there_is_nothing_to_compare(signed_in, store, demo_files):
+    patient = store.create_patient("P-ONE")
+    store.add_upload(patient.id, "fmri", "bold.nii.gz", demo_files.fmri_path)
+    at = open_prediction(signed_in, patient.id)
+    assert not [t for t in at.toggle if t.label == "Compare all installed models"]
