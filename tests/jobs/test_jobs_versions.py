@@ -141,13 +141,21 @@ def _shipped_manifest():
 
 
 def test_shipped_bundle_is_a_version_without_id():
-    (shipped,) = shipped_versions()
-    assert shipped.id is None and shipped.label == "shipped"
-    assert shipped.model_id == "shufflenet_lstm"
+    every = shipped_versions()  # one per installed bundle
+    assert {v.model_id for v in every} == {
+        "shufflenet_lstm",
+        "ghostnet_lstm",
+        "fbnet_lstm",
+        "regnet_lstm",
+    }
+    assert all(v.id is None and v.label == "shipped" for v in every)
+    (shipped,) = [v for v in every if v.model_id == "shufflenet_lstm"]
     recorded = _shipped_manifest().metrics
     assert shipped.metrics["evaluated_on"] == recorded.evaluated_on
-    fused = recorded.tables["table3"]["evaluations"][0]
-    assert fused["name"] == "ShuffleNet_LSTM"
+    # the tables hold every backbone's rows: the version's figure is its own model's
+    (fused,) = [
+        e for e in recorded.tables["table3"]["evaluations"] if e["name"] == "ShuffleNet_LSTM"
+    ]
     assert shipped.fusion_auc == pytest.approx(fused["metrics"]["roc_auc"]["estimate"])
 
 
@@ -159,12 +167,17 @@ def test_versions_table_puts_versions_side_by_side(any_store, bundle):
     assert names[:2] == ["Fused ROC AUC", "Fused accuracy"]
     shipped_col = "shufflenet_lstm shipped"
     fused = table[0][shipped_col]
-    auc = _shipped_manifest().metrics.tables["table3"]["evaluations"][0]["metrics"]["roc_auc"]
+    (row,) = [
+        e
+        for e in _shipped_manifest().metrics.tables["table3"]["evaluations"]
+        if e["name"] == "ShuffleNet_LSTM"
+    ]
+    auc = row["metrics"]["roc_auc"]
     assert fused.startswith(f"{auc['estimate']:.2f} (") and fused.endswith(")")
     by = next(row for row in table if row[""] == "By")
     assert by[shipped_col] == "—" and by[f"shufflenet_lstm {versions[0].label}"] == "dr.r"
     # trial versions are named as such in the table; the shipped one is a full run
-    assert not is_trial_version(versions[-1])
+    assert not is_trial_version(next(v for v in versions if v.id is None))
     marked = versions_table(versions, trial=[versions[0].label])
     use = next(row for row in marked if row[""] == "Use")
     assert use[f"shufflenet_lstm {versions[0].label}"] == "trial, not for patients"
