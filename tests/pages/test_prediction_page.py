@@ -351,7 +351,14 @@ def test_all_installed_models_are_compared_only_when_asked(
     assert len(comparison_tables(at)) == 1
 
 
-def test_with_one_installed_model_there_is_nothing_to_compare(signed_in, store, demo_files):
+def test_with_one_installed_model_there_is_nothing_to_compare(
+    signed_in, store, demo_files, tmp_path, monkeypatch
+):
+    import shutil
+
+    folder = tmp_path / "weights"  # only the default of the shipped bundles
+    shutil.copytree(ROOT / "weights" / "shufflenet_lstm", folder / "shufflenet_lstm")
+    monkeypatch.setenv("REHAB_WEIGHTS_DIR", str(folder))
     patient = store.create_patient("P-ONE")
     store.add_upload(patient.id, "fmri", "bold.nii.gz", demo_files.fmri_path)
     at = open_prediction(signed_in, patient.id)
