@@ -86,3 +86,32 @@ def test_weights_readme_gives_the_command_the_bundle_was_trained_with():
         assert flag in text, flag
     assert f"({training['seconds']:.0f} s)" in text
     assert manifest["data"]["split"]["test"] == [] and "no held-out test set" in text.lower()
+
+
+# README row label of the external table -> (table, method) of weights/external.json
+EXTERNAL_ROWS = {
+    "fMRI, ShuffleNet": ("table1", "ShuffleNet"),
+    "EEG-EMG, LSTM": ("table2", "LSTM"),
+    "fusion, ShuffleNet_LSTM": ("table3", "ShuffleNet_LSTM"),
+    "clinical baseline": ("table3", "Clinical"),
+    "fusion + clinical": ("table3", "ShuffleNet_LSTM + clinical"),
+}
+
+
+@pytest.mark.parametrize("readme", ["README.md", "weights/README.md"])
+def test_readme_quotes_the_external_summary(readme):
+    """The unseen-cohort figures are those `rehab external-summary` wrote, not typed anew."""
+    text = (ROOT / readme).read_text()
+    external = json.loads((WEIGHTS / "external.json").read_text())
+    rows = {(r["table"], r["method"]): r for r in external["rows"]}
+    for label, key in EXTERNAL_ROWS.items():
+        row = rows[key]
+        stats = row["summary"]["metrics"]
+        auc, ceiling = stats["roc_auc"], stats["ceiling_auc"]
+        per = " / ".join(f"{row['per_cohort'][c]['roc_auc']:.2f}" for c in external["cohorts"])
+        line = (
+            f"| {label} | {auc['mean']:.2f} ± {auc['sd']:.2f} | "
+            f"{ceiling['mean']:.2f} ± {ceiling['sd']:.2f} | {per} |"
+        )
+        assert line in text, (label, line)
+    assert len(external["cohorts"]) >= 3
