@@ -3,44 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from _external_reports import evaluation_report
 
 from rehab_core.evaluation import external_markdown, external_summary
 
 
-def _entry(name, auc, ceiling, n=40):
-    return {
-        "name": name,
-        "n": n,
-        "metrics": {"roc_auc": {"estimate": auc}},
-        "ceiling": {
-            "ceiling_auc": {"estimate": ceiling},
-            "fraction": {"estimate": (auc - 0.5) / (ceiling - 0.5)},
-        },
-    }
-
-
 def _report(fmri, lstm, fused, diff_ci):
-    low, high = diff_ci
-    return {
-        "tables": {
-            "table1": {"evaluations": [_entry("ShuffleNet", fmri, 0.8)]},
-            "table2": {"evaluations": [_entry("LSTM", lstm, 0.9, n=34)]},
-            "table3": {"evaluations": [_entry("ShuffleNet_LSTM", fused, 0.9)]},
-            "paired": {
-                "comparisons": [
-                    {
-                        "a": {"name": "ShuffleNet_LSTM"},
-                        "b": {"name": "ShuffleNet"},
-                        "family": "fusion vs modality",
-                        "n": 40,
-                        "bootstrap": {
-                            "difference": {"estimate": fused - fmri, "low": low, "high": high}
-                        },
-                    }
-                ]
-            },
-        }
-    }
+    return evaluation_report(fmri, lstm, fused, diff_ci=diff_ci, lstm_n=34)
 
 
 def test_mean_and_sd_across_cohorts_of_each_row_and_difference():

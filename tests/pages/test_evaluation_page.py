@@ -252,47 +252,15 @@ def test_clinical_comparators_paired_differences_and_net_benefit_are_shown(
 def write_external(folder: Path, weights_sha256: str, extra: dict | None = None) -> dict:
     """``external.json`` and ``external.md`` as ``rehab external-summary`` writes them, from
     hand-made ``rehab evaluate`` reports of three unseen cohorts."""
+    from _external_reports import evaluation_report
+
     from rehab_core._json import to_jsonable
     from rehab_core.evaluation import external_markdown, external_summary
 
-    def entry(name, auc, ceiling):
-        fraction = (auc - 0.5) / (ceiling - 0.5)
-        return {
-            "name": name,
-            "n": 40,
-            "metrics": {"roc_auc": {"estimate": auc}},
-            "ceiling": {
-                "ceiling_auc": {"estimate": ceiling},
-                "fraction": {"estimate": fraction},
-            },
-        }
+    models = {"shufflenet_lstm": {"weights_sha256": weights_sha256}, **(extra or {})}
 
     def report(fmri, lstm, fused):
-        return {
-            "models": {"shufflenet_lstm": {"weights_sha256": weights_sha256}, **(extra or {})},
-            "tables": {
-                "table1": {"evaluations": [entry("ShuffleNet", fmri, 0.8)]},
-                "table2": {"evaluations": [entry("LSTM", lstm, 0.85)]},
-                "table3": {"evaluations": [entry("ShuffleNet_LSTM", fused, 0.9)]},
-                "paired": {
-                    "comparisons": [
-                        {
-                            "a": {"name": "ShuffleNet_LSTM"},
-                            "b": {"name": "ShuffleNet"},
-                            "family": "fusion vs modality",
-                            "n": 40,
-                            "bootstrap": {
-                                "difference": {
-                                    "estimate": fused - fmri,
-                                    "low": fused - fmri - 0.1,
-                                    "high": fused - fmri + 0.1,
-                                }
-                            },
-                        }
-                    ]
-                },
-            },
-        }
+        return evaluation_report(fmri, lstm, fused, lstm_ceiling=0.85, models=models)
 
     summary = external_summary(
         {
