@@ -30,7 +30,18 @@ $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; set PYTHON=python3.11")'
 	$(PYTHON) -m venv $(VENV)
 
+# The environment is about 7 GB once installed (PyTorch's CUDA build and its libraries are 5.5 GB):
+# a disk without that room is said in one sentence before pip starts, not as pip's OSError halfway.
+NEED_GB ?= 8
+
 $(STAMP): requirements.lock pyproject.toml | $(BIN)/python
+	@$(BIN)/python -c 'import shutil, sys, pathlib; \
+		v = pathlib.Path(sys.argv[1]); need = float(sys.argv[2]) * 1e9; \
+		have = sum(f.stat().st_size for f in v.rglob("*") if f.is_file() and not f.is_symlink()); \
+		free = shutil.disk_usage(v).free; \
+		sys.exit(0 if free + have >= need else \
+		f"The Python environment needs about {need / 1e9:.0f} GB on the disk of {v.resolve()}, " \
+		f"but only {free / 1e9:.1f} GB are free: free some space and run make again.")' $(VENV) $(NEED_GB)
 	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements.lock
 	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
