@@ -352,7 +352,9 @@ def _windows_tab(
             sha,
             signals.sha256,
             str(signals.path),
-            json.dumps(signals.channel_map, sort_keys=True),
+            # the map the prediction was made with (a later one may differ); older records
+            # kept none, so theirs is the upload's
+            json.dumps(out.get("channel_map", signals.channel_map), sort_keys=True),
         )
     shown = ", ".join(f"{s:.0f}" for s in starts)
     st.caption(

@@ -258,22 +258,33 @@ def _half_precision(args: argparse.Namespace) -> int:
 @_command("predict")
 def _predict(args: argparse.Namespace) -> int:
     from rehab_core._json import to_jsonable
+    from rehab_core.io import PAPER_CHANNELS, channel_label, read_channel_map
     from rehab_core.report import prediction_call, prediction_lines, short_sha
     from rehab_core.workflows.predict import load_model, predict_patient
 
+    refusal = ""
+    if args.channel_map is not None and (args.cohort is not None or args.signals is None):
+        # a map names one recording's channels: the dashboard keeps it with one upload
+        refusal = "--channel-map renames the channels of the one recording given with --signals"
+    elif args.cohort is None and args.fmri is None:
+        refusal = "give --fmri FILE (and --signals FILE), or --cohort DIR"
+    if refusal:
+        print(f"rehab predict: {refusal}.", file=sys.stderr)
+        return 2
+    # read before the model loads: a malformed map is refused at once
+    channel_map = read_channel_map(args.channel_map) if args.channel_map is not None else {}
     predictor = load_model(args.model, args.weights)
     if args.cohort is not None:
         return _predict_cohort(predictor, args)
-    if args.fmri is None:
-        print(
-            "rehab predict: give --fmri FILE (and --signals FILE), or --cohort DIR.",
-            file=sys.stderr,
-        )
-        return 2
     pred = predict_patient(
-        predictor, args.signals, args.fmri, baseline_fma=args.baseline_fma
+        predictor,
+        args.signals,
+        args.fmri,
+        baseline_fma=args.baseline_fma,
+        channel_map=channel_map,  # applied on reading, as the dashboard applies an upload's
     ).prediction
     out = pred.to_dict()
+    out["channel_map"] = channel_map
     if args.json:
         keys = (
             "probability_good",
@@ -292,6 +303,7 @@ def _predict(args: argparse.Namespace) -> int:
             "weights_sha256",
             "manifest_sha256",
             "package_version",
+            "channel_map",
         )
         shown = {k: out[k] for k in keys}
         verdict = prediction_call(out)  # good, poor or borderline (the page's and PDF's rule)
@@ -308,6 +320,11 @@ def _predict(args: argparse.Namespace) -> int:
     print(f"Model: {pred.model_id} (weights {short_sha(pred.weights_sha256)})")
     for path, sha in pred.inputs.items():
         print(f"  {short_sha(sha)}  {path}")
+    spelled = {c.lower(): c for c in PAPER_CHANNELS}  # the map held: every target is one
+    for source, target in channel_map.items():
+        name = spelled[target.lower()]
+        shown = name if channel_label(name) == name else f"{channel_label(name)} ({name})"
+        print(f"  channel {source} read as {shown}")
     return 0
 
 
@@ -651,6 +668,13 @@ def _add_predict_parser(sub: argparse._SubParsersAction, default_model_id: str) 
     p.add_argument("--model", default=default_model_id, help="fusion model id")
     p.add_argument("--weights", type=Path, default=None, help="weights folder (default: shipped)")
     p.add_argument("--baseline-fma", type=float, default=None, help="baseline FMA-LE (0-34)")
+    p.add_argument(
+        "--channel-map",
+        default=None,
+        metavar="FILE_OR_PAIRS",
+        help="which of the --signals file's channels is which of the model's: a JSON file "
+        '({"RF": "EMG_RF"}, as the dashboard stores with an upload) or RF=EMG_RF,... pairs',
+    )
     p.add_argument("--cohort", type=Path, default=None, help="predict every patient of a cohort")
     p.add_argument("--out", type=Path, default=None, help="CSV for --cohort")
     p.add_argument("--json", action="store_true")

@@ -34,6 +34,7 @@ from rehab_core.io.channels import (
     map_raw_channels,
     montage_order,
     pick_paper_channels,
+    read_channel_map,
     unmapped_channels,
 )
 from rehab_core.io.errors import (
@@ -72,6 +73,7 @@ __all__ = [
     "check_model_channels",
     "apply_channel_map",
     "map_raw_channels",
+    "read_channel_map",
     "unmapped_channels",
     "ModelChannels",
     "PAPER_EEG_CHANNELS",

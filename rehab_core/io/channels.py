@@ -59,6 +59,7 @@ __all__ = [
     "montage_order",
     "unmapped_channels",
     "pick_paper_channels",
+    "read_channel_map",
 ]
 
 PAPER_EEG_CHANNELS: tuple[str, ...] = (
@@ -388,12 +389,15 @@ def apply_channel_map(names: Sequence[str], mapping: Mapping[str, str]) -> list[
     for source, target in mapping.items():
         if source not in have:
             raise ChannelNamesError(
-                f"The channel map names {source}, but this recording has no such channel."
+                f"The channel map names {source}, but this recording has no such channel"
+                f"{_did_you_mean(source, names)}."
             )
         wanted = paper.get(str(target).lower())
         if wanted is None:
             raise ChannelNamesError(
-                f"{source} is mapped to {target}, which is not one of the model's channels."
+                f"{source} is mapped to {target}, which is not one of the model's channels"
+                f"{_did_you_mean(str(target), PAPER_CHANNELS)}; they are "
+                f"{', '.join(PAPER_CHANNELS)}."
             )
         if wanted in targets:
             raise ChannelNamesError(
@@ -408,6 +412,61 @@ def apply_channel_map(names: Sequence[str], mapping: Mapping[str, str]) -> list[
         targets[wanted] = source
     renamed = {source: target for target, source in targets.items()}
     return [renamed.get(n, n) for n in names]
+
+
+def _did_you_mean(name: str, choices: Sequence[str]) -> str:
+    """`` (did you mean X?)`` for the closest of ``choices`` (any case), else ``""``."""
+    import difflib
+
+    by_lower = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
+    return f" (did you mean {by_lower[close[0]]}?)" if close else ""
+
+
+def read_channel_map(spec: str | Path) -> dict[str, str]:
+    """A channel map from a JSON file or from ``SOURCE=TARGET`` pairs separated by commas.
+
+    The file holds what the dashboard stores with an upload: one JSON object
+    of the recording's channel name -> the model's (``{"RF": "EMG_RF"}``).
+    ``"RF=EMG_RF,Rectus_femoris_L=EMG_RFP"`` gives the same map inline. The
+    names are not checked against a recording here; :func:`apply_channel_map`
+    does that when the recording is read.
+
+    Raises
+    ------
+    ChannelNamesError
+        The file is no JSON object of names, or a pair has no ``=`` or an
+        empty side (one sentence saying what a channel map looks like).
+    """
+    import json
+
+    how = (
+        'a channel map is a JSON file such as {"RF": "EMG_RF"} or SOURCE=TARGET pairs '
+        "separated by commas, such as RF=EMG_RF,RFP=EMG_RFP"
+    )
+    text = str(spec).strip()
+    path = Path(text)
+    if "=" not in text:
+        if not path.is_file():
+            raise ChannelNamesError(f"{text!r} is no file and holds no SOURCE=TARGET pair; {how}.")
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ChannelNamesError(f"{path.name} is not JSON ({err}); {how}.") from None
+        if not isinstance(loaded, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and k and v for k, v in loaded.items()
+        ):
+            raise ChannelNamesError(f"{path.name} holds no object of channel names; {how}.")
+        return dict(loaded)
+    mapping: dict[str, str] = {}
+    for pair in text.split(","):
+        source, sep, target = (part.strip() for part in pair.partition("="))
+        if not (sep and source and target):
+            raise ChannelNamesError(f"{pair.strip()!r} is not a SOURCE=TARGET pair; {how}.")
+        if source in mapping:
+            raise ChannelNamesError(f"{source} is mapped twice; {how}.")
+        mapping[source] = target
+    return mapping
 
 
 def map_raw_channels(raw: mne.io.BaseRaw, mapping: Mapping[str, str]) -> mne.io.BaseRaw:

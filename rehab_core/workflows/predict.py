@@ -247,7 +247,9 @@ def predict_and_store(
     """Predict a stored patient from their uploads, store the prediction, audit it as ``actor``.
 
     The prediction is stored with its inputs, timing and preprocessing QC
-    (:meth:`PatientPrediction.outputs`), then the ``predict`` event is
+    (:meth:`PatientPrediction.outputs`) and, when the EEG-EMG was used, the
+    upload's channel map it was read with (``channel_map``, ``{}`` for none,
+    the ``rehab predict --channel-map`` structure), then the ``predict`` event is
     recorded: nothing is recorded for a prediction that failed.
 
     Parameters
@@ -288,6 +290,8 @@ def predict_and_store(
     used = [u for u in (signals, fmri) if u is not None]
     outputs = run.outputs()
     outputs["inputs"] = {str(u.path): u.sha256 for u in used}
+    if signals is not None:  # the map it was read with, though the upload's may change later
+        outputs["channel_map"] = signals.channel_map
     if unused_signals is not None and signals is None:
         upload, reason = unused_signals
         outputs["signals_not_used"] = {

@@ -177,7 +177,16 @@ def test_a_channel_map_renames_the_recordings_own_names_in_place():
     ("mapping", "message"),
     [
         ({"XX": "EMG_RF"}, "The channel map names XX, but this recording has no such channel."),
-        ({"RF": "Cz"}, "RF is mapped to Cz, which is not one of the model's channels."),
+        (
+            {"RF": "Cz"},
+            "RF is mapped to Cz, which is not one of the model's channels; they are "
+            + ", ".join(PAPER_CHANNELS)
+            + ".",
+        ),
+        (
+            {"rf": "EMG_RF"},
+            "The channel map names rf, but this recording has no such channel (did you mean RF?).",
+        ),
         (
             {"RF": "EMG_RF", "emg1": "EMG_RF"},
             "RF and emg1 are both mapped to rectus femoris; keep one of them.",
