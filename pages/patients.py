@@ -31,6 +31,7 @@ from rehab_core.workflows.patients import (
     create_demo_patient,
     create_patient,
     delete_patient,
+    earlier_channel_map,
     map_channels,
     upload_recording,
 )
@@ -273,13 +274,21 @@ def _channel_map_section(store: Store, patient: PatientRecord) -> None:
     spare = unmapped_channels(names)
     if not spare:
         return
-    by_target = {target: source for source, target in current.items()}
+    offered = {} if current else earlier_channel_map(store, upload, names)
+    wanted = sorted(set(wanted) | set(offered.values()), key=PAPER_CHANNELS.index)
+    by_target = {target: source for source, target in (current or offered).items()}
     with st.expander("Match this recording's channels to the model's", expanded=not current):
         st.caption(
             "If the file calls a channel the model needs by another name (RF for the rectus "
             "femoris, say), pick it here. Prediction and the Signals page then use it under "
             "the model's name."
         )
+        if offered:
+            st.info(
+                "Filled in from the map saved with this patient's earlier recording. It is "
+                "not used for this recording until you save it.",
+                icon=":material/info:",
+            )
         with st.form(f"channel_map_{upload.id}"):
             cols = st.columns(3)
             picked = {}

@@ -11,6 +11,8 @@ account's user name, as the audit trail records it.
   (``upload_refused``: kind, size and the refusal with the file name left out).
 * :func:`map_channels`: store which of a recording's channels is which of the
   model's (``channel_map``, with the map: channel names, never file names).
+  :func:`earlier_channel_map` finds the map of the patient's earlier recording
+  that fits a new one, for the page to offer (never applied unasked).
 * :func:`delete_patient`: erase a patient, by an active administrator; the
   deletion runs first, then its ``delete_patient`` event, so the trail never
   claims an erasure that did not happen. If the event cannot be written the
@@ -41,6 +43,7 @@ __all__ = [
     "create_patient",
     "upload_recording",
     "map_channels",
+    "earlier_channel_map",
     "delete_patient",
     "create_demo_patient",
 ]
@@ -152,6 +155,28 @@ def map_channels(
         details={"mapping": dict(mapping), "missing": missing},
     )
     return rec
+
+
+def earlier_channel_map(store: Store, upload: UploadRecord, names: list[str]) -> dict[str, str]:
+    """The map saved with this patient's newest earlier EEG-EMG upload that fits ``upload``.
+
+    Each upload keeps its own map (another file may name its channels
+    otherwise), and predictions read the latest upload; a second recording
+    from the same ward usually needs the same map, so the page offers this
+    one for the user to save. ``names``: ``upload``'s channel names. ``{}``
+    when no earlier map fits (:func:`rehab_core.io.apply_channel_map`).
+    """
+    from rehab_core.io import ChannelNamesError, apply_channel_map
+
+    for earlier in store.uploads(upload.patient_id, "signals"):  # newest first
+        if earlier.id == upload.id or not earlier.channel_map:
+            continue
+        try:
+            apply_channel_map(names, earlier.channel_map)
+        except ChannelNamesError:
+            continue
+        return earlier.channel_map
+    return {}
 
 
 def _size(data: bytes | str | os.PathLike[str]) -> int | None:

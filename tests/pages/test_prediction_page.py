@@ -363,3 +363,86 @@ def test_with_one_installed_model_there_is_nothing_to_compare(
     store.add_upload(patient.id, "fmri", "bold.nii.gz", demo_files.fmri_path)
     at = open_prediction(signed_in, patient.id)
     assert not [t for t in at.toggle if t.label == "Compare all installed models"]
+
+
+# --- a recording whose channels were mapped (issue 15) -------------------------------------------
+WARD_NAMES = {"EMG_RF": "RF", "EMG_RFP": "Rectus_femoris_prox_L"}
+WARD_MAP = {"RF": "EMG_RF", "Rectus_femoris_prox_L": "EMG_RFP"}
+
+
+def ward_copy(demo_files, path: Path, *, nudge: float = 0.0) -> Path:
+    """The demo EEG-EMG with two muscles under a ward's own names (``nudge`` µV: other bytes)."""
+    lines = demo_files.signals_path.read_text().splitlines(keepends=True)
+    header = next(i for i, line in enumerate(lines) if not line.startswith("#"))
+    lines[header] = " ".join(WARD_NAMES.get(n, n) for n in lines[header].split()) + "\n"
+    if nudge:
+        first = lines[header + 1].split()
+        first[0] = f"{float(first[0]) + nudge:.2f}"
+        lines[header + 1] = " ".join(first) + "\n"
+    path.write_text("".join(lines))
+    return path
+
+
+def predict_button(at: AppTest) -> str:
+    (button,) = [b for b in at.button if b.label.startswith("Predict")]
+    return button.label
+
+
+@pytest.mark.slow
+def test_a_mapped_upload_is_predicted_with_its_map_and_a_later_upload_is_offered_it(
+    signed_in, store, demo_files, tmp_path
+):
+    """The map is applied to the upload the model reads; a newer upload gets its own, offered."""
+    from rehab_core.workflows.patients import map_channels
+
+    patient = store.create_patient("WARD-MAP", fma_le_baseline=13)
+    store.add_upload(patient.id, "fmri", "bold.nii.gz", demo_files.fmri_path)
+    first = store.add_upload(
+        patient.id, "signals", "ward.txt", ward_copy(demo_files, tmp_path / "a.txt")
+    )
+    at = open_prediction(signed_in, patient.id)
+    assert predict_button(at) == "Predict from the fMRI only"  # RF is no leg muscle yet
+
+    map_channels(store, "test-clinician", first, WARD_MAP)
+    at = open_prediction(signed_in, patient.id)
+    (inputs,) = [m.value for m in at.markdown if m.value.startswith("**EEG-EMG:**")]
+    assert "cannot use" not in inputs
+    predict(at)  # the button says "Predict": the mapped recording is used
+    (record,) = store.predictions(patient.id)
+    out = record.outputs
+    assert out["modality"] == "fusion" and out["signal_score"] is not None
+    assert first.id in record.upload_ids and out["channel_map"] == WARD_MAP
+    # the EEG-EMG explanation was worked out with the map: the ward's muscles under their names
+    (attribution,) = [
+        json.loads(c.proto.spec) for c in at.get("plotly_chart") if "attribution" in c.proto.id
+    ]
+    drawn = json.dumps(attribution)
+    assert "rectus femoris" in drawn and "Rectus_femoris_prox_L" not in drawn
+
+    # a second recording with the same names: latest now, so the one predictions read; its own
+    # map is empty (another file may name channels otherwise), and the Prediction page says so
+    second = store.add_upload(
+        patient.id, "signals", "ward2.txt", ward_copy(demo_files, tmp_path / "b.txt", nudge=0.5)
+    )
+    assert store.latest_upload(patient.id, "signals").id == second.id != first.id
+    at = open_prediction(signed_in, patient.id)
+    assert predict_button(at) == "Predict from the fMRI only"
+
+    # the Patients page offers the earlier map for the new recording; saving it makes it usable
+    at.switch_page("pages/patients.py").run()
+    (section,) = [e for e in at.expander if e.label.startswith("Match this recording's channels")]
+    assert [i.value for i in section.info] == [
+        "Filled in from the map saved with this patient's earlier recording. It is not used "
+        "for this recording until you save it."
+    ]
+    assert {s.label: s.value for s in section.selectbox} == {
+        "rectus femoris": "RF",
+        "proximal rectus femoris": "Rectus_femoris_prox_L",
+    }
+    assert store.latest_upload(patient.id, "signals").channel_map == {}  # not applied unasked
+    (save,) = [b for b in section.button if b.label == "Save the channel map"]
+    save.click().run()
+    assert not at.exception, at.exception
+    assert store.latest_upload(patient.id, "signals").channel_map == WARD_MAP
+    at = open_prediction(signed_in, patient.id)
+    assert predict_button(at) == "Predict"

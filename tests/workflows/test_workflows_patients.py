@@ -242,3 +242,27 @@ def test_a_channel_map_is_stored_with_the_upload_audited_and_applied_on_reading(
     cleared = map_channels(store, "carol", stored, {})
     assert cleared.channel_map == {} and "channel_map" not in cleared.qc
     assert cleared.qc["missing_paper_channels"] == ["EMG_RF", "EMG_RFP"]
+
+
+def test_an_earlier_uploads_map_is_offered_only_where_it_fits(store, tmp_path):
+    """Each upload keeps its own map; a newer one is offered the newest earlier map that fits."""
+    import numpy as np
+
+    from rehab_core.io import PAPER_CHANNELS, write_signals_text
+    from rehab_core.workflows.patients import earlier_channel_map, map_channels
+
+    def ward(name: str, own: dict[str, str], seed: int):
+        names = [own.get(c, c) for c in PAPER_CHANNELS]
+        data = np.random.default_rng(seed).normal(0.0, 20.0, size=(len(names), 12 * 100))
+        path = write_signals_text(tmp_path / name, data, names, 100.0)
+        return upload_recording(store, "carol", patient.id, "signals", name, path), names
+
+    patient = store.create_patient("P-2")
+    first, first_names = ward("a.txt", {"EMG_RF": "RF"}, 1)
+    assert earlier_channel_map(store, first, first_names) == {}  # nothing earlier
+    map_channels(store, "carol", first, {"RF": "EMG_RF"})
+    other, other_names = ward("b.txt", {"EMG_RF": "Rect_fem"}, 2)  # no RF: the map does not fit
+    assert earlier_channel_map(store, other, other_names) == {}
+    same, same_names = ward("c.txt", {"EMG_RF": "RF"}, 3)
+    assert earlier_channel_map(store, same, same_names) == {"RF": "EMG_RF"}
+    assert store.latest_upload(patient.id, "signals").channel_map == {}  # offered, not applied
