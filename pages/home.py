@@ -25,17 +25,23 @@ two weeks:
   (16 EEG sites of the 10-20 system and six thigh/hip muscles of the paretic leg);
 * **resting-state fMRI**.
 
-The method follows Shi et al. 2025 (*Front. Neurosci.* 19:1616957): an LSTM on 10-s
-EEG-EMG windows, {cnn} on fMRI slices, and a late fusion of both
-scores with a weight chosen by cross-validation.
+One model reads each recording and gives a probability of a good outcome; the two are
+combined with a weight learnt from the training patients. With the fMRI alone, its model
+decides.
 """
 )
+with st.expander("Technical details", icon=":material/build:"):
+    st.markdown(
+        f"The method follows Shi et al. 2025 (*Front. Neurosci.* 19:1616957): an LSTM on 10-s "
+        f"EEG-EMG windows, {cnn} on fMRI slices, and a late fusion of both scores with a "
+        "weight chosen by cross-validation."
+    )
 banner = synthetic_banner(card) if card else None
 if banner:
     st.warning(banner, icon=":material/science:")
 st.info(
     "Start on the **Patients** page: pick or create a patient (or a synthetic demo patient "
-    "in one click) and upload their EEG-EMG recording and rs-fMRI."
+    "in one click) and upload their EEG-EMG recording and resting-state fMRI."
 )
 st.page_link("pages/patients.py", label="Go to Patients", icon=":material/group:")
 st.warning(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from _page_text import clinician_text
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,6 +18,12 @@ def test_overview_is_the_default_page_and_points_to_patients(signed_in, tmp_path
     assert at.title[0].value == "Lower-limb recovery after ischaemic stroke"
     assert any("Start on the **Patients** page" in i.value for i in at.info)
     assert any("Not a medical device" in w.value for w in at.warning)
+    # method names are for the Technical details expander, not for the clinician's first page
+    shown = clinician_text(at.main)
+    for word in ("LSTM", "CNN", "ImageNet", "fusion", "cross-validation", "rs-fMRI"):
+        assert word not in shown, word
+    (details,) = [e for e in at.expander if e.label == "Technical details"]
+    assert "an LSTM on 10-s EEG-EMG windows" in details.markdown[0].value
 
 
 def test_every_page_file_is_routed():
