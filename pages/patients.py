@@ -222,20 +222,21 @@ def _uploads_table(store: Store, patient: PatientRecord) -> None:
     if not uploads:
         st.caption("No recording stored for this patient yet.")
         return
-    st.dataframe(
+    # a static table wraps its cells: the summary says in a sentence what the model can use,
+    # which a scrolling data grid cut off at the page's edge (issue 15); the file's label
+    # already names its kind and format
+    st.table(
         [
             {
-                "Kind": _KIND_LABELS[u.kind],
                 "File": u.original_name,
-                "Format": u.format,
-                "Size (MB)": round(u.size / 1e6, 2),
+                "Size (MB)": f"{u.size / 1e6:.2f}",
                 "Uploaded (UTC)": u.created_at.strftime("%Y-%m-%d %H:%M"),
                 "Summary": upload_summary(u),
             }
             for u in uploads
         ],
         hide_index=True,
-        width="stretch",
+        border="horizontal",
     )
     with st.expander("Technical details", icon=":material/build:"):
         st.caption("SHA-256 of each stored file, to trace it in the audit log and reports.")
@@ -277,7 +278,9 @@ def _channel_map_section(store: Store, patient: PatientRecord) -> None:
     offered = {} if current else earlier_channel_map(store, upload, names)
     wanted = sorted(set(wanted) | set(offered.values()), key=PAPER_CHANNELS.index)
     by_target = {target: source for source, target in (current or offered).items()}
-    with st.expander("Match this recording's channels to the model's", expanded=not current):
+    # open only when there is something to confirm: for a file with none of the model's
+    # muscles (an arm recording) eight empty pickers would dominate the page
+    with st.expander("Match this recording's channels to the model's", expanded=bool(offered)):
         st.caption(
             "If the file calls a channel the model needs by another name (RF for the rectus "
             "femoris, say), pick it here. Prediction and the Signals page then use it under "

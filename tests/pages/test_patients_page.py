@@ -107,7 +107,7 @@ def test_empty_database_offers_a_demo_patient_in_one_click(signed_in, data_dir, 
     assert at.session_state["patient_id"] == demo.id
     assert at.selectbox[0].value == demo.id
     assert at.success[0].value.startswith("Created the synthetic patient DEMO-42")
-    table = at.dataframe[0].value
+    table = at.table[0].value  # a static table: its cells wrap, nothing is cut off
     assert sorted(table["File"]) == [  # de-identified labels, not the file names
         "EEG-EMG recording (.txt)",
         "Resting-state fMRI (.nii.gz)",
@@ -200,7 +200,7 @@ def test_uploads_through_the_page(signed_in, data_dir, store, tmp_path):
         "Stored rec.txt: 22 channels (16 EEG, 6 EMG), 100 Hz, 11.0 s; "
         "all 22 model channels present."
     ]
-    assert list(at.dataframe[0].value["File"]) == ["EEG-EMG recording (.txt)"]  # not the name
+    assert list(at.table[0].value["File"]) == ["EEG-EMG recording (.txt)"]  # not the name
     # the same file again: recognised, nothing new kept
     at.file_uploader[0].upload("copy.txt", good).run()
     assert at.info[0].value.startswith(
@@ -270,7 +270,7 @@ def test_a_recording_with_other_channel_names_can_be_mapped_to_the_models(
         patient.id,
         f"upload {upload.id}",
     )
-    table = at.dataframe[0].value  # the summary follows the map
+    table = at.table[0].value  # the summary follows the map
     assert table["Summary"].tolist()[0].endswith("all 22 model channels present")
     (section,) = [e for e in at.expander if e.label.startswith("Match this recording's channels")]
     assert {s.label: s.value for s in section.selectbox} == {
