@@ -75,6 +75,18 @@ TSNR_EXPLANATION = (
 )
 QC_EXPLANATION = "Summary checks of the scan; a flagged row means its figure needs a second look."
 PSD_FMAX_HZ = 160.0
+# headings of the QC tables in words (signal_qc_table's keys are for code); windows count from 1
+_QC_COLUMNS = {
+    "item": "Check",
+    "value": "Result",
+    "channel": "Channel",
+    "type": "Type",
+    "reason": st.column_config.TextColumn("Reason", width="large"),
+    "action": "What was done",
+    "window": "Window",
+    "start_s": st.column_config.NumberColumn("Start (s)", format="%.1f"),
+    "end_s": st.column_config.NumberColumn("End (s)", format="%.1f"),
+}
 
 
 # --- cached computations (keyed by the upload's SHA-256 and the settings) ------------------------
@@ -302,15 +314,16 @@ def _signals_tab(patient_id: int, settings: SignalSettings, source: str) -> None
             )
 
     st.subheader("Quality control")
-    st.dataframe(qc_rows["summary"], hide_index=True)
+    st.dataframe(qc_rows["summary"], hide_index=True, column_config=_QC_COLUMNS)
     if qc_rows["bad_channels"]:
         st.markdown("**Bad channels**")
-        st.dataframe(qc_rows["bad_channels"], hide_index=True)
+        st.dataframe(qc_rows["bad_channels"], hide_index=True, column_config=_QC_COLUMNS)
     else:
         st.markdown("**Bad channels:** none.")
     if qc_rows["rejected_windows"]:
         st.markdown("**Rejected windows**")
-        st.dataframe(qc_rows["rejected_windows"], hide_index=True)
+        windows = [{**r, "window": r["window"] + 1} for r in qc_rows["rejected_windows"]]
+        st.dataframe(windows, hide_index=True, column_config=_QC_COLUMNS)
     else:
         st.markdown("**Rejected windows:** none.")
 

@@ -120,7 +120,10 @@ def detect_bad_channels(
     std = robust_std(data)
     bad: dict[int, str] = {}
     for idx in np.flatnonzero(std < flat_std_uv):
-        bad[int(idx)] = f"flat: robust std {std[idx]:.3g} µV < {flat_std_uv:g} µV"
+        bad[int(idx)] = (
+            f"flat: almost no signal (typical amplitude {std[idx]:.2g} µV, "
+            f"below {flat_std_uv:g} µV)"
+        )
 
     hf_ratio = None
     if hf_split < sfreq / 2.0:
@@ -141,9 +144,9 @@ def detect_bad_channels(
         for i, z in zip(idx, z_amp, strict=True):
             if z > noisy_z:
                 bad[int(i)] = (
-                    f"noisy: amplitude z={z:.1f} > {noisy_z:g} among {idx.size} "
-                    f"{ch_type.upper()} channels (robust std {std[i]:.3g} µV, "
-                    f"median {median_std:.3g} µV)"
+                    f"noisy: amplitude far above the other {ch_type.upper()} channels "
+                    f"(typical {std[i]:.3g} µV against their median {median_std:.3g} µV; "
+                    f"z={z:.1f} > {noisy_z:g} among {idx.size})"
                 )
         if hf_ratio is None:
             continue

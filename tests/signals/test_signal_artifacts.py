@@ -40,8 +40,8 @@ def test_detects_flat_noisy_and_high_frequency_channels():
     data[7] += 8.0 * rng.standard_normal(data.shape[1])  # noisy: broadband white noise
     bad = detect_bad_channels(data, SFREQ, ["eeg"] * 10)
     assert sorted(bad) == [1, 4, 7]
-    assert bad[1].startswith("flat: robust std")
-    assert bad[4].startswith("noisy: amplitude z=")
+    assert bad[1].startswith("flat: almost no signal (typical amplitude ")
+    assert bad[4].startswith("noisy: amplitude far above the other EEG channels (typical ")
     assert bad[7].startswith("noisy: high-frequency (> 50 Hz) ratio z=")
 
 
