@@ -65,7 +65,11 @@ def show_summary(out: dict[str, Any]) -> None:
         )
     for note in out.get("notes") or []:
         st.info(note)
-    st.plotly_chart(probability_figure(out), width="stretch", key="prediction_probability")
+    st.plotly_chart(
+        probability_figure(out, borderline=call.borderline),
+        width="stretch",
+        key="prediction_probability",
+    )
     st.markdown(
         "  \n".join(
             f"**{label}:** {text}"

@@ -331,6 +331,12 @@ def _windows_tab(
 ) -> None:
     from rehab_core.viz import attribution_figure, window_timeline_figure
 
+    if out.get("modality") == "image":  # an empty timeline would look like a failed recording
+        st.info(
+            "No EEG-EMG recording was used for this prediction: the fMRI model alone decided.",
+            icon=":material/info:",
+        )
+        return
     settings = out.get("preprocessing", {}).get("signals") or {}
     st.plotly_chart(
         window_timeline_figure(

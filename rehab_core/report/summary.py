@@ -97,7 +97,9 @@ def prediction_lines(prediction: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("Call", call_text(prediction)),
         (
             "EEG-EMG score",
-            format_number(prediction.get("signal_score"), missing="n/a (no windows)"),
+            "not used (fMRI-only prediction)"
+            if image_only
+            else format_number(prediction.get("signal_score"), missing="n/a (no windows)"),
         ),
         ("fMRI score", format_number(prediction.get("image_score"))),
         ("Fusion weight", fusion),
@@ -105,7 +107,8 @@ def prediction_lines(prediction: Mapping[str, Any]) -> list[tuple[str, str]]:
     ]
     n_windows = len(prediction.get("window_probabilities") or [])
     n_slices = len(prediction.get("slice_probabilities") or [])
-    lines.append(("Scored", f"{n_windows} EEG-EMG windows of 10 s, {n_slices} fMRI slices"))
+    windows = "" if image_only else f"{n_windows} EEG-EMG windows of 10 s, "
+    lines.append(("Scored", f"{windows}{n_slices} fMRI slices"))
     lines += [("Note", str(note)) for note in prediction.get("notes") or []]
     return lines
 

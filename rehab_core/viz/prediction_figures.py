@@ -35,6 +35,7 @@ __all__ = [
 
 GOOD_COLOUR = "#2e7d32"
 POOR_COLOUR = "#c62828"
+BORDERLINE_COLOUR = "#b26a00"  # amber: neither side's colour for a call that is neither
 _NEUTRAL = "#1f4e79"
 _BAYES_COLOUR = "#555555"
 _GROUP_COLOURS = {"fusion": "#1f4e79", "image": "#ef6c00", "signal": "#6a1b9a"}
@@ -101,7 +102,7 @@ def _score_layout(
     return fig
 
 
-def probability_figure(prediction: Mapping[str, Any]) -> go.Figure:
+def probability_figure(prediction: Mapping[str, Any], *, borderline: bool = False) -> go.Figure:
     """The probability of a good outcome on a 0-1 bar, with its interval and the threshold.
 
     Parameters
@@ -109,6 +110,10 @@ def probability_figure(prediction: Mapping[str, Any]) -> go.Figure:
     prediction : mapping
         ``Prediction.to_dict()``: ``probability_good``, ``interval``,
         ``threshold`` and ``member_probabilities`` (shown as ticks).
+    borderline : bool
+        The call is borderline (:func:`rehab_core.report.prediction_call`):
+        the diamond is amber and the title says so, rather than the green or
+        red of the side it happens to fall on (a firm call in colour).
 
     Returns
     -------
@@ -155,7 +160,11 @@ def probability_figure(prediction: Mapping[str, Any]) -> go.Figure:
             y=[0.5],
             mode="markers",
             marker=dict(
-                symbol="diamond", size=16, color=GOOD_COLOUR if p >= threshold else POOR_COLOUR
+                symbol="diamond",
+                size=16,
+                color=BORDERLINE_COLOUR
+                if borderline
+                else (GOOD_COLOUR if p >= threshold else POOR_COLOUR),
             ),
             error_x=dict(type="data", symmetric=False, array=[high - p], arrayminus=[p - low]),
             name="P(good outcome)",
@@ -168,7 +177,10 @@ def probability_figure(prediction: Mapping[str, Any]) -> go.Figure:
         showlegend=False,
         xaxis=dict(range=[0, 1], title="probability of a good outcome", dtick=0.1),
         yaxis=dict(visible=False, range=[0, 1]),
-        title=dict(text=f"P(good outcome) = {p:.2f} (model spread {low:.2f}-{high:.2f})"),
+        title=dict(
+            text=f"P(good outcome) = {p:.2f} (model spread {low:.2f}-{high:.2f})"
+            + (": borderline" if borderline else "")
+        ),
     )
     return fig
 
@@ -276,7 +288,7 @@ def slice_probabilities_figure(
     return _score_layout(
         fig,
         threshold,
-        ("image score", image_score),
+        ("fMRI score", image_score),
         title=f"fMRI slices ({probs.size} kept)",
         xaxis=dict(title="axial slice (inferior → superior)"),
     )

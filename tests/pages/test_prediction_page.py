@@ -257,6 +257,12 @@ def test_an_arm_recording_with_fmri_gets_a_labelled_fmri_only_prediction(
     assert out["notes"][0].startswith("fMRI-only prediction: the EEG-EMG recording")
     assert any(s.value.startswith("Result from the fMRI only") for s in at.subheader)
     assert out["notes"][0] in [i.value for i in at.info]
+    # the EEG-EMG tab says the recording was not used, rather than drawing an empty timeline
+    assert "No EEG-EMG recording was used for this prediction: the fMRI model alone decided." in [
+        i.value for i in at.tabs[1].info
+    ]
+    lines = " ".join(m.value for m in at.markdown)
+    assert "**EEG-EMG score:** not used (fMRI-only prediction)" in lines
 
 
 def test_the_page_names_the_model_version_it_uses(signed_in, store, demo_files):

@@ -298,7 +298,7 @@ def test_image_only_prediction_says_so(patient, uploads, prediction, heatmap_png
     )
     text = pdf_text(build(patient, uploads[1:], prediction, heatmap_png, card))
     assert "POOR recovery expected (probability < threshold 0.50)" in text
-    assert "n/a (no windows)" in text
+    assert "not used (fMRI-only prediction)" in text and "no windows" not in text
     assert "not used: fMRI model alone (no usable EEG-EMG)" in text
     assert "Image-only prediction: no EEG-EMG recording was given" in text
     assert "eegemg.txt" not in text

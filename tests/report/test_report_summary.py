@@ -44,10 +44,11 @@ def test_image_only_prediction_lines(prediction):
     )
     prediction.update(probability_good=0.412, interval=[0.35, 0.47])
     assert probability_text(prediction) == "0.41 (model spread 0.35–0.47)"
-    assert lines["EEG-EMG score"] == "n/a (no windows)"
+    assert lines["EEG-EMG score"] == "not used (fMRI-only prediction)"  # not 'no windows'
+
     assert lines["Fusion weight"] == "not used: fMRI model alone (no usable EEG-EMG)"
     assert lines["FMA-LE at 3 months"] == "not estimated (the baseline FMA-LE is missing)"
-    assert lines["Scored"] == "0 EEG-EMG windows of 10 s, 2 fMRI slices"
+    assert lines["Scored"] == "2 fMRI slices"
     assert prediction_lines(prediction)[-1] == (
         "Note",
         "Image-only prediction: no EEG-EMG recording was given.",

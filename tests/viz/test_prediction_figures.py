@@ -20,7 +20,7 @@ from rehab_core.viz import (
     slice_probabilities_figure,
     window_timeline_figure,
 )
-from rehab_core.viz.prediction_figures import GOOD_COLOUR, POOR_COLOUR
+from rehab_core.viz.prediction_figures import BORDERLINE_COLOUR, GOOD_COLOUR, POOR_COLOUR
 
 
 @pytest.fixture
@@ -59,6 +59,15 @@ def test_probability_below_threshold_is_drawn_poor(prediction):
         (0.0, 0.35),
         (0.35, 1.0),
     ]
+
+
+def test_a_borderline_probability_is_drawn_in_neither_sides_colour(prediction):
+    """Issue 15: P = 0.52 drawn green beside the word 'Borderline' still reads as a good call."""
+    prediction.update(probability_good=0.52, interval=[0.51, 0.53])
+    fig = probability_figure(prediction, borderline=True)
+    assert _trace(fig, "P(good outcome)").marker.color == BORDERLINE_COLOUR
+    assert BORDERLINE_COLOUR not in (GOOD_COLOUR, POOR_COLOUR)
+    assert fig.layout.title.text == "P(good outcome) = 0.52 (model spread 0.51-0.53): borderline"
 
 
 def test_window_timeline_places_each_window_at_its_time():
@@ -109,7 +118,7 @@ def test_score_and_threshold_labels_sit_beside_the_bars_and_apart(score, score_s
         "threshold": {"bottom": "top", "top": "bottom"}[score_side],
     }
     slices = slice_probabilities_figure([3, 4], [0.2, 0.9], threshold=0.4, image_score=0.55)
-    _assert_labels_beside_the_plot(slices, {"threshold 0.40": 0.4, "image score 0.55": 0.55})
+    _assert_labels_beside_the_plot(slices, {"threshold 0.40": 0.4, "fMRI score 0.55": 0.55})
 
 
 def test_window_timeline_without_windows_says_image_only():
@@ -138,7 +147,7 @@ def test_slice_probabilities_outline_the_selected_slice():
     assert list(bars.x) == [4, 5, 7]
     assert list(bars.marker.line.width) == [0, 2.5, 0]
     assert list(bars.marker.color) == [POOR_COLOUR, GOOD_COLOUR, GOOD_COLOUR]
-    assert "image score 0.53" in {a.text for a in fig.layout.annotations}
+    assert "fMRI score 0.53" in {a.text for a in fig.layout.annotations}
 
 
 @pytest.fixture
