@@ -56,6 +56,7 @@ from rehab_core.report import (
     format_number,
     model_card,
     plain_model_name,
+    prediction_call,
 )
 from rehab_core.report.evaluation import TRAINING_REPORT
 from rehab_core.storage import (
@@ -480,7 +481,7 @@ def _history(store: Store, patient: PatientRecord) -> None:
                 "Model": plain_model_name(r.model_id),
                 "P(good)": round(r.outputs["probability_good"], 3),
                 "Spread": "–".join(format_number(v, ".2f") for v in r.outputs["interval"]),
-                "Call": r.outputs["label"],
+                "Call": prediction_call(r.outputs).title,  # borderline, as on the result
                 "FMA-LE 3 m": format_number(r.outputs.get("fma_3m"), ".1f"),
                 "Inputs": ", ".join(names.get(i, f"upload {i}") for i in r.upload_ids),
             }

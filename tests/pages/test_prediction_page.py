@@ -257,6 +257,9 @@ def test_an_arm_recording_with_fmri_gets_a_labelled_fmri_only_prediction(
     assert out["notes"][0].startswith("fMRI-only prediction: the EEG-EMG recording")
     assert any(s.value.startswith("Result from the fMRI only") for s in at.subheader)
     assert out["notes"][0] in [i.value for i in at.info]
+    # the history makes the same call as the result (it showed the raw 'poor' of a borderline)
+    (history,) = [d.value for d in at.dataframe if "Call" in d.value.columns]
+    assert history["Call"].tolist() == [prediction_call(out).title]
     # the EEG-EMG tab says the recording was not used, rather than drawing an empty timeline
     assert "No EEG-EMG recording was used for this prediction: the fMRI model alone decided." in [
         i.value for i in at.tabs[1].info
