@@ -234,10 +234,10 @@ def preprocessing_qc_lines(qc: Mapping[str, Any] | None) -> list[str]:
     if fmri:
         text = (
             f"fMRI: {fmri['n_slices_kept']} slices kept, {fmri['n_screened_out']} screened out; "
-            f"head motion mean FD {format_number(fmri.get('mean_fd_mm'))} mm "
-            f"(max {format_number(fmri.get('max_fd_mm'))}), "
-            f"{fmri.get('n_high_motion_frames', 'n/a')} high-motion frames; "
-            f"median tSNR {format_number(fmri.get('median_tsnr'), '.0f')}"
+            f"head movement {format_number(fmri.get('mean_fd_mm'))} mm between volumes "
+            f"on average (max {format_number(fmri.get('max_fd_mm'))}), "
+            f"{fmri.get('n_high_motion_frames', 'n/a')} volumes with much movement; "
+            f"signal steadiness (median tSNR) {format_number(fmri.get('median_tsnr'), '.0f')}"
         )
         if fmri.get("flags"):
             text += "; flags: " + "; ".join(str(f) for f in fmri["flags"])

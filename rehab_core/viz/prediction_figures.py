@@ -233,7 +233,7 @@ def window_timeline_figure(
     return _score_layout(
         fig,
         threshold,
-        ("signal score", signal_score),
+        ("EEG-EMG score", signal_score),
         title=f"EEG-EMG windows ({probs.size} windows of {window_s:g} s)",
         xaxis=dict(title="time in the recording (s)", range=[0, float(starts.max() + window_s)]),
     )

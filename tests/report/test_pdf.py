@@ -227,7 +227,7 @@ def test_report_is_one_page_with_patient_prediction_and_model(
         "Trained on synthetic data",
         "Created 2026-03-04 05:06 UTC",
         "Preprocessing QC, EEG-EMG: 6 of 6 windows of 10 s kept; bad channels: FC1 (flat, set",
-        "Preprocessing QC, fMRI: 30 slices kept, 5 screened out; head motion mean FD 0.14 mm",
+        "Preprocessing QC, fMRI: 30 slices kept, 5 screened out; head movement 0.14 mm between",
     ):
         assert expected in text, expected
     assert "did not fit" not in text

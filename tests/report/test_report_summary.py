@@ -114,8 +114,9 @@ def test_preprocessing_qc_from_the_results():
     assert qc["fmri"]["n_screened_out"] == 2
     assert preprocessing_qc_lines(qc) == [
         "EEG-EMG: 51 of 54 windows of 10 s kept; bad channels: FC1 (flat, set to zero)",
-        "fMRI: 29 slices kept, 2 screened out; head motion mean FD 0.20 mm (max 0.61), "
-        "2 high-motion frames; median tSNR 41; flags: 2 frames above 0.5 mm FD",
+        "fMRI: 29 slices kept, 2 screened out; head movement 0.20 mm between volumes on average "
+        "(max 0.61), 2 volumes with much movement; signal steadiness (median tSNR) 41; flags: "
+        "2 frames above 0.5 mm FD",
     ]
     assert preprocessing_qc(None, None) == {} and preprocessing_qc_lines(None) == []
 

@@ -80,7 +80,7 @@ def test_window_timeline_places_each_window_at_its_time():
     assert list(bars.marker.color) == [POOR_COLOUR, GOOD_COLOUR, GOOD_COLOUR]
     assert tuple(fig.layout.xaxis.range) == (0.0, 40.0)
     assert "3 windows of 10 s" in fig.layout.title.text
-    assert {a.text for a in fig.layout.annotations} >= {"threshold 0.50", "signal score 0.50"}
+    assert {a.text for a in fig.layout.annotations} >= {"threshold 0.50", "EEG-EMG score 0.50"}
 
 
 def _line_labels(fig):
@@ -110,11 +110,13 @@ def test_score_and_threshold_labels_sit_beside_the_bars_and_apart(score, score_s
     bars = fig.data[0]
     right_edge = max(np.asarray(bars.x) + np.asarray(bars.width) / 2)
     assert fig.layout.xaxis.range[1] >= right_edge  # every bar is inside the plot area
-    _assert_labels_beside_the_plot(fig, {"threshold 0.50": 0.5, f"signal score {score:.2f}": score})
+    _assert_labels_beside_the_plot(
+        fig, {"threshold 0.50": 0.5, f"EEG-EMG score {score:.2f}": score}
+    )
     sides = {a.text.split(" ")[0]: a.yanchor for a in _line_labels(fig)}
     # the higher line's name above it, the lower's below: never on top of each other
     assert sides == {
-        "signal": score_side,
+        "EEG-EMG": score_side,
         "threshold": {"bottom": "top", "top": "bottom"}[score_side],
     }
     slices = slice_probabilities_figure([3, 4], [0.2, 0.9], threshold=0.4, image_score=0.55)
