@@ -68,10 +68,12 @@ def _tables(training: dict[str, Any], markdown: str | None) -> None:
         if not table:
             continue
         st.markdown(f"**{table['title']}**")
-        st.dataframe(
+        # static: nine columns of 'figure (interval)' wrap within the page, where a data grid
+        # cut Table 3's last column off at the edge (issue 15)
+        st.table(
             [{c: row.get(c, "—") for c in table["columns"]} for row in table["rows"]],
             hide_index=True,
-            width="stretch",
+            border="horizontal",
         )
     if markdown:  # the tables' own footnote: how the intervals were computed
         notes = [p for p in markdown.strip().split("\n\n") if p.startswith("Point estimates")]
