@@ -96,10 +96,10 @@ def _statistics(training: dict[str, Any]) -> None:
     if paired and paired.get("rows"):
         st.markdown(f"**{paired['title']}**")
         columns = ["Family", *paired["columns"]]
-        st.dataframe(
+        st.table(  # static: every comparison and its p (Holm) column in view, none scrolled off
             [{c: row.get(c, "—") for c in columns} for row in paired["rows"]],
             hide_index=True,
-            width="stretch",
+            border="horizontal",
         )
     diagnostics = [d for d in training.get("diagnostics") or [] if d.get("calibration")]
     if diagnostics:
@@ -121,7 +121,7 @@ def _statistics(training: dict[str, Any]) -> None:
                 row[f"NB {t:g}"] = format_number(curve["net_benefit"][k], ".3f")
                 row[f"Treat all {t:g}"] = format_number(curve["treat_all"][k], ".3f")
             rows.append(row)
-        st.dataframe(rows, hide_index=True, width="stretch")
+        st.table(rows, hide_index=True, border="horizontal")
         st.caption(
             "Net benefit (NB) of acting on P(good) ≥ threshold, in true positives per patient, "
             "beside treating everyone on the same patients; treating no one is 0. Calibration "
