@@ -234,13 +234,13 @@ def _external_section(folder: Path, info: dict[str, Any]) -> None:
         "scored by `rehab evaluate`; mean ± SD across cohorts, then each cohort's own AUC."
     )
     tables = external_tables(external)
-    if tables["rows"]:
-        st.dataframe(tables["rows"], hide_index=True, width="stretch")
+    if tables["rows"]:  # static, as Tables 1-3: its 14 rows were scrolled off past the tenth
+        st.table(tables["rows"], hide_index=True, border="horizontal")
     if tables["comparisons"]:
         st.markdown(
             "**Paired AUC differences (A − B) on each cohort's patients both models scored**"
         )
-        st.dataframe(tables["comparisons"], hide_index=True, width="stretch")
+        st.table(tables["comparisons"], hide_index=True, border="horizontal")
     if absent:
         st.caption(
             "Scored on these cohorts but not installed here: "

@@ -102,6 +102,16 @@ def _score_layout(
     return fig
 
 
+def _height_with_legend(n_entries: int, *, per_row: int) -> int:
+    """Figure height (px) keeping a square plot of about 400 px above a legend of n entries.
+
+    Plotly takes the legend below the plot out of the figure's height, so with
+    13 models in half the page the ROC square shrank to 150 px (issue 15).
+    """
+    rows = -(-n_entries // per_row)
+    return max(500, 420 + 20 * rows)
+
+
 def probability_figure(prediction: Mapping[str, Any], *, borderline: bool = False) -> go.Figure:
     """The probability of a good outcome on a 0-1 bar, with its interval and the threshold.
 
@@ -515,7 +525,7 @@ def roc_figure(
         )
     fig.update_layout(
         title=f"ROC curves ({patients})",
-        height=500,
+        height=_height_with_legend(len(fig.data), per_row=1),
         margin=MARGIN,
         xaxis=dict(title="1 - specificity (false-positive rate)", range=[0, 1], constrain="domain"),
         yaxis=dict(title="sensitivity (true-positive rate)", range=[0, 1], scaleanchor="x"),
@@ -576,7 +586,7 @@ def calibration_figure(
         )
     fig.update_layout(
         title=f"Calibration ({patients})",
-        height=500,
+        height=_height_with_legend(len(fig.data), per_row=2),
         margin=MARGIN,
         xaxis=dict(title="mean predicted P(good)", range=[0, 1], constrain="domain"),
         yaxis=dict(title="observed fraction good", range=[-0.02, 1.02], scaleanchor="x"),

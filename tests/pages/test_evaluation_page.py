@@ -285,7 +285,7 @@ def test_figures_on_unseen_cohorts_are_shown_from_external_json(signed_in, tmp_p
     assert "On unseen cohorts" in headers
     assert headers.index("On unseen cohorts") > headers.index("ROC and calibration")
     expected = external_tables(summary)
-    frames = [f.value for f in at.dataframe]
+    frames = [f.value for f in at.table]
     (rows,) = [f for f in frames if "AUC seed3" in f.columns and "Modality" in f.columns]
     assert rows.to_dict("records") == expected["rows"]
     assert rows.iloc[0]["ROC AUC"] == "0.58 ± 0.03"  # fMRI: 0.61, 0.55, 0.58
@@ -305,7 +305,7 @@ def test_figures_on_unseen_cohorts_of_other_weights_are_not_shown(signed_in, tmp
     assert "On unseen cohorts" in [s.value for s in at.subheader]
     (warning,) = [w.value for w in at.warning if w.value.startswith("external.json")]
     assert warning.startswith("external.json scored shufflenet_lstm with other weights")
-    assert not [f for f in at.dataframe if "AUC seed1" in f.value.columns]
+    assert not [f for f in at.table if "AUC seed1" in f.value.columns]
     assert any(f"--out {folder / 'external'}" in c.value for c in at.code)
 
 
@@ -317,6 +317,6 @@ def test_a_model_scored_on_unseen_cohorts_but_not_installed_keeps_its_figures(
     write_external(folder, manifest["sha256"], {"resnet50_lstm": {"weights_sha256": "1" * 64}})
     at = open_evaluation(signed_in)
     assert not [w for w in at.warning if "external.json" in w.value]
-    assert [f for f in at.dataframe if "AUC seed1" in f.value.columns]
+    assert [f for f in at.table if "AUC seed1" in f.value.columns]
     captions = " ".join(c.value for c in at.caption)
     assert "Scored on these cohorts but not installed here: ResNet50 + LSTM" in captions

@@ -262,6 +262,20 @@ def test_roc_figure_draws_each_model_and_the_ceiling(curves):
     assert list(fig.data[2].y) == model["roc"]["tpr"]
 
 
+def test_many_models_make_the_figure_taller_not_the_plot_smaller(curves):
+    """Issue 15: 13 curves' legend below the plot squeezed the ROC square to 150 px."""
+    model, bayes = curves
+    few = roc_figure([model], bayes=bayes["roc"])
+    many = roc_figure([dict(model, name=f"model {i}") for i in range(11)], bayes=bayes["roc"])
+    assert few.layout.height == 500
+    # one legend row per curve: 13 entries; the plot keeps its ~400 px above them
+    assert many.layout.height == 420 + 20 * 13
+    cal = calibration_figure(
+        [dict(model, name=f"m{i}") for i in range(11)], bayes=bayes["calibration"]
+    )
+    assert cal.layout.height == 420 + 20 * 7  # two entries a row
+
+
 def test_calibration_figure_sizes_markers_by_count(curves):
     model, bayes = curves
     fig = calibration_figure([model], bayes=bayes["calibration"])
