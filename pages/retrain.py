@@ -34,6 +34,7 @@ from rehab_core.jobs import (  # noqa: E402
     find_cohorts,
     fold_progress_text,
     get_job,
+    imagenet_fallback,
     is_trial_settings,
     is_trial_version,
     job_events,
@@ -461,6 +462,9 @@ def _draw_jobs() -> None:
             f"Finished in {_eta(p.get('seconds'))}; new model versions "
             f"{', '.join(f'v{v}' for v in p.get('versions', []))} (see Model versions)."
         )
+        fallback = imagenet_fallback(store, job)  # else only a Python warning in the raw log
+        if fallback:
+            st.warning(fallback, icon=":material/warning:")
     elif job.state == "failed":
         st.error(job.error or "The job failed; see its log.")
     elif job.state == "cancelled":

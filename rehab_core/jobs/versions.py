@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from rehab_core.storage import BundleManifest, Store
 
 __all__ = [
+    "imagenet_fallback",
     "VersionRecord",
     "bundle_metrics",
     "register_bundle",
@@ -377,3 +378,31 @@ def model_path(store: Store, model_id: str, weights_dir: str | Path | None = Non
         return promoted.path
     folder = Path(weights_dir) if weights_dir is not None else default_weights_dir()
     return folder / model_id
+
+
+def imagenet_fallback(store: Store, job: Any) -> str:
+    """One sentence when a job asked for ImageNet weights and its image models started without.
+
+    Offline, or without a local copy, :func:`rehab_core.models.create_model`
+    keeps the random initialisation and only warns in the job's log; the
+    versions' manifests record what was had (``imagenet_pretrained``), so the
+    job's status can say it (issue 15). ``""`` when ImageNet weights were not
+    asked for, were loaded, or the job made no version yet.
+    """
+    from rehab_core.storage import read_manifest
+
+    if not (job.settings.get("experiment") or {}).get("pretrained"):
+        return ""
+    without = []
+    for version_id in (job.progress or {}).get("versions") or []:
+        version = get_version(store, version_id)
+        image = read_manifest(version.path).parts.image
+        if image is not None and not image.imagenet_pretrained:
+            without.append(version.label)
+    if not without:
+        return ""
+    return (
+        "ImageNet weights were asked for but could not be loaded (no download, no local copy), "
+        f"so the image models of {', '.join(without)} started from random weights; set "
+        "REHAB_PRETRAINED_DIR to a folder of ImageNet weights, or untick the box."
+    )

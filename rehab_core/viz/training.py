@@ -75,7 +75,9 @@ def learning_curves(events: Sequence[Mapping[str, Any]], *, height: int = 360) -
                 row=1,
                 col=col,
             )
-    fig.update_xaxes(title_text="epoch")
+    # epochs are whole: a 3-epoch trial run had ticks at 1.5 and 2.5
+    last = max((int(r["epoch"]) for rows in table.values() for r in rows), default=1)
+    fig.update_xaxes(title_text="epoch", tick0=1, dtick=1 if last <= 12 else None, tickformat="d")
     fig.update_yaxes(range=[0, 1.02], row=1, col=2)
     # a legend under the panels wrapped onto the axis titles and was cut off at 20 members
     fig.update_layout(

@@ -395,3 +395,36 @@ def test_the_scheduling_policy_is_stated(app_store, signed_in, runner_starts):
     captions = " ".join(c.value for c in at.caption)
     assert "Batch: 32 windows and 16 slices" in captions
     assert "Learning rate 0.001 as set: the global batch does not change" in captions
+
+
+def test_a_finished_job_says_its_image_models_started_without_imagenet_weights(
+    app_store, signed_in, runner_starts, tiny_cohort, tiny_experiment_settings
+):
+    """Issue 15: the ImageNet fallback was only a Python warning in the raw log."""
+    root = Path(__file__).resolve().parents[2] / "weights" / "shufflenet_lstm"
+    asked = jobs.submit_job(app_store, tiny_cohort, tiny_experiment_settings(pretrained=True))
+    plain = jobs.submit_job(app_store, tiny_cohort, tiny_experiment_settings(pretrained=False))
+    with Session(app_store.engine) as session, session.begin():
+        for job in (asked, plain):
+            version = jobs.versions.register_bundle(
+                session, root, data_dir=app_store.data_dir, job_id=job.id
+            )
+            row = session.get(db.TrainingJob, job.id)
+            row.state = "finished"
+            row.progress = {"stage": "done", "seconds": 65.0, "versions": [version.id]}
+    # the shipped bundle's image models started from random weights: its manifest says so
+    assert jobs.get_version(app_store, 1).path.samefile(root)
+    sentence = (
+        "ImageNet weights were asked for but could not be loaded (no download, no local copy), "
+        "so the image models of v1 (job 1) started from random weights; set "
+        "REHAB_PRETRAINED_DIR to a folder of ImageNet weights, or untick the box."
+    )
+    assert jobs.imagenet_fallback(app_store, jobs.get_job(app_store, asked.id)) == sentence
+    assert jobs.imagenet_fallback(app_store, jobs.get_job(app_store, plain.id)) == ""  # not asked
+    at = open_retrain(signed_in)
+    labelled(at.selectbox, "Job").set_value(asked.id).run()
+    assert not at.exception, at.exception
+    assert sentence in [w.value for w in at.warning]
+    assert "Finished in 1 min; new model versions v1 (see Model versions)." in [
+        s.value for s in at.success
+    ]

@@ -46,3 +46,12 @@ def test_every_member_fits_in_the_legend_beside_the_panels(n_members):
     # (one group per member)
     assert plot_area >= (19 + legend.tracegroupgap) * n_members
     assert fig.layout.height >= 360
+
+
+def test_epochs_are_ticked_as_whole_numbers():
+    """A 3-epoch trial run's axis read 1, 1.5, 2, 2.5, 3 (issue 15 screenshots)."""
+    short = learning_curves(_events(["lstm/fold0"], n_epochs=3))
+    assert {
+        (a.dtick, a.tick0, a.tickformat) for a in (short.layout.xaxis, short.layout.xaxis2)
+    } == {(1, 1, "d")}
+    assert learning_curves(_events(["lstm/fold0"], n_epochs=50)).layout.xaxis.dtick is None
