@@ -183,6 +183,7 @@ def _audit_log(store: Store, me: UserRecord, usernames: list[str]) -> None:
             ],
             hide_index=True,
             width="stretch",
+            placeholder="",  # an event of no patient: blank, not a grey 'None'
         )
         if len(events) == _SHOWN_EVENTS:
             st.caption(f"The newest {_SHOWN_EVENTS} events; the CSV holds every matching one.")
