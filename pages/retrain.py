@@ -548,7 +548,8 @@ with versions_tab:
     ]
     if picked:
         trial = [v.label for v in picked if is_trial_version(v)]
-        st.dataframe(versions_table(picked, trial), hide_index=True, width="stretch")
+        # static: every row (the evaluation cohort, the ImageNet start) in view, none scrolled off
+        st.table(versions_table(picked, trial), hide_index=True, border="horizontal")
         st.caption(
             "Each version is evaluated on its own held-out patients; versions trained on "
             "different cohorts are not compared on the same patients."

@@ -261,7 +261,7 @@ def test_a_trial_run_or_ones_own_version_cannot_be_promoted_and_the_page_says_wh
         ).id
     at = open_retrain(signed_in)
     assert labelled(at.button, "Promote to default").disabled
-    (table,) = [d.value for d in at.dataframe if "" in d.value.columns]
+    (table,) = [d.value for d in at.table if "" in d.value.columns]
     use = dict(zip(table[""], table[f"shufflenet_lstm v{trial_id}"], strict=True))["Use"]
     assert use == "trial, not for patients"
     assert dict(zip(table[""], table["shufflenet_lstm shipped"], strict=True))["Use"] == ""
@@ -291,7 +291,7 @@ def test_versions_compare_and_promote(app_store, signed_in, runner_starts, tiny_
             session, bundle, data_dir=app_store.data_dir, created_by="r"
         ).id
     at = open_retrain(signed_in)
-    compare = [d.value for d in at.dataframe if "" in d.value.columns]
+    compare = [d.value for d in at.table if "" in d.value.columns]
     (table,) = compare
     assert list(table.columns) == ["", f"shufflenet_lstm v{version_id}", "shufflenet_lstm shipped"]
     assert table[""].tolist()[0] == "Fused ROC AUC"
@@ -313,7 +313,7 @@ def test_versions_compare_and_promote(app_store, signed_in, runner_starts, tiny_
         f"model version {version_id}"
     ]
     # the promoted version stays in the comparison (a widget holding records would drop it)
-    (table,) = [d.value for d in at.dataframe if "" in d.value.columns]
+    (table,) = [d.value for d in at.table if "" in d.value.columns]
     assert f"shufflenet_lstm v{version_id}" in table.columns
     labelled(at.button, "Go back to the shipped bundle").click().run()
     assert jobs.default_version(app_store, "shufflenet_lstm") is None
