@@ -287,8 +287,8 @@ def _signals_tab(patient_id: int, settings: SignalSettings, source: str) -> None
             key=f"sig_psd_{upload.id}",
         )
         st.caption(
-            "Welch spectra (2-s Hann segments) of the filtered data in the windows the model "
-            "used; dotted lines: the pass band, faint lines: mains notches."
+            "How strong each frequency is in each channel, over the stretches the model used; "
+            "dotted lines: the band the filter keeps, faint lines: the mains frequencies removed."
         )
         st.subheader("EEG-EMG coherence over the motor cortex")
         coh = spectra.coherence
@@ -307,11 +307,18 @@ def _signals_tab(patient_id: int, settings: SignalSettings, source: str) -> None
                 key=f"sig_coherence_{upload.id}",
             )
             st.caption(
-                "Magnitude-squared coherence of each motor-cortex EEG site with each rectified "
-                "EMG channel (1-s segments); corticomuscular coupling is usually reported in the "
-                "beta band (shaded). Above the dotted line coherence is unlikely (5 %) between "
-                "independent signals."
+                "How closely each motor-cortex EEG site and each muscle rise and fall together "
+                "(0: not at all, 1: in lock-step); brain-muscle coupling is usually seen in the "
+                "beta band (shaded). Above the dotted line it is unlikely (5 %) between "
+                "unrelated signals."
             )
+            with st.expander("Technical details", icon=":material/build:"):
+                st.caption(
+                    "Spectra: Welch's method, 2-s Hann segments of the filtered data in the "
+                    "windows the model used. Coherence: magnitude-squared coherence of each "
+                    "motor-cortex EEG site with each rectified EMG channel, 1-s segments; the "
+                    "dotted line is its 95 % limit for independent signals."
+                )
 
     st.subheader("Quality control")
     st.dataframe(qc_rows["summary"], hide_index=True, column_config=_QC_COLUMNS)
