@@ -16,7 +16,7 @@ except WeightsError:
 cnn = imagenet_phrase(card) if card else "a CNN"
 st.title("Lower-limb recovery after ischaemic stroke")
 st.markdown(
-    f"""
+    """
 Predicts whether a patient's **lower-limb Fugl-Meyer score three months after stroke
 will be above 17 of 34** (a *good* outcome) from two recordings taken in the first
 two weeks:
