@@ -105,7 +105,9 @@ def _clinician(browser, url: str, ids: dict, out: Path) -> None:
     expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible(timeout=SLOW_MS)
     _shot(page, out, "04_signals_real_recording")
     page.get_by_role("tab", name="fMRI").click()
-    expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible(timeout=SLOW_MS)
+    # the EEG-EMG tab's charts stay in the page, hidden: wait for one the fMRI tab shows
+    shown = page.get_by_test_id("stPlotlyChart").filter(visible=True)
+    expect(shown.first).to_be_visible(timeout=SLOW_MS)
     page.wait_for_timeout(1500)
     _shot(page, out, "04b_signals_fmri")
     go_to_page(page, "Prediction", timeout_ms=SLOW_MS)

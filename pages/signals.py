@@ -371,8 +371,9 @@ def _fmri_tab(patient_id: int, settings: ImagingSettings, source: str) -> None:
     st.plotly_chart(fmri_map_figure(result, name, x, y, z), key=f"fmri_views_{upload.id}")
     st.caption(MAP_EXPLANATIONS[name])
     st.caption(
-        "Axial slices shaded red on the coronal and sagittal views were screened out and not "
-        "given to the model. Patient's left on the left."
+        "On the coronal and sagittal views, the darkened rows are axial slices screened out "
+        "and not given to the model; the bright rows are the slices it read. Patient's left "
+        "on the left."
     )
     rows = screened_slices(result.slice_index, result.screened_out, affine=result.affine)
     dropped = [r for r in rows if not r["kept"]]

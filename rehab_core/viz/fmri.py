@@ -41,8 +41,10 @@ __all__ = [
     "tsnr_figure",
 ]
 
-_SCREENED_FILL = "rgba(229, 57, 53, 0.3)"
-_SCREENED_LINE = "#e53935"
+#: Screened-out axial slices are darkened on the side views, not tinted red: with every
+#: second slice left out (the model's slice step) red bands turned the whole brain pink, so
+#: the kept slices looked rejected too (issue 15). Grey, as in the slice-screening figure.
+_SCREENED_FILL = "rgba(0, 0, 0, 0.6)"
 #: Outside the brain mask: "no data", not a value of the colour scale.
 _NO_DATA_COLOUR = "#000000"
 _OUTLINE_COLOUR = "#00e5ff"
@@ -210,9 +212,7 @@ def _crosshairs_and_screening(fig: go.Figure, cells, where, z_coords, screened) 
         z_span = sorted((_world(z_coords, first - 0.5), _world(z_coords, last + 0.5)))
         for row, col in cells[1:]:  # coronal and sagittal: z is their vertical axis
             band = band_shape(axis_refs(fig, row, col), y=tuple(z_span), fill=_SCREENED_FILL)
-            band.update(
-                layer="above", name="screened out", line=dict(color=_SCREENED_LINE, width=1)
-            )
+            band.update(layer="above", name="screened out", line=dict(width=0))
             shapes.append(band)
     return shapes
 
@@ -239,7 +239,7 @@ def orthogonal_views_figure(
     first voxel) and the true aspect ratio; the crosshairs mark the other two
     planes. Voxels outside ``mask`` are left out of the colour scale and shown
     black, as "no data". Screened-out axial slices (not given to the model) are
-    outlined and shaded red on the coronal and sagittal views and named in the
+    darkened on the coronal and sagittal views and named in the
     axial title. Neurological convention on a RAS+ grid: the patient's left is
     on the left.
 
@@ -454,7 +454,7 @@ def _registration_title(registration: Mapping[str, Any]) -> str:
 
 #: How each map of ``ImagingResult.maps`` is shown: colour-bar title with its unit, colour
 #: scale, and whether voxels outside the brain are left out. Quantitative maps use a scale
-#: without red, which the views keep for "screened out".
+#: without red, which the pages keep for "rejected".
 FMRI_MAP_STYLES: dict[str, tuple[str, str, bool]] = {
     "mean": ("mean BOLD (scanner units)", "Gray", False),
     "alff": ("ALFF (scanner units)", "Viridis", True),

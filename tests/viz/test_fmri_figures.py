@@ -353,3 +353,17 @@ def test_fmri_qc_table_reports_the_registration(registered_result):
     assert rows["registration"] == "passed"
     assert rows["similarity to the template"].startswith(f"{reg['similarity_nmi']:.3f} NMI")
     assert rows["registration transform"].startswith("affine, scales ")
+
+
+def test_screened_slices_are_darkened_on_the_side_views_not_tinted_red(imaging_result):
+    """Issue 15: with every second slice screened out, red bands made the whole brain pink."""
+    res = imaging_result
+    assert res.screened_out  # the fixture leaves some out
+    shape = res.mask.shape
+    fig = fmri_map_figure(res, "mean", shape[0] // 2, shape[1] // 2, int(res.slice_index[0]))
+    bands = [s for s in fig.layout.shapes if s.name == "screened out"]
+    assert bands
+    for band in bands:
+        r, g, b = _rgb(band.fillcolor)[:3]
+        assert r == g == b  # grey: no hue that reads as 'rejected'
+        assert band.line.width == 0
