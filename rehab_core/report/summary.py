@@ -236,10 +236,17 @@ def preprocessing_qc_lines(qc: Mapping[str, Any] | None) -> list[str]:
             f"fMRI: {fmri['n_slices_kept']} slices kept, {fmri['n_screened_out']} screened out; "
             f"head movement {format_number(fmri.get('mean_fd_mm'))} mm between volumes "
             f"on average (max {format_number(fmri.get('max_fd_mm'))}), "
-            f"{fmri.get('n_high_motion_frames', 'n/a')} volumes with much movement; "
+            f"{_count(fmri.get('n_high_motion_frames'), 'volume')} with much movement; "
             f"signal steadiness (median tSNR) {format_number(fmri.get('median_tsnr'), '.0f')}"
         )
         if fmri.get("flags"):
             text += "; flags: " + "; ".join(str(f) for f in fmri["flags"])
         lines.append(text)
     return lines
+
+
+def _count(n: Any, noun: str) -> str:
+    """``"1 volume"``, ``"3 volumes"``; ``"n/a volumes"`` when the count is missing."""
+    if n is None:
+        return f"n/a {noun}s"
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -740,7 +740,7 @@ def motion_figure(
     shapes = []
     if fd_threshold_mm is not None:
         n_high = int(np.count_nonzero(fd > fd_threshold_mm))
-        limit_text = f"{fd_threshold_mm:g} mm ({n_high} frames above)"
+        limit_text = f"{fd_threshold_mm:g} mm ({n_high} frame{'' if n_high == 1 else 's'} above)"
         refs = axis_refs(fig, 3, 1)
         shapes.append(line_shape(refs, y=fd_threshold_mm, text=limit_text, colour="#c62828"))
     fig.update_yaxes(title_text="mm", row=1, col=1)

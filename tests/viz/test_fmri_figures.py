@@ -263,7 +263,12 @@ def test_motion_figure_traces_units_and_threshold():
     threshold = fig.layout.shapes[0]
     assert threshold.y0 == 0.5
     n_high = int((fd > 0.5).sum())
-    assert threshold.label.text == f"0.5 mm ({n_high} frames above)"
+    assert n_high > 1 and threshold.label.text == f"0.5 mm ({n_high} frames above)"
+    one = fd.copy()
+    one[one > 0.5] = 0.1
+    one[0] = 0.9
+    fig = motion_figure(params, one, tr_s=2.0, fd_threshold_mm=0.5)
+    assert fig.layout.shapes[0].label.text == "0.5 mm (1 frame above)"  # not '1 frames'
 
 
 def test_motion_figure_from_the_preprocessing_qc(imaging_result):
