@@ -475,6 +475,12 @@ def _draw_jobs() -> None:
     events = job_events(store, job_id)
     if any(e.get("event") == "epoch" for e in events):
         st.plotly_chart(learning_curves(events), key=f"curves_{job_id}")
+        st.caption(
+            "Validation ROC AUC: on each member's early-stopping patients, a few of its training "
+            "patients kept aside. With only a handful of them (a small cohort, a trial run) it "
+            "jumps between 0 and 1 and says little; the versions' own evaluation is on the "
+            "Model versions tab."
+        )
     c1, c2 = st.columns(2)
     if not job.is_final and c1.button(
         "Cancel this job", disabled=job.cancel_requested, key=f"cancel_{job_id}"
