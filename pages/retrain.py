@@ -9,6 +9,7 @@ settings from the form in :func:`rehab_core.workflows.train.experiment_settings`
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -537,6 +538,8 @@ with versions_tab:
     model_id = st.selectbox("Model", model_ids, key="retrain_versions_model")
     of_model = [v for v in every if v.model_id == model_id]
     promoted = next((v for v in of_model if v.is_default), None)
+    if promoted is None:  # nothing promoted: the shipped bundle is the default, say so in its row
+        of_model = [dataclasses.replace(v, is_default=v.id is None) for v in of_model]
     st.markdown(
         f"The prediction page uses **{promoted.label if promoted else 'the shipped bundle'}** "
         f"for {model_id}."

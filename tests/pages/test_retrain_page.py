@@ -264,7 +264,10 @@ def test_a_trial_run_or_ones_own_version_cannot_be_promoted_and_the_page_says_wh
     (table,) = [d.value for d in at.table if "" in d.value.columns]
     use = dict(zip(table[""], table[f"shufflenet_lstm v{trial_id}"], strict=True))["Use"]
     assert use == "trial, not for patients"
-    assert dict(zip(table[""], table["shufflenet_lstm shipped"], strict=True))["Use"] == ""
+    shipped = dict(zip(table[""], table["shufflenet_lstm shipped"], strict=True))
+    assert shipped["Use"] == ""
+    assert shipped["Default"] == "yes"  # nothing promoted: the shipped bundle is what predicts
+    assert dict(zip(table[""], table[f"shufflenet_lstm v{trial_id}"], strict=True))["Default"] == ""
     assert (
         f"v{trial_id} is a trial run (one batch per epoch) and can never be the default; "
         "train it in full first." in [c.value for c in at.caption]
