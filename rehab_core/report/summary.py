@@ -28,11 +28,20 @@ __all__ = [
 
 
 def format_number(value: Any, fmt: str = ".2f", missing: str = "n/a") -> str:
-    """``value`` formatted, or ``missing`` for ``None`` and NaN."""
+    """``value`` formatted, or ``missing`` for ``None`` and NaN.
+
+    A value that rounds to zero is never shown as ``-0.000`` (the decision-curve
+    table had them beside real negatives).
+    """
     if value is None:
         return missing
     value = float(value)
-    return missing if math.isnan(value) else format(value, fmt)
+    if math.isnan(value):
+        return missing
+    text = format(value, fmt)
+    if text.startswith("-") and not any(c in "123456789" for c in text.split("e")[0]):
+        text = text[1:]
+    return text
 
 
 def short_sha(sha256: str | None, n: int = 12) -> str:

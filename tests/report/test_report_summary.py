@@ -126,3 +126,14 @@ def test_a_bad_emg_channel_is_named_by_its_muscle():
     assert preprocessing_qc_lines(qc) == [
         "EEG-EMG: 4 of 4 windows of 10 s kept; bad channels: rectus femoris (flat)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "fmt", "shown"),
+    [(-0.0004, ".3f", "0.000"), (-0.0, ".2f", "0.00"), (-0.024, ".3f", "-0.024"),
+     (-1e-9, ".1e", "-1.0e-09"), (None, ".2f", "n/a"), (float("nan"), ".2f", "n/a")],
+)  # fmt: skip
+def test_format_number_never_shows_minus_zero(value, fmt, shown):
+    from rehab_core.report import format_number
+
+    assert format_number(value, fmt) == shown
