@@ -162,7 +162,7 @@ def test_patient_to_pdf_report(page: Page, app_url: str, app_data_dir: Path, art
     expect(
         page.get_by_text(re.compile(rf"^Stored e2e_bold\.nii\.gz: {x} x {y} x {z} voxels"))
     ).to_be_visible(timeout=SLOW_MS)
-    table = page.get_by_test_id("stDataFrame")
+    table = page.get_by_test_id("stTable")  # the recordings table wraps its summary
     expect(table).to_be_visible()
     _no_exception(page)
     _shot(page, artifacts, "03_uploaded", table)

@@ -251,7 +251,7 @@ def test_hostile_upload_is_refused_while_another_user_is_served(server, hostile_
         text = refusal.inner_text().strip()
         assert "\n" not in text and text.count(". ") == 0, text
         expect(page_a.get_by_text("No recording stored for this patient yet.")).to_be_visible()
-        expect(page_a.get_by_test_id("stDataFrame")).to_have_count(0)
+        expect(page_a.get_by_test_id("stTable")).to_have_count(0)  # no recordings table
         # B and the health endpoint were answered while A's upload was sent and checked
         assert b_seconds < OTHER_USER_WITHIN_S
         assert during, "no health request fell between A's upload and its refusal"
