@@ -432,10 +432,15 @@ with new_tab:
     if (estimate or submitted) and settings_error:
         st.error(settings_error)
     elif estimate and check is not None and settings is not None:
+        from rehab_core.imaging import ImagingSettings
         from rehab_core.signals import SignalSettings
 
         request = estimate_request(
-            check, settings, SignalSettings(representation=signal_input), device
+            check,
+            settings,
+            SignalSettings(representation=signal_input),
+            device,
+            ImagingSettings(**slices),
         )
         try:
             with st.spinner("Timing a few training steps of each model on this machine..."):
