@@ -171,9 +171,8 @@ def _form_defaults() -> None:
     defaults = ExperimentSettings()
     first = {_FORM + k: getattr(defaults, k) for k in PRESET_FIELDS}
     first[_FORM + "signal_epochs"] = defaults.epochs
-    first[_FORM + "signal_patience"] = (
-        None  # no input: follows the patience unless a preset sets it
-    )
+    # no input of its own: None follows the patience, unless a preset sets it
+    first[_FORM + "signal_patience"] = None
     first |= {
         _FORM + "backbones": list(defaults.backbones),
         _FORM + "signal_input": "envelope",
