@@ -32,6 +32,7 @@ from rehab_core.jobs import (  # noqa: E402
     ensure_runner,
     estimate_in_subprocess,
     estimate_request,
+    evaluated_not_installed,
     find_cohorts,
     fold_progress_text,
     get_job,
@@ -50,6 +51,7 @@ from rehab_core.jobs import (  # noqa: E402
     runner_alive,
     shipped_versions,
     submit_job,
+    training_presets,
     unpack_cohort_zip,
     use_cohort,
 )
@@ -106,7 +108,7 @@ def _confirmed(label: str, pending_key: str) -> bool:
     return False
 
 
-def _confirm_and_submit(check, settings, trial: bool, signal_input: str, image_size: int) -> None:
+def _confirm_and_submit(check, settings, trial: bool, signal_input: str, slices: dict) -> None:
     """The second step of Start training: the estimate (when measured), then Confirm or Cancel."""
     known = st.session_state.get(ESTIMATE_KEY)
     when = (
@@ -131,7 +133,7 @@ def _confirm_and_submit(check, settings, trial: bool, signal_input: str, image_s
                 check.root,
                 settings,
                 signal_settings=SignalSettings(representation=signal_input),
-                imaging_settings=ImagingSettings(image_size=image_size),
+                imaging_settings=ImagingSettings(**slices),
                 created_by=user.username,
                 description=f"cohort {Path(check.root).name}"
                 + (" (trial run: one batch per epoch)" if trial else ""),
@@ -142,6 +144,85 @@ def _confirm_and_submit(check, settings, trial: bool, signal_input: str, image_s
             ensure_runner(store)
             st.session_state[JOB_KEY] = job.id
             st.success(f"Training job {job.id} is queued; follow it on the Jobs tab.")
+
+
+_FORM = "retrain_form_"  # the settings form's widget keys: a preset writes them before the form
+
+
+def _preset_values(preset) -> dict:
+    """A preset's values under the form's widget keys."""
+    band = preset.imaging.get("slice_range_mm")
+    values = {_FORM + k: v for k, v in preset.experiment.items()}
+    values.update(
+        {
+            _FORM + "signal_input": preset.signal_input,
+            _FORM + "image_size": int(preset.imaging["image_size"]),
+            _FORM + "slice_band": band is not None,
+            _FORM + "slice_step": int(preset.imaging.get("slice_step") or 1),
+        }
+    )
+    if band is not None:
+        values[_FORM + "slice_low"], values[_FORM + "slice_high"] = (float(v) for v in band)
+    return values
+
+
+def _form_defaults() -> None:
+    """The form's first values: the package defaults (the paper's budget), set once."""
+    from rehab_core.jobs.presets import PRESET_FIELDS
+
+    defaults = ExperimentSettings()
+    first = {_FORM + k: getattr(defaults, k) for k in PRESET_FIELDS}
+    first[_FORM + "signal_epochs"] = defaults.epochs
+    # no input of its own: None follows the patience, unless a preset sets it
+    first[_FORM + "signal_patience"] = None
+    first |= {
+        _FORM + "backbones": list(defaults.backbones),
+        _FORM + "signal_input": "envelope",
+        _FORM + "image_size": 224,
+        _FORM + "slice_band": False,
+        _FORM + "slice_low": -40.0,
+        _FORM + "slice_high": 40.0,
+        _FORM + "slice_step": 1,
+        _FORM + "trial": False,
+    }
+    for key, value in first.items():
+        st.session_state.setdefault(key, value)
+
+
+def _apply(preset, backbones: list[str] | None = None) -> None:
+    st.session_state.update(_preset_values(preset))
+    if backbones is not None:
+        st.session_state[_FORM + "backbones"] = backbones
+    st.session_state.pop(CONFIRM_KEY, None)  # a pending Start asked about other settings
+    st.rerun()
+
+
+def _preset_buttons() -> None:
+    """One click to the shipped models' budget or the paper's; one to train a missing model."""
+    from rehab_core.models import fusion_model_id
+    from rehab_core.report import plain_model_name
+
+    presets = {p.name: p for p in training_presets()}
+    shipped = presets.get("shipped")
+    by_model = {fusion_model_id(b): b for b in list_models("image")}
+    for model_id in evaluated_not_installed():
+        if shipped is None or model_id not in by_model:
+            continue
+        name = plain_model_name(model_id)
+        st.info(
+            f"{name} is in the shipped evaluation but not installed here (its weights are too "
+            "large to ship). Train it on your cohort on the same terms as the installed models: "
+            + shipped.sentence[0].lower()
+            + shipped.sentence[1:],
+            icon=":material/info:",
+        )
+        if st.button(f"Set up {name} as the installed models were trained", key=f"add_{model_id}"):
+            _apply(shipped, backbones=[by_model[model_id]])
+    columns = st.columns(len(presets))
+    for column, preset in zip(columns, presets.values(), strict=True):
+        if column.button(preset.label, key=f"preset_{preset.name}", width="stretch"):
+            _apply(preset)
+        column.caption(preset.sentence)
 
 
 with new_tab:
@@ -228,49 +309,67 @@ with new_tab:
 
     # --- 2. settings ----------------------------------------------------------------------
     st.subheader("2. Models and training")
+    _form_defaults()
+    _preset_buttons()
     images = list_models("image")
-    defaults = ExperimentSettings()
     with st.form("retrain_settings"):
         backbones = st.multiselect(
             "Image backbones (each gives one fusion model with the LSTM)",
             images,
-            default=list(defaults.backbones),
+            key=_FORM + "backbones",
             format_func=lambda b: get_model_info(b).display_name,
         )
         c1, c2, c3, c4 = st.columns(4)
-        epochs = c1.number_input("Epochs (CNNs)", 1, 500, defaults.epochs)
-        patience = c2.number_input("Early-stopping patience", 1, 100, defaults.patience)
-        signal_epochs = c3.number_input("Epochs (LSTM)", 1, 500, defaults.epochs)
-        lr = c4.number_input("Adam learning rate", 1e-6, 1.0, defaults.lr, format="%.0e")
+        epochs = c1.number_input("Epochs (CNNs)", 1, 500, key=_FORM + "epochs")
+        patience = c2.number_input("Early-stopping patience", 1, 100, key=_FORM + "patience")
+        signal_epochs = c3.number_input("Epochs (LSTM)", 1, 500, key=_FORM + "signal_epochs")
+        lr = c4.number_input("Adam learning rate", 1e-6, 1.0, key=_FORM + "lr", format="%.0e")
         c1, c2, c3, c4 = st.columns(4)
-        n_folds = c1.number_input("Folds (ensemble size)", 2, 10, defaults.n_folds)
+        n_folds = c1.number_input("Folds (ensemble size)", 2, 10, key=_FORM + "n_folds")
         test_fraction = c2.number_input(
-            "Held-out test fraction", 0.0, 0.5, defaults.test_fraction, step=0.05
+            "Held-out test fraction", 0.0, 0.5, key=_FORM + "test_fraction", step=0.05
         )
-        seed = c3.number_input("Seed", 0, 2**31 - 1, defaults.seed)
+        seed = c3.number_input("Seed", 0, 2**31 - 1, key=_FORM + "seed")
         signal_input = c4.selectbox(
             "LSTM input",
             ["envelope", "raw"],
+            key=_FORM + "signal_input",
             help="envelope: per-frame EMG envelopes and beta ERD (the shipped model); "
             "raw: the paper's z-scored samples.",
         )
         c1, c2, c3 = st.columns(3)
-        signal_batch = c1.number_input("Batch (windows)", 1, 512, defaults.signal_batch_size)
-        image_batch = c2.number_input("Batch (slices)", 1, 512, defaults.image_batch_size)
-        pretrained = c3.checkbox("Start from ImageNet weights", value=True)
+        signal_batch = c1.number_input("Batch (windows)", 1, 512, key=_FORM + "signal_batch_size")
+        image_batch = c2.number_input("Batch (slices)", 1, 512, key=_FORM + "image_batch_size")
+        pretrained = c3.checkbox("Start from ImageNet weights", key=_FORM + "pretrained")
         with st.expander("Advanced"):
             image_size = st.number_input(
                 "Slice size fed to the CNNs (pixels)",
                 32,
                 512,
-                224,
+                key=_FORM + "image_size",
                 help="224 x 224 as in the paper; smaller trains faster but departs from it.",
             )
+            band = st.checkbox(
+                "Only the slices between two heights of the MNI152 brain",
+                key=_FORM + "slice_band",
+                help="Fewer slices per patient train faster; every patient gives the same "
+                "heights, since the slices are taken in template space.",
+            )
+            c1, c2, c3 = st.columns(3)
+            slice_low = c1.number_input("From z (mm)", -80.0, 100.0, key=_FORM + "slice_low")
+            slice_high = c2.number_input("To z (mm)", -80.0, 100.0, key=_FORM + "slice_high")
+            slice_step = c3.number_input("Every n-th slice", 1, 10, key=_FORM + "slice_step")
             trial = st.checkbox(
                 "Trial run: one batch per epoch",
+                key=_FORM + "trial",
                 help="Checks the whole pipeline on this cohort in minutes; the models it "
                 "registers are not meant for patients.",
             )
+        slices = {
+            "image_size": int(image_size),
+            "slice_range_mm": (float(slice_low), float(slice_high)) if band else None,
+            "slice_step": int(slice_step),
+        }
         from rehab_core.training.devices import list_devices
 
         devices = list_devices()  # through NVML: no CUDA context in the web server
@@ -302,6 +401,8 @@ with new_tab:
             epochs=epochs,
             patience=patience,
             signal_epochs=signal_epochs,
+            # no input of its own: the package default, or the preset's (shipped: 10)
+            signal_patience=st.session_state.get(_FORM + "signal_patience"),
             signal_batch_size=signal_batch,
             image_batch_size=image_batch,
             lr=float(lr),
@@ -332,10 +433,15 @@ with new_tab:
     if (estimate or submitted) and settings_error:
         st.error(settings_error)
     elif estimate and check is not None and settings is not None:
+        from rehab_core.imaging import ImagingSettings
         from rehab_core.signals import SignalSettings
 
         request = estimate_request(
-            check, settings, SignalSettings(representation=signal_input), device
+            check,
+            settings,
+            SignalSettings(representation=signal_input),
+            device,
+            ImagingSettings(**slices),
         )
         try:
             with st.spinner("Timing a few training steps of each model on this machine..."):
@@ -360,7 +466,7 @@ with new_tab:
     elif submitted and check is not None and settings is not None:
         st.session_state[CONFIRM_KEY] = True  # a long job is never started in one click
     if st.session_state.get(CONFIRM_KEY) and check is not None and settings is not None:
-        _confirm_and_submit(check, settings, trial, signal_input, int(image_size))
+        _confirm_and_submit(check, settings, trial, signal_input, slices)
 
 
 def _confirm_promotion(model_id: str, target, current) -> None:

@@ -188,6 +188,8 @@ def _train(args: argparse.Namespace) -> int:
         raise gpu_out_of_memory() from err
     finally:
         progress.close()
+    if report is None:  # a torchrun rank other than 0: rank 0 evaluates, writes and prints
+        return 0
     if args.json:
         print(json.dumps(report["tables"], indent=2))
     else:

@@ -23,6 +23,7 @@ from rehab_core.jobs.cohorts import (
     use_cohort,
 )
 from rehab_core.jobs.estimate import estimate_in_subprocess, estimate_request
+from rehab_core.jobs.presets import TrainingPreset, evaluated_not_installed, training_presets
 from rehab_core.jobs.queue import (
     FINAL_STATES,
     JobError,
@@ -69,6 +70,9 @@ __all__ = [
     "cohort_roots",
     "estimate_in_subprocess",
     "estimate_request",
+    "TrainingPreset",
+    "evaluated_not_installed",
+    "training_presets",
     "FINAL_STATES",
     "JobError",
     "JobRecord",

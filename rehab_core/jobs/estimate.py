@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from rehab_core._json import to_jsonable
 
 if TYPE_CHECKING:
+    from rehab_core.imaging import ImagingSettings
     from rehab_core.jobs.cohorts import CohortCheck
     from rehab_core.signals import SignalSettings
     from rehab_core.training import ExperimentSettings
@@ -26,6 +27,7 @@ __all__ = [
     "estimate_in_subprocess",
     "estimate_request",
     "lstm_window_shape",
+    "slices_per_cohort",
     "main",
     "resolve_job_device",
 ]
@@ -56,16 +58,22 @@ def estimate_request(
     settings: ExperimentSettings,
     signal_settings: SignalSettings,
     device: str,
+    imaging_settings: ImagingSettings | None = None,
 ) -> dict[str, Any]:
     """What :func:`estimate_in_subprocess` needs (besides the backbones) for a checked cohort.
 
     Items per epoch come from the cohort's check (its fMRI slices and
-    seconds of EEG-EMG), the input shape from :func:`lstm_window_shape`, the
-    budget from ``settings``.
+    seconds of EEG-EMG; :func:`slices_per_cohort` with ``imaging_settings``'
+    slice band and step), the input shape from :func:`lstm_window_shape` and
+    the slice size, the budget from ``settings``.
     """
+    from rehab_core.imaging import ImagingSettings
+
+    imaging = imaging_settings or ImagingSettings()
     summary = check.summary
     return {
-        "n_slices": max(1, summary["fmri_slices"]),
+        "n_slices": max(1, slices_per_cohort(summary, imaging)),
+        "image_size": imaging.image_size,
         "n_windows": max(1, int(summary["signal_seconds"] // signal_settings.window_s)),
         "window_shape": lstm_window_shape(signal_settings),
         "epochs": settings.epochs,
@@ -74,6 +82,25 @@ def estimate_request(
         "test_fraction": settings.test_fraction,
         "device": device,
     }
+
+
+def slices_per_cohort(summary: dict[str, Any], imaging: ImagingSettings) -> int:
+    """An upper bound of the fMRI slices a job trains on, from a cohort check's summary.
+
+    Every slice of every readable run (``fmri_slices``) without a band; with
+    ``slice_range_mm``, the template grid's heights in the band (every
+    ``slice_step``-th) times the readable runs, never more than every slice;
+    with a step alone, every ``slice_step``-th slice.
+    """
+    import math
+
+    every = int(summary.get("fmri_slices", 0))
+    if imaging.slice_range_mm is not None:
+        low, high = imaging.slice_range_mm
+        heights = math.floor((high - low) / imaging.voxel_size_mm + 1e-6) + 1
+        per_run = math.ceil(max(heights, 0) / imaging.slice_step)
+        return min(every, per_run * int(summary.get("n_readable_fmri", 0)))
+    return math.ceil(every / imaging.slice_step)
 
 
 def estimate_in_subprocess(backbones: list[str], *, timeout_s: float = 900, **kwargs: Any) -> dict:

@@ -721,8 +721,12 @@ def _estimate_assumptions(
     inner_val_fraction: float,
     n_processes: int,
     fold_gpus: int,
+    slices: tuple[int, int] | None = None,
 ) -> list[str]:
-    """The sentences that say what an estimate counts and what it leaves out."""
+    """The sentences that say what an estimate counts and what it leaves out.
+
+    ``slices``: (slices over the cohort, their side in pixels) when image models are timed.
+    """
     assumptions = [
         f"An upper bound: every one of the {n_folds} folds trains all {epochs} epochs"
         + (f" ({lstm_epochs} for the LSTM)" if lstm_epochs != epochs else "")
@@ -739,6 +743,11 @@ def _estimate_assumptions(
         "preprocessing the cohort, loading ImageNet weights, checkpoints and the fusion "
         "and evaluation stage are not.",
     ]
+    if slices is not None:
+        assumptions.append(
+            f"The image models read {slices[0]} fMRI slices of {slices[1]} x {slices[1]} "
+            "pixels over the cohort, timed at that size."
+        )
     cores = os.cpu_count() or 1
     if load is not None and load > cores:
         assumptions.append(
@@ -813,6 +822,7 @@ def estimate_training_seconds(
     inner_val_fraction: float = 0.15,
     n_processes: int = 1,
     fold_gpus: int = 1,
+    image_size: int = 224,
 ) -> TimeEstimate:
     """Estimate how long training the LSTM and ``backbones`` takes, timing real steps now.
 
@@ -852,6 +862,9 @@ def estimate_training_seconds(
         (``device="folds"``): each model's time is ``ceil(n_folds /
         fold_gpus)`` members', timed on ``device`` (one of those GPUs).
         Not with ``n_processes`` > 1.
+    image_size : int
+        Side of the slices the image models read (``ImagingSettings.image_size``);
+        their steps are timed at that size.
 
     Returns
     -------
@@ -902,6 +915,7 @@ def estimate_training_seconds(
             window_shape=tuple(window_shape) if name == "lstm" else None,
             batch_size=max(1, global_batch // n_processes),
             steps=measure_steps,
+            image_size=image_size,
         )
         timings[name] = timing
         items_per_s[name] = timing.batch_size / (timing.train_s_per_step + timing.data_s_per_batch)
@@ -927,6 +941,7 @@ def estimate_training_seconds(
         inner_val_fraction=inner_val_fraction,
         n_processes=n_processes,
         fold_gpus=fold_gpus,
+        slices=(n_slices, image_size) if n_slices else None,
     )
     return TimeEstimate(
         per_model_s=per_model,

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rehab_core._validation import check_int
+
 if TYPE_CHECKING:
     import torch
 
@@ -160,7 +162,9 @@ def time_eval_steps(
     return times
 
 
-def input_shape(name: str, window_shape: tuple[int, int] | None = None) -> tuple[int, ...]:
+def input_shape(
+    name: str, window_shape: tuple[int, int] | None = None, image_size: int = IMAGE_SHAPE[-1]
+) -> tuple[int, ...]:
     """The shape of one item of model ``name``: ``window_shape`` for the LSTM, else a slice.
 
     Parameters
@@ -169,6 +173,8 @@ def input_shape(name: str, window_shape: tuple[int, int] | None = None) -> tuple
         A registered model (``rehab_core.models.list_models()``).
     window_shape : (n_chans, n_times), optional
         Needed for the signal model.
+    image_size : int
+        Side of an image model's slices (``ImagingSettings.image_size``; the paper's 224).
     """
     from rehab_core.models import get_model_info
 
@@ -178,7 +184,8 @@ def input_shape(name: str, window_shape: tuple[int, int] | None = None) -> tuple
                 f"window_shape={window_shape!r} must be (n_chans, n_times) for the {name} model."
             )
         return (int(window_shape[0]), int(window_shape[1]))
-    return IMAGE_SHAPE
+    check_int("image_size", image_size, low=8)
+    return (IMAGE_SHAPE[0], int(image_size), int(image_size))
 
 
 def build_timing_model(name: str, window_shape: tuple[int, int] | None = None) -> torch.nn.Module:
@@ -199,6 +206,7 @@ def synthetic_dataset(
     n_patients: int = 8,
     augment: bool = True,
     seed: int = 0,
+    image_size: int = IMAGE_SHAPE[-1],
 ) -> Any:
     """A seeded random dataset of ``n_items`` items as the training loop reads for ``name``.
 
@@ -210,7 +218,7 @@ def synthetic_dataset(
     from rehab_core.models import get_model_info
     from rehab_core.training.datasets import SliceAugmentation, SliceDataset, WindowDataset
 
-    shape = input_shape(name, window_shape)
+    shape = input_shape(name, window_shape, image_size)
     rng = np.random.default_rng(seed)
     data = rng.standard_normal((n_items, *shape), dtype=np.float32)
     ids = np.arange(n_items) % n_patients
@@ -384,6 +392,7 @@ def measure_model_steps(
     steps: int = 2,
     warmup: int = 1,
     seed: int = 0,
+    image_size: int = IMAGE_SHAPE[-1],
 ) -> StepTiming:
     """Time training and validation steps and data loading of model ``name`` on ``device``.
 
@@ -405,6 +414,8 @@ def measure_model_steps(
         Timed and untimed steps of each kind.
     seed : int
         Seed of the random weights and inputs.
+    image_size : int
+        Side of an image model's slices (a job's ``ImagingSettings.image_size``).
 
     Returns
     -------
@@ -416,7 +427,7 @@ def measure_model_steps(
     from rehab_core.training.settings import resolve_amp, select_device
 
     dev = device if isinstance(device, torch.device) else select_device(device)
-    shape = input_shape(name, window_shape)
+    shape = input_shape(name, window_shape, image_size)
     signal = get_model_info(name).kind == "signal"
     batch = batch_size or (SIGNAL_BATCH_SIZE if signal else IMAGE_BATCH_SIZE)
     key = (name, str(dev), shape, batch, steps, torch.get_num_threads())
@@ -440,7 +451,13 @@ def measure_model_steps(
     if dev.type == "cuda":  # give the timing's memory back (the caller may be the dashboard)
         torch.cuda.empty_cache()
     data = time_data_batches(
-        synthetic_dataset(name, batch * (steps + 1), window_shape=window_shape, seed=seed),
+        synthetic_dataset(
+            name,
+            batch * (steps + 1),
+            window_shape=window_shape,
+            seed=seed,
+            image_size=shape[-1] if not signal else IMAGE_SHAPE[-1],
+        ),
         batch_size=batch,
         batches=steps,
         device=dev,

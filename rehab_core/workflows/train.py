@@ -281,6 +281,8 @@ def train_experiment(
         ``predictions`` hold every evaluated patient's score per table row
         and ``bayes_p_good`` the generator's probabilities (synthetic cohorts),
         as :func:`rehab_core.workflows.evaluate.evaluate_cohort` returns them.
+        None with ``folds`` and on the ranks other than 0 of a ``torchrun``
+        launch, which train their share and leave the evaluation to rank 0.
     """
     from rehab_core.imaging import ImagingSettings
     from rehab_core.io.cohort import read_cohort
@@ -314,6 +316,8 @@ def train_experiment(
     )
     if folds is not None:  # this process's folds are kept in work_dir; another one evaluates
         return None
+    if not is_main_process():  # every rank holds the same members: rank 0 alone evaluates
+        return None
     emit({"stage": "evaluate"})
     rows, fits = _fit_and_tabulate(lstm, images, plan, targets, settings, clinical_inputs(cohort))
     tables = rows.tables(cohort.ground_truth)
@@ -327,8 +331,6 @@ def train_experiment(
         settings=settings,
         seconds=time.time() - started,
     )
-    if not is_main_process():
-        return report
     run = RunFacts(
         cohort_dir=Path(cohort_dir),
         description=data_description,

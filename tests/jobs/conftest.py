@@ -79,3 +79,46 @@ def _wait_for(predicate, *, timeout: float, what: str, log=lambda: ""):
 def wait_for():
     """``wait_for(predicate, timeout=, what=, log=)``: poll every 0.2 s, fail with the job log."""
     return _wait_for
+
+
+@pytest.fixture(scope="session")
+def fast_job_arrays(tiny_cohort, tmp_path_factory):
+    """The tiny cohort preprocessed once as a ``fast_job`` job preprocesses it (a kept
+    ``arrays/`` folder of a work folder).
+
+    A job whose test is about processes, cancels or failures, not preprocessing,
+    starts from a copy of it (``keep_arrays``) instead of spending most of its
+    time preprocessing the 20 patients again.
+    """
+    from pathlib import Path
+
+    from rehab_core.imaging import ImagingSettings
+    from rehab_core.io.cohort import read_cohort
+    from rehab_core.signals import SignalSettings
+    from rehab_core.workflows._train.work_folder import WorkFolder, preprocess_cohort
+
+    work = WorkFolder(tmp_path_factory.mktemp("fast_job_work"))
+    cohort = read_cohort(Path(tiny_cohort).resolve())  # submit_job resolves the path too
+    preprocess_cohort(
+        cohort, work, SignalSettings(), ImagingSettings(image_size=64), 2, lambda event: None
+    )
+    return work.path / "arrays"
+
+
+@pytest.fixture
+def keep_arrays(store, fast_job_arrays):
+    """``keep_arrays(job)``: the job finds the tiny cohort's arrays kept from a 'last start'.
+
+    Only for jobs submitted with ``fast_job()``'s imaging settings (and the
+    default EEG-EMG ones); the worker checks the settings and every file's size
+    and time, and preprocesses again if anything differs, which the job's log
+    would then show (no "kept from the last start").
+    """
+    import shutil
+
+    from rehab_core.jobs import job_dir
+
+    def keep(job) -> None:
+        shutil.copytree(fast_job_arrays, job_dir(store, job.id) / "work" / "arrays")
+
+    return keep

@@ -71,6 +71,7 @@ def test_the_estimate_request_of_a_checked_cohort():
     request = estimate_request(check, settings, SignalSettings(representation="envelope"), "cpu")
     assert request == {
         "n_slices": 700,
+        "image_size": 224,  # the paper's, unless the imaging settings say otherwise
         "n_windows": 18,  # whole 10-s windows
         "window_shape": (22, 25),
         "epochs": 7,
@@ -116,3 +117,27 @@ def test_the_estimate_times_the_job_as_it_will_be_scheduled(device, n_gpus, n_fo
     assert (got["device"], got.get("n_processes"), got.get("fold_gpus")) == expected
     assert got["n_folds"] == n_folds and got["epochs"] == 3
     assert request["device"] == device  # the caller's request is not changed
+
+
+def test_the_estimate_counts_the_slices_and_size_the_job_will_train_on():
+    """The shipped budget (112 px, z -40..+40 mm every second slice) trains on far fewer,
+    smaller slices than every slice at 224 px: the estimate follows the imaging settings."""
+    from pathlib import Path
+
+    from rehab_core.imaging import ImagingSettings
+    from rehab_core.jobs import CohortCheck, estimate_request
+    from rehab_core.jobs.estimate import slices_per_cohort
+    from rehab_core.signals import SignalSettings
+    from rehab_core.training import ExperimentSettings
+
+    summary = {"fmri_slices": 3500, "n_readable_fmri": 100, "signal_seconds": 600.0}
+    band = ImagingSettings(image_size=112, slice_range_mm=(-40.0, 40.0), slice_step=2)
+    # 21 heights of the 4-mm template grid from -40 to +40 mm, every second one: 11 per run
+    assert slices_per_cohort(summary, band) == 1100
+    assert slices_per_cohort(summary, ImagingSettings()) == 3500
+    assert slices_per_cohort(summary, ImagingSettings(slice_step=3)) == 1167
+    wide = ImagingSettings(slice_range_mm=(-200.0, 200.0))  # wider than any run: every slice
+    assert slices_per_cohort(summary, wide) == 3500
+    check = CohortCheck(Path("c"), summary)
+    request = estimate_request(check, ExperimentSettings(), SignalSettings(), "cpu", band)
+    assert (request["n_slices"], request["image_size"]) == (1100, 112)

@@ -108,9 +108,10 @@ def test_job_survives_sigkill_of_worker_then_of_runner(store, tiny_cohort, fast_
     assert actions == ["train_submit", "train_finish"]
 
 
-def test_cancel_stops_a_running_job(store, tiny_cohort, fast_job, wait_for):
+def test_cancel_stops_a_running_job(store, tiny_cohort, fast_job, wait_for, keep_arrays):
     settings, imaging = fast_job(epochs=50, patience=50)
     job = submit_job(store, tiny_cohort, settings, imaging_settings=imaging)
+    keep_arrays(job)
     ensure_runner(store)
     log = lambda: job_log(store, job.id)  # noqa: E731
     wait_for(lambda: _epochs(store, job.id, "lstm/fold0"), timeout=240, what="epoch 1", log=log)

@@ -81,10 +81,11 @@ def _torchrun(script: str | None = None) -> list[str]:
 @pytest.mark.distributed
 @pytest.mark.processes
 def test_a_failing_rank_ends_every_rank_and_the_job_within_seconds(
-    store, tiny_cohort, fast_job, launch_with, tmp_path
+    store, tiny_cohort, fast_job, launch_with, tmp_path, keep_arrays
 ):
     settings, imaging = fast_job(epochs=3, patience=3)
     job = submit_job(store, tiny_cohort, settings, imaging_settings=imaging)
+    keep_arrays(job)
     stamp = tmp_path / "fault_at"
     launch_with(_torchrun(str(Path(__file__).with_name("_ddp_fault.py"))), FAULT_STAMP=str(stamp))
 
@@ -108,10 +109,11 @@ def test_a_failing_rank_ends_every_rank_and_the_job_within_seconds(
 @pytest.mark.distributed
 @pytest.mark.processes
 def test_a_cancel_ends_every_rank_and_the_job_within_seconds(
-    store, tiny_cohort, fast_job, launch_with, wait_for
+    store, tiny_cohort, fast_job, launch_with, wait_for, keep_arrays
 ):
     settings, imaging = fast_job(epochs=200, patience=200)  # would train for minutes
     job = submit_job(store, tiny_cohort, settings, imaging_settings=imaging)
+    keep_arrays(job)
     launch_with(_torchrun())
     running = threading.Thread(target=runner_module.run_pending, args=(store,), daemon=True)
     running.start()
@@ -172,7 +174,7 @@ def test_the_first_failing_process_ends_the_others():
 @pytest.mark.slow
 @pytest.mark.processes
 def test_a_folds_job_trains_its_folds_side_by_side_then_evaluates_them(
-    store, tiny_cohort, fast_job, launch_with, monkeypatch
+    store, tiny_cohort, fast_job, launch_with, monkeypatch, keep_arrays
 ):
     """device='folds' on two (faked) GPUs: one process per fold, run here on the CPU."""
     import rehab_core.training.devices as devices
@@ -187,6 +189,7 @@ def test_a_folds_job_trains_its_folds_side_by_side_then_evaluates_them(
     monkeypatch.setattr(devices, "list_devices", lambda: [*gpus, cpu])
     settings, imaging = fast_job(device="folds")  # 2 folds
     job = submit_job(store, tiny_cohort, settings, imaging_settings=imaging)
+    keep_arrays(job)
     command, env = runner_module._launch(job)
     slots = json.loads(env[FOLD_SLOTS_ENV])
     assert [(s["folds"], s["env"]["CUDA_VISIBLE_DEVICES"]) for s in slots] == [
@@ -339,13 +342,14 @@ def test_a_peers_lost_rank_error_gives_way_to_the_kill(store, tiny_cohort, fast_
 @pytest.mark.distributed
 @pytest.mark.processes
 def test_a_whole_ddp_job_trains_every_member_and_registers_its_bundle(
-    store, tiny_cohort, fast_job, launch_with
+    store, tiny_cohort, fast_job, launch_with, keep_arrays
 ):
     """Two Gloo ranks through the runner: several fits in one process group, to the end."""
     from rehab_core.jobs import list_versions
 
     settings, imaging = fast_job()  # 2 folds x (LSTM + ShuffleNet): four fits per rank
     job = submit_job(store, tiny_cohort, settings, imaging_settings=imaging)
+    keep_arrays(job)
     launch_with(_torchrun())
 
     runner_module.run_pending(store)
@@ -353,6 +357,7 @@ def test_a_whole_ddp_job_trains_every_member_and_registers_its_bundle(
     done = get_job(store, job.id)
     log = job_log(store, job.id)
     assert (done.state, done.error, done.attempts) == ("finished", None, 1), log
+    assert "preprocessed arrays of 20 patients kept from the last start" in log  # keep_arrays
     trained = {e["member"] for e in job_events(store, job.id) if e.get("event") == "epoch"}
     assert trained == {"lstm/fold0", "lstm/fold1", "shufflenet/fold0", "shufflenet/fold1"}
     (version,) = list_versions(store)

@@ -431,3 +431,55 @@ def test_a_finished_job_says_its_image_models_started_without_imagenet_weights(
     assert "Finished in 1 min; new model versions v1 (see Model versions)." in [
         s.value for s in at.success
     ]
+
+
+def test_one_click_sets_up_the_missing_model_as_the_installed_ones_were_trained(
+    app_store, signed_in, runner_starts, tiny_cohort
+):
+    """ResNet50 + LSTM was evaluated, not shipped (issue 13): one click fills the form with
+    the shipped models' budget, read from their manifest, and ResNet50 alone."""
+    at = use_folder(open_retrain(signed_in), tiny_cohort)
+    assert any(
+        i.value.startswith("ResNet50 + LSTM is in the shipped evaluation but not installed here")
+        for i in at.info
+    )
+    labelled(at.button, "Set up ResNet50 + LSTM as the installed models were trained").click()
+    at.run()
+    assert not at.exception, at.exception
+    backbones = labelled(
+        at.multiselect, "Image backbones (each gives one fusion model with the LSTM)"
+    )
+    assert backbones.value == ["resnet50"]
+    labelled(at.button, "Start training").click().run()
+    assert [w.value for w in at.warning if w.value.startswith("Start training")] == [
+        "Start training 6 models on 20 patients? Its duration is not estimated yet: press "
+        "Estimate the time to measure it."
+    ]  # 3 folds x (LSTM + ResNet50)
+    labelled(at.button, "Confirm: start training").click().run()
+    (job,) = jobs.list_jobs(app_store)
+    experiment, imaging = job.settings["experiment"], job.settings["imaging"]
+    assert experiment["backbones"] == ["resnet50"]
+    assert (experiment["n_folds"], experiment["epochs"], experiment["patience"]) == (3, 15, 4)
+    assert (experiment["signal_epochs"], experiment["signal_patience"]) == (50, 10)
+    assert experiment["pretrained"] is False and experiment["test_fraction"] == 0.0
+    assert imaging["image_size"] == 112
+    assert imaging["slice_range_mm"] == [-40.0, 40.0] and imaging["slice_step"] == 2
+    assert job.settings["signals"]["representation"] == "envelope"
+
+
+def test_the_paper_budget_is_one_click(app_store, signed_in, runner_starts, tiny_cohort):
+    at = use_folder(open_retrain(signed_in), tiny_cohort)
+    labelled(at.button, "The shipped models' budget (fits a 2-core CPU)").click().run()
+    assert labelled(at.number_input, "Slice size fed to the CNNs (pixels)").value == 112
+    labelled(at.button, "The paper's budget (for a GPU)").click().run()
+    assert not at.exception, at.exception
+    assert labelled(at.number_input, "Slice size fed to the CNNs (pixels)").value == 224
+    assert labelled(at.number_input, "Folds (ensemble size)").value == 5
+    assert labelled(at.selectbox, "LSTM input").value == "raw"
+    assert labelled(at.checkbox, "Start from ImageNet weights").value is True
+    labelled(at.button, "Start training").click().run()
+    labelled(at.button, "Confirm: start training").click().run()
+    (job,) = jobs.list_jobs(app_store)
+    assert job.settings["imaging"]["slice_range_mm"] is None
+    assert job.settings["imaging"]["image_size"] == 224
+    assert job.settings["experiment"]["epochs"] == 50

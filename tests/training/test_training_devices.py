@@ -355,7 +355,7 @@ def _fixed_timing(monkeypatch) -> list[int]:
 
     asked: list[int] = []
 
-    def measure(name, *, device, window_shape=None, batch_size=None, steps=2):
+    def measure(name, *, device, window_shape=None, batch_size=None, steps=2, image_size=224):
         asked.append(batch_size)
         return throughput.StepTiming(
             model=name,

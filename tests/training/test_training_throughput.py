@@ -74,6 +74,12 @@ def test_input_shapes_and_synthetic_datasets():
     slices = synthetic_dataset("shufflenet", 4)
     assert isinstance(slices, SliceDataset) and tuple(slices[0][0].shape) == IMAGE_SHAPE
     assert synthetic_dataset("shufflenet", 4, augment=False).augmentation is None
+    # a job's smaller slices (ImagingSettings.image_size) are timed at their own size
+    assert input_shape("shufflenet", image_size=112) == (3, 112, 112)
+    small = synthetic_dataset("shufflenet", 2, image_size=112)
+    assert tuple(small[0][0].shape) == (3, 112, 112)
+    with pytest.raises(ValueError, match="image_size"):
+        input_shape("shufflenet", image_size=0)
     times = time_data_batches(windows, batch_size=4, batches=2)
     assert len(times) == 2 and all(t > 0 for t in times)
 

@@ -75,6 +75,30 @@ def test_too_small_cohort_is_refused_plainly(tiny_cohort, tmp_path):
         train_experiment(tiny_cohort, tmp_path, settings)
 
 
+# preprocesses the tiny cohort (training itself is replaced)
+@pytest.mark.slow
+def test_only_rank_zero_evaluates_and_writes(
+    tiny_cohort, tiny_experiment_settings, tmp_path, monkeypatch
+):
+    """Under torchrun every rank holds the same members after training; the others return
+    None before the evaluation (which rank 1 used to repeat, bootstrap and all)."""
+    import rehab_core.workflows.train as train_module
+
+    def no_evaluation(*args, **kwargs):
+        raise AssertionError("a rank other than 0 evaluated")
+
+    monkeypatch.setattr(train_module, "is_main_process", lambda: False)
+    monkeypatch.setattr(train_module, "_train_ensembles", lambda *a, **k: (None, {}, {}))
+    monkeypatch.setattr(train_module, "_fit_and_tabulate", no_evaluation)
+    events = []
+    report = train_experiment(
+        tiny_cohort, tmp_path, tiny_experiment_settings(), progress=events.append
+    )
+    assert report is None
+    assert not any(tmp_path.iterdir())
+    assert "evaluate" not in {e.get("stage") for e in events}
+
+
 def test_settings_are_checked():
     with pytest.raises(ValueError, match=r"backbones='shufflenett' is not allowed.*shufflenet"):
         ExperimentSettings(backbones=("shufflenett",))
