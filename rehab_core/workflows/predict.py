@@ -300,8 +300,12 @@ def predict_and_store(
             "reason": reason,
         }
         notes = [n for n in outputs.get("notes") or [] if not n.startswith("Image-only")]
+        # the stored label already says what it is ("EEG-EMG recording (.fif)"): not twice
+        kind = "EEG-EMG recording"
+        shown = upload.original_name
+        shown = shown if shown.startswith(kind) else f"{kind} {shown}"
         outputs["notes"] = [
-            f"fMRI-only prediction: the EEG-EMG recording {upload.original_name} was not used, "
+            f"fMRI-only prediction: the {shown} was not used, "
             f"so the fMRI model alone decides. {reason}",
             *notes,
         ]

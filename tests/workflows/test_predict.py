@@ -200,9 +200,9 @@ def test_an_fmri_only_prediction_is_labelled_in_the_record(predictor, stored_pat
     assert out["modality"] == "image" and out["signal_score"] is None
     name = signals.original_name  # as the upload shows it
     assert out["signals_not_used"] == {"upload_id": signals.id, "file": name, "reason": why}
+    assert name.startswith("EEG-EMG recording (")  # the label, said once in the note
     assert out["notes"][0] == (
-        f"fMRI-only prediction: the EEG-EMG recording {name} was not used, so the fMRI model "
-        f"alone decides. {why}"
+        f"fMRI-only prediction: the {name} was not used, so the fMRI model alone decides. {why}"
     )
     assert not any(n.startswith("Image-only") for n in out["notes"])
     assert list(stored.upload_ids) == [fmri.id] and out["inputs"] == {str(fmri.path): fmri.sha256}
