@@ -247,6 +247,36 @@ def _external_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+@_command("compare-runs")
+def _compare_runs(args: argparse.Namespace) -> int:
+    from rehab_core._json import to_jsonable
+    from rehab_core.evaluation import compare_runs, compare_runs_markdown
+
+    def read(paths: Sequence[Path]) -> tuple[dict, dict]:
+        return tuple(json.loads(Path(p).read_text()) for p in paths)  # type: ignore[return-value]
+
+    development = None if args.development is None else read(args.development)
+    external = {}
+    for name, *paths in args.external or []:
+        if name in external:
+            raise ValueError(f"--external {name} is given twice; name each cohort once.")
+        external[name] = read(paths)
+    summary = compare_runs(
+        development, external, names=tuple(args.names), rows=args.rows, seed=args.seed
+    )
+    summary["reports"] = {
+        "development": None if args.development is None else [str(p) for p in args.development],
+        **{name: paths for name, *paths in args.external or []},
+    }
+    text = compare_runs_markdown(summary)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(to_jsonable(summary), indent=2) + "\n")
+    out.with_suffix(".md").write_text(text)
+    print(text)
+    return 0
+
+
 @_command("half-precision")
 def _half_precision(args: argparse.Namespace) -> int:
     from rehab_core.storage import half_precision_bundle
@@ -622,6 +652,35 @@ def _add_external_summary_parser(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _add_compare_runs_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "compare-runs",
+        help="two runs that differ in one choice, row by row, with paired AUC differences",
+    )
+    p.add_argument("--names", nargs=2, required=True, metavar=("A", "B"), help="e.g. envelope raw")
+    p.add_argument(
+        "--development",
+        nargs=2,
+        type=Path,
+        metavar=("A.json", "B.json"),
+        help="each run's evaluation.json on the same development cohort (out of fold)",
+    )
+    p.add_argument(
+        "--external",
+        nargs=3,
+        action="append",
+        metavar=("NAME", "A.json", "B.json"),
+        help="an unseen cohort scored by both runs (rehab evaluate --json); repeat per cohort",
+    )
+    p.add_argument(
+        "--rows", nargs="+", default=["LSTM"], help="table rows to compare (default: LSTM)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the paired bootstrap")
+    p.add_argument(
+        "--out", required=True, type=Path, help="writes OUT.json and OUT.md (e.g. weights/x)"
+    )
+
+
 def _add_half_precision_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "half-precision",
@@ -709,6 +768,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate_parser(sub)
     _add_half_precision_parser(sub)
     _add_external_summary_parser(sub)
+    _add_compare_runs_parser(sub)
     _add_predict_parser(sub, DEFAULT_MODEL_ID)
     _add_admin_parsers(sub)
     return parser
