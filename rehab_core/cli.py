@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main", "build_parser"]
 
@@ -143,33 +144,10 @@ class _TrainProgress:
 def _train(args: argparse.Namespace) -> int:
     import torch
 
-    from rehab_core.imaging import ImagingSettings
-    from rehab_core.signals import SignalSettings
     from rehab_core.training.devices import gpu_out_of_memory
-    from rehab_core.workflows.train import experiment_settings, train_experiment
+    from rehab_core.workflows.train import train_experiment
 
-    settings = experiment_settings(
-        args.backbone,
-        n_folds=args.folds,
-        test_fraction=args.test_fraction,
-        seed=args.seed,
-        pretrained=not args.no_pretrained,
-        epochs=args.epochs,
-        patience=args.patience,
-        signal_epochs=args.signal_epochs,
-        signal_patience=args.signal_patience,
-        device=args.device,
-        max_train_batches=args.max_train_batches,
-    )
-    signal_settings = SignalSettings(
-        resample_sfreq=args.signal_rate, representation=args.signal_input
-    )
-    imaging_settings = ImagingSettings(
-        normalization=args.fmri_normalization,
-        image_size=args.image_size,
-        slice_range_mm=args.slice_range_mm,
-        slice_step=args.slice_step,
-    )
+    settings, signal_settings, imaging_settings = _training_settings(args)
     progress = _TrainProgress()
     try:
         report = train_experiment(
@@ -199,6 +177,37 @@ def _train(args: argparse.Namespace) -> int:
             f" in {report['seconds']:.0f} s"
         )
     return 0
+
+
+def _training_settings(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """Experiment, signal and imaging settings from the options of `_add_training_options`."""
+    from rehab_core.imaging import ImagingSettings
+    from rehab_core.signals import SignalSettings
+    from rehab_core.workflows.train import experiment_settings
+
+    settings = experiment_settings(
+        args.backbone,
+        n_folds=args.folds,
+        test_fraction=args.test_fraction,
+        seed=args.seed,
+        pretrained=not args.no_pretrained,
+        epochs=args.epochs,
+        patience=args.patience,
+        signal_epochs=args.signal_epochs,
+        signal_patience=args.signal_patience,
+        device=args.device,
+        max_train_batches=args.max_train_batches,
+    )
+    signal_settings = SignalSettings(
+        resample_sfreq=args.signal_rate, representation=args.signal_input
+    )
+    imaging_settings = ImagingSettings(
+        normalization=args.fmri_normalization,
+        image_size=args.image_size,
+        slice_range_mm=args.slice_range_mm,
+        slice_step=args.slice_step,
+    )
+    return settings, signal_settings, imaging_settings
 
 
 @_command("evaluate")
@@ -244,6 +253,37 @@ def _external_summary(args: argparse.Namespace) -> int:
     out.with_suffix(".json").write_text(json.dumps(to_jsonable(summary), indent=2) + "\n")
     out.with_suffix(".md").write_text(text)
     print(text)
+    return 0
+
+
+@_command("repeated-cv")
+def _repeated_cv(args: argparse.Namespace) -> int:
+    from rehab_core._json import to_jsonable
+    from rehab_core.workflows.repeated_cv import repeated_cross_validation, repeated_cv_markdown
+
+    settings, signal_settings, imaging_settings = _training_settings(args)
+    progress = _TrainProgress()
+    try:
+        summary = repeated_cross_validation(
+            args.cohort,
+            settings,
+            n_repeats=args.repeats,
+            images=args.images,
+            signal_settings=signal_settings,
+            imaging_settings=imaging_settings,
+            n_jobs=args.jobs,
+            work_dir=args.work_dir,
+            progress=progress,
+        )
+    finally:
+        progress.close()
+    text = repeated_cv_markdown(summary)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(to_jsonable(summary), indent=2) + "\n")
+    out.with_suffix(".md").write_text(text)
+    print(text)
+    print(f"written to {out.with_suffix('.json')} in {summary['seconds']:.0f} s")
     return 0
 
 
@@ -552,6 +592,23 @@ def _add_preprocess_parser(sub: argparse._SubParsersAction) -> None:
 
 def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train the LSTM, image backbones and their fusion")
+    p.add_argument("--out", required=True, type=Path, help="folder for the weights bundles")
+    _add_training_options(p)
+    p.add_argument("--description", default=None, help="training data description for manifests")
+    p.add_argument(
+        "--reuse-image-members",
+        metavar="DIR",
+        default=None,
+        help=(
+            "reuse the image models of the bundles in DIR (same cohort, split, folds and fMRI "
+            "settings) and train only the LSTM and the fusion"
+        ),
+    )
+    p.add_argument("--json", action="store_true")
+
+
+def _add_training_options(p: argparse.ArgumentParser) -> None:
+    """The cohort, the budget and the preprocessing: shared by train and repeated-cv."""
     p.add_argument("--cohort", required=True, type=Path)
     p.add_argument(
         "--backbone",
@@ -559,7 +616,6 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         help="an image backbone (shufflenet, fbnet, ghostnet, regnet, resnet50), several "
         "separated by commas (trained in that order), or all",
     )
-    p.add_argument("--out", required=True, type=Path, help="folder for the weights bundles")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds (ensemble size)")
     p.add_argument("--test-fraction", type=float, default=0.15)
     p.add_argument("--epochs", type=int, default=50)
@@ -626,17 +682,6 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-pretrained", action="store_true", help="skip ImageNet weights")
     p.add_argument("--max-train-batches", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--jobs", type=int, default=2, help="preprocessing processes")
-    p.add_argument("--description", default=None, help="training data description for manifests")
-    p.add_argument(
-        "--reuse-image-members",
-        metavar="DIR",
-        default=None,
-        help=(
-            "reuse the image models of the bundles in DIR (same cohort, split, folds and fMRI "
-            "settings) and train only the LSTM and the fusion"
-        ),
-    )
-    p.add_argument("--json", action="store_true")
 
 
 def _add_external_summary_parser(sub: argparse._SubParsersAction) -> None:
@@ -650,6 +695,24 @@ def _add_external_summary_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--out", required=True, type=Path, help="writes OUT.json and OUT.md (e.g. weights/external)"
     )
+
+
+def _add_repeated_cv_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "repeated-cv",
+        help="out-of-fold AUC of the LSTM and the clinical baseline over repeated k-fold splits",
+    )
+    p.add_argument(
+        "--out", required=True, type=Path, help="writes OUT.json and OUT.md (e.g. weights/x)"
+    )
+    p.add_argument("--repeats", type=int, default=5, help="k-fold splits (seeds SEED, SEED+1, ...)")
+    p.add_argument(
+        "--images",
+        action="store_true",
+        help="also train --backbone's image models and their fusions in every repeat (a GPU)",
+    )
+    _add_training_options(p)
+    p.set_defaults(test_fraction=0.0)  # every patient out of fold in every repeat
 
 
 def _add_compare_runs_parser(sub: argparse._SubParsersAction) -> None:
@@ -769,6 +832,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_half_precision_parser(sub)
     _add_external_summary_parser(sub)
     _add_compare_runs_parser(sub)
+    _add_repeated_cv_parser(sub)
     _add_predict_parser(sub, DEFAULT_MODEL_ID)
     _add_admin_parsers(sub)
     return parser

@@ -106,8 +106,13 @@ def _claim(work, settings, signal_settings, imaging_settings, fingerprint, emit)
     emit({"stage": "work_dir", "path": str(work.path)})
 
 
-def _train_ensembles(arrays, plan, targets, settings, device, work, reused, progress, folds=None):
-    """The LSTM ensemble and one image ensemble per backbone (only ``folds``' members if given)."""
+def _train_ensembles(
+    arrays, plan, targets, settings, device, work, reused, progress, folds=None, backbones=None
+):
+    """The LSTM ensemble and one image ensemble per backbone (only ``folds``' members if given).
+
+    ``backbones`` defaults to ``settings.backbones``; ``()`` trains the LSTM only.
+    """
     n_chans, n_times = arrays.windows.shape[1:]
     lstm_kwargs = {"n_chans": int(n_chans), "n_times": int(n_times), "sfreq": arrays.signal_sfreq}
     common = dict(device=device, work=work, reused=reused, progress=progress, folds=folds)
@@ -121,7 +126,7 @@ def _train_ensembles(arrays, plan, targets, settings, device, work, reused, prog
     )
     lstm = train_ensemble(signal, plan, targets.labels, settings, **common)
     images = {}
-    for backbone in settings.backbones:
+    for backbone in settings.backbones if backbones is None else backbones:
         spec = ModelSpec(
             "image",
             backbone,
