@@ -9,10 +9,11 @@ status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -140,16 +141,39 @@ class _TrainProgress:
         self._close()
 
 
-@_command("train")
-def _train(args: argparse.Namespace) -> int:
+@contextlib.contextmanager
+def _training_progress() -> Iterator[_TrainProgress]:
+    """Progress bars of a training; a GPU out of memory outside ``fit_model`` in one sentence."""
     import torch
 
     from rehab_core.training.devices import gpu_out_of_memory
+
+    progress = _TrainProgress()
+    try:
+        yield progress
+    except torch.cuda.OutOfMemoryError as err:  # outside fit_model, e.g. while scoring
+        raise gpu_out_of_memory() from err
+    finally:
+        progress.close()
+
+
+def _write_summary(out: Path, summary: dict[str, Any], text: str) -> None:
+    """``OUT.json`` (strict JSON) and ``OUT.md`` of a summary command; the Markdown printed."""
+    from rehab_core._json import to_jsonable
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(to_jsonable(summary), indent=2) + "\n")
+    out.with_suffix(".md").write_text(text)
+    print(text)
+
+
+@_command("train")
+def _train(args: argparse.Namespace) -> int:
     from rehab_core.workflows.train import train_experiment
 
     settings, signal_settings, imaging_settings = _training_settings(args)
-    progress = _TrainProgress()
-    try:
+    with _training_progress() as progress:
         report = train_experiment(
             args.cohort,
             args.out,
@@ -162,10 +186,6 @@ def _train(args: argparse.Namespace) -> int:
             image_members_from=args.reuse_image_members,
             work_dir=args.work_dir,
         )
-    except torch.cuda.OutOfMemoryError as err:  # outside fit_model, e.g. while scoring
-        raise gpu_out_of_memory() from err
-    finally:
-        progress.close()
     if report is None:  # a torchrun rank other than 0: rank 0 evaluates, writes and prints
         return 0
     if args.json:
@@ -232,7 +252,6 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 @_command("external-summary")
 def _external_summary(args: argparse.Namespace) -> int:
-    from rehab_core._json import to_jsonable
     from rehab_core.evaluation import external_markdown, external_summary
 
     reports = {}
@@ -247,23 +266,16 @@ def _external_summary(args: argparse.Namespace) -> int:
     summary["reports"] = {
         n: i.partition("=")[2] for n, i in zip(reports, args.reports, strict=True)
     }
-    text = external_markdown(summary)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(to_jsonable(summary), indent=2) + "\n")
-    out.with_suffix(".md").write_text(text)
-    print(text)
+    _write_summary(args.out, summary, external_markdown(summary))
     return 0
 
 
 @_command("repeated-cv")
 def _repeated_cv(args: argparse.Namespace) -> int:
-    from rehab_core._json import to_jsonable
     from rehab_core.workflows.repeated_cv import repeated_cross_validation, repeated_cv_markdown
 
     settings, signal_settings, imaging_settings = _training_settings(args)
-    progress = _TrainProgress()
-    try:
+    with _training_progress() as progress:
         summary = repeated_cross_validation(
             args.cohort,
             settings,
@@ -275,21 +287,13 @@ def _repeated_cv(args: argparse.Namespace) -> int:
             work_dir=args.work_dir,
             progress=progress,
         )
-    finally:
-        progress.close()
-    text = repeated_cv_markdown(summary)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(to_jsonable(summary), indent=2) + "\n")
-    out.with_suffix(".md").write_text(text)
-    print(text)
-    print(f"written to {out.with_suffix('.json')} in {summary['seconds']:.0f} s")
+    _write_summary(args.out, summary, repeated_cv_markdown(summary))
+    print(f"written to {Path(args.out).with_suffix('.json')} in {summary['seconds']:.0f} s")
     return 0
 
 
 @_command("compare-runs")
 def _compare_runs(args: argparse.Namespace) -> int:
-    from rehab_core._json import to_jsonable
     from rehab_core.evaluation import compare_runs, compare_runs_markdown
 
     def read(paths: Sequence[Path]) -> tuple[dict, dict]:
@@ -308,12 +312,7 @@ def _compare_runs(args: argparse.Namespace) -> int:
         "development": None if args.development is None else [str(p) for p in args.development],
         **{name: paths for name, *paths in args.external or []},
     }
-    text = compare_runs_markdown(summary)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(to_jsonable(summary), indent=2) + "\n")
-    out.with_suffix(".md").write_text(text)
-    print(text)
+    _write_summary(args.out, summary, compare_runs_markdown(summary))
     return 0
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from rehab_core.evaluation._external import _row_metrics
 from rehab_core.evaluation._paired import paired_bootstrap_auc
 from rehab_core.evaluation._repeats import seed_summary
 
@@ -49,17 +50,6 @@ def _scores(report: Mapping[str, Any], row: str, run: str) -> dict[str, tuple[in
     )
 
 
-def _side(entry: Mapping[str, Any]) -> dict[str, float]:
-    ceiling = entry.get("ceiling") or {}
-    nan = float("nan")
-    return {
-        "roc_auc": float(entry["metrics"]["roc_auc"]["estimate"]),
-        "ceiling_auc": float((ceiling.get("ceiling_auc") or {}).get("estimate", nan)),
-        "fraction_of_ceiling": float((ceiling.get("fraction") or {}).get("estimate", nan)),
-        "n_patients": int(entry["n"]),
-    }
-
-
 def _compare_row(
     a: Mapping[str, Any],
     b: Mapping[str, Any],
@@ -90,8 +80,8 @@ def _compare_row(
     )
     return {
         "table": table,
-        names[0]: _side(entry_a),
-        names[1]: _side(entry_b),
+        names[0]: _row_metrics(entry_a),
+        names[1]: _row_metrics(entry_b),
         "difference": {**paired["difference"], "p_value": paired["p_value"], "n": paired["n"]},
     }
 
