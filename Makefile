@@ -3,6 +3,7 @@
 #   make test   set everything up, then run the whole test suite (what CI runs)
 # one for the paper's tables (weights/README.md):
 #   make paper-tables   the five fusion models, their tables and every shipped weights/ file
+#   make signal-input   the shipped envelope LSTM against the paper's raw-sample LSTM
 # and one for a developer's working day:
 #   make check  the fast loop (about 3 minutes on 2 cores; 3 min 14 s measured): no slow, GPU, distributed,
 #               browser, PostgreSQL or background-process tests; hypothesis with few examples
@@ -24,7 +25,7 @@ CHROMIUM ?= /usr/bin/chromium
 # The markers are declared in pyproject.toml; make test runs every one of them.
 CHECK_MARKERS := not slow and not gpu and not distributed and not browser and not postgres and not processes
 
-.PHONY: run test check setup browser postgres lock clean-venv paper-tables
+.PHONY: run test check setup browser postgres lock clean-venv paper-tables signal-input
 
 setup: $(STAMP)
 
@@ -161,3 +162,40 @@ $(OUT)/external.json: $(foreach s,$(EXTERNAL_SEEDS),$(RUNS)/eval-seed$(s).json)
 	$(REHAB) external-summary --out $(OUT)/external $(foreach s,$(EXTERNAL_SEEDS),seed$(s)=$(RUNS)/eval-seed$(s).json)
 
 paper-tables: setup $(OUT)/external.json
+
+# ---------------------------------------------------------------------------------------------
+# The LSTM's input (issue 13): the shipped envelope LSTM against the paper's raw-sample LSTM,
+# trained on the same cohort, split, folds and budget with the shipped ShuffleNet members
+# (--reuse-image-members), both scored on the same unseen cohorts, compared row by row with
+# paired differences by `rehab compare-runs` into OUT/signal_input.json and .md. The raw LSTM
+# reads 1000 samples per window at RAW_RATE=100 Hz: about 2 minutes an epoch on 2 shared CPU
+# cores (at least 11 epochs per fold with patience 10), so run it where there are more:
+#   make signal-input JOBS=16 DEVICE=cuda
+RAW_RATE ?= 100
+RAW      := $(RUNS)/raw-$(BUDGET)
+
+$(RAW)/evaluation.json: $(RUNS)/cohorts/demo-seed0/ground_truth.tsv
+	$(REHAB) train --cohort $(<D) --backbone shufflenet --out $(@D) \
+		$(BUDGET_$(BUDGET)) --seed 0 --device $(DEVICE) --jobs $(JOBS) --work-dir $(RUNS)/work-raw-$(BUDGET) \
+		--signal-input raw --signal-rate $(RAW_RATE) --reuse-image-members $(OUT) \
+		--description "synthetic cohort v2: rehab demo-cohort --seed 0 (102 patients, 86 with EEG-EMG); LSTM on raw $(RAW_RATE)-Hz windows"
+
+.PRECIOUS: $(RUNS)/eval-raw-seed%.json $(RUNS)/eval-envelope-seed%.json
+$(RUNS)/eval-raw-seed%.json: $(RUNS)/cohorts/demo-seed%/ground_truth.tsv $(RAW)/evaluation.json
+	$(REHAB) evaluate --cohort $(<D) --weights $(RAW)/shufflenet_lstm --work-dir $(RUNS)/cache-raw-seed$* \
+		--jobs $(JOBS) --json > $@.part
+	mv $@.part $@
+
+$(RUNS)/eval-envelope-seed%.json: $(RUNS)/cohorts/demo-seed%/ground_truth.tsv
+	$(REHAB) evaluate --cohort $(<D) --weights $(OUT)/shufflenet_lstm --work-dir $(RUNS)/cache-seed$* \
+		--jobs $(JOBS) --json > $@.part
+	mv $@.part $@
+
+$(OUT)/signal_input.json: $(RAW)/evaluation.json \
+		$(foreach s,$(EXTERNAL_SEEDS),$(RUNS)/eval-envelope-seed$(s).json $(RUNS)/eval-raw-seed$(s).json)
+	$(REHAB) compare-runs --names envelope raw --rows LSTM ShuffleNet_LSTM \
+		--development $(OUT)/evaluation.json $(RAW)/evaluation.json \
+		$(foreach s,$(EXTERNAL_SEEDS),--external seed$(s) $(RUNS)/eval-envelope-seed$(s).json $(RUNS)/eval-raw-seed$(s).json) \
+		--out $(OUT)/signal_input
+
+signal-input: setup $(OUT)/signal_input.json

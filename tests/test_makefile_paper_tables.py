@@ -23,8 +23,8 @@ WEIGHTS = ROOT / "weights"
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
 
 
-def _plan(tmp_path: Path, *variables: str) -> list[list[str]]:
-    """Every `rehab` command `make paper-tables` would run, as argument lists, in order."""
+def _plan(tmp_path: Path, *variables: str, target: str = "paper-tables") -> list[list[str]]:
+    """Every `rehab` command `make <target>` would run, as argument lists, in order."""
     done = subprocess.run(
         [
             "make",
@@ -32,7 +32,7 @@ def _plan(tmp_path: Path, *variables: str) -> list[list[str]]:
             "-n",
             "-o",
             "setup",
-            "paper-tables",
+            target,
             f"RUNS={tmp_path / 'runs'}",
             f"OUT={tmp_path / 'out'}",
             *variables,
@@ -60,17 +60,11 @@ def _parsed(commands: list[list[str]], name: str) -> list:
     return [build_parser().parse_args(c) for c in commands if c[0] == name]
 
 
-def test_plan_is_the_shipped_run(tmp_path):
-    commands = _plan(tmp_path)
-    assert [c[0] for c in commands][:2] == ["demo-cohort", "train"]
-    assert commands[-1][0] == "external-summary"
-    training = json.loads((WEIGHTS / "evaluation.json").read_text())
-    s = training["settings"]
+def _check_shipped_budget(train) -> None:
+    """A planned `rehab train` has the budget, folds and fMRI settings of the shipped run."""
+    s = json.loads((WEIGHTS / "evaluation.json").read_text())["settings"]
     manifest = json.loads((WEIGHTS / "shufflenet_lstm" / "manifest.json").read_text())
     imaging = manifest["preprocessing"]["imaging"]
-
-    (train,) = _parsed(commands, "train")
-    assert train.backbone.split(",") == s["backbones"]
     assert (train.folds, train.test_fraction, train.seed) == (
         s["n_folds"],
         s["test_fraction"],
@@ -85,6 +79,18 @@ def test_plan_is_the_shipped_run(tmp_path):
     assert train.image_size == imaging["image_size"]
     assert train.slice_range_mm == imaging["slice_range_mm"]
     assert train.slice_step == imaging["slice_step"]
+
+
+def test_plan_is_the_shipped_run(tmp_path):
+    commands = _plan(tmp_path)
+    assert [c[0] for c in commands][:2] == ["demo-cohort", "train"]
+    assert commands[-1][0] == "external-summary"
+    s = json.loads((WEIGHTS / "evaluation.json").read_text())["settings"]
+    manifest = json.loads((WEIGHTS / "shufflenet_lstm" / "manifest.json").read_text())
+
+    (train,) = _parsed(commands, "train")
+    assert train.backbone.split(",") == s["backbones"]
+    _check_shipped_budget(train)
     assert train.signal_input == manifest["preprocessing"]["signals"]["representation"]
 
     development, *external = _parsed(commands, "demo-cohort")
@@ -137,3 +143,26 @@ def test_an_unknown_budget_is_refused_in_one_sentence(tmp_path):
     )
     assert done.returncode != 0
     assert "BUDGET=gpu is not a budget: use BUDGET=cpu" in done.stderr
+
+
+def test_signal_input_plan_is_the_shipped_shufflenet_run_with_raw_samples(tmp_path):
+    """The raw LSTM's run differs from the shipped one in the LSTM's input only, reuses the
+    shipped image members, and both are scored on the unseen cohorts of external.json."""
+    commands = _plan(tmp_path, target="signal-input")
+    (train,) = _parsed(commands, "train")
+    _check_shipped_budget(train)
+    assert train.backbone == "shufflenet" and train.signal_input == "raw"
+    assert train.reuse_image_members == str(tmp_path / "out")
+    evaluated = _parsed(commands, "evaluate")
+    raw = [e for e in evaluated if e.weights == Path(train.out) / "shufflenet_lstm"]
+    envelope = [e for e in evaluated if e.weights == tmp_path / "out" / "shufflenet_lstm"]
+    assert len(raw) == len(envelope) == 3 and len(evaluated) == 6
+    (compare,) = _parsed(commands, "compare-runs")
+    assert compare.names == ["envelope", "raw"] and "LSTM" in compare.rows
+    assert compare.development == [
+        tmp_path / "out" / "evaluation.json",
+        train.out / "evaluation.json",
+    ]
+    summary = json.loads((WEIGHTS / "external.json").read_text())
+    assert [name for name, *_ in compare.external] == summary["cohorts"]
+    assert compare.out == tmp_path / "out" / "signal_input"
