@@ -102,9 +102,10 @@ clean-venv:
 # Steps: the development cohort (seed 0, 102 patients) -> one `rehab train` of the five backbones
 # -> weights/ (ShuffleNet in float32, GhostNet, FBNet and RegNet in float16; ResNet50's 141 MB
 # stay in RUNS) -> three unseen cohorts (seeds 1-3, 40 patients) scored by `rehab evaluate` ->
-# `rehab external-summary`. Cohorts, runs and caches go to RUNS; `make -n paper-tables` prints
-# the plan; a step whose output exists is not redone (delete it to redo it).
+# `rehab external-summary`. Runs and caches go to RUNS, cohorts to COHORTS (RUNS/cohorts);
+# `make -n paper-tables` prints the plan; a step whose output exists is not redone.
 RUNS     ?= runs
+COHORTS  ?= $(RUNS)/cohorts
 OUT      ?= weights
 JOBS     ?= 2
 DEVICE   ?= auto
@@ -126,12 +127,12 @@ space := $(empty) $(empty)
 FIVE  := $(RUNS)/five-$(BUDGET)
 
 # a cohort is complete once its ground_truth.tsv is written (the generator's last file)
-.PRECIOUS: $(RUNS)/cohorts/demo-seed%/ground_truth.tsv $(RUNS)/eval-seed%.json
-$(RUNS)/cohorts/demo-seed%/ground_truth.tsv:
+.PRECIOUS: $(COHORTS)/demo-seed%/ground_truth.tsv $(RUNS)/eval-seed%.json
+$(COHORTS)/demo-seed%/ground_truth.tsv:
 	$(REHAB) demo-cohort --out $(@D) --seed $* --jobs $(JOBS) $(if $(filter 0,$*),,--n-patients $(EXTERNAL_N))
 
 # evaluation.json is written after every bundle
-$(FIVE)/evaluation.json: $(RUNS)/cohorts/demo-seed0/ground_truth.tsv
+$(FIVE)/evaluation.json: $(COHORTS)/demo-seed0/ground_truth.tsv
 	$(REHAB) train --cohort $(<D) --backbone $(subst $(space),$(comma),$(BACKBONES)) --out $(@D) \
 		$(BUDGET_$(BUDGET)) --seed 0 --device $(DEVICE) --jobs $(JOBS) --work-dir $(RUNS)/work-seed0-$(BUDGET) \
 		--description "synthetic cohort v2: rehab demo-cohort --seed 0 (102 patients, 86 with EEG-EMG)"
@@ -153,7 +154,7 @@ $(RUNS)/external-bundles/.linked: $(OUT)/evaluation.json
 	done
 	touch $@
 
-$(RUNS)/eval-seed%.json: $(RUNS)/cohorts/demo-seed%/ground_truth.tsv $(RUNS)/external-bundles/.linked
+$(RUNS)/eval-seed%.json: $(COHORTS)/demo-seed%/ground_truth.tsv $(RUNS)/external-bundles/.linked
 	$(REHAB) evaluate --cohort $(<D) --weights $(RUNS)/external-bundles --work-dir $(RUNS)/cache-seed$* \
 		--jobs $(JOBS) --json > $@.part
 	mv $@.part $@
@@ -174,19 +175,19 @@ paper-tables: setup $(OUT)/external.json
 RAW_RATE ?= 100
 RAW      := $(RUNS)/raw-$(BUDGET)
 
-$(RAW)/evaluation.json: $(RUNS)/cohorts/demo-seed0/ground_truth.tsv
+$(RAW)/evaluation.json: $(COHORTS)/demo-seed0/ground_truth.tsv
 	$(REHAB) train --cohort $(<D) --backbone shufflenet --out $(@D) \
 		$(BUDGET_$(BUDGET)) --seed 0 --device $(DEVICE) --jobs $(JOBS) --work-dir $(RUNS)/work-raw-$(BUDGET) \
 		--signal-input raw --signal-rate $(RAW_RATE) --reuse-image-members $(OUT) \
 		--description "synthetic cohort v2: rehab demo-cohort --seed 0 (102 patients, 86 with EEG-EMG); LSTM on raw $(RAW_RATE)-Hz windows"
 
 .PRECIOUS: $(RUNS)/eval-raw-seed%.json $(RUNS)/eval-envelope-seed%.json
-$(RUNS)/eval-raw-seed%.json: $(RUNS)/cohorts/demo-seed%/ground_truth.tsv $(RAW)/evaluation.json
+$(RUNS)/eval-raw-seed%.json: $(COHORTS)/demo-seed%/ground_truth.tsv $(RAW)/evaluation.json
 	$(REHAB) evaluate --cohort $(<D) --weights $(RAW)/shufflenet_lstm --work-dir $(RUNS)/cache-raw-seed$* \
 		--jobs $(JOBS) --json > $@.part
 	mv $@.part $@
 
-$(RUNS)/eval-envelope-seed%.json: $(RUNS)/cohorts/demo-seed%/ground_truth.tsv
+$(RUNS)/eval-envelope-seed%.json: $(COHORTS)/demo-seed%/ground_truth.tsv
 	$(REHAB) evaluate --cohort $(<D) --weights $(OUT)/shufflenet_lstm --work-dir $(RUNS)/cache-seed$* \
 		--jobs $(JOBS) --json > $@.part
 	mv $@.part $@
