@@ -108,3 +108,20 @@ def test_names_and_inputs_are_checked():
         compare_runs((a, a), {}, names=("x", "x"))
     with pytest.raises(ValueError, match="Give the development reports, unseen-cohort reports"):
         compare_runs(None, {}, names=("a", "b"))
+
+
+def test_reads_a_real_training_report():
+    """The shipped evaluation.json against itself: the rows' cells and scores are found, and
+    a run compared with itself differs by exactly zero on all its patients."""
+    import json
+    from pathlib import Path
+
+    report = json.loads((Path(__file__).parents[2] / "weights" / "evaluation.json").read_text())
+    out = compare_runs((report, report), {}, names=("a", "b"), rows=("LSTM", "ShuffleNet_LSTM"))
+    cells = {e["name"]: e for t in ("table2", "table3") for e in report["tables"][t]["evaluations"]}
+    for row in out["rows"]:
+        dev, cell = row["development"], cells[row["row"]]
+        assert dev["difference"]["estimate"] == dev["difference"]["low"] == 0.0
+        assert dev["difference"]["n"] == cell["n"]
+        assert dev["a"]["roc_auc"] == cell["metrics"]["roc_auc"]["estimate"]
+        assert dev["a"]["ceiling_auc"] == cell["ceiling"]["ceiling_auc"]["estimate"]
