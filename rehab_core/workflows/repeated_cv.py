@@ -177,9 +177,9 @@ def repeated_cv_markdown(summary: dict[str, Any]) -> str:
     ]
     for row in summary["rows"]:
         m = row["summary"]
-        name = row["row"] + (" (patients with EEG-EMG)" if row["group"] == "signal" else "")
-        if row["row"] == "LSTM":
-            name = "LSTM"
+        # a comparator's second row, on the LSTM's patients only, says so
+        on_signal = row["group"] == "signal" and row["row"] != "LSTM"
+        name = row["row"] + (" (patients with EEG-EMG)" if on_signal else "")
         per = " / ".join(f"{v:.2f}" for v in m["auc_per_repeat"])
         pooled = m["pooled"]
         lines.append(
