@@ -92,12 +92,12 @@ def repeated_cross_validation(
     from rehab_core.workflows._train.clinical import clinical_inputs
     from rehab_core.workflows._train.plan import CohortTargets, plan_split
     from rehab_core.workflows._train.report import with_ceilings
+    from rehab_core.workflows._train.steps import fit_and_tabulate, train_ensembles
     from rehab_core.workflows._train.work_folder import (
         WorkFolder,
         cohort_fingerprint,
         preprocess_cohort,
     )
-    from rehab_core.workflows.train import _fit_and_tabulate, _train_ensembles
 
     check_int("n_repeats", n_repeats, low=2)
     started = time.time()
@@ -124,10 +124,10 @@ def repeated_cross_validation(
         emit({"stage": "repeat", "repeat": r, "n_repeats": n_repeats, "seed": seed})
         s = dataclasses.replace(settings, seed=seed)
         plan = plan_split(arrays, targets, s, cohort_dir)
-        lstm, _, image_models = _train_ensembles(
+        lstm, _, image_models = train_ensembles(
             arrays, plan, targets, s, device, None, None, progress, backbones=None if images else ()
         )
-        rows, _ = _fit_and_tabulate(lstm, image_models, plan, targets, s, clinical)
+        rows, _ = fit_and_tabulate(lstm, image_models, plan, targets, s, clinical)
         records, _ = with_ceilings(rows.all_results(), cohort.ground_truth)
         for row in records:
             # "Clinical" sits in Tables 1 and 3 on the same patients: one row
