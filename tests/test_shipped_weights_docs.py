@@ -136,7 +136,7 @@ def _table_lines(markdown: str, title: str | None = None) -> list[str]:
 @pytest.mark.xfail(
     not (WEIGHTS / "signal_input.json").is_file(),
     reason="weights/signal_input.json is written by `make signal-input`, not run yet: the raw "
-    "LSTM takes about 2 minutes an epoch on the 2-core machine (weights/README.md)",
+    "LSTM takes 90 s or more an epoch on the 2-core machine (weights/README.md)",
     raises=FileNotFoundError,
     strict=True,
 )
