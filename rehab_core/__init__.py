@@ -24,16 +24,8 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBPACKAGES = (
-    "io",
-    "signals",
-    "imaging",
-    "demo",
-    "models",
-    "training",
-    "evaluation",
-    "explain",
-    "storage",
-    "fusion",
+    "io", "signals", "imaging", "demo", "models", "training",
+    "evaluation", "explain", "storage", "fusion",
 )
 
 __all__ = ["__version__", *_SUBPACKAGES]
