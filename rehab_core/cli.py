@@ -9,11 +9,13 @@ status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main", "build_parser"]
 
@@ -139,14 +141,69 @@ class _TrainProgress:
         self._close()
 
 
-@_command("train")
-def _train(args: argparse.Namespace) -> int:
+@contextlib.contextmanager
+def _training_progress() -> Iterator[_TrainProgress]:
+    """Progress bars of a training; a GPU out of memory outside ``fit_model`` in one sentence."""
     import torch
 
+    from rehab_core.training.devices import gpu_out_of_memory
+
+    progress = _TrainProgress()
+    try:
+        yield progress
+    except torch.cuda.OutOfMemoryError as err:  # outside fit_model, e.g. while scoring
+        raise gpu_out_of_memory() from err
+    finally:
+        progress.close()
+
+
+def _write_summary(out: Path, summary: dict[str, Any], text: str) -> None:
+    """``OUT.json`` (strict JSON) and ``OUT.md`` of a summary command; the Markdown printed."""
+    from rehab_core._json import to_jsonable
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(to_jsonable(summary), indent=2) + "\n")
+    out.with_suffix(".md").write_text(text)
+    print(text)
+
+
+@_command("train")
+def _train(args: argparse.Namespace) -> int:
+    from rehab_core.workflows.train import train_experiment
+
+    settings, signal_settings, imaging_settings = _training_settings(args)
+    with _training_progress() as progress:
+        report = train_experiment(
+            args.cohort,
+            args.out,
+            settings,
+            signal_settings=signal_settings,
+            imaging_settings=imaging_settings,
+            n_jobs=args.jobs,
+            progress=progress,
+            data_description=args.description,
+            image_members_from=args.reuse_image_members,
+            work_dir=args.work_dir,
+        )
+    if report is None:  # a torchrun rank other than 0: rank 0 evaluates, writes and prints
+        return 0
+    if args.json:
+        print(json.dumps(report["tables"], indent=2))
+    else:
+        print((Path(args.out) / "tables.md").read_text())
+        print(
+            f"bundles and evaluation.json written to {Path(args.out).resolve()}"
+            f" in {report['seconds']:.0f} s"
+        )
+    return 0
+
+
+def _training_settings(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """Experiment, signal and imaging settings from the options of `_add_training_options`."""
     from rehab_core.imaging import ImagingSettings
     from rehab_core.signals import SignalSettings
-    from rehab_core.training.devices import gpu_out_of_memory
-    from rehab_core.workflows.train import experiment_settings, train_experiment
+    from rehab_core.workflows.train import experiment_settings
 
     settings = experiment_settings(
         args.backbone,
@@ -170,35 +227,7 @@ def _train(args: argparse.Namespace) -> int:
         slice_range_mm=args.slice_range_mm,
         slice_step=args.slice_step,
     )
-    progress = _TrainProgress()
-    try:
-        report = train_experiment(
-            args.cohort,
-            args.out,
-            settings,
-            signal_settings=signal_settings,
-            imaging_settings=imaging_settings,
-            n_jobs=args.jobs,
-            progress=progress,
-            data_description=args.description,
-            image_members_from=args.reuse_image_members,
-            work_dir=args.work_dir,
-        )
-    except torch.cuda.OutOfMemoryError as err:  # outside fit_model, e.g. while scoring
-        raise gpu_out_of_memory() from err
-    finally:
-        progress.close()
-    if report is None:  # a torchrun rank other than 0: rank 0 evaluates, writes and prints
-        return 0
-    if args.json:
-        print(json.dumps(report["tables"], indent=2))
-    else:
-        print((Path(args.out) / "tables.md").read_text())
-        print(
-            f"bundles and evaluation.json written to {Path(args.out).resolve()}"
-            f" in {report['seconds']:.0f} s"
-        )
-    return 0
+    return settings, signal_settings, imaging_settings
 
 
 @_command("evaluate")
@@ -223,7 +252,6 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 @_command("external-summary")
 def _external_summary(args: argparse.Namespace) -> int:
-    from rehab_core._json import to_jsonable
     from rehab_core.evaluation import external_markdown, external_summary
 
     reports = {}
@@ -238,12 +266,53 @@ def _external_summary(args: argparse.Namespace) -> int:
     summary["reports"] = {
         n: i.partition("=")[2] for n, i in zip(reports, args.reports, strict=True)
     }
-    text = external_markdown(summary)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(to_jsonable(summary), indent=2) + "\n")
-    out.with_suffix(".md").write_text(text)
-    print(text)
+    _write_summary(args.out, summary, external_markdown(summary))
+    return 0
+
+
+@_command("repeated-cv")
+def _repeated_cv(args: argparse.Namespace) -> int:
+    from rehab_core.workflows.repeated_cv import repeated_cross_validation, repeated_cv_markdown
+
+    settings, signal_settings, imaging_settings = _training_settings(args)
+    with _training_progress() as progress:
+        summary = repeated_cross_validation(
+            args.cohort,
+            settings,
+            n_repeats=args.repeats,
+            images=args.images,
+            signal_settings=signal_settings,
+            imaging_settings=imaging_settings,
+            n_jobs=args.jobs,
+            work_dir=args.work_dir,
+            progress=progress,
+        )
+    _write_summary(args.out, summary, repeated_cv_markdown(summary))
+    print(f"written to {Path(args.out).with_suffix('.json')} in {summary['seconds']:.0f} s")
+    return 0
+
+
+@_command("compare-runs")
+def _compare_runs(args: argparse.Namespace) -> int:
+    from rehab_core.evaluation import compare_runs, compare_runs_markdown
+
+    def read(paths: Sequence[Path]) -> tuple[dict, dict]:
+        return tuple(json.loads(Path(p).read_text()) for p in paths)  # type: ignore[return-value]
+
+    development = None if args.development is None else read(args.development)
+    external = {}
+    for name, *paths in args.external or []:
+        if name in external:
+            raise ValueError(f"--external {name} is given twice; name each cohort once.")
+        external[name] = read(paths)
+    summary = compare_runs(
+        development, external, names=tuple(args.names), rows=args.rows, seed=args.seed
+    )
+    summary["reports"] = {
+        "development": None if args.development is None else [str(p) for p in args.development],
+        **{name: paths for name, *paths in args.external or []},
+    }
+    _write_summary(args.out, summary, compare_runs_markdown(summary))
     return 0
 
 
@@ -539,6 +608,23 @@ def _add_preprocess_parser(sub: argparse._SubParsersAction) -> None:
 
 def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train the LSTM, image backbones and their fusion")
+    p.add_argument("--out", required=True, type=Path, help="folder for the weights bundles")
+    _add_training_options(p)
+    p.add_argument("--description", default=None, help="training data description for manifests")
+    p.add_argument(
+        "--reuse-image-members",
+        metavar="DIR",
+        default=None,
+        help=(
+            "reuse the image models of the bundles in DIR (same cohort, split, folds and fMRI "
+            "settings) and train only the LSTM and the fusion"
+        ),
+    )
+    p.add_argument("--json", action="store_true")
+
+
+def _add_training_options(p: argparse.ArgumentParser) -> None:
+    """The cohort, the budget and the preprocessing: shared by train and repeated-cv."""
     p.add_argument("--cohort", required=True, type=Path)
     p.add_argument(
         "--backbone",
@@ -546,7 +632,6 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         help="an image backbone (shufflenet, fbnet, ghostnet, regnet, resnet50), several "
         "separated by commas (trained in that order), or all",
     )
-    p.add_argument("--out", required=True, type=Path, help="folder for the weights bundles")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds (ensemble size)")
     p.add_argument("--test-fraction", type=float, default=0.15)
     p.add_argument("--epochs", type=int, default=50)
@@ -613,17 +698,6 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-pretrained", action="store_true", help="skip ImageNet weights")
     p.add_argument("--max-train-batches", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--jobs", type=int, default=2, help="preprocessing processes")
-    p.add_argument("--description", default=None, help="training data description for manifests")
-    p.add_argument(
-        "--reuse-image-members",
-        metavar="DIR",
-        default=None,
-        help=(
-            "reuse the image models of the bundles in DIR (same cohort, split, folds and fMRI "
-            "settings) and train only the LSTM and the fusion"
-        ),
-    )
-    p.add_argument("--json", action="store_true")
 
 
 def _add_external_summary_parser(sub: argparse._SubParsersAction) -> None:
@@ -636,6 +710,53 @@ def _add_external_summary_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--out", required=True, type=Path, help="writes OUT.json and OUT.md (e.g. weights/external)"
+    )
+
+
+def _add_repeated_cv_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "repeated-cv",
+        help="out-of-fold AUC of the LSTM and the clinical baseline over repeated k-fold splits",
+    )
+    p.add_argument(
+        "--out", required=True, type=Path, help="writes OUT.json and OUT.md (e.g. weights/x)"
+    )
+    p.add_argument("--repeats", type=int, default=5, help="k-fold splits (seeds SEED, SEED+1, ...)")
+    p.add_argument(
+        "--images",
+        action="store_true",
+        help="also train --backbone's image models and their fusions in every repeat (a GPU)",
+    )
+    _add_training_options(p)
+    p.set_defaults(test_fraction=0.0)  # every patient out of fold in every repeat
+
+
+def _add_compare_runs_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "compare-runs",
+        help="two runs that differ in one choice, row by row, with paired AUC differences",
+    )
+    p.add_argument("--names", nargs=2, required=True, metavar=("A", "B"), help="e.g. envelope raw")
+    p.add_argument(
+        "--development",
+        nargs=2,
+        type=Path,
+        metavar=("A.json", "B.json"),
+        help="each run's evaluation.json on the same development cohort (out of fold)",
+    )
+    p.add_argument(
+        "--external",
+        nargs=3,
+        action="append",
+        metavar=("NAME", "A.json", "B.json"),
+        help="an unseen cohort scored by both runs (rehab evaluate --json); repeat per cohort",
+    )
+    p.add_argument(
+        "--rows", nargs="+", default=["LSTM"], help="table rows to compare (default: LSTM)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the paired bootstrap")
+    p.add_argument(
+        "--out", required=True, type=Path, help="writes OUT.json and OUT.md (e.g. weights/x)"
     )
 
 
@@ -733,6 +854,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate_parser(sub)
     _add_half_precision_parser(sub)
     _add_external_summary_parser(sub)
+    _add_compare_runs_parser(sub)
+    _add_repeated_cv_parser(sub)
     _add_predict_parser(sub, DEFAULT_MODEL_ID)
     _add_admin_parsers(sub)
     return parser

@@ -170,3 +170,30 @@ def test_demo_cohort_scales_the_eeg_emg_share_with_the_cohort(
     monkeypatch.setattr("rehab_core.demo.generate_cohort", fake_generate)
     assert main(["demo-cohort", "--out", str(tmp_path / "c"), *args]) == 0
     assert (seen["n_patients"], seen["n_with_signals"]) == expected
+
+
+def test_repeated_cv_takes_the_training_options_and_writes_its_summary(tmp_path, monkeypatch):
+    """rehab repeated-cv: the budget options of rehab train, every patient out of fold by
+    default, and OUT.json / OUT.md from the workflow's summary."""
+    import json
+
+    import rehab_core.workflows.repeated_cv as repeated
+
+    seen = {}
+
+    def repeated_cross_validation(cohort, settings, **kwargs):
+        seen.update(settings=settings, **kwargs)
+        summary = {"n_repeats": kwargs["n_repeats"], "seeds": [0, 1], "rows": [], "seconds": 1.0}
+        return {**summary, "settings": settings.to_dict()}
+
+    monkeypatch.setattr(repeated, "repeated_cross_validation", repeated_cross_validation)
+    out = tmp_path / "w" / "repeated_cv"
+    args = ["repeated-cv", "--cohort", str(tmp_path), "--out", str(out), "--repeats", "2",
+            "--folds", "3", "--signal-epochs", "50", "--image-size", "112",
+            "--device", "cpu", "--work-dir", str(tmp_path / "a")]  # fmt: skip
+    assert main(args) == 0
+    assert seen["settings"].n_folds == 3 and seen["settings"].test_fraction == 0.0
+    assert seen["settings"].signal_epochs == 50 and seen["imaging_settings"].image_size == 112
+    assert (seen["n_repeats"], seen["images"], seen["work_dir"]) == (2, False, tmp_path / "a")
+    assert json.loads(out.with_suffix(".json").read_text())["n_repeats"] == 2
+    assert out.with_suffix(".md").read_text().startswith("Repeated 3-fold patient-level")

@@ -22,6 +22,7 @@ ceiling_column       which ground-truth column is the ceiling of a table row
 ceiling_probabilities  that column's values for the row's patients
 ceiling_fraction     (AUC - 0.5) / (ceiling - 0.5) with an interval from the same resamples
 repeated_cv_summary  mean and SD of AUC over repeated cross-validation, pooled interval
+compare_runs         two runs differing in one choice, row by row: AUCs, ceiling, paired difference
 seed_summary         mean and SD of metrics over external cohorts (generator seeds)
 external_summary     every table row and paired difference over several unseen cohorts
 external_tables      that summary as rows of text cells (the Evaluation page)
@@ -78,6 +79,7 @@ from rehab_core.evaluation._report import (
     ModelResult,
     evaluate_model,
 )
+from rehab_core.evaluation._runs import compare_runs, compare_runs_markdown
 from rehab_core.evaluation._scores import (
     bayes_ceiling_auc,
     bayes_probabilities,
@@ -123,6 +125,8 @@ __all__ = [
     "ceiling_column",
     "ceiling_fraction",
     "ceiling_probabilities",
+    "compare_runs",
+    "compare_runs_markdown",
     "decision_curve",
     "default_pairs",
     "delong_test",

@@ -42,12 +42,14 @@ from typing import Any
 from rehab_core.training import ExperimentSettings
 from rehab_core.workflows._train import is_main_process
 from rehab_core.workflows._train.clinical import clinical_inputs
-from rehab_core.workflows._train.ensemble import Ensemble, ModelSpec, train_ensemble
-from rehab_core.workflows._train.fitting import FusionFit, fit_fusion
+from rehab_core.workflows._train.ensemble import Ensemble
+from rehab_core.workflows._train.fitting import FusionFit
 from rehab_core.workflows._train.manifest import RunFacts, build_manifest
 from rehab_core.workflows._train.plan import CohortTargets, SplitPlan, plan_split
-from rehab_core.workflows._train.report import EvaluationRows, training_report, write_report
+from rehab_core.workflows._train.report import training_report, write_report
 from rehab_core.workflows._train.reuse import ReusableImageMembers
+from rehab_core.workflows._train.steps import fit_and_tabulate as _fit_and_tabulate
+from rehab_core.workflows._train.steps import train_ensembles as _train_ensembles
 from rehab_core.workflows._train.work_folder import (
     WorkFolder,
     cohort_fingerprint,
@@ -104,61 +106,6 @@ def _claim(work, settings, signal_settings, imaging_settings, fingerprint, emit)
     signal, imaging = signal_settings.to_dict(), imaging_settings.to_dict()
     work.claim(run_identity(settings, signal, imaging, fingerprint))
     emit({"stage": "work_dir", "path": str(work.path)})
-
-
-def _train_ensembles(arrays, plan, targets, settings, device, work, reused, progress, folds=None):
-    """The LSTM ensemble and one image ensemble per backbone (only ``folds``' members if given)."""
-    n_chans, n_times = arrays.windows.shape[1:]
-    lstm_kwargs = {"n_chans": int(n_chans), "n_times": int(n_times), "sfreq": arrays.signal_sfreq}
-    common = dict(device=device, work=work, reused=reused, progress=progress, folds=folds)
-    signal = ModelSpec(
-        "signal",
-        "lstm",
-        arrays.windows,
-        arrays.window_patients,
-        settings.signal_batch_size,
-        lstm_kwargs,
-    )
-    lstm = train_ensemble(signal, plan, targets.labels, settings, **common)
-    images = {}
-    for backbone in settings.backbones:
-        spec = ModelSpec(
-            "image",
-            backbone,
-            arrays.slices,
-            arrays.slice_patients,
-            settings.image_batch_size,
-            {"pretrained": settings.pretrained},
-        )
-        images[backbone] = train_ensemble(spec, plan, targets.labels, settings, **common)
-    return lstm, lstm_kwargs, images
-
-
-def _fit_and_tabulate(lstm, images, plan, targets, settings, clinical=None):
-    """Each backbone's fusion and FMA-LE regressor, and the rows of the paper's tables.
-
-    ``clinical`` (:func:`clinical_inputs` of the cohort) adds the clinical comparators'
-    rows, fitted on the same development folds.
-    """
-    from rehab_core.models import get_model_info
-
-    rows = EvaluationRows(plan, targets)
-    signal_eval = rows.add_signal(lstm)
-    fits: dict[str, FusionFit] = {}
-    for backbone, image in images.items():
-        fits[backbone] = fit_fusion(
-            lstm.oof_scores(plan.dev_ids),
-            image.oof_scores(plan.dev_ids),
-            signal_eval,
-            rows.image_scores(image),
-            plan=plan,
-            targets=targets,
-            seed=settings.seed,
-        )
-        rows.add_backbone(get_model_info(backbone).display_name, image, fits[backbone])
-    if clinical is not None:
-        rows.add_clinical(clinical)
-    return rows, fits
 
 
 def _write_bundles(

@@ -8,6 +8,7 @@ plan         the development/test split, the folds, early-stopping sets, the siz
 reuse        image members of an earlier bundle of the same split (checked before preprocessing)
 ensemble     one member per fold for each model, resumed from checkpoints
 fitting      the fusion weight and the FMA-LE regressor on the out-of-fold scores
+steps        the ensembles of a plan, then its fusions, comparators and table rows
 report       the evaluation tables and ``evaluation.json``
 manifest     each fusion model's :class:`~rehab_core.storage.BundleManifest`
 """
