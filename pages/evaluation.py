@@ -9,7 +9,8 @@ the ROC and calibration curves are drawn from every evaluated patient's score
 (``heldout_evaluation.json`` from ``rehab evaluate --json`` when it scored the
 installed weights, else the scores ``evaluation.json`` stored). ``external.json``
 and ``external.md`` (``rehab external-summary``), when present, give the figures
-on unseen cohorts. Everything is cached with ``st.cache_data``, keyed by the
+on unseen cohorts; ``repeated_cv.json`` (``rehab repeated-cv``) how much the
+out-of-fold figures move with the split. Everything is cached with ``st.cache_data``, keyed by the
 files' modification times.
 """
 
@@ -28,6 +29,7 @@ from rehab_core.report.evaluation import (
     EXTERNAL_MARKDOWN,
     EXTERNAL_REPORT,
     HELDOUT_REPORT,
+    REPEATED_CV_REPORT,
     TABLES_FILE,
     TRAINING_REPORT,
     curve_source,
@@ -46,7 +48,7 @@ _TABLES = ("table1", "table2", "table3")
 def _stamp(folder: Path) -> tuple[tuple[str, float], ...]:
     """Modification times of everything read, so a new training run is shown at once."""
     paths = [folder / TRAINING_REPORT, folder / HELDOUT_REPORT, folder / TABLES_FILE]
-    paths += [folder / EXTERNAL_REPORT, folder / EXTERNAL_MARKDOWN]
+    paths += [folder / EXTERNAL_REPORT, folder / EXTERNAL_MARKDOWN, folder / REPEATED_CV_REPORT]
     paths += sorted(folder.glob("*/manifest.json")) if folder.is_dir() else []
     return tuple((str(p), p.stat().st_mtime) for p in paths if p.is_file())
 
@@ -127,6 +129,33 @@ def _statistics(training: dict[str, Any]) -> None:
             "beside treating everyone on the same patients; treating no one is 0. Calibration "
             "slope 1 and intercept 0 mean the probabilities can be taken at face value."
         )
+
+
+def _repeated_section(info: dict[str, Any]) -> None:
+    """How much the out-of-fold AUCs move with the split (``rehab repeated-cv``), when stored."""
+    from rehab_core.evaluation import repeated_cv_rows
+
+    summary = info.get("repeated_cv")
+    if not summary or not summary.get("rows"):
+        return
+    settings = summary.get("settings") or {}
+    st.markdown("**How much the out-of-fold AUC moves with the split (repeated cross-validation)**")
+    st.table(repeated_cv_rows(summary), hide_index=True, border="horizontal")
+    training = info.get("training") or {}
+    same = summary.get("fingerprint_sha256") == training.get("fingerprint_sha256")
+    seeds = ", ".join(str(s) for s in summary.get("seeds") or [])
+    st.caption(
+        f"The same {settings.get('n_folds', 'k')}-fold cross-validation repeated "
+        f"{summary.get('n_repeats', len(summary.get('seeds') or []))} times with other folds "
+        f"(seeds {seeds}), every model retrained each time: one split of a small cohort is one "
+        "draw, and these rows say how far its AUC can move. "
+        + (
+            "Same cohort as the tables above; repeat r is the training run with seed r."
+            if same
+            else "Run on another cohort than the tables above, so its figures do not describe "
+            "the same patients."
+        )
+    )
 
 
 def _models(training: dict[str, Any]) -> None:
@@ -317,6 +346,7 @@ def main() -> None:
             st.markdown(f"Cohort folder on the machine that trained the models: `{cohort}`")
     _tables(training, info["markdown"])
     _statistics(training)
+    _repeated_section(info)
     _models(training)
     _curves_section(folder, info, stamp)
     _external_section(folder, info)

@@ -22,6 +22,7 @@ ceiling_column       which ground-truth column is the ceiling of a table row
 ceiling_probabilities  that column's values for the row's patients
 ceiling_fraction     (AUC - 0.5) / (ceiling - 0.5) with an interval from the same resamples
 repeated_cv_summary  mean and SD of AUC over repeated cross-validation, pooled interval
+repeated_cv_rows     a rehab repeated-cv summary as rows of text cells (file and page)
 compare_runs         two runs differing in one choice, row by row: AUCs, ceiling, paired difference
 seed_summary         mean and SD of metrics over external cohorts (generator seeds)
 external_summary     every table row and paired difference over several unseen cohorts
@@ -71,7 +72,7 @@ from rehab_core.evaluation._metrics import (
     roc_auc,
 )
 from rehab_core.evaluation._paired import delong_test, paired_bootstrap_auc
-from rehab_core.evaluation._repeats import repeated_cv_summary, seed_summary
+from rehab_core.evaluation._repeats import repeated_cv_rows, repeated_cv_summary, seed_summary
 from rehab_core.evaluation._report import (
     GROUPS,
     EvaluationSettings,
@@ -138,6 +139,7 @@ __all__ = [
     "paired_differences",
     "paper_tables",
     "regression_metrics",
+    "repeated_cv_rows",
     "repeated_cv_summary",
     "roc_auc",
     "roc_points",

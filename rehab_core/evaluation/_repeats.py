@@ -24,7 +24,7 @@ from rehab_core.evaluation._metrics import (
     _resample_weights,
 )
 
-__all__ = ["repeated_cv_summary", "seed_summary"]
+__all__ = ["repeated_cv_rows", "repeated_cv_summary", "seed_summary"]
 
 
 def _repeat_arrays(
@@ -142,6 +142,44 @@ def repeated_cv_summary(
         "stratify": bool(stratify),
         "undefined_resamples": int(np.isnan(pooled).sum()),
     }
+
+
+def repeated_cv_rows(summary: Mapping[str, Any]) -> list[dict[str, str]]:
+    """A ``rehab repeated-cv`` summary as rows of text cells (the Markdown file and the page).
+
+    Parameters
+    ----------
+    summary : mapping
+        What :func:`rehab_core.workflows.repeated_cv.repeated_cross_validation`
+        returns (``rows``, each with ``row``, ``group``, ``n_patients``,
+        ``ceiling_auc`` and a :func:`repeated_cv_summary` ``summary``).
+
+    Returns
+    -------
+    list of dict
+        One per row: ``Row`` (a comparator's second row, fitted on the
+        patients with EEG-EMG only, says so), ``Patients``, ``AUC, mean ± SD
+        over repeats``, ``mean (95% CI)`` (the pooled bootstrap interval),
+        ``per repeat`` and ``Ceiling AUC``.
+    """
+    out = []
+    for row in summary.get("rows") or []:
+        m = row["summary"]
+        on_signal = row["group"] == "signal" and row["row"] != "LSTM"
+        pooled = m["pooled"]
+        out.append(
+            {
+                "Row": row["row"] + (" (patients with EEG-EMG)" if on_signal else ""),
+                "Patients": str(row["n_patients"]),
+                "AUC, mean ± SD over repeats": f"{m['mean']:.2f} ± {m['sd']:.2f}",
+                "mean (95% CI)": (
+                    f"{pooled['estimate']:.2f} ({pooled['low']:.2f}–{pooled['high']:.2f})"
+                ),
+                "per repeat": " / ".join(f"{v:.2f}" for v in m["auc_per_repeat"]),
+                "Ceiling AUC": f"{row['ceiling_auc']:.2f}",
+            }
+        )
+    return out
 
 
 def seed_summary(per_seed: Mapping[Any, Mapping[str, Any]]) -> dict[str, object]:

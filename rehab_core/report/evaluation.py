@@ -10,6 +10,9 @@ weights hashes it recorded are the installed ones. An ``evaluation.json``
 that carries the same ``predictions`` itself is used otherwise (a run without
 a held-out set stores every patient's out-of-fold score there).
 
+How much the out-of-fold figures move with the split comes from
+``repeated_cv.json`` (``rehab repeated-cv --out <folder>/repeated_cv``).
+
 Figures on unseen cohorts come from ``external.json`` and ``external.md``
 (``rehab external-summary --out <folder>/external``): each row's AUC, its
 ceiling and the fraction of the ceiling, mean and SD across cohorts.
@@ -29,6 +32,7 @@ __all__ = [
     "EXTERNAL_MARKDOWN",
     "EXTERNAL_REPORT",
     "HELDOUT_REPORT",
+    "REPEATED_CV_REPORT",
     "TABLES_FILE",
     "TRAINING_REPORT",
     "curve_source",
@@ -45,6 +49,7 @@ TABLES_FILE = "tables.md"
 HELDOUT_REPORT = "heldout_evaluation.json"
 EXTERNAL_REPORT = "external.json"
 EXTERNAL_MARKDOWN = "external.md"
+REPEATED_CV_REPORT = "repeated_cv.json"
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -71,7 +76,8 @@ def read_evaluation_folder(folder: str | Path) -> dict[str, Any]:
         ``markdown`` (``tables.md`` or ``None``); ``heldout``
         (``heldout_evaluation.json`` or ``None``); ``external``
         (``external.json`` or ``None``); ``external_markdown`` (``external.md``
-        or ``None``); ``manifests`` (bundle
+        or ``None``); ``repeated_cv`` (``repeated_cv.json`` or ``None``);
+        ``manifests`` (bundle
         folder name -> :class:`~rehab_core.storage.BundleManifest` of every
         bundle); ``synthetic`` (True when any bundle says it was trained on
         synthetic data).
@@ -90,6 +96,7 @@ def read_evaluation_folder(folder: str | Path) -> dict[str, Any]:
         "external_markdown": (
             external_md.read_text(encoding="utf-8") if external_md.is_file() else None
         ),
+        "repeated_cv": _read_json(root / REPEATED_CV_REPORT),
         "manifests": manifests,
         "synthetic": any(m.data.synthetic for m in manifests.values()),
     }

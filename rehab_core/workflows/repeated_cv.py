@@ -166,25 +166,17 @@ def repeated_cross_validation(
 
 def repeated_cv_markdown(summary: dict[str, Any]) -> str:
     """The summary as one Markdown table: mean ± SD over repeats, pooled interval, ceiling."""
+    from rehab_core.evaluation import repeated_cv_rows
+
     s = summary["settings"]
+    rows = repeated_cv_rows(summary)
+    columns = list(rows[0]) if rows else []
     lines = [
         f"Repeated {s['n_folds']}-fold patient-level cross-validation over the whole cohort: "
         f"{summary['n_repeats']} repeats (seeds {', '.join(str(x) for x in summary['seeds'])}).",
         "",
-        "| Row | Patients | AUC, mean ± SD over repeats | mean (95% CI) | per repeat "
-        "| Ceiling AUC |",
-        "|---|---|---|---|---|---|",
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
     ]
-    for row in summary["rows"]:
-        m = row["summary"]
-        # a comparator's second row, on the LSTM's patients only, says so
-        on_signal = row["group"] == "signal" and row["row"] != "LSTM"
-        name = row["row"] + (" (patients with EEG-EMG)" if on_signal else "")
-        per = " / ".join(f"{v:.2f}" for v in m["auc_per_repeat"])
-        pooled = m["pooled"]
-        lines.append(
-            f"| {name} | {row['n_patients']} | {m['mean']:.2f} ± {m['sd']:.2f} | "
-            f"{pooled['estimate']:.2f} ({pooled['low']:.2f}–{pooled['high']:.2f}) | {per} | "
-            f"{row['ceiling_auc']:.2f} |"
-        )
+    lines += ["| " + " | ".join(r[c] for c in columns) + " |" for r in rows]
     return "\n".join(lines) + "\n"

@@ -132,3 +132,23 @@ def test_seed_summary_mean_and_sd_across_external_cohorts():
 def test_seed_summary_refuses_bad_input(per_seed, error, match):
     with pytest.raises(error, match=match):
         seed_summary(per_seed)
+
+
+def test_repeated_cv_rows_are_the_cells_of_the_shipped_markdown():
+    """The page's rows and repeated_cv.md come from one function: the shipped file is its output."""
+    import json
+    from pathlib import Path
+
+    from rehab_core.evaluation import repeated_cv_rows
+
+    weights = Path(__file__).resolve().parents[2] / "weights"
+    summary = json.loads((weights / "repeated_cv.json").read_text())
+    rows = repeated_cv_rows(summary)
+    assert [r["Row"] for r in rows][:2] == ["LSTM", "ShuffleNet"]
+    assert "Clinical (patients with EEG-EMG)" in [r["Row"] for r in rows]
+    markdown = (weights / "repeated_cv.md").read_text()
+    for row in rows:
+        assert "| " + " | ".join(row.values()) + " |" in markdown
+    lstm = summary["rows"][0]["summary"]
+    assert rows[0]["AUC, mean ± SD over repeats"] == f"{lstm['mean']:.2f} ± {lstm['sd']:.2f}"
+    assert len(rows[0]["per repeat"].split(" / ")) == summary["n_repeats"]

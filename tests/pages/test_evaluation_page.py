@@ -320,3 +320,33 @@ def test_a_model_scored_on_unseen_cohorts_but_not_installed_keeps_its_figures(
     assert [f for f in at.table if "AUC seed1" in f.value.columns]
     captions = " ".join(c.value for c in at.caption)
     assert "Scored on these cohorts but not installed here: ResNet50 + LSTM" in captions
+
+
+@pytest.mark.parametrize("same_cohort", [True, False], ids=["same-cohort", "other-cohort"])
+def test_repeated_cross_validation_is_shown_from_repeated_cv_json(
+    signed_in, tmp_path, monkeypatch, same_cohort
+):
+    from rehab_core.evaluation import repeated_cv_rows
+
+    folder = weights_copy(tmp_path, monkeypatch)
+    summary = json.loads((WEIGHTS / "repeated_cv.json").read_text())
+    if not same_cohort:
+        summary["fingerprint_sha256"] = "0" * 64
+    (folder / "repeated_cv.json").write_text(json.dumps(summary))
+    at = open_evaluation(signed_in)
+    titles = [m.value for m in at.markdown]
+    assert "**How much the out-of-fold AUC moves with the split (repeated cross-validation)**" in (
+        titles
+    )
+    (table,) = [f.value for f in at.table if "per repeat" in f.value.columns]
+    assert table.to_dict("records") == repeated_cv_rows(summary)
+    captions = " ".join(c.value for c in at.caption)
+    assert "repeated 5 times with other folds (seeds 0, 1, 2, 3, 4)" in captions
+    said = "Same cohort as the tables above" if same_cohort else "Run on another cohort"
+    assert said in captions
+
+
+def test_without_repeated_cv_json_the_section_is_absent(signed_in, tmp_path, monkeypatch):
+    weights_copy(tmp_path, monkeypatch)
+    at = open_evaluation(signed_in)
+    assert not [f for f in at.table if "per repeat" in f.value.columns]
