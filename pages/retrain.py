@@ -37,6 +37,7 @@ from rehab_core.jobs import (  # noqa: E402
     fold_progress_text,
     get_job,
     imagenet_fallback,
+    imagenet_start_note,
     is_trial_settings,
     is_trial_version,
     job_events,
@@ -117,10 +118,12 @@ def _confirm_and_submit(check, settings, trial: bool, signal_input: str, slices:
         else "Its duration is not estimated yet: press Estimate the time to measure it."
     )
     n_models = settings.n_folds * (1 + len(settings.backbones))
+    imagenet = imagenet_start_note(settings.backbones) if settings.pretrained else None
     st.warning(
         f"Start training {n_models} models on {check.summary.get('n_patients', 0)} patients"
         + (" (trial run, not for patients)" if trial else "")
-        + f"? {when}",
+        + f"? {when}"
+        + (f" {imagenet}" if imagenet else ""),
         icon=":material/schedule:",
     )
     if _confirmed("Confirm: start training", CONFIRM_KEY):
@@ -429,6 +432,10 @@ with new_tab:
             st.caption(" ".join(schedule.lines))
         except ValueError as err:
             st.caption(str(err))
+        if settings.pretrained and settings.backbones:
+            note = imagenet_start_note(settings.backbones)
+            if note:  # said before the job, not only in its status afterwards (issue 15)
+                st.warning(note, icon=":material/warning:")
 
     if (estimate or submitted) and settings_error:
         st.error(settings_error)

@@ -23,7 +23,12 @@ from rehab_core.jobs.cohorts import (
     use_cohort,
 )
 from rehab_core.jobs.estimate import estimate_in_subprocess, estimate_request
-from rehab_core.jobs.presets import TrainingPreset, evaluated_not_installed, training_presets
+from rehab_core.jobs.presets import (
+    TrainingPreset,
+    evaluated_not_installed,
+    imagenet_start_note,
+    training_presets,
+)
 from rehab_core.jobs.queue import (
     FINAL_STATES,
     JobError,
@@ -72,6 +77,7 @@ __all__ = [
     "estimate_request",
     "TrainingPreset",
     "evaluated_not_installed",
+    "imagenet_start_note",
     "training_presets",
     "FINAL_STATES",
     "JobError",

@@ -22,7 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PRESET_FIELDS", "TrainingPreset", "evaluated_not_installed", "training_presets"]
+__all__ = [
+    "PRESET_FIELDS",
+    "TrainingPreset",
+    "evaluated_not_installed",
+    "imagenet_start_note",
+    "training_presets",
+]
 
 #: The experiment fields a preset sets (those the Retrain form has an input for).
 PRESET_FIELDS = (
@@ -158,3 +164,38 @@ def evaluated_not_installed(weights_dir: str | Path | None = None) -> list[str]:
         if isinstance(models, dict):
             scored |= {str(m) for m in models}
     return sorted(m for m in scored if not (folder / m / "manifest.json").is_file())
+
+
+def imagenet_start_note(backbones: list[str] | tuple[str, ...]) -> str | None:
+    """What "start from ImageNet weights" would do here, said before the job starts.
+
+    Training looks for each backbone's ImageNet weights in ``REHAB_PRETRAINED_DIR``,
+    then in the Hugging Face or torch hub cache, then downloads them; without
+    any, that backbone starts from random weights (and the job's status says so
+    afterwards). This says it beforehand, without touching the network.
+
+    Returns
+    -------
+    str or None
+        One sentence naming the backbones without weights on this machine, or
+        ``None`` when every one has them.
+    """
+    from rehab_core.models import get_model_info, imagenet_weights_on_this_machine, is_offline
+
+    missing = [b for b in backbones if imagenet_weights_on_this_machine(b) is None]
+    if not missing:
+        return None
+    names = [get_model_info(b).display_name for b in missing]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    folder = "the folder REHAB_PRETRAINED_DIR names (as <name>.safetensors)"
+    if is_offline():
+        return (
+            f"This server works offline and holds no ImageNet weights for {listed}, so "
+            f"{'it' if len(names) == 1 else 'they'} would start from random weights: put the "
+            f"weights in {folder}, or untick Start from ImageNet weights."
+        )
+    return (
+        f"This server holds no ImageNet weights for {listed}: the job downloads them when it "
+        "starts, and if the download fails it starts from random weights (its status then "
+        f"says so); to be sure, put the weights in {folder}."
+    )

@@ -15,7 +15,11 @@ import importlib
 from typing import Any
 
 from rehab_core.models import zoo as _zoo  # noqa: F401  (registers the entries)
-from rehab_core.models._pretrained import PretrainedWeightsWarning, is_offline
+from rehab_core.models._pretrained import (
+    PretrainedWeightsWarning,
+    imagenet_weights_on_this_machine,
+    is_offline,
+)
 from rehab_core.models._registry import (
     ModelInfo,
     create_model,
@@ -37,6 +41,7 @@ __all__ = [
     "fusion_model_id",
     "get_gradcam_layer",
     "get_model_info",
+    "imagenet_weights_on_this_machine",
     "is_offline",
     "list_models",
     "register_model",

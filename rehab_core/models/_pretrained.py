@@ -42,6 +42,7 @@ __all__ = [
     "check_state_dict",
     "pretrain_torchvision_model",
     "find_local_weights",
+    "imagenet_weights_on_this_machine",
     "is_offline",
     "load_weights_file",
     "load_pretrained_into",
@@ -243,6 +244,48 @@ def _hf_cached_file(repo_id: str) -> str | None:
         if isinstance(found, str):
             return found
     return None
+
+
+def _torchvision_weights_url(info: ModelInfo) -> str:
+    import torchvision
+
+    return torchvision.models.get_model_weights(info.architecture)[info.pretrained_tag].url
+
+
+def imagenet_weights_on_this_machine(name: str) -> str | None:
+    """Where a backbone's ImageNet weights would be read from without a network, or ``None``.
+
+    The same lookup as training (the module docstring) up to the download,
+    without building the model or touching the network: ``REHAB_PRETRAINED_DIR``,
+    then the Hugging Face cache (timm) or the torch hub cache (torchvision).
+    A page asks it before a job starts, so that "start from ImageNet weights"
+    on a machine that has none is said before the hours of training, not after.
+
+    Returns
+    -------
+    str or None
+        ``"file:<path>"``, ``"hf-cache:<repo>"`` or ``"torch-hub-cache:<file>"``;
+        ``None`` when the weights would have to be downloaded (or the model
+        has none).
+    """
+    from rehab_core.models._registry import get_model_info
+
+    info = get_model_info(name)
+    if info.pretrained_tag is None:
+        return None
+    path, _ = find_local_weights(info.name, None)
+    if path is not None:
+        return f"file:{path}"
+    if info.source == "timm":
+        from timm.models import get_pretrained_cfg
+
+        hub_id = get_pretrained_cfg(f"{info.architecture}.{info.pretrained_tag}").hf_hub_id
+        return f"hf-cache:{hub_id}" if hub_id and _hf_cached_file(hub_id) else None
+    import torch
+
+    url = _torchvision_weights_url(info)
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(urllib.parse.urlsplit(url).path).name
+    return f"torch-hub-cache:{cached.name}" if cached.is_file() else None
 
 
 def build_timm_model(

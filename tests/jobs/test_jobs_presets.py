@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from rehab_core.imaging import ImagingSettings
-from rehab_core.jobs import evaluated_not_installed, training_presets
+from rehab_core.jobs import evaluated_not_installed, imagenet_start_note, training_presets
 from rehab_core.training import ExperimentSettings
 
 SHIPPED = Path(__file__).resolve().parents[2] / "weights"
@@ -65,3 +67,59 @@ def test_models_evaluated_but_not_installed(tmp_path):
     assert evaluated_not_installed(tmp_path) == ["a_lstm", "c_lstm"]
     (tmp_path / "external.json").write_text("[1, 2]")  # not a report: ignored, not a crash
     assert evaluated_not_installed(tmp_path) == ["a_lstm"]
+
+
+@pytest.fixture
+def no_imagenet_weights(hermetic_weights, tmp_path, monkeypatch):
+    """No weights anywhere: empty caches (hermetic_weights) and an empty REHAB_PRETRAINED_DIR."""
+    monkeypatch.setenv("REHAB_PRETRAINED_DIR", str(tmp_path / "pretrained"))
+    (tmp_path / "pretrained").mkdir()
+    return tmp_path / "pretrained"
+
+
+def test_imagenet_start_note_offline_names_every_backbone_without_weights(
+    no_imagenet_weights, monkeypatch
+):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    note = imagenet_start_note(["shufflenet", "ghostnet", "resnet50"])
+    assert note == (
+        "This server works offline and holds no ImageNet weights for ShuffleNet, GhostNet and "
+        "ResNet50, so they would start from random weights: put the weights in the folder "
+        "REHAB_PRETRAINED_DIR names (as <name>.safetensors), or untick Start from ImageNet "
+        "weights."
+    )
+
+
+def test_imagenet_start_note_online_says_the_job_downloads_them(no_imagenet_weights, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("REHAB_OFFLINE", raising=False)
+    note = imagenet_start_note(["fbnet"])
+    assert note.startswith("This server holds no ImageNet weights for FBNet: the job downloads")
+
+
+@pytest.mark.parametrize("name", ["fbnet", "ghostnet", "regnet", "resnet50", "shufflenet"])
+def test_imagenet_weights_in_the_pretrained_folder_are_found_without_a_note(
+    no_imagenet_weights, monkeypatch, name
+):
+    from rehab_core.models import imagenet_weights_on_this_machine
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert imagenet_weights_on_this_machine(name) is None
+    (no_imagenet_weights / f"{name}.safetensors").write_bytes(b"")  # presence is what counts
+    assert imagenet_weights_on_this_machine(name) == (
+        f"file:{(no_imagenet_weights / f'{name}.safetensors').resolve()}"
+    )
+    assert imagenet_start_note([name]) is None
+
+
+def test_imagenet_weights_in_the_torch_hub_cache_are_found(no_imagenet_weights, tmp_path):
+    from rehab_core.models import imagenet_weights_on_this_machine
+
+    checkpoints = tmp_path / "torch-home" / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    (checkpoints / "shufflenetv2_x1-5666bf0f80.pth").write_bytes(b"")
+    assert imagenet_weights_on_this_machine("shufflenet") == (
+        "torch-hub-cache:shufflenetv2_x1-5666bf0f80.pth"
+    )
+    assert imagenet_weights_on_this_machine("lstm") is None  # no ImageNet weights exist

@@ -240,7 +240,6 @@ def test_the_uploaded_name_is_never_stored(store, patient, signals_bytes, fmri_b
     ]
 
 
-
 def test_rehab_gc_collects_a_killed_deidentification_folder(store, patient):
     """Issue 14, finding 12: what a killed upload leaves (the original bytes) goes with gc."""
     import os
