@@ -25,6 +25,7 @@ import numpy as np
 from rehab_core._validation import check_option
 from rehab_core.evaluation._ceiling import CLINICAL_MODEL, CLINICAL_SUFFIX
 from rehab_core.evaluation._checks import as_binary_labels, as_probabilities, check_same_length
+from rehab_core.evaluation._format import signed
 from rehab_core.evaluation._paired import delong_test, paired_bootstrap_auc
 from rehab_core.evaluation._report import GROUPS, EvaluationSettings, ModelResult
 
@@ -148,8 +149,8 @@ def _signed(cell: Mapping[str, float], decimals: int) -> str:
     if est is None or math.isnan(est):
         return "—"
     if math.isnan(low) or math.isnan(high):
-        return f"{est:+.{decimals}f}"
-    return f"{est:+.{decimals}f} ({low:+.{decimals}f} to {high:+.{decimals}f})"
+        return signed(est, decimals)
+    return f"{signed(est, decimals)} ({signed(low, decimals)} to {signed(high, decimals)})"
 
 
 def _p(value: float) -> str:

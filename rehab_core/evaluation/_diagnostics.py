@@ -18,6 +18,7 @@ from typing import Any
 from rehab_core.evaluation._calibration import calibration_slope_intercept
 from rehab_core.evaluation._checks import as_binary_labels, as_probabilities
 from rehab_core.evaluation._decision import decision_curve
+from rehab_core.evaluation._format import fixed, signed
 from rehab_core.evaluation._report import EvaluationSettings, ModelResult
 
 __all__ = ["NET_BENEFIT_THRESHOLDS", "diagnostics_markdown", "row_diagnostics"]
@@ -80,14 +81,14 @@ def _cell(cell: Mapping[str, float], decimals: int) -> str:
     if est is None or math.isnan(est):
         return "—"
     if low is None or high is None or math.isnan(low) or math.isnan(high):
-        return f"{est:.{decimals}f}"
-    return f"{est:.{decimals}f} ({low:.{decimals}f}–{high:.{decimals}f})"
+        return fixed(est, decimals)
+    return f"{fixed(est, decimals)} ({fixed(low, decimals)}–{fixed(high, decimals)})"
 
 
 def _net_benefit_at(curve: Mapping[str, Any], key: str, threshold: float) -> str:
     thresholds: Sequence[float] = curve["thresholds"]
     k = min(range(len(thresholds)), key=lambda i: abs(thresholds[i] - threshold))
-    return f"{curve[key][k]:+.3f}"
+    return signed(curve[key][k], 3)
 
 
 def diagnostics_markdown(diagnostics: Sequence[Mapping[str, Any]], decimals: int = 2) -> str:

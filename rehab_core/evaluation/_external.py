@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from rehab_core.evaluation._format import fixed, signed
 from rehab_core.evaluation._repeats import seed_summary
 
 __all__ = ["external_markdown", "external_summary", "external_tables"]
@@ -147,7 +148,7 @@ def _cell(stats: Mapping[str, Any]) -> str:
     mean, sd = stats["mean"], stats["sd"]
     if mean != mean:
         return "—"
-    return f"{mean:.2f} ± {sd:.2f}" if sd == sd else f"{mean:.2f}"
+    return f"{fixed(mean)} ± {fixed(sd)}" if sd == sd else fixed(mean)
 
 
 def external_tables(summary: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -179,7 +180,9 @@ def external_tables(summary: Mapping[str, Any]) -> dict[str, list[dict[str, Any]
     comparisons = []
     for c in summary["comparisons"]:
         per = {
-            f"{n} (95% CI)": f"{v['difference']:+.2f} ({v['low']:+.2f} to {v['high']:+.2f})"
+            f"{n} (95% CI)": (
+                f"{signed(v['difference'])} ({signed(v['low'])} to {signed(v['high'])})"
+            )
             for n, v in ((n, c["per_cohort"][n]) for n in names)
         }
         comparisons.append(

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from rehab_core.evaluation._external import _row_metrics
+from rehab_core.evaluation._format import signed
 from rehab_core.evaluation._paired import paired_bootstrap_auc
 from rehab_core.evaluation._repeats import seed_summary
 
@@ -174,11 +175,11 @@ def compare_runs(
 
 
 def _signed(value: float) -> str:
-    return f"{value:+.2f}".replace("-", "−")
+    return signed(value).replace("-", "−")
 
 
 def _interval(diff: Mapping[str, float]) -> str:
-    low, high = (f"{v:+.2f}".replace("-", "−") for v in (diff["low"], diff["high"]))
+    low, high = (_signed(v) for v in (diff["low"], diff["high"]))
     return f"{_signed(diff['estimate'])} ({low} to {high})"
 
 
