@@ -478,10 +478,12 @@ with new_tab:
 
 def _confirm_promotion(model_id: str, target, current) -> None:
     """The second step of Promote: what changes for clinicians, then Confirm or Cancel."""
-    now = current.label if current is not None else "the shipped bundle"
+    from rehab_core.report import plain_model_name
+
+    now = current.label if current is not None else "the model shipped with this software"
     st.warning(
-        f"Make {model_id} {target.label} the default? Every prediction made from now on, "
-        f"for every clinician, uses it instead of {now}.",
+        f"Make {plain_model_name(model_id)} {target.label} the default? Every prediction made "
+        f"from now on, for every clinician, uses it instead of {now}.",
         icon=":material/swap_horiz:",
     )
     if _confirmed("Confirm: promote", PROMOTE_KEY):
@@ -490,7 +492,9 @@ def _confirm_promotion(model_id: str, target, current) -> None:
         except (WeightsError, PromotionRefused) as err:
             st.error(str(err))
         else:
-            st.success(f"{model_id} {target.label} is now the default for predictions.")
+            st.success(
+                f"{plain_model_name(model_id)} {target.label} is now the default for predictions."
+            )
             st.rerun()
 
 
@@ -648,14 +652,19 @@ with versions_tab:
 
     # the default model first: the one the Prediction page opens with
     model_ids = sorted({v.model_id for v in every}, key=lambda m: (m != DEFAULT_MODEL_ID, m))
-    model_id = st.selectbox("Model", model_ids, key="retrain_versions_model")
+    from rehab_core.report import plain_model_name
+
+    model_id = st.selectbox(
+        "Model", model_ids, key="retrain_versions_model", format_func=plain_model_name
+    )
     of_model = [v for v in every if v.model_id == model_id]
     promoted = next((v for v in of_model if v.is_default), None)
     if promoted is None:  # nothing promoted: the shipped bundle is the default, say so in its row
         of_model = [dataclasses.replace(v, is_default=v.id is None) for v in of_model]
     st.markdown(
-        f"The prediction page uses **{promoted.label if promoted else 'the shipped bundle'}** "
-        f"for {model_id}."
+        "The prediction page uses **"
+        + (promoted.label if promoted else "the model shipped with this software")
+        + f"** for {plain_model_name(model_id)}."
     )
     # widgets hold the labels, not the records: a promotion changes a record, not its label
     by_label = {v.label: v for v in of_model}

@@ -134,9 +134,12 @@ def versions_table(
 
     Every figure is on that version's own evaluation patients (see the
     ``Evaluated on`` and ``Patients`` rows): versions trained on different
-    cohorts are not evaluated on the same patients.
+    cohorts are not evaluated on the same patients. Columns are the versions'
+    labels ("v3", "shipped"), prefixed by the model id only when the versions
+    are of several models (a page shows one model's versions under its name).
     """
-    columns = [f"{v.model_id} {v.label}" for v in versions]
+    several = len({v.model_id for v in versions}) > 1
+    columns = [f"{v.model_id} {v.label}" if several else v.label for v in versions]
     table: list[dict[str, str]] = []
 
     def add(name: str, values: Sequence[str]) -> None:
@@ -161,5 +164,5 @@ def versions_table(
     add("By", [v.created_by or "—" for v in versions])
     add("Weights SHA-256", [v.weights_sha256[:12] for v in versions])
     add("Default", ["yes" if v.is_default else "" for v in versions])
-    add("Use", ["trial, not for patients" if v.label in trial else "" for v in versions])
+    add("Use", ["trial, not for patients" if v.label in trial else "patients" for v in versions])
     return table

@@ -112,7 +112,9 @@ def test_trial_training_runs_to_completion_and_is_never_promoted(
 
     # 4. the new version is listed beside the shipped one, and a trial cannot be promoted
     page.get_by_role("tab", name="Model versions").click()
-    expect(page.get_by_text("The prediction page uses the shipped bundle")).to_be_visible()
+    expect(
+        page.get_by_text("The prediction page uses the model shipped with this software")
+    ).to_be_visible()
     expect(
         page.get_by_text(re.compile(r"^v1 \(job 1\) is a trial run \(one batch per epoch\)"))
     ).to_be_visible()

@@ -165,7 +165,7 @@ def test_versions_table_puts_versions_side_by_side(any_store, bundle):
     table = versions_table(versions)
     names = [row[""] for row in table]
     assert names[:2] == ["Fused ROC AUC", "Fused accuracy"]
-    shipped_col = "shufflenet_lstm shipped"
+    shipped_col = "shufflenet_lstm shipped"  # versions of several models: prefixed
     fused = table[0][shipped_col]
     (row,) = [
         e
@@ -181,8 +181,11 @@ def test_versions_table_puts_versions_side_by_side(any_store, bundle):
     marked = versions_table(versions, trial=[versions[0].label])
     use = next(row for row in marked if row[""] == "Use")
     assert use[f"shufflenet_lstm {versions[0].label}"] == "trial, not for patients"
-    assert use[shipped_col] == ""
-    assert next(row for row in table if row[""] == "Use")[shipped_col] == ""
+    assert use[shipped_col] == "patients"
+    assert next(row for row in table if row[""] == "Use")[shipped_col] == "patients"
+    # one model's versions (as the Retrain page shows them, under the model's name): labels only
+    one = [v for v in versions if v.model_id == "shufflenet_lstm"]
+    assert list(versions_table(one)[0]) == ["", *(v.label for v in one)]
 
 
 def test_trial_settings_are_recognised():

@@ -267,12 +267,12 @@ def test_a_trial_run_or_ones_own_version_cannot_be_promoted_and_the_page_says_wh
     at = open_retrain(signed_in)
     assert labelled(at.button, "Promote to default").disabled
     (table,) = [d.value for d in at.table if "" in d.value.columns]
-    use = dict(zip(table[""], table[f"shufflenet_lstm v{trial_id}"], strict=True))["Use"]
+    use = dict(zip(table[""], table[f"v{trial_id}"], strict=True))["Use"]
     assert use == "trial, not for patients"
-    shipped = dict(zip(table[""], table["shufflenet_lstm shipped"], strict=True))
-    assert shipped["Use"] == ""
+    shipped = dict(zip(table[""], table["shipped"], strict=True))
+    assert shipped["Use"] == "patients"
     assert shipped["Default"] == "yes"  # nothing promoted: the shipped bundle is what predicts
-    assert dict(zip(table[""], table[f"shufflenet_lstm v{trial_id}"], strict=True))["Default"] == ""
+    assert dict(zip(table[""], table[f"v{trial_id}"], strict=True))["Default"] == ""
     assert (
         f"v{trial_id} is a trial run (one batch per epoch) and can never be the default; "
         "train it in full first." in [c.value for c in at.caption]
@@ -301,16 +301,18 @@ def test_versions_compare_and_promote(app_store, signed_in, runner_starts, tiny_
     at = open_retrain(signed_in)
     compare = [d.value for d in at.table if "" in d.value.columns]
     (table,) = compare
-    assert list(table.columns) == ["", f"shufflenet_lstm v{version_id}", "shufflenet_lstm shipped"]
+    assert list(table.columns) == ["", f"v{version_id}", "shipped"]
     assert table[""].tolist()[0] == "Fused ROC AUC"
-    assert at.markdown[-1].value.startswith("The prediction page uses **the shipped bundle**")
+    assert at.markdown[-1].value.startswith(
+        "The prediction page uses **the model shipped with this software** for ShuffleNet + LSTM"
+    )
     labelled(at.button, "Promote to default").click().run()
     assert not at.exception, at.exception
     # a second step, never one click: it says what changes for the clinicians
     assert jobs.default_version(app_store, "shufflenet_lstm") is None
     assert [w.value for w in at.warning if w.value.startswith("Make ")] == [
-        f"Make shufflenet_lstm v{version_id} the default? Every prediction made from now on, "
-        "for every clinician, uses it instead of the shipped bundle."
+        f"Make ShuffleNet + LSTM v{version_id} the default? Every prediction made from now on, "
+        "for every clinician, uses it instead of the model shipped with this software."
     ]
     labelled(at.button, "Confirm: promote").click().run()
     assert not at.exception, at.exception
@@ -322,7 +324,7 @@ def test_versions_compare_and_promote(app_store, signed_in, runner_starts, tiny_
     ]
     # the promoted version stays in the comparison (a widget holding records would drop it)
     (table,) = [d.value for d in at.table if "" in d.value.columns]
-    assert f"shufflenet_lstm v{version_id}" in table.columns
+    assert f"v{version_id}" in table.columns
     labelled(at.button, "Go back to the shipped bundle").click().run()
     assert jobs.default_version(app_store, "shufflenet_lstm") is None
 
