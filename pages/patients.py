@@ -187,9 +187,9 @@ def _store_upload(store: Store, patient: PatientRecord, kind: str, uploaded) -> 
         return "error", plain(str(err))
     if rec.duplicate:
         return "info", (
-            f"{plain(uploaded.name)} holds the same bytes as {plain(rec.original_name)}, "
-            f"already stored for {plain(patient.pseudonym)} on "
-            f"{rec.created_at:%Y-%m-%d %H:%M} UTC; nothing new kept."
+            f"{plain(uploaded.name)} holds the same bytes as the {plain(rec.original_name)} "
+            f"already stored for {plain(patient.pseudonym)}: nothing new kept, and that "
+            "recording is the one used again."
         )
     return "success", f"Stored {plain(uploaded.name)}: {upload_summary(rec)}."
 

@@ -219,7 +219,9 @@ class Store:
         -------
         UploadRecord
             The new record, or the existing one (``duplicate=True``) if the same
-            bytes were already stored for this patient and kind.
+            bytes were already stored for this patient and kind; that one is then
+            the latest of its kind again (its ``created_at`` is now), since a
+            user who uploads it again means to use it.
 
         Raises
         ------

@@ -173,6 +173,16 @@ def _find(
         return None if row is None else _record(row, files, duplicate=True)
 
 
+def _made_latest(sessions: sessionmaker[Session], files: FileStore, upload_id: int) -> UploadRecord:
+    """An upload given again becomes the patient's latest of its kind (what pages and predictions
+    use): a user who uploads an older recording again means that one, not the newer one."""
+    with sessions.begin() as session:
+        row = session.get(db.Upload, upload_id)
+        row.created_at = db.utc_now()
+        session.flush()
+        return _record(row, files, duplicate=True)
+
+
 def add_upload(
     sessions: sessionmaker[Session],
     files: FileStore,
@@ -201,7 +211,7 @@ def add_upload(
     if existing is not None:
         with files.lock(exclusive=False):  # the same bytes again repair a file changed on disk
             files.write(existing.path.relative_to(files.root).as_posix(), content)
-        return existing
+        return _made_latest(sessions, files, existing.id)
     qc = _checked_qc(files, kind, suffix, name, content, sha)
     if deidentified["cleared"]:
         qc["deidentified"] = deidentified["cleared"]

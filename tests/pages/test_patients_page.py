@@ -201,11 +201,12 @@ def test_uploads_through_the_page(signed_in, data_dir, store, tmp_path):
         "all 22 model channels present."
     ]
     assert list(at.table[0].value["File"]) == ["EEG-EMG recording (.txt)"]  # not the name
-    # the same file again: recognised, nothing new kept
+    # the same file again: recognised, nothing new kept, that recording used again
     at.file_uploader[0].upload("copy.txt", good).run()
     assert at.info[0].value.startswith(
-        "copy.txt holds the same bytes as EEG-EMG recording (.txt), already stored"
+        "copy.txt holds the same bytes as the EEG-EMG recording (.txt) already stored for"
     )
+    assert at.info[0].value.endswith("nothing new kept, and that recording is the one used again.")
     # a refused file: the reader's sentence, nothing stored
     at.file_uploader[0].upload("bad.txt", b"not a recording").run()
     assert at.error[0].value.startswith("bad.txt ")

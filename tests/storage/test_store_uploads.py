@@ -87,6 +87,17 @@ def test_same_bytes_twice_reuse_the_file_and_the_record(store, patient, signals_
     assert len(store.uploads(patient.id)) == 1
 
 
+def test_the_same_bytes_again_make_that_recording_the_latest(store, patient, signals_bytes):
+    """Upload A, then B, then A again: A is what the pages and predictions use, not B."""
+    first = store.add_upload(patient.id, "signals", "a.txt", signals_bytes)
+    newer = store.add_upload(patient.id, "signals", "b.txt", signals_bytes + b"\n")
+    assert store.latest_upload(patient.id, "signals").id == newer.id
+    again = store.add_upload(patient.id, "signals", "a-again.txt", signals_bytes)
+    assert again.duplicate and again.id == first.id and again.created_at >= newer.created_at
+    assert store.latest_upload(patient.id, "signals").id == first.id
+    assert [u.id for u in store.uploads(patient.id, "signals")] == [first.id, newer.id]
+
+
 @pytest.mark.parametrize("as_type", [str, Path])
 def test_upload_from_a_path(store, patient, tmp_path, fmri_bytes, as_type):
     src = tmp_path / "in.nii.gz"
