@@ -56,7 +56,7 @@ from rehab_core.jobs import (  # noqa: E402
     unpack_cohort_zip,
     use_cohort,
 )
-from rehab_core.models import get_model_info, list_models  # noqa: E402
+from rehab_core.models import get_model_info, list_models, member_label  # noqa: E402
 from rehab_core.storage import WeightsError  # noqa: E402
 from rehab_core.training import ExperimentSettings  # noqa: E402
 from rehab_core.training.devices import format_duration  # noqa: E402
@@ -512,7 +512,7 @@ def _progress_line(job) -> str:
         return side_by_side
     if job.state == "running" and p.get("member"):
         return (
-            f"{p['member']}: epoch {p.get('epoch', '?')}/{p.get('n_epochs', '?')}, "
+            f"{member_label(p['member'])}: epoch {p.get('epoch', '?')}/{p.get('n_epochs', '?')}, "
             f"batch {p.get('batch', '?')}/{p.get('n_batches', '?')}"
         )
     if job.state == "running" and p.get("stage") == "preprocess" and "total" in p:
@@ -545,7 +545,9 @@ def _draw_jobs() -> None:
                 "kind": TRIAL_LABEL if is_trial_settings(j.settings) else "full training",
                 "by": j.created_by or "—",
                 "cohort": Path(j.cohort).name,
-                "models": ", ".join(j.settings["experiment"]["backbones"]),
+                "models": ", ".join(
+                    get_model_info(b).display_name for b in j.settings["experiment"]["backbones"]
+                ),
                 "progress": _progress_line(j),
                 "submitted": f"{j.created_at:%Y-%m-%d %H:%M}",
             }
@@ -576,9 +578,11 @@ def _draw_jobs() -> None:
         if p.get("loss") is not None:
             st.caption(f"Latest loss {p['loss']:.4f}")
     elif job.state == "finished":
+        versions = [f"v{v}" for v in p.get("versions", [])]
         st.success(
-            f"Finished in {_eta(p.get('seconds'))}; new model versions "
-            f"{', '.join(f'v{v}' for v in p.get('versions', []))} (see Model versions)."
+            f"Finished in {_eta(p.get('seconds'))}; new model "
+            + ("version " if len(versions) == 1 else "versions ")
+            + f"{', '.join(versions)} (see Model versions)."
         )
         fallback = imagenet_fallback(store, job)  # else only a Python warning in the raw log
         if fallback:

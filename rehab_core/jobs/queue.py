@@ -402,21 +402,28 @@ def retry_job(store: Store, job_id: int, *, actor: str | None) -> JobRecord:
 def fold_progress_text(progress: dict[str, Any]) -> str | None:
     """The folds being trained side by side in words, or None for a job that trains them in turn.
 
-    E.g. ``"fold 1 of 3: lstm epoch 5/15; fold 2 of 3: shufflenet epoch 2/15"``
+    E.g. ``"fold 1 of 3: LSTM epoch 5/15; fold 2 of 3: ShuffleNet epoch 2/15"``
     from ``progress["folds"]`` (written by the job's main process while its
     fold processes train, :func:`rehab_core.jobs.worker.merge_fold_progress`).
     """
+    from rehab_core.models import get_model_info, list_models
+
     folds = progress.get("folds")
     if not folds:
         return None
+    known = set(list_models())
+
+    def named(model: str) -> str:
+        return get_model_info(model).display_name if model in known else model
+
     parts = []
     for key in sorted(folds, key=int):
         p = folds[key]
         text = f"fold {int(key) + 1} of {p.get('n_folds', '?')}"
         if p.get("epoch") is not None:
-            model = f"{p['model']} " if p.get("model") else ""
+            model = f"{named(p['model'])} " if p.get("model") else ""
             text += f": {model}epoch {p['epoch']}/{p.get('n_epochs', '?')}"
         elif p.get("model"):
-            text += f": {p['model']} starting"
+            text += f": {named(p['model'])} starting"
         parts.append(text)
     return "; ".join(parts)

@@ -26,6 +26,7 @@ from rehab_core.models._registry import (
     get_gradcam_layer,
     get_model_info,
     list_models,
+    member_label,
     register_model,
 )
 from rehab_core.models.fusion_models import DEFAULT_MODEL_ID, FUSION_MODEL_IDS, fusion_model_id
@@ -44,6 +45,7 @@ __all__ = [
     "imagenet_weights_on_this_machine",
     "is_offline",
     "list_models",
+    "member_label",
     "register_model",
 ]
 

@@ -22,6 +22,7 @@ __all__ = [
     "get_gradcam_layer",
     "get_model_info",
     "list_models",
+    "member_label",
     "register_model",
 ]
 
@@ -146,6 +147,20 @@ def register_model(
         return builder
 
     return decorator
+
+
+def member_label(member: str) -> str:
+    """An ensemble member's id in words: ``"lstm/fold0"`` -> ``"LSTM, fold 1"``.
+
+    Training names members ``<registry name>/fold<k>`` (k from 0); pages show
+    the model's display name and the fold counted from 1. An id of another
+    shape is returned as it is.
+    """
+    name, _, fold = member.partition("/")
+    display = _REGISTRY[name].display_name if name in _REGISTRY else name
+    if fold.startswith("fold") and fold[4:].isdigit():
+        return f"{display}, fold {int(fold[4:]) + 1}"
+    return display if not fold else f"{display}, {fold}"
 
 
 def list_models(kind: ModelKind | None = None) -> list[str]:

@@ -42,6 +42,8 @@ def learning_curves(events: Sequence[Mapping[str, Any]], *, height: int = 360) -
     only). The members are listed in a legend right of the panels; the figure
     grows past ``height`` (pixels) until every member fits in it.
     """
+    from rehab_core.models import member_label
+
     go, make_subplots = plotly()
     table = epoch_table(events)
     fig = make_subplots(
@@ -66,7 +68,7 @@ def learning_curves(events: Sequence[Mapping[str, Any]], *, height: int = 360) -
                 go.Scatter(
                     x=epochs,
                     y=[_finite(r.get(key)) for r in rows],
-                    name=member if shown else f"{member} {key}",
+                    name=member_label(member) if shown else f"{member_label(member)} {key}",
                     showlegend=shown,
                     mode="lines+markers",
                     legendgroup=member,

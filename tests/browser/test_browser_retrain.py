@@ -102,7 +102,7 @@ def test_trial_training_runs_to_completion_and_is_never_promoted(
 
     # 3. the Jobs tab follows it live until it ends
     page.get_by_role("tab", name="Jobs").click()
-    finished = page.get_by_text(re.compile(r"^Finished in .*; new model versions v1 "))
+    finished = page.get_by_text(re.compile(r"^Finished in .*; new model version v1 "))
     expect(finished).to_be_visible(timeout=JOB_MS)
     expect(page.get_by_test_id("stException")).to_have_count(0)
     page.get_by_text("Show the log", exact=True).click()

@@ -112,14 +112,14 @@ def test_fold_processes_keep_their_own_progress_merged_by_fold(store, job):
     assert (merged["stage"], merged["n_members"], merged["members_done"]) == ("train", 6, 0)
     assert merged["job_eta_s"] == max(p["job_eta_s"] for p in merged["folds"].values())
     assert fold_progress_text(stored.progress) == (
-        "fold 1 of 3: lstm epoch 5/15; fold 2 of 3: shufflenet epoch 2/15"
+        "fold 1 of 3: LSTM epoch 5/15; fold 2 of 3: ShuffleNet epoch 2/15"
     )
 
     # the first process moves on to fold 3: keyed by the fold it trains now, none left stale
     first({"stage": "train", "model": "lstm", "fold": 2, "n_folds": 3})
     merged = merge_fold_progress(store, job.id, n_members=6)
     assert sorted(merged["folds"]) == ["1", "2"]
-    assert fold_progress_text(merged).startswith("fold 2 of 3: shufflenet epoch 2/15; fold 3 of 3")
+    assert fold_progress_text(merged).startswith("fold 2 of 3: ShuffleNet epoch 2/15; fold 3 of 3")
 
 
 def test_a_fold_process_still_sees_a_cancel(store, job):
@@ -154,7 +154,7 @@ def test_the_progress_of_a_job_without_fold_processes_has_no_fold_text():
 
     assert fold_progress_text({"stage": "train", "member": "lstm/fold0", "epoch": 1}) is None
     starting = {"folds": {"0": {"fold": 0, "n_folds": 2, "model": "lstm", "stage": "train"}}}
-    assert fold_progress_text(starting) == "fold 1 of 2: lstm starting"
+    assert fold_progress_text(starting) == "fold 1 of 2: LSTM starting"
 
 
 def test_the_processes_are_polled_while_they_run():

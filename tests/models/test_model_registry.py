@@ -212,3 +212,19 @@ def test_import_does_not_load_torch():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
     )
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("member", "label"),
+    [
+        ("lstm/fold0", "LSTM, fold 1"),
+        ("shufflenet/fold2", "ShuffleNet, fold 3"),
+        ("resnet50/full", "ResNet50, full"),
+        ("regnet", "RegNet"),
+        ("unknown/fold0", "unknown, fold 1"),
+    ],
+)
+def test_member_label_names_the_model_and_counts_folds_from_one(member, label):
+    from rehab_core.models import member_label
+
+    assert member_label(member) == label

@@ -223,7 +223,7 @@ def test_running_job_shows_progress_curves_log_and_cancels(
     (table,) = [d.value for d in at.dataframe if "kind" in d.value.columns]
     assert table["kind"].tolist() == ["trial, not for patients"]
     (bar,) = at.get("progress")
-    assert "lstm/fold0: epoch 2/3, batch 1/4 · member 1 of 4 · time left at most" in (
+    assert "LSTM, fold 1: epoch 2/3, batch 1/4 · member 1 of 4 · time left at most" in (
         bar.proto.text
     )
     (chart,) = at.get("plotly_chart")
@@ -437,7 +437,7 @@ def test_a_finished_job_says_its_image_models_started_without_imagenet_weights(
     labelled(at.selectbox, "Job").set_value(asked.id).run()
     assert not at.exception, at.exception
     assert sentence in [w.value for w in at.warning]
-    assert "Finished in 1 min; new model versions v1 (see Model versions)." in [
+    assert "Finished in 1 min; new model version v1 (see Model versions)." in [
         s.value for s in at.success
     ]
 

@@ -25,8 +25,8 @@ def _events(members, n_epochs=4):
 def test_learning_curves_draw_loss_and_auc_per_member():
     fig = learning_curves(_events(["lstm/fold0", "resnet18/fold0"]))
     assert [(t.name, t.xaxis) for t in fig.data if t.showlegend] == [
-        ("lstm/fold0", "x"),
-        ("resnet18/fold0", "x"),
+        ("LSTM, fold 1", "x"),  # the registry's display name, the fold counted from 1
+        ("resnet18, fold 1", "x"),  # a model the registry does not know keeps its id
     ]
     auc = [t for t in fig.data if t.xaxis == "x2"]
     assert list(auc[0].y) == pytest.approx([0.55, 0.6, 0.65, 0.7])
