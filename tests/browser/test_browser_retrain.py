@@ -87,7 +87,7 @@ def test_trial_training_runs_to_completion_and_is_never_promoted(
         ("Held-out test fraction", "0.25"),
     ):
         _fill(page, label, value)
-    page.get_by_text("Start from ImageNet weights").click()
+    page.get_by_text("Start from ImageNet weights", exact=True).click()
     page.get_by_text("Advanced").click()
     _fill(page, "Slice size fed to the CNNs (pixels)", "64")
     page.get_by_text("Trial run: one batch per epoch").click()
