@@ -34,3 +34,31 @@ def signals_bytes(tmp_path) -> bytes:
 
     data = np.random.default_rng(0).normal(0.0, 20.0, size=(22, 1100))
     return write_signals_text(tmp_path / "rec.txt", data, PAPER_CHANNELS, 100.0).read_bytes()
+
+
+@pytest.fixture(scope="session")
+def tiny_arrays(tiny_cohort, tmp_path_factory):
+    """The tiny cohort preprocessed once with train_experiment's default settings (a kept
+    ``arrays/`` folder), for tests about what training does after preprocessing."""
+    from pathlib import Path
+
+    from rehab_core.imaging import ImagingSettings
+    from rehab_core.io.cohort import read_cohort
+    from rehab_core.signals import SignalSettings
+    from rehab_core.workflows._train.work_folder import WorkFolder, preprocess_cohort
+
+    work = WorkFolder(tmp_path_factory.mktemp("tiny_arrays_work"))
+    cohort = read_cohort(Path(tiny_cohort))
+    preprocess_cohort(cohort, work, SignalSettings(), ImagingSettings(), 2, lambda event: None)
+    return work.path / "arrays"
+
+
+@pytest.fixture
+def tiny_work_dir(tiny_arrays, tmp_path):
+    """A work folder holding a copy of ``tiny_arrays``: train_experiment(..., work_dir=it)
+    finds the arrays kept (checked against the files and settings) and skips preprocessing."""
+    import shutil
+
+    work = tmp_path / "work"
+    shutil.copytree(tiny_arrays, work / "arrays")
+    return work

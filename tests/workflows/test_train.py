@@ -69,16 +69,20 @@ def test_progress_events(tiny_training):
 
 # preprocesses the whole tiny cohort before the size check refuses it (issue 11)
 @pytest.mark.slow
-def test_too_small_cohort_is_refused_plainly(tiny_cohort, tmp_path):
+def test_too_small_cohort_is_refused_plainly(tiny_cohort, tiny_work_dir, tmp_path):
     settings = ExperimentSettings(n_folds=12, epochs=1, pretrained=False)
+    events = []
     with pytest.raises(CohortError, match=r"too small for 12-fold training: its 17 development"):
-        train_experiment(tiny_cohort, tmp_path, settings)
+        train_experiment(
+            tiny_cohort, tmp_path / "out", settings, work_dir=tiny_work_dir, progress=events.append
+        )
+    assert "preprocess_kept" in {e.get("stage") for e in events}  # the kept arrays were used
 
 
 # preprocesses the tiny cohort (training itself is replaced)
 @pytest.mark.slow
 def test_only_rank_zero_evaluates_and_writes(
-    tiny_cohort, tiny_experiment_settings, tmp_path, monkeypatch
+    tiny_cohort, tiny_experiment_settings, tiny_work_dir, tmp_path, monkeypatch
 ):
     """Under torchrun every rank holds the same members after training; the others return
     None before the evaluation (which rank 1 used to repeat, bootstrap and all)."""
@@ -91,11 +95,16 @@ def test_only_rank_zero_evaluates_and_writes(
     monkeypatch.setattr(train_module, "_train_ensembles", lambda *a, **k: (None, {}, {}))
     monkeypatch.setattr(train_module, "_fit_and_tabulate", no_evaluation)
     events = []
+    out = tmp_path / "out"
     report = train_experiment(
-        tiny_cohort, tmp_path, tiny_experiment_settings(), progress=events.append
+        tiny_cohort,
+        out,
+        tiny_experiment_settings(),
+        progress=events.append,
+        work_dir=tiny_work_dir,
     )
     assert report is None
-    assert not any(tmp_path.iterdir())
+    assert not any(out.iterdir())
     assert "evaluate" not in {e.get("stage") for e in events}
 
 
@@ -210,7 +219,7 @@ def test_training_report_lists_the_scores_behind_its_tables(tiny_training):
 
 
 def test_image_members_of_another_split_are_refused_once_the_cohort_is_read(
-    tiny_training, tiny_experiment_settings, tmp_path
+    tiny_training, tiny_experiment_settings, tiny_work_dir, tmp_path
 ):
     """Same folds and seed, another test fraction: the split differs, seen after preprocessing.
 
@@ -222,9 +231,10 @@ def test_image_members_of_another_split_are_refused_once_the_cohort_is_read(
     ):
         train_experiment(
             tiny_training["cohort"],
-            tmp_path,
+            tmp_path / "out",
             tiny_experiment_settings(test_fraction=0.3),
             image_members_from=tiny_training["out"],
+            work_dir=tiny_work_dir,
         )
 
 
