@@ -169,8 +169,9 @@ paper-tables: setup $(OUT)/external.json
 # trained on the same cohort, split, folds and budget with the shipped ShuffleNet members
 # (--reuse-image-members), both scored on the same unseen cohorts, compared row by row with
 # paired differences by `rehab compare-runs` into OUT/signal_input.json and .md. The raw LSTM
-# reads 1000 samples per window at RAW_RATE=100 Hz: 90-140 s an epoch on 2 shared CPU
-# cores (at least 11 epochs per fold with patience 10), so run it where there are more:
+# reads 1000 samples per window at RAW_RATE=100 Hz: 80-120 s an epoch on 2 CPU cores, 35
+# epochs over the 3 folds with patience 10, 83 min for its training and 6 more for scoring
+# the three unseen cohorts (measured for the shipped signal_input.json); where there are more:
 #   make signal-input JOBS=16 DEVICE=cuda
 RAW_RATE ?= 100
 RAW      := $(RUNS)/raw-$(BUDGET)
