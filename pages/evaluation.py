@@ -10,8 +10,10 @@ the ROC and calibration curves are drawn from every evaluated patient's score
 installed weights, else the scores ``evaluation.json`` stored). ``external.json``
 and ``external.md`` (``rehab external-summary``), when present, give the figures
 on unseen cohorts; ``repeated_cv.json`` (``rehab repeated-cv``) how much the
-out-of-fold figures move with the split. Everything is cached with ``st.cache_data``, keyed by the
-files' modification times.
+out-of-fold figures move with the split; ``signal_input.json`` (``make
+signal-input``) the LSTM on envelopes against the paper's raw samples.
+Everything is cached with ``st.cache_data``, keyed by the files' modification
+times.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from rehab_core.report.evaluation import (
     EXTERNAL_REPORT,
     HELDOUT_REPORT,
     REPEATED_CV_REPORT,
+    SIGNAL_INPUT_REPORT,
     TABLES_FILE,
     TRAINING_REPORT,
     curve_source,
@@ -48,7 +51,8 @@ _TABLES = ("table1", "table2", "table3")
 def _stamp(folder: Path) -> tuple[tuple[str, float], ...]:
     """Modification times of everything read, so a new training run is shown at once."""
     paths = [folder / TRAINING_REPORT, folder / HELDOUT_REPORT, folder / TABLES_FILE]
-    paths += [folder / EXTERNAL_REPORT, folder / EXTERNAL_MARKDOWN, folder / REPEATED_CV_REPORT]
+    paths += [folder / EXTERNAL_REPORT, folder / EXTERNAL_MARKDOWN]
+    paths += [folder / REPEATED_CV_REPORT, folder / SIGNAL_INPUT_REPORT]
     paths += sorted(folder.glob("*/manifest.json")) if folder.is_dir() else []
     return tuple((str(p), p.stat().st_mtime) for p in paths if p.is_file())
 
@@ -155,6 +159,24 @@ def _repeated_section(info: dict[str, Any]) -> None:
             else "Run on another cohort than the tables above, so its figures do not describe "
             "the same patients."
         )
+    )
+
+
+def _signal_input_section(info: dict[str, Any]) -> None:
+    """Two runs that differ in the LSTM's input (``make signal-input``), when stored."""
+    from rehab_core.evaluation import compare_runs_markdown
+
+    summary = info.get("signal_input")
+    if not summary or not summary.get("rows"):
+        return
+    a, b = summary["names"]
+    st.subheader(f"The LSTM's input: {a} or {b}")
+    st.markdown(compare_runs_markdown(summary).replace("### ", "#### "))
+    st.caption(
+        f"Two training runs that differ only in the LSTM's input ({a} − {b}: paired bootstrap "
+        "difference on the patients both scored), out of fold and on "
+        f"{len(summary.get('cohorts') or [])} unseen cohorts, with the ceiling of what the "
+        "row sees."
     )
 
 
@@ -350,6 +372,7 @@ def main() -> None:
     _models(training)
     _curves_section(folder, info, stamp)
     _external_section(folder, info)
+    _signal_input_section(info)
     st.subheader("Model cards")
     for model_id, manifest in info["manifests"].items():
         with st.expander(f"Model card: {plain_model_name(model_id)}"):

@@ -11,7 +11,9 @@ that carries the same ``predictions`` itself is used otherwise (a run without
 a held-out set stores every patient's out-of-fold score there).
 
 How much the out-of-fold figures move with the split comes from
-``repeated_cv.json`` (``rehab repeated-cv --out <folder>/repeated_cv``).
+``repeated_cv.json`` (``rehab repeated-cv --out <folder>/repeated_cv``), and
+whether the LSTM's input (envelopes or raw samples) matters from
+``signal_input.json`` (``rehab compare-runs``, ``make signal-input``).
 
 Figures on unseen cohorts come from ``external.json`` and ``external.md``
 (``rehab external-summary --out <folder>/external``): each row's AUC, its
@@ -33,6 +35,7 @@ __all__ = [
     "EXTERNAL_REPORT",
     "HELDOUT_REPORT",
     "REPEATED_CV_REPORT",
+    "SIGNAL_INPUT_REPORT",
     "TABLES_FILE",
     "TRAINING_REPORT",
     "curve_source",
@@ -50,6 +53,7 @@ HELDOUT_REPORT = "heldout_evaluation.json"
 EXTERNAL_REPORT = "external.json"
 EXTERNAL_MARKDOWN = "external.md"
 REPEATED_CV_REPORT = "repeated_cv.json"
+SIGNAL_INPUT_REPORT = "signal_input.json"
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -77,6 +81,7 @@ def read_evaluation_folder(folder: str | Path) -> dict[str, Any]:
         (``heldout_evaluation.json`` or ``None``); ``external``
         (``external.json`` or ``None``); ``external_markdown`` (``external.md``
         or ``None``); ``repeated_cv`` (``repeated_cv.json`` or ``None``);
+        ``signal_input`` (``signal_input.json`` or ``None``);
         ``manifests`` (bundle
         folder name -> :class:`~rehab_core.storage.BundleManifest` of every
         bundle); ``synthetic`` (True when any bundle says it was trained on
@@ -97,6 +102,7 @@ def read_evaluation_folder(folder: str | Path) -> dict[str, Any]:
             external_md.read_text(encoding="utf-8") if external_md.is_file() else None
         ),
         "repeated_cv": _read_json(root / REPEATED_CV_REPORT),
+        "signal_input": _read_json(root / SIGNAL_INPUT_REPORT),
         "manifests": manifests,
         "synthetic": any(m.data.synthetic for m in manifests.values()),
     }

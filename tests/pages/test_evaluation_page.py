@@ -350,3 +350,24 @@ def test_without_repeated_cv_json_the_section_is_absent(signed_in, tmp_path, mon
     weights_copy(tmp_path, monkeypatch)
     at = open_evaluation(signed_in)
     assert not [f for f in at.table if "per repeat" in f.value.columns]
+
+
+def test_the_lstm_input_comparison_is_shown_from_signal_input_json(
+    signed_in, tmp_path, monkeypatch
+):
+    """make signal-input's file: the envelope LSTM against the paper's raw samples."""
+    from rehab_core.evaluation import compare_runs_markdown
+
+    folder = weights_copy(tmp_path, monkeypatch)
+    at = open_evaluation(signed_in)
+    assert "The LSTM's input: envelope or raw" not in [s.value for s in at.subheader]
+    shutil.copy(WEIGHTS / "signal_input.json", folder / "signal_input.json")
+    st.cache_data.clear()
+    at = open_evaluation(signed_in)
+    headers = [s.value for s in at.subheader]
+    assert headers[-2:] == ["The LSTM's input: envelope or raw", "Model cards"]
+    summary = json.loads((WEIGHTS / "signal_input.json").read_text())
+    shown = " ".join(m.value for m in at.markdown)
+    for line in compare_runs_markdown(summary).splitlines():
+        if line.startswith("| development") or line.startswith("| unseen"):
+            assert line in shown, line
