@@ -62,6 +62,7 @@ LAYERS = [
             f"{PACKAGE}._validation",
             f"{PACKAGE}._files",
             f"{PACKAGE}._json",
+            f"{PACKAGE}._format",
         ]
     },
     _layer("io"),

@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from rehab_core._format import signed
 from rehab_core._validation import check_option
 from rehab_core.evaluation._ceiling import CLINICAL_MODEL, CLINICAL_SUFFIX
 from rehab_core.evaluation._checks import as_binary_labels, as_probabilities, check_same_length
-from rehab_core.evaluation._format import signed
 from rehab_core.evaluation._paired import delong_test, paired_bootstrap_auc
 from rehab_core.evaluation._report import GROUPS, EvaluationSettings, ModelResult
 

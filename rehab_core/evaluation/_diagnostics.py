@@ -15,10 +15,10 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from rehab_core._format import fixed, signed
 from rehab_core.evaluation._calibration import calibration_slope_intercept
 from rehab_core.evaluation._checks import as_binary_labels, as_probabilities
 from rehab_core.evaluation._decision import decision_curve
-from rehab_core.evaluation._format import fixed, signed
 from rehab_core.evaluation._report import EvaluationSettings, ModelResult
 
 __all__ = ["NET_BENEFIT_THRESHOLDS", "diagnostics_markdown", "row_diagnostics"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rehab_core.evaluation._format import fixed, signed
+from rehab_core._format import fixed, signed
 from rehab_core.evaluation._repeats import seed_summary
 
 __all__ = ["external_markdown", "external_summary", "external_tables"]

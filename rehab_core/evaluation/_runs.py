@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from rehab_core._format import signed
 from rehab_core.evaluation._external import _row_metrics
-from rehab_core.evaluation._format import signed
 from rehab_core.evaluation._paired import paired_bootstrap_auc
 from rehab_core.evaluation._repeats import seed_summary
 

@@ -10,6 +10,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from rehab_core._format import unsigned_zero
 from rehab_core.io.channels import channel_label
 from rehab_core.report.outcome import prediction_call
 
@@ -38,10 +39,7 @@ def format_number(value: Any, fmt: str = ".2f", missing: str = "n/a") -> str:
     value = float(value)
     if math.isnan(value):
         return missing
-    text = format(value, fmt)
-    if text.startswith("-") and not any(c in "123456789" for c in text.split("e")[0]):
-        text = text[1:]
-    return text
+    return unsigned_zero(format(value, fmt))
 
 
 def short_sha(sha256: str | None, n: int = 12) -> str:

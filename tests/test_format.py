@@ -1,10 +1,10 @@
-"""Numbers in the evaluation's tables: a value that rounds to zero carries no sign."""
+"""Numbers in tables and pages (rehab_core._format): a value that rounds to zero carries no sign."""
 
 from __future__ import annotations
 
 import pytest
 
-from rehab_core.evaluation._format import fixed, signed
+from rehab_core._format import fixed, signed
 
 
 @pytest.mark.parametrize(
