@@ -109,7 +109,9 @@ def _confirmed(label: str, pending_key: str) -> bool:
     return False
 
 
-def _confirm_and_submit(check, settings, trial: bool, signal_input: str, slices: dict) -> None:
+def _confirm_and_submit(
+    check, settings, trial: bool, signal_input: str, slices: dict, imagenet: str | None
+) -> None:
     """The second step of Start training: the estimate (when measured), then Confirm or Cancel."""
     known = st.session_state.get(ESTIMATE_KEY)
     when = (
@@ -118,7 +120,6 @@ def _confirm_and_submit(check, settings, trial: bool, signal_input: str, slices:
         else "Its duration is not estimated yet: press Estimate the time to measure it."
     )
     n_models = settings.n_folds * (1 + len(settings.backbones))
-    imagenet = imagenet_start_note(settings.backbones) if settings.pretrained else None
     st.warning(
         f"Start training {n_models} models on {check.summary.get('n_patients', 0)} patients"
         + (" (trial run, not for patients)" if trial else "")
@@ -432,10 +433,14 @@ with new_tab:
             st.caption(" ".join(schedule.lines))
         except ValueError as err:
             st.caption(str(err))
-        if settings.pretrained and settings.backbones:
-            note = imagenet_start_note(settings.backbones)
-            if note:  # said before the job, not only in its status afterwards (issue 15)
-                st.warning(note, icon=":material/warning:")
+    # said before the job (here and in the Start confirmation), not only in its status after
+    imagenet = (
+        imagenet_start_note(settings.backbones)
+        if settings is not None and settings.pretrained and settings.backbones
+        else None
+    )
+    if imagenet:
+        st.warning(imagenet, icon=":material/warning:")
 
     if (estimate or submitted) and settings_error:
         st.error(settings_error)
@@ -473,7 +478,7 @@ with new_tab:
     elif submitted and check is not None and settings is not None:
         st.session_state[CONFIRM_KEY] = True  # a long job is never started in one click
     if st.session_state.get(CONFIRM_KEY) and check is not None and settings is not None:
-        _confirm_and_submit(check, settings, trial, signal_input, slices)
+        _confirm_and_submit(check, settings, trial, signal_input, slices, imagenet)
 
 
 def _confirm_promotion(model_id: str, target, current) -> None:

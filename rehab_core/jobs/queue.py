@@ -406,24 +406,19 @@ def fold_progress_text(progress: dict[str, Any]) -> str | None:
     from ``progress["folds"]`` (written by the job's main process while its
     fold processes train, :func:`rehab_core.jobs.worker.merge_fold_progress`).
     """
-    from rehab_core.models import get_model_info, list_models
+    from rehab_core.models import member_label
 
     folds = progress.get("folds")
     if not folds:
         return None
-    known = set(list_models())
-
-    def named(model: str) -> str:
-        return get_model_info(model).display_name if model in known else model
-
     parts = []
     for key in sorted(folds, key=int):
         p = folds[key]
         text = f"fold {int(key) + 1} of {p.get('n_folds', '?')}"
         if p.get("epoch") is not None:
-            model = f"{named(p['model'])} " if p.get("model") else ""
+            model = f"{member_label(p['model'])} " if p.get("model") else ""
             text += f": {model}epoch {p['epoch']}/{p.get('n_epochs', '?')}"
         elif p.get("model"):
-            text += f": {named(p['model'])} starting"
+            text += f": {member_label(p['model'])} starting"
         parts.append(text)
     return "; ".join(parts)

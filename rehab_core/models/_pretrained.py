@@ -246,10 +246,11 @@ def _hf_cached_file(repo_id: str) -> str | None:
     return None
 
 
-def _torchvision_weights_url(info: ModelInfo) -> str:
-    import torchvision
+def _torch_hub_checkpoint(url: str) -> Path:
+    """Where torch's hub keeps the file of a weights ``url`` once downloaded."""
+    import torch
 
-    return torchvision.models.get_model_weights(info.architecture)[info.pretrained_tag].url
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(urllib.parse.urlsplit(url).path).name
 
 
 def imagenet_weights_on_this_machine(name: str) -> str | None:
@@ -281,10 +282,10 @@ def imagenet_weights_on_this_machine(name: str) -> str | None:
 
         hub_id = get_pretrained_cfg(f"{info.architecture}.{info.pretrained_tag}").hf_hub_id
         return f"hf-cache:{hub_id}" if hub_id and _hf_cached_file(hub_id) else None
-    import torch
+    import torchvision
 
-    url = _torchvision_weights_url(info)
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(urllib.parse.urlsplit(url).path).name
+    weights = torchvision.models.get_model_weights(info.architecture)[info.pretrained_tag]
+    cached = _torch_hub_checkpoint(weights.url)
     return f"torch-hub-cache:{cached.name}" if cached.is_file() else None
 
 
@@ -394,9 +395,7 @@ def pretrain_torchvision_model(
         state_dict, source = load_weights_file(path), f"file:{path}"
     else:
         url = weights.url
-        cached = (
-            Path(torch.hub.get_dir()) / "checkpoints" / Path(urllib.parse.urlsplit(url).path).name
-        )
+        cached = _torch_hub_checkpoint(url)
         offline = is_offline()
         if cached.is_file():
             path = cached

@@ -456,7 +456,7 @@ def measure_model_steps(
             batch * (steps + 1),
             window_shape=window_shape,
             seed=seed,
-            image_size=shape[-1] if not signal else IMAGE_SHAPE[-1],
+            image_size=image_size,
         ),
         batch_size=batch,
         batches=steps,
